@@ -1,0 +1,1 @@
+"""Interfaces to lastmile: the command line and (later) the HTTP API."""

@@ -1,0 +1,125 @@
+"""The `lastmile` command line: solve routing instances and run the demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+from routing.errors import RoutingError
+from routing.io import Instance, read_instance
+from routing.solvers.auto import BACKEND_NAMES, solve
+from routing.solvers.base import SolveParams, SolveResult
+
+
+class CliError(Exception):
+    """A bad argument or input file: reported as one line, exit status 2."""
+
+
+def solution_json(instance: Instance, result: SolveResult) -> dict[str, Any]:
+    """The `solve --json` object: routes as the file's own customer numbers, distance by the file's rule."""
+    labels = instance.job_labels
+    routes = [[labels[x.index] for x in r.visits if x.kind == "job"] for r in result.plan.routes]
+    return {
+        "instance": instance.name,
+        "backend": result.backend,
+        "distance": round(instance.exact_distance(result.plan), 6),
+        "vehicles": result.evaluation.vehicles_used,
+        "feasible": result.evaluation.feasible and not result.plan.unassigned,
+        "runtime_s": round(result.runtime_s, 3),
+        "routes": routes,
+        "unassigned": [{"job": labels[u.index], "reason": u.reason} for u in result.plan.unassigned],
+        "violations": list(result.evaluation.violations),
+    }
+
+
+def _positive_float() -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+
+    return parse
+
+
+def _positive_int() -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+        return value
+
+    return parse
+
+
+def cmd_solve(args: argparse.Namespace) -> None:
+    instance = read_instance(args.path)
+    params = SolveParams(time_limit=args.time_limit, iterations=args.iterations, seed=args.seed)
+    result = solve(instance.problem, params, backend=args.backend)
+    out = solution_json(instance, result)
+    if args.json:
+        print(json.dumps(out))
+        return
+    print(f"{out['instance']}: distance {out['distance']:.2f} with {out['vehicles']} vehicles "
+          f"({out['backend']}, {out['runtime_s']:.1f} s, {'feasible' if out['feasible'] else 'INFEASIBLE'})")
+    for k, route in enumerate(out["routes"], 1):
+        print(f"  route {k}: {' '.join(str(c) for c in route)}")
+    for u in out["unassigned"]:
+        print(f"  unassigned {u['job']}: {u['reason']}")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from api.demo import run_demo
+
+    run_demo(orders=args.orders, seed=args.seed, time_limit=args.time_limit, echo=print)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise CliError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="lastmile", description="lastmile: last-mile delivery and dark-store dispatch engine.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = sub.add_parser("solve", help="solve a Solomon, VRPLIB or VROOM-shaped instance, minimising distance")
+    p.add_argument("path", type=Path, help="Solomon .txt, VRPLIB .vrp or VROOM-shaped .json instance")
+    p.add_argument("--time-limit", type=_positive_float(), default=None,
+                   help="seconds to search (default 10 when no --iterations)")
+    p.add_argument("--iterations", type=_positive_int(), default=None,
+                   help="iteration limit: the same seed and limit give the same routes")
+    p.add_argument("--backend", choices=BACKEND_NAMES, default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=cmd_solve)
+    d = sub.add_parser("demo", help="route couriers from dark stores on the Porto centre map")
+    d.add_argument("--orders", type=_positive_int(), default=40)
+    d.add_argument("--seed", type=int, default=7)
+    d.add_argument("--time-limit", type=_positive_float(), default=5.0)
+    d.set_defaults(run=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: every input error becomes one line on stderr and exit status 2."""
+    try:
+        args = build_parser().parse_args(argv)
+        args.run(args)
+    except (CliError, RoutingError, ValueError, OSError) as exc:
+        print(f"lastmile: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

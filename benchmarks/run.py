@@ -1,0 +1,178 @@
+"""`make bench`: solver gaps on Solomon and CVRPLIB X, matrix timings; writes JSON and a Markdown table."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("LASTMILE_SHARED", ROOT.parent / "shared"))
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def solve_one(task: dict[str, Any]) -> dict[str, Any]:
+    """Solve one instance with one backend (run in a worker process)."""
+    from routing.io import read_instance
+    from routing.solvers.auto import solve
+    from routing.solvers.base import SolveParams
+
+    instance = read_instance(task["path"])
+    result = solve(instance.problem, SolveParams(time_limit=task["time_limit"], seed=0), backend=task["backend"])
+    distance = instance.exact_distance(result.plan)
+    feasible = result.evaluation.feasible and not result.plan.unassigned
+    return {
+        "instance": instance.name,
+        "backend": task["backend"],
+        "time_limit": task["time_limit"],
+        "distance": round(distance, 4),
+        "vehicles": result.evaluation.vehicles_used,
+        "feasible": feasible,
+        "runtime_s": round(result.runtime_s, 3),
+        "bks": task["bks"],
+        "gap_pct": round(100.0 * (distance - task["bks"]) / task["bks"], 4),
+    }
+
+
+def _bks(path: Path, column: str) -> dict[str, float]:
+    with path.open() as f:
+        return {row["instance"]: float(row[column]) for row in csv.DictReader(f) if row[column]}
+
+
+def solomon_tasks(backends: Iterable[str], time_limit: float, names: list[str] | None) -> list[dict[str, Any]]:
+    folder = SHARED / "benchmarks" / "solomon"
+    bks = _bks(folder / "bks.csv", "dist_only_distance")
+    chosen = sorted(bks) if not names else [n for n in sorted(bks) if n in names]
+    return [{"path": str(folder / f"{n}.txt"), "backend": b, "time_limit": time_limit, "bks": bks[n],
+             "suite": "solomon"} for n in chosen for b in backends]
+
+
+def cvrp_tasks(backends: Iterable[str], small_limit: float, large_limit: float,
+               names: list[str] | None) -> list[dict[str, Any]]:
+    folder = SHARED / "benchmarks" / "cvrp"
+    bks = _bks(folder / "bks.csv", "distance")
+    chosen = sorted(bks, key=lambda n: int(n.split("-")[1][1:]))
+    if names:
+        chosen = [n for n in chosen if n in names]
+    tasks = []
+    for n in chosen:
+        customers = int(n.split("-")[1][1:]) - 1
+        limit = large_limit if customers >= 500 else small_limit
+        tasks += [{"path": str(folder / f"{n}.vrp"), "backend": b, "time_limit": limit, "bks": bks[n],
+                   "suite": "cvrp"} for b in backends]
+    return tasks
+
+
+def run_tasks(tasks: list[dict[str, Any]], jobs: int, label: str) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    longest_first = sorted(tasks, key=lambda t: -t["time_limit"])
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(solve_one, t): t for t in longest_first}
+        for fut in tqdm(futures, desc=label, unit="run"):
+            row = fut.result()
+            row["suite"] = futures[fut]["suite"]
+            results.append(row)
+    return sorted(results, key=lambda r: (r["backend"], r["instance"]))
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for backend in sorted({r["backend"] for r in rows}):
+        mine = [r for r in rows if r["backend"] == backend]
+        gaps = [r["gap_pct"] for r in mine if r["feasible"]]
+        out[backend] = {
+            "instances": len(mine),
+            "infeasible": sum(not r["feasible"] for r in mine),
+            "mean_gap_pct": round(statistics.fmean(gaps), 3) if gaps else None,
+            "median_gap_pct": round(statistics.median(gaps), 3) if gaps else None,
+            "max_gap_pct": round(max(gaps), 3) if gaps else None,
+            "median_runtime_s": round(statistics.median(r["runtime_s"] for r in mine), 2),
+        }
+    best = {}
+    for r in rows:
+        if r["feasible"] and (r["instance"] not in best or r["gap_pct"] < best[r["instance"]]):
+            best[r["instance"]] = r["gap_pct"]
+    if best and len({r["backend"] for r in rows}) > 1:
+        out["best of backends"] = {"instances": len(best), "mean_gap_pct": round(statistics.fmean(best.values()), 3),
+                                   "max_gap_pct": round(max(best.values()), 3)}
+    return out
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [f"# lastmile benchmarks ({report['started']}, {report['machine']})", ""]
+    for suite in ("solomon", "cvrp"):
+        if suite not in report:
+            continue
+        lines += [f"## {suite}", "", "| backend | instances | infeasible | mean gap % | median gap % | max gap % |",
+                  "|---|---|---|---|---|---|"]
+        for backend, s in report[suite]["summary"].items():
+            lines.append(f"| {backend} | {s['instances']} | {s.get('infeasible', '')} | {s['mean_gap_pct']} | "
+                         f"{s.get('median_gap_pct', '')} | {s['max_gap_pct']} |")
+        lines.append("")
+        if suite == "cvrp":
+            lines += ["| instance | backend | time limit s | distance | BKS | gap % |", "|---|---|---|---|---|---|"]
+            for r in report[suite]["runs"]:
+                lines.append(f"| {r['instance']} | {r['backend']} | {r['time_limit']} | {r['distance']} | "
+                             f"{r['bks']} | {r['gap_pct']} |")
+            lines.append("")
+    if "matrix" in report:
+        lines += ["## travel-time matrices", "", "| figure | value |", "|---|---|"]
+        for key, value in report["matrix"].items():
+            lines.append(f"| {key} | {value} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--suites", default="matrix,solomon,cvrp")
+    parser.add_argument("--backends", default="pyvrp,ortools")
+    parser.add_argument("--solomon-time", type=float, default=10.0)
+    parser.add_argument("--cvrp-time", type=float, default=20.0, help="seconds for X instances below 500 customers")
+    parser.add_argument("--cvrp-large-time", type=float, default=60.0, help="seconds for 500 customers and more")
+    parser.add_argument("--instances", default="", help="comma-separated subset of instance names")
+    parser.add_argument("--jobs", type=int, default=2, help="solver runs in parallel (one core each)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "latest")
+    args = parser.parse_args()
+    suites = args.suites.split(",")
+    backends = args.backends.split(",")
+    names = [n for n in args.instances.split(",") if n] or None
+    report: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.machine()}, "
+                              f"{os.cpu_count()} cores", "args": vars(args) | {"out": str(args.out)}}
+    if "matrix" in suites:
+        from benchmarks import bench_matrix
+
+        bench_matrix.run(report)
+    if not (SHARED / "benchmarks").is_dir():
+        report["skipped"] = f"no benchmark instances at {SHARED / 'benchmarks'}"
+    else:
+        for suite in ("solomon", "cvrp"):
+            if suite not in suites:
+                continue
+            if suite == "solomon":
+                tasks = solomon_tasks(backends, args.solomon_time, names)
+            else:
+                tasks = cvrp_tasks(backends, args.cvrp_time, args.cvrp_large_time, names)
+            if tasks:
+                rows = run_tasks(tasks, args.jobs, suite)
+                report[suite] = {"summary": summarise(rows), "runs": rows}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(report, indent=1))
+    table = markdown(report)
+    args.out.with_suffix(".md").write_text(table)
+    print(table)
+    print(f"written {args.out.with_suffix('.json')} and {args.out.with_suffix('.md')}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The delivery business domain: orders, facilities, allocation and dispatch (pure logic, no I/O)."""

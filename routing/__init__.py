@@ -1,0 +1,1 @@
+"""Generic road networks, travel-time matrices and vehicle-routing solvers; knows nothing of orders."""

@@ -1,0 +1,248 @@
+"""Independent evaluation of any plan: cost, schedule, lateness and every violated constraint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from routing.problem import Job, Plan, Problem, Route, Shipment, Stop, Vehicle, Visit
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VisitTiming:
+    """When a visit is reached, served and left, and the load on board after it."""
+
+    visit: Visit
+    arrival: int
+    start: int
+    departure: int
+    load: tuple[int, ...]
+    lateness: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RouteEvaluation:
+    """The schedule and figures of one route."""
+
+    vehicle: int
+    departure: int
+    end: int
+    distance: int
+    duration: int
+    lateness_cost: int
+    timings: tuple[VisitTiming, ...]
+    violations: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Evaluation:
+    """Figures of a whole plan; `feasible` when no constraint is violated."""
+
+    cost: int
+    distance: int
+    duration: int
+    lateness_cost: int
+    penalty: int
+    vehicles_used: int
+    routes: tuple[RouteEvaluation, ...]
+    violations: tuple[str, ...]
+
+    @property
+    def feasible(self) -> bool:
+        return not self.violations
+
+
+def _add(load: list[int], amounts: tuple[int, ...], sign: int) -> None:
+    for d, a in enumerate(amounts):
+        load[d] += sign * a
+
+
+class _RouteWalker:
+    """Walks one route forward in time, collecting timings and violations."""
+
+    def __init__(self, problem: Problem, route: Route) -> None:
+        self.p = problem
+        self.route = route
+        self.v: Vehicle = problem.vehicles[route.vehicle]
+        self.dur = problem.durations[self.v.profile]
+        self.dist = problem.distances[self.v.profile]
+        self.violations: list[str] = []
+        self.name = f"vehicle {self.v.id}"
+
+    def _trips(self) -> list[list[Visit]]:
+        trips: list[list[Visit]] = [[]]
+        for visit in self.route.visits:
+            if visit.kind == "reload":
+                trips.append([])
+            else:
+                trips[-1].append(visit)
+        return trips
+
+    def _stop(self, visit: Visit) -> tuple[Stop, str]:
+        if visit.kind == "job":
+            return self.p.jobs[visit.index].stop, f"job {self.p.jobs[visit.index].id}"
+        s = self.p.shipments[visit.index]
+        if visit.kind == "pickup":
+            return s.pickup, f"pickup of shipment {s.id}"
+        return s.delivery, f"delivery of shipment {s.id}"
+
+    def _check_capacity(self, load: list[int], where: str) -> None:
+        cap = self.v.capacity
+        if any(load[d] > cap[d] for d in range(len(cap))):
+            self.violations.append(f"{self.name}: load {load} exceeds capacity {list(cap)} {where}")
+
+    def walk(self) -> RouteEvaluation:
+        v, p = self.v, self.p
+        trips = self._trips()
+        if len(trips) > v.max_trips:
+            self.violations.append(f"{self.name}: {len(trips)} trips, max_trips is {v.max_trips}")
+        timings: list[VisitTiming] = []
+        here, t = v.start, v.shift.start
+        distance = lateness_cost = 0
+        first_departure: int | None = None
+        waits: list[int] = []
+        slacks: list[int] = []
+        for trip_no, trip in enumerate(trips):
+            if trip_no > 0:
+                depot = v.reload_location
+                distance += int(self.dist[here, depot])
+                t += int(self.dur[here, depot])
+                here = depot
+                timings.append(VisitTiming(visit=Visit(kind="reload", index=depot), arrival=t, start=t,
+                                           departure=t, load=tuple([0] * p.n_dims), lateness=0))
+            jobs = [p.jobs[x.index] for x in trip if x.kind == "job"]
+            release = max((j.release for j in jobs), default=0)
+            if release > t:
+                waits.append(release - t)
+                t = release
+            if first_departure is None:
+                first_departure = t
+            load = [0] * p.n_dims
+            for j in jobs:
+                _add(load, j.delivery, +1)
+            self._check_capacity(load, f"leaving the depot on trip {trip_no + 1}")
+            for visit in trip:
+                stop, label = self._stop(visit)
+                distance += int(self.dist[here, stop.location])
+                arrival = t + int(self.dur[here, stop.location])
+                start = stop.service_start(arrival)
+                if start is None:
+                    self.violations.append(
+                        f"{self.name}: {label} reached at {arrival}, after its last window closed at "
+                        f"{stop.latest}")
+                    start = arrival
+                waits.append(start - arrival)
+                slacks.append(stop.latest - start + sum(waits))
+                late, lateness_cost = self._lateness(visit, start, lateness_cost)
+                self._apply_load(visit, load, label)
+                t = start + stop.service
+                here = stop.location
+                timings.append(VisitTiming(visit=visit, arrival=arrival, start=start, departure=t,
+                                           load=tuple(load), lateness=late))
+        distance += int(self.dist[here, v.end_location])
+        end = t + int(self.dur[here, v.end_location])
+        if end > v.shift.end:
+            self.violations.append(f"{self.name}: back at {end}, after its shift ends at {v.shift.end}")
+        departure = v.shift.start if first_departure is None else first_departure
+        duration = end - departure - min(min(slacks, default=0), sum(waits))
+        if v.max_duration is not None and duration > v.max_duration:
+            self.violations.append(f"{self.name}: route takes {duration}, max_duration is {v.max_duration}")
+        stops = sum(1 for x in self.route.visits if x.kind != "reload")
+        if v.max_stops is not None and stops > v.max_stops:
+            self.violations.append(f"{self.name}: {stops} stops, max_stops is {v.max_stops}")
+        return RouteEvaluation(vehicle=self.route.vehicle, departure=departure, end=end, distance=distance,
+                               duration=duration, lateness_cost=lateness_cost, timings=tuple(timings),
+                               violations=tuple(self.violations))
+
+    def _lateness(self, visit: Visit, start: int, cost: int) -> tuple[int, int]:
+        item: Job | Shipment
+        if visit.kind == "job":
+            item = self.p.jobs[visit.index]
+        elif visit.kind == "delivery":
+            item = self.p.shipments[visit.index]
+        else:
+            return 0, cost
+        if item.deadline is None or start <= item.deadline:
+            return 0, cost
+        late = start - item.deadline
+        return late, cost + late * item.lateness_cost
+
+    def _apply_load(self, visit: Visit, load: list[int], label: str) -> None:
+        if visit.kind == "job":
+            job = self.p.jobs[visit.index]
+            _add(load, job.delivery, -1)
+            _add(load, job.pickup, +1)
+        elif visit.kind == "pickup":
+            _add(load, self.p.shipments[visit.index].amount, +1)
+        else:
+            _add(load, self.p.shipments[visit.index].amount, -1)
+        self._check_capacity(load, f"after {label}")
+
+
+def _check_coverage(problem: Problem, plan: Plan) -> list[str]:
+    violations: list[str] = []
+    seen: dict[tuple[str, int], int] = {}
+    for route in plan.routes:
+        v = problem.vehicles[route.vehicle]
+        positions: dict[tuple[str, int], int] = {}
+        for pos, visit in enumerate(route.visits):
+            if visit.kind == "reload":
+                continue
+            kind = "job" if visit.kind == "job" else "shipment"
+            key = (kind, visit.index)
+            if visit.kind != "delivery":
+                seen[key] = seen.get(key, 0) + 1
+            positions[(visit.kind, visit.index)] = pos
+            item = problem.jobs[visit.index] if kind == "job" else problem.shipments[visit.index]
+            if not item.skills <= v.skills:
+                missing = sorted(item.skills - v.skills)
+                violations.append(f"vehicle {v.id}: {kind} {item.id} needs skills {missing}")
+        for (kind, index), pos in positions.items():
+            if kind == "pickup" and positions.get(("delivery", index), -1) < pos:
+                violations.append(f"vehicle {v.id}: shipment {problem.shipments[index].id} "
+                                  "is not delivered after its pickup on the same route")
+            if kind == "delivery" and ("pickup", index) not in positions:
+                violations.append(f"vehicle {v.id}: shipment {problem.shipments[index].id} "
+                                  "is delivered without its pickup")
+        head = [x.index for x in route.visits[: len(v.locked)]]
+        if head != [problem.job_index(j) for j in v.locked] or any(
+            x.kind != "job" for x in route.visits[: len(v.locked)]
+        ):
+            violations.append(f"vehicle {v.id}: does not start with its locked jobs {list(v.locked)}")
+    for u in plan.unassigned:
+        seen[(u.kind, u.index)] = seen.get((u.kind, u.index), 0) + 1
+    for kind, items in (("job", problem.jobs), ("shipment", problem.shipments)):
+        for i, item in enumerate(items):
+            count = seen.get((kind, i), 0)
+            if count != 1:
+                where = "missing from the plan" if count == 0 else f"planned {count} times"
+                violations.append(f"{kind} {item.id} is {where}")
+    locked = problem.locked_jobs()
+    for u in plan.unassigned:
+        if u.kind == "job" and u.index in locked:
+            violations.append(f"job {problem.jobs[u.index].id} is locked but unassigned")
+    used = [r.vehicle for r in plan.routes]
+    if len(used) != len(set(used)):
+        violations.append("a vehicle has more than one route")
+    for v_index, v in enumerate(problem.vehicles):
+        if v.locked and v_index not in used:
+            violations.append(f"vehicle {v.id}: has locked jobs but no route")
+    return violations
+
+
+def evaluate(problem: Problem, plan: Plan) -> Evaluation:
+    """Recompute every figure of `plan` from the problem's matrices; trust nothing the solver said."""
+    routes = tuple(_RouteWalker(problem, r).walk() for r in plan.routes if r.visits)
+    violations = _check_coverage(problem, plan)
+    for r in routes:
+        violations.extend(r.violations)
+    distance = sum(r.distance for r in routes)
+    duration = sum(r.duration for r in routes)
+    lateness = sum(r.lateness_cost for r in routes)
+    fixed = sum(problem.vehicles[r.vehicle].fixed_cost for r in routes)
+    penalty = 0
+    for u in plan.unassigned:
+        item = problem.jobs[u.index] if u.kind == "job" else problem.shipments[u.index]
+        penalty += item.penalty or 0
+    cost = problem.distance_cost * distance + problem.duration_cost * duration + fixed + lateness + penalty
+    return Evaluation(cost=int(cost), distance=distance, duration=duration, lateness_cost=lateness,
+                      penalty=penalty, vehicles_used=len(routes), routes=routes, violations=tuple(violations))

@@ -1,0 +1,1 @@
+"""Vehicle-routing solver backends behind one RouteSolver protocol."""

@@ -1,0 +1,295 @@
+"""The RouteSolver protocol and the work every backend shares: screening, locked prefixes, repair, evaluation."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, replace
+from typing import Literal, Protocol
+
+import numpy as np
+
+from routing.errors import InvalidProblemError
+from routing.evaluate import Evaluation, evaluate
+from routing.problem import UNREACHABLE, Job, Plan, Problem, Route, Shipment, Unassigned, Vehicle, Visit
+
+BIG_PENALTY = 10**12
+"""What leaving a required job unassigned costs inside a solver: more than any route could."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SolveParams:
+    """How long to search: a wall-clock limit in seconds, an iteration limit (deterministic), a seed."""
+
+    time_limit: float | None = None
+    iterations: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.time_limit is not None and self.time_limit <= 0:
+            raise InvalidProblemError(f"time_limit: must be positive, got {self.time_limit}")
+        if self.iterations is not None and self.iterations < 1:
+            raise InvalidProblemError(f"iterations: must be at least 1, got {self.iterations}")
+        if self.time_limit is None and self.iterations is None:
+            object.__setattr__(self, "time_limit", 10.0)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SolveResult:
+    """A plan, its independent evaluation, and how the search went."""
+
+    plan: Plan
+    evaluation: Evaluation
+    backend: str
+    runtime_s: float
+
+
+class RouteSolver(Protocol):
+    """A vehicle-routing backend."""
+
+    name: str
+
+    def unsupported(self, problem: Problem) -> list[str]:
+        """Features of `problem` this backend cannot honour (empty when it can solve it)."""
+        ...
+
+    def solve(self, problem: Problem, params: SolveParams) -> SolveResult:
+        """Solve within the limits; every job ends on a route or in `unassigned` with a reason."""
+        ...
+
+
+class Backend(Protocol):
+    """The part of a solver that differs per library: solve an already-screened problem."""
+
+    name: str
+
+    def unsupported(self, problem: Problem) -> list[str]: ...
+
+    def solve_reduced(self, problem: Problem, params: SolveParams, deadline: float | None) -> Plan: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Reduction:
+    problem: Problem
+    job_map: tuple[int, ...]
+    shipment_map: tuple[int, ...]
+    unassigned: tuple[Unassigned, ...]
+
+
+def _fits(amounts: tuple[int, ...], capacity: tuple[int, ...]) -> bool:
+    return all(a <= c for a, c in zip(amounts, capacity, strict=False))
+
+
+def _screen(problem: Problem, item: Job | Shipment) -> str | None:
+    capable = [v for v in problem.vehicles if item.skills <= v.skills]
+    if not capable:
+        return "no_vehicle_with_skill: " + ",".join(sorted(item.skills))
+    if isinstance(item, Job):
+        loads = [item.delivery, item.pickup]
+        stops = [item.stop]
+    else:
+        loads = [item.amount]
+        stops = [item.pickup, item.delivery]
+    capable = [v for v in capable if all(_fits(a, v.capacity) for a in loads)]
+    if not capable:
+        return "over_capacity"
+    reachable = []
+    for v in capable:
+        dur = problem.durations[v.profile]
+        path = [v.start, *(s.location for s in stops), v.end_location]
+        if all(dur[a, b] < UNREACHABLE for a, b in itertools.pairwise(path)):
+            reachable.append(v)
+    if not reachable:
+        return "unreachable"
+    for v in reachable:
+        dur = problem.durations[v.profile]
+        t = max(v.shift.start, item.release if isinstance(item, Job) else 0)
+        here = v.start
+        ok = True
+        for s in stops:
+            start = s.service_start(t + int(dur[here, s.location]))
+            if start is None:
+                ok = False
+                break
+            t, here = start + s.service, s.location
+        if ok and t + int(dur[here, v.end_location]) <= v.shift.end:
+            return None
+    return "window_closed"
+
+
+def _collapse_locked(problem: Problem, vehicle: Vehicle) -> Vehicle:
+    """The vehicle as it is once its locked prefix is done: standing at the last locked stop, later."""
+    if not vehicle.locked:
+        return vehicle
+    dur = problem.durations[vehicle.profile]
+    jobs = [problem.jobs[problem.job_index(j)] for j in vehicle.locked]
+    t = max([vehicle.shift.start, *(j.release for j in jobs)])
+    here = vehicle.start
+    for j in jobs:
+        start = j.stop.service_start(t + int(dur[here, j.stop.location]))
+        t = (t + int(dur[here, j.stop.location]) if start is None else start) + j.stop.service
+        here = j.stop.location
+    elapsed = t - vehicle.shift.start
+    return replace(
+        vehicle,
+        start=here,
+        end=vehicle.end_location,
+        depot=vehicle.reload_location,
+        shift=replace(vehicle.shift, start=min(t, vehicle.shift.end)),
+        max_duration=None if vehicle.max_duration is None else max(0, vehicle.max_duration - elapsed),
+        max_stops=None if vehicle.max_stops is None else max(0, vehicle.max_stops - len(jobs)),
+        locked=(),
+    )
+
+
+def reduce(problem: Problem) -> _Reduction:
+    """Drop what no vehicle can serve (with its reason) and collapse locked prefixes into vehicle starts."""
+    locked = problem.locked_jobs()
+    unassigned: list[Unassigned] = []
+    job_map: list[int] = []
+    for i, job in enumerate(problem.jobs):
+        if i in locked:
+            continue
+        reason = _screen(problem, job)
+        if reason is None:
+            job_map.append(i)
+        else:
+            unassigned.append(Unassigned(kind="job", index=i, reason=reason))
+    shipment_map: list[int] = []
+    for i, s in enumerate(problem.shipments):
+        reason = _screen(problem, s)
+        if reason is None:
+            shipment_map.append(i)
+        else:
+            unassigned.append(Unassigned(kind="shipment", index=i, reason=reason))
+    reduced = Problem(
+        durations=problem.durations,
+        distances=problem.distances,
+        jobs=tuple(problem.jobs[i] for i in job_map),
+        shipments=tuple(problem.shipments[i] for i in shipment_map),
+        vehicles=tuple(_collapse_locked(problem, v) for v in problem.vehicles),
+        distance_cost=problem.distance_cost,
+        duration_cost=problem.duration_cost,
+        initial=_reduce_initial(problem, job_map, shipment_map),
+    )
+    return _Reduction(problem=reduced, job_map=tuple(job_map), shipment_map=tuple(shipment_map),
+                      unassigned=tuple(unassigned))
+
+
+def _reduce_initial(problem: Problem, job_map: list[int], shipment_map: list[int]) -> Plan | None:
+    if problem.initial is None:
+        return None
+    jobs = {old: new for new, old in enumerate(job_map)}
+    ships = {old: new for new, old in enumerate(shipment_map)}
+    routes = []
+    for r in problem.initial.routes:
+        visits = []
+        for x in r.visits:
+            if x.kind == "reload":
+                visits.append(x)
+            elif x.kind == "job" and x.index in jobs:
+                visits.append(Visit(kind="job", index=jobs[x.index]))
+            elif x.kind in ("pickup", "delivery") and x.index in ships:
+                visits.append(Visit(kind=x.kind, index=ships[x.index]))
+        routes.append(Route(vehicle=r.vehicle, visits=tuple(visits)))
+    return Plan(routes=tuple(routes))
+
+
+def _restore(problem: Problem, red: _Reduction, plan: Plan) -> Plan:
+    by_vehicle: dict[int, list[Visit]] = {}
+    for r in plan.routes:
+        visits = []
+        for x in r.visits:
+            if x.kind == "job":
+                visits.append(Visit(kind="job", index=red.job_map[x.index]))
+            elif x.kind in ("pickup", "delivery"):
+                visits.append(Visit(kind=x.kind, index=red.shipment_map[x.index]))
+            else:
+                visits.append(x)
+        by_vehicle[r.vehicle] = visits
+    routes = []
+    for vi, v in enumerate(problem.vehicles):
+        prefix = [Visit(kind="job", index=problem.job_index(j)) for j in v.locked]
+        visits = prefix + by_vehicle.get(vi, [])
+        while visits and visits[-1].kind == "reload":
+            visits.pop()
+        if visits:
+            routes.append(Route(vehicle=vi, visits=tuple(visits)))
+    unassigned = list(red.unassigned)
+    for u in plan.unassigned:
+        index = red.job_map[u.index] if u.kind == "job" else red.shipment_map[u.index]
+        unassigned.append(replace(u, index=index))
+    return Plan(routes=tuple(routes), unassigned=tuple(unassigned))
+
+
+def _drop_reason(item: Job | Shipment) -> str:
+    return "no_feasible_route" if item.penalty is None else "dropped_for_cost"
+
+
+def repair(problem: Problem, plan: Plan) -> Plan:
+    """Take visits off violating routes, the least harmful first, until every route is feasible."""
+    routes = list(plan.routes)
+    unassigned = list(plan.unassigned)
+    locked = problem.locked_jobs()
+    for ri, route in enumerate(routes):
+        single = Plan(routes=(route,))
+        current = evaluate(problem, single).routes[0].violations
+        while current:
+            best: tuple[int, tuple[str, ...], Route] | None = None
+            for pos, x in enumerate(route.visits):
+                if x.kind == "reload" or (x.kind == "job" and x.index in locked):
+                    continue
+                drop_pair = x.kind in ("pickup", "delivery")
+                visits = tuple(
+                    y for k, y in enumerate(route.visits)
+                    if k != pos and not (drop_pair and y.kind in ("pickup", "delivery") and y.index == x.index)
+                )
+                candidate = Route(vehicle=route.vehicle, visits=visits)
+                found = evaluate(problem, Plan(routes=(candidate,))).routes
+                left = found[0].violations if found else ()
+                if best is None or len(left) < len(best[1]):
+                    best = (pos, left, candidate)
+            if best is None:
+                break
+            x = route.visits[best[0]]
+            if x.kind == "job":
+                unassigned.append(Unassigned(kind="job", index=x.index, reason=_drop_reason(problem.jobs[x.index])))
+            else:
+                s = problem.shipments[x.index]
+                unassigned.append(Unassigned(kind="shipment", index=x.index, reason=_drop_reason(s)))
+            route, current = best[2], best[1]
+        routes[ri] = route
+    kept = tuple(r for r in routes if r.visits)
+    return Plan(routes=kept, unassigned=tuple(unassigned))
+
+
+def unassigned_reason(problem: Problem, kind: Literal["job", "shipment"], index: int) -> Unassigned:
+    item = problem.jobs[index] if kind == "job" else problem.shipments[index]
+    return Unassigned(kind=kind, index=index, reason=_drop_reason(item))
+
+
+def run_backend(backend: Backend, problem: Problem, params: SolveParams) -> SolveResult:
+    """Screen, reduce, let the backend search, restore, repair and evaluate — within the time limit."""
+    started = time.perf_counter()
+    deadline = None if params.time_limit is None else started + params.time_limit
+    missing = backend.unsupported(problem)
+    if missing:
+        raise InvalidProblemError(f"backend {backend.name} cannot honour: {', '.join(missing)}")
+    red = reduce(problem)
+    plan = backend.solve_reduced(red.problem, params, deadline) if red.problem.jobs or red.problem.shipments else Plan()
+    full = repair(problem, _restore(problem, red, plan))
+    return SolveResult(plan=full, evaluation=evaluate(problem, full), backend=backend.name,
+                       runtime_s=time.perf_counter() - started)
+
+
+def remaining(deadline: float | None, floor: float = 0.05) -> float | None:
+    """Seconds left before `deadline`, never below `floor`."""
+    if deadline is None:
+        return None
+    return max(floor, deadline - time.perf_counter())
+
+
+def submatrix(matrix: np.ndarray, locations: list[int]) -> np.ndarray:
+    """The matrix restricted to `locations`, in that order."""
+    idx = np.asarray(locations, dtype=np.intp)
+    return np.ascontiguousarray(matrix[np.ix_(idx, idx)])

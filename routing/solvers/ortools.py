@@ -1,0 +1,227 @@
+"""The OR-Tools routing backend: matrix transits on the C++ side, parallel cheapest insertion, guided local search."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+from routing.problem import HORIZON, Plan, Problem, Route, Stop, Unassigned, Visit
+from routing.solvers.base import (
+    BIG_PENALTY,
+    SolveParams,
+    SolveResult,
+    remaining,
+    run_backend,
+    unassigned_reason,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Node:
+    location: int
+    stop: Stop | None
+    visit: Visit | None
+
+
+class OrToolsBackend:
+    """Solves with Google OR-Tools' routing library."""
+
+    name = "ortools"
+
+    def unsupported(self, problem: Problem) -> list[str]:
+        missing = []
+        if any(v.max_trips > 1 for v in problem.vehicles):
+            missing.append("multi-trip vehicles (max_trips > 1)")
+        job_loads = any(any(j.delivery) or any(j.pickup) for j in problem.jobs)
+        if any(any(j.delivery) and any(j.pickup) for j in problem.jobs) or (
+            any(any(j.delivery) for j in problem.jobs) and any(any(j.pickup) for j in problem.jobs)
+        ):
+            missing.append("jobs that both deliver and pick up loads")
+        if job_loads and any(any(s.amount) for s in problem.shipments):
+            missing.append("loads on both jobs and shipments")
+        return missing
+
+    def solve(self, problem: Problem, params: SolveParams) -> SolveResult:
+        return run_backend(self, problem, params)
+
+    def solve_reduced(self, problem: Problem, params: SolveParams, deadline: float | None) -> Plan:
+        return _OrToolsModel(problem).solve(params, deadline)
+
+
+class _OrToolsModel:
+    def __init__(self, problem: Problem) -> None:
+        self.p = problem
+        nodes: list[_Node] = []
+        for i, job in enumerate(problem.jobs):
+            nodes.append(_Node(job.stop.location, job.stop, Visit(kind="job", index=i)))
+        for i, s in enumerate(problem.shipments):
+            nodes.append(_Node(s.pickup.location, s.pickup, Visit(kind="pickup", index=i)))
+            nodes.append(_Node(s.delivery.location, s.delivery, Visit(kind="delivery", index=i)))
+        starts, ends = [], []
+        for v in problem.vehicles:
+            starts.append(len(nodes))
+            nodes.append(_Node(v.start, None, None))
+            ends.append(len(nodes))
+            nodes.append(_Node(v.end_location, None, None))
+        self.nodes = nodes
+        self.manager = pywrapcp.RoutingIndexManager(len(nodes), len(problem.vehicles), starts, ends)
+        self.model = pywrapcp.RoutingModel(self.manager)
+        self._locations = np.array([n.location for n in nodes], dtype=np.intp)
+        self._service = np.array([n.stop.service if n.stop else 0 for n in nodes], dtype=np.int64)
+        self._build()
+
+    def _matrix(self, matrix: np.ndarray, add_service: bool) -> list[list[int]]:
+        m = matrix[np.ix_(self._locations, self._locations)].astype(np.int64)
+        if add_service:
+            m = m + self._service[:, None]
+        return m.tolist()
+
+    def _build(self) -> None:
+        p, model, manager = self.p, self.model, self.manager
+        profiles = sorted({v.profile for v in p.vehicles})
+        arc_cost = {
+            pr: model.RegisterTransitMatrix(self._matrix(p.distances[pr] * p.distance_cost, False))
+            for pr in profiles
+        }
+        transit = {pr: model.RegisterTransitMatrix(self._matrix(p.durations[pr], True)) for pr in profiles}
+        for vi, v in enumerate(p.vehicles):
+            model.SetArcCostEvaluatorOfVehicle(arc_cost[v.profile], vi)
+            model.SetFixedCostOfVehicle(v.fixed_cost, vi)
+        model.AddDimensionWithVehicleTransits(
+            [transit[v.profile] for v in p.vehicles], HORIZON, 2 * HORIZON, False, "time")
+        time_dim = model.GetDimensionOrDie("time")
+        if p.duration_cost:
+            time_dim.SetSpanCostCoefficientForAllVehicles(p.duration_cost)
+        for vi, v in enumerate(p.vehicles):
+            time_dim.CumulVar(model.Start(vi)).SetRange(v.shift.start, v.shift.end)
+            time_dim.CumulVar(model.End(vi)).SetRange(v.shift.start, v.shift.end)
+            if v.max_duration is not None:
+                time_dim.SetSpanUpperBoundForVehicle(v.max_duration, vi)
+            model.AddVariableMinimizedByFinalizer(time_dim.CumulVar(model.End(vi)))
+            model.AddVariableMaximizedByFinalizer(time_dim.CumulVar(model.Start(vi)))
+        solver = model.solver()
+        for ni, node in enumerate(self.nodes):
+            if node.stop is None or node.visit is None:
+                continue
+            index = manager.NodeToIndex(ni)
+            cumul = time_dim.CumulVar(index)
+            windows = node.stop.time_windows
+            if windows:
+                cumul.SetRange(windows[0].start, windows[-1].end)
+                for a, b in itertools.pairwise(windows):
+                    cumul.RemoveInterval(a.end + 1, b.start - 1)
+            item = p.jobs[node.visit.index] if node.visit.kind == "job" else p.shipments[node.visit.index]
+            penalty = BIG_PENALTY if item.penalty is None else item.penalty
+            if node.visit.kind == "delivery":
+                model.AddDisjunction([index], 0)
+            else:
+                model.AddDisjunction([index], penalty)
+            if node.visit.kind != "pickup" and item.deadline is not None and item.lateness_cost:
+                time_dim.SetCumulVarSoftUpperBound(index, item.deadline, item.lateness_cost)
+            allowed = [vi for vi, v in enumerate(p.vehicles) if item.skills <= v.skills]
+            if len(allowed) < len(p.vehicles):
+                model.VehicleVar(index).SetValues([-1, *allowed])
+            if node.visit.kind == "job" and p.jobs[node.visit.index].release > 0:
+                release = p.jobs[node.visit.index].release
+                vehicle = model.VehicleVar(index)
+                for vi, v in enumerate(p.vehicles):
+                    if v.shift.start < release:
+                        start = time_dim.CumulVar(model.Start(vi))
+                        solver.Add(start >= solver.IsEqualCstVar(vehicle, vi) * release)
+            if node.visit.kind == "delivery":
+                pickup = manager.NodeToIndex(ni - 1)
+                model.AddPickupAndDelivery(pickup, index)
+                solver.Add(model.VehicleVar(pickup) == model.VehicleVar(index))
+                solver.Add(time_dim.CumulVar(pickup) <= time_dim.CumulVar(index))
+        self._add_loads()
+        self._add_stop_limits()
+
+    def _add_loads(self) -> None:
+        p, model = self.p, self.model
+        for d in range(p.n_dims):
+            demand = np.zeros(len(self.nodes), dtype=np.int64)
+            for ni, node in enumerate(self.nodes):
+                if node.visit is None:
+                    continue
+                x = node.visit
+                if x.kind == "job":
+                    job = p.jobs[x.index]
+                    demand[ni] = (job.delivery[d] if job.delivery else 0) + (job.pickup[d] if job.pickup else 0)
+                elif p.shipments[x.index].amount:
+                    amount = p.shipments[x.index].amount[d]
+                    demand[ni] = amount if x.kind == "pickup" else -amount
+            if not demand.any():
+                continue
+            callback = model.RegisterUnaryTransitVector(demand.tolist())
+            model.AddDimensionWithVehicleCapacity(
+                callback, 0, [v.capacity[d] for v in p.vehicles], True, f"load{d}")
+
+    def _add_stop_limits(self) -> None:
+        p, model = self.p, self.model
+        if all(v.max_stops is None for v in p.vehicles):
+            return
+        ones = [0 if node.visit is None else 1 for node in self.nodes]
+        callback = model.RegisterUnaryTransitVector(ones)
+        model.AddDimensionWithVehicleCapacity(
+            callback, 0, [len(self.nodes) if v.max_stops is None else v.max_stops for v in p.vehicles],
+            True, "stops")
+
+    def _initial_routes(self) -> list[list[int]] | None:
+        if self.p.initial is None:
+            return None
+        node_of = {(n.visit.kind, n.visit.index): ni for ni, n in enumerate(self.nodes) if n.visit}
+        routes: list[list[int]] = [[] for _ in self.p.vehicles]
+        for r in self.p.initial.routes:
+            routes[r.vehicle] = [node_of[(x.kind, x.index)] for x in r.visits if (x.kind, x.index) in node_of]
+        return routes
+
+    def solve(self, params: SolveParams, deadline: float | None) -> Plan:
+        search = pywrapcp.DefaultRoutingSearchParameters()
+        search.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
+        search.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+        left = remaining(deadline)
+        if left is not None:
+            search.time_limit.FromMilliseconds(max(10, int(left * 1000) - 50))
+        if params.iterations is not None:
+            search.solution_limit = params.iterations
+        initial = self._initial_routes()
+        assignment = None
+        if initial is not None:
+            self.model.CloseModelWithParameters(search)
+            start = self.model.ReadAssignmentFromRoutes(initial, True)
+            if start is not None:
+                assignment = self.model.SolveFromAssignmentWithParameters(start, search)
+        if assignment is None:
+            assignment = self.model.SolveWithParameters(search)
+        if assignment is None:
+            return Plan(unassigned=self._all_unassigned())
+        return self._extract(assignment)
+
+    def _all_unassigned(self) -> tuple[Unassigned, ...]:
+        out = [unassigned_reason(self.p, "job", i) for i in range(len(self.p.jobs))]
+        out += [unassigned_reason(self.p, "shipment", i) for i in range(len(self.p.shipments))]
+        return tuple(out)
+
+    def _extract(self, assignment: pywrapcp.Assignment) -> Plan:
+        model, manager = self.model, self.manager
+        routes = []
+        served: set[tuple[str, int]] = set()
+        for vi in range(len(self.p.vehicles)):
+            visits = []
+            index = assignment.Value(model.NextVar(model.Start(vi)))
+            while not model.IsEnd(index):
+                visit = self.nodes[manager.IndexToNode(index)].visit
+                if visit is not None:
+                    visits.append(visit)
+                    served.add(("job" if visit.kind == "job" else "shipment", visit.index))
+                index = assignment.Value(model.NextVar(index))
+            if visits:
+                routes.append(Route(vehicle=vi, visits=tuple(visits)))
+        unassigned = [unassigned_reason(self.p, "job", i) for i in range(len(self.p.jobs))
+                      if ("job", i) not in served]
+        unassigned += [unassigned_reason(self.p, "shipment", i) for i in range(len(self.p.shipments))
+                       if ("shipment", i) not in served]
+        return Plan(routes=tuple(routes), unassigned=tuple(unassigned))

@@ -1,0 +1,191 @@
+"""The PyVRP backend: iterated local search, strongest on time windows, capacities, multi-trip and release times."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import pyvrp
+from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria, StoppingCriterion
+
+from routing.problem import Plan, Problem, Route, Unassigned, Vehicle, Visit
+from routing.solvers.base import SolveParams, SolveResult, remaining, run_backend, unassigned_reason
+
+_INF = np.iinfo(np.int64).max
+
+
+class PyVrpBackend:
+    """Solves with PyVRP's iterated local search."""
+
+    name = "pyvrp"
+
+    def unsupported(self, problem: Problem) -> list[str]:
+        missing = []
+        if any(j.deadline is not None and j.lateness_cost for j in problem.jobs) or any(
+            s.deadline is not None and s.lateness_cost for s in problem.shipments
+        ):
+            missing.append("soft deadlines")
+        if len({v.skills for v in problem.vehicles}) > 1:
+            missing.append("skills that differ between vehicles")
+        if any(len(s.pickup.time_windows) > 1 or len(s.delivery.time_windows) > 1 for s in problem.shipments):
+            missing.append("shipments with several time windows")
+        if any(v.max_stops is not None for v in problem.vehicles) and (
+            problem.shipments or any(v.max_trips > 1 for v in problem.vehicles)
+        ):
+            missing.append("max_stops with shipments or multi-trip vehicles")
+        return missing
+
+    def solve(self, problem: Problem, params: SolveParams) -> SolveResult:
+        return run_backend(self, problem, params)
+
+    def solve_reduced(self, problem: Problem, params: SolveParams, deadline: float | None) -> Plan:
+        model = _PyVrpModel(problem)
+        criteria: list[StoppingCriterion] = []
+        left = remaining(deadline)
+        if left is not None:
+            criteria.append(MaxRuntime(max(0.01, left - 0.1)))
+        if params.iterations is not None:
+            criteria.append(MaxIterations(params.iterations))
+        stop = criteria[0] if len(criteria) == 1 else MultipleCriteria(criteria)
+        result = pyvrp.solve(model.data, stop, seed=params.seed, collect_stats=False,
+                             initial_solution=model.initial_solution())
+        return model.extract(result.best)
+
+
+def _window(problem_window: tuple[int, int] | None) -> dict[str, int]:
+    if problem_window is None:
+        return {}
+    return {"tw_early": problem_window[0], "tw_late": problem_window[1]}
+
+
+class _PyVrpModel:
+    def __init__(self, problem: Problem) -> None:
+        self.p = problem
+        v_locs = {loc for v in problem.vehicles for loc in (v.start, v.end_location, v.reload_location)}
+        depot_locs = sorted(v_locs)
+        other = sorted({j.stop.location for j in problem.jobs}
+                       | {loc for s in problem.shipments for loc in (s.pickup.location, s.delivery.location)})
+        locations = depot_locs + [x for x in other if x not in v_locs]
+        self.loc_index = {loc: i for i, loc in enumerate(locations)}
+        depot_of = {loc: i for i, loc in enumerate(depot_locs)}
+        count_stops = any(v.max_stops is not None for v in problem.vehicles)
+        n_dims = problem.n_dims + (1 if count_stops else 0)
+
+        def amounts(a: tuple[int, ...], stop: int) -> list[int]:
+            out = list(a) if a else [0] * problem.n_dims
+            return [*out, stop] if count_stops else out
+
+        clients: list[pyvrp.Client] = []
+        groups: list[pyvrp.ClientGroup] = []
+        self.client_job: list[int] = []
+        for ji, job in enumerate(problem.jobs):
+            windows = job.stop.time_windows or ()
+            copies = [(w.start, w.end) for w in windows] if len(windows) > 1 else [None]
+            required = job.penalty is None and len(copies) == 1
+            first = len(clients)
+            for w in copies:
+                if w is None and windows:
+                    w = (windows[0].start, windows[0].end)
+                clients.append(pyvrp.Client(
+                    location=self.loc_index[job.stop.location],
+                    delivery=amounts(job.delivery, 1), pickup=amounts(job.pickup, 0),
+                    service_duration=job.stop.service, release_time=job.release,
+                    prize=job.penalty or 0, required=required,
+                    group=len(groups) if len(copies) > 1 else None, name=job.id, **_window(w)))
+                self.client_job.append(ji)
+            if len(copies) > 1:
+                groups.append(pyvrp.ClientGroup(list(range(first, len(clients))), required=job.penalty is None))
+        shipments = []
+        for s in problem.shipments:
+            pw = s.pickup.time_windows[0] if s.pickup.time_windows else None
+            dw = s.delivery.time_windows[0] if s.delivery.time_windows else None
+            shipments.append(pyvrp.Shipment(
+                self.loc_index[s.pickup.location], self.loc_index[s.delivery.location],
+                pickup_tw_early=pw.start if pw else 0, pickup_tw_late=pw.end if pw else _INF,
+                pickup_service_duration=s.pickup.service,
+                delivery_tw_early=dw.start if dw else 0, delivery_tw_late=dw.end if dw else _INF,
+                delivery_service_duration=s.delivery.service,
+                amount=amounts(s.amount, 0), prize=s.penalty or 0, required=s.penalty is None, name=s.id))
+        profiles = sorted({v.profile for v in problem.vehicles})
+        profile_index = {pr: i for i, pr in enumerate(profiles)}
+        types: dict[tuple, list[int]] = defaultdict(list)
+        for vi, v in enumerate(problem.vehicles):
+            types[self._type_key(v)].append(vi)
+        self.type_vehicles = list(types.values())
+        vehicle_types = []
+        for key, members in types.items():
+            v = problem.vehicles[members[0]]
+            cap = list(v.capacity) if v.capacity else [0] * problem.n_dims
+            if not problem.n_dims:
+                cap = []
+            if count_stops:
+                cap.append(v.max_stops if v.max_stops is not None else len(clients) + 1)
+            vehicle_types.append(pyvrp.VehicleType(
+                num_available=len(members), capacity=cap if n_dims else [],
+                start_depot=depot_of[v.start], end_depot=depot_of[v.end_location],
+                fixed_cost=v.fixed_cost, tw_early=v.shift.start, tw_late=v.shift.end,
+                shift_duration=_INF if v.max_duration is None else v.max_duration,
+                unit_distance_cost=problem.distance_cost, unit_duration_cost=problem.duration_cost,
+                profile=profile_index[v.profile],
+                reload_depots=[depot_of[v.reload_location]] if v.max_trips > 1 else [],
+                max_reloads=v.max_trips - 1 if v.max_trips > 1 else 0,
+                name=str(key[0])))
+        idx = np.asarray(locations, dtype=np.intp)
+        self.data = pyvrp.ProblemData(
+            locations=[pyvrp.Location(0, 0) for _ in locations],
+            clients=clients,
+            depots=[pyvrp.Depot(location=i) for i in range(len(depot_locs))],
+            vehicle_types=vehicle_types,
+            distance_matrices=[np.ascontiguousarray(problem.distances[pr][np.ix_(idx, idx)]) for pr in profiles],
+            duration_matrices=[np.ascontiguousarray(problem.durations[pr][np.ix_(idx, idx)]) for pr in profiles],
+            groups=groups,
+            shipments=shipments,
+        )
+
+    @staticmethod
+    def _type_key(v: Vehicle) -> tuple:
+        return (v.profile, v.start, v.end_location, v.reload_location, v.shift.start, v.shift.end, v.capacity,
+                v.fixed_cost, v.max_duration, v.max_stops, v.max_trips)
+
+    def initial_solution(self) -> pyvrp.Solution | None:
+        if self.p.initial is None or self.p.shipments or any(v.max_trips > 1 for v in self.p.vehicles):
+            return None
+        client_of: dict[int, int] = {}
+        for ci, ji in enumerate(self.client_job):
+            client_of.setdefault(ji, ci)
+        type_of = {vi: t for t, members in enumerate(self.type_vehicles) for vi in members}
+        routes = []
+        for r in self.p.initial.routes:
+            visits = [client_of[x.index] for x in r.visits if x.kind == "job"]
+            if visits:
+                routes.append(pyvrp.Route(self.data, visits, type_of[r.vehicle]))
+        try:
+            return pyvrp.Solution(self.data, routes)
+        except (ValueError, RuntimeError, IndexError):
+            return None
+
+    def extract(self, solution: pyvrp.Solution) -> Plan:
+        free = [list(members) for members in self.type_vehicles]
+        routes = []
+        served_jobs: set[int] = set()
+        served_ships: set[int] = set()
+        for route in solution.routes():
+            vehicle = free[route.vehicle_type()].pop(0)
+            schedule = route.schedule()
+            visits: list[Visit] = []
+            for act in schedule[1:-1]:
+                if act.is_depot():
+                    visits.append(Visit(kind="reload", index=self.p.vehicles[vehicle].reload_location))
+                elif act.is_client():
+                    ji = self.client_job[act.idx]
+                    served_jobs.add(ji)
+                    visits.append(Visit(kind="job", index=ji))
+                else:
+                    served_ships.add(act.idx)
+                    visits.append(Visit(kind="pickup" if act.is_pickup() else "delivery", index=act.idx))
+            routes.append(Route(vehicle=vehicle, visits=tuple(visits)))
+        unassigned: list[Unassigned] = [unassigned_reason(self.p, "job", i)
+                                        for i in range(len(self.p.jobs)) if i not in served_jobs]
+        unassigned += [unassigned_reason(self.p, "shipment", i)
+                       for i in range(len(self.p.shipments)) if i not in served_ships]
+        return Plan(routes=tuple(routes), unassigned=tuple(unassigned))

@@ -1,0 +1,1 @@
+"""Discrete-event simulation of delivery days around the dispatch engine."""

@@ -1,0 +1,193 @@
+"""Solver backends: every job routed or unassigned with a reason, features honoured, results reproducible."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from routing.errors import InvalidProblemError
+from routing.evaluate import evaluate
+from routing.problem import UNREACHABLE, Job, Plan, Problem, Route, Shipment, Stop, TimeWindow, Vehicle, Visit
+from routing.solvers.auto import choose_backend, solve
+from routing.solvers.base import SolveParams
+from tests.routing.lines import job, line_matrix, line_problem, tw
+
+FAST = SolveParams(iterations=200, time_limit=5.0)
+POSITIONS = [0, 10, 20, 30, 40, 50, 60]
+
+
+def served(plan: Plan) -> set[int]:
+    return {x.index for r in plan.routes for x in r.visits if x.kind == "job"}
+
+
+def test_all_jobs_routed_and_feasible(backend: str) -> None:
+    """Six reachable jobs and two vehicles: every job on a route, the evaluator finds no violation."""
+    p = line_problem(POSITIONS, [job(i, delivery=(1,)) for i in range(1, 7)],
+                     [Vehicle(id=f"v{k}", start=0, capacity=(4,)) for k in range(2)])
+    r = solve(p, FAST, backend=backend)
+    assert served(r.plan) == set(range(6))
+    assert r.evaluation.feasible, r.evaluation.violations
+    assert r.evaluation.distance == 120 + 2 * 20 or r.evaluation.distance >= 120
+
+
+def test_unserveable_jobs_get_reasons(backend: str) -> None:
+    """Unreachable, closed-window, too-heavy and skill-less jobs are unassigned with their reason, never lost."""
+    m = line_matrix(POSITIONS)
+    m[:, 5] = UNREACHABLE
+    m[5, 5] = 0
+    jobs = [job(1, delivery=(1,)), job(2, delivery=(9,)), job(3, delivery=(1,), time_windows=tw(0, 5)),
+            job(4, delivery=(1,), skills=frozenset({"fridge"})), job(5, delivery=(1,))]
+    p = Problem(durations={"car": m}, distances={"car": m}, jobs=tuple(jobs),
+                vehicles=(Vehicle(id="v", start=0, capacity=(4,)),))
+    r = solve(p, FAST, backend=backend)
+    reasons = {p.jobs[u.index].id: u.reason for u in r.plan.unassigned}
+    assert reasons == {"j2": "over_capacity", "j3": "window_closed", "j4": "no_vehicle_with_skill: fridge",
+                       "j5": "unreachable"}
+    assert served(r.plan) == {0}
+
+
+def test_fleet_too_small_leaves_jobs_with_reason(backend: str) -> None:
+    """When the fleet cannot carry everything, the rest is unassigned as no_feasible_route and the plan stays feasible."""
+    p = line_problem(POSITIONS, [job(i, delivery=(1,)) for i in range(1, 5)],
+                     [Vehicle(id="v", start=0, capacity=(2,))])
+    r = solve(p, FAST, backend=backend)
+    assert len(served(r.plan)) == 2
+    assert [u.reason for u in r.plan.unassigned] == ["no_feasible_route"] * 2
+    assert r.evaluation.feasible
+
+
+def test_time_windows_are_met(backend: str) -> None:
+    """Tight windows force the far job first; service starts inside every window."""
+    jobs = [job(1, time_windows=tw(100, 120)), job(6, time_windows=tw(60, 70))]
+    p = line_problem(POSITIONS, jobs, [Vehicle(id="v", start=0)])
+    r = solve(p, FAST, backend=backend)
+    assert [x.index for x in r.plan.routes[0].visits] == [1, 0]
+    timings = r.evaluation.routes[0].timings
+    assert timings[0].start == 60 and timings[1].start == 110
+
+
+def test_several_time_windows(backend: str) -> None:
+    """A job with two windows is served in the one it can still reach."""
+    windows = (TimeWindow(start=0, end=5), TimeWindow(start=200, end=300))
+    p = line_problem(POSITIONS, [job(3, time_windows=windows)], [Vehicle(id="v", start=0)])
+    r = solve(p, FAST, backend=backend)
+    assert r.evaluation.routes[0].timings[0].start == 200
+    assert r.evaluation.feasible
+
+
+def test_release_time_delays_departure(backend: str) -> None:
+    """A job ready at 500 at the depot cannot be delivered before 500 + travel time."""
+    p = line_problem(POSITIONS, [job(2, release=500), job(1)], [Vehicle(id="v", start=0)])
+    r = solve(p, FAST, backend=backend)
+    starts = {t.visit.index: t.start for t in r.evaluation.routes[0].timings}
+    assert starts[0] >= 520
+    assert r.evaluation.feasible
+
+
+def test_shipments_pickup_before_delivery(backend: str) -> None:
+    """A shipment is picked up before it is delivered, by the same vehicle, within capacity."""
+    ships = [Shipment(id="s1", pickup=Stop(location=6), delivery=Stop(location=1), amount=(1,)),
+             Shipment(id="s2", pickup=Stop(location=2), delivery=Stop(location=5), amount=(1,))]
+    m = line_matrix(POSITIONS)
+    p = Problem(durations={"car": m}, distances={"car": m}, shipments=tuple(ships),
+                vehicles=(Vehicle(id="v", start=0, capacity=(1,)), Vehicle(id="w", start=0, capacity=(1,))))
+    r = solve(p, FAST, backend=backend)
+    assert r.evaluation.feasible, r.evaluation.violations
+    assert not r.plan.unassigned
+
+
+def test_locked_prefix_is_kept(backend: str) -> None:
+    """Jobs a courier already carries stay first on its route, in the given order."""
+    p = line_problem(POSITIONS, [job(i) for i in range(1, 7)],
+                     [Vehicle(id="v", start=0, locked=("j5", "j2")), Vehicle(id="w", start=0)])
+    r = solve(p, FAST, backend=backend)
+    route = next(rt for rt in r.plan.routes if rt.vehicle == 0)
+    assert [x.index for x in route.visits[:2]] == [4, 1]
+    assert r.evaluation.feasible and served(r.plan) == set(range(6))
+
+
+def test_optional_job_dropped_for_cost(backend: str) -> None:
+    """A far job whose penalty is below its detour cost is left out as dropped_for_cost."""
+    p = line_problem(POSITIONS, [job(1), job(6, penalty=10)], [Vehicle(id="v", start=0)])
+    r = solve(p, FAST, backend=backend)
+    assert [(u.index, u.reason) for u in r.plan.unassigned] == [(1, "dropped_for_cost")]
+
+
+def test_max_stops(backend: str) -> None:
+    """max_stops caps the jobs on one route; the rest goes to the other vehicle."""
+    p = line_problem(POSITIONS, [job(i) for i in range(1, 5)],
+                     [Vehicle(id="v", start=0, max_stops=2), Vehicle(id="w", start=0, max_stops=2)])
+    r = solve(p, FAST, backend=backend)
+    assert sorted(len(rt.visits) for rt in r.plan.routes) == [2, 2]
+
+
+def test_same_seed_same_plan(backend: str) -> None:
+    """With an iteration limit, the same seed gives the same plan."""
+    rng = np.random.default_rng(3)
+    pts = rng.integers(0, 1000, size=(30, 2))
+    m = np.rint(np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1))).astype(np.int64)
+    jobs = tuple(Job(id=f"j{i}", stop=Stop(location=i), delivery=(int(rng.integers(1, 5)),)) for i in range(1, 30))
+    p = Problem(durations={"car": m}, distances={"car": m}, jobs=jobs,
+                vehicles=tuple(Vehicle(id=f"v{k}", start=0, capacity=(15,)) for k in range(8)))
+    params = SolveParams(iterations=300, seed=11)
+    a, b = solve(p, params, backend=backend), solve(p, params, backend=backend)
+    assert a.plan == b.plan
+
+
+def test_time_limit_respected() -> None:
+    """A 1-second limit on a 100-customer instance returns a complete plan within 1.1 s."""
+    rng = np.random.default_rng(5)
+    pts = rng.integers(0, 10_000, size=(101, 2))
+    m = np.rint(np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1))).astype(np.int64)
+    jobs = tuple(Job(id=f"j{i}", stop=Stop(location=i), delivery=(1,)) for i in range(1, 101))
+    p = Problem(durations={"car": m}, distances={"car": m}, jobs=jobs,
+                vehicles=tuple(Vehicle(id=f"v{k}", start=0, capacity=(10,)) for k in range(12)))
+    for backend in ("pyvrp", "ortools"):
+        started = time.perf_counter()
+        r = solve(p, SolveParams(time_limit=1.0), backend=backend)
+        assert time.perf_counter() - started <= 1.1
+        assert len(served(r.plan)) == 100
+
+
+def test_multi_trip_reloads_at_depot() -> None:
+    """One vehicle of capacity 2 serves four jobs in two trips (PyVRP), reloading at its depot."""
+    p = line_problem(POSITIONS, [job(i, delivery=(1,)) for i in range(1, 5)],
+                     [Vehicle(id="v", start=0, capacity=(2,), max_trips=2)])
+    assert choose_backend(p).name == "pyvrp"
+    r = solve(p, FAST)
+    assert [x.kind for x in r.plan.routes[0].visits].count("reload") == 1
+    assert r.evaluation.feasible and served(r.plan) == set(range(4))
+    with pytest.raises(InvalidProblemError, match="multi-trip"):
+        solve(p, FAST, backend="ortools")
+
+
+def test_skills_choose_ortools() -> None:
+    """A job needing a skill goes to the one vehicle that has it (auto picks OR-Tools)."""
+    p = line_problem(POSITIONS, [job(1, skills=frozenset({"fridge"})), job(2)],
+                     [Vehicle(id="v", start=0), Vehicle(id="cold", start=0, skills=frozenset({"fridge"}))])
+    assert choose_backend(p).name == "ortools"
+    r = solve(p, FAST)
+    owner = {x.index: rt.vehicle for rt in r.plan.routes for x in rt.visits}
+    assert owner[0] == 1
+
+
+def test_soft_deadline_orders_the_late_job_first() -> None:
+    """With a lateness cost, the job with the earlier deadline is served first even against distance."""
+    jobs = [job(1, service=50), job(6, deadline=60, lateness_cost=100)]
+    p = line_problem(POSITIONS, jobs, [Vehicle(id="v", start=0)])
+    r = solve(p, FAST)
+    assert r.backend == "ortools"
+    assert [x.index for x in r.plan.routes[0].visits] == [1, 0]
+    assert r.evaluation.lateness_cost == 0
+
+
+def test_initial_solution_is_accepted(backend: str) -> None:
+    """An initial plan warm-starts the search and the result is no worse than it."""
+    jobs = [job(i) for i in range(1, 7)]
+    start = Plan(routes=(Route(vehicle=0, visits=tuple(Visit(kind="job", index=i) for i in (5, 0, 3, 1, 4, 2))),))
+    p = line_problem(POSITIONS, jobs, [Vehicle(id="v", start=0)], initial=start)
+    r = solve(p, FAST, backend=backend)
+    assert r.evaluation.distance <= evaluate(p, start).distance
+    assert r.evaluation.distance == 120
