@@ -210,12 +210,14 @@ def _check_coverage(problem: Problem, plan: Plan) -> list[str]:
             violations.append(f"vehicle {v.id}: does not start with its locked jobs {list(v.locked)}")
     for u in plan.unassigned:
         seen[(u.kind, u.index)] = seen.get((u.kind, u.index), 0) + 1
-    for kind, items in (("job", problem.jobs), ("shipment", problem.shipments)):
-        for i, item in enumerate(items):
+    named: list[tuple[str, list[str]]] = [("job", [j.id for j in problem.jobs]),
+                                          ("shipment", [s.id for s in problem.shipments])]
+    for kind, ids in named:
+        for i, item_id in enumerate(ids):
             count = seen.get((kind, i), 0)
             if count != 1:
                 where = "missing from the plan" if count == 0 else f"planned {count} times"
-                violations.append(f"{kind} {item.id} is {where}")
+                violations.append(f"{kind} {item_id} is {where}")
     locked = problem.locked_jobs()
     for u in plan.unassigned:
         if u.kind == "job" and u.index in locked:

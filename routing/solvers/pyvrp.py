@@ -131,13 +131,15 @@ class _PyVrpModel:
                 max_reloads=v.max_trips - 1 if v.max_trips > 1 else 0,
                 name=str(key[0])))
         idx = np.asarray(locations, dtype=np.intp)
+        distance_matrices: list = [np.ascontiguousarray(problem.distances[pr][np.ix_(idx, idx)]) for pr in profiles]
+        duration_matrices: list = [np.ascontiguousarray(problem.durations[pr][np.ix_(idx, idx)]) for pr in profiles]
         self.data = pyvrp.ProblemData(
             locations=[pyvrp.Location(0, 0) for _ in locations],
             clients=clients,
             depots=[pyvrp.Depot(location=i) for i in range(len(depot_locs))],
             vehicle_types=vehicle_types,
-            distance_matrices=[np.ascontiguousarray(problem.distances[pr][np.ix_(idx, idx)]) for pr in profiles],
-            duration_matrices=[np.ascontiguousarray(problem.durations[pr][np.ix_(idx, idx)]) for pr in profiles],
+            distance_matrices=distance_matrices,
+            duration_matrices=duration_matrices,
             groups=groups,
             shipments=shipments,
         )

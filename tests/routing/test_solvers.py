@@ -49,7 +49,7 @@ def test_unserveable_jobs_get_reasons(backend: str) -> None:
 
 
 def test_fleet_too_small_leaves_jobs_with_reason(backend: str) -> None:
-    """When the fleet cannot carry everything, the rest is unassigned as no_feasible_route and the plan stays feasible."""
+    """When the fleet cannot carry everything, the rest is no_feasible_route and the plan stays feasible."""
     p = line_problem(POSITIONS, [job(i, delivery=(1,)) for i in range(1, 5)],
                      [Vehicle(id="v", start=0, capacity=(2,))])
     r = solve(p, FAST, backend=backend)

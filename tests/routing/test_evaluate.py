@@ -1,0 +1,79 @@
+"""The evaluator recomputes schedules and finds every violation on its own."""
+
+from __future__ import annotations
+
+from routing.evaluate import evaluate
+from routing.problem import Plan, Route, Shipment, Stop, Vehicle, Visit
+from tests.routing.lines import job, line_problem, tw
+
+POS = [0, 10, 20, 30]
+
+
+def jobs_route(vehicle: int, *indices: int) -> Route:
+    return Route(vehicle=vehicle, visits=tuple(Visit(kind="job", index=i) for i in indices))
+
+
+def test_schedule_by_hand() -> None:
+    """Arrival, waiting, service and return match a hand computation."""
+    p = line_problem(POS, [job(1, service=5, time_windows=tw(30, 40)), job(3, service=5)],
+                     [Vehicle(id="v", start=0)])
+    e = evaluate(p, Plan(routes=(jobs_route(0, 0, 1),)))
+    t = e.routes[0].timings
+    assert (t[0].arrival, t[0].start, t[0].departure) == (10, 30, 35)
+    assert (t[1].arrival, t[1].start) == (55, 55)
+    assert e.routes[0].end == 90 and e.distance == 60
+    assert e.routes[0].duration == 70
+    assert e.feasible
+
+
+def test_violations_found() -> None:
+    """Late service, overload, a shift overrun and a missing job are all reported."""
+    p = line_problem(POS, [job(1, delivery=(3,), time_windows=tw(0, 5)), job(2, delivery=(3,)), job(3)],
+                     [Vehicle(id="v", start=0, capacity=(4,), shift=tw(0, 30)[0])])
+    e = evaluate(p, Plan(routes=(jobs_route(0, 0, 1),)))
+    text = "\n".join(e.violations)
+    assert "job j1 reached at 10, after its last window closed at 5" in text
+    assert "exceeds capacity" in text
+    assert "after its shift ends at 30" in text
+    assert "job j3 is missing from the plan" in text
+    assert not e.feasible
+
+
+def test_duplicate_and_skills() -> None:
+    """A job on two routes and a job on a vehicle without its skill are violations."""
+    p = line_problem(POS, [job(1, skills=frozenset({"cold"}))], [Vehicle(id="v", start=0), Vehicle(id="w", start=0)])
+    e = evaluate(p, Plan(routes=(jobs_route(0, 0), jobs_route(1, 0))))
+    assert any("planned 2 times" in v for v in e.violations)
+    assert any("needs skills ['cold']" in v for v in e.violations)
+
+
+def test_shipment_order_and_locked_prefix() -> None:
+    """Delivery before pickup and a broken locked prefix are reported."""
+    ship = Shipment(id="s", pickup=Stop(location=1), delivery=Stop(location=2))
+    p = line_problem(POS, [job(3)], [Vehicle(id="v", start=0, locked=("j3",))], shipments=(ship,))
+    route = Route(vehicle=0, visits=(Visit(kind="delivery", index=0), Visit(kind="pickup", index=0),
+                                     Visit(kind="job", index=0)))
+    e = evaluate(p, Plan(routes=(route,)))
+    assert any("not delivered after its pickup" in v for v in e.violations)
+    assert any("does not start with its locked jobs" in v for v in e.violations)
+
+
+def test_release_and_lateness_cost() -> None:
+    """Departure waits for the release time; lateness past a soft deadline is costed per time unit."""
+    p = line_problem(POS, [job(2, release=100, deadline=110, lateness_cost=3)], [Vehicle(id="v", start=0)])
+    e = evaluate(p, Plan(routes=(jobs_route(0, 0),)))
+    assert e.routes[0].departure == 100
+    assert e.routes[0].timings[0].lateness == 10
+    assert e.lateness_cost == 30 and e.cost == 40 + 30
+
+
+def test_multi_trip_reload() -> None:
+    """A reload visit returns to the depot, empties the load count and starts a new trip."""
+    p = line_problem(POS, [job(1, delivery=(2,)), job(2, delivery=(2,))],
+                     [Vehicle(id="v", start=0, capacity=(2,), max_trips=2)])
+    route = Route(vehicle=0, visits=(Visit(kind="job", index=0), Visit(kind="reload", index=0),
+                                     Visit(kind="job", index=1)))
+    e = evaluate(p, Plan(routes=(route,)))
+    assert e.feasible and e.distance == 20 + 40
+    one_trip = line_problem(POS, list(p.jobs), [Vehicle(id="v", start=0, capacity=(2,), max_trips=1)])
+    assert any("max_trips is 1" in v for v in evaluate(one_trip, Plan(routes=(route,))).violations)
