@@ -1,14 +1,17 @@
-"""The OR-Tools routing backend: matrix transits on the C++ side, parallel cheapest insertion, guided local search."""
+"""The OR-Tools backend: C++-side matrix transits, cheapest insertion, guided local search, then ruin and recreate."""
 
 from __future__ import annotations
 
 import itertools
+import random
+import time
 from dataclasses import dataclass
 
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
-from routing.problem import HORIZON, Plan, Problem, Route, Stop, Unassigned, Visit
+from routing.errors import InvalidProblemError
+from routing.problem import HORIZON, Plan, Problem, Route, Stop, Visit
 from routing.solvers.base import (
     BIG_PENALTY,
     SolveParams,
@@ -26,10 +29,36 @@ class _Node:
     visit: Visit | None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrToolsOptions:
+    """Search knobs of the OR-Tools backend.
+
+    With a time limit, guided local search runs for `gls_share` of it; the rest goes to ruin and recreate:
+    remove a cluster of nearby stops, let OR-Tools' local search put them back, keep the result when it is
+    better or within a threshold that shrinks to zero.
+    """
+
+    gls_lambda: float = 0.1
+    gls_share: float = 0.3
+    ruin_min: int = 5
+    ruin_max: int = 20
+    recreate_seconds: float = 0.3
+    threshold: float = 0.005
+
+    def __post_init__(self) -> None:
+        if not 0 < self.gls_share <= 1:
+            raise InvalidProblemError(f"gls_share: must be in (0, 1], got {self.gls_share}")
+        if not 1 <= self.ruin_min <= self.ruin_max:
+            raise InvalidProblemError("ruin_min, ruin_max: need 1 <= ruin_min <= ruin_max")
+
+
 class OrToolsBackend:
     """Solves with Google OR-Tools' routing library."""
 
     name = "ortools"
+
+    def __init__(self, options: OrToolsOptions | None = None) -> None:
+        self.options = options or OrToolsOptions()
 
     def unsupported(self, problem: Problem) -> list[str]:
         missing = []
@@ -48,12 +77,13 @@ class OrToolsBackend:
         return run_backend(self, problem, params)
 
     def solve_reduced(self, problem: Problem, params: SolveParams, deadline: float | None) -> Plan:
-        return _OrToolsModel(problem).solve(params, deadline)
+        return _OrToolsModel(problem, self.options).solve(params, deadline)
 
 
 class _OrToolsModel:
-    def __init__(self, problem: Problem) -> None:
+    def __init__(self, problem: Problem, options: OrToolsOptions) -> None:
         self.p = problem
+        self.options = options
         nodes: list[_Node] = []
         for i, job in enumerate(problem.jobs):
             nodes.append(_Node(job.stop.location, job.stop, Visit(kind="job", index=i)))
@@ -178,50 +208,99 @@ class _OrToolsModel:
             routes[r.vehicle] = [node_of[(x.kind, x.index)] for x in r.visits if (x.kind, x.index) in node_of]
         return routes
 
-    def solve(self, params: SolveParams, deadline: float | None) -> Plan:
+    def _search(self, metaheuristic: str, seconds: float | None, solutions: int | None) -> object:
         search = pywrapcp.DefaultRoutingSearchParameters()
         search.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
-        search.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+        search.local_search_metaheuristic = getattr(routing_enums_pb2.LocalSearchMetaheuristic, metaheuristic)
+        search.guided_local_search_lambda_coefficient = self.options.gls_lambda
+        if seconds is not None:
+            search.time_limit.FromMilliseconds(max(10, int(seconds * 1000)))
+        if solutions is not None:
+            search.solution_limit = solutions
+        return search
+
+    def solve(self, params: SolveParams, deadline: float | None) -> Plan:
         left = remaining(deadline)
-        if left is not None:
-            search.time_limit.FromMilliseconds(max(10, int(left * 1000) - 50))
-        if params.iterations is not None:
-            search.solution_limit = params.iterations
+        gls_seconds = None if left is None else max(0.01, left * self.options.gls_share - 0.05)
+        search = self._search("GUIDED_LOCAL_SEARCH", gls_seconds, params.iterations)
+        self.model.CloseModelWithParameters(search)
         initial = self._initial_routes()
         assignment = None
         if initial is not None:
-            self.model.CloseModelWithParameters(search)
             start = self.model.ReadAssignmentFromRoutes(initial, True)
             if start is not None:
                 assignment = self.model.SolveFromAssignmentWithParameters(start, search)
         if assignment is None:
             assignment = self.model.SolveWithParameters(search)
         if assignment is None:
-            return Plan(unassigned=self._all_unassigned())
-        return self._extract(assignment)
+            return self._plan([])
+        routes = self._routes(assignment)
+        if params.iterations is None and deadline is not None:
+            routes = self._ruin_and_recreate(routes, assignment.ObjectiveValue(), params.seed, deadline)
+        return self._plan(routes)
 
-    def _all_unassigned(self) -> tuple[Unassigned, ...]:
-        out = [unassigned_reason(self.p, "job", i) for i in range(len(self.p.jobs))]
-        out += [unassigned_reason(self.p, "shipment", i) for i in range(len(self.p.shipments))]
-        return tuple(out)
-
-    def _extract(self, assignment: pywrapcp.Assignment) -> Plan:
+    def _routes(self, assignment: pywrapcp.Assignment) -> list[list[int]]:
         model, manager = self.model, self.manager
         routes = []
-        served: set[tuple[str, int]] = set()
         for vi in range(len(self.p.vehicles)):
-            visits = []
+            nodes = []
             index = assignment.Value(model.NextVar(model.Start(vi)))
             while not model.IsEnd(index):
-                visit = self.nodes[manager.IndexToNode(index)].visit
-                if visit is not None:
-                    visits.append(visit)
-                    served.add(("job" if visit.kind == "job" else "shipment", visit.index))
+                nodes.append(manager.IndexToNode(index))
                 index = assignment.Value(model.NextVar(index))
+            routes.append(nodes)
+        return routes
+
+    def _ruin_and_recreate(self, routes: list[list[int]], cost: int, seed: int, deadline: float) -> list[list[int]]:
+        opts = self.options
+        visit_nodes = [ni for ni, n in enumerate(self.nodes) if n.visit is not None]
+        if len(visit_nodes) < 2:
+            return routes
+        partner = {ni: ni + (1 if n.visit.kind == "pickup" else -1) for ni, n in enumerate(self.nodes)
+                   if n.visit is not None and n.visit.kind in ("pickup", "delivery")}
+        dist = self.p.distances[self.p.vehicles[0].profile]
+        locs = self._locations[visit_nodes]
+        rng = random.Random(seed)
+        best_routes, best_cost = routes, cost
+        current, current_cost = routes, cost
+        started = time.perf_counter()
+        span = max(1e-6, deadline - started)
+        while True:
+            now = time.perf_counter()
+            left = deadline - now - 0.05
+            if left < 0.02:
+                break
+            seed_node = rng.randrange(len(visit_nodes))
+            k = min(len(visit_nodes) - 1, rng.randint(opts.ruin_min, opts.ruin_max))
+            order = np.argsort(dist[locs[seed_node], locs], kind="stable")[:k]
+            removed = {visit_nodes[i] for i in order}
+            removed |= {partner[ni] for ni in removed if ni in partner}
+            partial = [[ni for ni in r if ni not in removed] for r in current]
+            start = self.model.solver().Assignment()
+            if not self.model.RoutesToAssignment(partial, True, True, start):
+                continue
+            search = self._search("GREEDY_DESCENT", min(opts.recreate_seconds, left), None)
+            found = self.model.SolveFromAssignmentWithParameters(start, search)
+            if found is None:
+                continue
+            found_cost = found.ObjectiveValue()
+            threshold = opts.threshold * max(0.0, 1.0 - (now - started) / span)
+            if found_cost < current_cost * (1 + threshold):
+                current, current_cost = self._routes(found), found_cost
+                if found_cost < best_cost:
+                    best_routes, best_cost = current, found_cost
+        return best_routes
+
+    def _plan(self, routes: list[list[int]]) -> Plan:
+        out = []
+        served: set[tuple[str, int]] = set()
+        for vi, nodes in enumerate(routes):
+            visits = [v for v in (self.nodes[ni].visit for ni in nodes) if v is not None]
+            served |= {("job" if v.kind == "job" else "shipment", v.index) for v in visits}
             if visits:
-                routes.append(Route(vehicle=vi, visits=tuple(visits)))
+                out.append(Route(vehicle=vi, visits=tuple(visits)))
         unassigned = [unassigned_reason(self.p, "job", i) for i in range(len(self.p.jobs))
                       if ("job", i) not in served]
         unassigned += [unassigned_reason(self.p, "shipment", i) for i in range(len(self.p.shipments))
                        if ("shipment", i) not in served]
-        return Plan(routes=tuple(routes), unassigned=tuple(unassigned))
+        return Plan(routes=tuple(out), unassigned=tuple(unassigned))

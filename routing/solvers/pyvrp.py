@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+import warnings
 from collections import defaultdict
 
 import numpy as np
 import pyvrp
+from pyvrp.exceptions import PenaltyBoundWarning
 from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria, StoppingCriterion
 
 from routing.problem import Plan, Problem, Route, Unassigned, Vehicle, Visit
@@ -39,17 +42,59 @@ class PyVrpBackend:
         return run_backend(self, problem, params)
 
     def solve_reduced(self, problem: Problem, params: SolveParams, deadline: float | None) -> Plan:
-        model = _PyVrpModel(problem)
-        criteria: list[StoppingCriterion] = []
+        """Search with every required job required; if no feasible plan turns up in the first
+        `GIVE_UP_SHARE` of the budget, search again with them optional at a prize no route can outweigh."""
+        model = _PyVrpModel(problem, relax=False)
         left = remaining(deadline)
-        if left is not None:
-            criteria.append(MaxRuntime(max(0.01, left - 0.1)))
-        if params.iterations is not None:
-            criteria.append(MaxIterations(params.iterations))
-        stop = criteria[0] if len(criteria) == 1 else MultipleCriteria(criteria)
-        result = pyvrp.solve(model.data, stop, seed=params.seed, collect_stats=False,
-                             initial_solution=model.initial_solution())
-        return model.extract(result.best)
+        give_up = _GiveUp(None if left is None else time.perf_counter() + GIVE_UP_SHARE * left,
+                          None if params.iterations is None else int(GIVE_UP_SHARE * params.iterations))
+        result = _run(model, _stop(deadline, params.iterations, give_up), params.seed, model.initial_solution())
+        if result.best.is_feasible():
+            return model.extract(result.best)
+        relaxed = _PyVrpModel(problem, relax=True)
+        iterations = None if params.iterations is None else params.iterations - result.num_iterations
+        result = _run(relaxed, _stop(deadline, max(1, iterations or 0) if iterations is not None else None, None),
+                      params.seed, None)
+        return relaxed.extract(result.best)
+
+
+GIVE_UP_SHARE = 0.4
+"""Share of the budget after which a search that found nothing feasible restarts with optional jobs."""
+
+
+class _GiveUp:
+    """Stops a search that still has no feasible solution after a time or an iteration count."""
+
+    def __init__(self, at_time: float | None, at_iteration: int | None) -> None:
+        self.at_time = at_time
+        self.at_iteration = at_iteration
+        self.calls = 0
+
+    def __call__(self, best_cost: float) -> bool:
+        self.calls += 1
+        if best_cost < _INF:
+            return False
+        if self.at_iteration is not None and self.calls > self.at_iteration:
+            return True
+        return self.at_time is not None and time.perf_counter() >= self.at_time
+
+
+def _stop(deadline: float | None, iterations: int | None, give_up: _GiveUp | None) -> StoppingCriterion:
+    criteria: list[StoppingCriterion] = []
+    left = remaining(deadline)
+    if left is not None:
+        criteria.append(MaxRuntime(max(0.01, left - 0.1)))
+    if iterations is not None:
+        criteria.append(MaxIterations(iterations))
+    if give_up is not None:
+        criteria.append(give_up)
+    return criteria[0] if len(criteria) == 1 else MultipleCriteria(criteria)
+
+
+def _run(model: _PyVrpModel, stop: StoppingCriterion, seed: int, initial: pyvrp.Solution | None) -> pyvrp.Result:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PenaltyBoundWarning)
+        return pyvrp.solve(model.data, stop, seed=seed, collect_stats=False, initial_solution=initial)
 
 
 def _window(problem_window: tuple[int, int] | None) -> dict[str, int]:
@@ -59,7 +104,7 @@ def _window(problem_window: tuple[int, int] | None) -> dict[str, int]:
 
 
 class _PyVrpModel:
-    def __init__(self, problem: Problem) -> None:
+    def __init__(self, problem: Problem, *, relax: bool) -> None:
         self.p = problem
         v_locs = {loc for v in problem.vehicles for loc in (v.start, v.end_location, v.reload_location)}
         depot_locs = sorted(v_locs)
@@ -75,13 +120,17 @@ class _PyVrpModel:
             out = list(a) if a else [0] * problem.n_dims
             return [*out, stop] if count_stops else out
 
+        arc = max(int(m.max(initial=0)) for m in problem.distances.values()) * problem.distance_cost + max(
+            int(m.max(initial=0)) for m in problem.durations.values()) * problem.duration_cost
+        big_prize = 1000 * (arc + 1) if relax else 0
         clients: list[pyvrp.Client] = []
         groups: list[pyvrp.ClientGroup] = []
         self.client_job: list[int] = []
         for ji, job in enumerate(problem.jobs):
             windows = job.stop.time_windows or ()
             copies = [(w.start, w.end) for w in windows] if len(windows) > 1 else [None]
-            required = job.penalty is None and len(copies) == 1
+            required = job.penalty is None and len(copies) == 1 and not relax
+            prize = big_prize if job.penalty is None else job.penalty
             first = len(clients)
             for w in copies:
                 if w is None and windows:
@@ -90,11 +139,12 @@ class _PyVrpModel:
                     location=self.loc_index[job.stop.location],
                     delivery=amounts(job.delivery, 1), pickup=amounts(job.pickup, 0),
                     service_duration=job.stop.service, release_time=job.release,
-                    prize=job.penalty or 0, required=required,
+                    prize=prize, required=required,
                     group=len(groups) if len(copies) > 1 else None, name=job.id, **_window(w)))
                 self.client_job.append(ji)
             if len(copies) > 1:
-                groups.append(pyvrp.ClientGroup(list(range(first, len(clients))), required=job.penalty is None))
+                groups.append(pyvrp.ClientGroup(list(range(first, len(clients))),
+                                                required=job.penalty is None and not relax))
         shipments = []
         for s in problem.shipments:
             pw = s.pickup.time_windows[0] if s.pickup.time_windows else None
@@ -105,7 +155,8 @@ class _PyVrpModel:
                 pickup_service_duration=s.pickup.service,
                 delivery_tw_early=dw.start if dw else 0, delivery_tw_late=dw.end if dw else _INF,
                 delivery_service_duration=s.delivery.service,
-                amount=amounts(s.amount, 0), prize=s.penalty or 0, required=s.penalty is None, name=s.id))
+                amount=amounts(s.amount, 0), prize=big_prize if s.penalty is None else s.penalty,
+                required=s.penalty is None and not relax, name=s.id))
         profiles = sorted({v.profile for v in problem.vehicles})
         profile_index = {pr: i for i, pr in enumerate(profiles)}
         types: dict[tuple, list[int]] = defaultdict(list)

@@ -1,0 +1,318 @@
+"""Travel-time/distance matrices between network nodes: exact scipy Dijkstra, routingkit CCH, haversine."""
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import routingkit_cch as rk
+import scipy.sparse
+from scipy.sparse.csgraph import dijkstra
+
+from routing.errors import InvalidProblemError, RoutingError
+from routing.network import (
+    FLAT_DAY,
+    Profile,
+    RoadNetwork,
+    TimeOfDayFactors,
+    check_hour,
+    get_profile,
+    min_parallel,
+)
+from routing.snap import as_lonlat, haversine_m
+
+UNREACHABLE = 2**31 - 1
+CCH_INFINITY = 2**31 - 1
+EngineKind = Literal["scipy", "cch"]
+CCHDistances = Literal["shortest", "fastest_path"]
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class MatrixResult:
+    """Durations (s) and distances (m) from each source (row) to each target (column); UNREACHABLE if none."""
+
+    durations: IntArray
+    distances: IntArray
+
+    def __post_init__(self) -> None:
+        for name in ("durations", "distances"):
+            array = getattr(self, name)
+            if not isinstance(array, np.ndarray) or array.dtype != np.int64 or array.ndim != 2:
+                raise InvalidProblemError(f"{name}: expected a 2-D int64 array")
+            if array.size and (array.min() < 0 or array.max() > UNREACHABLE):
+                raise InvalidProblemError(f"{name}: values must lie in 0..UNREACHABLE")
+        if self.durations.shape != self.distances.shape:
+            raise InvalidProblemError(
+                f"distances: shape {self.distances.shape} differs from durations shape {self.durations.shape}"
+            )
+        if np.any((self.durations == UNREACHABLE) != (self.distances == UNREACHABLE)):
+            raise InvalidProblemError("distances: UNREACHABLE cells must match those of durations")
+
+
+class TravelTimes(Protocol):
+    """Anything that answers many-to-many travel-time queries between indexed locations."""
+
+    def matrix(
+        self, sources: np.ndarray, targets: np.ndarray, *, hour: int | None = None
+    ) -> MatrixResult: ...
+
+
+def _check_indices(name: str, values: npt.ArrayLike, count: int) -> IntArray:
+    array = np.asarray(values)
+    if array.size == 0:
+        return np.empty(0, dtype=np.int64)
+    if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
+        raise InvalidProblemError(
+            f"{name}: expected a 1-D integer array, got dtype {array.dtype} shape {array.shape}"
+        )
+    bad = np.flatnonzero((array < 0) | (array >= count))
+    if bad.size:
+        raise InvalidProblemError(f"{name}[{bad[0]}]: index {array[bad[0]]} outside 0..{count - 1}")
+    return array.astype(np.int64)
+
+
+def _arc_time_ms(network: RoadNetwork, profile: Profile, hour: int | None, edge: IntArray) -> IntArray:
+    return np.maximum(1, np.rint(network.edge_times(profile, hour)[edge] * 1000.0)).astype(np.int64)
+
+
+def _ms_to_s(ms: IntArray) -> IntArray:
+    return (ms + 500) // 1000
+
+
+def _expand(unique_values: IntArray, rows: IntArray, cols: IntArray) -> IntArray:
+    return np.ascontiguousarray(unique_values[np.ix_(rows, cols)])
+
+
+class ScipyEngine:
+    """Exact many-to-many Dijkstra with scipy; distances are those of the fastest path (ties: shortest).
+
+    Arc weights pack (time in ms, length) lexicographically into exact float64 integers, so one Dijkstra
+    run yields both the fastest time and the length of that path.
+    """
+
+    LENGTH_BITS = 26
+    CHUNK_CELLS = 1 << 23
+
+    def __init__(self, network: RoadNetwork, profile: str | Profile = "car") -> None:
+        self.network = network
+        self.profile = get_profile(profile)
+        self._arcs = network.arcs(self.profile)
+        self._length_unit_m, self._arc_length_units = _pack_lengths(network.length_m[self._arcs.edge])
+        self._graphs: dict[int | None, scipy.sparse.csr_matrix] = {}
+
+    def prepare(self, hour: int | None = None) -> None:
+        self._graph(hour)
+
+    def _graph(self, hour: int | None) -> scipy.sparse.csr_matrix:
+        check_hour(hour)
+        if hour not in self._graphs:
+            ms = _arc_time_ms(self.network, self.profile, hour, self._arcs.edge)
+            packed = ms.astype(np.float64) * float(1 << self.LENGTH_BITS) + self._arc_length_units
+            tail, head, weight = min_parallel(self._arcs.tail, self._arcs.head, packed)
+            n = self.network.n_nodes
+            self._graphs[hour] = scipy.sparse.csr_matrix((weight, (tail, head)), shape=(n, n))
+        return self._graphs[hour]
+
+    def matrix(
+        self, sources: npt.ArrayLike, targets: npt.ArrayLike, *, hour: int | None = None
+    ) -> MatrixResult:
+        n = self.network.n_nodes
+        src = _check_indices("sources", sources, n)
+        tgt = _check_indices("targets", targets, n)
+        graph = self._graph(hour)
+        uniq_src, src_pos = np.unique(src, return_inverse=True)
+        uniq_tgt, tgt_pos = np.unique(tgt, return_inverse=True)
+        packed = np.empty((len(uniq_src), len(uniq_tgt)), dtype=np.float64)
+        chunk = max(1, self.CHUNK_CELLS // n)
+        for start in range(0, len(uniq_src), chunk):
+            block = dijkstra(graph, directed=True, indices=uniq_src[start : start + chunk])
+            packed[start : start + chunk] = block[:, uniq_tgt]
+        durations, distances = self._unpack(packed)
+        return MatrixResult(
+            durations=_expand(durations, src_pos, tgt_pos), distances=_expand(distances, src_pos, tgt_pos)
+        )
+
+    def _unpack(self, packed: FloatArray) -> tuple[IntArray, IntArray]:
+        reachable = np.isfinite(packed)
+        if reachable.any() and packed[reachable].max() >= 2.0**53:
+            raise RoutingError("a path is too long (> 37 h) for exact time/length packing")
+        exact = np.where(reachable, packed, 0.0).astype(np.int64)
+        ms = exact >> self.LENGTH_BITS
+        units = exact & ((1 << self.LENGTH_BITS) - 1)
+        durations = np.where(reachable, _ms_to_s(ms), UNREACHABLE)
+        distances = np.where(reachable, np.rint(units * self._length_unit_m).astype(np.int64), UNREACHABLE)
+        return durations, distances
+
+
+def _pack_lengths(arc_length_m: FloatArray) -> tuple[float, FloatArray]:
+    budget = (1 << ScipyEngine.LENGTH_BITS) - len(arc_length_m)
+    if budget <= 0:
+        raise RoutingError(f"network too large for length packing: {len(arc_length_m)} arcs")
+    unit = max(0.01, float(arc_length_m.sum()) / budget)
+    units = np.rint(arc_length_m / unit)
+    return unit, units
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _CCHIndex:
+    cch: rk.CCH
+    tail: npt.NDArray[np.int32]
+    head: npt.NDArray[np.int32]
+    edge: IntArray
+
+
+def _build_cch(network: RoadNetwork, profile: Profile) -> _CCHIndex:
+    arcs = network.arcs(profile)
+    tail, head = arcs.tail.tolist(), arcs.head.tolist()
+    order = rk.compute_order_inertial(network.n_nodes, tail, head, network.lat.tolist(), network.lon.tolist())
+    return _CCHIndex(cch=rk.CCH(order, tail, head, False), tail=arcs.tail, head=arcs.head, edge=arcs.edge)
+
+
+class CCHEngine:
+    """Customizable contraction hierarchies (routingkit_cch): one preprocessing per network topology,
+    a cheap customisation per (profile, hour), many-to-many as repeated one-to-many sweeps.
+
+    Durations use integer milliseconds per arc, exactly like ScipyEngine, so both agree to the second.
+    distances="shortest" (default, fast) reports the shortest road distance, which can be shorter than
+    the length of the fastest path; distances="fastest_path" unpacks every fastest path (exact, some
+    tens of µs per pair: for small matrices only).
+    """
+
+    def __init__(
+        self, network: RoadNetwork, profile: str | Profile = "car", *, distances: CCHDistances = "shortest"
+    ) -> None:
+        if distances not in ("shortest", "fastest_path"):
+            raise InvalidProblemError(f"distances must be 'shortest' or 'fastest_path', got {distances!r}")
+        self.network = network
+        self.profile = get_profile(profile)
+        self.distances: CCHDistances = distances
+        self._index = network.cached(("cch", self.profile.oneway), lambda: _build_cch(network, self.profile))
+        self._arc_length_cm = np.rint(network.length_m[self._index.edge] * 100.0).astype(np.int64)
+        self._time_metrics: dict[int | None, rk.CCHMetric] = {}
+        self._length_metric: rk.CCHMetric | None = None
+
+    def customize(self, hour: int | None = None) -> None:
+        self._time_metric(hour)
+
+    def _time_metric(self, hour: int | None) -> rk.CCHMetric:
+        check_hour(hour)
+        if hour not in self._time_metrics:
+            ms = _arc_time_ms(self.network, self.profile, hour, self._index.edge)
+            self._time_metrics[hour] = self._metric(ms, "arc travel time (ms)")
+        return self._time_metrics[hour]
+
+    def _distance_metric(self) -> rk.CCHMetric:
+        if self._length_metric is None:
+            self._length_metric = self._metric(self._arc_length_cm, "arc length (cm)")
+        return self._length_metric
+
+    def _metric(self, weights: IntArray, what: str) -> rk.CCHMetric:
+        too_big = np.flatnonzero(weights >= CCH_INFINITY)
+        if too_big.size:
+            raise RoutingError(f"arc {too_big[0]}: {what} {weights[too_big[0]]} exceeds the CCH weight range")
+        return rk.CCHMetric(self._index.cch, weights.tolist())
+
+    def matrix(
+        self, sources: npt.ArrayLike, targets: npt.ArrayLike, *, hour: int | None = None
+    ) -> MatrixResult:
+        n = self.network.n_nodes
+        src = _check_indices("sources", sources, n)
+        tgt = _check_indices("targets", targets, n)
+        metric = self._time_metric(hour)
+        uniq_src, src_pos = np.unique(src, return_inverse=True)
+        uniq_tgt, tgt_pos = np.unique(tgt, return_inverse=True)
+        ms = _many_to_many(metric, uniq_src, uniq_tgt)
+        if self.distances == "shortest":
+            cm = _many_to_many(self._distance_metric(), uniq_src, uniq_tgt)
+        else:
+            cm = self._fastest_path_lengths(metric, uniq_src, uniq_tgt, ms)
+        reachable = ~np.isnan(ms)
+        durations = np.where(reachable, _ms_to_s(np.nan_to_num(ms).astype(np.int64)), UNREACHABLE)
+        distances = np.where(reachable, np.rint(np.nan_to_num(cm) / 100.0).astype(np.int64), UNREACHABLE)
+        return MatrixResult(
+            durations=_expand(durations, src_pos, tgt_pos), distances=_expand(distances, src_pos, tgt_pos)
+        )
+
+    def _fastest_path_lengths(
+        self, metric: rk.CCHMetric, src: IntArray, tgt: IntArray, ms: FloatArray
+    ) -> FloatArray:
+        lengths = np.full(ms.shape, np.nan)
+        query = rk.CCHQuery(metric)
+        for i, s in enumerate(src.tolist()):
+            for j, t in enumerate(tgt.tolist()):
+                if np.isnan(ms[i, j]):
+                    continue
+                result = query.run(s, t)
+                arc_path = result.arc_path
+                del result
+                lengths[i, j] = self._arc_length_cm[arc_path].sum() if arc_path else 0
+        del query
+        return lengths
+
+
+def _many_to_many(metric: rk.CCHMetric, src: IntArray, tgt: IntArray) -> FloatArray:
+    out = np.full((len(src), len(tgt)), np.nan)
+    if not (len(src) and len(tgt)):
+        return out
+    if len(src) <= len(tgt):
+        forward = rk.CCHOneToMany(metric, tgt.tolist())
+        for i, s in enumerate(src.tolist()):
+            out[i] = forward.distances_from(s)
+        del forward
+    else:
+        backward = rk.CCHManyToOne(metric, src.tolist())
+        for j, t in enumerate(tgt.tolist()):
+            out[:, j] = backward.distances_to(t)
+        del backward
+    return out
+
+
+class HaversineEngine:
+    """Straight-line estimates for synthetic points: great-circle distance × detour at a fixed speed."""
+
+    def __init__(
+        self,
+        points_lonlat: npt.ArrayLike,
+        speed_kmh: float,
+        detour_factor: float = 1.3,
+        *,
+        time_of_day: TimeOfDayFactors = FLAT_DAY,
+    ) -> None:
+        if not (math.isfinite(speed_kmh) and speed_kmh > 0):
+            raise InvalidProblemError(f"speed_kmh must be > 0, got {speed_kmh!r}")
+        if not (math.isfinite(detour_factor) and detour_factor >= 1.0):
+            raise InvalidProblemError(f"detour_factor must be >= 1, got {detour_factor!r}")
+        self.points_lonlat = as_lonlat(points_lonlat, error=InvalidProblemError)
+        self.speed_kmh = float(speed_kmh)
+        self.detour_factor = float(detour_factor)
+        self.time_of_day = time_of_day
+
+    def matrix(
+        self, sources: npt.ArrayLike, targets: npt.ArrayLike, *, hour: int | None = None
+    ) -> MatrixResult:
+        check_hour(hour)
+        k = len(self.points_lonlat)
+        src = _check_indices("sources", sources, k)
+        tgt = _check_indices("targets", targets, k)
+        metres = self.detour_factor * haversine_m(
+            self.points_lonlat[src][:, None, :], self.points_lonlat[tgt][None, :, :]
+        )
+        factor = 1.0 if hour is None else self.time_of_day.hourly[hour]
+        seconds = metres / (self.speed_kmh / 3.6) * factor
+        return MatrixResult(
+            durations=np.rint(seconds).astype(np.int64), distances=np.rint(metres).astype(np.int64)
+        )
+
+
+def make_engine(
+    kind: str, network: RoadNetwork, profile: str | Profile = "car", **options: Any
+) -> TravelTimes:
+    if kind == "scipy":
+        return ScipyEngine(network, profile, **options)
+    if kind == "cch":
+        return CCHEngine(network, profile, **options)
+    raise InvalidProblemError(f"engine kind must be 'scipy' or 'cch', got {kind!r}")

@@ -1,0 +1,131 @@
+"""Vectorised snapping of (lon, lat) points to the nearest road-network node, reporting far-off points."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy.spatial import cKDTree
+
+from routing.errors import RoutingError, SnapError
+from routing.network import RoadNetwork
+
+EARTH_RADIUS_M = 6_371_008.8
+NO_NODE = -1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Projection:
+    lon0: float
+    lat0: float
+    x_scale: float
+
+    def project(self, lonlat: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        x = np.radians(lonlat[:, 0] - self.lon0) * self.x_scale
+        y = np.radians(lonlat[:, 1] - self.lat0) * EARTH_RADIUS_M
+        return np.column_stack((x, y))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _NodeIndex:
+    projection: _Projection
+    tree: cKDTree
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class SnapResult:
+    """Nearest network node per point (NO_NODE where the point is farther than max_distance_m)."""
+
+    nodes: npt.NDArray[np.int64]
+    distance_m: npt.NDArray[np.float64]
+    too_far: npt.NDArray[np.bool_]
+    points_lonlat: npt.NDArray[np.float64]
+    max_distance_m: float
+
+    def __post_init__(self) -> None:
+        k = len(self.nodes)
+        for name in ("nodes", "distance_m", "too_far"):
+            array = getattr(self, name)
+            if array.shape != (k,):
+                raise SnapError(f"{name}: expected shape ({k},), got {array.shape}")
+        if self.points_lonlat.shape != (k, 2):
+            raise SnapError(f"points_lonlat: expected shape ({k}, 2), got {self.points_lonlat.shape}")
+        if not self.max_distance_m >= 0:
+            raise SnapError(f"max_distance_m must be >= 0, got {self.max_distance_m!r}")
+        if np.any(self.too_far != (self.nodes == NO_NODE)):
+            raise SnapError("nodes: must be NO_NODE exactly where too_far is set")
+
+    def raise_if_too_far(self, labels: Sequence[str] | None = None) -> None:
+        if labels is not None and len(labels) != len(self.nodes):
+            raise SnapError(f"labels: expected {len(self.nodes)} labels, got {len(labels)}")
+        bad = np.flatnonzero(self.too_far)
+        if bad.size == 0:
+            return
+        i = int(bad[0])
+        label = labels[i] if labels is not None else f"#{i}"
+        lon, lat = self.points_lonlat[i]
+        raise SnapError(
+            f"point {label!r} at (lon, lat) = ({lon:.6f}, {lat:.6f}) is {self.distance_m[i]:.0f} m from the "
+            f"nearest road node (limit {self.max_distance_m:.0f} m); {bad.size} point(s) too far in total"
+        )
+
+
+def snap(network: RoadNetwork, points_lonlat: npt.ArrayLike, *, max_distance_m: float = 500.0) -> SnapResult:
+    points = as_lonlat(points_lonlat)
+    if not max_distance_m >= 0:
+        raise SnapError(f"max_distance_m must be >= 0, got {max_distance_m!r}")
+    index = network.cached("snap_kdtree", lambda: _build_index(network))
+    if len(points):
+        _, nearest = index.tree.query(index.projection.project(points))
+        nearest = np.asarray(nearest, dtype=np.int64)
+    else:
+        nearest = np.empty(0, dtype=np.int64)
+    distance = haversine_m(points, network.lonlat[nearest])
+    too_far = distance > max_distance_m
+    return SnapResult(
+        nodes=np.where(too_far, NO_NODE, nearest),
+        distance_m=distance,
+        too_far=too_far,
+        points_lonlat=points,
+        max_distance_m=float(max_distance_m),
+    )
+
+
+def haversine_m(
+    a_lonlat: npt.NDArray[np.float64], b_lonlat: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    lon1, lat1 = np.radians(a_lonlat[..., 0]), np.radians(a_lonlat[..., 1])
+    lon2, lat2 = np.radians(b_lonlat[..., 0]), np.radians(b_lonlat[..., 1])
+    h = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+
+
+def as_lonlat(
+    points_lonlat: npt.ArrayLike, *, name: str = "points_lonlat", error: type[RoutingError] = SnapError
+) -> npt.NDArray[np.float64]:
+    try:
+        points = np.array(points_lonlat, dtype=np.float64, copy=True)
+    except (TypeError, ValueError) as exc:
+        raise error(f"{name}: expected a K×2 array of (lon, lat), got {points_lonlat!r}") from exc
+    if points.size == 0:
+        points = points.reshape(0, 2)
+    if points.ndim != 2 or points.shape[1] != 2:
+        raise error(f"{name}: expected a K×2 array of (lon, lat), got shape {points.shape}")
+    bad = np.flatnonzero(
+        ~np.isfinite(points).all(axis=1) | (np.abs(points[:, 0]) > 180) | (np.abs(points[:, 1]) > 90)
+    )
+    if bad.size:
+        i = int(bad[0])
+        raise error(f"{name}[{i}]: invalid (lon, lat) = ({points[i, 0]!r}, {points[i, 1]!r})")
+    points.flags.writeable = False
+    return points
+
+
+def _build_index(network: RoadNetwork) -> _NodeIndex:
+    lat0 = float(np.mean(network.lat))
+    projection = _Projection(
+        lon0=float(np.mean(network.lon)),
+        lat0=lat0,
+        x_scale=EARTH_RADIUS_M * float(np.cos(np.radians(lat0))),
+    )
+    return _NodeIndex(projection=projection, tree=cKDTree(projection.project(network.lonlat)))
