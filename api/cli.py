@@ -84,6 +84,13 @@ def cmd_demo(args: argparse.Namespace) -> None:
     run_demo(orders=args.orders, seed=args.seed, time_limit=args.time_limit, echo=print)
 
 
+def cmd_allocate(args: argparse.Namespace) -> None:
+    from api.allocate import allocations_json, allocations_table, run_allocate
+
+    allocations = run_allocate(args.network, args.facilities, args.orders)
+    print(json.dumps(allocations_json(allocations)) if args.json else allocations_table(allocations))
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise CliError(message)
@@ -107,6 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=7)
     d.add_argument("--time-limit", type=_positive_float(), default=5.0)
     d.set_defaults(run=cmd_demo)
+    a = sub.add_parser("allocate", help="allocate orders to dark stores, pickup points and lockers by road time")
+    a.add_argument("--network", type=Path, required=True, metavar="OSMFILE", help="OSM extract (.osm, .osm.bz2)")
+    a.add_argument("--facilities", type=Path, required=True, metavar="FACILITIES.json",
+                   help='{"facilities": [...]}: dark stores, pickup points and lockers')
+    a.add_argument("--orders", type=Path, required=True, metavar="ORDERS.json", help='{"orders": [...]}')
+    a.add_argument("--json", action="store_true", help="print one JSON object")
+    a.set_defaults(run=cmd_allocate)
     return parser
 
 

@@ -1,0 +1,177 @@
+"""Live stock, pickup-point capacity and free locker compartments, reserved per order and released on cancel."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from dispatch.errors import InvalidFacilityError, ReservationError
+from dispatch.model import COMPARTMENT_SIZES, CompartmentSize, DarkStore, Facility, Locker, PickupPoint, check_int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reservation:
+    """What one order holds: units per SKU at a store, one place at a pickup point or compartments of a locker."""
+
+    order: str
+    store: str | None = None
+    stock: Mapping[str, int] = field(default_factory=dict)
+    pickup_point: str | None = None
+    locker: str | None = None
+    compartments: tuple[CompartmentSize, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stock", MappingProxyType(dict(self.stock)))
+        object.__setattr__(self, "compartments", tuple(self.compartments))
+        for i, size in enumerate(self.compartments):
+            if size not in COMPARTMENT_SIZES:
+                raise ReservationError(f"compartments[{i}]", f"must be one of {list(COMPARTMENT_SIZES)}, got {size!r}")
+
+
+class Inventory:
+    """Counts that orders consume: never negative, changed only by reserve/release (thread-safe, all or nothing)."""
+
+    def __init__(self, facilities: Sequence[Facility]) -> None:
+        self._stock: dict[str, dict[str, int]] = {}
+        self._capacity: dict[str, int] = {}
+        self._compartments: dict[str, dict[CompartmentSize, int]] = {}
+        self._reservations: dict[str, Reservation] = {}
+        self.lock = threading.RLock()
+        for i, facility in enumerate(facilities):
+            if facility.id in self._stock or facility.id in self._capacity or facility.id in self._compartments:
+                raise InvalidFacilityError(f"facilities[{i}].id", f"duplicate id {facility.id!r}")
+            if isinstance(facility, DarkStore):
+                self._stock[facility.id] = dict(facility.stock)
+            elif isinstance(facility, PickupPoint):
+                self._capacity[facility.id] = facility.capacity
+            elif isinstance(facility, Locker):
+                self._compartments[facility.id] = dict(facility.compartments)
+            else:
+                raise InvalidFacilityError(
+                    f"facilities[{i}]", f"must be a DarkStore, PickupPoint or Locker, got {type(facility).__name__}"
+                )
+
+    def available(self, store: str, sku: str) -> int:
+        with self.lock:
+            return self._store(store).get(sku, 0)
+
+    def missing(self, store: str, needed: Mapping[str, int]) -> str | None:
+        """The first SKU (in `needed` order) the store cannot supply in full, or None when it has everything."""
+        with self.lock:
+            stock = self._store(store)
+            return next((sku for sku, qty in needed.items() if stock.get(sku, 0) < qty), None)
+
+    def free_capacity(self, pickup_point: str) -> int:
+        with self.lock:
+            return self._pickup_point(pickup_point)
+
+    def free_compartments(self, locker: str) -> dict[CompartmentSize, int]:
+        with self.lock:
+            return dict(self._locker(locker))
+
+    def assign_compartments(
+        self, locker: str, needed: Sequence[CompartmentSize]
+    ) -> tuple[CompartmentSize, ...] | None:
+        """One free compartment per needed size, the same size or the next larger when it is full; None if none."""
+        free = self.free_compartments(locker)
+        used: list[CompartmentSize] = []
+        for size in sorted(needed, key=COMPARTMENT_SIZES.index, reverse=True):
+            fit = next((s for s in COMPARTMENT_SIZES[COMPARTMENT_SIZES.index(size):] if free[s] > 0), None)
+            if fit is None:
+                return None
+            free[fit] -= 1
+            used.append(fit)
+        return tuple(used)
+
+    def reservation(self, order: str) -> Reservation | None:
+        with self.lock:
+            return self._reservations.get(order)
+
+    def reserve(
+        self,
+        order: str,
+        *,
+        store: str | None = None,
+        stock: Mapping[str, int] | None = None,
+        pickup_point: str | None = None,
+        locker: str | None = None,
+        compartments: Sequence[CompartmentSize] = (),
+    ) -> Reservation:
+        """Take stock, a pickup-point place and/or locker compartments for `order`, all or nothing."""
+        reservation = Reservation(order=order, store=store, stock=stock or {}, pickup_point=pickup_point,
+                                  locker=locker, compartments=tuple(compartments))
+        with self.lock:
+            if order in self._reservations:
+                raise ReservationError("order", f"{order!r} already holds a reservation")
+            if store is None and reservation.stock:
+                raise ReservationError("store", "stock is reserved at a store; none given")
+            if locker is None and reservation.compartments:
+                raise ReservationError("locker", "compartments are reserved at a locker; none given")
+            if store is not None:
+                shelf = self._store(store)
+                for sku, qty in reservation.stock.items():
+                    check_int(ReservationError, f"stock[{sku!r}]", qty, minimum=1)
+                    if shelf.get(sku, 0) < qty:
+                        raise ReservationError(
+                            f"stock[{sku!r}]", f"store {store!r} has {shelf.get(sku, 0)}, {qty} wanted"
+                        )
+            if pickup_point is not None and self._pickup_point(pickup_point) < 1:
+                raise ReservationError("pickup_point", f"{pickup_point!r} is full")
+            if locker is not None:
+                free = self._locker(locker)
+                for size in COMPARTMENT_SIZES:
+                    wanted = reservation.compartments.count(size)
+                    if free[size] < wanted:
+                        raise ReservationError(
+                            f"compartments[{size!r}]", f"locker {locker!r} has {free[size]} free, {wanted} wanted"
+                        )
+            if store is not None:
+                shelf = self._store(store)
+                for sku, qty in reservation.stock.items():
+                    shelf[sku] -= qty
+            if pickup_point is not None:
+                self._capacity[pickup_point] -= 1
+            if locker is not None:
+                free = self._locker(locker)
+                for size in reservation.compartments:
+                    free[size] -= 1
+            self._reservations[order] = reservation
+        return reservation
+
+    def release(self, order: str) -> Reservation:
+        """Give back everything `order` holds (on cancel); raises ReservationError for an order holding nothing."""
+        with self.lock:
+            reservation = self._reservations.pop(order, None)
+            if reservation is None:
+                raise ReservationError("order", f"{order!r} holds no reservation")
+            if reservation.store is not None:
+                shelf = self._stock[reservation.store]
+                for sku, qty in reservation.stock.items():
+                    shelf[sku] += qty
+            if reservation.pickup_point is not None:
+                self._capacity[reservation.pickup_point] += 1
+            if reservation.locker is not None:
+                free = self._compartments[reservation.locker]
+                for size in reservation.compartments:
+                    free[size] += 1
+        return reservation
+
+    def _store(self, store: str) -> dict[str, int]:
+        try:
+            return self._stock[store]
+        except KeyError:
+            raise ReservationError("store", f"unknown dark store {store!r}") from None
+
+    def _pickup_point(self, pickup_point: str) -> int:
+        try:
+            return self._capacity[pickup_point]
+        except KeyError:
+            raise ReservationError("pickup_point", f"unknown pickup point {pickup_point!r}") from None
+
+    def _locker(self, locker: str) -> dict[CompartmentSize, int]:
+        try:
+            return self._compartments[locker]
+        except KeyError:
+            raise ReservationError("locker", f"unknown locker {locker!r}") from None

@@ -1,0 +1,238 @@
+"""Orders, items and facilities (dark stores, pickup points, lockers): frozen, validated, (lon, lat), integers."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Literal, TypeAlias, get_args
+
+import numpy as np
+import numpy.typing as npt
+import shapely
+from shapely.geometry import MultiPolygon, Polygon
+
+from dispatch.errors import DispatchError, InvalidFacilityError, InvalidOrderError
+
+DAY_S = 86_400
+
+Mode = Literal["courier", "pickup_point", "locker", "store"]
+MODES: tuple[Mode, ...] = get_args(Mode)
+CompartmentSize = Literal["S", "M", "L"]
+COMPARTMENT_SIZES: tuple[CompartmentSize, ...] = get_args(CompartmentSize)
+
+LonLat = tuple[float, float]
+Hours = tuple[int, int]
+Zone: TypeAlias = Polygon | MultiPolygon
+
+
+def check_int(error: type[DispatchError], field: str, value: Any, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise error(field, f"must be an integer, got {value!r}")
+    if value < minimum:
+        wanted = {0: "must not be negative", 1: "must be positive"}.get(minimum, f"must be at least {minimum}")
+        raise error(field, f"{wanted}, got {value}")
+    return int(value)
+
+
+def check_id(error: type[DispatchError], field: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise error(field, f"must be a non-empty string, got {value!r}")
+    return value
+
+
+def check_location(error: type[DispatchError], field: str, value: Any) -> LonLat:
+    try:
+        lon, lat = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise error(field, f"must be a (lon, lat) pair, got {value!r}") from None
+    if not (math.isfinite(lon) and math.isfinite(lat) and abs(lon) <= 180 and abs(lat) <= 90):
+        raise error(field, f"invalid (lon, lat) = ({lon!r}, {lat!r})")
+    return lon, lat
+
+
+def check_hours(error: type[DispatchError], field: str, value: Any) -> Hours | None:
+    if value is None:
+        return None
+    try:
+        opens, closes = value
+    except (TypeError, ValueError):
+        raise error(field, f"must be an (opens, closes) pair of seconds from midnight, got {value!r}") from None
+    opens = check_int(error, f"{field}[0]", opens, minimum=0)
+    closes = check_int(error, f"{field}[1]", closes, minimum=0)
+    if opens >= DAY_S or closes > DAY_S:
+        raise error(field, f"must lie within one day (0..{DAY_S} s), got ({opens}, {closes})")
+    if opens == closes:
+        raise error(field, f"opens and closes at the same time ({opens} s); use (0, {DAY_S}) for all day")
+    return opens, closes
+
+
+def open_at(hours: Hours | None, t: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+    """Whether a facility with these hours is open at times `t` (seconds; taken modulo one day).
+
+    Hours are [opens, closes); when closes < opens the facility is open over midnight.
+    """
+    times = np.asarray(t, dtype=np.int64) % DAY_S
+    if hours is None:
+        return np.ones(times.shape, dtype=np.bool_)
+    opens, closes = hours
+    if opens < closes:
+        return np.asarray((times >= opens) & (times < closes), dtype=np.bool_)
+    return np.asarray((times >= opens) | (times < closes), dtype=np.bool_)
+
+
+def _frozen_counts(
+    error: type[DispatchError], field: str, value: Any, allowed: tuple[str, ...] | None = None
+) -> Mapping[str, int]:
+    if not isinstance(value, Mapping):
+        raise error(field, f"must be a mapping, got {type(value).__name__}")
+    counts: dict[str, int] = {}
+    for key, count in value.items():
+        check_id(error, f"{field} key", key)
+        if allowed is not None and key not in allowed:
+            raise error(f"{field}[{key!r}]", f"unknown key; expected one of {list(allowed)}")
+        counts[key] = check_int(error, f"{field}[{key!r}]", count, minimum=0)
+    return MappingProxyType(counts)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Item:
+    """One order line: `qty` identical units of `weight_g` grams and `dims_mm` outer dimensions each."""
+
+    sku: str
+    qty: int
+    weight_g: int
+    dims_mm: tuple[int, int, int]
+
+    def __post_init__(self) -> None:
+        check_id(InvalidOrderError, "sku", self.sku)
+        check_int(InvalidOrderError, "qty", self.qty, minimum=1)
+        check_int(InvalidOrderError, "weight_g", self.weight_g, minimum=1)
+        try:
+            dims = tuple(self.dims_mm)
+        except TypeError:
+            raise InvalidOrderError("dims_mm", f"must be three integers, got {self.dims_mm!r}") from None
+        if len(dims) != 3:
+            raise InvalidOrderError("dims_mm", f"must be three integers, got {list(dims)}")
+        checked = tuple(check_int(InvalidOrderError, f"dims_mm[{i}]", d, minimum=1) for i, d in enumerate(dims))
+        object.__setattr__(self, "dims_mm", checked)
+
+    @property
+    def volume_mm3(self) -> int:
+        a, b, c = self.dims_mm
+        return a * b * c
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Order:
+    """A customer order: delivered to `location` (courier) or collected at a pickup point, locker or store.
+
+    `placed_at` is in seconds (of the day, or of any clock whose day starts at a multiple of 86 400 s).
+    """
+
+    id: str
+    location: LonLat
+    mode: Mode
+    items: tuple[Item, ...]
+    placed_at: int = 0
+
+    def __post_init__(self) -> None:
+        check_id(InvalidOrderError, "id", self.id)
+        object.__setattr__(self, "location", check_location(InvalidOrderError, "location", self.location))
+        if self.mode not in MODES:
+            raise InvalidOrderError("mode", f"must be one of {list(MODES)}, got {self.mode!r}")
+        items = tuple(self.items)
+        if not items:
+            raise InvalidOrderError("items", "an order needs at least one item")
+        for i, item in enumerate(items):
+            if not isinstance(item, Item):
+                raise InvalidOrderError(f"items[{i}]", f"must be an Item, got {type(item).__name__}")
+        object.__setattr__(self, "items", items)
+        check_int(InvalidOrderError, "placed_at", self.placed_at, minimum=0)
+
+    def quantities(self) -> dict[str, int]:
+        """Units needed per SKU, in the order the SKUs first appear."""
+        needed: dict[str, int] = {}
+        for item in self.items:
+            needed[item.sku] = needed.get(item.sku, 0) + item.qty
+        return needed
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DarkStore:
+    """A dark store: stock per SKU, an optional delivery zone and opening hours, a picking time per order.
+
+    A store without a zone delivers to any address its couriers can reach; without hours it never closes.
+    """
+
+    id: str
+    location: LonLat
+    stock: Mapping[str, int]
+    zone: Zone | None = None
+    hours: Hours | None = None
+    picking_s: int = 0
+
+    def __post_init__(self) -> None:
+        check_id(InvalidFacilityError, "id", self.id)
+        object.__setattr__(self, "location", check_location(InvalidFacilityError, "location", self.location))
+        object.__setattr__(self, "stock", _frozen_counts(InvalidFacilityError, "stock", self.stock))
+        if self.zone is not None:
+            if not isinstance(self.zone, Polygon | MultiPolygon):
+                raise InvalidFacilityError("zone", f"must be a shapely Polygon, got {type(self.zone).__name__}")
+            if self.zone.is_empty:
+                raise InvalidFacilityError("zone", "must not be empty")
+            if not self.zone.is_valid:
+                raise InvalidFacilityError("zone", f"invalid polygon: {shapely.is_valid_reason(self.zone)}")
+            shapely.prepare(self.zone)
+        object.__setattr__(self, "hours", check_hours(InvalidFacilityError, "hours", self.hours))
+        check_int(InvalidFacilityError, "picking_s", self.picking_s, minimum=0)
+
+    def is_open(self, t: int) -> bool:
+        return bool(open_at(self.hours, t))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PickupPoint:
+    """A staffed pickup point holding up to `capacity` orders, optionally always fed by one store.
+
+    `hours` are when customers may collect; allocation does not depend on them.
+    """
+
+    id: str
+    location: LonLat
+    capacity: int
+    hours: Hours | None = None
+    store: str | None = None
+
+    def __post_init__(self) -> None:
+        check_id(InvalidFacilityError, "id", self.id)
+        object.__setattr__(self, "location", check_location(InvalidFacilityError, "location", self.location))
+        check_int(InvalidFacilityError, "capacity", self.capacity, minimum=0)
+        object.__setattr__(self, "hours", check_hours(InvalidFacilityError, "hours", self.hours))
+        if self.store is not None:
+            check_id(InvalidFacilityError, "store", self.store)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Locker:
+    """A parcel locker: how many compartments of each size S, M, L; optionally always fed by one store."""
+
+    id: str
+    location: LonLat
+    compartments: Mapping[CompartmentSize, int]
+    store: str | None = None
+
+    def __post_init__(self) -> None:
+        check_id(InvalidFacilityError, "id", self.id)
+        object.__setattr__(self, "location", check_location(InvalidFacilityError, "location", self.location))
+        counts = _frozen_counts(InvalidFacilityError, "compartments", self.compartments, COMPARTMENT_SIZES)
+        if sum(counts.values()) == 0:
+            raise InvalidFacilityError("compartments", "a locker needs at least one compartment")
+        full = {size: counts.get(size, 0) for size in COMPARTMENT_SIZES}
+        object.__setattr__(self, "compartments", MappingProxyType(full))
+        if self.store is not None:
+            check_id(InvalidFacilityError, "store", self.store)
+
+
+Facility = DarkStore | PickupPoint | Locker
