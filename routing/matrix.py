@@ -1,8 +1,12 @@
 """Travel-time/distance matrices between network nodes: exact scipy Dijkstra, routingkit CCH, haversine."""
 
 import math
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -81,10 +85,6 @@ def _arc_time_ms(network: RoadNetwork, profile: Profile, hour: int | None, edge:
 
 def _ms_to_s(ms: IntArray) -> IntArray:
     return (ms + 500) // 1000
-
-
-def _expand(unique_values: IntArray, rows: IntArray, cols: IntArray) -> IntArray:
-    return np.ascontiguousarray(unique_values[np.ix_(rows, cols)])
 
 
 class ScipyEngine:
@@ -177,19 +177,36 @@ class CCHEngine:
     a cheap customisation per (profile, hour), many-to-many as repeated one-to-many sweeps.
 
     Durations use integer milliseconds per arc, exactly like ScipyEngine, so both agree to the second.
-    distances="shortest" (default, fast) reports the shortest road distance, which can be shorter than
-    the length of the fastest path; distances="fastest_path" unpacks every fastest path (exact, some
-    tens of µs per pair: for small matrices only).
+    distances="shortest" (default) reports the shortest road distance, which can be shorter than the
+    length of the fastest path, and costs a second sweep per row: call durations() instead of matrix()
+    when only times are needed (half the work). distances="fastest_path" unpacks every fastest path
+    (exact, some tens of µs per pair: for small matrices only).
+
+    The sweeps release the GIL, so rows are shared among `threads` worker threads (default: the usable
+    CPUs, at most MAX_THREADS); each thread owns its query objects, the customised metrics are shared.
     """
 
+    MAX_THREADS = 4
+    CHUNK_ROWS = 32
+
     def __init__(
-        self, network: RoadNetwork, profile: str | Profile = "car", *, distances: CCHDistances = "shortest"
+        self,
+        network: RoadNetwork,
+        profile: str | Profile = "car",
+        *,
+        distances: CCHDistances = "shortest",
+        threads: int | None = None,
     ) -> None:
         if distances not in ("shortest", "fastest_path"):
             raise InvalidProblemError(f"distances must be 'shortest' or 'fastest_path', got {distances!r}")
+        if threads is None:
+            threads = min(self.MAX_THREADS, _usable_cpus())
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise InvalidProblemError(f"threads must be a positive integer, got {threads!r}")
         self.network = network
         self.profile = get_profile(profile)
         self.distances: CCHDistances = distances
+        self.threads = threads
         self._index = network.cached(("cch", self.profile.oneway), lambda: _build_cch(network, self.profile))
         self._arc_length_cm = np.rint(network.length_m[self._index.edge] * 100.0).astype(np.int64)
         self._time_metrics: dict[int | None, rk.CCHMetric] = {}
@@ -216,35 +233,41 @@ class CCHEngine:
             raise RoutingError(f"arc {too_big[0]}: {what} {weights[too_big[0]]} exceeds the CCH weight range")
         return rk.CCHMetric(self._index.cch, weights.tolist())
 
+    def durations(self, sources: npt.ArrayLike, targets: npt.ArrayLike, *, hour: int | None = None) -> IntArray:
+        """Durations (s) only, UNREACHABLE if no path: what matrix() returns as .durations, at half the cost."""
+        src, src_pos, tgt, tgt_pos = self._request(sources, targets)
+        (ms,) = _sweep([self._time_metric(hour)], src, tgt, self.threads, self.CHUNK_ROWS)
+        return _expand(_round_weights(ms, 1000), src_pos, tgt_pos)
+
     def matrix(
         self, sources: npt.ArrayLike, targets: npt.ArrayLike, *, hour: int | None = None
     ) -> MatrixResult:
-        n = self.network.n_nodes
-        src = _check_indices("sources", sources, n)
-        tgt = _check_indices("targets", targets, n)
+        src, src_pos, tgt, tgt_pos = self._request(sources, targets)
         metric = self._time_metric(hour)
-        uniq_src, src_pos = np.unique(src, return_inverse=True)
-        uniq_tgt, tgt_pos = np.unique(tgt, return_inverse=True)
-        ms = _many_to_many(metric, uniq_src, uniq_tgt)
         if self.distances == "shortest":
-            cm = _many_to_many(self._distance_metric(), uniq_src, uniq_tgt)
+            ms, cm = _sweep([metric, self._distance_metric()], src, tgt, self.threads, self.CHUNK_ROWS)
         else:
-            cm = self._fastest_path_lengths(metric, uniq_src, uniq_tgt, ms)
-        reachable = ~np.isnan(ms)
-        durations = np.where(reachable, _ms_to_s(np.nan_to_num(ms).astype(np.int64)), UNREACHABLE)
-        distances = np.where(reachable, np.rint(np.nan_to_num(cm) / 100.0).astype(np.int64), UNREACHABLE)
+            (ms,) = _sweep([metric], src, tgt, self.threads, self.CHUNK_ROWS)
+            cm = self._fastest_path_lengths(metric, src, tgt, ms)
         return MatrixResult(
-            durations=_expand(durations, src_pos, tgt_pos), distances=_expand(distances, src_pos, tgt_pos)
+            durations=_expand(_round_weights(ms, 1000), src_pos, tgt_pos),
+            distances=_expand(_round_weights(cm, 100), src_pos, tgt_pos),
         )
 
-    def _fastest_path_lengths(
-        self, metric: rk.CCHMetric, src: IntArray, tgt: IntArray, ms: FloatArray
-    ) -> FloatArray:
-        lengths = np.full(ms.shape, np.nan)
+    def _request(
+        self, sources: npt.ArrayLike, targets: npt.ArrayLike
+    ) -> tuple[IntArray, IntArray | None, IntArray, IntArray | None]:
+        n = self.network.n_nodes
+        src, src_pos = _distinct(_check_indices("sources", sources, n))
+        tgt, tgt_pos = _distinct(_check_indices("targets", targets, n))
+        return src, src_pos, tgt, tgt_pos
+
+    def _fastest_path_lengths(self, metric: rk.CCHMetric, src: IntArray, tgt: IntArray, ms: IntArray) -> IntArray:
+        lengths = np.full(ms.shape, _NO_PATH, dtype=np.int64)
         query = rk.CCHQuery(metric)
         for i, s in enumerate(src.tolist()):
             for j, t in enumerate(tgt.tolist()):
-                if np.isnan(ms[i, j]):
+                if ms[i, j] == _NO_PATH:
                     continue
                 result = query.run(s, t)
                 arc_path = result.arc_path
@@ -254,21 +277,116 @@ class CCHEngine:
         return lengths
 
 
-def _many_to_many(metric: rk.CCHMetric, src: IntArray, tgt: IntArray) -> FloatArray:
-    out = np.full((len(src), len(tgt)), np.nan)
-    if not (len(src) and len(tgt)):
-        return out
-    if len(src) <= len(tgt):
-        forward = rk.CCHOneToMany(metric, tgt.tolist())
-        for i, s in enumerate(src.tolist()):
-            out[i] = forward.distances_from(s)
-        del forward
-    else:
-        backward = rk.CCHManyToOne(metric, src.tolist())
-        for j, t in enumerate(tgt.tolist()):
-            out[:, j] = backward.distances_to(t)
-        del backward
-    return out
+_NO_PATH = -1
+
+
+def _usable_cpus() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def _distinct(values: IntArray) -> tuple[IntArray, IntArray | None]:
+    """The distinct values to query and, only if there were duplicates, where each request finds its value."""
+    unique, positions = np.unique(values, return_inverse=True)
+    return (values, None) if len(unique) == len(values) else (unique, positions)
+
+
+def _expand(values: IntArray, rows: IntArray | None, cols: IntArray | None) -> IntArray:
+    if rows is not None:
+        values = values[rows]
+    if cols is not None:
+        values = values[:, cols]
+    return np.ascontiguousarray(values)
+
+
+def _round_weights(raw: IntArray, unit: int) -> IntArray:
+    """Path weights (ms or cm) rounded half up to whole units (s or m), in place; _NO_PATH becomes UNREACHABLE."""
+    no_path = raw == _NO_PATH
+    raw += unit // 2
+    raw //= unit
+    raw[no_path] = UNREACHABLE
+    return raw
+
+
+def _sweep(
+    metrics: list[rk.CCHMetric], src: IntArray, tgt: IntArray, threads: int, chunk_rows: int
+) -> list[IntArray]:
+    """Path weights from every source to every target under each metric (_NO_PATH if none), C-ordered.
+
+    One one-to-many sweep per source with the targets pinned, or one many-to-one sweep per target with the
+    sources pinned when there are fewer targets (a sweep costs ~ c + pinned). Work goes in chunks of rows,
+    metric after metric (kinder to the caches than alternating), to up to `threads` threads: routingkit
+    releases the GIL during each sweep.
+    """
+    forward = len(src) <= len(tgt)
+    rows, pinned = (src, tgt) if forward else (tgt, src)
+    outs = [np.empty((len(rows), len(pinned)), dtype=np.int64) for _ in metrics]
+    if len(rows) and len(pinned):
+        chunks = [range(start, min(start + chunk_rows, len(rows))) for start in range(0, len(rows), chunk_rows)]
+        work = [(k, chunk) for k in range(len(metrics)) for chunk in chunks]
+        fill = _RowFiller(metrics, rows.tolist(), pinned.tolist(), forward, outs, work)
+        workers = min(threads, len(chunks))
+        if workers == 1:
+            fill()
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cch-matrix") as pool:
+                for done in [pool.submit(fill) for _ in range(workers)]:
+                    done.result()
+    return outs if forward else [np.ascontiguousarray(out.T) for out in outs]
+
+
+class _RowFiller:
+    """Work shared by the sweep threads: each call takes (metric, rows) items until none is left, with its own
+    query objects (one per metric, made on first use); the outputs and metrics are shared."""
+
+    def __init__(
+        self,
+        metrics: list[rk.CCHMetric],
+        rows: list[int],
+        pinned: list[int],
+        forward: bool,
+        outs: list[IntArray],
+        work: list[tuple[int, range]],
+    ) -> None:
+        self.metrics, self.rows, self.pinned, self.forward, self.outs = metrics, rows, pinned, forward, outs
+        self._work = iter(work)
+        self._lock = threading.Lock()
+        self._failed = False
+
+    def _next(self) -> tuple[int, range] | None:
+        with self._lock:
+            return None if self._failed else next(self._work, None)
+
+    def __call__(self) -> None:
+        try:
+            self._run()
+        except BaseException:
+            self._failed = True
+            raise
+
+    def _run(self) -> None:
+        queries: dict[int, rk.CCHOneToMany | rk.CCHManyToOne] = {}
+        sweeps: dict[int, Callable[[int], list[int | None]]] = {}
+        rows = self.rows
+        while (item := self._next()) is not None:
+            k, chunk = item
+            if k not in sweeps:
+                if self.forward:
+                    forward = queries[k] = rk.CCHOneToMany(self.metrics[k], self.pinned)
+                    sweeps[k] = forward.distances_from
+                else:
+                    backward = queries[k] = rk.CCHManyToOne(self.metrics[k], self.pinned)
+                    sweeps[k] = backward.distances_to
+            sweep, out = sweeps[k], self.outs[k]
+            for i in chunk:
+                weights = sweep(rows[i])
+                try:
+                    out[i] = cast("list[int]", weights)  # fast path: numpy raises TypeError on a None
+                except TypeError:
+                    out[i] = [_NO_PATH if w is None else w for w in weights]
+        sweeps.clear()
+        queries.clear()
 
 
 class HaversineEngine:

@@ -39,10 +39,10 @@ class OrToolsOptions:
     """
 
     gls_lambda: float = 0.1
-    gls_share: float = 0.3
+    gls_share: float = 0.15
     ruin_min: int = 5
     ruin_max: int = 20
-    recreate_seconds: float = 0.3
+    recreate_seconds: float = 0.2
     threshold: float = 0.005
 
     def __post_init__(self) -> None:
@@ -232,12 +232,15 @@ class _OrToolsModel:
                 assignment = self.model.SolveFromAssignmentWithParameters(start, search)
         if assignment is None:
             assignment = self.model.SolveWithParameters(search)
+        if assignment is None and gls_seconds is not None:
+            rest = remaining(deadline)
+            assignment = self.model.SolveWithParameters(self._search("GUIDED_LOCAL_SEARCH", rest, params.iterations))
         if assignment is None:
             return self._plan([])
         routes = self._routes(assignment)
-        if params.iterations is None and deadline is not None:
-            routes = self._ruin_and_recreate(routes, assignment.ObjectiveValue(), params.seed, deadline)
-        return self._plan(routes)
+        if params.iterations is not None or deadline is None:
+            return self._plan(routes)
+        return self._plan(self._ruin_and_recreate(routes, assignment.ObjectiveValue(), params.seed, deadline))
 
     def _routes(self, assignment: pywrapcp.Assignment) -> list[list[int]]:
         model, manager = self.model, self.manager

@@ -52,23 +52,82 @@ def two_node_one_way() -> RoadNetwork:
     )
 
 
+def one_way_chain(n: int) -> RoadNetwork:
+    residential = HIGHWAY_CODE["residential"]
+    return RoadNetwork(
+        osm_ids=np.arange(1, n + 1),
+        lon=np.linspace(0.0, 0.01 * n, n),
+        lat=np.zeros(n),
+        tail=np.arange(n - 1, dtype=np.int32),
+        head=np.arange(1, n, dtype=np.int32),
+        length_m=np.full(n - 1, 100.0) + np.arange(n - 1),
+        car_speed_kmh=np.full(n - 1, 36.0),
+        has_maxspeed=np.ones(n - 1, dtype=np.bool_),
+        highway=np.full(n - 1, residential, dtype=np.int8),
+    )
+
+
 @pytest.mark.parametrize("profile", ["car", "bike", "foot"])
 @pytest.mark.parametrize("hour", [None, 8, 18])
 def test_cch_durations_equal_scipy_on_moscow(moscow: RoadNetwork, profile: str, hour: int | None) -> None:
-    """On the whole Moscow graph CCH durations equal scipy's to within 1 s, for every profile and hour."""
+    """On the whole Moscow graph CCH durations equal scipy's exactly, for every profile and hour."""
     nodes = np.arange(moscow.n_nodes)
     exact = ScipyEngine(moscow, profile).matrix(nodes, nodes, hour=hour)
     fast = CCHEngine(moscow, profile).matrix(nodes, nodes, hour=hour)
-    assert np.abs(exact.durations - fast.durations).max() <= 1
+    np.testing.assert_array_equal(fast.durations, exact.durations)
     assert np.all(np.diag(exact.durations) == 0) and np.all(np.diag(fast.distances) == 0)
 
 
 def test_cch_durations_equal_scipy_on_porto_centre(porto: RoadNetwork, porto_points: np.ndarray) -> None:
-    """On Porto centre at rush hour CCH and scipy durations agree to within 1 s for every pair."""
+    """On Porto centre at rush hour CCH and scipy durations are equal for every pair."""
     exact = ScipyEngine(porto, "car").matrix(porto_points, porto_points, hour=18)
     fast = CCHEngine(porto, "car").matrix(porto_points, porto_points, hour=18)
-    assert np.abs(exact.durations - fast.durations).max() <= 1
+    np.testing.assert_array_equal(fast.durations, exact.durations)
     assert exact.durations.dtype == np.int64 and (exact.durations < UNREACHABLE).all()
+
+
+def test_cch_results_do_not_depend_on_thread_count(porto: RoadNetwork, porto_points: np.ndarray) -> None:
+    """Splitting rows into small chunks over several threads gives exactly the single-thread matrices."""
+    single = CCHEngine(porto, "car", threads=1).matrix(porto_points, porto_points, hour=8)
+    threaded = CCHEngine(porto, "car", threads=3)
+    threaded.CHUNK_ROWS = 7
+    for sources, targets in ((porto_points, porto_points), (porto_points, porto_points[:20])):
+        result = threaded.matrix(sources, targets, hour=8)
+        np.testing.assert_array_equal(result.durations, single.durations[:, : len(targets)])
+        np.testing.assert_array_equal(result.distances, single.distances[:, : len(targets)])
+
+
+def test_cch_durations_method_equals_matrix_and_scipy(porto: RoadNetwork, porto_points: np.ndarray) -> None:
+    """durations() returns exactly matrix().durations and scipy's durations, duplicates and order included."""
+    engine = CCHEngine(porto, "car")
+    sources = np.concatenate((porto_points, porto_points[:5]))
+    targets = porto_points[::-1]
+    only = engine.durations(sources, targets, hour=17)
+    assert only.dtype == np.int64 and only.flags.c_contiguous
+    np.testing.assert_array_equal(only, engine.matrix(sources, targets, hour=17).durations)
+    np.testing.assert_array_equal(only, ScipyEngine(porto, "car").matrix(sources, targets, hour=17).durations)
+
+
+def test_cch_one_way_chain_has_unreachable_rows_in_both_sweep_directions() -> None:
+    """On a one-way chain car trips only go forward: UNREACHABLE exactly below the diagonal, as in scipy."""
+    network = one_way_chain(150)
+    nodes = np.arange(network.n_nodes)
+    engine = CCHEngine(network, "car", threads=2)
+    engine.CHUNK_ROWS = 16
+    exact = ScipyEngine(network, "car").matrix(nodes, nodes)
+    for targets in (nodes, nodes[::7]):
+        result = engine.matrix(nodes, targets)
+        np.testing.assert_array_equal(result.durations == UNREACHABLE, nodes[:, None] > targets[None, :])
+        np.testing.assert_array_equal(result.durations, exact.durations[:, targets])
+        np.testing.assert_array_equal(result.distances, exact.distances[:, targets])
+        np.testing.assert_array_equal(engine.durations(nodes, targets), result.durations)
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, True])
+def test_cch_rejects_a_bad_thread_count(moscow: RoadNetwork, threads: object) -> None:
+    """A thread count that is not a positive integer raises InvalidProblemError naming it."""
+    with pytest.raises(InvalidProblemError, match="threads"):
+        CCHEngine(moscow, "car", threads=threads)  # type: ignore[arg-type]
 
 
 def test_scipy_durations_match_float_dijkstra_on_network_csr(

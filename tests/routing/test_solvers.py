@@ -12,6 +12,7 @@ from routing.evaluate import evaluate
 from routing.problem import UNREACHABLE, Job, Plan, Problem, Route, Shipment, Stop, TimeWindow, Vehicle, Visit
 from routing.solvers.auto import choose_backend, solve
 from routing.solvers.base import SolveParams
+from routing.solvers.ortools import OrToolsOptions, _OrToolsModel
 from tests.routing.lines import job, line_matrix, line_problem, tw
 
 FAST = SolveParams(iterations=200, time_limit=5.0)
@@ -191,3 +192,20 @@ def test_initial_solution_is_accepted(backend: str) -> None:
     r = solve(p, FAST, backend=backend)
     assert r.evaluation.distance <= evaluate(p, start).distance
     assert r.evaluation.distance == 120
+
+
+def test_ortools_ruin_and_recreate_improves_a_poor_plan() -> None:
+    """Ruin and recreate turns one-job-per-vehicle routes into a cheaper plan that is still complete and feasible."""
+    rng = np.random.default_rng(8)
+    pts = rng.integers(0, 1000, size=(31, 2))
+    m = np.rint(np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1))).astype(np.int64)
+    jobs = tuple(Job(id=f"j{i}", stop=Stop(location=i), delivery=(1,)) for i in range(1, 31))
+    p = Problem(durations={"car": m}, distances={"car": m}, jobs=jobs,
+                vehicles=tuple(Vehicle(id=f"v{k}", start=0, capacity=(10,)) for k in range(30)))
+    model = _OrToolsModel(p, OrToolsOptions())
+    model.model.CloseModelWithParameters(model._search("GUIDED_LOCAL_SEARCH", 1.0, None))
+    poor = [[i] for i in range(30)]
+    poor_plan = model._plan(poor)
+    better = model._plan(model._ruin_and_recreate(poor, 10**9, 1, time.perf_counter() + 1.0))
+    assert evaluate(p, better).feasible and not better.unassigned
+    assert evaluate(p, better).distance < evaluate(p, poor_plan).distance
