@@ -33,7 +33,8 @@ class _Node:
 class OrToolsOptions:
     """Search knobs of the OR-Tools backend.
 
-    With a time limit, guided local search runs for `gls_share` of it; the rest goes to ruin and recreate:
+    With a time limit and at most `ruin_up_to` stops, guided local search runs for `gls_share` of it; the rest
+    goes to ruin and recreate:
     remove a cluster of nearby stops, let OR-Tools' local search put them back, keep the result when it is
     better or within a threshold that shrinks to zero.
     """
@@ -44,6 +45,7 @@ class OrToolsOptions:
     ruin_max: int = 20
     recreate_seconds: float = 0.2
     threshold: float = 0.005
+    ruin_up_to: int = 300
 
     def __post_init__(self) -> None:
         if not 0 < self.gls_share <= 1:
@@ -221,7 +223,9 @@ class _OrToolsModel:
 
     def solve(self, params: SolveParams, deadline: float | None) -> Plan:
         left = remaining(deadline)
-        gls_seconds = None if left is None else max(0.01, left * self.options.gls_share - 0.05)
+        ruin = len(self.p.jobs) + 2 * len(self.p.shipments) <= self.options.ruin_up_to
+        share = self.options.gls_share if ruin else 1.0
+        gls_seconds = None if left is None else max(0.01, left * share - 0.05)
         search = self._search("GUIDED_LOCAL_SEARCH", gls_seconds, params.iterations)
         self.model.CloseModelWithParameters(search)
         initial = self._initial_routes()
@@ -238,7 +242,7 @@ class _OrToolsModel:
         if assignment is None:
             return self._plan([])
         routes = self._routes(assignment)
-        if params.iterations is not None or deadline is None:
+        if params.iterations is not None or deadline is None or not ruin:
             return self._plan(routes)
         return self._plan(self._ruin_and_recreate(routes, assignment.ObjectiveValue(), params.seed, deadline))
 
