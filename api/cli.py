@@ -36,27 +36,15 @@ def solution_json(instance: Instance, result: SolveResult) -> dict[str, Any]:
     }
 
 
-def _positive_float() -> Callable[[str], float]:
+def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
     def parse(text: str) -> float:
         try:
-            value = float(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+            expected = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
         if value <= 0:
             raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-        return value
-
-    return parse
-
-
-def _positive_int() -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
         return value
 
     return parse
@@ -101,18 +89,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = sub.add_parser("solve", help="solve a Solomon, VRPLIB or VROOM-shaped instance, minimising distance")
     p.add_argument("path", type=Path, help="Solomon .txt, VRPLIB .vrp or VROOM-shaped .json instance")
-    p.add_argument("--time-limit", type=_positive_float(), default=None,
+    p.add_argument("--time-limit", type=_positive(float), default=None,
                    help="seconds to search (default 10 when no --iterations)")
-    p.add_argument("--iterations", type=_positive_int(), default=None,
+    p.add_argument("--iterations", type=_positive(int), default=None,
                    help="iteration limit: the same seed and limit give the same routes")
     p.add_argument("--backend", choices=BACKEND_NAMES, default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=cmd_solve)
     d = sub.add_parser("demo", help="route couriers from dark stores on the Porto centre map")
-    d.add_argument("--orders", type=_positive_int(), default=40)
+    d.add_argument("--orders", type=_positive(int), default=40)
     d.add_argument("--seed", type=int, default=7)
-    d.add_argument("--time-limit", type=_positive_float(), default=5.0)
+    d.add_argument("--time-limit", type=_positive(float), default=5.0)
     d.set_defaults(run=cmd_demo)
     a = sub.add_parser("allocate", help="allocate orders to dark stores, pickup points and lockers by road time")
     a.add_argument("--network", type=Path, required=True, metavar="OSMFILE", help="OSM extract (.osm, .osm.bz2)")

@@ -29,6 +29,16 @@ def _check_amounts(field_name: str, amounts: tuple[int, ...]) -> None:
         _fail(field_name, f"must not be negative, got {list(amounts)}")
 
 
+def _check_task(task: Job | Shipment, kind: str) -> None:
+    if not task.id:
+        _fail(f"{kind}.id", "must not be empty")
+    if task.lateness_cost < 0:
+        _fail(f"{kind} {task.id}: lateness_cost", f"must not be negative, got {task.lateness_cost}")
+    if task.penalty is not None and task.penalty < 0:
+        _fail(f"{kind} {task.id}: penalty", f"must not be negative, got {task.penalty}")
+    object.__setattr__(task, "skills", frozenset(task.skills))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TimeWindow:
     """When service may start: `start <= t <= end`."""
@@ -93,17 +103,11 @@ class Job:
     skills: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
-        if not self.id:
-            _fail("job.id", "must not be empty")
+        _check_task(self, "job")
         _check_amounts(f"job {self.id}: delivery", self.delivery)
         _check_amounts(f"job {self.id}: pickup", self.pickup)
         if self.release < 0:
             _fail(f"job {self.id}: release", f"must not be negative, got {self.release}")
-        if self.lateness_cost < 0:
-            _fail(f"job {self.id}: lateness_cost", "must not be negative")
-        if self.penalty is not None and self.penalty < 0:
-            _fail(f"job {self.id}: penalty", "must not be negative")
-        object.__setattr__(self, "skills", frozenset(self.skills))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -120,12 +124,8 @@ class Shipment:
     skills: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
-        if not self.id:
-            _fail("shipment.id", "must not be empty")
+        _check_task(self, "shipment")
         _check_amounts(f"shipment {self.id}: amount", self.amount)
-        if self.penalty is not None and self.penalty < 0:
-            _fail(f"shipment {self.id}: penalty", "must not be negative")
-        object.__setattr__(self, "skills", frozenset(self.skills))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -25,3 +25,15 @@ def job(i: int, location: int | None = None, **kw: object) -> Job:
 
 def tw(a: int, b: int) -> tuple[TimeWindow, ...]:
     return (TimeWindow(start=a, end=b),)
+
+
+def random_cvrp(seed: int, customers: int, vehicles: int, capacity: int, *, max_demand: int = 1,
+                side: int = 1000) -> Problem:
+    """A seeded CVRP on random integer points: depot at location 0, Euclidean distances rounded."""
+    rng = np.random.default_rng(seed)
+    pts = rng.integers(0, side, size=(customers + 1, 2))
+    m = np.rint(np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1))).astype(np.int64)
+    jobs = tuple(Job(id=f"j{i}", stop=Stop(location=i), delivery=(int(rng.integers(1, max_demand + 1)),))
+                 for i in range(1, customers + 1))
+    return Problem(durations={"car": m}, distances={"car": m}, jobs=jobs,
+                   vehicles=tuple(Vehicle(id=f"v{k}", start=0, capacity=(capacity,)) for k in range(vehicles)))

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import pytest
 
 from routing.errors import InvalidProblemError
 from routing.evaluate import evaluate
-from routing.problem import UNREACHABLE, Job, Plan, Problem, Route, Shipment, Stop, TimeWindow, Vehicle, Visit
+from routing.problem import UNREACHABLE, Plan, Problem, Route, Shipment, Stop, TimeWindow, Vehicle, Visit
 from routing.solvers.auto import choose_backend, solve
 from routing.solvers.base import SolveParams
 from routing.solvers.ortools import OrToolsOptions, _OrToolsModel
-from tests.routing.lines import job, line_matrix, line_problem, tw
+from tests.routing.lines import job, line_matrix, line_problem, random_cvrp, tw
 
 FAST = SolveParams(iterations=200, time_limit=5.0)
 POSITIONS = [0, 10, 20, 30, 40, 50, 60]
@@ -126,12 +125,7 @@ def test_max_stops(backend: str) -> None:
 
 def test_same_seed_same_plan(backend: str) -> None:
     """With an iteration limit, the same seed gives the same plan."""
-    rng = np.random.default_rng(3)
-    pts = rng.integers(0, 1000, size=(30, 2))
-    m = np.rint(np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1))).astype(np.int64)
-    jobs = tuple(Job(id=f"j{i}", stop=Stop(location=i), delivery=(int(rng.integers(1, 5)),)) for i in range(1, 30))
-    p = Problem(durations={"car": m}, distances={"car": m}, jobs=jobs,
-                vehicles=tuple(Vehicle(id=f"v{k}", start=0, capacity=(15,)) for k in range(8)))
+    p = random_cvrp(3, 29, 8, 15, max_demand=4)
     params = SolveParams(iterations=300, seed=11)
     a, b = solve(p, params, backend=backend), solve(p, params, backend=backend)
     assert a.plan == b.plan
@@ -139,12 +133,7 @@ def test_same_seed_same_plan(backend: str) -> None:
 
 def test_time_limit_respected() -> None:
     """A 1-second limit on a 100-customer instance returns a complete plan within 1.1 s."""
-    rng = np.random.default_rng(5)
-    pts = rng.integers(0, 10_000, size=(101, 2))
-    m = np.rint(np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1))).astype(np.int64)
-    jobs = tuple(Job(id=f"j{i}", stop=Stop(location=i), delivery=(1,)) for i in range(1, 101))
-    p = Problem(durations={"car": m}, distances={"car": m}, jobs=jobs,
-                vehicles=tuple(Vehicle(id=f"v{k}", start=0, capacity=(10,)) for k in range(12)))
+    p = random_cvrp(5, 100, 12, 10, side=10_000)
     for backend in ("pyvrp", "ortools"):
         started = time.perf_counter()
         r = solve(p, SolveParams(time_limit=1.0), backend=backend)
@@ -196,12 +185,7 @@ def test_initial_solution_is_accepted(backend: str) -> None:
 
 def test_ortools_ruin_and_recreate_improves_a_poor_plan() -> None:
     """Ruin and recreate turns one-job-per-vehicle routes into a cheaper plan that is still complete and feasible."""
-    rng = np.random.default_rng(8)
-    pts = rng.integers(0, 1000, size=(31, 2))
-    m = np.rint(np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1))).astype(np.int64)
-    jobs = tuple(Job(id=f"j{i}", stop=Stop(location=i), delivery=(1,)) for i in range(1, 31))
-    p = Problem(durations={"car": m}, distances={"car": m}, jobs=jobs,
-                vehicles=tuple(Vehicle(id=f"v{k}", start=0, capacity=(10,)) for k in range(30)))
+    p = random_cvrp(8, 30, 30, 10)
     model = _OrToolsModel(p, OrToolsOptions())
     model.model.CloseModelWithParameters(model._search("GUIDED_LOCAL_SEARCH", 1.0, None))
     poor = [[i] for i in range(30)]
