@@ -176,14 +176,15 @@ class CCHEngine:
     """Customizable contraction hierarchies (routingkit_cch): one preprocessing per network topology,
     a cheap customisation per (profile, hour), many-to-many as repeated one-to-many sweeps.
 
-    Durations use integer milliseconds per arc, exactly like ScipyEngine, so both agree to the second.
-    distances="shortest" (default) reports the shortest road distance, which can be shorter than the
-    length of the fastest path, and costs a second sweep per row: call durations() instead of matrix()
-    when only times are needed (half the work). distances="fastest_path" unpacks every fastest path
-    (exact, some tens of µs per pair: for small matrices only).
+    Durations use integer milliseconds per arc and round half up to seconds, exactly like ScipyEngine, so
+    both engines return the same durations. distances="shortest" (default) reports the shortest road
+    distance (cm per arc, rounded half up to m), which can be shorter than the length of the fastest path;
+    it costs a second sweep per row, so durations() (durations only) takes half the time of matrix().
+    distances="fastest_path" unpacks every fastest path (exact, some tens of µs per pair: small matrices).
 
-    The sweeps release the GIL, so rows are shared among `threads` worker threads (default: the usable
-    CPUs, at most MAX_THREADS); each thread owns its query objects, the customised metrics are shared.
+    routingkit releases the GIL during each sweep, so rows are shared among `threads` threads (default:
+    the usable CPUs, at most MAX_THREADS; this only pays off when cores are idle). Each thread owns its
+    query objects; the customised metrics are shared read-only.
     """
 
     MAX_THREADS = 4
