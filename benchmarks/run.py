@@ -130,12 +130,17 @@ def markdown(report: dict[str, Any]) -> str:
         for key, value in report["matrix"].items():
             lines.append(f"| {key} | {value} |")
         lines.append("")
+    if "allocation" in report:
+        lines += ["## allocation (Porto metro)", "", "| figure | value |", "|---|---|"]
+        for key, value in report["allocation"].items():
+            lines.append(f"| {key} | {value} |")
+        lines.append("")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--suites", default="matrix,solomon,cvrp")
+    parser.add_argument("--suites", default="matrix,allocation,solomon,cvrp")
     parser.add_argument("--backends", default="pyvrp,ortools")
     parser.add_argument("--solomon-time", type=float, default=10.0)
     parser.add_argument("--cvrp-time", type=float, default=20.0, help="seconds for X instances below 500 customers")
@@ -153,6 +158,10 @@ def main() -> None:
         from benchmarks import bench_matrix
 
         bench_matrix.run(report)
+    if "allocation" in suites:
+        from benchmarks import bench_allocation
+
+        bench_allocation.run(report)
     if not (SHARED / "benchmarks").is_dir():
         report["skipped"] = f"no benchmark instances at {SHARED / 'benchmarks'}"
     else:

@@ -11,8 +11,8 @@ import shapely
 
 from dispatch.errors import InvalidFacilityError, InvalidOrderError
 from dispatch.inventory import Inventory, Reservation
-from dispatch.model import CompartmentSize, DarkStore, Facility, Locker, Order, PickupPoint, open_at
-from dispatch.packaging import DEFAULT_CATALOGUE, Box, BoxCatalogue, choose_boxes, compartments_for, first_unboxable
+from dispatch.model import CompartmentSize, DarkStore, Facility, Item, Locker, Order, PickupPoint, Zone, open_at
+from dispatch.packaging import DEFAULT_CATALOGUE, BoxCatalogue, choose_boxes, compartments_for
 from routing.matrix import UNREACHABLE, ScipyEngine, TravelTimes
 from routing.network import Profile, RoadNetwork
 from routing.snap import snap
@@ -30,6 +30,9 @@ NO_BOX_FITS = "no_box_fits"
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
+
+_NOT_A_CANDIDATE = np.iinfo(np.int64).max
+_STORE_CHECKS = ("", OUTSIDE_SERVICE_AREA, UNREACHABLE_REASON, STORE_CLOSED)
 
 
 def out_of_stock(sku: str) -> str:
@@ -65,19 +68,87 @@ class Allocation:
         return self.reason is None
 
 
+def _contains(zone: Zone, x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> BoolArray:
+    """shapely.contains_xy, testing only the points within the zone's bounding box."""
+    min_x, min_y, max_x, max_y = zone.bounds
+    near = np.flatnonzero((x >= min_x) & (x <= max_x) & (y >= min_y) & (y <= max_y))
+    inside = np.zeros(len(x), dtype=np.bool_)
+    inside[near] = shapely.contains_xy(zone, x[near], y[near])
+    return inside
+
+
+def _rejected(order: str, reason: str) -> Allocation:
+    return Allocation(order=order, facility=None, store=None, travel_time_s=None, boxes=(), reason=reason)
+
+
 @dataclass(frozen=True, slots=True)
-class _Failure:
-    stage: int
-    reason: str
+class _Packed:
+    """An order's boxes (names) and the locker compartments they need, or the first item fitting no box."""
+
+    unboxable: int | None
+    boxes: tuple[str, ...] = ()
+    compartments: tuple[CompartmentSize, ...] = ()
 
 
-def _rejected(order: Order, reason: str) -> Allocation:
-    return Allocation(order=order.id, facility=None, store=None, travel_time_s=None, boxes=(), reason=reason)
+class _Packer:
+    """first_unboxable and choose_boxes for one catalogue, with what each distinct item fits cached.
+
+    An order that fits one box (the common case) is decided from per-item box masks and totals, exactly as
+    choose_boxes decides it (the smallest box holding every unit); any other order is left to choose_boxes.
+    """
+
+    MAX_ITEMS = 100_000
+
+    def __init__(self, catalogue: BoxCatalogue) -> None:
+        self.catalogue = catalogue
+        self._boxes = catalogue.boxes
+        self._single = [_Packed(None, (box.name,), (box.compartment,)) for box in catalogue.boxes]
+        self._max_weight = [box.max_weight_g for box in catalogue.boxes]
+        self._max_volume = [catalogue.fill_factor * box.volume_mm3 for box in catalogue.boxes]
+        self._items: dict[tuple[int, tuple[int, int, int]], tuple[int, bool, int, int]] = {}  # by weight, dims
+
+    def _item(self, item: Item) -> tuple[int, bool, int, int]:
+        """Mask of the boxes the unit's dimensions fit, whether one unit fits some box, its weight and volume."""
+        dims = sorted(item.dims_mm)
+        weight = int(item.weight_g)
+        mask, fits_alone = 0, False
+        for j, box in enumerate(self._boxes):
+            if all(u <= b for u, b in zip(dims, box.sorted_dims, strict=True)):
+                mask |= 1 << j
+                fits_alone = fits_alone or weight <= box.max_weight_g
+        if len(self._items) >= self.MAX_ITEMS:
+            self._items.clear()
+        info = self._items[item.weight_g, item.dims_mm] = (mask, fits_alone, weight, item.volume_mm3)
+        return info
+
+    def pack(self, items: tuple[Item, ...]) -> _Packed:
+        cached = self._items
+        mask = -1
+        weight = volume = units = 0
+        for i, item in enumerate(items):
+            info = cached.get((item.weight_g, item.dims_mm)) or self._item(item)
+            if not info[1]:
+                return _Packed(i)
+            qty = item.qty
+            mask &= info[0]
+            weight += info[2] * qty
+            volume += info[3] * qty
+            units += qty
+        for j, single in enumerate(self._single):
+            if mask >> j & 1 and weight <= self._max_weight[j] and (units <= 1 or volume <= self._max_volume[j]):
+                return single
+        boxes = choose_boxes(items, self.catalogue)
+        return _Packed(None, tuple(b.name for b in boxes), compartments_for(boxes))
 
 
-def _by_time(times: IntArray, candidates: BoolArray) -> IntArray:
-    rows = np.flatnonzero(candidates)
-    return rows[np.argsort(times[rows], kind="stable")]
+@dataclass(frozen=True, slots=True)
+class _Feeders:
+    """The stores that may feed one pickup point or locker, reachable ones nearest first (stable by time)."""
+
+    failure: str | None  # no_dark_store / unreachable when no store can feed it
+    rows: tuple[int, ...]
+    ids: tuple[str, ...]
+    legs: tuple[int, ...]
 
 
 class Allocator:
@@ -98,6 +169,8 @@ class Allocator:
 
     Travel times are one-to-all from every facility, computed once here (at `hour`, None = free flow).
     Facilities farther than `max_snap_m` from the road network are an error; such orders are unreachable.
+    A batch is planned with whole-array operations (snapping, the slice of the travel-time table, zones,
+    opening hours and the ranking of candidates); only stock and room are checked order by order.
     """
 
     def __init__(
@@ -138,11 +211,33 @@ class Allocator:
         self.lockers = tuple(f for f in self.facilities if isinstance(f, Locker))
         self._store_rows = np.array([self._row[s.id] for s in self.stores], dtype=np.int64)
         engine = engine if engine is not None else ScipyEngine(network, profile)
-        self._times = engine.matrix(self._node, np.arange(network.n_nodes), hour=hour).durations
+        times = engine.matrix(self._node, np.arange(network.n_nodes), hour=hour).durations
+        # One table per kind of facility, a row per road node: a batch takes the rows of its orders' nodes.
+        self._times_to: dict[str, IntArray] = {
+            kind: np.ascontiguousarray(times[[self._row[f.id] for f in group]].T)
+            for kind, group in (("store", self.stores), ("pickup_point", self.pickup_points),
+                                ("locker", self.lockers))
+        }
+        self._legs = times[:, self._node]  # facility to facility
+        self._store_ids = tuple(s.id for s in self.stores)
+        fed: tuple[PickupPoint | Locker, ...] = (*self.pickup_points, *self.lockers)
+        self._feeders = {f.id: self._feeders_of(f) for f in fed}
+        self._packer: _Packer | None = None  # for self.catalogue, made by allocate()
 
     def travel_time(self, source: str, target: str) -> int:
         """Road time (s) from one facility to another (UNREACHABLE when no road leads there)."""
-        return int(self._times[self._row[source], self._node[self._row[target]]])
+        return int(self._legs[self._row[source], self._row[target]])
+
+    def _feeders_of(self, facility: PickupPoint | Locker) -> _Feeders:
+        rows = [r for r, s in enumerate(self.stores) if facility.store is None or s.id == facility.store]
+        if not rows:
+            return _Feeders(NO_DARK_STORE, (), (), ())
+        legs = [self.travel_time(self._store_ids[r], facility.id) for r in rows]
+        ranked = sorted((k for k in range(len(rows)) if legs[k] < UNREACHABLE), key=legs.__getitem__)
+        if not ranked:
+            return _Feeders(UNREACHABLE_REASON, (), (), ())
+        return _Feeders(None, tuple(rows[k] for k in ranked), tuple(self._store_ids[rows[k]] for k in ranked),
+                        tuple(legs[k] for k in ranked))
 
     def allocate(self, orders: Sequence[Order]) -> tuple[Allocation, ...]:
         """One Allocation per order, in order; orders are served first come, first served.
@@ -150,136 +245,212 @@ class Allocator:
         Raises InvalidOrderError only for a duplicate order id or one that already holds a reservation.
         """
         orders = tuple(orders)
+        inventory = self.inventory
+        held = inventory.holding(o.id for o in orders if isinstance(o, Order))
         seen: set[str] = set()
         for i, order in enumerate(orders):
             if not isinstance(order, Order):
                 raise InvalidOrderError(f"orders[{i}]", f"must be an Order, got {type(order).__name__}")
             if order.id in seen:
                 raise InvalidOrderError(f"orders[{i}].id", f"duplicate id {order.id!r}")
-            if self.inventory.reservation(order.id) is not None:
+            if order.id in held:
                 raise InvalidOrderError(f"orders[{i}].id", f"{order.id!r} is already allocated; cancel it first")
             seen.add(order.id)
         if not orders:
             return ()
-        points = np.array([o.location for o in orders], dtype=np.float64)
-        snapped = snap(self.network, points, max_distance_m=self.max_snap_m)
-        times = self._times[:, np.where(snapped.too_far, 0, snapped.nodes)]
-        times[:, snapped.too_far] = UNREACHABLE
-        placed = np.array([o.placed_at for o in orders], dtype=np.int64)
-        covers = np.ones((len(self.stores), len(orders)), dtype=np.bool_)
-        is_open = np.ones((len(self.stores), len(orders)), dtype=np.bool_)
-        for r, store in enumerate(self.stores):
-            if store.zone is not None:
-                covers[r] = shapely.contains_xy(store.zone, points[:, 0], points[:, 1])
-            is_open[r] = open_at(store.hours, placed)
-        return tuple(
-            self._allocate_one(order, bool(snapped.too_far[k]), times[:, k], covers[:, k], is_open[:, k])
-            for k, order in enumerate(orders)
-        )
+        if self._packer is None or self._packer.catalogue is not self.catalogue:
+            self._packer = _Packer(self.catalogue)
+        return tuple(_Batch(self, inventory, orders, self._packer).run())
 
     def cancel(self, order: str) -> Reservation:
         """Release what an allocated order holds; raises ReservationError for an order holding nothing."""
         return self.inventory.release(order)
 
-    def _allocate_one(
-        self, order: Order, too_far: bool, times: IntArray, covers: BoolArray, is_open: BoolArray
-    ) -> Allocation:
-        if too_far:
-            return _rejected(order, UNREACHABLE_REASON)
-        bad = first_unboxable(order.items, self.catalogue)
-        if bad is not None:
-            return _rejected(order, f"{NO_BOX_FITS}: {order.items[bad].sku}")
-        boxes = choose_boxes(order.items, self.catalogue)
-        with self.inventory.lock:
-            if order.mode in ("courier", "store"):
-                return self._from_store(order, boxes, times[self._store_rows], covers, is_open)
-            return self._via_facility(order, boxes, times)
 
-    def _from_store(
-        self, order: Order, boxes: tuple[Box, ...], times: IntArray, covers: BoolArray, is_open: BoolArray
-    ) -> Allocation:
-        if not self.stores:
-            return _rejected(order, NO_DARK_STORE)
-        courier = order.mode == "courier"
-        candidates = covers.copy() if courier else np.ones(len(self.stores), dtype=np.bool_)
-        if not candidates.any():
-            return _rejected(order, OUTSIDE_SERVICE_AREA)
-        candidates &= times < UNREACHABLE
-        if not candidates.any():
-            return _rejected(order, UNREACHABLE_REASON)
-        candidates &= is_open
-        if not candidates.any():
-            return _rejected(order, STORE_CLOSED)
+class _Batch:
+    """One allocate() call: whole-batch arrays first, then a thin loop reserving order by order."""
+
+    def __init__(self, allocator: Allocator, inventory: Inventory, orders: tuple[Order, ...], packer: _Packer) -> None:
+        self.allocator = allocator
+        self.inventory = inventory
+        self.packer = packer
+        self.orders = orders
+        points = np.array([o.location for o in orders], dtype=np.float64)
+        snapped = snap(allocator.network, points, max_distance_m=allocator.max_snap_m)
+        self.too_far = snapped.too_far.tolist()
+        placed = np.array([o.placed_at for o in orders], dtype=np.int64)
+        modes = np.array([o.mode for o in orders])
+        reachable = ~snapped.too_far
+        by_store = reachable & ((modes == "courier") | (modes == "store"))
+        self.slot = np.zeros(len(orders), dtype=np.int64)
+        self._plan_stores(np.flatnonzero(by_store), snapped.nodes, points, placed, modes == "courier")
+        self.via: dict[str, tuple[IntArray, IntArray, BoolArray]] = {}
+        for kind in ("pickup_point", "locker"):
+            self._plan_via(kind, np.flatnonzero(reachable & (modes == kind)), snapped.nodes, placed)
+        self.slots = self.slot.tolist()
+
+    def _store_open(self, placed: IntArray) -> BoolArray:
+        """Whether each store is open at each time: (times, stores)."""
+        stores = self.allocator.stores
+        is_open = np.ones((len(placed), len(stores)), dtype=np.bool_)
+        by_hours: dict[object, BoolArray] = {}
+        for r, store in enumerate(stores):
+            if store.hours is not None:
+                if store.hours not in by_hours:
+                    by_hours[store.hours] = open_at(store.hours, placed)
+                is_open[:, r] = by_hours[store.hours]
+        return is_open
+
+    def _plan_stores(self, ks: IntArray, nodes: IntArray, points: npt.NDArray[np.float64], placed: IntArray,
+                     courier: BoolArray) -> None:
+        """For courier and store orders `ks` (reachable): which check fails (0 if none), the candidate stores
+        ranked nearest first (stable: ties go to the earlier store), their count, the first one and its time."""
+        stores = self.allocator.stores
+        self.slot[ks] = np.arange(len(ks))
+        if not stores or not len(ks):  # no order gets as far as _from_store
+            return
+        times = self.allocator._times_to["store"][nodes[ks]]
+        covers = np.ones(times.shape, dtype=np.bool_)
+        couriers = np.flatnonzero(courier[ks])
+        x, y = points[ks[couriers], 0], points[ks[couriers], 1]
+        for r, store in enumerate(stores):
+            if store.zone is not None and len(couriers):
+                covers[couriers, r] = _contains(store.zone, x, y)
+        candidates = covers & (times < UNREACHABLE)
+        in_service = covers.any(axis=1)
+        reached = candidates.any(axis=1)
+        candidates &= self._store_open(placed[ks])
+        served = candidates.any(axis=1)
+        check = np.where(served, 0, np.where(reached, 3, np.where(in_service, 2, 1)))
+        ranked = np.argsort(np.where(candidates, times, _NOT_A_CANDIDATE), axis=1, kind="stable")
+        first = ranked[:, 0]
+        self.store_check: list[int] = check.tolist()
+        self.store_count = candidates.sum(axis=1).tolist()
+        self.store_ranked = ranked
+        self.store_times = times
+        self.store_first = first.tolist()
+        self.store_first_time = times[np.arange(len(ks)), first].tolist()
+        self.courier = courier[ks].tolist()
+
+    def _plan_via(self, kind: str, ks: IntArray, nodes: IntArray, placed: IntArray) -> None:
+        """For pickup-point or locker orders `ks` (reachable): facilities of that kind ranked nearest first
+        (reachable ones: their count), and whether each store is open when the order is placed."""
+        self.slot[ks] = np.arange(len(ks))
+        if not len(ks):
+            return
+        times = self.allocator._times_to[kind][nodes[ks]]
+        reached = times < UNREACHABLE
+        ranked = np.argsort(np.where(reached, times, _NOT_A_CANDIDATE), axis=1, kind="stable")
+        self.via[kind] = (ranked, reached.sum(axis=1), self._store_open(placed[ks]))
+
+    def run(self) -> list[Allocation]:
+        packer = self.packer
+        too_far = self.too_far
+        slots = self.slots
+        lock = self.inventory.lock
+        have_stores = bool(self.allocator.stores)
+        results: list[Allocation] = []
+        append = results.append
+        for k, order in enumerate(self.orders):
+            if too_far[k]:
+                append(_rejected(order.id, UNREACHABLE_REASON))
+                continue
+            packed = packer.pack(order.items)
+            if packed.unboxable is not None:
+                append(_rejected(order.id, f"{NO_BOX_FITS}: {order.items[packed.unboxable].sku}"))
+                continue
+            mode = order.mode
+            if mode == "courier" or mode == "store":
+                if not have_stores:
+                    append(_rejected(order.id, NO_DARK_STORE))
+                    continue
+                with lock:
+                    append(self._from_store(order, packed, slots[k]))
+            else:
+                with lock:
+                    append(self._via_facility(order, packed, slots[k]))
+        return results
+
+    def _from_store(self, order: Order, packed: _Packed, j: int) -> Allocation:
+        check = self.store_check[j]
+        if check:
+            return _rejected(order.id, _STORE_CHECKS[check])
         needed = order.quantities()
-        misses: list[str] = []
-        for r in _by_time(times, candidates):
-            store = self.stores[r]
-            missing = self.inventory.missing(store.id, needed)
-            if missing is None:
-                self.inventory.reserve(order.id, store=store.id, stock=needed)
-                return Allocation(order=order.id, facility=store.id, store=store.id,
-                                  travel_time_s=int(times[r]) if courier else 0,
-                                  boxes=tuple(b.name for b in boxes), reason=None)
-            misses.append(missing)
-        return _rejected(order, out_of_stock(misses[0]))
+        store_ids = self.allocator._store_ids
+        r = self.store_first[j]
+        missing = self.inventory.missing(store_ids[r], needed)
+        if missing is None:
+            time = self.store_first_time[j]
+        else:
+            rest = self.store_ranked[j, 1:self.store_count[j]].tolist()
+            found, _ = self.inventory.first_holding([store_ids[s] for s in rest], needed)
+            if found < 0:
+                return _rejected(order.id, out_of_stock(missing))
+            r = rest[found]
+            time = int(self.store_times[j, r])
+        store = store_ids[r]
+        self.inventory.reserve(order.id, store=store, stock=needed)
+        return Allocation(order=order.id, facility=store, store=store,
+                          travel_time_s=time if self.courier[j] else 0, boxes=packed.boxes, reason=None)
 
-    def _via_facility(self, order: Order, boxes: tuple[Box, ...], times: IntArray) -> Allocation:
+    def _via_facility(self, order: Order, packed: _Packed, j: int) -> Allocation:
+        pickup = order.mode == "pickup_point"
         kind: tuple[PickupPoint, ...] | tuple[Locker, ...] = (
-            self.pickup_points if order.mode == "pickup_point" else self.lockers
+            self.allocator.pickup_points if pickup else self.allocator.lockers
         )
         if not kind:
-            return _rejected(order, NO_PICKUP_POINT if order.mode == "pickup_point" else NO_LOCKER)
-        rows = np.array([self._row[f.id] for f in kind], dtype=np.int64)
-        ranked = _by_time(times[rows], times[rows] < UNREACHABLE)
-        if not ranked.size:
-            return _rejected(order, UNREACHABLE_REASON)
+            return _rejected(order.id, NO_PICKUP_POINT if pickup else NO_LOCKER)
+        ranked, count, store_open = self.via[order.mode]
+        n = int(count[j])
+        if not n:
+            return _rejected(order.id, UNREACHABLE_REASON)
+        inventory = self.inventory
         needed = order.quantities()
-        worst = _Failure(0, UNREACHABLE_REASON)
-        for r in ranked:
+        stage, reason = 0, UNREACHABLE_REASON
+        is_open: list[bool] | None = None
+        for r in ranked[j, :n].tolist():
             facility = kind[r]
             compartments: tuple[CompartmentSize, ...] = ()
-            if isinstance(facility, PickupPoint):
-                if self.inventory.free_capacity(facility.id) < 1:
-                    worst = max(worst, _Failure(1, PICKUP_POINT_FULL), key=lambda f: f.stage)
+            if pickup:
+                if inventory.free_capacity(facility.id) < 1:
+                    if stage < 1:
+                        stage, reason = 1, PICKUP_POINT_FULL
                     continue
             else:
-                assigned = self.inventory.assign_compartments(facility.id, compartments_for(boxes))
+                assigned = inventory.assign_compartments(facility.id, packed.compartments)
                 if assigned is None:
-                    worst = max(worst, _Failure(1, NO_FREE_COMPARTMENT), key=lambda f: f.stage)
+                    if stage < 1:
+                        stage, reason = 1, NO_FREE_COMPARTMENT
                     continue
                 compartments = assigned
-            store = self._feeding_store(facility, needed, order.placed_at)
-            if isinstance(store, _Failure):
-                worst = max(worst, store, key=lambda f: f.stage)
+            feeders = self.allocator._feeders[facility.id]
+            if feeders.failure is not None:
+                if stage < 2:
+                    stage, reason = 2, feeders.failure
                 continue
-            self.inventory.reserve(
+            if is_open is None:
+                is_open = store_open[j].tolist()
+            open_feeders = [f for f, row in enumerate(feeders.rows) if is_open[row]]
+            if not open_feeders:
+                if stage < 3:
+                    stage, reason = 3, STORE_CLOSED
+                continue
+            found, missing = inventory.first_holding([feeders.ids[f] for f in open_feeders], needed)
+            if found < 0:
+                if stage < 4:
+                    stage, reason = 4, out_of_stock(missing or "")
+                continue
+            leg = open_feeders[found]
+            store = feeders.ids[leg]
+            inventory.reserve(
                 order.id,
-                store=store.id,
+                store=store,
                 stock=needed,
-                pickup_point=facility.id if isinstance(facility, PickupPoint) else None,
-                locker=facility.id if isinstance(facility, Locker) else None,
+                pickup_point=facility.id if pickup else None,
+                locker=None if pickup else facility.id,
                 compartments=compartments,
             )
-            return Allocation(order=order.id, facility=facility.id, store=store.id,
-                              travel_time_s=self.travel_time(store.id, facility.id),
-                              boxes=tuple(b.name for b in boxes), reason=None, compartments=compartments)
-        return _rejected(order, worst.reason)
-
-    def _feeding_store(self, facility: PickupPoint | Locker, needed: dict[str, int], t: int) -> DarkStore | _Failure:
-        stores = [s for s in self.stores if facility.store is None or s.id == facility.store]
-        if not stores:
-            return _Failure(2, NO_DARK_STORE)
-        leg = np.array([self.travel_time(s.id, facility.id) for s in stores], dtype=np.int64)
-        candidates = leg < UNREACHABLE
-        if not candidates.any():
-            return _Failure(2, UNREACHABLE_REASON)
-        candidates &= np.array([s.is_open(t) for s in stores], dtype=np.bool_)
-        if not candidates.any():
-            return _Failure(3, STORE_CLOSED)
-        misses: list[str] = []
-        for r in _by_time(leg, candidates):
-            missing = self.inventory.missing(stores[r].id, needed)
-            if missing is None:
-                return stores[r]
-            misses.append(missing)
-        return _Failure(4, out_of_stock(misses[0]))
+            return Allocation(order=order.id, facility=facility.id, store=store,
+                              travel_time_s=feeders.legs[leg],
+                              boxes=packed.boxes, reason=None, compartments=compartments)
+        return _rejected(order.id, reason)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -61,7 +61,34 @@ class Inventory:
         """The first SKU (in `needed` order) the store cannot supply in full, or None when it has everything."""
         with self.lock:
             stock = self._store(store)
-            return next((sku for sku, qty in needed.items() if stock.get(sku, 0) < qty), None)
+            for sku, qty in needed.items():
+                if stock.get(sku, 0) < qty:
+                    return sku
+            return None
+
+    def first_holding(self, stores: Sequence[str], needed: Mapping[str, int]) -> tuple[int, str | None]:
+        """The index of the first of `stores` holding every needed unit (-1 if none), and the first SKU missing at
+        `stores[0]` (as `missing` gives it; None when it has everything or `stores` is empty)."""
+        with self.lock:
+            first_missing: str | None = None
+            wanted = tuple(needed.items())
+            shelves = self._stock
+            for i, store in enumerate(stores):
+                stock = shelves[store] if store in shelves else self._store(store)
+                for sku, qty in wanted:
+                    if stock.get(sku, 0) < qty:
+                        if i == 0:
+                            first_missing = sku
+                        break
+                else:
+                    return i, first_missing
+            return -1, first_missing
+
+    def holding(self, orders: Iterable[str]) -> set[str]:
+        """Those of `orders` that hold a reservation."""
+        with self.lock:
+            reserved = self._reservations
+            return {order for order in orders if order in reserved}
 
     def free_capacity(self, pickup_point: str) -> int:
         with self.lock:
@@ -112,7 +139,8 @@ class Inventory:
             if store is not None:
                 shelf = self._store(store)
                 for sku, qty in reservation.stock.items():
-                    check_int(ReservationError, f"stock[{sku!r}]", qty, minimum=1)
+                    if type(qty) is not int or qty < 1:
+                        check_int(ReservationError, f"stock[{sku!r}]", qty, minimum=1)
                     if shelf.get(sku, 0) < qty:
                         raise ReservationError(
                             f"stock[{sku!r}]", f"store {store!r} has {shelf.get(sku, 0)}, {qty} wanted"

@@ -12,7 +12,9 @@ from shapely.geometry import Point, box
 
 from dispatch.allocation import Allocation, Allocator
 from dispatch.errors import InvalidFacilityError, InvalidOrderError, ReservationError
+from dispatch.inventory import Inventory
 from dispatch.model import DarkStore, Facility, Item, Locker, LonLat, Mode, Order, PickupPoint
+from dispatch.packaging import Box, BoxCatalogue, choose_boxes, compartments_for, first_unboxable
 from routing.matrix import ScipyEngine
 from routing.network import RoadNetwork
 from routing.snap import haversine_m, snap
@@ -291,3 +293,88 @@ def test_bad_facilities_and_order_ids_raise(moscow: RoadNetwork) -> None:
     allocator.allocate([order("o1", WEST)])
     with pytest.raises(InvalidOrderError, match=r"^orders\[0\]\.id: 'o1' is already allocated"):
         allocator.allocate([order("o1", WEST)])
+
+
+def _random_orders(moscow: RoadNetwork, rng: np.random.Generator, count: int, skus: list[Item],
+                   modes: tuple[Mode, ...] = ("courier",)) -> list[Order]:
+    nodes = rng.integers(0, moscow.n_nodes, count)
+    points = moscow.lonlat[nodes] + rng.normal(0.0, 0.0003, (count, 2))
+    return [Order(id=f"r{k}", location=(float(points[k, 0]), float(points[k, 1])), mode=modes[k % len(modes)],
+                  items=tuple(skus[int(s)] for s in rng.choice(len(skus), int(rng.integers(1, min(3, len(skus)) + 1)),
+                                                               replace=False)),
+                  placed_at=int(rng.integers(0, 2 * 86_400))) for k in range(count)]
+
+
+def test_with_ample_stock_each_order_goes_to_the_nearest_open_covering_store(
+    moscow: RoadNetwork, car_times: np.ndarray
+) -> None:
+    """Against a brute-force ranking: zones, hours (also over midnight), ties to the earlier store, and the reason
+    of the first failing check (outside_service_area, then unreachable, then store_closed)."""
+    rng = np.random.default_rng(7)
+    lonlat = moscow.lonlat
+    sites = rng.choice(moscow.n_nodes, 8, replace=False)
+    hours = [None, (8 * 3600, 20 * 3600), (22 * 3600, 6 * 3600), (10 * 3600, 11 * 3600)]
+    shelves = {"MILK": 10**6, "TEA": 10**6}
+    facilities = [DarkStore(id=f"s{i}", location=tuple(lonlat[n]), stock=shelves,
+                            zone=Point(lonlat[n]).buffer(0.004), hours=hours[i % 4]) for i, n in enumerate(sites)]
+    twin = facilities[1]
+    facilities.append(DarkStore(id="twin", location=twin.location, stock=shelves, zone=twin.zone, hours=twin.hours))
+    orders = _random_orders(moscow, rng, 400, [MILK, TEA], modes=("courier", "courier", "store"))
+    results = Allocator(moscow, facilities).allocate(orders)
+    store_nodes = snap(moscow, [f.location for f in facilities]).nodes
+    order_nodes = snap(moscow, [o.location for o in orders]).nodes
+    for o, node, result in zip(orders, order_nodes, results, strict=True):
+        covering = [i for i, f in enumerate(facilities)
+                    if o.mode == "store" or f.zone is None or f.zone.contains(Point(o.location))]
+        reached = [i for i in covering if car_times[store_nodes[i], node] < 2**31 - 1]
+        open_ = [i for i in reached if facilities[i].is_open(o.placed_at)]
+        if not open_:
+            expected = "outside_service_area" if not covering else "unreachable" if not reached else "store_closed"
+            assert result.reason == expected
+            continue
+        best = min(open_, key=lambda i: (car_times[store_nodes[i], node], i))
+        assert (result.facility, result.reason) == (facilities[best].id, None)
+        assert result.travel_time_s == (car_times[store_nodes[best], node] if o.mode == "courier" else 0)
+    counts = Counter(r.facility for r in results)
+    assert counts["s1"] > 0 and counts["twin"] == 0  # same place, zone and hours as s1, listed later
+    assert {r.reason for r in results} >= {None, "outside_service_area", "store_closed"}
+
+
+def test_boxes_are_those_of_choose_boxes(moscow: RoadNetwork) -> None:
+    """Every allocated order carries the boxes choose_boxes gives (one box or several), locker orders one
+    compartment per box; an item fitting no box is named as first_unboxable finds it."""
+    rng = np.random.default_rng(11)
+    dims = [(95, 95, 200), (250, 110, 90), (400, 300, 150), (590, 390, 390), (120, 80, 60), (1500, 900, 150)]
+    skus = [Item(sku=f"K{i}", qty=int(rng.integers(1, 6)), weight_g=int(rng.integers(100, 9000)), dims_mm=d)
+            for i, d in enumerate(dims * 3)]
+    stock = {item.sku: 10**6 for item in skus}
+    facilities: list[Facility] = [DarkStore(id="s", location=OSTANKINO, stock=stock),
+                                  Locker(id="l", location=WEST, compartments={"S": 500, "M": 500, "L": 500})]
+    orders = _random_orders(moscow, rng, 300, skus, modes=("courier", "locker"))
+    results = Allocator(moscow, facilities).allocate(orders)
+    for o, result in zip(orders, results, strict=True):
+        bad = first_unboxable(o.items)
+        if bad is not None:
+            assert result.reason == f"no_box_fits: {o.items[bad].sku}"
+            continue
+        boxes = choose_boxes(o.items)
+        assert result.reason is None and result.boxes == tuple(b.name for b in boxes)
+        assert result.compartments == (compartments_for(boxes) if o.mode == "locker" else ())
+    assert any(len(r.boxes) > 1 for r in results) and any(len(r.boxes) == 1 for r in results)
+    assert any(r.reason and r.reason.startswith("no_box_fits") for r in results)
+
+
+def test_a_fresh_inventory_or_another_catalogue_takes_effect(moscow: RoadNetwork) -> None:
+    """Replacing the allocator's inventory starts from full stock again; replacing its catalogue changes the boxes."""
+    allocator = Allocator(moscow, [*stores(), *lockers()])
+    batch = [order(f"o{k}", NEAR_OSTANKINO, COFFEE) for k in range(4)] + [order("l", WEST, mode="locker")]
+    first = allocator.allocate(batch)
+    allocator.inventory = Inventory(allocator.facilities)
+    assert allocator.allocate(batch) == first
+    assert [r.reason for r in first] == [None, None, None, "out_of_stock: COFFEE", None]
+    allocator.catalogue = BoxCatalogue(boxes=(Box(name="crate", inner_dims_mm=(500, 500, 500), max_weight_g=30_000,
+                                                  compartment="L"),))
+    allocator.inventory = Inventory(allocator.facilities)
+    crated = allocator.allocate(batch)
+    assert [r.boxes for r in crated] == [("crate",)] * 3 + [(), ()]
+    assert crated[4].reason == "no_free_compartment"  # a crate needs an L compartment; neither locker has one
