@@ -76,3 +76,17 @@ def test_unknown_facilities_and_duplicate_ids_are_rejected() -> None:
     with pytest.raises(InvalidFacilityError, match=r"^facilities\[1\]\.id: duplicate id 's1'"):
         Inventory([DarkStore(id="s1", location=(37.6, 55.8), stock={}),
                    PickupPoint(id="s1", location=(37.6, 55.8), capacity=1)])
+
+
+def test_first_holding_and_holding() -> None:
+    """first_holding finds the first store with every unit and names what the first lacks; holding lists reservers."""
+    inv = Inventory([
+        DarkStore(id="a", location=(37.60, 55.81), stock={"MILK": 1}),
+        DarkStore(id="b", location=(37.61, 55.81), stock={"MILK": 3, "EGGS": 1}),
+    ])
+    assert inv.first_holding(["a", "b"], {"MILK": 2}) == (1, "MILK")
+    assert inv.first_holding(["a", "b"], {"MILK": 1}) == (0, None)
+    assert inv.first_holding(["a", "b"], {"CAVIAR": 1}) == (-1, "CAVIAR")
+    inv.reserve("o1", store="b", stock={"EGGS": 1})
+    assert inv.first_holding(["b"], {"EGGS": 1}) == (-1, "EGGS")
+    assert inv.holding(["o1", "o2"]) == {"o1"}
