@@ -67,6 +67,24 @@ class _RouteWalker:
         self.dist = problem.distances[self.v.profile]
         self.violations: list[str] = []
         self.name = f"vehicle {self.v.id}"
+        self.pending: list[int] = []
+        self.timings: list[VisitTiming] = []
+
+    def _drive(self, t: int, frm: int, to: int, load: list[int]) -> int:
+        """Arrival at `to` leaving `frm` at `t`, taking the pending breaks on the way or while waiting there."""
+        clock, left = t, int(self.dur[frm, to])
+        for b in self.pending:
+            brk = self.v.breaks[b]
+            start = max(clock, brk.window.start)
+            if start > brk.window.end:
+                self.violations.append(f"{self.name}: break {b} starts at {start}, after its window closes at "
+                                       f"{brk.window.end}")
+            left = max(0, left - (start - clock))
+            clock = start + brk.duration
+            self.timings.append(VisitTiming(visit=Visit(kind="break", index=b), arrival=start, start=start,
+                                            departure=clock, load=tuple(load), lateness=0))
+        self.pending = []
+        return clock + left
 
     def _trips(self) -> list[list[Visit]]:
         trips: list[list[Visit]] = [[]]
@@ -95,7 +113,8 @@ class _RouteWalker:
         trips = self._trips()
         if len(trips) > v.max_trips:
             self.violations.append(f"{self.name}: {len(trips)} trips, max_trips is {v.max_trips}")
-        timings: list[VisitTiming] = []
+        timings = self.timings
+        self._check_breaks()
         here, t = v.start, v.shift.start
         distance = lateness_cost = 0
         first_departure: int | None = None
@@ -105,7 +124,7 @@ class _RouteWalker:
             if trip_no > 0:
                 depot = v.reload_location
                 distance += int(self.dist[here, depot])
-                t += int(self.dur[here, depot])
+                t = self._drive(t, here, depot, [0] * p.n_dims)
                 here = depot
                 timings.append(VisitTiming(visit=Visit(kind="reload", index=depot), arrival=t, start=t,
                                            departure=t, load=tuple([0] * p.n_dims), lateness=0))
@@ -121,9 +140,12 @@ class _RouteWalker:
                 _add(load, j.delivery, +1)
             self._check_capacity(load, f"leaving the depot on trip {trip_no + 1}")
             for visit in trip:
+                if visit.kind == "break":
+                    self.pending.append(visit.index)
+                    continue
                 stop, label = self._stop(visit)
                 distance += int(self.dist[here, stop.location])
-                arrival = t + int(self.dur[here, stop.location])
+                arrival = self._drive(t, here, stop.location, load)
                 start = stop.service_start(arrival)
                 if start is None:
                     self.violations.append(
@@ -139,19 +161,25 @@ class _RouteWalker:
                 timings.append(VisitTiming(visit=visit, arrival=arrival, start=start, departure=t,
                                            load=tuple(load), lateness=late))
         distance += int(self.dist[here, v.end_location])
-        end = t + int(self.dur[here, v.end_location])
+        end = self._drive(t, here, v.end_location, [0] * p.n_dims)
         if end > v.shift.end:
             self.violations.append(f"{self.name}: back at {end}, after its shift ends at {v.shift.end}")
         departure = v.shift.start if first_departure is None else first_departure
         duration = end - departure - min(min(slacks, default=0), sum(waits))
         if v.max_duration is not None and duration > v.max_duration:
             self.violations.append(f"{self.name}: route takes {duration}, max_duration is {v.max_duration}")
-        stops = sum(1 for x in self.route.visits if x.kind != "reload")
+        stops = sum(1 for x in self.route.visits if x.kind not in ("reload", "break"))
         if v.max_stops is not None and stops > v.max_stops:
             self.violations.append(f"{self.name}: {stops} stops, max_stops is {v.max_stops}")
         return RouteEvaluation(vehicle=self.route.vehicle, departure=departure, end=end, distance=distance,
                                duration=duration, lateness_cost=lateness_cost, timings=tuple(timings),
                                violations=tuple(self.violations))
+
+    def _check_breaks(self) -> None:
+        taken = [x.index for x in self.route.visits if x.kind == "break"]
+        if sorted(taken) != list(range(len(self.v.breaks))):
+            self.violations.append(f"{self.name}: takes breaks {sorted(taken)}, must take each of its "
+                                   f"{len(self.v.breaks)} breaks once")
 
     def _lateness(self, visit: Visit, start: int, cost: int) -> tuple[int, int]:
         item: Job | Shipment
@@ -185,7 +213,7 @@ def _check_coverage(problem: Problem, plan: Plan) -> list[str]:
         v = problem.vehicles[route.vehicle]
         positions: dict[tuple[str, int], int] = {}
         for pos, visit in enumerate(route.visits):
-            if visit.kind == "reload":
+            if visit.kind in ("reload", "break"):
                 continue
             kind = "job" if visit.kind == "job" else "shipment"
             key = (kind, visit.index)
@@ -203,10 +231,8 @@ def _check_coverage(problem: Problem, plan: Plan) -> list[str]:
             if kind == "delivery" and ("pickup", index) not in positions:
                 violations.append(f"vehicle {v.id}: shipment {problem.shipments[index].id} "
                                   "is delivered without its pickup")
-        head = [x.index for x in route.visits[: len(v.locked)]]
-        if head != [problem.job_index(j) for j in v.locked] or any(
-            x.kind != "job" for x in route.visits[: len(v.locked)]
-        ):
+        head = [x for x in route.visits if x.kind != "break"][: len(v.locked)]
+        if [(x.kind, x.index) for x in head] != [("job", problem.job_index(j)) for j in v.locked]:
             violations.append(f"vehicle {v.id}: does not start with its locked jobs {list(v.locked)}")
     for u in plan.unassigned:
         seen[(u.kind, u.index)] = seen.get((u.kind, u.index), 0) + 1

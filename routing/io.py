@@ -79,7 +79,8 @@ def _plan_distance(euclid: np.ndarray, problem: Problem, plan: Plan) -> float:
         v = problem.vehicles[route.vehicle]
         path = [v.start]
         for x in route.visits:
-            path.append(v.reload_location if x.kind == "reload" else problem.jobs[x.index].stop.location)
+            if x.kind != "break":
+                path.append(v.reload_location if x.kind == "reload" else problem.jobs[x.index].stop.location)
         path.append(v.end_location)
         total += float(sum(euclid[a, b] for a, b in itertools.pairwise(path)))
     return total

@@ -17,7 +17,7 @@ HORIZON = 10**9
 UNREACHABLE = 2**31 - 1
 """Matrix entry of a pair that no road connects."""
 
-VisitKind = Literal["job", "pickup", "delivery", "reload"]
+VisitKind = Literal["job", "pickup", "delivery", "reload", "break"]
 
 
 def _fail(field_name: str, message: str) -> None:
@@ -129,6 +129,18 @@ class Shipment:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Break:
+    """A rest of `duration` that must start inside `window`, taken on the road or while waiting, not mid-service."""
+
+    window: TimeWindow
+    duration: int
+
+    def __post_init__(self) -> None:
+        if self.duration < 0:
+            _fail("break.duration", f"must not be negative, got {self.duration}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Vehicle:
     """A vehicle, its shift and limits; `locked` job ids are served first, in this order, whatever happens.
 
@@ -146,6 +158,7 @@ class Vehicle:
     max_duration: int | None = None
     max_stops: int | None = None
     max_trips: int = 1
+    breaks: tuple[Break, ...] = ()
     skills: frozenset[str] = frozenset()
     locked: tuple[str, ...] = ()
 
@@ -174,7 +187,7 @@ class Vehicle:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Visit:
-    """One step of a route: a job, a shipment's pickup or delivery, or a reload at the start depot."""
+    """One step of a route: a job, a shipment's pickup or delivery, a reload at the depot, or break number `index`."""
 
     kind: VisitKind
     index: int

@@ -185,7 +185,7 @@ def _reduce_initial(problem: Problem, job_map: list[int], shipment_map: list[int
     for r in problem.initial.routes:
         visits = []
         for x in r.visits:
-            if x.kind == "reload":
+            if x.kind in ("reload", "break"):
                 visits.append(x)
             elif x.kind == "job" and x.index in jobs:
                 visits.append(Visit(kind="job", index=jobs[x.index]))
@@ -213,8 +213,11 @@ def _restore(problem: Problem, red: _Reduction, plan: Plan) -> Plan:
         visits = prefix + by_vehicle.get(vi, [])
         while visits and visits[-1].kind == "reload":
             visits.pop()
-        if visits:
-            routes.append(Route(vehicle=vi, visits=tuple(visits)))
+        if not any(x.kind not in ("reload", "break") for x in visits):
+            continue
+        taken = {x.index for x in visits if x.kind == "break"}
+        visits += [Visit(kind="break", index=b) for b in range(len(v.breaks)) if b not in taken]
+        routes.append(Route(vehicle=vi, visits=tuple(visits)))
     unassigned = list(red.unassigned)
     for u in plan.unassigned:
         index = red.job_map[u.index] if u.kind == "job" else red.shipment_map[u.index]
@@ -237,7 +240,7 @@ def repair(problem: Problem, plan: Plan) -> Plan:
         while current:
             best: tuple[int, tuple[str, ...], Route] | None = None
             for pos, x in enumerate(route.visits):
-                if x.kind == "reload" or (x.kind == "job" and x.index in locked):
+                if x.kind in ("reload", "break") or (x.kind == "job" and x.index in locked):
                     continue
                 drop_pair = x.kind in ("pickup", "delivery")
                 visits = tuple(

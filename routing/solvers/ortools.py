@@ -170,6 +170,24 @@ class _OrToolsModel:
                 solver.Add(time_dim.CumulVar(pickup) <= time_dim.CumulVar(index))
         self._add_loads()
         self._add_stop_limits()
+        self._add_breaks(time_dim)
+
+    def _add_breaks(self, time_dim: pywrapcp.RoutingDimension) -> None:
+        model, solver = self.model, self.model.solver()
+        self.time_dim = time_dim
+        self.breaks: dict[int, list[pywrapcp.IntervalVar]] = {}
+        if not any(v.breaks for v in self.p.vehicles):
+            return
+        transits = [int(self._service[self.manager.IndexToNode(i)]) for i in range(model.Size())]
+        for vi, v in enumerate(self.p.vehicles):
+            if not v.breaks:
+                continue
+            intervals = [solver.FixedDurationIntervalVar(b.window.start, b.window.end, b.duration, False,
+                                                         f"break {vi}.{k}") for k, b in enumerate(v.breaks)]
+            for interval in intervals:
+                model.AddIntervalToAssignment(interval)
+            time_dim.SetBreakIntervalsOfVehicle(intervals, vi, transits)
+            self.breaks[vi] = intervals
 
     def _add_loads(self) -> None:
         p, model = self.p, self.model
@@ -242,6 +260,8 @@ class _OrToolsModel:
         if assignment is None:
             return self._plan([])
         routes = self._routes(assignment)
+        if self.breaks:
+            return self._plan(routes, self._break_positions(assignment, routes))
         if params.iterations is not None or deadline is None or not ruin:
             return self._plan(routes)
         return self._plan(self._ruin_and_recreate(routes, assignment.ObjectiveValue(), params.seed, deadline))
@@ -298,12 +318,23 @@ class _OrToolsModel:
                     best_routes, best_cost = current, found_cost
         return best_routes
 
-    def _plan(self, routes: list[list[int]]) -> Plan:
+    def _break_positions(self, assignment: pywrapcp.Assignment, routes: list[list[int]]) -> dict[int, list[int]]:
+        """For each vehicle with breaks, after how many of its stops each break is taken."""
+        out = {}
+        for vi, intervals in self.breaks.items():
+            starts = [assignment.Value(self.time_dim.CumulVar(self.manager.NodeToIndex(ni))) for ni in routes[vi]]
+            out[vi] = [sum(1 for s in starts if s <= assignment.StartValue(iv)) for iv in intervals]
+        return out
+
+    def _plan(self, routes: list[list[int]], breaks: dict[int, list[int]] | None = None) -> Plan:
         out = []
         served: set[tuple[str, int]] = set()
         for vi, nodes in enumerate(routes):
             visits = [v for v in (self.nodes[ni].visit for ni in nodes) if v is not None]
-            served |= {("job" if v.kind == "job" else "shipment", v.index) for v in visits}
+            if breaks and vi in breaks and visits:
+                for k, pos in sorted(enumerate(breaks[vi]), key=lambda kp: (-kp[1], -kp[0])):
+                    visits.insert(pos, Visit(kind="break", index=k))
+            served |= {("job" if v.kind == "job" else "shipment", v.index) for v in visits if v.kind != "break"}
             if visits:
                 out.append(Route(vehicle=vi, visits=tuple(visits)))
         unassigned = [unassigned_reason(self.p, "job", i) for i in range(len(self.p.jobs))

@@ -28,6 +28,8 @@ class PyVrpBackend:
             s.deadline is not None and s.lateness_cost for s in problem.shipments
         ):
             missing.append("soft deadlines")
+        if any(v.breaks for v in problem.vehicles):
+            missing.append("breaks")
         if len({v.skills for v in problem.vehicles}) > 1:
             missing.append("skills that differ between vehicles")
         if any(len(s.pickup.time_windows) > 1 or len(s.delivery.time_windows) > 1 for s in problem.shipments):

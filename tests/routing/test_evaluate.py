@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from routing.evaluate import evaluate
-from routing.problem import Plan, Route, Shipment, Stop, Vehicle, Visit
+from routing.problem import Break, Plan, Route, Shipment, Stop, TimeWindow, Vehicle, Visit
 from tests.routing.lines import job, line_problem, tw
 
 POS = [0, 10, 20, 30]
@@ -77,3 +77,26 @@ def test_multi_trip_reload() -> None:
     assert e.feasible and e.distance == 20 + 40
     one_trip = line_problem(POS, list(p.jobs), [Vehicle(id="v", start=0, capacity=(2,), max_trips=1)])
     assert any("max_trips is 1" in v for v in evaluate(one_trip, Plan(routes=(route,))).violations)
+
+
+def test_break_on_the_road_by_hand() -> None:
+    """A break taken on the way delays arrival by its length; a break window that has closed is a violation."""
+    brk = Break(window=TimeWindow(start=3, end=20), duration=7)
+    p = line_problem(POS, [job(1, service=5)], [Vehicle(id="v", start=0, breaks=(brk,))])
+    route = Route(vehicle=0, visits=(Visit(kind="break", index=0), Visit(kind="job", index=0)))
+    e = evaluate(p, Plan(routes=(route,)))
+    timings = {t.visit.kind: t for t in e.routes[0].timings}
+    assert (timings["break"].start, timings["break"].departure) == (3, 10)
+    assert timings["job"].arrival == 17 and e.routes[0].end == 32 and e.feasible
+    late = line_problem(POS, [job(3, service=5)], [Vehicle(id="v", start=0, breaks=(
+        Break(window=TimeWindow(start=0, end=20), duration=7),))])
+    after = Route(vehicle=0, visits=(Visit(kind="job", index=0), Visit(kind="break", index=0)))
+    assert any("after its window closes at 20" in v for v in evaluate(late, Plan(routes=(after,))).violations)
+
+
+def test_missing_break_is_a_violation() -> None:
+    """A used vehicle must take each of its breaks exactly once."""
+    brk = Break(window=TimeWindow(start=0, end=100), duration=5)
+    p = line_problem(POS, [job(1)], [Vehicle(id="v", start=0, breaks=(brk,))])
+    e = evaluate(p, Plan(routes=(jobs_route(0, 0),)))
+    assert any("must take each of its 1 breaks once" in v for v in e.violations)

@@ -8,7 +8,7 @@ import pytest
 
 from routing.errors import InvalidProblemError
 from routing.evaluate import evaluate
-from routing.problem import UNREACHABLE, Plan, Problem, Route, Shipment, Stop, TimeWindow, Vehicle, Visit
+from routing.problem import UNREACHABLE, Break, Plan, Problem, Route, Shipment, Stop, TimeWindow, Vehicle, Visit
 from routing.solvers.auto import choose_backend, solve
 from routing.solvers.base import SolveParams
 from routing.solvers.ortools import OrToolsOptions, _OrToolsModel
@@ -193,3 +193,15 @@ def test_ortools_ruin_and_recreate_improves_a_poor_plan() -> None:
     better = model._plan(model._ruin_and_recreate(poor, 10**9, 1, time.perf_counter() + 1.0))
     assert evaluate(p, better).feasible and not better.unassigned
     assert evaluate(p, better).distance < evaluate(p, poor_plan).distance
+
+
+def test_breaks_are_scheduled() -> None:
+    """A vehicle with a break gets it inside its window (auto picks OR-Tools); the plan stays feasible."""
+    brk = Break(window=TimeWindow(start=20, end=40), duration=15)
+    p = line_problem(POSITIONS, [job(i, service=5) for i in range(1, 7)], [Vehicle(id="v", start=0, breaks=(brk,))])
+    assert choose_backend(p).name == "ortools"
+    r = solve(p, FAST)
+    assert r.evaluation.feasible, r.evaluation.violations
+    assert served(r.plan) == set(range(6))
+    taken = [t for t in r.evaluation.routes[0].timings if t.visit.kind == "break"]
+    assert len(taken) == 1 and 20 <= taken[0].start <= 40 and taken[0].departure - taken[0].start == 15
