@@ -130,6 +130,10 @@ def markdown(report: dict[str, Any]) -> str:
         for key, value in report["matrix"].items():
             lines.append(f"| {key} | {value} |")
         lines.append("")
+    if "dispatch" in report:
+        lines += ["## dispatch (one store, 60 open orders, 20 couriers)", "", "| figure | value |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in report["dispatch"].items()]
+        lines.append("")
     if "allocation" in report:
         lines += ["## allocation (Porto metro)", "", "| figure | value |", "|---|---|"]
         for key, value in report["allocation"].items():
@@ -140,7 +144,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--suites", default="matrix,allocation,solomon,cvrp")
+    parser.add_argument("--suites", default="matrix,allocation,dispatch,solomon,cvrp")
     parser.add_argument("--backends", default="pyvrp,ortools")
     parser.add_argument("--solomon-time", type=float, default=10.0)
     parser.add_argument("--cvrp-time", type=float, default=20.0, help="seconds for X instances below 500 customers")
@@ -158,6 +162,10 @@ def main() -> None:
         from benchmarks import bench_matrix
 
         bench_matrix.run(report)
+    if "dispatch" in suites:
+        from benchmarks import bench_dispatch
+
+        bench_dispatch.run(report)
     if "allocation" in suites:
         from benchmarks import bench_allocation
 

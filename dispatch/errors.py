@@ -34,3 +34,7 @@ class InvalidFacilityError(DispatchError, ValueError):
 
 class ReservationError(DispatchError, ValueError):
     """A reservation cannot be made (not enough stock or room) or released (unknown order)."""
+
+
+class InvalidDispatchError(DispatchError, ValueError):
+    """A courier, dispatch state, policy option or courier event is invalid."""

@@ -21,6 +21,10 @@ from routing.solvers.base import (
     unassigned_reason,
 )
 
+STALL_SECONDS = 2.0
+"""With an iteration limit alone, a search that finds no new solution (nothing to move) still stops after
+this plus 10 ms per iteration; a search that keeps finding solutions ends on the iteration limit first."""
+
 
 @dataclass(frozen=True, slots=True)
 class _Node:
@@ -237,6 +241,8 @@ class _OrToolsModel:
             search.time_limit.FromMilliseconds(max(10, int(seconds * 1000)))
         if solutions is not None:
             search.solution_limit = solutions
+            if seconds is None:
+                search.time_limit.FromMilliseconds(int(1000 * (STALL_SECONDS + solutions * 0.01)))
         return search
 
     def solve(self, params: SolveParams, deadline: float | None) -> Plan:
@@ -244,7 +250,8 @@ class _OrToolsModel:
         ruin = len(self.p.jobs) + 2 * len(self.p.shipments) <= self.options.ruin_up_to
         share = self.options.gls_share if ruin else 1.0
         gls_seconds = None if left is None else max(0.01, left * share - 0.05)
-        search = self._search("GUIDED_LOCAL_SEARCH", gls_seconds, params.iterations)
+        single = sum(1 for n in self.nodes if n.visit is not None and n.visit.kind != "delivery") <= 1
+        search = self._search("GREEDY_DESCENT" if single else "GUIDED_LOCAL_SEARCH", gls_seconds, params.iterations)
         self.model.CloseModelWithParameters(search)
         initial = self._initial_routes()
         assignment = None

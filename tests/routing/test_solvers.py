@@ -205,3 +205,11 @@ def test_breaks_are_scheduled() -> None:
     assert served(r.plan) == set(range(6))
     taken = [t for t in r.evaluation.routes[0].timings if t.visit.kind == "break"]
     assert len(taken) == 1 and 20 <= taken[0].start <= 40 and taken[0].departure - taken[0].start == 15
+
+
+def test_single_job_with_iteration_limit_returns_at_once(backend: str) -> None:
+    """One job and an iteration limit: the nearer vehicle serves it, at once (no search left stalling)."""
+    p = line_problem(POSITIONS, [job(3)], [Vehicle(id="v", start=0), Vehicle(id="w", start=1)])
+    r = solve(p, SolveParams(iterations=50), backend=backend)
+    assert r.plan.routes == (Route(vehicle=1, visits=(Visit(kind="job", index=0),)),)
+    assert r.runtime_s < 1.0

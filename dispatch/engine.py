@@ -1,0 +1,217 @@
+"""The per-store dispatcher: keeps open orders and courier states, asks its policy on each tick and new order.
+
+Pure logic: time is passed in (integer seconds, never going back) and nothing is read or written outside the
+object; the simulator and the live API drive it with the same calls.
+
+Order life: open -> committed to a courier (`assigned`, in `carrying`) -> on board (`picked_up`) -> done
+(`delivered`; a return is done once its courier is back at the store). An order is never dropped: an open
+order is in a trip of the latest decisions or listed in their `unassigned` with a reason, and orders a courier
+did not deliver (it came back to the store with them, or went off shift before leaving) are open again.
+
+Courier events (`on_courier_event`):
+
+- `picked_up`: an `assigned` courier leaves the store with its trip (-> `en_route`).
+- `delivered` (`order_id`): handed over (or, for a return, collected at the door: on board until the store).
+  With nothing left, a store courier is `returning`, a free-floating one `idle` where it is.
+- `at_store`: arrived at the store. Returning or en-route couriers become `idle` there (undelivered orders
+  reopen, collected returns are done); an `assigned` courier stays assigned until `picked_up`.
+- `position` (`location`): where the courier is now.
+- `off` / `on`: shift break or end / back on (optionally at `location`). Going off reopens a committed trip not
+  yet picked up; a courier with parcels on board must deliver or bring them back first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from typing import Literal, get_args
+
+from dispatch.errors import InvalidDispatchError
+from dispatch.policy import DispatchPolicy
+from dispatch.state import (
+    DEFAULT_CO2_G_PER_KM,
+    Courier,
+    CourierStatus,
+    Decisions,
+    DispatchOrder,
+    DispatchState,
+    TravelMatrices,
+)
+
+CourierEvent = Literal["picked_up", "delivered", "at_store", "position", "off", "on"]
+COURIER_EVENTS: tuple[CourierEvent, ...] = get_args(CourierEvent)
+
+
+class Dispatcher:
+    """Rolling-horizon dispatch of one dark store with a pluggable `DispatchPolicy`.
+
+    `tick_s` is how often the caller calls `tick` (a trip whose courier must set off before the next tick
+    starts now). Couriers may be store couriers (`home_store == store_id`) or free-floating (`None`).
+    """
+
+    def __init__(self, policy: DispatchPolicy, *, store_id: str, store_location: int, travel: TravelMatrices,
+                 tick_s: int = 60, couriers: Iterable[Courier] = (),
+                 co2_g_per_km: Mapping[str, float] = DEFAULT_CO2_G_PER_KM) -> None:
+        if isinstance(tick_s, bool) or not isinstance(tick_s, int) or tick_s < 1:
+            raise InvalidDispatchError("tick_s", f"must be a positive integer, got {tick_s!r}")
+        self.policy = policy
+        self.store_id = store_id
+        self.store_location = store_location
+        self.travel = travel
+        self.tick_s = tick_s
+        self.co2_g_per_km = dict(co2_g_per_km)
+        self._orders: dict[str, DispatchOrder] = {}
+        self._couriers: dict[str, Courier] = {}
+        self._collected: dict[str, list[str]] = {}
+        self._completed: dict[str, int] = {}
+        self._now = 0
+        self.last: Decisions | None = None
+        for c in couriers:
+            self.add_courier(c)
+        self.state(0)  # validates store, couriers and CO2 figures up front
+
+    # --- what the dispatcher knows -------------------------------------------------------------------------
+
+    @property
+    def now(self) -> int:
+        return self._now
+
+    @property
+    def couriers(self) -> dict[str, Courier]:
+        return dict(self._couriers)
+
+    @property
+    def orders(self) -> dict[str, DispatchOrder]:
+        """Every order not done yet: open or on a courier."""
+        return dict(self._orders)
+
+    @property
+    def open_orders(self) -> tuple[DispatchOrder, ...]:
+        carried = {oid for c in self._couriers.values() for oid in c.carrying}
+        return tuple(o for o in self._orders.values() if o.id not in carried)
+
+    @property
+    def completed(self) -> dict[str, int]:
+        """Order id -> when it was delivered (a return: when it reached the store)."""
+        return dict(self._completed)
+
+    def state(self, now: int | None = None) -> DispatchState:
+        return DispatchState(now=self._now if now is None else now, store_id=self.store_id,
+                             store_location=self.store_location, orders=tuple(self._orders.values()),
+                             couriers=tuple(self._couriers.values()), travel=self.travel, tick_s=self.tick_s,
+                             co2_g_per_km=self.co2_g_per_km)
+
+    # --- inputs --------------------------------------------------------------------------------------------
+
+    def _advance(self, now: int) -> None:
+        if isinstance(now, bool) or not isinstance(now, int):
+            raise InvalidDispatchError("now", f"must be integer seconds, got {now!r}")
+        if now < self._now:
+            raise InvalidDispatchError("now", f"time went back from {self._now} to {now}")
+        self._now = now
+
+    def add_courier(self, courier: Courier) -> None:
+        if courier.id in self._couriers:
+            raise InvalidDispatchError("courier.id", f"duplicate courier id {courier.id!r}")
+        if courier.carrying:
+            raise InvalidDispatchError(f"courier {courier.id}: carrying", "a new courier carries nothing")
+        self._couriers[courier.id] = courier
+
+    def on_order(self, order: DispatchOrder, now: int) -> Decisions:
+        """Take a new order and decide at once (the policy may hold it)."""
+        if order.id in self._orders or order.id in self._completed:
+            raise InvalidDispatchError("order.id", f"duplicate order id {order.id!r}")
+        if order.store != self.store_id:
+            raise InvalidDispatchError("order.store", f"{order.store!r} is not this store {self.store_id!r}")
+        self._advance(now)
+        self._orders[order.id] = order
+        try:
+            return self.tick(now)
+        except Exception:
+            del self._orders[order.id]
+            raise
+
+    def cancel(self, order_id: str, now: int) -> None:
+        """Withdraw an open order (one on a courier cannot be cancelled here)."""
+        self._advance(now)
+        if order_id not in self._orders:
+            raise InvalidDispatchError("order_id", f"unknown order {order_id!r}")
+        if order_id not in {o.id for o in self.open_orders}:
+            raise InvalidDispatchError("order_id", f"order {order_id!r} is already on a courier")
+        del self._orders[order_id]
+
+    def on_courier_event(self, courier_id: str, event: CourierEvent, now: int, *, order_id: str | None = None,
+                         location: int | None = None) -> None:
+        """Record what a courier did (see the module doc); decisions follow at the next tick."""
+        if courier_id not in self._couriers:
+            raise InvalidDispatchError("courier_id", f"unknown courier {courier_id!r}")
+        if event not in COURIER_EVENTS:
+            raise InvalidDispatchError("event", f"must be one of {list(COURIER_EVENTS)}, got {event!r}")
+        if location is not None and not 0 <= location < self.travel.n_locations:
+            raise InvalidDispatchError("location", f"{location} is outside the {self.travel.n_locations} locations")
+        self._advance(now)
+        c = self._couriers[courier_id]
+        where = f"courier {courier_id}: {event}"
+        if event == "picked_up":
+            if c.status != "assigned":
+                raise InvalidDispatchError(where, f"the courier is {c.status}, not assigned a trip")
+            c = replace(c, status="en_route", position=self.store_location, available_at=now)
+        elif event == "delivered":
+            c = self._delivered(c, order_id, now, where)
+        elif event == "at_store":
+            c = self._at_store(c, now)
+        elif event == "position":
+            if location is None:
+                raise InvalidDispatchError(where, "needs a location")
+            c = replace(c, position=location, available_at=c.available_at if c.status == "assigned" else now)
+        elif event == "off":
+            if c.status == "en_route" or self._collected.get(c.id):
+                raise InvalidDispatchError(where, "the courier still has parcels on board: report delivered or "
+                                           "at_store first")
+            c = replace(c, status="off", carrying=())
+        else:
+            if c.status != "off":
+                raise InvalidDispatchError(where, f"the courier is {c.status}, not off")
+            c = replace(c, status="idle", available_at=now, position=c.position if location is None else location)
+        self._couriers[courier_id] = c
+
+    def _delivered(self, c: Courier, order_id: str | None, now: int, where: str) -> Courier:
+        if c.status != "en_route" or order_id not in c.carrying:
+            raise InvalidDispatchError(where, f"order {order_id!r} is not on board (carrying {list(c.carrying)})")
+        order = self._orders.pop(order_id)
+        if order.is_return and not c.free_floating:
+            self._collected.setdefault(c.id, []).append(order_id)
+        else:
+            self._completed[order_id] = now
+        left = tuple(x for x in c.carrying if x != order_id)
+        status: CourierStatus = "en_route" if left else ("idle" if c.free_floating else "returning")
+        return replace(c, status=status, carrying=left, position=order.location, available_at=now)
+
+    def _at_store(self, c: Courier, now: int) -> Courier:
+        for oid in self._collected.pop(c.id, []):
+            self._completed[oid] = now
+        if c.status == "assigned":
+            return replace(c, position=self.store_location)
+        status: CourierStatus = "off" if c.status == "off" else "idle"
+        return replace(c, status=status, carrying=(), position=self.store_location, available_at=now)
+
+    # --- decisions -----------------------------------------------------------------------------------------
+
+    def tick(self, now: int) -> Decisions:
+        """Ask the policy, commit the trips that start now (their couriers become `assigned`)."""
+        self._advance(now)
+        decisions = self.policy.decide(self.state(now))
+        open_ids = {o.id for o in self.open_orders}
+        for trip in decisions.trips:
+            c = self._couriers.get(trip.courier_id)
+            if c is None or c.carrying or c.status not in ("idle", "returning"):
+                raise InvalidDispatchError("decisions.trips", f"courier {trip.courier_id!r} cannot start a trip")
+            missing = [oid for oid in trip.order_ids if oid not in open_ids]
+            if missing:
+                raise InvalidDispatchError("decisions.trips", f"orders {missing} are not open")
+        for trip in decisions.trips:
+            c = self._couriers[trip.courier_id]
+            self._couriers[c.id] = replace(c, status="assigned", carrying=trip.order_ids,
+                                           available_at=trip.departure)
+        self.last = decisions
+        return decisions

@@ -1,0 +1,214 @@
+"""Dispatch policies behind one protocol: greedy (the baseline), batch (hold to bundle), reoptimize (rolling horizon).
+
+Each policy maps a `DispatchState` to `Decisions` and keeps no state of its own between calls, so the same state
+(and, for reoptimize, an iteration limit and seed) always gives the same decisions; the simulator and the live
+API call exactly this code through `dispatch.engine.Dispatcher`.
+
+Greedy and batch commit trips only (no tentative plan): an order is considered once picking is done by the next
+tick (`ready_at <= now + tick_s`), in FIFO order (`placed_at`, then `ready_at`, then id), and goes to the idle
+courier that reaches the store first (ties: courier id). Returns ride alone in both. Reasons for orders left
+open: `not_ready`, `held_for_batching`, `no_idle_courier`, `over_capacity`, `unreachable`, `window_closed`
+(a return's window or the courier's shift cannot be met), `no_store_courier` (returns need a store courier).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from dispatch.errors import InvalidDispatchError
+from dispatch.reoptimize import ReoptimizeOptions, reoptimize
+from dispatch.state import (
+    HELD_FOR_BATCHING,
+    NO_IDLE_COURIER,
+    NOT_READY,
+    Courier,
+    Decisions,
+    DispatchOrder,
+    DispatchState,
+    FreePoint,
+    Trip,
+    UnassignedOrder,
+)
+from routing.matrix import UNREACHABLE
+
+__all__ = ["BatchPolicy", "DispatchPolicy", "GreedyPolicy", "ReoptimizeOptions", "ReoptimizePolicy"]
+
+OVER_CAPACITY = "over_capacity"
+UNREACHABLE_REASON = "unreachable"
+WINDOW_CLOSED = "window_closed"
+NO_STORE_COURIER = "no_store_courier"
+
+
+class DispatchPolicy(Protocol):
+    """Decides, from everything known at `state.now`, which trips start now and what the plan is."""
+
+    def decide(self, state: DispatchState) -> Decisions: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReoptimizePolicy:
+    """Rolling horizon: solve a routing problem of all open orders and couriers each time (see reoptimize)."""
+
+    options: ReoptimizeOptions = field(default_factory=ReoptimizeOptions)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.options, ReoptimizeOptions):
+            raise InvalidDispatchError("options", f"must be ReoptimizeOptions, got {type(self.options).__name__}")
+
+    def decide(self, state: DispatchState) -> Decisions:
+        return reoptimize(state, self.options, policy="reoptimize")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GreedyPolicy:
+    """The baseline: each ready order, first come first served, alone to the nearest idle courier."""
+
+    def decide(self, state: DispatchState) -> Decisions:
+        return _Simple(state, max_orders=1, hold_s=0, radius_s=0, name="greedy").run()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchPolicy:
+    """Hold ready deliveries up to `hold_s` to bundle up to `max_orders` whose doors lie within `radius_s`.
+
+    The oldest ready order leaves with its bundle as soon as the bundle is full (`max_orders`, or no more room),
+    when it has waited `hold_s` since picking was done, or when waiting one more tick would break its promise.
+    Bundles ride nearest door first.
+    """
+
+    hold_s: int
+    max_orders: int = 3
+    radius_s: int = 300
+
+    def __post_init__(self) -> None:
+        for name, minimum in (("hold_s", 0), ("max_orders", 1), ("radius_s", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise InvalidDispatchError(name, f"must be an integer >= {minimum}, got {value!r}")
+
+    def decide(self, state: DispatchState) -> Decisions:
+        return _Simple(state, max_orders=self.max_orders, hold_s=self.hold_s, radius_s=self.radius_s,
+                       name="batch").run()
+
+
+class _Simple:
+    """Greedy and batch: FIFO over ready orders, nearest idle courier, optional bundling; trips start now."""
+
+    def __init__(self, state: DispatchState, *, max_orders: int, hold_s: int, radius_s: int, name: str) -> None:
+        self.s = state
+        self.max_orders, self.hold_s, self.radius_s, self.name = max_orders, hold_s, radius_s, name
+        self.limit = state.now + state.tick_s
+        self.free: dict[str, FreePoint] = {c.id: state.free_point(c) for c in state.active_couriers}
+        idle = [c for c in state.active_couriers if c.status == "idle"]
+        self.idle = sorted(idle, key=lambda c: (self._at_store(c), c.id))
+
+    def _at_store(self, c: Courier) -> int:
+        fp = self.free[c.id]
+        return fp.time + self.s.travel.duration(c.profile, fp.location, self.s.store_location)
+
+    def run(self) -> Decisions:
+        s = self.s
+        fifo = sorted(s.open_orders, key=lambda o: (o.placed_at, o.ready_at, o.id))
+        left: dict[str, str] = {o.id: NOT_READY for o in fifo if o.ready_at > self.limit}
+        ready = [o for o in fifo if o.ready_at <= self.limit]
+        done: set[str] = set()
+        trips: list[Trip] = []
+        for head in ready:
+            if head.id in done:
+                continue
+            bundle = self._bundle(head, [o for o in ready if o.id not in done and o.id != head.id])
+            if not self._due(head, bundle):
+                left[head.id] = HELD_FOR_BATCHING
+                continue
+            trip, reason = self._assign(bundle)
+            if trip is None and len(bundle) > 1:
+                bundle = [head]
+                trip, reason = self._assign(bundle)
+            if trip is None:
+                left[head.id] = reason
+                continue
+            trips.append(trip)
+            for o in bundle:
+                done.add(o.id)
+                left.pop(o.id, None)
+        carried = tuple(fp.carried for fp in self.free.values() if fp.carried is not None)
+        unassigned = tuple(UnassignedOrder(order_id=o.id, reason=left[o.id]) for o in fifo if o.id in left)
+        return Decisions(now=s.now, policy=self.name, trips=tuple(trips), carried=carried, unassigned=unassigned)
+
+    def _bundle(self, head: DispatchOrder, others: list[DispatchOrder]) -> list[DispatchOrder]:
+        if self.max_orders == 1 or head.is_return or not self.idle:
+            return [head]
+        dur = self.s.travel.durations[self.idle[0].profile]
+        room = max(c.capacity for c in self.idle) - head.load
+        near = sorted((o for o in others if not o.is_return and dur[head.location, o.location] <= self.radius_s),
+                      key=lambda o: (int(dur[head.location, o.location]), o.placed_at, o.id))
+        bundle = [head]
+        for o in near:
+            if len(bundle) == self.max_orders:
+                break
+            if o.load <= room:
+                bundle.append(o)
+                room -= o.load
+        return bundle
+
+    def _due(self, head: DispatchOrder, bundle: list[DispatchOrder]) -> bool:
+        if self.max_orders == 1 or head.is_return or len(bundle) >= self.max_orders:
+            return True
+        if self.idle and sum(o.load for o in bundle) >= max(c.capacity for c in self.idle):
+            return True
+        if self.s.now >= head.ready_at + self.hold_s:
+            return True
+        profile = self.idle[0].profile if self.idle else self.s.travel.profiles[0]
+        ride = self.s.travel.duration(profile, self.s.store_location, head.location)
+        return self.limit + ride > head.promise_by
+
+    def _sequence(self, courier: Courier, bundle: list[DispatchOrder]) -> list[str]:
+        dur = self.s.travel.durations[courier.profile]
+        here, todo, out = self.s.store_location, list(bundle), []
+        while todo:
+            nxt = min(todo, key=lambda o: (int(dur[here, o.location]), o.id))
+            out.append(nxt.id)
+            todo.remove(nxt)
+            here = nxt.location
+        return out
+
+    def _assign(self, bundle: list[DispatchOrder]) -> tuple[Trip | None, str]:
+        s = self.s
+        if not self.idle:
+            return None, NO_IDLE_COURIER
+        load = sum(o.load for o in bundle)
+        returns = any(o.is_return for o in bundle)
+        reasons: set[str] = set()
+        for c in self.idle:
+            if load > c.capacity:
+                reasons.add(OVER_CAPACITY)
+                continue
+            if returns and c.free_floating:
+                reasons.add(NO_STORE_COURIER)
+                continue
+            order_ids = self._sequence(c, bundle)
+            stops = [s.store_location, *(s.order(i).location for i in order_ids), s.store_location]
+            fp = self.free[c.id]
+            dur = s.travel.durations[c.profile]
+            if any(dur[a, b] >= UNREACHABLE for a, b in itertools.pairwise(stops)) or (
+                    dur[fp.location, s.store_location] >= UNREACHABLE):
+                reasons.add(UNREACHABLE_REASON)
+                continue
+            departure = max([self._at_store(c), *(o.ready_at for o in bundle if not o.is_return)])
+            trip = s.make_trip(c, order_ids, departure, approach_from=fp.location if c.free_floating else None)
+            late_return = any(s.order(i).is_return and eta > s.order(i).promise_by
+                              for i, eta in zip(trip.order_ids, trip.etas, strict=True))
+            if trip.dispatch_at > self.limit:
+                reasons.add(NO_IDLE_COURIER)
+                continue
+            if late_return or trip.end_at > c.shift_end:
+                reasons.add(WINDOW_CLOSED)
+                continue
+            self.idle.remove(c)
+            return trip, ""
+        for reason in (WINDOW_CLOSED, UNREACHABLE_REASON, NO_STORE_COURIER, OVER_CAPACITY):
+            if reason in reasons:
+                return None, reason
+        return None, NO_IDLE_COURIER

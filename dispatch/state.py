@@ -1,0 +1,484 @@
+"""What a dispatcher sees at one moment: open orders, couriers, travel matrices; and what it decides (trips).
+
+Pure data and arithmetic, no I/O and no wall clock: times are integer seconds on the caller's clock (simulated
+or real), travel is looked up in per-profile matrices over one *location index space*.
+
+Location index space: `TravelMatrices` holds, per courier profile, an n×n matrix of durations (s) and one of
+distances (m). Every place the dispatcher talks about — the dark store, customer doors, courier positions — is
+an index 0..n-1 into those matrices. Build them once per map (e.g. `TravelMatrices.from_engines` over the snapped
+road nodes of the store and the customers, or over synthetic points with `HaversineEngine`) and share them across
+ticks; a new customer address needs a new index (rebuild or extend the matrices).
+
+Courier statuses, with what `position` and `available_at` mean in each:
+
+- `idle`: free, at `position` from `available_at` (a store courier normally waits at its store).
+- `assigned`: a committed trip (`carrying`) waits at the store; the courier is at `position` (heading to the
+  store if not there yet) and leaves the store at `available_at` (the planned departure) or when it gets there.
+- `en_route`: `carrying` is on board; the courier was at `position` at `available_at` and delivers them in
+  order, then a store courier rides back to its store (a free-floating one stays at its last stop).
+- `returning`: nothing on board; was at `position` at `available_at`, riding back to its store.
+- `off`: not working; ignored by every policy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal, get_args
+
+import numpy as np
+
+from dispatch.errors import DispatchError, InvalidDispatchError, InvalidOrderError
+from routing.matrix import UNREACHABLE, TravelTimes
+
+CourierStatus = Literal["idle", "assigned", "en_route", "returning", "off"]
+COURIER_STATUSES: tuple[CourierStatus, ...] = get_args(CourierStatus)
+
+DEFAULT_CO2_G_PER_KM: Mapping[str, float] = MappingProxyType(
+    {"car": 180.0, "scooter": 70.0, "ebike": 5.0, "bike": 0.0, "foot": 0.0}
+)
+"""Grams of CO2 per kilometre per vehicle profile (tailpipe and, for e-bikes, grid electricity)."""
+
+
+def _int(error: type[DispatchError], name: str, value: object, minimum: int | None = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise error(name, f"must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise error(name, f"must be at least {minimum}, got {value}")
+    return int(value)
+
+
+def _id(error: type[DispatchError], name: str, value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise error(name, f"must be a non-empty string, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class TravelMatrices:
+    """Per-profile travel durations (s) and distances (m) over one location index space (see the module doc).
+
+    Matrices are validated once, copied to int64 and made read-only; `UNREACHABLE` marks pairs no road joins.
+    Several profiles may share the same arrays (e.g. `ebike` and `bike`) to get their own CO2 figure.
+    """
+
+    durations: Mapping[str, np.ndarray]
+    distances: Mapping[str, np.ndarray]
+
+    def __post_init__(self) -> None:
+        if not self.durations:
+            raise InvalidDispatchError("travel.durations", "at least one profile is needed")
+        if set(self.durations) != set(self.distances):
+            raise InvalidDispatchError("travel.distances", "must cover the same profiles as durations, "
+                                       f"got {sorted(self.distances)} vs {sorted(self.durations)}")
+        size: int | None = None
+        out: dict[str, dict[str, np.ndarray]] = {"durations": {}, "distances": {}}
+        for name, matrices in (("durations", self.durations), ("distances", self.distances)):
+            for profile, matrix in matrices.items():
+                m = np.asarray(matrix)
+                where = f"travel.{name}[{profile!r}]"
+                if m.ndim != 2 or m.shape[0] != m.shape[1] or (size is not None and m.shape[0] != size):
+                    raise InvalidDispatchError(where, f"must be a square matrix of one common size, got {m.shape}")
+                if not np.issubdtype(m.dtype, np.integer):
+                    raise InvalidDispatchError(where, f"must hold integers, got {m.dtype}")
+                if m.size and (m.min() < 0 or m.max() > UNREACHABLE):
+                    raise InvalidDispatchError(where, "values must lie in 0..UNREACHABLE")
+                size = m.shape[0]
+                m = np.array(m, dtype=np.int64)
+                m.flags.writeable = False
+                out[name][profile] = m
+        object.__setattr__(self, "durations", MappingProxyType(out["durations"]))
+        object.__setattr__(self, "distances", MappingProxyType(out["distances"]))
+
+    @classmethod
+    def from_engines(cls, engines: Mapping[str, TravelTimes], points: Sequence[int] | np.ndarray, *,
+                     hour: int | None = None) -> TravelMatrices:
+        """Matrices whose location index i is `points[i]` of every engine (road nodes, or haversine points)."""
+        idx = np.asarray(points, dtype=np.int64)
+        durations, distances = {}, {}
+        for profile, engine in engines.items():
+            m = engine.matrix(idx, idx, hour=hour)
+            durations[profile], distances[profile] = m.durations, m.distances
+        return cls(durations=durations, distances=distances)
+
+    @property
+    def n_locations(self) -> int:
+        return int(next(iter(self.durations.values())).shape[0])
+
+    @property
+    def profiles(self) -> tuple[str, ...]:
+        return tuple(sorted(self.durations))
+
+    def duration(self, profile: str, a: int, b: int) -> int:
+        return int(self.durations[profile][a, b])
+
+    def distance(self, profile: str, a: int, b: int) -> int:
+        return int(self.distances[profile][a, b])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DispatchOrder:
+    """One parcel to take from the store to `location`, or (`is_return`) to collect there and bring back.
+
+    Delivery: leaves the store once picked (`ready_at`) and should reach the door by `promise_by` (soft: lateness
+    is penalised, never refused). Return: collected at the door within [`ready_at`, `promise_by`] (hard window),
+    then brought back to the store. `load` is in the couriers' capacity units (boxes); `service_s` the handover.
+    """
+
+    id: str
+    store: str
+    location: int
+    ready_at: int
+    promise_by: int
+    load: int = 1
+    service_s: int = 0
+    placed_at: int = 0
+    is_return: bool = False
+
+    def __post_init__(self) -> None:
+        _id(InvalidOrderError, "id", self.id)
+        _id(InvalidOrderError, "store", self.store)
+        for name in ("location", "ready_at", "promise_by", "load", "service_s", "placed_at"):
+            _int(InvalidOrderError, name, getattr(self, name))
+        if not isinstance(self.is_return, bool):
+            raise InvalidOrderError("is_return", f"must be a bool, got {self.is_return!r}")
+        if self.ready_at < self.placed_at:
+            raise InvalidOrderError("ready_at", f"picking cannot end ({self.ready_at}) before the order is placed "
+                                    f"({self.placed_at})")
+        if self.is_return and self.promise_by < self.ready_at:
+            raise InvalidOrderError("promise_by", f"a return's collection window closes at {self.promise_by} "
+                                    f"before it opens at {self.ready_at}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Courier:
+    """A courier, its vehicle profile (matrix and CO2 key), capacity, shift and where it stands now.
+
+    `home_store` None means free-floating (meal-delivery style): it rides to the store to collect each trip and
+    stays at its last stop afterwards; a store courier starts and ends every trip at its store. `carrying` are
+    the ids of the orders it holds or has been committed to, in delivery order (see the module doc for statuses).
+    """
+
+    id: str
+    capacity: int
+    shift_end: int
+    position: int
+    profile: str = "bike"
+    shift_start: int = 0
+    home_store: str | None = None
+    status: CourierStatus = "idle"
+    available_at: int = 0
+    carrying: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _id(InvalidDispatchError, "courier.id", self.id)
+        where = f"courier {self.id}"
+        _int(InvalidDispatchError, f"{where}: capacity", self.capacity, minimum=1)
+        for name in ("shift_start", "shift_end", "position", "available_at"):
+            _int(InvalidDispatchError, f"{where}: {name}", getattr(self, name))
+        if self.shift_end <= self.shift_start:
+            raise InvalidDispatchError(f"{where}: shift_end", f"must be after shift_start ({self.shift_start}), "
+                                       f"got {self.shift_end}")
+        _id(InvalidDispatchError, f"{where}: profile", self.profile)
+        if self.home_store is not None:
+            _id(InvalidDispatchError, f"{where}: home_store", self.home_store)
+        if self.status not in COURIER_STATUSES:
+            raise InvalidDispatchError(f"{where}: status", f"must be one of {list(COURIER_STATUSES)}, "
+                                       f"got {self.status!r}")
+        carrying = tuple(self.carrying)
+        if len(set(carrying)) != len(carrying):
+            raise InvalidDispatchError(f"{where}: carrying", f"lists an order twice: {list(carrying)}")
+        if carrying and self.status not in ("assigned", "en_route"):
+            raise InvalidDispatchError(f"{where}: carrying", f"a courier that is {self.status} carries nothing")
+        if not carrying and self.status == "assigned":
+            raise InvalidDispatchError(f"{where}: carrying", "an assigned courier needs the orders of its trip")
+        if self.status == "returning" and self.home_store is None:
+            raise InvalidDispatchError(f"{where}: status", "a free-floating courier has no store to return to")
+        object.__setattr__(self, "carrying", carrying)
+
+    @property
+    def free_floating(self) -> bool:
+        return self.home_store is None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Trip:
+    """One courier trip: `order_ids` in visiting order with their ETAs (service start at the door).
+
+    `departure` is when it leaves the store with the parcels (for a trip already under way, when it was last
+    seen at its position); `dispatch_at` when the courier must set off for it (earlier than `departure` by the
+    ride to the store for a free-floating courier). `end_at` is back at the store for a store courier (the
+    return parcels are dropped there), at the last door for a free-floating one. `distance_m` includes the ride
+    to the store and back; `co2_g` is `distance_m` / 1000 × the profile's g CO2/km.
+    """
+
+    courier_id: str
+    profile: str
+    order_ids: tuple[str, ...]
+    etas: tuple[int, ...]
+    lateness_s: tuple[int, ...]
+    dispatch_at: int
+    departure: int
+    end_at: int
+    ends_at_store: bool
+    distance_m: int
+    co2_g: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "order_ids", tuple(self.order_ids))
+        object.__setattr__(self, "etas", tuple(self.etas))
+        object.__setattr__(self, "lateness_s", tuple(self.lateness_s))
+        if not self.order_ids:
+            raise InvalidDispatchError(f"trip of {self.courier_id}: order_ids", "a trip serves at least one order")
+        if len(set(self.order_ids)) != len(self.order_ids):
+            raise InvalidDispatchError(f"trip of {self.courier_id}: order_ids", "lists an order twice")
+        if not len(self.etas) == len(self.lateness_s) == len(self.order_ids):
+            raise InvalidDispatchError(f"trip of {self.courier_id}: etas", "need one ETA and lateness per order")
+        if self.distance_m < 0 or self.co2_g < 0 or not math.isfinite(self.co2_g):
+            raise InvalidDispatchError(f"trip of {self.courier_id}: distance_m", "must not be negative")
+
+    @property
+    def km(self) -> float:
+        return self.distance_m / 1000.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnassignedOrder:
+    """An open order no trip serves yet, and why (it stays open: the next decision tries again)."""
+
+    order_id: str
+    reason: str
+
+
+NOT_READY = "not_ready"
+"""Picking will not be done before the next tick (greedy and batch wait for it)."""
+HELD_FOR_BATCHING = "held_for_batching"
+NO_IDLE_COURIER = "no_idle_courier"
+NO_COURIER = "no_courier"
+"""No courier is on shift (or every one is off) to plan with."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decisions:
+    """What a policy decided at `now`: trips that start now, a tentative plan, and what is left open.
+
+    `trips` are committed (the dispatcher hands them to their couriers); `tentative` is the rest of the plan,
+    which the next decision may change; `carried` restates the remaining part of trips already under way (ETAs
+    of the orders couriers hold). Every open order is in exactly one trip or in `unassigned` with a reason.
+    Distance and CO2 cover all three kinds of trip: the whole remaining plan.
+    """
+
+    now: int
+    policy: str
+    trips: tuple[Trip, ...] = ()
+    tentative: tuple[Trip, ...] = ()
+    carried: tuple[Trip, ...] = ()
+    unassigned: tuple[UnassignedOrder, ...] = ()
+    backend: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("trips", "tentative", "carried", "unassigned"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        seen: set[str] = set()
+        for trip in self.all_trips:
+            for oid in trip.order_ids:
+                if oid in seen:
+                    raise InvalidDispatchError("decisions", f"order {oid!r} is planned twice")
+                seen.add(oid)
+        for u in self.unassigned:
+            if u.order_id in seen:
+                raise InvalidDispatchError("decisions", f"order {u.order_id!r} is both planned and unassigned")
+            seen.add(u.order_id)
+        committed = [t.courier_id for t in self.trips]
+        if len(set(committed)) != len(committed):
+            raise InvalidDispatchError("decisions.trips", "a courier starts at most one trip at a time")
+
+    @property
+    def all_trips(self) -> tuple[Trip, ...]:
+        return self.carried + self.trips + self.tentative
+
+    @property
+    def distance_m(self) -> int:
+        return sum(t.distance_m for t in self.all_trips)
+
+    @property
+    def km(self) -> float:
+        return self.distance_m / 1000.0
+
+    @property
+    def co2_g(self) -> float:
+        return sum(t.co2_g for t in self.all_trips)
+
+    @property
+    def lateness_s(self) -> int:
+        """Seconds late summed over every delivery of the plan."""
+        return sum(sum(t.lateness_s) for t in self.all_trips)
+
+    @property
+    def unassigned_reasons(self) -> dict[str, str]:
+        return {u.order_id: u.reason for u in self.unassigned}
+
+    def trip_of(self, order_id: str) -> Trip | None:
+        return next((t for t in self.all_trips if order_id in t.order_ids), None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FreePoint:
+    """Where and when a courier is done with what it carries: the start of any new work."""
+
+    location: int
+    time: int
+    carried: Trip | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DispatchState:
+    """Everything one decision needs for one dark store at time `now`.
+
+    `orders` are every order the dispatcher still tracks for this store: the open ones and those couriers carry
+    (`open_orders` are those no courier carries). `tick_s` is the time to the next decision: a trip whose courier
+    must set off by `now + tick_s` starts now, later ones stay tentative. `co2_g_per_km` must cover every profile
+    of the couriers.
+    """
+
+    now: int
+    store_id: str
+    store_location: int
+    orders: tuple[DispatchOrder, ...]
+    couriers: tuple[Courier, ...]
+    travel: TravelMatrices
+    tick_s: int = 60
+    co2_g_per_km: Mapping[str, float] = field(default_factory=lambda: DEFAULT_CO2_G_PER_KM)
+    _by_id: dict[str, DispatchOrder] = field(init=False, repr=False, compare=False)
+    _carried_by: dict[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _int(InvalidDispatchError, "now", self.now)
+        _int(InvalidDispatchError, "tick_s", self.tick_s)
+        _id(InvalidDispatchError, "store_id", self.store_id)
+        n = self.travel.n_locations
+        if not 0 <= _int(InvalidDispatchError, "store_location", self.store_location) < n:
+            raise InvalidDispatchError("store_location", f"{self.store_location} is outside the {n} locations")
+        object.__setattr__(self, "orders", tuple(self.orders))
+        object.__setattr__(self, "couriers", tuple(self.couriers))
+        object.__setattr__(self, "co2_g_per_km", MappingProxyType(dict(self.co2_g_per_km)))
+        by_id: dict[str, DispatchOrder] = {}
+        for i, o in enumerate(self.orders):
+            if not isinstance(o, DispatchOrder):
+                raise InvalidDispatchError(f"orders[{i}]", f"must be a DispatchOrder, got {type(o).__name__}")
+            if o.id in by_id:
+                raise InvalidDispatchError(f"orders[{i}].id", f"duplicate order id {o.id!r}")
+            if o.store != self.store_id:
+                raise InvalidDispatchError(f"orders[{i}].store", f"{o.store!r} is not this store {self.store_id!r}")
+            if o.location >= n:
+                raise InvalidDispatchError(f"orders[{i}].location", f"{o.location} is outside the {n} locations")
+            by_id[o.id] = o
+        carried_by: dict[str, str] = {}
+        ids: set[str] = set()
+        for i, c in enumerate(self.couriers):
+            if c.id in ids:
+                raise InvalidDispatchError(f"couriers[{i}].id", f"duplicate courier id {c.id!r}")
+            ids.add(c.id)
+            if c.home_store not in (None, self.store_id):
+                raise InvalidDispatchError(f"couriers[{i}].home_store", f"{c.home_store!r} is not this store")
+            if c.position >= n:
+                raise InvalidDispatchError(f"couriers[{i}].position", f"{c.position} is outside the {n} locations")
+            if c.profile not in self.travel.durations:
+                raise InvalidDispatchError(f"couriers[{i}].profile", f"no travel matrices for {c.profile!r}")
+            g = self.co2_g_per_km.get(c.profile)
+            if g is None or not math.isfinite(g) or g < 0:
+                raise InvalidDispatchError("co2_g_per_km", f"needs a figure >= 0 for profile {c.profile!r}")
+            for oid in c.carrying:
+                if oid not in by_id:
+                    raise InvalidDispatchError(f"couriers[{i}].carrying", f"unknown order {oid!r}")
+                if oid in carried_by:
+                    raise InvalidDispatchError(f"couriers[{i}].carrying", f"order {oid!r} is on {carried_by[oid]} too")
+                carried_by[oid] = c.id
+        object.__setattr__(self, "_by_id", by_id)
+        object.__setattr__(self, "_carried_by", carried_by)
+
+    def order(self, order_id: str) -> DispatchOrder:
+        return self._by_id[order_id]
+
+    @property
+    def open_orders(self) -> tuple[DispatchOrder, ...]:
+        return tuple(o for o in self.orders if o.id not in self._carried_by)
+
+    @property
+    def active_couriers(self) -> tuple[Courier, ...]:
+        return tuple(c for c in self.couriers if c.status != "off")
+
+    def co2_g(self, profile: str, distance_m: int) -> float:
+        return distance_m / 1000.0 * self.co2_g_per_km[profile]
+
+    def walk(self, courier: Courier, start: int, departure: int, order_ids: Iterable[str]) -> tuple[
+            list[int], list[int], int, int, int]:
+        """Ride `order_ids` in order from `start` at `departure`: ETAs, lateness, end time, end location, metres.
+
+        A return's collection waits for its window to open; a store courier rides back to the store at the end.
+        """
+        dur = self.travel.durations[courier.profile]
+        dist = self.travel.distances[courier.profile]
+        t, here, metres = departure, start, 0
+        etas: list[int] = []
+        late: list[int] = []
+        for oid in order_ids:
+            o = self._by_id[oid]
+            arrival = t + int(dur[here, o.location])
+            eta = max(arrival, o.ready_at) if o.is_return else arrival
+            etas.append(eta)
+            late.append(0 if o.is_return else max(0, eta - o.promise_by))
+            metres += int(dist[here, o.location])
+            t, here = eta + o.service_s, o.location
+        if not courier.free_floating:
+            metres += int(dist[here, self.store_location])
+            t += int(dur[here, self.store_location])
+            here = self.store_location
+        return etas, late, t, here, metres
+
+    def make_trip(self, courier: Courier, order_ids: Sequence[str], departure: int, *,
+                  start: int | None = None, approach_from: int | None = None) -> Trip:
+        """The trip of `courier` serving `order_ids` in order, leaving `start` (default: the store) at `departure`.
+
+        `approach_from`: where a free-floating courier rides to the store from (its ride is counted in the
+        distance and makes `dispatch_at` earlier than `departure`).
+        """
+        origin = self.store_location if start is None else start
+        etas, late, end, _, metres = self.walk(courier, origin, departure, order_ids)
+        approach_s = 0
+        if approach_from is not None:
+            approach_s = self.travel.duration(courier.profile, approach_from, self.store_location)
+            metres += self.travel.distance(courier.profile, approach_from, self.store_location)
+        return Trip(courier_id=courier.id, profile=courier.profile, order_ids=tuple(order_ids), etas=tuple(etas),
+                    lateness_s=tuple(late), dispatch_at=departure - approach_s, departure=departure, end_at=end,
+                    ends_at_store=not courier.free_floating, distance_m=metres,
+                    co2_g=self.co2_g(courier.profile, metres))
+
+    def free_point(self, courier: Courier) -> FreePoint:
+        """When and where `courier` can start new work, and the rest of the trip it is on (if it carries any).
+
+        Store couriers are free at their store (after riding back); free-floating ones where they stand.
+        """
+        now, store = self.now, self.store_location
+        carried: Trip | None = None
+        dur = self.travel.durations[courier.profile]
+        if courier.status == "assigned":
+            departure = max(now + int(dur[courier.position, store]), courier.available_at)
+            approach = None if courier.position == store else courier.position
+            carried = self.make_trip(courier, courier.carrying, departure, approach_from=approach)
+            location = store if not courier.free_floating else self.order(courier.carrying[-1]).location
+            time = carried.end_at
+        elif courier.status == "en_route":
+            carried = self.make_trip(courier, courier.carrying, courier.available_at, start=courier.position)
+            location = store if not courier.free_floating else self.order(courier.carrying[-1]).location
+            time = carried.end_at
+        elif courier.status == "returning":
+            location, time = store, courier.available_at + int(dur[courier.position, store])
+        elif courier.free_floating:
+            location, time = courier.position, max(now, courier.available_at)
+        else:
+            location = store
+            time = max(now, courier.available_at) + int(dur[courier.position, store])
+        return FreePoint(location=location, time=max(time, now, courier.shift_start), carried=carried)

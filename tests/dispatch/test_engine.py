@@ -1,0 +1,187 @@
+"""The per-store Dispatcher: order and courier life cycles, commits, reopening, and a small event-driven run."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+
+import pytest
+
+from dispatch.engine import CourierEvent, Dispatcher
+from dispatch.errors import InvalidDispatchError
+from dispatch.policy import BatchPolicy, DispatchPolicy, GreedyPolicy, ReoptimizeOptions, ReoptimizePolicy
+from dispatch.state import Courier, Decisions, DispatchOrder
+from tests.dispatch.test_policy import STORE, courier, grid_travel, order
+
+FAST = ReoptimizeOptions(iterations=20, time_limit_s=None, seed=1)
+
+
+def dispatcher(policy: DispatchPolicy, *couriers: Courier, tick_s: int = 60) -> Dispatcher:
+    return Dispatcher(policy, store_id=STORE, store_location=0, travel=grid_travel(), tick_s=tick_s,
+                      couriers=couriers)
+
+
+def test_order_and_courier_life_cycle() -> None:
+    """A new order is committed to an idle courier, picked up, delivered and the courier comes back idle."""
+    d = dispatcher(GreedyPolicy(), courier("a"))
+    decisions = d.on_order(order("o1", 1, placed_at=10), now=10)
+    assert [t.order_ids for t in decisions.trips] == [("o1",)]
+    assert d.couriers["a"].status == "assigned" and d.couriers["a"].carrying == ("o1",)
+    assert d.open_orders == ()
+    d.on_courier_event("a", "picked_up", 10)
+    assert d.couriers["a"].status == "en_route"
+    d.on_courier_event("a", "delivered", 260, order_id="o1")
+    assert d.couriers["a"].status == "returning" and d.completed == {"o1": 260} and d.orders == {}
+    d.on_courier_event("a", "at_store", 510)
+    assert d.couriers["a"].status == "idle" and d.couriers["a"].position == 0
+
+
+def test_tentative_trips_do_not_bind_couriers() -> None:
+    """Only trips that start now change courier state; a tentative trip leaves the order open for the next tick."""
+    d = dispatcher(ReoptimizePolicy(options=FAST), courier("a"))
+    decisions = d.on_order(order("later", 1, ready_at=900), now=0)
+    assert decisions.trips == () and [t.order_ids for t in decisions.tentative] == [("later",)]
+    assert d.couriers["a"].status == "idle" and [o.id for o in d.open_orders] == ["later"]
+    committed = d.tick(870)
+    assert [t.order_ids for t in committed.trips] == [("later",)] and d.couriers["a"].carrying == ("later",)
+
+
+def test_undelivered_orders_reopen_when_the_courier_is_back() -> None:
+    """Orders still on board when a courier gets back to the store are open again, never lost."""
+    d = dispatcher(GreedyPolicy(), courier("a", capacity=4))
+    d.on_order(order("o1", 1), now=0)
+    d.on_courier_event("a", "picked_up", 0)
+    d.on_courier_event("a", "at_store", 600)
+    assert [o.id for o in d.open_orders] == ["o1"] and d.couriers["a"].status == "idle"
+    again = d.tick(600)
+    assert [t.order_ids for t in again.trips] == [("o1",)]
+
+
+def test_going_off_shift_reopens_a_trip_not_yet_picked_up() -> None:
+    """A courier going off before leaving hands its trip back; one with parcels on board cannot go off."""
+    d = dispatcher(GreedyPolicy(), courier("a"), courier("b"))
+    d.on_order(order("o1", 1), now=0)
+    d.on_order(order("o2", 4), now=0)
+    d.on_courier_event("a", "off", 5)
+    assert [o.id for o in d.open_orders] == ["o1"] and d.couriers["a"].status == "off"
+    d.on_courier_event("b", "picked_up", 5)
+    with pytest.raises(InvalidDispatchError, match=r"^courier b: off: the courier still has parcels on board"):
+        d.on_courier_event("b", "off", 6)
+    d.on_courier_event("a", "on", 7, location=0)
+    assert d.couriers["a"].status == "idle"
+
+
+def test_a_return_is_done_when_it_reaches_the_store() -> None:
+    """A collected return stays on the courier until it is back at the store, then it is completed."""
+    d = dispatcher(GreedyPolicy(), courier("a"))
+    d.on_order(order("r1", 1, is_return=True, promise_by=900), now=0)
+    d.on_courier_event("a", "picked_up", 0)
+    d.on_courier_event("a", "delivered", 250, order_id="r1")
+    assert d.completed == {} and d.couriers["a"].status == "returning"
+    d.on_courier_event("a", "at_store", 500)
+    assert d.completed == {"r1": 500}
+
+
+def test_free_floating_courier_is_idle_where_it_delivered() -> None:
+    """A free-floating courier with nothing left is idle at its last door, not sent back to the store."""
+    d = dispatcher(GreedyPolicy(), courier("f", home=None, position=7))
+    d.on_order(order("o1", 4), now=0)
+    d.on_courier_event("f", "picked_up", 50)
+    d.on_courier_event("f", "delivered", 300, order_id="o1")
+    f = d.couriers["f"]
+    assert f.status == "idle" and f.position == 4 and f.available_at == 300
+
+
+@pytest.mark.parametrize(("action", "message"), [
+    (lambda d: d.tick(-1), "^now: time went back from 0 to -1"),
+    (lambda d: d.on_courier_event("zz", "position", 0, location=1), "^courier_id: unknown courier 'zz'"),
+    (lambda d: d.on_courier_event("a", "teleport", 0), "^event: must be one of"),
+    (lambda d: d.on_courier_event("a", "position", 0), "^courier a: position: needs a location"),
+    (lambda d: d.on_courier_event("a", "picked_up", 0), "^courier a: picked_up: the courier is idle"),
+    (lambda d: d.on_courier_event("a", "delivered", 0, order_id="x"), "^courier a: delivered: order 'x' is not"),
+    (lambda d: d.on_order(DispatchOrder(id="x", store="other", location=1, ready_at=0, promise_by=9), 0),
+     "^order.store: 'other' is not this store"),
+    (lambda d: d.cancel("nope", 0), "^order_id: unknown order 'nope'"),
+])
+def test_bad_calls_name_the_problem(action: object, message: str) -> None:
+    """Bad times, unknown couriers or orders and impossible events raise InvalidDispatchError and change nothing."""
+    d = dispatcher(GreedyPolicy(), courier("a"))
+    with pytest.raises(InvalidDispatchError, match=message):
+        action(d)  # type: ignore[operator]
+    assert d.couriers["a"].status == "idle" and d.orders == {}
+
+
+def test_duplicate_orders_are_refused_and_cancel_withdraws_open_ones() -> None:
+    """An order id is taken once; cancel removes an open order but not one already on a courier."""
+    d = dispatcher(GreedyPolicy())
+    d.on_order(order("o1", 1), now=0)
+    with pytest.raises(InvalidDispatchError, match=r"^order\.id: duplicate order id 'o1'"):
+        d.on_order(order("o1", 1), now=0)
+    d.cancel("o1", now=1)
+    assert d.orders == {}
+    d.add_courier(courier("a"))
+    d.on_order(order("o2", 1), now=2)
+    with pytest.raises(InvalidDispatchError, match=r"^order_id: order 'o2' is already on a courier"):
+        d.cancel("o2", now=3)
+
+
+def _scenario() -> list[DispatchOrder]:
+    doors = [1, 2, 3, 4, 7, 1, 6, 2, 4, 3, 7, 5]
+    orders = [order(f"o{i:02d}", door, placed_at=45 * i, ready_at=45 * i + 120, promise_by=45 * i + 1800,
+                    service_s=30) for i, door in enumerate(doors)]
+    orders.append(order("ret", 3, placed_at=100, ready_at=400, promise_by=2400, is_return=True))
+    return orders
+
+
+def _simulate(policy: DispatchPolicy, tick_s: int = 60) -> tuple[Dispatcher, list[Decisions]]:
+    """Drive a Dispatcher like a simulator: orders arrive, couriers follow committed trips to the second."""
+    d = dispatcher(policy, courier("a", capacity=3), courier("b", capacity=3), courier("f", home=None, position=7),
+                   tick_s=tick_s)
+    seq = itertools.count()
+    timeline: list[tuple[int, int, str, object]] = []
+    for o in _scenario():
+        heapq.heappush(timeline, (o.placed_at, next(seq), "order", o))
+    for t in range(0, 4 * 3600, tick_s):
+        heapq.heappush(timeline, (t, next(seq), "tick", None))
+    decisions: list[Decisions] = []
+    while timeline and (d.orders or any(kind == "order" for _, _, kind, _ in timeline)):
+        t, _, kind, what = heapq.heappop(timeline)
+        if kind == "event":
+            cid, event, oid = what  # type: ignore[misc]
+            ev: CourierEvent = event
+            d.on_courier_event(cid, ev, t, order_id=oid)
+            continue
+        made = d.on_order(what, t) if kind == "order" else d.tick(t)  # type: ignore[arg-type]
+        decisions.append(made)
+        planned = [oid for trip in made.all_trips for oid in trip.order_ids]
+        reasons = [u.order_id for u in made.unassigned if u.reason]
+        assert sorted(planned + reasons) == sorted(d.orders), "an order is neither planned nor unassigned"
+        for trip in made.trips:
+            assert trip.dispatch_at >= t
+            heapq.heappush(timeline, (trip.departure, next(seq), "event", (trip.courier_id, "picked_up", None)))
+            for oid, eta in zip(trip.order_ids, trip.etas, strict=True):
+                done = eta + d.orders[oid].service_s
+                heapq.heappush(timeline, (done, next(seq), "event", (trip.courier_id, "delivered", oid)))
+            if trip.ends_at_store:
+                heapq.heappush(timeline, (trip.end_at, next(seq), "event", (trip.courier_id, "at_store", None)))
+    return d, decisions
+
+
+@pytest.mark.parametrize("policy", [GreedyPolicy(), BatchPolicy(hold_s=180, max_orders=3),
+                                    ReoptimizePolicy(options=FAST)], ids=["greedy", "batch", "reoptimize"])
+def test_every_order_is_served_under_every_policy(policy: DispatchPolicy) -> None:
+    """In an event-driven run every order is always accounted for, and all are delivered (returns reach the store)."""
+    d, decisions = _simulate(policy)
+    assert sorted(d.completed) == sorted(o.id for o in _scenario())
+    assert d.orders == {} and all(c.status in ("idle", "returning") for c in d.couriers.values())
+    assert any(t.co2_g == 0 and t.km > 0 for ds in decisions for t in ds.trips)
+
+
+def test_batching_rides_fewer_km_than_greedy() -> None:
+    """On the same run, batch and reoptimize bundle orders and ride less than the one-order-per-trip greedy."""
+    km = {}
+    for name, policy in (("greedy", GreedyPolicy()), ("batch", BatchPolicy(hold_s=180, max_orders=3)),
+                         ("reoptimize", ReoptimizePolicy(options=FAST))):
+        _, decisions = _simulate(policy)
+        km[name] = sum(t.km for ds in decisions for t in ds.trips)
+    assert km["batch"] < km["greedy"] and km["reoptimize"] < km["greedy"]

@@ -1,0 +1,153 @@
+"""Rolling-horizon re-optimisation: problem building, determinism, bundling, promises, carried orders, returns."""
+
+from __future__ import annotations
+
+import pytest
+
+from dispatch.errors import InvalidDispatchError
+from dispatch.policy import ReoptimizeOptions, ReoptimizePolicy
+from dispatch.reoptimize import RETURNS_SKILL, build_problem, reoptimize
+from tests.dispatch.test_policy import accounted, courier, order, state
+
+FAST = ReoptimizeOptions(iterations=40, time_limit_s=None, seed=3)
+
+
+def test_same_state_and_seed_give_the_same_decisions() -> None:
+    """Re-optimising one state twice with an iteration limit and a seed gives identical decisions."""
+    s = state([order(f"o{i}", 1 + i % 7, placed_at=i, ready_at=30 * i, promise_by=1200 + 60 * i) for i in range(10)],
+              [courier("a"), courier("b"), courier("f", home=None, position=6), courier("c", capacity=2)])
+    first = ReoptimizePolicy(options=FAST).decide(s)
+    assert ReoptimizePolicy(options=FAST).decide(s) == first
+    assert accounted(s, first)
+
+
+def test_bundles_nearby_orders_when_promises_allow() -> None:
+    """Three doors next to each other with loose promises go on one trip rather than three."""
+    s = state([order("a", 1), order("b", 2), order("c", 3)], [courier(f"c{i}") for i in range(3)])
+    d = reoptimize(s, FAST)
+    trips = d.trips + d.tentative
+    assert len(trips) == 1 and sorted(trips[0].order_ids) == ["a", "b", "c"]
+    assert d.lateness_s == 0 and d.unassigned == ()
+
+
+def test_splits_orders_to_meet_promises() -> None:
+    """Doors in opposite directions with tight promises go to two couriers, both on time."""
+    s = state([order("east", 1, promise_by=300), order("west", 4, promise_by=300)], [courier("a"), courier("b")])
+    d = reoptimize(s, FAST)
+    assert sorted(t.order_ids for t in d.trips) == [("east",), ("west",)]
+    assert d.lateness_s == 0
+
+
+def test_late_is_better_than_never() -> None:
+    """An order that cannot make its promise is still planned (soft deadline), with its lateness reported."""
+    s = state([order("far", 6, promise_by=100)], [courier("a")])
+    d = reoptimize(s, FAST)
+    (trip,) = d.trips
+    assert trip.etas == (750,) and trip.lateness_s == (650,) and d.lateness_s == 650
+
+
+def test_carried_orders_stay_first_and_on_their_courier() -> None:
+    """Orders a courier carries keep their order and courier; its new trip starts at the store once it is back."""
+    busy = courier("busy", status="en_route", position=1, available_at=100, carrying=("x2", "x1"))
+    s = state([order("x1", 1), order("x2", 2), order("n1", 3), order("n2", 7)], [busy], now=100)
+    d = reoptimize(s, FAST)
+    (carried,) = d.carried
+    assert carried.courier_id == "busy" and carried.order_ids == ("x2", "x1")
+    assert carried.etas == (125, 150) and carried.end_at == 400
+    (new,) = d.tentative
+    assert d.trips == () and set(new.order_ids) == {"n1", "n2"} and new.departure >= carried.end_at
+    built = build_problem(s, FAST)
+    assert built is not None and built.order_ids == ("n1", "n2")
+    assert built.problem.vehicles[0].shift.start == carried.end_at and built.problem.vehicles[0].start == 0
+
+
+def test_trip_starts_now_only_if_the_courier_must_leave_before_the_next_tick() -> None:
+    """A trip leaving within one tick is committed; one waiting for picking beyond it stays tentative."""
+    s = state([order("now", 1, ready_at=50, promise_by=400), order("later", 4, ready_at=900)],
+              [courier("a"), courier("b")], tick_s=60)
+    d = reoptimize(s, FAST)
+    assert [t.order_ids for t in d.trips] == [("now",)]
+    assert [t.order_ids for t in d.tentative] == [("later",)] and d.tentative[0].departure == 900
+
+
+def test_every_open_order_is_planned_or_unassigned_with_a_reason() -> None:
+    """With too little room and an unreachable door, the rest is listed unassigned with the routing reason."""
+    from tests.dispatch.test_policy import grid_travel
+
+    s = state([order(f"o{i}", 1 + i % 4) for i in range(6)] + [order("island", 5)],
+              [courier("a", capacity=2), courier("b", capacity=2)], travel=grid_travel(unreachable=[5]))
+    d = reoptimize(s, FAST)
+    assert accounted(s, d)
+    reasons = d.unassigned_reasons
+    assert reasons.pop("island") == "unreachable"
+    assert len(reasons) == 2 and set(reasons.values()) == {"no_feasible_route"}
+
+
+def test_no_courier_on_shift_leaves_orders_open() -> None:
+    """When every courier is off or past its shift, every open order is unassigned with no_courier."""
+    s = state([order("a", 1)], [courier("off", status="off"), courier("done", shift_start=0, shift_end=50)],
+              now=60)
+    d = reoptimize(s, FAST)
+    assert d.unassigned_reasons == {"a": "no_courier"} and d.trips == ()
+
+
+def test_returns_end_at_the_store_within_their_window() -> None:
+    """A return is collected within its window by a store courier whose trip ends at the store."""
+    s = state([order("r", 4, ready_at=600, promise_by=900, is_return=True), order("d", 1), order("e", 2)],
+              [courier("a"), courier("ff", home=None, position=7)])
+    d = reoptimize(s, FAST)
+    trip = d.trip_of("r")
+    assert trip is not None and trip.courier_id == "a" and trip.ends_at_store
+    eta = trip.etas[trip.order_ids.index("r")]
+    assert 600 <= eta <= 900 and trip.end_at >= eta + 250
+    built = build_problem(s, FAST)
+    assert built is not None
+    skills = {c.id: v.skills for c, v in zip(built.couriers, built.problem.vehicles, strict=True)}
+    assert skills == {"a": frozenset({RETURNS_SKILL}), "ff": frozenset()}
+
+
+def test_returns_need_a_store_courier() -> None:
+    """With only free-floating couriers, a return stays open with a reason naming the missing skill."""
+    s = state([order("r", 1, is_return=True, promise_by=900)], [courier("ff", home=None)])
+    assert reoptimize(s, FAST).unassigned_reasons == {"r": f"no_vehicle_with_skill: {RETURNS_SKILL}"}
+
+
+def test_free_floating_courier_rides_to_the_store_then_ends_at_the_door() -> None:
+    """A free-floating courier's trip includes the ride to the store, sets off earlier and ends at the last door."""
+    s = state([order("a", 1)], [courier("ff", home=None, position=4)], tick_s=600)
+    (trip,) = reoptimize(s, FAST).trips
+    assert trip.dispatch_at == 0 and trip.departure == 250 and trip.etas == (500,)
+    assert not trip.ends_at_store and trip.end_at == 500 and trip.distance_m == 2000
+
+
+def test_without_lateness_cost_auto_uses_pyvrp_and_soft_deadlines_use_ortools() -> None:
+    """Soft deadlines make auto pick OR-Tools; with promises ignored it picks PyVRP; pyvrp with lateness fails."""
+    s = state([order("a", 1), order("b", 4)], [courier("a"), courier("b")])
+    assert reoptimize(s, FAST).backend == "ortools"
+    no_promises = ReoptimizeOptions(iterations=40, time_limit_s=None, lateness_cost_per_minute=0)
+    assert reoptimize(s, no_promises).backend == "pyvrp"
+    with pytest.raises(InvalidDispatchError, match=r"^backend: pyvrp has no soft deadlines"):
+        ReoptimizeOptions(backend="pyvrp")
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"time_limit_s": 0}, "^time_limit_s: must be positive"),
+    ({"time_limit_s": None}, "^time_limit_s: give a time limit"),
+    ({"iterations": 0}, "^iterations: must be at least 1"),
+    ({"backend": "cplex"}, "^backend: must be one of"),
+    ({"lateness_cost_per_minute": -1}, "^lateness_cost_per_minute: must not be negative"),
+])
+def test_bad_options_name_the_field(kwargs: dict[str, object], message: str) -> None:
+    """Invalid re-optimisation options raise InvalidDispatchError naming the field."""
+    with pytest.raises(InvalidDispatchError, match=message):
+        ReoptimizeOptions(**kwargs)  # type: ignore[arg-type]
+
+
+def test_prefers_the_free_floating_courier_closer_to_the_store() -> None:
+    """With time to spare, the free-floating courier with the shorter ride to the store takes the order."""
+    s = state([order("a", 1, promise_by=7200)],
+              [courier("far", home=None, position=6), courier("near", home=None, position=7)])
+    built = build_problem(s, FAST)
+    assert built is not None and [v.fixed_cost for v in built.problem.vehicles] == [60 * 3000, 60 * 200]
+    d = reoptimize(s, FAST)
+    assert [t.courier_id for t in d.trips + d.tentative] == ["near"]
