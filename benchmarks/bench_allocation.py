@@ -9,24 +9,19 @@ the same allocations. Figures are wall-clock: on a shared machine they vary with
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from shapely.geometry import Point
 
+from benchmarks import PORTO_METRO
 from dispatch.allocation import Allocation, Allocator
 from dispatch.inventory import Inventory
 from dispatch.model import DarkStore, Facility, Item, Locker, Mode, Order, PickupPoint
 from routing.network import RoadNetwork
-
-ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("LASTMILE_SHARED", ROOT.parent / "shared"))
-PORTO_METRO = SHARED / "osm" / "porto_drive.osm.bz2"
 
 SEED = 20240611
 STORES = 40

@@ -8,23 +8,18 @@ SCIPY_SINGLE_RUN_ABOVE_S. Figures are wall-clock times: on a shared machine they
 """
 
 import json
-import os
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
+from benchmarks import PORTO_METRO
 from routing.matrix import UNREACHABLE, CCHEngine, MatrixResult, ScipyEngine
 from routing.network import RoadNetwork
-
-ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("LASTMILE_SHARED", ROOT.parent / "shared"))
-PORTO_METRO = SHARED / "osm" / "porto_drive.osm.bz2"
 
 SEED = 20240601
 DEPOTS = 5

@@ -16,8 +16,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("LASTMILE_SHARED", ROOT.parent / "shared"))
+from benchmarks import ROOT, SHARED
+
 RESULTS = ROOT / "benchmarks" / "results"
 
 
@@ -125,20 +125,13 @@ def markdown(report: dict[str, Any]) -> str:
                 lines.append(f"| {r['instance']} | {r['backend']} | {r['time_limit']} | {r['distance']} | "
                              f"{r['bks']} | {r['gap_pct']} |")
             lines.append("")
-    if "matrix" in report:
-        lines += ["## travel-time matrices", "", "| figure | value |", "|---|---|"]
-        for key, value in report["matrix"].items():
-            lines.append(f"| {key} | {value} |")
-        lines.append("")
-    if "dispatch" in report:
-        lines += ["## dispatch (one store, 60 open orders, 20 couriers)", "", "| figure | value |", "|---|---|"]
-        lines += [f"| {k} | {v} |" for k, v in report["dispatch"].items()]
-        lines.append("")
-    if "allocation" in report:
-        lines += ["## allocation (Porto metro)", "", "| figure | value |", "|---|---|"]
-        for key, value in report["allocation"].items():
-            lines.append(f"| {key} | {value} |")
-        lines.append("")
+    for key, title in (("matrix", "travel-time matrices (Porto metro)"),
+                       ("dispatch", "dispatch (one store, 60 open orders, 20 couriers)"),
+                       ("allocation", "allocation (Porto metro, 50 facilities)")):
+        if key in report:
+            lines += [f"## {title}", "", "| figure | value |", "|---|---|"]
+            lines += [f"| {k} | {v} |" for k, v in report[key].items()]
+            lines.append("")
     return "\n".join(lines)
 
 
