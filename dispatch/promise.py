@@ -1,0 +1,587 @@
+"""Delivery promise: the options a checkout page shows for an address and a basket, with honest times.
+
+`Quoter(allocator, load).quote(location, items, now)` returns a `Quote`: an express ETA from the store the
+`Allocator` would choose, delivery slots over that store's opening hours, the pickup point and the locker the
+Allocator would choose with the time the order is ready there, and click & collect at a store. Every kind is
+always listed: an unavailable one carries the reason (the Allocator's, e.g. `out_of_stock: SKU`,
+`outside_service_area`, `no_free_compartment`, or `no_courier`, `slot_full`, `no_slot`).
+
+Pure logic: time is integer seconds passed in (the caller's clock, days starting at multiples of 86 400 s), no
+I/O. The live side comes through the `StoreLoad` protocol: when an order placed now at a store would be picked,
+and when a courier would be free at the store for it. Two implementations: `QueueLoad` (plain numbers the caller
+fills in per store) and `DispatcherLoad` (read from the per-store `dispatch.engine.Dispatcher`s).
+
+Times are conservative on purpose (honest quotes): every promised time is the estimate plus a safety buffer
+(`PromiseOptions.margin_s` + `margin_rate` × the lead time), rounded up to `round_to_s`.
+
+A quote reserves nothing: the facility choice is the Allocator's own (`allocate` then `cancel` under the
+inventory lock, so no other thread sees the stock move), against live stock and room.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
+
+from dispatch.allocation import STORE_CLOSED, Allocation, Allocator
+from dispatch.errors import InvalidDispatchError, InvalidOrderError, ReservationError
+from dispatch.model import DAY_S, CompartmentSize, DarkStore, Hours, Item, LonLat, Mode, Order, check_location, open_at
+from dispatch.state import NO_COURIER
+from routing.matrix import UNREACHABLE
+
+if TYPE_CHECKING:
+    from dispatch.engine import Dispatcher
+
+__all__ = [
+    "NO_COURIER",
+    "NO_SLOT",
+    "SLOT_FULL",
+    "DispatcherLoad",
+    "OptionKind",
+    "PromiseOptions",
+    "QueueLoad",
+    "Quote",
+    "QuoteOption",
+    "Quoter",
+    "StoreLoad",
+    "StoreQueue",
+    "next_open",
+    "session",
+]
+
+OptionKind = Literal["express", "slot", "pickup_point", "locker", "store"]
+OPTION_KINDS: tuple[OptionKind, ...] = get_args(OptionKind)
+
+SLOT_FULL = "slot_full"
+"""The slot has as many orders promised as `PromiseOptions.slot_capacity`."""
+NO_SLOT = "no_slot"
+"""No slot of the store's opening hours today or tomorrow starts after the earliest feasible delivery."""
+
+Slot = tuple[int, int]
+
+
+# --- options ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PromiseOptions:
+    """How conservative quotes are and how slots are cut (all times in seconds).
+
+    - `margin_s`, `margin_rate`: the safety buffer added to every estimate: `margin_s` + `margin_rate` × the
+      lead time (estimate − now), rounded up. This is what makes quotes honest (≥ 95 % met); calibrate it in
+      the simulator.
+    - `round_to_s`: promised times are rounded up to a multiple of this (60: whole minutes).
+    - `travel_factor`: road times (the Allocator's, per its profile and hour) are multiplied by this, e.g. for
+      couriers slower than the Allocator's profile.
+    - `slot_s`: slot length; slots tile each opening session of the store from its opening time.
+    - `slot_capacity`: orders per slot and store (None: unlimited), counted by `Quoter.book_slot`.
+    """
+
+    margin_s: int = 300
+    margin_rate: float = 0.2
+    round_to_s: int = 60
+    travel_factor: float = 1.0
+    slot_s: int = 3600
+    slot_capacity: int | None = None
+
+    def __post_init__(self) -> None:
+        for name, minimum in (("margin_s", 0), ("round_to_s", 1), ("slot_s", 60)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise InvalidDispatchError(name, f"must be an integer >= {minimum}, got {value!r}")
+        if self.slot_s > DAY_S:
+            raise InvalidDispatchError("slot_s", f"must be at most one day ({DAY_S} s), got {self.slot_s}")
+        for name, low in (("margin_rate", 0.0), ("travel_factor", 1e-9)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < low:
+                wanted = "a finite number >= 0" if low == 0.0 else "a finite number > 0"
+                raise InvalidDispatchError(name, f"must be {wanted}, got {value!r}")
+        capacity = self.slot_capacity
+        if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1):
+            raise InvalidDispatchError("slot_capacity", f"must be a positive integer or None, got {capacity!r}")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> PromiseOptions:
+        """From a scenario's `promise` section: the field names above; unknown keys are an error."""
+        if not isinstance(data, Mapping):
+            raise InvalidDispatchError("promise", f"must be a mapping, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        for key in data:
+            if key not in known:
+                raise InvalidDispatchError(f"promise.{key}", f"unknown option; expected one of {sorted(known)}")
+        try:
+            return cls(**data)
+        except InvalidDispatchError as error:
+            raise error.within("promise") from None
+
+    def buffer_s(self, lead_s: int) -> int:
+        """The safety buffer for an estimate `lead_s` seconds ahead of now."""
+        return self.margin_s + math.ceil(self.margin_rate * max(lead_s, 0))
+
+    def promise(self, estimate: int, start: int) -> int:
+        """The promised time for an estimate of work starting at `start` (now, or the store's opening): plus the
+        buffer for the lead time `estimate - start`, rounded up to `round_to_s`."""
+        t = estimate + self.buffer_s(estimate - start)
+        return -(-t // self.round_to_s) * self.round_to_s
+
+
+# --- the live side ------------------------------------------------------------------------------------------
+
+
+class StoreLoad(Protocol):
+    """What the quoter needs from the live side of a store (estimates at `now`, absolute seconds)."""
+
+    def picking_done_at(self, store: DarkStore, now: int) -> int:
+        """When an order placed at `store` now would be picked (behind the orders already queued)."""
+        ...
+
+    def courier_free_at(self, store: DarkStore, now: int) -> int | None:
+        """When a courier would be free at `store` to leave with a new order (behind the orders already waiting
+        for one), or None when no courier is on shift there."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreQueue:
+    """One store's load as plain numbers: its picking queue and couriers.
+
+    - `picking_queue`: orders waiting to be picked or being picked; `pickers` pick in parallel, one order each
+      in the store's `picking_s` (an order being picked is counted as if just started: conservative).
+    - `couriers_free_at`: when each courier on shift is next free at the store (a time <= now: free now; the
+      default is one idle courier); empty = no courier. `awaiting_courier`: picked orders still waiting for a
+      courier. Every order ahead (waiting for a courier, or in the picking queue once picked) takes the next
+      free courier for `trip_s` (a round trip).
+    """
+
+    picking_queue: int = 0
+    pickers: int = 1
+    couriers_free_at: tuple[int, ...] = (0,)
+    awaiting_courier: int = 0
+    trip_s: int = 1200
+
+    def __post_init__(self) -> None:
+        for name, minimum in (("picking_queue", 0), ("pickers", 1), ("awaiting_courier", 0), ("trip_s", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise InvalidDispatchError(name, f"must be an integer >= {minimum}, got {value!r}")
+        free = tuple(self.couriers_free_at)
+        for i, t in enumerate(free):
+            if isinstance(t, bool) or not isinstance(t, int):
+                raise InvalidDispatchError(f"couriers_free_at[{i}]", f"must be integer seconds, got {t!r}")
+        object.__setattr__(self, "couriers_free_at", free)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueLoad:
+    """A `StoreLoad` from plain numbers per store id; a store not listed has the `default` load."""
+
+    stores: Mapping[str, StoreQueue] = field(default_factory=dict)
+    default: StoreQueue = field(default_factory=StoreQueue)
+
+    def __post_init__(self) -> None:
+        for name, queue in (*((f"stores[{k!r}]", v) for k, v in self.stores.items()), ("default", self.default)):
+            if not isinstance(queue, StoreQueue):
+                raise InvalidDispatchError(name, f"must be a StoreQueue, got {type(queue).__name__}")
+
+    def _queue(self, store: DarkStore) -> StoreQueue:
+        return self.stores.get(store.id, self.default)
+
+    def picking_done_at(self, store: DarkStore, now: int) -> int:
+        q = self._queue(store)
+        return now + (q.picking_queue // q.pickers + 1) * store.picking_s
+
+    def courier_free_at(self, store: DarkStore, now: int) -> int | None:
+        q = self._queue(store)
+        if not q.couriers_free_at:
+            return None
+        free = [max(now, t) for t in q.couriers_free_at]
+        heapq.heapify(free)
+        ahead = [now] * q.awaiting_courier + [now + (k // q.pickers + 1) * store.picking_s
+                                              for k in range(q.picking_queue)]
+        for ready in ahead:  # each order ahead leaves once picked and a courier is free, and is back after trip_s
+            heapq.heappush(free, max(heapq.heappop(free), ready) + q.trip_s)
+        return free[0]
+
+
+class DispatcherLoad:
+    """A `StoreLoad` read from the live per-store Dispatchers (store id -> Dispatcher).
+
+    Picking: the orders the dispatcher tracks whose `ready_at` is still ahead are in picking; with `pickers` in
+    parallel the first picker is free at the `pickers`-th latest of those times, and the new order takes
+    `picking_s` more. Couriers: each active courier is free where `DispatchState.free_point` says (a
+    free-floating one then rides to the store); the open orders take them first come first served (placed_at,
+    ready_at, id), one order per round trip, as the greedy policy does (batching only makes it earlier). A
+    courier that is not idle now is counted free one `tick_s` after it is back (the dispatcher sees it at its
+    next tick), and again after each round trip. A courier whose shift ends before it is free counts no more.
+    A store without a dispatcher has no courier.
+    """
+
+    def __init__(self, dispatchers: Mapping[str, Dispatcher], *, pickers: int | Mapping[str, int] = 1) -> None:
+        self.dispatchers = dict(dispatchers)
+        self.pickers = pickers if isinstance(pickers, Mapping) else {}
+        self.default_pickers = pickers if isinstance(pickers, int) else 1
+        for name, count in (("pickers", self.default_pickers), *self.pickers.items()):
+            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                raise InvalidDispatchError(f"pickers[{name!r}]" if name != "pickers" else name,
+                                           f"must be a positive integer, got {count!r}")
+
+    def picking_done_at(self, store: DarkStore, now: int) -> int:
+        d = self.dispatchers.get(store.id)
+        pickers = self.pickers.get(store.id, self.default_pickers)
+        picking = sorted(o.ready_at for o in (d.orders.values() if d else ()) if not o.is_return and o.ready_at > now)
+        start = picking[-pickers] if len(picking) >= pickers else now
+        return max(now, start) + store.picking_s
+
+    def courier_free_at(self, store: DarkStore, now: int) -> int | None:
+        d = self.dispatchers.get(store.id)
+        if d is None:
+            return None
+        state = d.state(now)
+        home = state.store_location
+        free: list[tuple[int, str]] = []
+        shift_end: dict[str, int] = {}
+        profile: dict[str, str] = {}
+        handoff = d.tick_s
+        for c in state.active_couriers:
+            fp = state.free_point(c)
+            t = fp.time + state.travel.duration(c.profile, fp.location, home) + (0 if c.status == "idle" else handoff)
+            if t < c.shift_end:
+                free.append((t, c.id))
+                shift_end[c.id], profile[c.id] = c.shift_end, c.profile
+        heapq.heapify(free)
+        for o in sorted(state.open_orders, key=lambda o: (o.placed_at, o.ready_at, o.id)):
+            if not free:
+                return None
+            t, cid = heapq.heappop(free)
+            dur = state.travel.durations[profile[cid]]
+            out, back = int(dur[home, o.location]), int(dur[o.location, home])
+            if out >= UNREACHABLE or back >= UNREACHABLE:  # never served; it takes no courier
+                heapq.heappush(free, (t, cid))
+                continue
+            t = max(t, o.ready_at) + out + o.service_s + back + handoff
+            if t < shift_end[cid]:
+                heapq.heappush(free, (t, cid))
+        return free[0][0] if free else None
+
+
+# --- the quote ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuoteOption:
+    """One option of a checkout page, or why that kind is unavailable (`reason`; then no times).
+
+    - `facility`: where the parcel is handed over (the store for express, slot and store; the pickup point or
+      locker); `store`: where it is picked.
+    - `eta`: express: promised arrival at the door; slot: the end of `slot` (delivered within it).
+    - `ready_at`: pickup_point, locker, store: when the customer may collect (within the facility's hours).
+    - `allocate_at`: the `placed_at` under which the Allocator makes this choice: `now`, or the next opening
+      when every candidate store is closed now (slots and collection kinds wait for it; express does not).
+    - `compartments`: the locker compartments the boxes would take.
+    """
+
+    kind: OptionKind
+    facility: str | None = None
+    store: str | None = None
+    eta: int | None = None
+    ready_at: int | None = None
+    slot: Slot | None = None
+    allocate_at: int | None = None
+    compartments: tuple[CompartmentSize, ...] = ()
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in OPTION_KINDS:
+            raise InvalidDispatchError("kind", f"must be one of {list(OPTION_KINDS)}, got {self.kind!r}")
+        timed = self.eta is not None or self.ready_at is not None
+        if self.reason is None and not (timed and self.store is not None):
+            raise InvalidDispatchError("option", f"{self.kind}: an available option needs a store and a time")
+        if self.reason is not None and timed and self.reason != SLOT_FULL:
+            raise InvalidDispatchError("option", f"{self.kind}: an unavailable option promises no time")
+
+    @property
+    def available(self) -> bool:
+        return self.reason is None
+
+    @property
+    def promised_at(self) -> int | None:
+        """The time promised to the customer: `eta` for deliveries, `ready_at` for collections."""
+        return self.eta if self.eta is not None else self.ready_at
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Quote:
+    """Every option for one address and basket at `now`: express, the slots, pickup point, locker, store.
+
+    Each kind appears at least once (unavailable with a reason when it cannot be offered); slots are in time
+    order, full ones listed with reason `slot_full`.
+    """
+
+    now: int
+    location: LonLat
+    options: tuple[QuoteOption, ...]
+
+    def of(self, kind: OptionKind) -> tuple[QuoteOption, ...]:
+        return tuple(o for o in self.options if o.kind == kind)
+
+    def first(self, kind: OptionKind) -> QuoteOption:
+        """The first option of `kind` (for slots: the earliest)."""
+        return self.of(kind)[0]
+
+    @property
+    def express(self) -> QuoteOption:
+        return self.first("express")
+
+    @property
+    def slots(self) -> tuple[QuoteOption, ...]:
+        """The slots that can be booked (available ones only)."""
+        return tuple(o for o in self.of("slot") if o.available)
+
+    @property
+    def available(self) -> tuple[QuoteOption, ...]:
+        return tuple(o for o in self.options if o.available)
+
+
+# --- opening hours ------------------------------------------------------------------------------------------
+
+
+def session(hours: Hours | None, day: int) -> Slot:
+    """The opening session that starts on `day` (a multiple of DAY_S): [opens, closes) in absolute seconds.
+
+    A session over midnight ends the next day; without hours the session is the whole day.
+    """
+    if hours is None:
+        return day, day + DAY_S
+    opens, closes = hours
+    return day + opens, day + (closes if closes > opens else closes + DAY_S)
+
+
+def next_open(hours: Hours | None, t: int) -> int:
+    """The first time >= t at which a facility with these hours is open."""
+    if bool(open_at(hours, t)):
+        return t
+    day = t // DAY_S * DAY_S
+    opens = session(hours, day)[0]
+    return opens if opens >= t else session(hours, day + DAY_S)[0]
+
+
+# --- the quoter ---------------------------------------------------------------------------------------------
+
+
+_PREVIEW_ID = "__quote__"
+
+
+def _preview(allocator: Allocator, order: Order) -> Allocation:
+    """What the Allocator would decide for `order` now, reserving nothing.
+
+    Allocates and cancels while holding the inventory's (re-entrant) lock, so no other allocation sees it.
+    """
+    with allocator.inventory.lock:
+        (result,) = allocator.allocate([order])
+        if result.allocated:
+            allocator.cancel(order.id)
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class _Preview:
+    """The Allocator's decision for a preview order of one mode and the `placed_at` it was made for."""
+
+    allocation: Allocation
+    at: int
+    mode: Mode
+
+    @property
+    def kind(self) -> OptionKind:
+        return "express" if self.mode == "courier" else self.mode
+
+
+@dataclass(frozen=True, slots=True)
+class _Chain:
+    """An estimate for one store: picked at `picked`, a courier can leave at `departure` (None: no courier)."""
+
+    picked: int
+    departure: int | None
+
+
+class Quoter:
+    """Quotes delivery options from an Allocator's facilities and live store load (see the module doc).
+
+    The Allocator decides every facility (express and slots: its courier choice; pickup point, locker, store:
+    its choice for that mode), so a quote names the facility an order placed at `allocate_at` is allocated to.
+    Express ETA = max(picking done, courier free at the store) + road time store -> door (× travel_factor),
+    plus the buffer. Pickup point and locker: the same chain to the facility, ready then (a pickup point: from
+    its next opening). Store (click & collect): picking done plus the buffer, from the store's next opening.
+
+    The quoter keeps one thing: how many orders were booked per slot (`book_slot` / `release_slot`), used when
+    `options.slot_capacity` is set. Otherwise a quote depends only on its inputs and the live state, so the same
+    inputs give the same quote.
+    """
+
+    def __init__(self, allocator: Allocator, load: StoreLoad, options: PromiseOptions | None = None) -> None:
+        self.allocator = allocator
+        self.load = load
+        self.options = options if options is not None else PromiseOptions()
+        if not isinstance(self.options, PromiseOptions):
+            raise InvalidDispatchError("options", f"must be PromiseOptions, got {type(self.options).__name__}")
+        self._stores = {s.id: s for s in allocator.stores}
+        self._hours = {f.id: f.hours for f in allocator.pickup_points}
+        self._booked: dict[tuple[str, Slot], int] = {}
+        self._lock = threading.Lock()
+
+    # --- slot bookings ------------------------------------------------------------------------------------
+
+    def booked(self, store: str, slot: Slot) -> int:
+        with self._lock:
+            return self._booked.get((store, slot), 0)
+
+    def book_slot(self, option: QuoteOption) -> None:
+        """Count one order against a slot option; raises ReservationError when it is full or not a slot."""
+        key = self._slot_key(option)
+        capacity = self.options.slot_capacity
+        with self._lock:
+            count = self._booked.get(key, 0)
+            if capacity is not None and count >= capacity:
+                raise ReservationError("slot", f"{key[0]} {key[1]} is full ({capacity} orders)")
+            self._booked[key] = count + 1
+
+    def release_slot(self, option: QuoteOption) -> None:
+        """Give back one booking of a slot (a cancelled order); raises ReservationError when none is booked."""
+        key = self._slot_key(option)
+        with self._lock:
+            count = self._booked.get(key, 0)
+            if count < 1:
+                raise ReservationError("slot", f"{key[0]} {key[1]} has no booking")
+            if count == 1:
+                del self._booked[key]
+            else:
+                self._booked[key] = count - 1
+
+    @staticmethod
+    def _slot_key(option: QuoteOption) -> tuple[str, Slot]:
+        if not isinstance(option, QuoteOption) or option.kind != "slot" or option.slot is None or not option.store:
+            raise ReservationError("option", f"must be a slot option with a store, got {option!r}")
+        return option.store, option.slot
+
+    # --- quotes -------------------------------------------------------------------------------------------
+
+    def quote(self, location: LonLat, items: Iterable[Item], now: int) -> Quote:
+        """Every option for delivering `items` to `location` (lon, lat) or collecting them, as of `now`.
+
+        Never raises for an address that cannot be served (each kind then carries a reason). Raises
+        InvalidOrderError naming `location` or `items[i]` for bad input, InvalidDispatchError for a bad `now`.
+        """
+        where = check_location(InvalidOrderError, "location", location)
+        basket = self._items(items)
+        if isinstance(now, bool) or not isinstance(now, int) or now < 0:
+            raise InvalidDispatchError("now", f"must be integer seconds >= 0, got {now!r}")
+        options: list[QuoteOption] = []
+        courier = self._preview(where, basket, "courier", now)
+        options.append(self._express(courier, now))
+        options.extend(self._slots(courier if courier.allocation.reason != STORE_CLOSED else
+                                   self._when_open(where, basket, "courier", now), now))
+        for mode in ("pickup_point", "locker", "store"):
+            options.append(self._collect(self._when_open(where, basket, mode, now), now))
+        return Quote(now=now, location=where, options=tuple(options))
+
+    @staticmethod
+    def _items(items: Iterable[Item]) -> tuple[Item, ...]:
+        if isinstance(items, str | bytes | Mapping) or not isinstance(items, Iterable):
+            raise InvalidOrderError("items", f"must be a sequence of Item, got {type(items).__name__}")
+        basket = tuple(items)
+        if not basket:
+            raise InvalidOrderError("items", "a quote needs at least one item")
+        for i, item in enumerate(basket):
+            if not isinstance(item, Item):
+                raise InvalidOrderError(f"items[{i}]", f"must be an Item, got {type(item).__name__}")
+        return basket
+
+    def _preview(self, where: LonLat, basket: tuple[Item, ...], mode: Mode, at: int) -> _Preview:
+        order_id = _PREVIEW_ID
+        while self.allocator.inventory.holding([order_id]):
+            order_id += "_"
+        order = Order(id=order_id, location=where, mode=mode, items=basket, placed_at=at)
+        return _Preview(_preview(self.allocator, order), at, mode)
+
+    def _when_open(self, where: LonLat, basket: tuple[Item, ...], mode: Mode, now: int) -> _Preview:
+        """The Allocator's choice now; if every candidate store is closed, its choice at the next opening of a
+        store within a day (the earliest that serves the order)."""
+        first = self._preview(where, basket, mode, now)
+        if first.allocation.reason != STORE_CLOSED:
+            return first
+        openings = sorted({next_open(s.hours, now) for s in self._stores.values() if not s.is_open(now)})
+        for t in openings:
+            later = self._preview(where, basket, mode, t)
+            if later.allocation.allocated:
+                return later
+        return first
+
+    def _chain(self, store: DarkStore, now: int, at: int) -> _Chain:
+        """Picking done and courier departure for an order placed now and worked from `at` (>= now)."""
+        picked = max(self.load.picking_done_at(store, now), at + store.picking_s)
+        free = self.load.courier_free_at(store, now)
+        if free is None:
+            return _Chain(picked, None)
+        return _Chain(picked, max(picked, free, at))
+
+    def _road(self, seconds: int) -> int:
+        return math.ceil(seconds * self.options.travel_factor)
+
+    def _express(self, preview: _Preview, now: int) -> QuoteOption:
+        a = preview.allocation
+        if a.reason is not None or a.store is None or a.travel_time_s is None:
+            return QuoteOption(kind="express", reason=a.reason)
+        chain = self._chain(self._stores[a.store], now, now)
+        if chain.departure is None:
+            return QuoteOption(kind="express", facility=a.store, store=a.store, reason=NO_COURIER)
+        eta = self.options.promise(chain.departure + self._road(a.travel_time_s), now)
+        return QuoteOption(kind="express", facility=a.store, store=a.store, eta=eta, allocate_at=now)
+
+    def _slots(self, preview: _Preview, now: int) -> list[QuoteOption]:
+        a = preview.allocation
+        if a.reason is not None or a.store is None or a.travel_time_s is None:
+            return [QuoteOption(kind="slot", reason=a.reason)]
+        store = self._stores[a.store]
+        chain = self._chain(store, now, preview.at)
+        # Slots are far enough ahead that couriers coming on shift later may take them: without a courier now,
+        # the order leaves once picked.
+        departure = chain.departure if chain.departure is not None else chain.picked
+        earliest = self.options.promise(departure + self._road(a.travel_time_s), preview.at)
+        day = now // DAY_S * DAY_S
+        capacity = self.options.slot_capacity
+        for days in ((day - DAY_S, day), (day + DAY_S,)):
+            slots = [s for d in days for s in self._tiles(session(store.hours, d)) if s[0] >= earliest]
+            listed = []
+            for slot in slots:
+                full = capacity is not None and self.booked(store.id, slot) >= capacity
+                listed.append(QuoteOption(kind="slot", facility=store.id, store=store.id, eta=slot[1], slot=slot,
+                                          allocate_at=preview.at, reason=SLOT_FULL if full else None))
+            if any(o.available for o in listed):
+                return listed
+        return [QuoteOption(kind="slot", facility=store.id, store=store.id, reason=NO_SLOT)]
+
+    def _tiles(self, opening: Slot) -> list[Slot]:
+        length = self.options.slot_s
+        opens, closes = opening
+        return [(t, t + length) for t in range(opens, closes - length + 1, length)]
+
+    def _collect(self, preview: _Preview, now: int) -> QuoteOption:
+        a = preview.allocation
+        kind = preview.kind
+        if a.reason is not None or a.store is None or a.facility is None or a.travel_time_s is None:
+            return QuoteOption(kind=kind, reason=a.reason)
+        store = self._stores[a.store]
+        chain = self._chain(store, now, preview.at)
+        if kind == "store":
+            ready = next_open(store.hours, self.options.promise(chain.picked, preview.at))
+        elif chain.departure is None:
+            return QuoteOption(kind=kind, facility=a.facility, store=a.store, reason=NO_COURIER)
+        else:
+            arrived = self.options.promise(chain.departure + self._road(a.travel_time_s), preview.at)
+            ready = next_open(self._hours.get(a.facility), arrived)
+        return QuoteOption(kind=kind, facility=a.facility, store=a.store, ready_at=ready, allocate_at=preview.at,
+                           compartments=a.compartments)
