@@ -79,6 +79,12 @@ def cmd_allocate(args: argparse.Namespace) -> None:
     print(json.dumps(allocations_json(allocations)) if args.json else allocations_table(allocations))
 
 
+def cmd_schema(args: argparse.Namespace) -> None:
+    from api.schemas import json_schema_text
+
+    print(json_schema_text(args.file), end="")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise CliError(message)
@@ -109,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--orders", type=Path, required=True, metavar="ORDERS.json", help='{"orders": [...]}')
     a.add_argument("--json", action="store_true", help="print one JSON object")
     a.set_defaults(run=cmd_allocate)
+    s = sub.add_parser("schema", help="print the JSON Schema of the allocate facilities or orders file")
+    s.add_argument("file", choices=("facilities", "orders"), help="which file of `lastmile allocate`")
+    s.set_defaults(run=cmd_schema)
     return parser
 
 

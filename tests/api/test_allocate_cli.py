@@ -1,4 +1,4 @@
-"""The `lastmile allocate` command: JSON and table output on the Moscow map, one-line errors with exit status 2."""
+"""`lastmile allocate`: JSON and table output on the Moscow map, one-line errors with exit 2; `lastmile schema`."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from api.allocate import parse_clock
 from api.cli import main
-from dispatch.errors import InvalidOrderError
 from routing.network import CACHE_DIR_ENV
 from routing.snap import haversine_m
 
@@ -136,7 +134,7 @@ BAD_FACILITIES = [
     (lambda f: f[3].update(store="nowhere"), "facilities[3].store: unknown dark store 'nowhere'"),
     (lambda f: f[1].update(hours=["07:00", "25:00"]), "facilities[1].hours[1]: not a time of day: '25:00'"),
     (lambda f: f[0].update(zone={"type": "Point", "coordinates": [37.6, 55.8]}),
-     "facilities[0].zone: must be a GeoJSON Polygon"),
+     "facilities[0].zone.type: unknown type 'Point'; expected one of ['Polygon', 'MultiPolygon']"),
     (lambda f: f[0]["zone"].update(coordinates=[[[37.58, 55.80], [37.61, 55.83], [37.61, 55.80], [37.58, 55.83],
                                                   [37.58, 55.80]]]), "facilities[0].zone: invalid polygon"),
     (lambda f: f[4].update(stock={"MILK": 1}), "facilities[4].stock: not a field of a locker"),
@@ -161,10 +159,10 @@ BAD_ORDERS = [
     (lambda o: o[4].update(id="road-beats-straight-line"), "orders[4].id: duplicate id 'road-beats-straight-line'"),
     (lambda o: o[0].update(mode="drone"), "orders[0].mode: must be one of"),
     (lambda o: o[0].update(placed_at="noon"), "orders[0].placed_at: must be a time \"HH:MM\" or seconds"),
-    (lambda o: o[2]["items"][0].update(dims_mm=[10, 20]), "orders[2].items[0].dims_mm: must be three integers"),
+    (lambda o: o[2]["items"][0].update(dims_mm=[10, 20]), "orders[2].items[0].dims_mm: must have 3 items, got 2"),
     (lambda o: o[2]["items"][0].pop("weight_g"), "orders[2].items[0].weight_g: missing"),
-    (lambda o: o[5].update(items=[]), "orders[5].items: an order needs at least one item"),
-    (lambda o: o[0].update(location=[37.6, 95.0]), "orders[0].location: invalid (lon, lat)"),
+    (lambda o: o[5].update(items=[]), "orders[5].items: must not be empty"),
+    (lambda o: o[0].update(location=[37.6, 95.0]), "orders[0].location[1]: must be at most 90, got 95.0"),
 ]
 
 
@@ -190,7 +188,7 @@ def test_facility_off_the_map_is_an_error(capsys: pytest.CaptureFixture[str]) ->
 @pytest.mark.parametrize(("content", "message"), [
     (None, "no such file"),
     ("{\"orders\": [", "not valid JSON"),
-    ("[]", "expected an object with a list under 'orders'"),
+    ("[]", "must be an object {\"orders\": [...]}, got list"),
     ("{\"orders\": {}}", "orders: must be a list, got dict"),
     ("{\"orders\": [3]}", "orders[0]: must be an object, got int"),
 ])
@@ -213,12 +211,18 @@ def test_missing_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> 
     assert err.count("\n") == 1 and "--facilities" in err
 
 
-def test_parse_clock() -> None:
-    """Clock times parse to seconds from midnight; 24:00 closes a day; nonsense raises naming the field."""
-    assert parse_clock(InvalidOrderError, "t", "08:30") == 30_600
-    assert parse_clock(InvalidOrderError, "t", "24:00") == 86_400
-    assert parse_clock(InvalidOrderError, "t", "7:05:09") == 25_509
-    assert parse_clock(InvalidOrderError, "t", 45) == 45
-    for bad in ("12:60", "24:01", "8h", -1, 1.5):
-        with pytest.raises(InvalidOrderError, match=r"^t: "):
-            parse_clock(InvalidOrderError, "t", bad)
+@pytest.mark.parametrize("name", ["facilities", "orders"])
+def test_schema_command_prints_the_json_schema(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`lastmile schema NAME` prints the committed docs/schemas/NAME.schema.json byte for byte."""
+    assert main(["schema", name]) == 0
+    out = capsys.readouterr().out
+    committed = DATA.parent.parent / "docs" / "schemas" / f"{name}.schema.json"
+    assert out == committed.read_text(encoding="utf-8")
+    assert json.loads(out)["required"] == [name]
+
+
+def test_schema_command_rejects_an_unknown_file(capsys: pytest.CaptureFixture[str]) -> None:
+    """`lastmile schema couriers` is a usage error: exit 2, one line listing the choices."""
+    assert main(["schema", "couriers"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'facilities', 'orders'" in err
