@@ -15,7 +15,7 @@ import vrplib
 
 from routing.errors import InvalidProblemError
 from routing.evaluate import evaluate
-from routing.problem import HORIZON, Job, Plan, Problem, Shipment, Stop, TimeWindow, Vehicle
+from routing.problem import HORIZON, UNREACHABLE, Job, Plan, Problem, Shipment, Stop, TimeWindow, Vehicle
 
 SOLOMON_SCALE = 1000
 """Solomon times and distances are multiplied by this and travel times rounded up, so no route is late."""
@@ -180,6 +180,16 @@ def _skills(raw: Any) -> frozenset[str]:
     return frozenset(str(s) for s in raw or ())
 
 
+def _with_open_end(matrix: np.ndarray) -> np.ndarray:
+    """The matrix plus one last location reached from anywhere at no cost and left for nowhere: a route that
+    ends there ends at its last stop (VROOM's vehicles without `end_index`)."""
+    n = matrix.shape[0]
+    out = np.full((n + 1, n + 1), UNREACHABLE, dtype=np.int64)
+    out[:n, :n] = matrix
+    out[:, n] = 0
+    return out
+
+
 def read_vroom(path: Path) -> Instance:
     try:
         data = json.loads(path.read_text())
@@ -213,6 +223,10 @@ def read_vroom(path: Path) -> Instance:
                                   delivery=_vroom_stop(raw["delivery"], f"{where}.delivery"),
                                   amount=_amount(raw.get("amount"), f"{where}.amount"),
                                   skills=_skills(raw.get("skills"))))
+    open_end = next(iter(durations.values())).shape[0] if durations else 0
+    if any("end_index" not in raw for raw in data["vehicles"] if isinstance(raw, dict)):
+        durations = {pr: _with_open_end(m) for pr, m in durations.items()}
+        distances = {pr: _with_open_end(m) for pr, m in distances.items()}
     vehicles = []
     for k, raw in enumerate(data["vehicles"]):
         where = f"vehicles[{k}]"
@@ -221,7 +235,7 @@ def read_vroom(path: Path) -> Instance:
         tw = raw.get("time_window", [0, HORIZON])
         costs = raw.get("costs", {})
         vehicles.append(Vehicle(id=str(raw.get("id", k)), start=int(raw["start_index"]),
-                                end=int(raw.get("end_index", raw["start_index"])),
+                                end=int(raw["end_index"]) if "end_index" in raw else open_end,
                                 shift=TimeWindow(start=int(tw[0]), end=int(tw[1])),
                                 capacity=_amount(raw.get("capacity"), f"{where}.capacity"),
                                 profile=str(raw.get("profile", "car")),

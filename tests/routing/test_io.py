@@ -63,3 +63,14 @@ def test_bad_files_name_the_fault(name: str, message: str) -> None:
     """Each broken input raises InvalidProblemError whose message names the file and the bad field."""
     with pytest.raises(InvalidProblemError, match=message):
         read_instance(DATA / name)
+
+
+def test_vroom_vehicle_without_end_index_ends_at_its_last_stop() -> None:
+    """As in VROOM, a vehicle without end_index has an open route: no leg back, so no distance for it."""
+    inst = read_instance(DATA / "vroom_two_vehicles.json")
+    p = inst.problem
+    assert p.vehicles[0].end_location == 0
+    open_end = p.vehicles[1].end_location
+    assert open_end == p.n_locations - 1 and (p.distances["car"][:, open_end] == 0).all()
+    plan = Plan(routes=(Route(vehicle=1, visits=(Visit(kind="job", index=2),)),))
+    assert inst.exact_distance(plan) == 300
