@@ -201,25 +201,75 @@ class Item(_Model):
         return domain.Item(sku=self.sku, qty=self.qty, weight_g=self.weight_g, dims_mm=self.dims_mm)
 
 
+class ExpressPromise(_Model):
+    """Express delivery: at the door within `within_min` minutes of placing the order."""
+
+    kind: Literal["express"] = Field(description="the promise class")
+    within_min: PositiveInt = Field(description="minutes from placing the order to delivery", examples=[30])
+
+    def to_domain(self) -> domain.Promise:
+        return domain.Promise.express(self.within_min * 60)
+
+
+class SlotPromise(_Model):
+    """A delivery slot: at the door between the two times of day (the next such slot if it is already over)."""
+
+    kind: Literal["slot"] = Field(description="the promise class")
+    window: tuple[Clock, Clock] = Field(description="[start, end] of the slot, start before end, within one day",
+                                        examples=[["18:00", "19:00"]])
+
+    def to_domain(self) -> domain.Promise:
+        return domain.Promise.slot(*self.window)
+
+
+class NextDayPromise(_Model):
+    """Next-day delivery: by the end of the day after the one the order was placed on."""
+
+    kind: Literal["next_day"] = Field(description="the promise class")
+
+    def to_domain(self) -> domain.Promise:
+        return domain.Promise.next_day()
+
+
+PromiseClass = Annotated[ExpressPromise | SlotPromise | NextDayPromise, Field(discriminator="kind")]
+
+
 class Order(_Model):
     """A customer order, delivered to `location` (`courier`) or collected at a pickup point, locker or store."""
 
     id: Id = Field(description="unique within the file", examples=["o1"])
     location: LonLat = Field(description=f"the customer's address, {LOCATION_DOC}", examples=[[37.6029, 55.8215]])
     mode: domain.Mode = Field(description="`courier`: home delivery from a dark store; `pickup_point`, `locker`: "
-                                          "delivered there for collection; `store`: click and collect")
-    items: list[Item] = Field(min_length=1, description="the order lines")
+                                          "delivered there for collection; `store`: click and collect; "
+                                          "`return_pickup_point`: the customer drops `returns` at a pickup point "
+                                          "(no `items`)")
+    items: list[Item] = Field(default_factory=list, min_length=1,
+                              description="the order lines; required except for a `return_pickup_point` order, "
+                                          "which has none")
     placed_at: Clock = Field(0, description="time of day the order was placed (default 00:00)")
+    promise: PromiseClass | None = Field(None, description="the delivery promise sold with the order, by `kind`: "
+                                                           "express, slot or next_day")
+    returns: list[Item] = Field(default_factory=list, description="items to take back from the customer: "
+                                                                  "collected at the door (`courier`), handed in "
+                                                                  "at the store (`store`) or dropped at a pickup "
+                                                                  "point (`return_pickup_point`)")
 
     def to_domain(self) -> domain.Order:
-        items: list[domain.Item] = []
-        for j, item in enumerate(self.items):
-            try:
-                items.append(item.to_domain())
-            except DispatchError as exc:
-                raise exc.within(f"items[{j}]") from None
-        return domain.Order(id=self.id, location=self.location, mode=self.mode, items=tuple(items),
-                            placed_at=self.placed_at)
+        if self.mode != "return_pickup_point" and "items" not in self.model_fields_set:
+            raise InvalidOrderError("items", "missing")
+        lines: dict[str, list[domain.Item]] = {"items": [], "returns": []}
+        for key, models in (("items", self.items), ("returns", self.returns)):
+            for j, item in enumerate(models):
+                try:
+                    lines[key].append(item.to_domain())
+                except DispatchError as exc:
+                    raise exc.within(f"{key}[{j}]") from None
+        try:
+            promise = None if self.promise is None else self.promise.to_domain()
+        except DispatchError as exc:
+            raise exc.within("promise") from None
+        return domain.Order(id=self.id, location=self.location, mode=self.mode, items=tuple(lines["items"]),
+                            placed_at=self.placed_at, promise=promise, returns=tuple(lines["returns"]))
 
 
 class OrdersFile(_Model):
@@ -227,7 +277,10 @@ class OrdersFile(_Model):
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"orders": [
         {"id": "o1", "location": [37.6029, 55.8215], "mode": "courier", "placed_at": "12:30",
-         "items": [{"sku": "MILK-1L", "qty": 2, "weight_g": 1050, "dims_mm": [95, 95, 200]}]},
+         "items": [{"sku": "MILK-1L", "qty": 2, "weight_g": 1050, "dims_mm": [95, 95, 200]}],
+         "promise": {"kind": "express", "within_min": 30}},
+        {"id": "r1", "location": [37.6008, 55.8146], "mode": "return_pickup_point", "placed_at": "12:40",
+         "returns": [{"sku": "KETTLE", "qty": 1, "weight_g": 1400, "dims_mm": [220, 180, 250]}]},
     ]}]})
 
     orders: list[Order] = Field(description="orders in the order they are allocated; ids unique")

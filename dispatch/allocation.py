@@ -45,7 +45,10 @@ class Allocation:
 
     `facility` is where the parcel is handed over (the store itself for courier and store orders), `store`
     where it is picked, `travel_time_s` the road time of the leg from the store to the address (courier),
-    to the pickup point or locker, or 0 when the customer collects at the store.
+    to the pickup point or locker, or 0 when the customer collects at the store. For a `return_pickup_point`
+    order, `facility` is the pickup point the customer drops the return at, `store` the store that collects
+    it from there, `travel_time_s` the road time from that store to the pickup point and `boxes` those the
+    returned items pack into.
     """
 
     order: str
@@ -158,14 +161,18 @@ class Allocator:
     nearest by road. Pickup-point and locker orders go to the nearest (by road from the facility to the
     address) one with room, fed by its own `store` or else by the open store holding the stock nearest to
     it. Store orders (click & collect) go to the nearest open store holding the stock, zones aside.
+    Return_pickup_point orders (returns only) take one place at the nearest pickup point with room (ranked as
+    for pickup-point orders) and are collected from it by its `store`, or else by the store nearest to it by
+    road (opening hours and stock aside: collection is planned later); nothing is reserved at the store.
 
     Rejections checked first: unreachable (the address is more than `max_snap_m` from any road node),
     no_box_fits: SKU, no_dark_store / no_pickup_point / no_locker. Otherwise the reason is the check that
     stopped the candidate that got furthest, checks in this order: courier/store orders:
     outside_service_area (courier only), unreachable (no road from the store), store_closed,
     out_of_stock: SKU; pickup point/locker orders: unreachable, pickup_point_full / no_free_compartment,
-    then for its store unreachable, store_closed, out_of_stock: SKU. out_of_stock names the first SKU
-    missing at the nearest remaining store; an SKU that no store lists is simply out of stock.
+    then for its store unreachable, store_closed, out_of_stock: SKU; return_pickup_point orders: unreachable,
+    pickup_point_full, then no_dark_store / unreachable (no store can reach the pickup point). out_of_stock names
+    the first SKU missing at the nearest remaining store; an SKU that no store lists is simply out of stock.
 
     Travel times are one-to-all from every facility, computed once here (at `hour`, None = free flow).
     Facilities farther than `max_snap_m` from the road network are an error; such orders are unreachable.
@@ -285,7 +292,7 @@ class _Batch:
         self.slot = np.zeros(len(orders), dtype=np.int64)
         self._plan_stores(np.flatnonzero(by_store), snapped.nodes, points, placed, modes == "courier")
         self.via: dict[str, tuple[IntArray, IntArray, BoolArray]] = {}
-        for kind in ("pickup_point", "locker"):
+        for kind in ("pickup_point", "locker", "return_pickup_point"):
             self._plan_via(kind, np.flatnonzero(reachable & (modes == kind)), snapped.nodes, placed)
         self.slots = self.slot.tolist()
 
@@ -338,7 +345,7 @@ class _Batch:
         self.slot[ks] = np.arange(len(ks))
         if not len(ks):
             return
-        times = self.allocator._times_to[kind][nodes[ks]]
+        times = self.allocator._times_to["pickup_point" if kind == "return_pickup_point" else kind][nodes[ks]]
         reached = times < UNREACHABLE
         ranked = np.argsort(np.where(reached, times, _NOT_A_CANDIDATE), axis=1, kind="stable")
         self.via[kind] = (ranked, reached.sum(axis=1), self._store_open(placed[ks]))
@@ -355,12 +362,16 @@ class _Batch:
             if too_far[k]:
                 append(_rejected(order.id, UNREACHABLE_REASON))
                 continue
-            packed = packer.pack(order.items)
+            lines = order.returns if order.mode == "return_pickup_point" else order.items
+            packed = packer.pack(lines)
             if packed.unboxable is not None:
-                append(_rejected(order.id, f"{NO_BOX_FITS}: {order.items[packed.unboxable].sku}"))
+                append(_rejected(order.id, f"{NO_BOX_FITS}: {lines[packed.unboxable].sku}"))
                 continue
             mode = order.mode
-            if mode == "courier" or mode == "store":
+            if mode == "return_pickup_point":
+                with lock:
+                    append(self._return_drop(order, packed, slots[k]))
+            elif mode == "courier" or mode == "store":
                 if not have_stores:
                     append(_rejected(order.id, NO_DARK_STORE))
                     continue
@@ -453,4 +464,27 @@ class _Batch:
             return Allocation(order=order.id, facility=facility.id, store=store,
                               travel_time_s=feeders.legs[leg],
                               boxes=packed.boxes, reason=None, compartments=compartments)
+        return _rejected(order.id, reason)
+
+    def _return_drop(self, order: Order, packed: _Packed, j: int) -> Allocation:
+        """A return dropped at the nearest pickup point with room, collected by its `store` or the nearest store."""
+        pickup_points = self.allocator.pickup_points
+        if not pickup_points:
+            return _rejected(order.id, NO_PICKUP_POINT)
+        ranked, count, _ = self.via[order.mode]
+        stage, reason = 0, UNREACHABLE_REASON
+        for r in ranked[j, :int(count[j])].tolist():
+            point = pickup_points[r]
+            if self.inventory.free_capacity(point.id) < 1:
+                if stage < 1:
+                    stage, reason = 1, PICKUP_POINT_FULL
+                continue
+            feeders = self.allocator._feeders[point.id]
+            if feeders.failure is not None:
+                if stage < 2:
+                    stage, reason = 2, feeders.failure
+                continue
+            self.inventory.reserve(order.id, pickup_point=point.id)
+            return Allocation(order=order.id, facility=point.id, store=feeders.ids[0],
+                              travel_time_s=feeders.legs[0], boxes=packed.boxes, reason=None)
         return _rejected(order.id, reason)

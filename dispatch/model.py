@@ -17,8 +17,13 @@ from dispatch.errors import DispatchError, InvalidFacilityError, InvalidOrderErr
 
 DAY_S = 86_400
 
-Mode = Literal["courier", "pickup_point", "locker", "store"]
+DeliveryMode = Literal["courier", "pickup_point", "locker", "store"]
+Mode = Literal["courier", "pickup_point", "locker", "store", "return_pickup_point"]
 MODES: tuple[Mode, ...] = get_args(Mode)
+RETURN_MODES: tuple[Mode, ...] = ("courier", "store", "return_pickup_point")
+"""Modes whose orders may carry `returns`: collected at the door, brought to the store, dropped at a pickup point."""
+PromiseKind = Literal["express", "slot", "next_day"]
+PROMISE_KINDS: tuple[PromiseKind, ...] = get_args(PromiseKind)
 CompartmentSize = Literal["S", "M", "L"]
 COMPARTMENT_SIZES: tuple[CompartmentSize, ...] = get_args(CompartmentSize)
 
@@ -125,10 +130,60 @@ class Item:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Promise:
+    """The delivery promise an order was sold with: `express` (within `within_s` of placing it), a `slot`
+    (`window` = (start, end), seconds of the day, 0 <= start < end <= 86 400) or `next_day` (by the end of the
+    day after the one it was placed on). Build with `Promise.express(s)`, `Promise.slot(a, b)`, `Promise.next_day()`.
+    """
+
+    kind: PromiseKind
+    within_s: int | None = None
+    window: Hours | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in PROMISE_KINDS:
+            raise InvalidOrderError("kind", f"must be one of {list(PROMISE_KINDS)}, got {self.kind!r}")
+        if self.kind == "express":
+            check_int(InvalidOrderError, "within_s", self.within_s, minimum=1)
+        elif self.within_s is not None:
+            raise InvalidOrderError("within_s", f"only an express promise has one, not {self.kind}")
+        if self.kind != "slot":
+            if self.window is not None:
+                raise InvalidOrderError("window", f"only a slot promise has one, not {self.kind}")
+            return
+        window: Any = self.window
+        try:
+            start, end = window
+        except (TypeError, ValueError):
+            raise InvalidOrderError("window", f"must be a (start, end) pair of seconds of the day, "
+                                    f"got {self.window!r}") from None
+        start = check_int(InvalidOrderError, "window[0]", start, minimum=0)
+        end = check_int(InvalidOrderError, "window[1]", end, minimum=0)
+        if not start < end <= DAY_S:
+            raise InvalidOrderError("window", f"must satisfy 0 <= start < end <= {DAY_S}, got ({start}, {end})")
+        object.__setattr__(self, "window", (start, end))
+
+    @classmethod
+    def express(cls, within_s: int) -> Promise:
+        return cls(kind="express", within_s=within_s)
+
+    @classmethod
+    def slot(cls, start: int, end: int) -> Promise:
+        return cls(kind="slot", window=(start, end))
+
+    @classmethod
+    def next_day(cls) -> Promise:
+        return cls(kind="next_day")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Order:
     """A customer order: delivered to `location` (courier) or collected at a pickup point, locker or store.
 
     `placed_at` is in seconds (of the day, or of any clock whose day starts at a multiple of 86 400 s).
+    `promise` is what the customer was promised (None: unknown; `deadline` needs one). `returns` are items to
+    take back from the customer: collected at the door (`courier`), handed in at the store (`store`) or, for a
+    `return_pickup_point` order (returns only, no `items`), dropped at a pickup point and collected from there.
     """
 
     id: str
@@ -136,20 +191,45 @@ class Order:
     mode: Mode
     items: tuple[Item, ...]
     placed_at: int = 0
+    promise: Promise | None = None
+    returns: tuple[Item, ...] = ()
 
     def __post_init__(self) -> None:
         check_id(InvalidOrderError, "id", self.id)
         object.__setattr__(self, "location", check_location(InvalidOrderError, "location", self.location))
         if self.mode not in MODES:
             raise InvalidOrderError("mode", f"must be one of {list(MODES)}, got {self.mode!r}")
-        items = tuple(self.items)
-        if not items:
+        for name in ("items", "returns"):
+            lines = getattr(self, name)
+            if isinstance(lines, Item | str | bytes | Mapping):
+                raise InvalidOrderError(name, f"must be a sequence of Item, got {type(lines).__name__}")
+            try:
+                lines = tuple(lines)
+            except TypeError:
+                raise InvalidOrderError(name, f"must be a sequence of Item, got {type(lines).__name__}") from None
+            for i, item in enumerate(lines):
+                if not isinstance(item, Item):
+                    raise InvalidOrderError(f"{name}[{i}]", f"must be an Item, got {type(item).__name__}")
+            object.__setattr__(self, name, lines)
+        if self.mode == "return_pickup_point":
+            if self.items:
+                raise InvalidOrderError("items", "a return_pickup_point order delivers nothing; list the items "
+                                        "it returns in `returns`")
+            if not self.returns:
+                raise InvalidOrderError("returns", "a return_pickup_point order needs at least one item to return")
+        elif not self.items:
             raise InvalidOrderError("items", "an order needs at least one item")
-        for i, item in enumerate(items):
-            if not isinstance(item, Item):
-                raise InvalidOrderError(f"items[{i}]", f"must be an Item, got {type(item).__name__}")
-        object.__setattr__(self, "items", items)
+        if self.returns and self.mode not in RETURN_MODES:
+            raise InvalidOrderError("returns", f"a {self.mode} order cannot take returns (only "
+                                    f"{', '.join(RETURN_MODES)}); place a return_pickup_point order")
         check_int(InvalidOrderError, "placed_at", self.placed_at, minimum=0)
+        if self.promise is not None and not isinstance(self.promise, Promise):
+            raise InvalidOrderError("promise", f"must be a Promise or None, got {type(self.promise).__name__}")
+
+    @property
+    def is_return(self) -> bool:
+        """Whether the order only takes items back (a return dropped at a pickup point)."""
+        return self.mode == "return_pickup_point"
 
     def quantities(self) -> dict[str, int]:
         """Units needed per SKU, in the order the SKUs first appear."""
@@ -236,3 +316,24 @@ class Locker:
 
 
 Facility = DarkStore | PickupPoint | Locker
+
+
+def deadline(order: Order, placed_at: int | None = None, *, promise: Promise | None = None) -> int:
+    """The `promise_by` of the order's DispatchOrder: when its promise (or `promise`) says it must be delivered.
+
+    Times are on the order's clock (`placed_at`, default `order.placed_at`; days start at multiples of 86 400 s).
+    express: placed_at + within_s. slot: the end of the first slot on that day or later that has not ended by
+    placed_at (a slot already over is tomorrow's). next_day: the end of the day after the one it was placed on.
+    Raises InvalidOrderError naming `promise` when the order has none, `placed_at` when it is invalid.
+    """
+    chosen = promise if promise is not None else order.promise
+    if not isinstance(chosen, Promise):
+        raise InvalidOrderError("promise", f"order {order.id!r} has no promise to derive a deadline from")
+    at = check_int(InvalidOrderError, "placed_at", order.placed_at if placed_at is None else placed_at, minimum=0)
+    day = at - at % DAY_S
+    if chosen.within_s is not None:  # express
+        return at + chosen.within_s
+    if chosen.window is not None:  # slot
+        end = day + chosen.window[1]
+        return end if end > at else end + DAY_S
+    return day + 2 * DAY_S

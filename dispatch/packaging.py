@@ -70,6 +70,13 @@ class BoxCatalogue:
         ordered = sorted(boxes, key=lambda b: (b.volume_mm3, b.max_weight_g, b.name))
         object.__setattr__(self, "boxes", tuple(ordered))
 
+    def named(self, name: str) -> Box:
+        """The box called `name`; raises InvalidOrderError naming `boxes` when the catalogue has none."""
+        for box in self.boxes:
+            if box.name == name:
+                return box
+        raise InvalidOrderError("boxes", f"no box {name!r} in the catalogue ({[b.name for b in self.boxes]})")
+
 
 DEFAULT_CATALOGUE = BoxCatalogue(
     boxes=(
@@ -164,3 +171,25 @@ def largest_compartment(boxes: Sequence[Box]) -> CompartmentSize | None:
     """The largest compartment size the boxes need, or None for no boxes."""
     needed = compartments_for(boxes)
     return needed[0] if needed else None
+
+
+LOAD_DIMENSIONS = ("boxes", "weight_g", "volume_ml")
+"""What `order_load` measures, in order: a courier's `capacity` over the same dimensions limits all three."""
+
+
+def order_load(items: Sequence[Item], boxes: Sequence[Box | str],
+               catalogue: BoxCatalogue = DEFAULT_CATALOGUE) -> tuple[int, int, int]:
+    """An order's courier load (boxes, weight_g, volume_ml) from the boxes it was packed into (`choose_boxes`,
+    or the names an Allocation lists, looked up in `catalogue`): the number of boxes, the items' total weight
+    and the boxes' total volume (inner dimensions, millilitres rounded up). Use it as `DispatchOrder.load`.
+    """
+    chosen = [catalogue.named(b) if isinstance(b, str) else b for b in boxes]
+    for i, box in enumerate(chosen):
+        if not isinstance(box, Box):
+            raise InvalidOrderError(f"boxes[{i}]", f"must be a Box or a box name, got {type(box).__name__}")
+    for i, item in enumerate(items):
+        if not isinstance(item, Item):
+            raise InvalidOrderError(f"items[{i}]", f"must be an Item, got {type(item).__name__}")
+    weight = sum(item.weight_g * item.qty for item in items)
+    volume_mm3 = sum(box.volume_mm3 for box in chosen)
+    return len(chosen), weight, -(-volume_mm3 // 1000)

@@ -141,22 +141,30 @@ class _Simple:
         if self.max_orders == 1 or head.is_return or not self.idle:
             return [head]
         dur = self.s.travel.durations[self.idle[0].profile]
-        room = max(c.capacity for c in self.idle) - head.load
+        room = [c - a for c, a in zip(self._roomiest(), head.load_vector, strict=True)]
         near = sorted((o for o in others if not o.is_return and dur[head.location, o.location] <= self.radius_s),
                       key=lambda o: (int(dur[head.location, o.location]), o.placed_at, o.id))
         bundle = [head]
         for o in near:
             if len(bundle) == self.max_orders:
                 break
-            if o.load <= room:
+            if all(a <= r for a, r in zip(o.load_vector, room, strict=True)):
                 bundle.append(o)
-                room -= o.load
+                room = [r - a for r, a in zip(room, o.load_vector, strict=True)]
         return bundle
+
+    def _roomiest(self) -> tuple[int, ...]:
+        """The largest capacity of an idle courier in each load dimension (an upper bound on any one's room)."""
+        return tuple(max(dim) for dim in zip(*(c.capacity_vector for c in self.idle), strict=True))
+
+    @staticmethod
+    def _total(bundle: list[DispatchOrder]) -> tuple[int, ...]:
+        return tuple(sum(dim) for dim in zip(*(o.load_vector for o in bundle), strict=True))
 
     def _due(self, head: DispatchOrder, bundle: list[DispatchOrder]) -> bool:
         if self.max_orders == 1 or head.is_return or len(bundle) >= self.max_orders:
             return True
-        if self.idle and sum(o.load for o in bundle) >= max(c.capacity for c in self.idle):
+        if self.idle and any(t >= c for t, c in zip(self._total(bundle), self._roomiest(), strict=True)):
             return True
         if self.s.now >= head.ready_at + self.hold_s:
             return True
@@ -178,11 +186,11 @@ class _Simple:
         s = self.s
         if not self.idle:
             return None, NO_IDLE_COURIER
-        load = sum(o.load for o in bundle)
+        load = self._total(bundle)
         returns = any(o.is_return for o in bundle)
         reasons: set[str] = set()
         for c in self.idle:
-            if load > c.capacity:
+            if not c.fits(load):
                 reasons.add(OVER_CAPACITY)
                 continue
             if returns and c.free_floating:

@@ -29,7 +29,18 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
 from dispatch.allocation import STORE_CLOSED, Allocation, Allocator
 from dispatch.errors import InvalidDispatchError, InvalidOrderError, ReservationError
-from dispatch.model import DAY_S, CompartmentSize, DarkStore, Hours, Item, LonLat, Mode, Order, check_location, open_at
+from dispatch.model import (
+    DAY_S,
+    CompartmentSize,
+    DarkStore,
+    DeliveryMode,
+    Hours,
+    Item,
+    LonLat,
+    Order,
+    check_location,
+    open_at,
+)
 from dispatch.state import NO_COURIER
 from routing.matrix import UNREACHABLE
 
@@ -393,7 +404,7 @@ class _Preview:
 
     allocation: Allocation
     at: int
-    mode: Mode
+    mode: DeliveryMode
 
     @property
     def kind(self) -> OptionKind:
@@ -500,14 +511,14 @@ class Quoter:
                 raise InvalidOrderError(f"items[{i}]", f"must be an Item, got {type(item).__name__}")
         return basket
 
-    def _preview(self, where: LonLat, basket: tuple[Item, ...], mode: Mode, at: int) -> _Preview:
+    def _preview(self, where: LonLat, basket: tuple[Item, ...], mode: DeliveryMode, at: int) -> _Preview:
         order_id = _PREVIEW_ID
         while self.allocator.inventory.holding([order_id]):
             order_id += "_"
         order = Order(id=order_id, location=where, mode=mode, items=basket, placed_at=at)
         return _Preview(_preview(self.allocator, order), at, mode)
 
-    def _when_open(self, where: LonLat, basket: tuple[Item, ...], mode: Mode, now: int) -> _Preview:
+    def _when_open(self, where: LonLat, basket: tuple[Item, ...], mode: DeliveryMode, now: int) -> _Preview:
         """The Allocator's choice now; if every candidate store is closed, its choice at the next opening of a
         store within a day (the earliest that serves the order)."""
         first = self._preview(where, basket, mode, now)

@@ -2,7 +2,8 @@
 
 Model (one dark store, one decision):
 
-- Every open order is a job at its door. A delivery carries its `load` out of the store, may leave once picked
+- Every open order is a job at its door. A delivery carries its `load` (one amount per capacity dimension, the
+  vehicle's `capacity` being the courier's over the same dimensions) out of the store, may leave once picked
   (`release = ready_at`) and has a soft deadline `promise_by` (`lateness_cost` per second late: lateness is
   priced, never refused). A return is collected within the hard window [`ready_at`, `promise_by`].
 - Every courier on shift is one single-trip vehicle that *starts at the store* at the time it can be there:
@@ -161,14 +162,14 @@ def build_problem(state: DispatchState, options: ReoptimizeOptions) -> DispatchP
         soft = not o.is_return and late > 0
         jobs.append(Job(id=_ORDER + o.id, stop=Stop(location=compact[o.location], service=o.service_s,
                                                      time_windows=windows),
-                        delivery=(o.load,), release=0 if o.is_return else o.ready_at,
+                        delivery=o.load_vector, release=0 if o.is_return else o.ready_at,
                         deadline=o.promise_by if soft else None, lateness_cost=late if soft else 0,
                         skills=frozenset({RETURNS_SKILL}) if o.is_return else frozenset()))
     vehicles = []
     for c, at_store in starts:
         skills = frozenset({RETURNS_SKILL}) if has_returns and not c.free_floating else frozenset()
         vehicles.append(Vehicle(id=_COURIER + c.id, start=0, end=anywhere if c.free_floating else 0,
-                                shift=TimeWindow(start=at_store, end=c.shift_end), capacity=(c.capacity,),
+                                shift=TimeWindow(start=at_store, end=c.shift_end), capacity=c.capacity_vector,
                                 profile=c.profile, skills=skills, fixed_cost=_approach_cost(state, c, free[c.id])))
     problem = Problem(durations=durations, distances=distances, jobs=tuple(jobs), vehicles=tuple(vehicles),
                       distance_cost=COST_PER_METRE)

@@ -50,6 +50,18 @@ def _int(error: type[DispatchError], name: str, value: object, minimum: int | No
     return int(value)
 
 
+def _amounts(error: type[DispatchError], name: str, value: object, minimum: int) -> tuple[int, ...]:
+    """An int (one dimension) or a non-empty sequence of ints, each >= `minimum`, as a tuple."""
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        return (_int(error, name, value, minimum),)
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence | np.ndarray):
+        raise error(name, f"must be an integer or a tuple of integers, got {value!r}")
+    amounts = tuple(_int(error, f"{name}[{k}]", v, minimum) for k, v in enumerate(value))
+    if not amounts:
+        raise error(name, "needs at least one dimension")
+    return amounts
+
+
 def _id(error: type[DispatchError], name: str, value: object) -> str:
     if not isinstance(value, str) or not value:
         raise error(name, f"must be a non-empty string, got {value!r}")
@@ -124,7 +136,9 @@ class DispatchOrder:
 
     Delivery: leaves the store once picked (`ready_at`) and should reach the door by `promise_by` (soft: lateness
     is penalised, never refused). Return: collected at the door within [`ready_at`, `promise_by`] (hard window),
-    then brought back to the store. `load` is in the couriers' capacity units (boxes); `service_s` the handover.
+    then brought back to the store. `load` is in the couriers' capacity units, one amount per dimension (e.g.
+    boxes, grams, millilitres: `dispatch.packaging.order_load`); an int is one dimension (boxes) and is stored
+    as a 1-tuple. `service_s` is the handover time.
     """
 
     id: str
@@ -132,7 +146,7 @@ class DispatchOrder:
     location: int
     ready_at: int
     promise_by: int
-    load: int = 1
+    load: tuple[int, ...] | int = 1
     service_s: int = 0
     placed_at: int = 0
     is_return: bool = False
@@ -140,8 +154,9 @@ class DispatchOrder:
     def __post_init__(self) -> None:
         _id(InvalidOrderError, "id", self.id)
         _id(InvalidOrderError, "store", self.store)
-        for name in ("location", "ready_at", "promise_by", "load", "service_s", "placed_at"):
+        for name in ("location", "ready_at", "promise_by", "service_s", "placed_at"):
             _int(InvalidOrderError, name, getattr(self, name))
+        object.__setattr__(self, "load", _amounts(InvalidOrderError, "load", self.load, 0))
         if not isinstance(self.is_return, bool):
             raise InvalidOrderError("is_return", f"must be a bool, got {self.is_return!r}")
         if self.ready_at < self.placed_at:
@@ -151,6 +166,11 @@ class DispatchOrder:
             raise InvalidOrderError("promise_by", f"a return's collection window closes at {self.promise_by} "
                                     f"before it opens at {self.ready_at}")
 
+    @property
+    def load_vector(self) -> tuple[int, ...]:
+        """`load` as a tuple (it always is one after construction; typed so for callers)."""
+        return self.load if isinstance(self.load, tuple) else (self.load,)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Courier:
@@ -159,10 +179,12 @@ class Courier:
     `home_store` None means free-floating (meal-delivery style): it rides to the store to collect each trip and
     stays at its last stop afterwards; a store courier starts and ends every trip at its store. `carrying` are
     the ids of the orders it holds or has been committed to, in delivery order (see the module doc for statuses).
+    `capacity` has one amount per load dimension (see `DispatchOrder.load`), each at least 1; an int is one
+    dimension and is stored as a 1-tuple.
     """
 
     id: str
-    capacity: int
+    capacity: tuple[int, ...] | int
     shift_end: int
     position: int
     profile: str = "bike"
@@ -175,7 +197,7 @@ class Courier:
     def __post_init__(self) -> None:
         _id(InvalidDispatchError, "courier.id", self.id)
         where = f"courier {self.id}"
-        _int(InvalidDispatchError, f"{where}: capacity", self.capacity, minimum=1)
+        object.__setattr__(self, "capacity", _amounts(InvalidDispatchError, f"{where}: capacity", self.capacity, 1))
         for name in ("shift_start", "shift_end", "position", "available_at"):
             _int(InvalidDispatchError, f"{where}: {name}", getattr(self, name))
         if self.shift_end <= self.shift_start:
@@ -197,6 +219,15 @@ class Courier:
         if self.status == "returning" and self.home_store is None:
             raise InvalidDispatchError(f"{where}: status", "a free-floating courier has no store to return to")
         object.__setattr__(self, "carrying", carrying)
+
+    @property
+    def capacity_vector(self) -> tuple[int, ...]:
+        """`capacity` as a tuple (it always is one after construction; typed so for callers)."""
+        return self.capacity if isinstance(self.capacity, tuple) else (self.capacity,)
+
+    def fits(self, load: Sequence[int]) -> bool:
+        """Whether `load` (one amount per dimension) fits within the capacity in every dimension."""
+        return all(a <= c for a, c in zip(load, self.capacity_vector, strict=True))
 
     @property
     def free_floating(self) -> bool:
@@ -375,6 +406,14 @@ class DispatchState:
             if o.location >= n:
                 raise InvalidDispatchError(f"orders[{i}].location", f"{o.location} is outside the {n} locations")
             by_id[o.id] = o
+        dims: int | None = None
+        for name, amounts in [*((f"couriers[{i}].capacity", c.capacity_vector) for i, c in enumerate(self.couriers)),
+                              *((f"orders[{i}].load", o.load_vector) for i, o in enumerate(self.orders))]:
+            if dims is None:
+                dims = len(amounts)
+            elif len(amounts) != dims:
+                raise InvalidDispatchError(name, f"has {len(amounts)} dimensions, expected {dims} like the first "
+                                           "courier's capacity (or order's load)")
         carried_by: dict[str, str] = {}
         ids: set[str] = set()
         for i, c in enumerate(self.couriers):

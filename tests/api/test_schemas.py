@@ -33,6 +33,7 @@ DATA = ROOT / "tests" / "data"
 SCHEMA_DIR = ROOT / "docs" / "schemas"
 FACILITY_FILES = ["moscow_facilities.json", "facility_off_map.json"]
 ORDER_FILES = ["moscow_orders.json", "locker_full.json", "out_of_stock.json"]
+KETTLE = {"sku": "KETTLE", "qty": 1, "weight_g": 1400, "dims_mm": [220, 180, 250]}
 
 
 def load(name: str) -> Any:
@@ -121,6 +122,24 @@ def test_conversion_to_dispatch_objects() -> None:
     assert first.items == (domain.Item(sku="MILK-1L", qty=2, weight_g=1050, dims_mm=(95, 95, 200)),)
 
 
+def test_promise_and_returns_convert_to_dispatch_objects() -> None:
+    """Each promise kind becomes a dispatch Promise (minutes and clock times in seconds); returns become Items."""
+    base = {"location": [37.6, 55.8], "mode": "courier", "items": [KETTLE]}
+    data = {"orders": [
+        {**base, "id": "e", "promise": {"kind": "express", "within_min": 30}, "returns": [KETTLE]},
+        {**base, "id": "s", "promise": {"kind": "slot", "window": ["18:00", "19:00"]}},
+        {**base, "id": "n", "promise": {"kind": "next_day"}},
+        {"id": "r", "location": [37.6, 55.8], "mode": "return_pickup_point", "returns": [KETTLE]},
+    ]}
+    express, slot, next_day, dropped = orders_from_json(data)
+    kettle = domain.Item(sku="KETTLE", qty=1, weight_g=1400, dims_mm=(220, 180, 250))
+    assert express.promise == domain.Promise.express(1800) and express.returns == (kettle,)
+    assert slot.promise == domain.Promise.slot(18 * 3600, 19 * 3600) and slot.returns == ()
+    assert next_day.promise == domain.Promise.next_day()
+    assert dropped.mode == "return_pickup_point" and dropped.items == () and dropped.returns == (kettle,)
+    assert dropped.promise is None
+
+
 def test_multipolygon_zone_is_accepted() -> None:
     """A GeoJSON MultiPolygon zone becomes a shapely MultiPolygon."""
     square = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.0, 0.0]]
@@ -181,12 +200,31 @@ BAD_ORDERS = [
     (lambda o: o[0]["items"][0].update(colour="red"), "orders[0].items[0].colour",
      "not a field of an item; expected ['dims_mm', 'qty', 'sku', 'weight_g']"),
     (lambda o: o[0].update(mode="drone"), "orders[0].mode",
-     "must be one of 'courier', 'pickup_point', 'locker' or 'store', got 'drone'"),
+     "must be one of 'courier', 'pickup_point', 'locker', 'store' or 'return_pickup_point', got 'drone'"),
     (lambda o: o[0].update(placed_at="12:00\n"), "orders[0].placed_at",
      "must be a time \"HH:MM\" or seconds, got '12:00\\n'"),
     (lambda o: o[0].update(location=[37.6, float("nan")]), "orders[0].location[1]", "must be a finite number, got nan"),
     (lambda o: o[2].pop("items"), "orders[2].items", "missing"),
     (lambda o: o[4].update(id="road-beats-straight-line"), "orders[4].id", "duplicate id 'road-beats-straight-line'"),
+    (lambda o: o[0].update(promise={"kind": "drone"}), "orders[0].promise.kind",
+     "unknown kind 'drone'; expected one of ['express', 'slot', 'next_day']"),
+    (lambda o: o[0].update(promise={}), "orders[0].promise.kind", "missing"),
+    (lambda o: o[0].update(promise={"kind": "express", "within_min": 0}), "orders[0].promise.within_min",
+     "must be positive, got 0"),
+    (lambda o: o[0].update(promise={"kind": "slot", "window": ["19:00", "18:00"]}), "orders[0].promise.window",
+     "must satisfy 0 <= start < end <= 86400, got (68400, 64800)"),
+    (lambda o: o[0].update(promise={"kind": "slot", "window": ["18:00"]}), "orders[0].promise.window",
+     "must have 2 items, got 1"),
+    (lambda o: o[0].update(promise={"kind": "next_day", "within_min": 5}), "orders[0].promise.within_min",
+     "not a field of a next day promise; expected ['kind']"),
+    (lambda o: o[0].update(returns=[{**KETTLE, "qty": 0}]), "orders[0].returns[0].qty", "must be positive, got 0"),
+    (lambda o: o[4].update(returns=[KETTLE]), "orders[4].returns",
+     "a pickup_point order cannot take returns (only courier, store, return_pickup_point); "
+     "place a return_pickup_point order"),
+    (lambda o: o[0].update(mode="return_pickup_point", returns=[KETTLE]), "orders[0].items",
+     "a return_pickup_point order delivers nothing; list the items it returns in `returns`"),
+    (lambda o: (o[0].update(mode="return_pickup_point"), o[0].pop("items")), "orders[0].returns",
+     "a return_pickup_point order needs at least one item to return"),
 ]
 
 
@@ -264,7 +302,8 @@ def test_models_are_closed_and_documented() -> None:
         for field in model.model_fields.values():
             models += [t for t in _models_in(field.annotation) if t not in seen]
     assert {m.__name__ for m in seen} == {"FacilitiesFile", "DarkStore", "PickupPoint", "Locker", "Polygon",
-                                          "MultiPolygon", "OrdersFile", "Order", "Item"}
+                                          "MultiPolygon", "OrdersFile", "Order", "Item", "ExpressPromise",
+                                          "SlotPromise", "NextDayPromise"}
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:

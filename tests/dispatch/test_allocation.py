@@ -378,3 +378,52 @@ def test_a_fresh_inventory_or_another_catalogue_takes_effect(moscow: RoadNetwork
     crated = allocator.allocate(batch)
     assert [r.boxes for r in crated] == [("crate",)] * 3 + [(), ()]
     assert crated[4].reason == "no_free_compartment"  # a crate needs an L compartment; neither locker has one
+
+
+KETTLE = Item(sku="KETTLE", qty=1, weight_g=1400, dims_mm=(220, 180, 250))
+
+
+def returned(oid: str, location: LonLat, *items: Item) -> Order:
+    return Order(id=oid, location=location, mode="return_pickup_point", items=(), returns=items or (KETTLE,),
+                 placed_at=NOON)
+
+
+def test_returns_take_a_place_at_the_nearest_pickup_point_with_room(moscow: RoadNetwork) -> None:
+    """Returns fill the nearest pickup point, then the next, then pickup_point_full; stock is untouched."""
+    facilities = [*stores(), PickupPoint(id="p-near", location=NEAR_OSTANKINO, capacity=1),
+                  PickupPoint(id="p-far", location=WEST, capacity=1)]
+    allocator = Allocator(moscow, facilities)
+    results = allocator.allocate([returned(f"r{k}", NEAR_OSTANKINO) for k in range(3)])
+    assert [r.facility for r in results] == ["p-near", "p-far", None]
+    assert results[2].reason == "pickup_point_full" and results[2].store is None
+    assert results[0].boxes == ("medium",) and results[0].compartments == ()
+    assert allocator.inventory.free_capacity("p-near") == allocator.inventory.free_capacity("p-far") == 0
+    assert allocator.inventory.available("ostankino", "MILK") == 10
+    released = allocator.cancel("r0")
+    assert released.pickup_point == "p-near" and released.store is None and dict(released.stock) == {}
+    (again,) = allocator.allocate([returned("r3", NEAR_OSTANKINO)])
+    assert again.facility == "p-near"
+
+
+def test_return_is_collected_by_the_pickup_points_store_or_the_nearest(moscow: RoadNetwork) -> None:
+    """The collecting store is the pickup point's `store`, else the store nearest it by road, open or not."""
+    near = PickupPoint(id="p", location=NEAR_OSTANKINO, capacity=5)
+    allocator = Allocator(moscow, [*stores(ostankino={"hours": (1 * 3600, 2 * 3600)}), near])
+    (result,) = allocator.allocate([returned("r", NEAR_OSTANKINO)])
+    nearest = min(("ostankino", "vdnh"), key=lambda s: allocator.travel_time(s, "p"))
+    assert (result.facility, result.store) == ("p", nearest)
+    assert result.travel_time_s == allocator.travel_time(nearest, "p")
+    other = "vdnh" if nearest == "ostankino" else "ostankino"
+    tied = PickupPoint(id="p", location=NEAR_OSTANKINO, capacity=5, store=other)
+    (result,) = Allocator(moscow, [*stores(), tied]).allocate([returned("r", NEAR_OSTANKINO)])
+    assert result.store == other and result.travel_time_s == allocator.travel_time(other, "p")
+
+
+def test_return_rejections(moscow: RoadNetwork) -> None:
+    """No pickup point, an unboxable return, an address off the map: each rejected with its reason."""
+    assert Allocator(moscow, stores()).allocate([returned("r", NEAR_OSTANKINO)])[0].reason == "no_pickup_point"
+    facilities = [*stores(), PickupPoint(id="p", location=NEAR_OSTANKINO, capacity=5)]
+    tv, off = Allocator(moscow, facilities).allocate([returned("tv", NEAR_OSTANKINO, TV), returned("off", OFF_MAP)])
+    assert tv.reason == "no_box_fits: TV-65" and off.reason == "unreachable"
+    alone = Allocator(moscow, [PickupPoint(id="p", location=NEAR_OSTANKINO, capacity=5)])
+    assert alone.allocate([returned("r", NEAR_OSTANKINO)])[0].reason == "no_dark_store"

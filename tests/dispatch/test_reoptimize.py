@@ -151,3 +151,22 @@ def test_prefers_the_free_floating_courier_closer_to_the_store() -> None:
     assert built is not None and [v.fixed_cost for v in built.problem.vehicles] == [60 * 3000, 60 * 200]
     d = reoptimize(s, FAST)
     assert [t.courier_id for t in d.trips + d.tentative] == ["near"]
+
+
+def test_returns_dropped_at_a_pickup_point_end_at_the_store() -> None:
+    """Returns waiting at a pickup point (one location, several parcels) are collected and ridden to the store."""
+    from dispatch.policy import GreedyPolicy
+
+    pickup_point = 4
+    s = state([order("r1", pickup_point, is_return=True, promise_by=3600),
+               order("r2", pickup_point, is_return=True, promise_by=3600), order("d", 1, placed_at=10)],
+              [courier("a"), courier("ff", home=None, position=7)])
+    back = s.travel.duration("bike", pickup_point, s.store_location)
+    d = reoptimize(s, FAST)
+    assert accounted(s, d) and d.unassigned == ()
+    for rid in ("r1", "r2"):
+        trip = d.trip_of(rid)
+        assert trip is not None and trip.courier_id == "a" and trip.ends_at_store
+        assert trip.end_at >= trip.etas[trip.order_ids.index(rid)] + back
+    (first, *_) = GreedyPolicy().decide(s).trips
+    assert first.order_ids == ("r1",) and first.ends_at_store and first.end_at == first.etas[0] + back
