@@ -85,6 +85,29 @@ def cmd_schema(args: argparse.Namespace) -> None:
     print(json_schema_text(args.file), end="")
 
 
+def cmd_simulate(args: argparse.Namespace) -> None:
+    import time
+
+    from dispatch.meal import GreedyMealPolicy
+    from simulator.mdrp import compute_metrics, deliveries_csv, read_instance, simulate
+
+    started = time.perf_counter()
+    instance = read_instance(args.mdrp)
+    recorder = simulate(instance, GreedyMealPolicy(rules=instance.parameters.rules))
+    metrics = compute_metrics(instance, recorder)
+    if args.deliveries is not None:
+        args.deliveries.write_text(deliveries_csv(instance, recorder))
+    out = {"instance": instance.name, "policy": args.policy, **metrics.as_dict(),
+           "runtime_s": round(time.perf_counter() - started, 3)}
+    if args.json:
+        print(json.dumps(out))
+        return
+    print(f"{instance.name} ({args.policy}, {out['runtime_s']:.2f} s)")
+    for key, value in out.items():
+        if key not in ("instance", "policy", "runtime_s"):
+            print(f"  {key:<22} {value}")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise CliError(message)
@@ -118,6 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("schema", help="print the JSON Schema of the allocate facilities or orders file")
     s.add_argument("file", choices=("facilities", "orders"), help="which file of `lastmile allocate`")
     s.set_defaults(run=cmd_schema)
+    m = sub.add_parser("simulate", help="simulate a Grubhub MDRP day and print the paper's metrics")
+    m.add_argument("--mdrp", type=Path, required=True, metavar="INSTANCE_DIR",
+                   help="folder with orders.txt, couriers.txt, restaurants.txt, instance_parameters.txt")
+    m.add_argument("--policy", choices=("greedy",), default="greedy")
+    m.add_argument("--json", action="store_true", help="print one JSON object")
+    m.add_argument("--deliveries", type=Path, default=None, metavar="FILE",
+                   help="write the delivered orders as CSV order,placement_time,ready_time,pickup_time,"
+                        "dropoff_time,courier")
+    m.set_defaults(run=cmd_simulate)
     return parser
 
 

@@ -1,0 +1,460 @@
+"""Grubhub MDRP mode: instance reader, SimPy simulation of couriers, recorder, the paper's metrics and a CSV writer."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import simpy
+
+from dispatch.meal import MealAssignment, MealCourier, MealOrder, MealPolicy, MealRules, assignment_times
+from simulator.errors import InstanceError, SimulatorError
+
+__all__ = [
+    "CSV_HEADER",
+    "Courier",
+    "CourierActivity",
+    "Delivery",
+    "Instance",
+    "Metrics",
+    "Order",
+    "Parameters",
+    "Recorder",
+    "Restaurant",
+    "compute_metrics",
+    "deliveries_csv",
+    "lower_bound",
+    "read_instance",
+    "simulate",
+]
+
+CSV_HEADER = ("order", "placement_time", "ready_time", "pickup_time", "dropoff_time", "courier")
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Restaurant:
+    id: str
+    location: Point
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Order:
+    id: str
+    location: Point
+    placement_time: int
+    restaurant: str
+    ready_time: int
+
+    def __post_init__(self) -> None:
+        if self.ready_time < self.placement_time:
+            raise ValueError(f"ready_time {self.ready_time} is before placement_time {self.placement_time}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Courier:
+    id: str
+    location: Point
+    on_time: int
+    off_time: int
+
+    def __post_init__(self) -> None:
+        if self.off_time < self.on_time:
+            raise ValueError(f"off_time {self.off_time} is before on_time {self.on_time}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Parameters:
+    meters_per_minute: float
+    pickup_service: int
+    dropoff_service: int
+    target_click_to_door: int
+    max_click_to_door: int
+    pay_per_order: float
+    guaranteed_pay_per_hour: float
+
+    def __post_init__(self) -> None:
+        if not self.meters_per_minute > 0:
+            raise ValueError(f"meters_per_minute must be positive, got {self.meters_per_minute}")
+        for name in ("pickup_service", "dropoff_service"):
+            if getattr(self, name) < 0 or getattr(self, name) % 2:
+                raise ValueError(f"{name} must be an even non-negative integer so half-service times are whole "
+                                 f"minutes, got {getattr(self, name)}")
+
+    @property
+    def rules(self) -> MealRules:
+        return MealRules(meters_per_minute=self.meters_per_minute, pickup_service=self.pickup_service,
+                         dropoff_service=self.dropoff_service)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Instance:
+    name: str
+    orders: tuple[Order, ...]
+    couriers: tuple[Courier, ...]
+    restaurants: tuple[Restaurant, ...]
+    parameters: Parameters
+    restaurant_by_id: dict[str, Restaurant] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "restaurant_by_id", {r.id: r for r in self.restaurants})
+        for kind, items in (("order", self.orders), ("courier", self.couriers), ("restaurant", self.restaurants)):
+            ids = [x.id for x in items]
+            if len(set(ids)) != len(ids):
+                raise ValueError(f"repeated {kind} id")
+        for o in self.orders:
+            if o.restaurant not in self.restaurant_by_id:
+                raise ValueError(f"order {o.id}: unknown restaurant {o.restaurant}")
+
+    def meal_order(self, order: Order) -> MealOrder:
+        return MealOrder(id=order.id, restaurant=order.restaurant,
+                         pickup=self.restaurant_by_id[order.restaurant].location, door=order.location,
+                         placement_time=order.placement_time, ready_time=order.ready_time)
+
+
+def _read_table(folder: Path, name: str, columns: Sequence[str]) -> list[tuple[int, list[str]]]:
+    path = folder / name
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise InstanceError(str(path), None, "", exc.strerror or str(exc)) from None
+    rows = list(csv.reader(io.StringIO(text), delimiter="\t"))
+    if not rows:
+        raise InstanceError(str(path), 1, "", "empty file, expected a header line")
+    header = [h.strip() for h in rows[0]]
+    if header != list(columns):
+        raise InstanceError(str(path), 1, "", f"expected header {'/'.join(columns)}, got {'/'.join(header)}")
+    out = []
+    for k, row in enumerate(rows[1:], 2):
+        if not row or all(not c.strip() for c in row):
+            continue
+        if len(row) != len(columns):
+            raise InstanceError(str(path), k, "", f"expected {len(columns)} tab-separated fields, got {len(row)}")
+        out.append((k, [c.strip() for c in row]))
+    return out
+
+
+def _field(path: str, line: int, name: str, text: str, kind: Callable[[str], Any], *, minimum: float | None = None,
+           positive: bool = False) -> Any:
+    if kind is str:
+        if not text:
+            raise InstanceError(path, line, name, "must not be empty")
+        return text
+    try:
+        value = kind(text)
+    except ValueError:
+        raise InstanceError(path, line, name, f"expected {'an integer' if kind is int else 'a number'}, "
+                                              f"got {text!r}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InstanceError(path, line, name, f"must be finite, got {text!r}")
+    if positive and not value > 0:
+        raise InstanceError(path, line, name, f"must be positive, got {text}")
+    if minimum is not None and value < minimum:
+        raise InstanceError(path, line, name, f"must not be negative, got {text}")
+    return value
+
+
+ORDER_COLUMNS = ("order", "x", "y", "placement_time", "restaurant", "ready_time")
+COURIER_COLUMNS = ("courier", "x", "y", "on_time", "off_time")
+RESTAURANT_COLUMNS = ("restaurant", "x", "y")
+PARAMETER_COLUMNS = ("meters_per_minute", "pickup service minutes", "dropoff service minutes", "target click-to-door",
+                     "maximum click-to-door", "pay per order", "guaranteed pay per hour")
+
+
+def read_instance(folder: str | Path) -> Instance:
+    """Read an MDRP instance folder (orders, couriers, restaurants, instance_parameters .txt, tab-separated)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InstanceError(str(folder), None, "", "not an instance folder")
+    restaurants, seen = [], set()
+    path = str(folder / "restaurants.txt")
+    for line, (rid, x, y) in _read_table(folder, "restaurants.txt", RESTAURANT_COLUMNS):
+        rid = _field(path, line, "restaurant", rid, str)
+        if rid in seen:
+            raise InstanceError(path, line, "restaurant", f"repeated id {rid}")
+        seen.add(rid)
+        restaurants.append(Restaurant(id=rid, location=(_field(path, line, "x", x, float),
+                                                        _field(path, line, "y", y, float))))
+    orders, seen = [], set()
+    path = str(folder / "orders.txt")
+    known = {r.id for r in restaurants}
+    for line, (oid, x, y, placed, rid, ready) in _read_table(folder, "orders.txt", ORDER_COLUMNS):
+        oid = _field(path, line, "order", oid, str)
+        if oid in seen:
+            raise InstanceError(path, line, "order", f"repeated id {oid}")
+        seen.add(oid)
+        rid = _field(path, line, "restaurant", rid, str)
+        if rid not in known:
+            raise InstanceError(path, line, "restaurant", f"unknown restaurant {rid}")
+        placement = _field(path, line, "placement_time", placed, int, minimum=0)
+        ready_time = _field(path, line, "ready_time", ready, int, minimum=0)
+        if ready_time < placement:
+            raise InstanceError(path, line, "ready_time", f"{ready_time} is before placement_time {placement}")
+        orders.append(Order(id=oid, location=(_field(path, line, "x", x, float), _field(path, line, "y", y, float)),
+                            placement_time=placement, restaurant=rid, ready_time=ready_time))
+    couriers, seen = [], set()
+    path = str(folder / "couriers.txt")
+    for line, (cid, x, y, on, off) in _read_table(folder, "couriers.txt", COURIER_COLUMNS):
+        cid = _field(path, line, "courier", cid, str)
+        if cid in seen:
+            raise InstanceError(path, line, "courier", f"repeated id {cid}")
+        seen.add(cid)
+        on_time = _field(path, line, "on_time", on, int, minimum=0)
+        off_time = _field(path, line, "off_time", off, int, minimum=0)
+        if off_time < on_time:
+            raise InstanceError(path, line, "off_time", f"{off_time} is before on_time {on_time}")
+        couriers.append(Courier(id=cid, location=(_field(path, line, "x", x, float),
+                                                  _field(path, line, "y", y, float)),
+                                on_time=on_time, off_time=off_time))
+    path = str(folder / "instance_parameters.txt")
+    rows = _read_table(folder, "instance_parameters.txt", PARAMETER_COLUMNS)
+    if len(rows) != 1:
+        raise InstanceError(path, None, "", f"expected one line of values, got {len(rows)}")
+    line, values = rows[0]
+    mpm = _field(path, line, "meters_per_minute", values[0], float, positive=True)
+    ints = {name: _field(path, line, name, v, int, minimum=0) for name, v in zip(PARAMETER_COLUMNS[1:5], values[1:5],
+                                                                                 strict=True)}
+    for name in PARAMETER_COLUMNS[1:3]:
+        if ints[name] % 2:
+            raise InstanceError(path, line, name, f"must be even so half-service times are whole minutes, "
+                                                  f"got {ints[name]}")
+    pay = [_field(path, line, name, v, float, minimum=0) for name, v in zip(PARAMETER_COLUMNS[5:], values[5:],
+                                                                            strict=True)]
+    parameters = Parameters(meters_per_minute=mpm, pickup_service=ints["pickup service minutes"],
+                            dropoff_service=ints["dropoff service minutes"],
+                            target_click_to_door=ints["target click-to-door"],
+                            max_click_to_door=ints["maximum click-to-door"], pay_per_order=pay[0],
+                            guaranteed_pay_per_hour=pay[1])
+    if not orders or not couriers:
+        raise InstanceError(str(folder), None, "", "needs at least one order and one courier")
+    return Instance(name=folder.name, orders=tuple(orders), couriers=tuple(couriers),
+                    restaurants=tuple(restaurants), parameters=parameters)
+
+
+def lower_bound(instance: Instance) -> float:
+    """Mean direct-delivery click-to-door: picked up the moment it is ready, driven straight to the door."""
+    p = instance.parameters
+    rules = p.rules
+    total = sum(o.ready_time - o.placement_time + p.pickup_service / 2
+                + rules.travel(instance.restaurant_by_id[o.restaurant].location, o.location) + p.dropoff_service / 2
+                for o in instance.orders)
+    return total / len(instance.orders)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Delivery:
+    order: str
+    courier: str
+    pickup_time: int
+    dropoff_time: int
+
+
+@dataclass(slots=True, kw_only=True)
+class CourierActivity:
+    driving: int = 0
+    service: int = 0
+    bundles: list[tuple[str, ...]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Recorder:
+    """Per-order pickup and drop-off times and per-courier activity, filled during a run."""
+
+    deliveries: dict[str, Delivery] = field(default_factory=dict)
+    couriers: dict[str, CourierActivity] = field(default_factory=dict)
+    pickups: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    def pickup(self, courier: str, orders: Sequence[str], time: int) -> None:
+        for o in orders:
+            self.pickups[o] = (courier, time)
+        self.couriers.setdefault(courier, CourierActivity()).bundles.append(tuple(orders))
+
+    def dropoff(self, order: str, time: int) -> None:
+        courier, picked = self.pickups[order]
+        self.deliveries[order] = Delivery(order=order, courier=courier, pickup_time=picked, dropoff_time=time)
+
+    def activity(self, courier: str, *, driving: int, service: int) -> None:
+        act = self.couriers.setdefault(courier, CourierActivity())
+        act.driving += driving
+        act.service += service
+
+
+class _Model:
+    def __init__(self, instance: Instance, policy: MealPolicy, recorder: Recorder) -> None:
+        self.instance, self.policy, self.recorder = instance, policy, recorder
+        self.env = simpy.Environment()
+        self.rules = instance.parameters.rules
+        self.meal = {o.id: instance.meal_order(o) for o in instance.orders}
+        self.open: dict[str, MealOrder] = {}
+        self.state = {c.id: MealCourier(id=c.id, location=c.location, free_at=c.on_time, off_time=c.off_time)
+                      for c in instance.couriers}
+        self.queues = {c.id: simpy.Store(self.env) for c in instance.couriers}
+        for c in instance.couriers:
+            self.env.process(self._courier(c))
+        self.env.process(self._placements())
+
+    def _placements(self) -> Any:
+        by_time: dict[int, list[str]] = {}
+        for o in self.instance.orders:
+            by_time.setdefault(o.placement_time, []).append(o.id)
+        for t in sorted(by_time):
+            yield self.env.timeout(t - self.env.now)
+            for oid in by_time[t]:
+                self.open[oid] = self.meal[oid]
+            self._dispatch()
+
+    def _dispatch(self) -> None:
+        now = int(self.env.now)
+        limit = self.instance.parameters.max_click_to_door
+        for oid in [oid for oid, o in self.open.items() if now >= o.placement_time + limit]:
+            del self.open[oid]
+        if not self.open:
+            return
+        for a in self.policy.assign(now, tuple(self.open.values()), tuple(self.state.values())):
+            self._accept(now, a)
+
+    def _accept(self, now: int, a: MealAssignment) -> None:
+        if a.courier not in self.state:
+            raise SimulatorError(f"policy assigned unknown courier {a.courier}")
+        missing = [o for o in a.orders if o not in self.open]
+        if missing:
+            raise SimulatorError(f"policy assigned orders that are not open: {missing}")
+        orders = [self.open.pop(o) for o in a.orders]
+        if {o.restaurant for o in orders} != {a.restaurant}:
+            raise SimulatorError(f"assignment to {a.courier} mixes restaurants or names the wrong one")
+        c = self.state[a.courier]
+        times = assignment_times(self.rules, max(now, c.free_at), c.location, orders)
+        self.state[a.courier] = MealCourier(id=c.id, location=times.end, free_at=times.free_at, off_time=c.off_time)
+        self.queues[a.courier].put(orders)
+
+    def _courier(self, courier: Courier) -> Any:
+        env, rules, rec = self.env, self.rules, self.recorder
+        half_pick, half_drop = rules.pickup_service // 2, rules.dropoff_service // 2
+        here = courier.location
+        while True:
+            orders: list[MealOrder] = yield self.queues[courier.id].get()
+            if env.now < courier.on_time:
+                yield env.timeout(courier.on_time - env.now)
+            restaurant = orders[0].pickup
+            leg = rules.travel(here, restaurant)
+            yield env.timeout(leg)
+            here = restaurant
+            pickup = max(max(o.ready_time for o in orders), int(env.now) + half_pick)
+            if pickup > courier.off_time:
+                rec.activity(courier.id, driving=leg, service=0)
+                for o in orders:
+                    self.open[o.id] = o
+                self._dispatch()
+                continue
+            yield env.timeout(pickup - env.now)
+            rec.pickup(courier.id, [o.id for o in orders], pickup)
+            yield env.timeout(half_pick)
+            driving = leg
+            for o in orders:
+                leg = rules.travel(here, o.door)
+                driving += leg
+                yield env.timeout(leg + half_drop)
+                rec.dropoff(o.id, int(env.now))
+                yield env.timeout(half_drop)
+                here = o.door
+            service = rules.pickup_service + rules.dropoff_service * len(orders)
+            rec.activity(courier.id, driving=driving, service=service)
+            self._dispatch()
+
+    def run(self) -> None:
+        self.env.run()
+
+
+def simulate(instance: Instance, policy: MealPolicy) -> Recorder:
+    """Run the day: orders appear at placement, the policy is asked on every placement and courier release."""
+    recorder = Recorder()
+    _Model(instance, policy, recorder).run()
+    return recorder
+
+
+def _pct(xs: Sequence[float], q: float) -> float:
+    xs = sorted(xs)
+    if not xs:
+        return math.nan
+    k = (len(xs) - 1) * q
+    lo, hi = math.floor(k), math.ceil(k)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def _mean(xs: Sequence[float]) -> float:
+    return sum(xs) / len(xs) if xs else math.nan
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Metrics:
+    """The paper's summary of a day; order metrics over delivered orders (drop-off within the maximum)."""
+
+    orders: int
+    delivered: int
+    undelivered_pct: float
+    click_to_door_mean: float
+    click_to_door_p90: float
+    ctd_lower_bound: float
+    ctd_excess: float
+    overage_mean: float
+    ready_to_pickup_mean: float
+    ready_to_pickup_p90: float
+    utilisation_mean: float
+    cost_per_order: float
+    orders_per_bundle: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def delivered(instance: Instance, recorder: Recorder) -> list[tuple[Order, Delivery]]:
+    """Orders dropped off within the maximum click-to-door, in instance order."""
+    limit = instance.parameters.max_click_to_door
+    return [(o, d) for o in instance.orders if (d := recorder.deliveries.get(o.id)) is not None
+            and d.dropoff_time - o.placement_time <= limit]
+
+
+def compute_metrics(instance: Instance, recorder: Recorder) -> Metrics:
+    """Click-to-door, overage, ready-to-pickup, undelivered %, utilisation, cost per order, orders per bundle."""
+    p = instance.parameters
+    done = delivered(instance, recorder)
+    ctd = [d.dropoff_time - o.placement_time for o, d in done]
+    rtp = [d.pickup_time - o.ready_time for o, d in done]
+    per_courier: dict[str, int] = {}
+    for _, d in done:
+        per_courier[d.courier] = per_courier.get(d.courier, 0) + 1
+    cost = sum(max(p.pay_per_order * per_courier.get(c.id, 0), p.guaranteed_pay_per_hour * (c.off_time - c.on_time)
+                   / 60) for c in instance.couriers)
+    util = []
+    for c in instance.couriers:
+        act = recorder.couriers.get(c.id, CourierActivity())
+        util.append((act.driving + act.service) / max(c.off_time - c.on_time, 1))
+    ok = {o.id for o, _ in done}
+    bundles = sum(1 for act in recorder.couriers.values() for b in act.bundles if ok.intersection(b))
+    n = len(instance.orders)
+    lb = lower_bound(instance)
+    mean = _mean(ctd)
+    return Metrics(
+        orders=n, delivered=len(done), undelivered_pct=round(100 * (n - len(done)) / n, 3),
+        click_to_door_mean=round(mean, 2), click_to_door_p90=round(_pct(ctd, 0.9), 2),
+        ctd_lower_bound=round(lb, 2), ctd_excess=round(mean - lb, 2),
+        overage_mean=round(_mean([max(0, x - p.target_click_to_door) for x in ctd]), 2),
+        ready_to_pickup_mean=round(_mean(rtp), 2), ready_to_pickup_p90=round(_pct(rtp, 0.9), 2),
+        utilisation_mean=round(_mean(util), 3), cost_per_order=round(cost / max(len(done), 1), 2),
+        orders_per_bundle=round(len(done) / max(bundles, 1), 3),
+    )
+
+
+def deliveries_csv(instance: Instance, recorder: Recorder) -> str:
+    """The delivered orders as CSV `order,placement_time,ready_time,pickup_time,dropoff_time,courier`."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    for o, d in delivered(instance, recorder):
+        writer.writerow((o.id, o.placement_time, o.ready_time, d.pickup_time, d.dropoff_time, d.courier))
+    return out.getvalue()

@@ -1,0 +1,91 @@
+"""Meal dispatch: the MDRP timing rules and the greedy nearest-courier baseline (pure, no simulator)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from dispatch.errors import InvalidDispatchError
+from dispatch.meal import GreedyMealPolicy, MealAssignment, MealCourier, MealOrder, MealRules, assignment_times
+
+RULES = MealRules(meters_per_minute=100, pickup_service=4, dropoff_service=4)
+
+
+def order(oid: str, *, placed: int = 0, ready: int = 10, pickup: tuple[float, float] = (0, 0),
+          door: tuple[float, float] = (0, 500), restaurant: str = "r1") -> MealOrder:
+    return MealOrder(id=oid, restaurant=restaurant, pickup=pickup, door=door, placement_time=placed, ready_time=ready)
+
+
+def courier(cid: str, location: tuple[float, float], free_at: int = 0, off: int = 100) -> MealCourier:
+    return MealCourier(id=cid, location=location, free_at=free_at, off_time=off)
+
+
+def test_travel_is_ceiling_of_euclidean_over_speed() -> None:
+    """Travel minutes round up: 501 m at 100 m/min is 6 minutes, 500 m is 5."""
+    assert RULES.travel((0, 0), (0, 500)) == 5 and RULES.travel((0, 0), (0, 501)) == 6
+
+
+def test_pickup_waits_for_ready_then_half_services() -> None:
+    """Ready binds: pickup 10, leave 12, arrive 17, drop 19, free 21 at the door."""
+    t = assignment_times(RULES, 0, (0, 0), [order("o1")])
+    assert (t.arrival, t.pickup, t.dropoffs, t.free_at, t.end, t.driving) == (0, 10, (19,), 21, (0, 500), 5)
+
+
+def test_pickup_half_service_binds_after_ready() -> None:
+    """Arriving after ready: pickup = arrival + 2."""
+    t = assignment_times(RULES, 30, (0, 1000), [order("o1", ready=5)])
+    assert (t.arrival, t.pickup) == (40, 42)
+
+
+def test_bundle_drops_in_order() -> None:
+    """A two-order assignment drops in the given order, each 2 min after arrival, leaving 2 min later."""
+    t = assignment_times(RULES, 0, (0, 0), [order("a"), order("b", door=(0, 1000))])
+    assert t.dropoffs == (19, 28) and t.free_at == 30
+
+
+def test_greedy_picks_earliest_arrival_counting_free_time() -> None:
+    """A busy courier next door loses to an idle one 3 minutes away when it frees up later."""
+    busy = courier("busy", (0, 0), free_at=20)
+    idle = courier("idle", (300, 0))
+    assert GreedyMealPolicy(rules=RULES).assign(0, [order("o1")], [busy, idle]) == [
+        MealAssignment(courier="idle", restaurant="r1", orders=("o1",))]
+
+
+def test_greedy_skips_courier_that_cannot_pick_up_before_off_time() -> None:
+    """The nearer courier would pick up at 10 after its off-time 9, so the farther one gets the order."""
+    near = courier("near", (0, 0), off=9)
+    far = courier("far", (0, 800))
+    assert [a.courier for a in GreedyMealPolicy(rules=RULES).assign(0, [order("o1")], [near, far])] == ["far"]
+
+
+def test_greedy_leaves_order_open_when_nobody_can() -> None:
+    """With every courier off before the ready time, no assignment is made."""
+    assert GreedyMealPolicy(rules=RULES).assign(0, [order("o1")], [courier("c", (0, 0), off=5)]) == []
+
+
+def test_greedy_accounts_for_its_own_assignments() -> None:
+    """Two orders from one restaurant: no bundling; a (busy until 18 after o1) reaches r1 at 23, b at 20."""
+    orders = [order("o2", placed=1, ready=1), order("o1", placed=0, ready=0)]
+    got = GreedyMealPolicy(rules=RULES).assign(5, orders, [courier("a", (0, 0)), courier("b", (0, 1500))])
+    assert got == [MealAssignment(courier="a", restaurant="r1", orders=("o1",)),
+                   MealAssignment(courier="b", restaurant="r1", orders=("o2",))]
+
+
+def test_validation() -> None:
+    """Odd service minutes, empty assignments and ready before placement are rejected."""
+    with pytest.raises(InvalidDispatchError, match="pickup_service"):
+        MealRules(meters_per_minute=100, pickup_service=3, dropoff_service=4)
+    with pytest.raises(InvalidDispatchError, match="orders"):
+        MealAssignment(courier="c", restaurant="r", orders=())
+    with pytest.raises(InvalidDispatchError, match="ready_time"):
+        order("o", placed=10, ready=5)
+
+
+def test_meal_dispatch_imports_no_simulation() -> None:
+    """dispatch.meal stays pure: no simpy, simulator or api imports."""
+    tree = ast.parse(Path(__file__).resolve().parents[2].joinpath("dispatch", "meal.py").read_text())
+    names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert not names & {"simpy", "simulator", "api"}

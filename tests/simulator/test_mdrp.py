@@ -1,0 +1,177 @@
+"""The MDRP simulator on a hand-made instance (every rule by hand) and on one real Grubhub instance."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from api.cli import main
+from dispatch.meal import GreedyMealPolicy
+from simulator.errors import InstanceError
+from simulator.mdrp import (
+    CSV_HEADER,
+    Instance,
+    Recorder,
+    compute_metrics,
+    deliveries_csv,
+    lower_bound,
+    read_instance,
+    simulate,
+)
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+TINY = ROOT / "tests" / "data" / "mdrp_tiny"
+SHARED = Path(os.environ.get("LASTMILE_SHARED", ROOT.parent / "shared"))
+REAL = SHARED / "mdrp" / "public_instances" / "0o50t75s1p100"
+CHECKER = SHARED / "tools" / "mdrp_check.py"
+
+
+def run(instance: Instance) -> Recorder:
+    return simulate(instance, GreedyMealPolicy(rules=instance.parameters.rules))
+
+
+@pytest.fixture(scope="module")
+def tiny() -> tuple[Instance, Recorder]:
+    instance = read_instance(TINY)
+    return instance, run(instance)
+
+
+def times(recorder: Recorder) -> dict[str, tuple[str, int, int]]:
+    return {o: (d.courier, d.pickup_time, d.dropoff_time) for o, d in recorder.deliveries.items()}
+
+
+def test_reads_tiny_instance() -> None:
+    """The reader returns frozen records with integer times and the parameters of the file."""
+    instance = read_instance(TINY)
+    assert [o.id for o in instance.orders] == ["o1", "o2", "o3", "o4", "o5", "o6"]
+    assert instance.couriers[1].off_time == 30 and instance.restaurant_by_id["r3"].location == (0.0, 2000.0)
+    assert instance.parameters.pickup_service == 4 and instance.parameters.max_click_to_door == 90
+    with pytest.raises(AttributeError):
+        instance.orders[0].ready_time = 0  # type: ignore[misc]
+
+
+def test_hand_computed_times(tiny: tuple[Instance, Recorder]) -> None:
+    """Pickup = max(ready, arrival + 2), drop-off = arrival + 2, couriers wait where they stopped."""
+    assert times(tiny[1]) == {
+        "o1": ("c1", 10, 19),
+        "o2": ("c2", 3, 10),
+        "o3": ("c1", 38, 48),
+        "o4": ("c1", 58, 142),
+        "o5": ("c3", 62, 70),
+    }
+
+
+def test_pickup_never_before_ready(tiny: tuple[Instance, Recorder]) -> None:
+    """Every pickup happens at or after the order's ready time."""
+    instance, recorder = tiny
+    assert all(recorder.deliveries[o.id].pickup_time >= o.ready_time for o in instance.orders
+               if o.id in recorder.deliveries)
+
+
+def test_no_pickup_after_off_time(tiny: tuple[Instance, Recorder]) -> None:
+    """c2 (off at 30) would reach r3 first for o3 but could not pick up before 32; o6 finds nobody on shift."""
+    instance, recorder = tiny
+    off = {c.id: c.off_time for c in instance.couriers}
+    assert all(d.pickup_time <= off[d.courier] for d in recorder.deliveries.values())
+    assert recorder.deliveries["o3"].courier == "c1" and "o6" not in recorder.deliveries
+
+
+def test_late_dropoff_is_undelivered(tiny: tuple[Instance, Recorder]) -> None:
+    """o4 is dropped at 142 (137 min after placement > 90): undelivered and left out of the CSV."""
+    instance, recorder = tiny
+    metrics = compute_metrics(instance, recorder)
+    assert metrics.delivered == 4 and metrics.undelivered_pct == pytest.approx(33.333)
+    assert "o4" not in deliveries_csv(instance, recorder)
+
+
+def test_metrics_by_hand(tiny: tuple[Instance, Recorder]) -> None:
+    """Click-to-door 19/9/43/20, ready-to-pickup 0/1/13/2, cost (25+10+40)/4, utilisation with c1 over its shift."""
+    m = compute_metrics(*tiny)
+    assert m.click_to_door_mean == 22.75 and m.click_to_door_p90 == 36.1
+    assert m.overage_mean == 0.75 and m.ready_to_pickup_mean == 4.0 and m.ready_to_pickup_p90 == 9.7
+    assert m.cost_per_order == 18.75 and m.orders_per_bundle == 1.0
+    assert m.utilisation_mean == round((136 / 100 + 11 / 30 + 22 / 160) / 3, 3)
+    assert m.ctd_lower_bound == 29.0 and m.ctd_excess == -6.25
+
+
+def test_lower_bound_by_hand() -> None:
+    """Direct delivery: ready - placement + 2 + travel + 2 per order, averaged over all orders = 174 / 6."""
+    assert lower_bound(read_instance(TINY)) == pytest.approx(29.0)
+
+
+def test_csv_header_and_rows(tiny: tuple[Instance, Recorder]) -> None:
+    """The CSV has the checker's header and one row per delivered order."""
+    lines = deliveries_csv(*tiny).splitlines()
+    assert lines[0] == ",".join(CSV_HEADER) == "order,placement_time,ready_time,pickup_time,dropoff_time,courier"
+    assert lines[1:] == ["o1,0,10,10,19,c1", "o2,1,2,3,10,c2", "o3,5,25,38,48,c1", "o5,50,60,62,70,c3"]
+
+
+def test_deterministic() -> None:
+    """Two runs of the same instance give identical CSVs and metrics."""
+    a, b = read_instance(TINY), read_instance(TINY)
+    ra, rb = run(a), run(b)
+    assert deliveries_csv(a, ra) == deliveries_csv(b, rb) and compute_metrics(a, ra) == compute_metrics(b, rb)
+
+
+@pytest.mark.parametrize(("file", "old", "new", "expected"), [
+    ("orders.txt", "o3\t0\t2600\t5\tr3\t25", "o3\t0\t2600\t5\tr3\tsoon", "orders.txt line 4, field ready_time"),
+    ("orders.txt", "o3\t0\t2600\t5\tr3\t25", "o3\t0\t2600\t5\tr9\t25", "orders.txt line 4, field restaurant"),
+    ("couriers.txt", "c2\t1000\t0\t0\t30", "c2\t1000\t0\t40\t30", "couriers.txt line 3, field off_time"),
+    ("instance_parameters.txt", "100\t4\t4", "100\t3\t4", "instance_parameters.txt line 2, field pickup service"),
+    ("restaurants.txt", "r2\t1000\t0", "r2\t1000", "restaurants.txt line 3: expected 3"),
+])
+def test_bad_input_names_file_line_field(tmp_path: Path, file: str, old: str, new: str, expected: str) -> None:
+    """A malformed value raises InstanceError naming the file, line and field."""
+    folder = tmp_path / "bad"
+    shutil.copytree(TINY, folder)
+    (folder / file).write_text((folder / file).read_text().replace(old, new))
+    with pytest.raises(InstanceError, match=expected):
+        read_instance(folder)
+
+
+def test_cli_json_and_deliveries(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`simulate --json` prints one object with the lower bound and excess, and writes the CSV."""
+    csv_path = tmp_path / "d.csv"
+    assert main(["simulate", "--mdrp", str(TINY), "--json", "--deliveries", str(csv_path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["ctd_lower_bound"] == 29.0 and out["ctd_excess"] == -6.25 and out["delivered"] == 4
+    assert out["policy"] == "greedy" and csv_path.read_text().startswith("order,placement_time")
+
+
+def test_cli_table(capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --json a small table is printed."""
+    assert main(["simulate", "--mdrp", str(TINY)]) == 0
+    assert "click_to_door_mean" in capsys.readouterr().out
+
+
+def test_cli_bad_input_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Bad input exits 2 with one line naming file, line and field."""
+    folder = tmp_path / "bad"
+    shutil.copytree(TINY, folder)
+    (folder / "couriers.txt").write_text((folder / "couriers.txt").read_text().replace("\t100\n", "\tlate\n"))
+    assert main(["simulate", "--mdrp", str(folder)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "couriers.txt line 2, field off_time" in err[0]
+
+
+@pytest.mark.skipif(not (REAL.is_dir() and CHECKER.is_file()), reason=f"MDRP data or checker not found under {SHARED}")
+def test_real_instance_passes_checker(tmp_path: Path) -> None:
+    """Greedy on 0o50t75s1p100: the independent checker finds no violation and the same metrics."""
+    instance = read_instance(REAL)
+    recorder = run(instance)
+    csv_path = tmp_path / "deliveries.csv"
+    csv_path.write_text(deliveries_csv(instance, recorder))
+    done = subprocess.run([sys.executable, str(CHECKER), str(REAL), str(csv_path)], capture_output=True, text=True,
+                          check=False)
+    report = json.loads(done.stdout)
+    assert done.returncode == 0 and report["valid"] and report["problems"] == []
+    ours = compute_metrics(instance, recorder).as_dict()
+    for key in ("delivered", "click_to_door_mean", "ctd_lower_bound", "ctd_excess", "ready_to_pickup_mean",
+                "cost_per_order"):
+        assert ours[key] == report[key], key
