@@ -88,12 +88,15 @@ def cmd_schema(args: argparse.Namespace) -> None:
 def cmd_simulate(args: argparse.Namespace) -> None:
     import time
 
-    from dispatch.meal import GreedyMealPolicy
+    from dispatch.meal import GreedyMealPolicy, MealPolicy, RollingHorizonMealPolicy
     from simulator.mdrp import compute_metrics, deliveries_csv, read_instance, simulate
 
     started = time.perf_counter()
     instance = read_instance(args.mdrp)
-    recorder = simulate(instance, GreedyMealPolicy(rules=instance.parameters.rules))
+    rules = instance.parameters.rules
+    policy: MealPolicy = (RollingHorizonMealPolicy(rules=rules) if args.policy == "rolling"
+                          else GreedyMealPolicy(rules=rules))
+    recorder = simulate(instance, policy)
     metrics = compute_metrics(instance, recorder)
     if args.deliveries is not None:
         args.deliveries.write_text(deliveries_csv(instance, recorder))
@@ -144,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("simulate", help="simulate a Grubhub MDRP day and print the paper's metrics")
     m.add_argument("--mdrp", type=Path, required=True, metavar="INSTANCE_DIR",
                    help="folder with orders.txt, couriers.txt, restaurants.txt, instance_parameters.txt")
-    m.add_argument("--policy", choices=("greedy",), default="greedy")
+    m.add_argument("--policy", choices=("greedy", "rolling"), default="greedy",
+                   help="greedy: nearest courier per order at once; rolling: rolling-horizon bundling and matching")
     m.add_argument("--json", action="store_true", help="print one JSON object")
     m.add_argument("--deliveries", type=Path, default=None, metavar="FILE",
                    help="write the delivered orders as CSV order,placement_time,ready_time,pickup_time,"

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from dispatch.errors import InvalidDispatchError
 
@@ -17,6 +21,8 @@ __all__ = [
     "MealPolicy",
     "MealRules",
     "MealTimes",
+    "RollingHorizonMealPolicy",
+    "RollingHorizonOptions",
     "assignment_times",
 ]
 
@@ -161,4 +167,151 @@ class GreedyMealPolicy:
             _, c, times = best
             state[c.id] = MealCourier(id=c.id, location=times.end, free_at=times.free_at, off_time=c.off_time)
             out.append(MealAssignment(courier=c.id, restaurant=order.restaurant, orders=(order.id,)))
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RollingHorizonOptions:
+    """Knobs of the rolling-horizon policy (minutes, and cost weights in minutes of click-to-door).
+
+    `frequency`: the policy asks to be called at least every so many minutes; a matched pair is committed only if the
+    courier must leave before the next call to pick up at the bundle's ready time. `horizon`: orders ready within it
+    and couriers free within it take part in the matching. `max_bundle`: largest bundle; the target size is
+    ceil(orders / couriers) capped by it. `travel_weight`: cost per minute a courier drives to the restaurant (keeps
+    near couriers for near orders). `late_penalty`: cost per order predicted past `max_click_to_door` (such orders
+    are still matched, after those that can make it). `order_value`: reward per order served (large: as many orders
+    as possible are matched). `size_window`: couriers free within it count for the bundle target size.
+    """
+
+    frequency: int = 1
+    horizon: int = 20
+    max_bundle: int = 3
+    travel_weight: float = 0.1
+    late_penalty: float = 60.0
+    order_value: float = 1000.0
+    max_click_to_door: int = 90
+    size_window: int = 5
+
+    def __post_init__(self) -> None:
+        for name in ("frequency", "horizon", "max_bundle", "max_click_to_door", "size_window"):
+            value, least = getattr(self, name), 0 if name == "size_window" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise InvalidDispatchError(name, f"must be an integer >= {least}, got {value!r}")
+        for name in ("travel_weight", "late_penalty", "order_value"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise InvalidDispatchError(name, f"must be a finite non-negative number, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Bundle:
+    restaurant: str
+    pickup: Point
+    orders: tuple[MealOrder, ...]
+    ready: int
+    offsets: tuple[int, ...]  # drop-off minus (pickup + half pickup service), per order in drop order
+    excess_const: float  # sum over orders of (half pickup + offset - direct drop-off), add n * pickup for the excess
+    placements: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RollingHorizonMealPolicy:
+    """Rolling-horizon repeated matching in the spirit of Reyes et al. (2018), deterministic.
+
+    At each call: the open orders ready within the horizon are bundled per restaurant (by ready time, target size
+    ceil(orders / available couriers) up to `max_bundle`, drop-off sequence with the least total delay); every
+    (bundle, courier) pair is scored by the predicted click-to-door excess of its orders over direct delivery (exact
+    MDRP times), a small travel cost and a penalty for orders predicted past the maximum click-to-door, minus a value
+    per order served; `scipy.optimize.linear_sum_assignment` matches them. A match is committed only when the courier
+    must leave before the next call (`period` minutes) to pick up on time, otherwise it is postponed. A courier that
+    could not pick up by its off-time is never matched.
+    """
+
+    rules: MealRules
+    options: RollingHorizonOptions = field(default_factory=RollingHorizonOptions)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.rules, MealRules):
+            raise InvalidDispatchError("rules", f"must be MealRules, got {type(self.rules).__name__}")
+        if not isinstance(self.options, RollingHorizonOptions):
+            raise InvalidDispatchError("options", f"must be RollingHorizonOptions, got {type(self.options).__name__}")
+
+    @property
+    def period(self) -> int:
+        """Minutes between the calls the policy needs (the simulator adds periodic calls)."""
+        return self.options.frequency
+
+    def _bundle(self, orders: Sequence[MealOrder]) -> _Bundle:
+        rules = self.rules
+        hp, hd = rules.pickup_service // 2, rules.dropoff_service // 2
+        r = orders[0].pickup
+        best: tuple[int, tuple[MealOrder, ...], tuple[int, ...]] | None = None
+        perms = itertools.permutations(orders) if len(orders) <= 4 else iter([tuple(orders)])
+        for perm in perms:
+            t, here, offs = 0, r, []
+            for o in perm:
+                leg = rules.travel(here, o.door)
+                offs.append(t + leg + hd)
+                t, here = t + leg + 2 * hd, o.door
+            total = sum(offs)
+            if best is None or total < best[0]:
+                best = (total, tuple(perm), tuple(offs))
+        assert best is not None
+        _, seq, offs_t = best
+        const = sum(hp + off - (o.ready_time + hp + rules.travel(r, o.door) + hd) for o, off in zip(seq, offs_t,
+                                                                                                   strict=True))
+        return _Bundle(restaurant=seq[0].restaurant, pickup=r, orders=seq, ready=max(o.ready_time for o in seq),
+                       offsets=offs_t, excess_const=float(const), placements=tuple(o.placement_time for o in seq))
+
+    def _bundles(self, orders: Sequence[MealOrder], size: int) -> list[_Bundle]:
+        by_restaurant: dict[str, list[MealOrder]] = {}
+        for o in sorted(orders, key=lambda o: (o.ready_time, o.placement_time, o.id)):
+            by_restaurant.setdefault(o.restaurant, []).append(o)
+        out = []
+        for rid in sorted(by_restaurant):
+            group = by_restaurant[rid]
+            for k in range(0, len(group), size):
+                out.append(self._bundle(group[k:k + size]))
+        return out
+
+    def assign(self, now: int, open_orders: Sequence[MealOrder], couriers: Sequence[MealCourier],
+               ) -> list[MealAssignment]:
+        opt, rules = self.options, self.rules
+        hp = rules.pickup_service // 2
+        orders = [o for o in open_orders if o.ready_time <= now + opt.horizon]
+        avail = [c for c in couriers if c.off_time >= now and max(now, c.free_at) <= now + opt.horizon]
+        if not orders or not avail:
+            return []
+        soon = sum(1 for c in avail if c.free_at <= now + opt.size_window) or 1
+        size = max(1, min(opt.max_bundle, math.ceil(len(orders) / soon)))
+        bundles = self._bundles(orders, size)
+        start = np.array([max(now, c.free_at) for c in avail], dtype=float)
+        off = np.array([c.off_time for c in avail], dtype=float)
+        cxy = np.array([c.location for c in avail], dtype=float)
+        rxy = np.array([b.pickup for b in bundles], dtype=float)
+        dist = np.sqrt(((rxy[:, None, :] - cxy[None, :, :]) ** 2).sum(axis=2))
+        travel = np.ceil(dist / rules.meters_per_minute)
+        ready = np.array([b.ready for b in bundles], dtype=float)[:, None]
+        n = np.array([len(b.orders) for b in bundles], dtype=float)[:, None]
+        pickup = np.maximum(ready, start[None, :] + travel + hp)
+        cost = n * pickup + np.array([b.excess_const for b in bundles])[:, None] + opt.travel_weight * travel
+        late = np.zeros_like(cost)
+        for i, b in enumerate(bundles):
+            for offset, placed in zip(b.offsets, b.placements, strict=True):
+                late[i] += (pickup[i] + hp + offset - placed) > opt.max_click_to_door
+        cost += opt.late_penalty * late - opt.order_value * n
+        feasible = pickup <= off[None, :]
+        big = 1e9
+        cost = np.where(feasible, cost, big)
+        rows, cols = linear_sum_assignment(cost)
+        out = []
+        for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
+            if not feasible[i, j]:
+                continue
+            b = bundles[i]
+            latest_departure = b.ready - hp - travel[i, j]
+            if latest_departure >= now + opt.frequency:
+                continue
+            out.append(MealAssignment(courier=avail[j].id, restaurant=b.restaurant,
+                                      orders=tuple(o.id for o in b.orders)))
         return out

@@ -297,6 +297,16 @@ class _Model:
         for c in instance.couriers:
             self.env.process(self._courier(c))
         self.env.process(self._placements())
+        period = getattr(policy, "period", None)
+        if isinstance(period, int) and not isinstance(period, bool) and period > 0:
+            self.env.process(self._periodic(period))
+
+    def _periodic(self, period: int) -> Any:
+        """Extra policy calls every `period` minutes while orders can still be open (for postponing policies)."""
+        end = max(o.placement_time for o in self.instance.orders) + self.instance.parameters.max_click_to_door
+        while self.env.now + period <= end:
+            yield self.env.timeout(period)
+            self._dispatch()
 
     def _placements(self) -> Any:
         by_time: dict[int, list[str]] = {}
@@ -371,7 +381,8 @@ class _Model:
 
 
 def simulate(instance: Instance, policy: MealPolicy) -> Recorder:
-    """Run the day: orders appear at placement, the policy is asked on every placement and courier release."""
+    """Run the day: orders appear at placement, the policy is asked on every placement and courier release, and
+    every `policy.period` minutes if the policy has a positive integer `period` attribute."""
     recorder = Recorder()
     _Model(instance, policy, recorder).run()
     return recorder

@@ -89,3 +89,48 @@ def test_meal_dispatch_imports_no_simulation() -> None:
     names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     names |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     assert not names & {"simpy", "simulator", "api"}
+
+
+def test_rolling_bundles_only_one_restaurant() -> None:
+    """With more orders than couriers, bundles form but never mix restaurants."""
+    from dispatch.meal import RollingHorizonMealPolicy, RollingHorizonOptions
+
+    orders = [order(f"a{k}", ready=2, restaurant="r1") for k in range(3)]
+    orders += [order(f"b{k}", ready=2, restaurant="r2", pickup=(300, 0), door=(300, 500)) for k in range(3)]
+    policy = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(max_bundle=3))
+    out = policy.assign(0, orders, [courier("c1", (0, 0)), courier("c2", (300, 0))])
+    by_id = {o.id: o for o in orders}
+    assert out and max(len(a.orders) for a in out) > 1
+    assert all({by_id[o].restaurant for o in a.orders} == {a.restaurant} for a in out)
+
+
+def test_rolling_never_assigns_past_off_time() -> None:
+    """A courier whose pickup would fall after its off-time is not used; one that can is."""
+    from dispatch.meal import RollingHorizonMealPolicy
+
+    policy = RollingHorizonMealPolicy(rules=RULES)
+    near_but_off = courier("near", (0, 0), off=3)
+    far = courier("far", (0, 300), off=100)
+    out = policy.assign(0, [order("o1", ready=4)], [near_but_off, far])
+    assert [(a.courier, a.orders) for a in out] == [("far", ("o1",))]
+    assert policy.assign(0, [order("o1", ready=4)], [near_but_off]) == []
+
+
+def test_rolling_postpones_until_courier_must_leave() -> None:
+    """An order ready in 15 min with a courier 5 min away is postponed now and committed when it must leave."""
+    from dispatch.meal import RollingHorizonMealPolicy
+
+    policy = RollingHorizonMealPolicy(rules=RULES)
+    c = courier("c1", (0, 500))
+    assert policy.assign(0, [order("o1", ready=15)], [c]) == []
+    assert [a.orders for a in policy.assign(8, [order("o1", ready=15)], [c])] == [("o1",)]
+
+
+def test_rolling_is_deterministic() -> None:
+    """The same inputs give the same assignments."""
+    from dispatch.meal import RollingHorizonMealPolicy
+
+    orders = [order(f"o{k}", ready=k % 3, door=(k * 100, 500)) for k in range(8)]
+    couriers = [courier(f"c{k}", (k * 200, 0)) for k in range(3)]
+    policy = RollingHorizonMealPolicy(rules=RULES)
+    assert policy.assign(0, orders, couriers) == policy.assign(0, list(orders), list(couriers))
