@@ -127,7 +127,8 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append("")
     for key, title in (("matrix", "travel-time matrices (Porto metro)"),
                        ("dispatch", "dispatch (one store, 60 open orders, 20 couriers)"),
-                       ("allocation", "allocation (Porto metro, 50 facilities)")):
+                       ("allocation", "allocation (Porto metro, 50 facilities)"),
+                       ("mdrp", "Grubhub MDRP, averages over the shared instances")):
         if key in report:
             lines += [f"## {title}", "", "| figure | value |", "|---|---|"]
             lines += [f"| {k} | {v} |" for k, v in report[key].items()]
@@ -137,7 +138,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--suites", default="matrix,allocation,dispatch,solomon,cvrp")
+    parser.add_argument("--suites", default="matrix,allocation,dispatch,mdrp,solomon,cvrp")
     parser.add_argument("--backends", default="pyvrp,ortools")
     parser.add_argument("--solomon-time", type=float, default=10.0)
     parser.add_argument("--cvrp-time", type=float, default=20.0, help="seconds for X instances below 500 customers")
@@ -155,6 +156,10 @@ def main() -> None:
         from benchmarks import bench_matrix
 
         bench_matrix.run(report)
+    if "mdrp" in suites:
+        from benchmarks import bench_mdrp
+
+        bench_mdrp.run(report, jobs=args.jobs)
     if "dispatch" in suites:
         from benchmarks import bench_dispatch
 
