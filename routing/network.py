@@ -147,6 +147,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "car": Profile(name="car", oneway=True, max_speed_kmh=130.0, time_of_day=CAR_CONGESTION),
     "bike": Profile(name="bike", speed_kmh=15.0, capped_by_car_speed=True, oneway=True, max_speed_kmh=25.0),
+    "ebike": Profile(name="ebike", speed_kmh=20.0, capped_by_car_speed=True, oneway=True, max_speed_kmh=25.0),
     "foot": Profile(name="foot", speed_kmh=5.0, oneway=False, max_speed_kmh=6.0),
 }
 

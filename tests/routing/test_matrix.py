@@ -210,6 +210,13 @@ def test_bike_is_slower_than_car_on_a_long_trip(porto: RoadNetwork) -> None:
     assert bike.durations[0, 0] > car.durations[i, j]
 
 
+def test_ebike_between_bike_and_car(moscow: RoadNetwork) -> None:
+    """An e-bike rides faster than a bike and slower than a car over the same pairs."""
+    nodes = np.arange(0, moscow.n_nodes, 10)
+    times = {p: ScipyEngine(moscow, p).matrix(nodes, nodes).durations.sum() for p in ("bike", "ebike", "car")}
+    assert times["car"] < times["ebike"] < times["bike"]
+
+
 @pytest.mark.parametrize("kind", ["scipy", "cch"])
 def test_duplicate_and_unsorted_indices_keep_request_order(moscow: RoadNetwork, kind: str) -> None:
     """Rows and columns follow the requested order, duplicates included."""
