@@ -180,24 +180,34 @@ class RollingHorizonOptions:
     ceil(orders / couriers) capped by it. `travel_weight`: cost per minute a courier drives to the restaurant (keeps
     near couriers for near orders). `late_penalty`: cost per order predicted past `max_click_to_door` (such orders
     are still matched, after those that can make it). `order_value`: reward per order served (large: as many orders
-    as possible are matched). `size_window`: couriers free within it count for the bundle target size.
+    as possible are matched). `size_window`: couriers free within it count for the bundle target size;
+    `size_orders_window`: orders ready within it count for it (0: the whole horizon). `skip_late`: orders that cannot
+    make `max_click_to_door` even if picked up at once are left out, pairs whose orders would all be late are never
+    matched and late orders are dropped from a committed bundle (a courier is not spent on an undeliverable order).
+    `urgency_weight`: reward per minute an order has already waited since its ready time (serves waiting orders
+    before fresh ones when couriers are short).
     """
 
     frequency: int = 1
     horizon: int = 20
     max_bundle: int = 3
-    travel_weight: float = 0.1
+    travel_weight: float = 0.0
     late_penalty: float = 60.0
     order_value: float = 1000.0
     max_click_to_door: int = 90
     size_window: int = 5
+    size_orders_window: int = 15
+    skip_late: bool = True
+    urgency_weight: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("frequency", "horizon", "max_bundle", "max_click_to_door", "size_window"):
-            value, least = getattr(self, name), 0 if name == "size_window" else 1
+        if not isinstance(self.skip_late, bool):
+            raise InvalidDispatchError("skip_late", f"must be a bool, got {self.skip_late!r}")
+        for name in ("frequency", "horizon", "max_bundle", "max_click_to_door", "size_window", "size_orders_window"):
+            value, least = getattr(self, name), 0 if name in ("size_window", "size_orders_window") else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise InvalidDispatchError(name, f"must be an integer >= {least}, got {value!r}")
-        for name in ("travel_weight", "late_penalty", "order_value"):
+        for name in ("travel_weight", "late_penalty", "order_value", "urgency_weight"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise InvalidDispatchError(name, f"must be a finite non-negative number, got {value!r}")
@@ -279,11 +289,16 @@ class RollingHorizonMealPolicy:
         opt, rules = self.options, self.rules
         hp = rules.pickup_service // 2
         orders = [o for o in open_orders if o.ready_time <= now + opt.horizon]
+        if opt.skip_late:
+            orders = [o for o in orders if max(o.ready_time, now + hp) + hp + rules.travel(o.pickup, o.door)
+                      + rules.dropoff_service // 2 - o.placement_time <= opt.max_click_to_door]
         avail = [c for c in couriers if c.off_time >= now and max(now, c.free_at) <= now + opt.horizon]
         if not orders or not avail:
             return []
         soon = sum(1 for c in avail if c.free_at <= now + opt.size_window) or 1
-        size = max(1, min(opt.max_bundle, math.ceil(len(orders) / soon)))
+        counted = len(orders) if not opt.size_orders_window else sum(
+            1 for o in orders if o.ready_time <= now + opt.size_orders_window)
+        size = max(1, min(opt.max_bundle, math.ceil(counted / soon)))
         bundles = self._bundles(orders, size)
         start = np.array([max(now, c.free_at) for c in avail], dtype=float)
         off = np.array([c.off_time for c in avail], dtype=float)
@@ -300,7 +315,13 @@ class RollingHorizonMealPolicy:
             for offset, placed in zip(b.offsets, b.placements, strict=True):
                 late[i] += (pickup[i] + hp + offset - placed) > opt.max_click_to_door
         cost += opt.late_penalty * late - opt.order_value * n
+        if opt.urgency_weight:
+            waited = np.array([sum(max(0, now - o.ready_time) for o in b.orders) for b in bundles], dtype=float)
+            cost -= opt.urgency_weight * waited[:, None]
         feasible = pickup <= off[None, :]
+        if opt.skip_late:
+            cost += opt.order_value * late
+            feasible &= late < n
         big = 1e9
         cost = np.where(feasible, cost, big)
         rows, cols = linear_sum_assignment(cost)
@@ -312,6 +333,12 @@ class RollingHorizonMealPolicy:
             latest_departure = b.ready - hp - travel[i, j]
             if latest_departure >= now + opt.frequency:
                 continue
-            out.append(MealAssignment(courier=avail[j].id, restaurant=b.restaurant,
-                                      orders=tuple(o.id for o in b.orders)))
+            keep = b.orders
+            if opt.skip_late and late[i, j]:
+                times = assignment_times(rules, int(start[j]), avail[j].location, b.orders)
+                keep = tuple(o for o, d in zip(b.orders, times.dropoffs, strict=True)
+                             if d - o.placement_time <= opt.max_click_to_door)
+                if not keep:
+                    continue
+            out.append(MealAssignment(courier=avail[j].id, restaurant=b.restaurant, orders=tuple(o.id for o in keep)))
         return out

@@ -134,3 +134,51 @@ def test_rolling_is_deterministic() -> None:
     couriers = [courier(f"c{k}", (k * 200, 0)) for k in range(3)]
     policy = RollingHorizonMealPolicy(rules=RULES)
     assert policy.assign(0, orders, couriers) == policy.assign(0, list(orders), list(couriers))
+
+
+def test_rolling_skips_orders_that_cannot_make_the_maximum() -> None:
+    """At minute 89 an order placed at 0 can no longer be delivered within 90: no courier is spent on it by default."""
+    from dispatch.meal import RollingHorizonMealPolicy, RollingHorizonOptions
+
+    late_order = order("o1", placed=0, ready=0)
+    c = courier("c1", (0, 0), off=200)
+    assert RollingHorizonMealPolicy(rules=RULES).assign(89, [late_order], [c]) == []
+    keep_all = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(skip_late=False))
+    assert [a.orders for a in keep_all.assign(89, [late_order], [c])] == [("o1",)]
+
+
+def test_rolling_drops_the_late_order_from_a_bundle() -> None:
+    """Of two orders bundled at one restaurant, the one that would miss the maximum is left open, the other goes."""
+    from dispatch.meal import RollingHorizonMealPolicy, RollingHorizonOptions
+
+    old = order("old", placed=0, ready=60, door=(0, 2300))  # alone it would make 89
+    new = order("new", placed=60, ready=60, door=(0, 500))
+    policy = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(size_orders_window=0))
+    out = policy.assign(60, [old, new], [courier("c1", (0, 0), off=200)])
+    assert [a.orders for a in out] == [("new",)]
+
+
+def test_rolling_urgency_serves_the_waiting_order_first() -> None:
+    """One courier between two restaurants: by default the order waiting 30 minutes goes first; without the urgency
+    reward the fresh one (less predicted excess) would."""
+    from dispatch.meal import RollingHorizonMealPolicy, RollingHorizonOptions
+
+    waiting = order("waiting", placed=0, ready=10, pickup=(0, 300), door=(0, 800), restaurant="r1")
+    fresh = order("fresh", placed=38, ready=40, pickup=(0, -300), door=(0, -800), restaurant="r2")
+    c = courier("c1", (0, 0), off=200)
+    urgent = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(urgency_weight=2.0))
+    assert [a.orders for a in urgent.assign(40, [waiting, fresh], [c])] == [("waiting",)]
+    plain = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(urgency_weight=0.0))
+    assert [a.orders for a in plain.assign(40, [waiting, fresh], [c])] == [("fresh",)]
+
+
+def test_rolling_options_validation() -> None:
+    """The new knobs are type-checked like the old ones."""
+    from dispatch.meal import RollingHorizonOptions
+
+    with pytest.raises(InvalidDispatchError, match="skip_late"):
+        RollingHorizonOptions(skip_late=1)  # type: ignore[arg-type]
+    with pytest.raises(InvalidDispatchError, match="urgency_weight"):
+        RollingHorizonOptions(urgency_weight=-1.0)
+    with pytest.raises(InvalidDispatchError, match="size_orders_window"):
+        RollingHorizonOptions(size_orders_window=-1)
