@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -86,8 +87,6 @@ def cmd_schema(args: argparse.Namespace) -> None:
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:
-    import time
-
     from dispatch.meal import GreedyMealPolicy, MealPolicy, RollingHorizonMealPolicy
     from simulator.mdrp import compute_metrics, deliveries_csv, read_instance, simulate
 

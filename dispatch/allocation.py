@@ -216,7 +216,6 @@ class Allocator:
         self.stores = tuple(f for f in self.facilities if isinstance(f, DarkStore))
         self.pickup_points = tuple(f for f in self.facilities if isinstance(f, PickupPoint))
         self.lockers = tuple(f for f in self.facilities if isinstance(f, Locker))
-        self._store_rows = np.array([self._row[s.id] for s in self.stores], dtype=np.int64)
         engine = engine if engine is not None else ScipyEngine(network, profile)
         times = engine.matrix(self._node, np.arange(network.n_nodes), hour=hour).durations
         # One table per kind of facility, a row per road node: a batch takes the rows of its orders' nodes.

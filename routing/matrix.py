@@ -428,7 +428,7 @@ class HaversineEngine:
 
 
 def make_engine(
-    kind: str, network: RoadNetwork, profile: str | Profile = "car", **options: Any
+    kind: EngineKind, network: RoadNetwork, profile: str | Profile = "car", **options: Any
 ) -> TravelTimes:
     if kind == "scipy":
         return ScipyEngine(network, profile, **options)

@@ -7,8 +7,6 @@ import time
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
-import numpy as np
-
 from routing.errors import InvalidProblemError
 from routing.evaluate import Evaluation, evaluate
 from routing.problem import UNREACHABLE, Job, Plan, Problem, Route, Shipment, Unassigned, Vehicle, Visit
@@ -280,8 +278,12 @@ def run_backend(backend: Backend, problem: Problem, params: SolveParams) -> Solv
         raise InvalidProblemError(f"backend {backend.name} cannot honour: {', '.join(missing)}")
     red = reduce(problem)
     plan = backend.solve_reduced(red.problem, params, deadline) if red.problem.jobs or red.problem.shipments else Plan()
-    full = repair(problem, _restore(problem, red, plan))
-    return SolveResult(plan=full, evaluation=evaluate(problem, full), backend=backend.name,
+    full = _restore(problem, red, plan)
+    evaluation = evaluate(problem, full)
+    if any(r.violations for r in evaluation.routes):
+        full = repair(problem, full)
+        evaluation = evaluate(problem, full)
+    return SolveResult(plan=full, evaluation=evaluation, backend=backend.name,
                        runtime_s=time.perf_counter() - started)
 
 
@@ -290,9 +292,3 @@ def remaining(deadline: float | None, floor: float = 0.05) -> float | None:
     if deadline is None:
         return None
     return max(floor, deadline - time.perf_counter())
-
-
-def submatrix(matrix: np.ndarray, locations: list[int]) -> np.ndarray:
-    """The matrix restricted to `locations`, in that order."""
-    idx = np.asarray(locations, dtype=np.intp)
-    return np.ascontiguousarray(matrix[np.ix_(idx, idx)])

@@ -11,7 +11,7 @@ import pyvrp
 from pyvrp.exceptions import PenaltyBoundWarning
 from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria, StoppingCriterion
 
-from routing.problem import Plan, Problem, Route, Unassigned, Vehicle, Visit
+from routing.problem import Plan, Problem, Route, TimeWindow, Unassigned, Vehicle, Visit
 from routing.solvers.base import SolveParams, SolveResult, remaining, run_backend, unassigned_reason
 
 _INF = np.iinfo(np.int64).max
@@ -99,10 +99,8 @@ def _run(model: _PyVrpModel, stop: StoppingCriterion, seed: int, initial: pyvrp.
         return pyvrp.solve(model.data, stop, seed=seed, collect_stats=False, initial_solution=initial)
 
 
-def _window(problem_window: tuple[int, int] | None) -> dict[str, int]:
-    if problem_window is None:
-        return {}
-    return {"tw_early": problem_window[0], "tw_late": problem_window[1]}
+def _bounds(window: TimeWindow | None) -> tuple[int, int]:
+    return (0, _INF) if window is None else (window.start, window.end)
 
 
 class _PyVrpModel:
@@ -129,33 +127,31 @@ class _PyVrpModel:
         groups: list[pyvrp.ClientGroup] = []
         self.client_job: list[int] = []
         for ji, job in enumerate(problem.jobs):
-            windows = job.stop.time_windows or ()
-            copies = [(w.start, w.end) for w in windows] if len(windows) > 1 else [None]
+            copies: tuple[TimeWindow | None, ...] = job.stop.time_windows or (None,)
             required = job.penalty is None and len(copies) == 1 and not relax
             prize = big_prize if job.penalty is None else job.penalty
             first = len(clients)
             for w in copies:
-                if w is None and windows:
-                    w = (windows[0].start, windows[0].end)
+                early, late = _bounds(w)
                 clients.append(pyvrp.Client(
                     location=self.loc_index[job.stop.location],
                     delivery=amounts(job.delivery, 1), pickup=amounts(job.pickup, 0),
                     service_duration=job.stop.service, release_time=job.release,
-                    prize=prize, required=required,
-                    group=len(groups) if len(copies) > 1 else None, name=job.id, **_window(w)))
+                    prize=prize, required=required, tw_early=early, tw_late=late,
+                    group=len(groups) if len(copies) > 1 else None, name=job.id))
                 self.client_job.append(ji)
             if len(copies) > 1:
                 groups.append(pyvrp.ClientGroup(list(range(first, len(clients))),
                                                 required=job.penalty is None and not relax))
         shipments = []
         for s in problem.shipments:
-            pw = s.pickup.time_windows[0] if s.pickup.time_windows else None
-            dw = s.delivery.time_windows[0] if s.delivery.time_windows else None
+            p_early, p_late = _bounds(s.pickup.time_windows[0] if s.pickup.time_windows else None)
+            d_early, d_late = _bounds(s.delivery.time_windows[0] if s.delivery.time_windows else None)
             shipments.append(pyvrp.Shipment(
                 self.loc_index[s.pickup.location], self.loc_index[s.delivery.location],
-                pickup_tw_early=pw.start if pw else 0, pickup_tw_late=pw.end if pw else _INF,
+                pickup_tw_early=p_early, pickup_tw_late=p_late,
                 pickup_service_duration=s.pickup.service,
-                delivery_tw_early=dw.start if dw else 0, delivery_tw_late=dw.end if dw else _INF,
+                delivery_tw_early=d_early, delivery_tw_late=d_late,
                 delivery_service_duration=s.delivery.service,
                 amount=amounts(s.amount, 0), prize=big_prize if s.penalty is None else s.penalty,
                 required=s.penalty is None and not relax, name=s.id))
