@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/lastmile demo
+	$(BIN)/lastmile simulate scenarios/porto-centre-day.toml --out out
 
 test: $(STAMP)
 	$(BIN)/ruff check .

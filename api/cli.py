@@ -1,4 +1,4 @@
-"""The `lastmile` command line: solve routing instances and run the demo."""
+"""The `lastmile` command line: solve routing instances, allocate orders, simulate days, run the demo."""
 
 from __future__ import annotations
 
@@ -87,27 +87,57 @@ def cmd_schema(args: argparse.Namespace) -> None:
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:
+    if (args.scenario is None) == (args.mdrp is None):
+        raise CliError("simulate takes a SCENARIO file or --mdrp INSTANCE_DIR (one of them)")
+    if args.mdrp is not None:
+        cmd_simulate_mdrp(args)
+        return
+    from api.simulate import configured, run_simulation
+
+    if args.deliveries is not None:
+        raise CliError("--deliveries is for --mdrp; a scenario run writes events.jsonl into --out")
+    scenario = configured(args.scenario, args.set, seed=args.seed, policy=args.policy)
+    run_simulation(scenario, args.out, progress=not args.no_progress, echo=print)
+
+
+def cmd_simulate_mdrp(args: argparse.Namespace) -> None:
     from dispatch.meal import GreedyMealPolicy, MealPolicy, RollingHorizonMealPolicy
     from simulator.mdrp import compute_metrics, deliveries_csv, read_instance, simulate
 
     started = time.perf_counter()
     instance = read_instance(args.mdrp)
     rules = instance.parameters.rules
-    policy: MealPolicy = (RollingHorizonMealPolicy(rules=rules) if args.policy == "rolling"
-                          else GreedyMealPolicy(rules=rules))
+    if args.policy not in (None, "greedy", "rolling"):
+        raise CliError(f"--policy for --mdrp must be greedy or rolling, got {args.policy!r}")
+    name = args.policy or "greedy"
+    policy: MealPolicy = RollingHorizonMealPolicy(rules=rules) if name == "rolling" else GreedyMealPolicy(rules=rules)
     recorder = simulate(instance, policy)
     metrics = compute_metrics(instance, recorder)
     if args.deliveries is not None:
         args.deliveries.write_text(deliveries_csv(instance, recorder))
-    out = {"instance": instance.name, "policy": args.policy, **metrics.as_dict(),
+    out = {"instance": instance.name, "policy": name, **metrics.as_dict(),
            "runtime_s": round(time.perf_counter() - started, 3)}
     if args.json:
         print(json.dumps(out))
         return
-    print(f"{instance.name} ({args.policy}, {out['runtime_s']:.2f} s)")
+    print(f"{instance.name} ({name}, {out['runtime_s']:.2f} s)")
     for key, value in out.items():
         if key not in ("instance", "policy", "runtime_s"):
             print(f"  {key:<22} {value}")
+
+
+def cmd_sweep(args: argparse.Namespace) -> None:
+    from api.sweep import run_sweep_cli
+
+    run_sweep_cli(args.scenario, args.set, args.out, seeds=args.seeds, seed_list=args.seed_list,
+                  scheduler=args.scheduler, workers=args.workers, progress=not args.no_progress, echo=print)
+
+
+def cmd_fleet_size(args: argparse.Namespace) -> None:
+    from api.sweep import run_fleet_size_cli
+
+    run_fleet_size_cli(args.scenario, args.target, seeds=args.seeds, scheduler=args.scheduler,
+                       workers=args.workers, as_json=args.json, echo=print)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -143,16 +173,51 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("schema", help="print the JSON Schema of the allocate facilities or orders file")
     s.add_argument("file", choices=("facilities", "orders"), help="which file of `lastmile allocate`")
     s.set_defaults(run=cmd_schema)
-    m = sub.add_parser("simulate", help="simulate a Grubhub MDRP day and print the paper's metrics")
-    m.add_argument("--mdrp", type=Path, required=True, metavar="INSTANCE_DIR",
+    m = sub.add_parser("simulate", help="simulate a scenario day (KPIs, events, report) or a Grubhub MDRP day")
+    m.add_argument("scenario", type=Path, nargs="?", default=None, metavar="SCENARIO",
+                   help="scenario file (.toml), e.g. scenarios/porto-centre-day.toml")
+    m.add_argument("--out", type=Path, default=Path("out"), metavar="DIR",
+                   help="where a scenario run writes kpis.json, events.jsonl, couriers.json, report.html (default out)")
+    m.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="change a knob of the scenario, e.g. fleet.bike=30, policy.hold_s=120 (repeatable)")
+    m.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    m.add_argument("--no-progress", action="store_true", help="no progress bar")
+    m.add_argument("--mdrp", type=Path, default=None, metavar="INSTANCE_DIR",
                    help="folder with orders.txt, couriers.txt, restaurants.txt, instance_parameters.txt")
-    m.add_argument("--policy", choices=("greedy", "rolling"), default="greedy",
-                   help="greedy: nearest courier per order at once; rolling: rolling-horizon bundling and matching")
+    m.add_argument("--policy", default=None,
+                   help="scenario: greedy, batch or reoptimize (default: the scenario's); --mdrp: greedy (nearest "
+                        "courier per order at once) or rolling (rolling-horizon bundling and matching)")
     m.add_argument("--json", action="store_true", help="print one JSON object")
     m.add_argument("--deliveries", type=Path, default=None, metavar="FILE",
                    help="write the delivered orders as CSV order,placement_time,ready_time,pickup_time,"
                         "dropoff_time,courier")
     m.set_defaults(run=cmd_simulate)
+    w = sub.add_parser("sweep", help="run a what-if grid of a scenario (--set KEY=V1,V2 ...) on Dask; CSV and plots")
+    w.add_argument("scenario", type=Path, metavar="SCENARIO", help="scenario file (.toml)")
+    w.add_argument("--set", action="append", default=[], metavar="KEY=V1,V2",
+                   help="a knob and its values, e.g. fleet.bike=10,20,30 or policy=greedy,batch (repeatable)")
+    seeds = w.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds", type=_positive(int), default=None, metavar="N",
+                       help="N seeds per combination, from the scenario's own (default 1)")
+    seeds.add_argument("--seed-list", default=None, metavar="S1,S2", help="these seeds per combination")
+    w.add_argument("--out", type=Path, default=Path("out/sweep"), metavar="DIR",
+                   help="where results.csv and kpi_vs_<knob>.png go (default out/sweep)")
+    w.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="a Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: a local cluster)")
+    w.add_argument("--workers", type=_positive(int), default=2, help="local worker processes (default 2)")
+    w.add_argument("--no-progress", action="store_true", help="no progress bar")
+    w.set_defaults(run=cmd_sweep)
+    f = sub.add_parser("fleet-size", help="the fewest couriers per shift meeting a KPI target, by simulation")
+    f.add_argument("scenario", type=Path, metavar="SCENARIO", help="scenario file (.toml)")
+    f.add_argument("--target", required=True, metavar="METRIC=VALUE",
+                   help="e.g. on_time_rate=0.95 (or on_time=0.95); times (*_min) and costs are met at <= VALUE")
+    f.add_argument("--seeds", type=_positive(int), default=1, metavar="N",
+                   help="average each evaluation over N seeds from the scenario's own (default 1)")
+    f.add_argument("--scheduler", default=None, metavar="ADDRESS", help="run the seeds on this Dask scheduler")
+    f.add_argument("--workers", type=_positive(int), default=1,
+                   help="1 (default): simulate here; more: a local Dask cluster running the seeds at once")
+    f.add_argument("--json", action="store_true", help="print one JSON object")
+    f.set_defaults(run=cmd_fleet_size)
     return parser
 
 

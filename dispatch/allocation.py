@@ -272,6 +272,11 @@ class Allocator:
         """Release what an allocated order holds; raises ReservationError for an order holding nothing."""
         return self.inventory.release(order)
 
+    def fulfil(self, order: str) -> Reservation:
+        """The order left its store: keep its stock taken, hold its pickup-point place or compartments until
+        `cancel` (the customer collected it); see Inventory.fulfil."""
+        return self.inventory.fulfil(order)
+
 
 class _Batch:
     """One allocate() call: whole-batch arrays first, then a thin loop reserving order by order."""

@@ -186,6 +186,22 @@ class Inventory:
                     free[size] += 1
         return reservation
 
+    def fulfil(self, order: str) -> Reservation:
+        """The order left its store: its stock is gone for good; a pickup-point place or locker compartments stay
+        held (until `release` when the customer collects). Returns what is still held; raises ReservationError
+        for an order holding nothing."""
+        with self.lock:
+            reservation = self._reservations.get(order)
+            if reservation is None:
+                raise ReservationError("order", f"{order!r} holds no reservation")
+            rest = Reservation(order=order, pickup_point=reservation.pickup_point, locker=reservation.locker,
+                               compartments=reservation.compartments)
+            if rest.pickup_point is None and rest.locker is None:
+                del self._reservations[order]
+            else:
+                self._reservations[order] = rest
+        return rest
+
     def _store(self, store: str) -> dict[str, int]:
         try:
             return self._stock[store]

@@ -337,3 +337,14 @@ def deadline(order: Order, placed_at: int | None = None, *, promise: Promise | N
         end = day + chosen.window[1]
         return end if end > at else end + DAY_S
     return day + 2 * DAY_S
+
+
+def circle_zone(centre: LonLat, radius_m: float, *, segments: int = 64) -> Polygon:
+    """A delivery zone: the disc of `radius_m` metres around `centre` (lon, lat), as a polygon in degrees."""
+    lon, lat = check_location(InvalidFacilityError, "centre", centre)
+    if not (math.isfinite(radius_m) and radius_m > 0):
+        raise InvalidFacilityError("radius_m", f"must be a positive number of metres, got {radius_m!r}")
+    angles = np.linspace(0.0, 2 * math.pi, segments, endpoint=False)
+    dlat = radius_m / 111_320.0
+    dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
+    return Polygon(np.column_stack([lon + dlon * np.cos(angles), lat + dlat * np.sin(angles)]))

@@ -72,7 +72,9 @@ def _id(error: type[DispatchError], name: str, value: object) -> str:
 class TravelMatrices:
     """Per-profile travel durations (s) and distances (m) over one location index space (see the module doc).
 
-    Matrices are validated once, copied to int64 and made read-only; `UNREACHABLE` marks pairs no road joins.
+    Matrices are validated once, copied to int64 and made read-only (read-only int64 arrays are shared, not
+    copied, so matrices for several hours of the day can share the arrays that do not change); `UNREACHABLE`
+    marks pairs no road joins.
     Several profiles may share the same arrays (e.g. `ebike` and `bike`) to get their own CO2 figure.
     """
 
@@ -98,8 +100,9 @@ class TravelMatrices:
                 if m.size and (m.min() < 0 or m.max() > UNREACHABLE):
                     raise InvalidDispatchError(where, "values must lie in 0..UNREACHABLE")
                 size = m.shape[0]
-                m = np.array(m, dtype=np.int64)
-                m.flags.writeable = False
+                if m.dtype != np.int64 or m.flags.writeable:
+                    m = np.array(m, dtype=np.int64)
+                    m.flags.writeable = False
                 out[name][profile] = m
         object.__setattr__(self, "durations", MappingProxyType(out["durations"]))
         object.__setattr__(self, "distances", MappingProxyType(out["distances"]))

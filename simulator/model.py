@@ -1,0 +1,395 @@
+"""The dark-store day on SimPy: orders arrive, are allocated, picked and dispatched by `dispatch` code, couriers ride.
+
+The simulator adds no dispatch logic: each store has a `dispatch.engine.Dispatcher` that it calls on every new
+order and on every tick, exactly as the live API does, and couriers report `picked_up`, `delivered`, `at_store`,
+`on` and `off` to it. Orders are allocated by `dispatch.allocation.Allocator` (stock, zones, hours, lockers and
+pickup points). Travel uses road travel times of each courier's profile at the hour of day. Everything random
+is drawn from the scenario's seed, so the same scenario gives the same day; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import simpy
+
+from dispatch.allocation import Allocator
+from dispatch.engine import Dispatcher
+from dispatch.model import DarkStore, Order, circle_zone, deadline
+from dispatch.model import Locker as DispatchLocker
+from dispatch.model import PickupPoint as DispatchPickupPoint
+from dispatch.policy import BatchPolicy, DispatchPolicy, GreedyPolicy, ReoptimizePolicy
+from dispatch.reoptimize import ReoptimizeOptions
+from dispatch.state import DEFAULT_CO2_G_PER_KM, Courier, Decisions, DispatchOrder, TravelMatrices, Trip
+from routing.matrix import CCHEngine
+from routing.network import RoadNetwork
+from routing.snap import snap
+from simulator.demand import orders_for
+from simulator.errors import ScenarioError
+from simulator.recorder import CourierRecord, OrderRecord, Recorder, TripRecord, kpis
+from simulator.scenario import Policy, Scenario
+
+DRAIN_S = 3 * 3600
+"""After the last order may be placed, couriers get this long to finish before the day is cut."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SimulationResult:
+    """A finished day: the recorder (events, couriers, trips) and its KPIs."""
+
+    scenario: Scenario
+    recorder: Recorder
+    kpis: dict[str, Any]
+
+
+def make_policy(policy: Policy, *, seed: int) -> DispatchPolicy:
+    """The `dispatch` policy a scenario names, with its knobs (reoptimize runs on an iteration limit)."""
+    if policy.name == "greedy":
+        return GreedyPolicy()
+    if policy.name == "batch":
+        return BatchPolicy(max_orders=policy.max_orders, hold_s=policy.hold_s, radius_s=policy.radius_s)
+    return ReoptimizePolicy(options=ReoptimizeOptions(time_limit_s=None, iterations=policy.iterations, seed=seed))
+
+
+def facilities(scenario: Scenario, skus: Sequence[str]) -> list[DarkStore | DispatchLocker | DispatchPickupPoint]:
+    """The scenario's stores, lockers and pickup points as `dispatch` facilities."""
+    out: list[DarkStore | DispatchLocker | DispatchPickupPoint] = []
+    for s in scenario.stores:
+        out.append(DarkStore(id=s.id, location=s.location, stock=dict.fromkeys(skus, s.stock),
+                             zone=circle_zone(s.location, s.zone_radius_m) if s.zone_radius_m else None,
+                             hours=s.hours, picking_s=s.picking_s))
+    for lk in scenario.lockers:
+        out.append(DispatchLocker(id=lk.id, location=lk.location, compartments=lk.compartments,  # type: ignore[arg-type]
+                                  store=lk.store))
+    for p in scenario.pickup_points:
+        out.append(DispatchPickupPoint(id=p.id, location=p.location, capacity=p.capacity, store=p.store))
+    return out
+
+
+def check_on_map(scenario: Scenario, network: RoadNetwork) -> None:
+    """Every facility lies within `max_snap_m` of a road of the map, else a ScenarioError naming it."""
+    points = [*((f"stores[{i}].location", f.id, f.location) for i, f in enumerate(scenario.stores)),
+              *((f"lockers[{i}].location", f.id, f.location) for i, f in enumerate(scenario.lockers)),
+              *((f"pickup_points[{i}].location", f.id, f.location) for i, f in enumerate(scenario.pickup_points))]
+    snapped = snap(network, np.array([p[2] for p in points], dtype=np.float64).reshape(-1, 2),
+                   max_distance_m=scenario.max_snap_m)
+    for (key, fid, (lon, lat)), far, dist in zip(points, snapped.too_far, snapped.distance_m, strict=True):
+        if far:
+            raise ScenarioError(key, f"{fid!r} at ({lon:.6f}, {lat:.6f}) is {dist:.0f} m from the nearest road of "
+                                f"the map (limit {scenario.max_snap_m:.0f} m): off the map?")
+
+
+class _Travel:
+    """Per-profile matrices over the day's locations; car durations per hour of day when traffic is on."""
+
+    def __init__(self, network: RoadNetwork, nodes: np.ndarray, profiles: Sequence[str], *, traffic: bool,
+                 hours: range) -> None:
+        durations: dict[str, np.ndarray] = {}
+        distances: dict[str, np.ndarray] = {}
+        engines: dict[str, CCHEngine] = {}
+        for p in profiles:
+            engines[p] = CCHEngine(network, p)
+            m = engines[p].matrix(nodes, nodes)
+            durations[p], distances[p] = _frozen(m.durations), _frozen(m.distances)
+        self.base = TravelMatrices(durations=durations, distances=distances)
+        self.by_hour: dict[int, TravelMatrices] = {}
+        if traffic and "car" in engines:
+            for h in hours:
+                car = _frozen(engines["car"].durations(nodes, nodes, hour=h % 24))
+                self.by_hour[h % 24] = TravelMatrices(durations={**durations, "car": car}, distances=distances)
+
+    def at(self, t: int) -> TravelMatrices:
+        return self.by_hour.get(t // 3600 % 24, self.base)
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    out = np.ascontiguousarray(a, dtype=np.int64)
+    out.flags.writeable = False
+    return out
+
+
+class _Day:
+    """One simulated day (see the module doc); `run` fills the recorder."""
+
+    def __init__(self, scenario: Scenario, network: RoadNetwork, orders: Sequence[Order],
+                 progress: Callable[[int], None] | None) -> None:
+        self.sc = scenario
+        self.orders = tuple(orders)
+        self.progress = progress
+        self.rec = Recorder()
+        clock = scenario.clock
+        self.env = simpy.Environment(initial_time=clock.start)
+        self.cut_at = clock.end + DRAIN_S
+        check_on_map(scenario, network)
+        skus = [s.id for s in scenario.demand.skus]
+        self.facilities = facilities(scenario, skus)
+        self.allocator = Allocator(network, self.facilities, profile="bike", max_snap_m=scenario.max_snap_m)
+
+        fac_xy = np.array([f.location for f in self.facilities], dtype=np.float64)
+        order_xy = np.array([o.location for o in self.orders], dtype=np.float64).reshape(-1, 2)
+        fac_nodes = snap(network, fac_xy, max_distance_m=scenario.max_snap_m).nodes
+        order_snap = snap(network, order_xy, max_distance_m=scenario.max_snap_m)
+        nodes, index = np.unique(np.concatenate([fac_nodes, order_snap.nodes]), return_inverse=True)
+        self.nodes = nodes
+        self.loc_of_facility = {f.id: int(index[i]) for i, f in enumerate(self.facilities)}
+        self.loc_of_order = {o.id: int(index[len(fac_nodes) + k]) for k, o in enumerate(self.orders)}
+        profiles = sorted({g.profile for g in scenario.fleet} or {"bike"})
+        self.travel = _Travel(network, nodes, profiles, traffic=clock.traffic,
+                              hours=range(clock.start // 3600, self.cut_at // 3600 + 1))
+
+        rng = np.random.default_rng(scenario.seed)
+        n = len(self.orders)
+        self.fails = dict(zip((o.id for o in self.orders), rng.random(n) < scenario.delivery.failure_rate,
+                              strict=True))
+        self.cancels = dict(zip((o.id for o in self.orders), rng.random(n) < scenario.delivery.cancel_rate,
+                                strict=True))
+        self.dispatchers: dict[str, Dispatcher] = {}
+        self.pickers: dict[str, simpy.Resource] = {}
+        self.picker_free: dict[str, list[int]] = {}
+        self.picked: dict[str, simpy.Event] = {}
+        self.queue: dict[str, simpy.Store] = {}
+        self.home: dict[str, str] = {}
+        self.ending: set[str] = set()
+        self.out: set[str] = set()
+        policy = make_policy(scenario.policy, seed=scenario.seed)
+        for s in scenario.stores:
+            loc = self.loc_of_facility[s.id]
+            d = Dispatcher(policy, store_id=s.id, store_location=loc, travel=self.travel.at(clock.start),
+                           tick_s=clock.tick_s)
+            self.dispatchers[s.id] = d
+            self.pickers[s.id] = simpy.Resource(self.env, capacity=s.pickers)
+            self.picker_free[s.id] = [clock.start] * s.pickers
+        for g in scenario.fleet:
+            for k in range(g.count):
+                cid = f"{g.store}-{g.profile}-{g.shift[0] // 3600:02d}h-{k + 1}"
+                loc = self.loc_of_facility[g.store]
+                self.dispatchers[g.store].add_courier(Courier(
+                    id=cid, capacity=(g.capacity,), shift_start=g.shift[0], shift_end=g.shift[1], position=loc,
+                    profile=g.profile, home_store=g.store, status="off"))
+                self.home[cid] = g.store
+                self.queue[cid] = simpy.Store(self.env)
+                self.rec.couriers[cid] = CourierRecord(id=cid, store=g.store, profile=g.profile,
+                                                       shift_start=g.shift[0], shift_end=g.shift[1])
+                self.env.process(self._courier(cid))
+
+    @property
+    def now(self) -> int:
+        return int(self.env.now)
+
+    def run(self) -> Recorder:
+        self.env.process(self._arrivals())
+        for store in self.dispatchers:
+            self.env.process(self._ticker(store))
+        if self.progress is not None:
+            self.env.process(self._progress())
+        self.env.run(until=self.cut_at)
+        self.rec.end = self.now
+        for cid, c in self.rec.couriers.items():
+            if c.off_at is None and cid in self.out:
+                c.off_at = self.now
+        return self.rec
+
+    def _progress(self) -> Any:
+        assert self.progress is not None
+        while self.now < self.cut_at:
+            yield self.env.timeout(min(600, self.cut_at - self.now))
+            self.progress(self.now)
+
+    # --- orders ---------------------------------------------------------------------------------------------
+
+    def _arrivals(self) -> Any:
+        for order in self.orders:
+            if order.placed_at > self.now:
+                yield self.env.timeout(order.placed_at - self.now)
+            self._place(order)
+
+    def _place(self, order: Order) -> None:
+        now = self.now
+        rec = OrderRecord(id=order.id, placed_at=order.placed_at, location=order.location, mode=order.mode)
+        self.rec.orders[order.id] = rec
+        self.rec.event(now, order.id, "placed", mode=order.mode)
+        alloc = self.allocator.allocate([order])[0]
+        if not alloc.allocated:
+            rec.status, rec.reason, rec.closed_at = "rejected", alloc.reason, now
+            self.rec.event(now, order.id, "rejected", reason=alloc.reason)
+            return
+        assert alloc.store is not None and alloc.facility is not None
+        rec.store, rec.facility, rec.boxes = alloc.store, alloc.facility, len(alloc.boxes)
+        rec.promise_by = deadline(order)
+        self.rec.event(now, order.id, "allocated", store=alloc.store, facility=alloc.facility,
+                       boxes=list(alloc.boxes))
+        store = next(s for s in self.sc.stores if s.id == alloc.store)
+        ready_at = self._predict_ready(alloc.store, store.picking_s)
+        self.picked[order.id] = self.env.event()
+        self.env.process(self._pick(order.id, alloc.store, store.picking_s))
+        location = self.loc_of_order[order.id] if order.mode == "courier" else self.loc_of_facility[alloc.facility]
+        dorder = DispatchOrder(id=order.id, store=alloc.store, location=location, ready_at=ready_at,
+                               promise_by=rec.promise_by, load=(max(1, len(alloc.boxes)),),
+                               service_s=self.sc.delivery.service_s, placed_at=order.placed_at)
+        self._decided(alloc.store, self.dispatchers[alloc.store].on_order(dorder, now))
+        if self.cancels[order.id]:
+            self.env.process(self._cancel(order.id, alloc.store))
+
+    def _predict_ready(self, store: str, picking_s: int) -> int:
+        """When picking will be done: the store's pickers work FIFO, `picking_s` per order (as `_pick` does)."""
+        free = self.picker_free[store]
+        start = max(self.now, heapq.heappop(free))
+        heapq.heappush(free, start + picking_s)
+        return start + picking_s
+
+    def _pick(self, order_id: str, store: str, picking_s: int) -> Any:
+        with self.pickers[store].request() as req:
+            yield req
+            yield self.env.timeout(picking_s)
+        self.rec.orders[order_id].ready_at = self.now
+        self.rec.event(self.now, order_id, "picked", store=store)
+        self.picked[order_id].succeed()
+
+    def _cancel(self, order_id: str, store: str) -> Any:
+        yield self.env.timeout(self.sc.delivery.cancel_after_s)
+        d = self.dispatchers[store]
+        if order_id not in {o.id for o in d.open_orders}:
+            return
+        d.cancel(order_id, self.now)
+        self.allocator.cancel(order_id)
+        rec = self.rec.orders[order_id]
+        rec.status, rec.closed_at = "cancelled", self.now
+        self.rec.event(self.now, order_id, "cancelled")
+
+    # --- dispatch -------------------------------------------------------------------------------------------
+
+    def _ticker(self, store: str) -> Any:
+        d = self.dispatchers[store]
+        tick = self.sc.clock.tick_s
+        while True:
+            d.travel = self.travel.at(self.now)
+            self._decided(store, d.tick(self.now))
+            if self.now >= self.sc.clock.end and not d.orders:
+                return
+            yield self.env.timeout(tick)
+
+    def _decided(self, store: str, decisions: Decisions) -> None:
+        self.rec.decisions += 1
+        for trip in decisions.trips:
+            for oid in trip.order_ids:
+                rec = self.rec.orders[oid]
+                rec.assigned_at, rec.courier = self.now, trip.courier_id
+                self.rec.event(self.now, oid, "assigned", courier=trip.courier_id, eta=trip.etas[
+                    trip.order_ids.index(oid)])
+            self.env.process(self._hand_over(trip))
+
+    def _hand_over(self, trip: Trip) -> Any:
+        if self.sc.clock.decision_latency_s:
+            yield self.env.timeout(self.sc.clock.decision_latency_s)
+        yield self.queue[trip.courier_id].put(trip)
+
+    # --- couriers -------------------------------------------------------------------------------------------
+
+    def _courier(self, cid: str) -> Any:
+        info = self.rec.couriers[cid]
+        store = self.home[cid]
+        d = self.dispatchers[store]
+        if info.shift_start > self.now:
+            yield self.env.timeout(info.shift_start - self.now)
+        d.on_courier_event(cid, "on", self.now, location=self.loc_of_facility[store])
+        self.env.process(self._shift_end(cid))
+        while True:
+            trip = yield self.queue[cid].get()
+            self.out.add(cid)
+            yield from self._ride(cid, trip)
+            self.out.discard(cid)
+            if cid in self.ending and not self.queue[cid].items and d.couriers[cid].status == "idle":
+                d.on_courier_event(cid, "off", self.now)
+                info.off_at = self.now
+                return
+
+    def _shift_end(self, cid: str) -> Any:
+        info = self.rec.couriers[cid]
+        yield self.env.timeout(max(0, info.shift_end - self.now))
+        self.ending.add(cid)
+        d = self.dispatchers[self.home[cid]]
+        if cid not in self.out and not self.queue[cid].items and d.couriers[cid].status == "idle":
+            d.on_courier_event(cid, "off", self.now)
+            info.off_at = self.now
+
+    def _ride(self, cid: str, trip: Trip) -> Any:
+        store = self.home[cid]
+        d = self.dispatchers[store]
+        info = self.rec.couriers[cid]
+        if trip.departure > self.now:
+            yield self.env.timeout(trip.departure - self.now)
+        yield self.env.all_of([self.picked[oid] for oid in trip.order_ids])
+        d.on_courier_event(cid, "picked_up", self.now)
+        for oid in trip.order_ids:
+            self.rec.orders[oid].pickup_at = self.now
+            self.rec.event(self.now, oid, "picked_up", courier=cid)
+            self.allocator.fulfil(oid)
+        here = start = self.loc_of_facility[store]
+        nodes, times, metres, failed = [int(self.nodes[here])], [self.now], 0, []
+        for oid in trip.order_ids:
+            target = d.orders[oid].location
+            yield from self._drive(info, trip.profile, here, target)
+            metres += self.travel.base.distance(trip.profile, here, target)
+            here = target
+            nodes.append(int(self.nodes[here]))
+            times.append(self.now)
+            arrival = self.now
+            yield self.env.timeout(self.sc.delivery.service_s)
+            info.service_s += self.sc.delivery.service_s
+            info.busy.append((arrival, self.now))
+            rec = self.rec.orders[oid]
+            if self.fails[oid]:
+                failed.append(oid)
+                self.rec.event(self.now, oid, "failed", courier=cid, reason="customer_absent")
+                continue
+            d.on_courier_event(cid, "delivered", self.now, order_id=oid)
+            rec.status, rec.delivered_at, rec.closed_at = "delivered", arrival, arrival
+            info.delivered += 1
+            self.rec.event(arrival, oid, "delivered", courier=cid, on_time=bool(rec.on_time))
+            if rec.mode != "courier":
+                self.env.process(self._collect(oid))
+        yield from self._drive(info, trip.profile, here, start)
+        metres += self.travel.base.distance(trip.profile, here, start)
+        nodes.append(int(self.nodes[start]))
+        times.append(self.now)
+        d.on_courier_event(cid, "at_store", self.now)
+        for oid in failed:
+            d.cancel(oid, self.now)
+            rec = self.rec.orders[oid]
+            rec.status, rec.reason, rec.closed_at = "failed", "customer_absent", self.now
+            if rec.mode != "courier":
+                self.allocator.cancel(oid)
+        info.trips += 1
+        info.metres += metres
+        self.rec.trips.append(TripRecord(courier=cid, store=store, profile=trip.profile, orders=trip.order_ids,
+                                         nodes=tuple(nodes), times=tuple(times), metres=metres))
+
+    def _drive(self, info: CourierRecord, profile: str, a: int, b: int) -> Any:
+        dt = self.travel.at(self.now).duration(profile, a, b)
+        if dt:
+            info.busy.append((self.now, self.now + dt))
+            info.driving_s += dt
+            yield self.env.timeout(dt)
+
+    def _collect(self, order_id: str) -> Any:
+        yield self.env.timeout(self.sc.delivery.collect_after_s)
+        self.allocator.cancel(order_id)
+        self.rec.event(self.now, order_id, "collected")
+
+
+def simulate(scenario: Scenario, *, network: RoadNetwork | None = None, orders: Sequence[Order] | None = None,
+             progress: Callable[[int], None] | None = None) -> SimulationResult:
+    """Run one day of `scenario` (its demand, unless `orders` are given) and compute its KPIs.
+
+    `progress(now)` is called every ten simulated minutes (for a progress bar).
+    """
+    network = network if network is not None else RoadNetwork.from_osm(scenario.map_file)
+    day_orders = tuple(orders) if orders is not None else orders_for(scenario, network)
+    rec = _Day(scenario, network, day_orders, progress).run()
+    figures = kpis(rec, courier_hour_cost=scenario.costs.courier_hour, per_km_cost=scenario.costs.per_km,
+                   co2_g_per_km=DEFAULT_CO2_G_PER_KM)
+    return SimulationResult(scenario=scenario, recorder=rec, kpis=figures)

@@ -1,0 +1,210 @@
+"""What a simulated day leaves behind: order events, courier work and trips, and the KPIs computed from them.
+
+The model only appends here (no I/O, no plotting); `kpis`, `hourly` and the report read it after the run.
+Times are seconds of the simulated clock.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+OrderStatus = Literal["open", "delivered", "rejected", "cancelled", "failed"]
+ORDER_EVENTS = ("placed", "rejected", "allocated", "picked", "assigned", "picked_up", "delivered", "failed",
+                "cancelled", "collected")
+
+
+@dataclass(slots=True, kw_only=True)
+class OrderRecord:
+    """One order's life; `delivered_at` is at the door, locker or pickup point."""
+
+    id: str
+    placed_at: int
+    location: tuple[float, float]
+    mode: str
+    status: OrderStatus = "open"
+    reason: str | None = None
+    store: str | None = None
+    facility: str | None = None
+    promise_by: int | None = None
+    express: bool = True
+    ready_at: int | None = None
+    assigned_at: int | None = None
+    pickup_at: int | None = None
+    delivered_at: int | None = None
+    courier: str | None = None
+    boxes: int = 0
+    closed_at: int | None = None
+    """When it left the books: delivered, cancelled, failed (back at the store) or rejected."""
+
+    @property
+    def click_to_door_s(self) -> int | None:
+        return None if self.delivered_at is None else self.delivered_at - self.placed_at
+
+    @property
+    def on_time(self) -> bool | None:
+        if self.delivered_at is None or self.promise_by is None:
+            return None
+        return self.delivered_at <= self.promise_by
+
+
+@dataclass(slots=True, kw_only=True)
+class CourierRecord:
+    """One courier's day: shift, and time spent driving and at doors, in `busy` intervals (start, end)."""
+
+    id: str
+    store: str
+    profile: str
+    shift_start: int
+    shift_end: int
+    driving_s: int = 0
+    service_s: int = 0
+    metres: int = 0
+    trips: int = 0
+    delivered: int = 0
+    busy: list[tuple[int, int]] = field(default_factory=list)
+    off_at: int | None = None
+    """When the courier actually went off (after its shift end if it was still out)."""
+
+
+@dataclass(slots=True, kw_only=True)
+class TripRecord:
+    """A trip as driven: stops as road nodes (store first and, for a store courier, last) with arrival times."""
+
+    courier: str
+    store: str
+    profile: str
+    orders: tuple[str, ...]
+    nodes: tuple[int, ...]
+    times: tuple[int, ...]
+    metres: int
+
+
+@dataclass(slots=True)
+class Recorder:
+    """Append-only log of a run (see the module doc)."""
+
+    orders: dict[str, OrderRecord] = field(default_factory=dict)
+    couriers: dict[str, CourierRecord] = field(default_factory=dict)
+    trips: list[TripRecord] = field(default_factory=list)
+    events: list[tuple[int, str, str, dict[str, Any]]] = field(default_factory=list)
+    decisions: int = 0
+    end: int = 0
+
+    def event(self, t: int, order: str, event: str, **fields: Any) -> None:
+        self.events.append((t, order, event, fields))
+
+    def event_lines(self) -> Iterator[dict[str, Any]]:
+        """One JSON-ready dict per order event, in the order they happened."""
+        for t, order, event, fields in self.events:
+            yield {"t": t, "order": order, "event": event, **fields}
+
+    def courier_rows(self) -> list[dict[str, Any]]:
+        return [{k: v for k, v in asdict(c).items() if k != "busy"} for c in self.couriers.values()]
+
+
+def _percentile(values: np.ndarray, q: float) -> float | None:
+    return float(np.percentile(values, q)) if values.size else None
+
+
+def _minutes(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds / 60.0, 2)
+
+
+def kpis(rec: Recorder, *, courier_hour_cost: Mapping[str, float], per_km_cost: Mapping[str, float],
+         co2_g_per_km: Mapping[str, float]) -> dict[str, Any]:
+    """The day's KPIs (times in minutes, money in the scenario's currency, CO2 in grams)."""
+    orders = list(rec.orders.values())
+    by_status = {s: sum(o.status == s for o in orders) for s in ("delivered", "rejected", "cancelled", "failed",
+                                                                  "open")}
+    delivered = [o for o in orders if o.status == "delivered"]
+    c2d = np.array([o.click_to_door_s for o in delivered], dtype=float)
+    r2p = np.array([o.pickup_at - o.ready_at for o in delivered
+                    if o.pickup_at is not None and o.ready_at is not None], dtype=float)
+    promised = [o for o in delivered if o.promise_by is not None]
+    express = [o for o in promised if o.express]
+    hours_on_shift = sum(max(0, (c.off_at if c.off_at is not None else c.shift_end) - c.shift_start)
+                         for c in rec.couriers.values()) / 3600.0
+    busy = sum(c.driving_s + c.service_s for c in rec.couriers.values()) / 3600.0
+    km = sum(c.metres for c in rec.couriers.values()) / 1000.0
+    cost = sum(max(0, (c.off_at if c.off_at is not None else c.shift_end) - c.shift_start) / 3600.0
+               * courier_hour_cost.get(c.profile, 0.0) + c.metres / 1000.0 * per_km_cost.get(c.profile, 0.0)
+               for c in rec.couriers.values())
+    co2 = sum(c.metres / 1000.0 * co2_g_per_km.get(c.profile, 0.0) for c in rec.couriers.values())
+    n_del = len(delivered)
+
+    def per_order(x: float) -> float | None:
+        return round(x / n_del, 3) if n_del else None
+
+    return {
+        "orders": len(orders),
+        "delivered": by_status["delivered"],
+        "rejected": by_status["rejected"],
+        "cancelled": by_status["cancelled"],
+        "failed": by_status["failed"],
+        "open_at_end": by_status["open"],
+        "on_time_rate": round(sum(bool(o.on_time) for o in promised) / len(promised), 4) if promised else None,
+        "express_met_rate": round(sum(bool(o.on_time) for o in express) / len(express), 4) if express else None,
+        "click_to_door_mean_min": _minutes(float(c2d.mean()) if c2d.size else None),
+        "click_to_door_p50_min": _minutes(_percentile(c2d, 50)),
+        "click_to_door_p90_min": _minutes(_percentile(c2d, 90)),
+        "click_to_door_p99_min": _minutes(_percentile(c2d, 99)),
+        "ready_to_pickup_mean_min": _minutes(float(r2p.mean()) if r2p.size else None),
+        "couriers": len(rec.couriers),
+        "courier_hours": round(hours_on_shift, 2),
+        "courier_utilisation": round(busy / hours_on_shift, 4) if hours_on_shift else None,
+        "orders_per_courier_hour": round(n_del / hours_on_shift, 3) if hours_on_shift else None,
+        "km": round(km, 2),
+        "km_per_order": per_order(km),
+        "cost": round(cost, 2),
+        "cost_per_order": per_order(cost),
+        "co2_g": round(co2, 1),
+        "co2_g_per_order": per_order(co2),
+        "trips": len(rec.trips),
+        "orders_per_trip": round(sum(len(t.orders) for t in rec.trips) / len(rec.trips), 3) if rec.trips else None,
+        "decisions": rec.decisions,
+    }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hourly:
+    """Per-hour series for the report: hour of day, on-time rate of orders delivered that hour, orders open at
+    the top of the hour, orders placed, and courier utilisation (busy over on-shift time within the hour)."""
+
+    hours: tuple[int, ...]
+    on_time_rate: tuple[float, ...]
+    open_orders: tuple[int, ...]
+    placed: tuple[int, ...]
+    utilisation: tuple[float, ...]
+
+
+def _overlap(a: int, b: int, lo: int, hi: int) -> int:
+    return max(0, min(b, hi) - max(a, lo))
+
+
+def hourly(rec: Recorder) -> Hourly:
+    """The per-hour series of a run, from the first order's hour to the end of the run."""
+    orders = list(rec.orders.values())
+    if not orders:
+        return Hourly(hours=(), on_time_rate=(), open_orders=(), placed=(), utilisation=())
+    first = min(o.placed_at for o in orders) // 3600
+    last = max(rec.end, max(o.placed_at for o in orders)) // 3600
+    hours = tuple(range(first, last + 1))
+    on_time, open_, placed, util = [], [], [], []
+    for h in hours:
+        lo, hi = h * 3600, (h + 1) * 3600
+        done = [o for o in orders if o.delivered_at is not None and lo <= o.delivered_at < hi
+                and o.promise_by is not None]
+        on_time.append(sum(bool(o.on_time) for o in done) / len(done) if done else math.nan)
+        open_.append(sum(o.placed_at <= lo and (o.closed_at is None or o.closed_at > lo) for o in orders))
+        placed.append(sum(lo <= o.placed_at < hi for o in orders))
+        shift = sum(_overlap(c.shift_start, c.off_at if c.off_at is not None else c.shift_end, lo, hi)
+                    for c in rec.couriers.values())
+        busy = sum(_overlap(a, b, lo, hi) for c in rec.couriers.values() for a, b in c.busy)
+        util.append(busy / shift if shift else math.nan)
+    return Hourly(hours=hours, on_time_rate=tuple(on_time), open_orders=tuple(open_), placed=tuple(placed),
+                  utilisation=tuple(util))
