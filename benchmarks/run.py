@@ -128,7 +128,8 @@ def markdown(report: dict[str, Any]) -> str:
     for key, title in (("matrix", "travel-time matrices (Porto metro)"),
                        ("dispatch", "dispatch (one store, 60 open orders, 20 couriers)"),
                        ("allocation", "allocation (Porto metro, 50 facilities)"),
-                       ("mdrp", "Grubhub MDRP, averages over the shared instances")):
+                       ("mdrp", "Grubhub MDRP, averages over the shared instances"),
+                       ("sweep", "sweep throughput on Dask (8 scenario days, 1 vs 2 workers)")):
         if key in report:
             lines += [f"## {title}", "", "| figure | value |", "|---|---|"]
             lines += [f"| {k} | {v} |" for k, v in report[key].items()]
@@ -138,7 +139,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--suites", default="matrix,allocation,dispatch,mdrp,solomon,cvrp")
+    parser.add_argument("--suites", default="matrix,allocation,dispatch,mdrp,sweep,solomon,cvrp")
     parser.add_argument("--backends", default="pyvrp,ortools")
     parser.add_argument("--solomon-time", type=float, default=10.0)
     parser.add_argument("--cvrp-time", type=float, default=20.0, help="seconds for X instances below 500 customers")
@@ -168,6 +169,10 @@ def main() -> None:
         from benchmarks import bench_allocation
 
         bench_allocation.run(report)
+    if "sweep" in suites:
+        from benchmarks import bench_sweep
+
+        bench_sweep.run(report)
     if not (SHARED / "benchmarks").is_dir():
         report["skipped"] = f"no benchmark instances at {SHARED / 'benchmarks'}"
     else:

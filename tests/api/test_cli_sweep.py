@@ -1,0 +1,60 @@
+"""`lastmile sweep` and `lastmile fleet-size`: end to end on the tiny scenario, bad input is one line and exit 2."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from api.cli import main
+from api.sweep import parse_target
+
+TINY = Path(__file__).resolve().parents[2] / "scenarios" / "moscow-ostankino-tiny.toml"
+
+
+def test_sweep_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """sweep on one local worker writes results.csv (one row per run) and a PNG per varying knob, prints paths."""
+    out = tmp_path / "sweep"
+    code = main(["sweep", str(TINY), "--set", "policy=greedy,batch", "--set", "policy.hold_s=120",
+                 "--seed-list", "1", "--workers", "1", "--out", str(out), "--no-progress"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    with (out / "results.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["policy"], r["policy.hold_s"], r["seed"]) for r in rows] == [("greedy", "120", "1"),
+                                                                            ("batch", "120", "1")]
+    assert all(0.0 <= float(r["on_time_rate"]) <= 1.0 for r in rows)
+    assert (out / "kpi_vs_policy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (out / "kpi_vs_policy.hold_s.png").exists()
+    assert "greedy" in printed and str(out / "results.csv") in printed
+
+
+@pytest.mark.parametrize("argv", [
+    ["sweep", str(TINY), "--set", "fleet.bike=10,lots"],
+    ["sweep", str(TINY), "--set", "fleet.bike"],
+    ["sweep", str(TINY), "--set", "warp.speed=9"],
+    ["sweep", str(TINY), "--seeds", "2", "--seed-list", "1,2"],
+    ["sweep", str(TINY), "--seed-list", "1,x"],
+    ["fleet-size", str(TINY), "--target", "happiness=0.9"],
+    ["fleet-size", str(TINY), "--target", "on_time=high"],
+    ["fleet-size", str(TINY), "--target", "on_time"],
+    ["fleet-size", str(TINY)],
+])
+def test_bad_input_is_one_line_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """Bad --set, seeds, metric or target value: exit status 2 and exactly one line on stderr, nothing run."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lastmile: error: ") and err.count("\n") == 1
+
+
+def test_fleet_size_json_accepts_on_time_alias(capsys: pytest.CaptureFixture[str]) -> None:
+    """fleet-size --target on_time=0.9 --json sizes on_time_rate and prints couriers per shift and the value."""
+    assert parse_target("on_time=0.95") == ("on_time_rate", 0.95)
+    assert main(["fleet-size", str(TINY), "--target", "on_time=0.9", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["metric"] == "on_time_rate" and out["direction"] == ">=" and out["feasible"]
+    assert out["value"] >= 0.9
+    assert set(out["couriers_per_shift"]) == set(out["original_per_shift"])
+    assert all(out["couriers_per_shift"][s] <= n for s, n in out["original_per_shift"].items())
