@@ -13,21 +13,11 @@ from tqdm import tqdm
 from routing.network import RoadNetwork
 from simulator.errors import ScenarioError
 from simulator.model import SimulationResult, simulate
+from simulator.report import KPI_LABELS as REPORT_LABELS
 from simulator.report import write_report
 from simulator.scenario import Scenario, apply_setting, load_scenario
 
-KPI_LABELS = {
-    "orders": "orders", "delivered": "delivered", "rejected": "rejected", "cancelled": "cancelled",
-    "failed": "failed (customer absent)", "open_at_end": "still open at the end",
-    "on_time_rate": "on time (share)", "express_met_rate": "express promises met (share)",
-    "click_to_door_mean_min": "click-to-door mean (min)", "click_to_door_p50_min": "click-to-door p50 (min)",
-    "click_to_door_p90_min": "click-to-door p90 (min)", "click_to_door_p99_min": "click-to-door p99 (min)",
-    "ready_to_pickup_mean_min": "ready-to-pickup mean (min)", "couriers": "couriers",
-    "courier_hours": "courier hours", "courier_utilisation": "courier utilisation",
-    "orders_per_courier_hour": "orders per courier-hour", "km": "km", "km_per_order": "km per order",
-    "cost": "cost", "cost_per_order": "cost per order", "co2_g": "CO2 (g)", "co2_g_per_order": "CO2 per order (g)",
-    "trips": "trips", "orders_per_trip": "orders per trip", "decisions": "dispatch decisions",
-}
+KPI_LABELS = {key: label for key, (label, _) in REPORT_LABELS.items()}
 
 
 def parse_settings(pairs: Sequence[str]) -> list[tuple[str, list[str]]]:

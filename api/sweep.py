@@ -30,7 +30,8 @@ from simulator.sweep import (
     write_sweep,
 )
 
-METRIC_ALIASES = {"on_time": "on_time_rate", "express_met": "express_met_rate", "utilisation": "courier_utilisation",
+METRIC_ALIASES = {"on_time": "on_time_rate", "express_met": "express_met_rate",
+                  "quote_met": "express_quote_met_rate", "utilisation": "courier_utilisation",
                   "click_to_door": "click_to_door_mean_min", "click_to_door_p90": "click_to_door_p90_min"}
 """Short names accepted by `fleet-size --target`."""
 

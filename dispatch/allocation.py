@@ -11,6 +11,7 @@ import shapely
 
 from dispatch.errors import InvalidFacilityError, InvalidOrderError
 from dispatch.inventory import Inventory, Reservation
+from dispatch.load import StoreLoad, departure_at
 from dispatch.model import CompartmentSize, DarkStore, Facility, Item, Locker, Order, PickupPoint, Zone, open_at
 from dispatch.packaging import DEFAULT_CATALOGUE, BoxCatalogue, choose_boxes, compartments_for
 from routing.matrix import UNREACHABLE, ScipyEngine, TravelTimes
@@ -174,6 +175,11 @@ class Allocator:
     pickup_point_full, then no_dark_store / unreachable (no store can reach the pickup point). out_of_stock names
     the first SKU missing at the nearest remaining store; an SKU that no store lists is simply out of stock.
 
+    With a `load` (a `dispatch.load.StoreLoad`: picking queues and couriers of the stores), a courier order goes
+    to the candidate store with the earliest arrival at the door (departure: picked and a courier free, plus the
+    road time) among those holding the stock within `max_detour_s` of the nearest one's road time: a busy store
+    spills over to the next. Without one (or when no candidate has a courier), nearest by road, as above.
+
     Travel times are one-to-all from every facility, computed once here (at `hour`, None = free flow).
     Facilities farther than `max_snap_m` from the road network are an error; such orders are unreachable.
     A batch is planned with whole-array operations (snapping, the slice of the travel-time table, zones,
@@ -190,8 +196,14 @@ class Allocator:
         engine: TravelTimes | None = None,
         catalogue: BoxCatalogue = DEFAULT_CATALOGUE,
         max_snap_m: float = 500.0,
+        load: StoreLoad | None = None,
+        max_detour_s: int = 600,
     ) -> None:
+        if isinstance(max_detour_s, bool) or not isinstance(max_detour_s, int) or max_detour_s < 0:
+            raise InvalidFacilityError("max_detour_s", f"must be an integer >= 0, got {max_detour_s!r}")
         self.network = network
+        self.load = load
+        self.max_detour_s = max_detour_s
         self.facilities = tuple(facilities)
         self.catalogue = catalogue
         self.max_snap_m = max_snap_m
@@ -393,8 +405,12 @@ class _Batch:
         needed = order.quantities()
         store_ids = self.allocator._store_ids
         r = self.store_first[j]
-        missing = self.inventory.missing(store_ids[r], needed)
-        if missing is None:
+        spill = self._earliest_door(order, needed, j) if self.courier[j] and self.allocator.load is not None else None
+        missing = None if spill is not None else self.inventory.missing(store_ids[r], needed)
+        if spill is not None:
+            r = spill
+            time = int(self.store_times[j, r])
+        elif missing is None:
             time = self.store_first_time[j]
         else:
             rest = self.store_ranked[j, 1:self.store_count[j]].tolist()
@@ -407,6 +423,27 @@ class _Batch:
         self.inventory.reserve(order.id, store=store, stock=needed)
         return Allocation(order=order.id, facility=store, store=store,
                           travel_time_s=time if self.courier[j] else 0, boxes=packed.boxes, reason=None)
+
+    def _earliest_door(self, order: Order, needed: dict[str, int], j: int) -> int | None:
+        """The candidate store (row) holding the stock, within the detour of the nearest, with the earliest door
+        arrival under the allocator's load (ties: nearer first); None when none within it has a courier."""
+        allocator = self.allocator
+        load = allocator.load
+        assert load is not None
+        limit = self.store_first_time[j] + allocator.max_detour_s
+        best: tuple[int, int] | None = None
+        best_row: int | None = None
+        for r in self.store_ranked[j, :self.store_count[j]].tolist():
+            time = int(self.store_times[j, r])
+            if time > limit:
+                break
+            store = allocator.stores[r]
+            if self.inventory.missing(store.id, needed) is not None:
+                continue
+            leaves = departure_at(load, store, order.placed_at)
+            if leaves is not None and (best is None or (leaves + time, time) < best):
+                best, best_row = (leaves + time, time), r
+        return best_row
 
     def _via_facility(self, order: Order, packed: _Packed, j: int) -> Allocation:
         pickup = order.mode == "pickup_point"

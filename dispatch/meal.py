@@ -199,15 +199,27 @@ class RollingHorizonOptions:
     size_orders_window: int = 15
     skip_late: bool = True
     urgency_weight: float = 1.0
+    busy_weight: float = 0.0
+    overload_ratio: float = 0.0
+    tail_weight: float = 0.0
+    commit_busy: bool = True
+    risk_weight: float = 0.0
+    risk_window: int = 30
+    join_wait: int = -1
+    join_ratio: float = 1.0
+    join_cost: float = 1e9
 
     def __post_init__(self) -> None:
         if not isinstance(self.skip_late, bool):
             raise InvalidDispatchError("skip_late", f"must be a bool, got {self.skip_late!r}")
-        for name in ("frequency", "horizon", "max_bundle", "max_click_to_door", "size_window", "size_orders_window"):
+        for name in ("frequency", "horizon", "max_bundle", "max_click_to_door", "size_window", "size_orders_window",
+                     "risk_window"):
             value, least = getattr(self, name), 0 if name in ("size_window", "size_orders_window") else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise InvalidDispatchError(name, f"must be an integer >= {least}, got {value!r}")
-        for name in ("travel_weight", "late_penalty", "order_value", "urgency_weight"):
+        for name in ("travel_weight", "late_penalty", "order_value", "urgency_weight", "busy_weight", "overload_ratio",
+                     "tail_weight", "risk_weight",
+                     "join_ratio", "join_cost"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise InvalidDispatchError(name, f"must be a finite non-negative number, got {value!r}")
@@ -315,9 +327,19 @@ class RollingHorizonMealPolicy:
             for offset, placed in zip(b.offsets, b.placements, strict=True):
                 late[i] += (pickup[i] + hp + offset - placed) > opt.max_click_to_door
         cost += opt.late_penalty * late - opt.order_value * n
+        if opt.busy_weight and counted >= opt.overload_ratio * soon:
+            tail = np.array([b.offsets[-1] for b in bundles], dtype=float)[:, None]
+            cost += opt.busy_weight * (pickup - start[None, :]) + opt.tail_weight * tail
         if opt.urgency_weight:
             waited = np.array([sum(max(0, now - o.ready_time) for o in b.orders) for b in bundles], dtype=float)
             cost -= opt.urgency_weight * waited[:, None]
+        if opt.risk_weight:
+            hd = rules.dropoff_service // 2
+            slack = np.array([sum(max(0, opt.risk_window - (o.placement_time + opt.max_click_to_door - hp - hd
+                                                            - rules.travel(o.pickup, o.door)
+                                                            - max(o.ready_time, now + hp))) for o in b.orders)
+                              for b in bundles], dtype=float)
+            cost -= opt.risk_weight * slack[:, None]
         feasible = pickup <= off[None, :]
         if opt.skip_late:
             cost += opt.order_value * late
@@ -325,13 +347,15 @@ class RollingHorizonMealPolicy:
         big = 1e9
         cost = np.where(feasible, cost, big)
         rows, cols = linear_sum_assignment(cost)
-        out = []
+        chosen: list[tuple[int, tuple[MealOrder, ...]]] = []
         for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
             if not feasible[i, j]:
                 continue
             b = bundles[i]
             latest_departure = b.ready - hp - travel[i, j]
             if latest_departure >= now + opt.frequency:
+                continue
+            if not opt.commit_busy and start[j] > now:
                 continue
             keep = b.orders
             if opt.skip_late and late[i, j]:
@@ -340,5 +364,39 @@ class RollingHorizonMealPolicy:
                              if d - o.placement_time <= opt.max_click_to_door)
                 if not keep:
                     continue
-            out.append(MealAssignment(courier=avail[j].id, restaurant=b.restaurant, orders=tuple(o.id for o in keep)))
+            chosen.append((j, keep))
+        if opt.join_wait >= 0 and chosen and counted >= opt.join_ratio * soon:
+            chosen = self._join(orders, chosen, [(avail[j], int(start[j])) for j, _ in chosen])
+        return [MealAssignment(courier=avail[j].id, restaurant=keep[0].restaurant, orders=tuple(o.id for o in keep))
+                for j, keep in chosen]
+
+    def _join(self, orders: Sequence[MealOrder], chosen: list[tuple[int, tuple[MealOrder, ...]]],
+              starts: list[tuple[MealCourier, int]]) -> list[tuple[int, tuple[MealOrder, ...]]]:
+        opt, rules = self.options, self.rules
+        taken = {o.id for _, keep in chosen for o in keep}
+        spare: dict[str, list[MealOrder]] = {}
+        for o in sorted(orders, key=lambda o: (o.ready_time, o.placement_time, o.id)):
+            if o.id not in taken:
+                spare.setdefault(o.restaurant, []).append(o)
+        out = []
+        for (j, keep), (c, st) in zip(chosen, starts, strict=True):
+            group = list(keep)
+            for o in spare.get(group[0].restaurant, ()):
+                if len(group) >= opt.max_bundle or o.id in taken:
+                    break
+                before = assignment_times(rules, st, c.location, group)
+                if o.ready_time > before.pickup + opt.join_wait:
+                    continue
+                seq = self._bundle([*group, o]).orders
+                after = assignment_times(rules, st, c.location, seq)
+                if after.pickup > c.off_time or any(d - x.placement_time > opt.max_click_to_door
+                                                    for x, d in zip(seq, after.dropoffs, strict=True)):
+                    continue
+                old = sum(d for d in before.dropoffs)
+                new = sum(d for x, d in zip(seq, after.dropoffs, strict=True) if x.id != o.id)
+                if new - old > opt.join_cost:
+                    continue
+                group = list(seq)
+                taken.add(o.id)
+            out.append((j, tuple(group)))
         return out

@@ -25,10 +25,11 @@ import math
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from dispatch.allocation import STORE_CLOSED, Allocation, Allocator
 from dispatch.errors import InvalidDispatchError, InvalidOrderError, ReservationError
+from dispatch.load import StoreLoad
 from dispatch.model import (
     DAY_S,
     CompartmentSize,
@@ -141,19 +142,6 @@ class PromiseOptions:
 
 
 # --- the live side ------------------------------------------------------------------------------------------
-
-
-class StoreLoad(Protocol):
-    """What the quoter needs from the live side of a store (estimates at `now`, absolute seconds)."""
-
-    def picking_done_at(self, store: DarkStore, now: int) -> int:
-        """When an order placed at `store` now would be picked (behind the orders already queued)."""
-        ...
-
-    def courier_free_at(self, store: DarkStore, now: int) -> int | None:
-        """When a courier would be free at `store` to leave with a new order (behind the orders already waiting
-        for one), or None when no courier is on shift there."""
-        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -486,10 +474,7 @@ class Quoter:
         Never raises for an address that cannot be served (each kind then carries a reason). Raises
         InvalidOrderError naming `location` or `items[i]` for bad input, InvalidDispatchError for a bad `now`.
         """
-        where = check_location(InvalidOrderError, "location", location)
-        basket = self._items(items)
-        if isinstance(now, bool) or not isinstance(now, int) or now < 0:
-            raise InvalidDispatchError("now", f"must be integer seconds >= 0, got {now!r}")
+        where, basket = self._inputs(location, items, now)
         options: list[QuoteOption] = []
         courier = self._preview(where, basket, "courier", now)
         options.append(self._express(courier, now))
@@ -498,6 +483,18 @@ class Quoter:
         for mode in ("pickup_point", "locker", "store"):
             options.append(self._collect(self._when_open(where, basket, mode, now), now))
         return Quote(now=now, location=where, options=tuple(options))
+
+    def express(self, location: LonLat, items: Iterable[Item], now: int) -> QuoteOption:
+        """The express option of `quote` alone (what a checkout with one delivery speed shows)."""
+        where, basket = self._inputs(location, items, now)
+        return self._express(self._preview(where, basket, "courier", now), now)
+
+    def _inputs(self, location: LonLat, items: Iterable[Item], now: int) -> tuple[LonLat, tuple[Item, ...]]:
+        where = check_location(InvalidOrderError, "location", location)
+        basket = self._items(items)
+        if isinstance(now, bool) or not isinstance(now, int) or now < 0:
+            raise InvalidDispatchError("now", f"must be integer seconds >= 0, got {now!r}")
+        return where, basket
 
     @staticmethod
     def _items(items: Iterable[Item]) -> tuple[Item, ...]:

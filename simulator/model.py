@@ -23,6 +23,7 @@ from dispatch.model import DarkStore, Order, circle_zone, deadline
 from dispatch.model import Locker as DispatchLocker
 from dispatch.model import PickupPoint as DispatchPickupPoint
 from dispatch.policy import BatchPolicy, DispatchPolicy, GreedyPolicy, ReoptimizePolicy
+from dispatch.promise import DispatcherLoad, Quoter
 from dispatch.reoptimize import ReoptimizeOptions
 from dispatch.state import DEFAULT_CO2_G_PER_KM, Courier, Decisions, DispatchOrder, TravelMatrices, Trip
 from routing.matrix import CCHEngine
@@ -127,7 +128,6 @@ class _Day:
         check_on_map(scenario, network)
         skus = [s.id for s in scenario.demand.skus]
         self.facilities = facilities(scenario, skus)
-        self.allocator = Allocator(network, self.facilities, profile="bike", max_snap_m=scenario.max_snap_m)
 
         fac_xy = np.array([f.location for f in self.facilities], dtype=np.float64)
         order_xy = np.array([o.location for o in self.orders], dtype=np.float64).reshape(-1, 2)
@@ -163,6 +163,11 @@ class _Day:
             self.dispatchers[s.id] = d
             self.pickers[s.id] = simpy.Resource(self.env, capacity=s.pickers)
             self.picker_free[s.id] = [clock.start] * s.pickers
+        self.load = DispatcherLoad(self.dispatchers, pickers={s.id: s.pickers for s in scenario.stores})
+        rule = scenario.allocation
+        self.allocator = Allocator(network, self.facilities, profile="bike", max_snap_m=scenario.max_snap_m,
+                                   load=self.load if rule.rank == "eta" else None, max_detour_s=rule.max_detour_s)
+        self.quoter = Quoter(self.allocator, self.load, scenario.promise)
         for g in scenario.fleet:
             for k in range(g.count):
                 cid = f"{g.store}-{g.profile}-{g.shift[0] // 3600:02d}h-{k + 1}"
@@ -211,7 +216,9 @@ class _Day:
         now = self.now
         rec = OrderRecord(id=order.id, placed_at=order.placed_at, location=order.location, mode=order.mode)
         self.rec.orders[order.id] = rec
-        self.rec.event(now, order.id, "placed", mode=order.mode)
+        if order.mode == "courier" and order.items:
+            rec.quoted_eta = self.quoter.express(order.location, order.items, now).eta
+        self.rec.event(now, order.id, "placed", mode=order.mode, quoted_eta=rec.quoted_eta)
         alloc = self.allocator.allocate([order])[0]
         if not alloc.allocated:
             rec.status, rec.reason, rec.closed_at = "rejected", alloc.reason, now

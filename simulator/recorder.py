@@ -32,6 +32,8 @@ class OrderRecord:
     facility: str | None = None
     promise_by: int | None = None
     express: bool = True
+    quoted_eta: int | None = None
+    """The express ETA the checkout quoted when the order was placed (None: no quote could be made)."""
     ready_at: int | None = None
     assigned_at: int | None = None
     pickup_at: int | None = None
@@ -127,6 +129,9 @@ def kpis(rec: Recorder, *, courier_hour_cost: Mapping[str, float], per_km_cost: 
                     if o.pickup_at is not None and o.ready_at is not None], dtype=float)
     promised = [o for o in delivered if o.promise_by is not None]
     express = [o for o in promised if o.express]
+    quoted = [(o.delivered_at, o.quoted_eta, o.placed_at) for o in delivered
+              if o.quoted_eta is not None and o.delivered_at is not None]
+    quote_lead = np.array([eta - placed for _, eta, placed in quoted], dtype=float)
     hours_on_shift = sum(max(0, (c.off_at if c.off_at is not None else c.shift_end) - c.shift_start)
                          for c in rec.couriers.values()) / 3600.0
     busy = sum(c.driving_s + c.service_s for c in rec.couriers.values()) / 3600.0
@@ -149,6 +154,9 @@ def kpis(rec: Recorder, *, courier_hour_cost: Mapping[str, float], per_km_cost: 
         "open_at_end": by_status["open"],
         "on_time_rate": round(sum(bool(o.on_time) for o in promised) / len(promised), 4) if promised else None,
         "express_met_rate": round(sum(bool(o.on_time) for o in express) / len(express), 4) if express else None,
+        "express_quote_met_rate": (round(sum(at <= eta for at, eta, _ in quoted) / len(quoted), 4)
+                                   if quoted else None),
+        "express_quote_mean_min": _minutes(float(quote_lead.mean()) if quote_lead.size else None),
         "click_to_door_mean_min": _minutes(float(c2d.mean()) if c2d.size else None),
         "click_to_door_p50_min": _minutes(_percentile(c2d, 50)),
         "click_to_door_p90_min": _minutes(_percentile(c2d, 90)),

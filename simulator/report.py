@@ -37,6 +37,8 @@ KPI_LABELS: dict[str, tuple[str, str]] = {
     "open_at_end": ("Open at end of run", "count"),
     "on_time_rate": ("On time", "%"),
     "express_met_rate": ("Express promise met", "%"),
+    "express_quote_met_rate": ("Express quote met (checkout ETA)", "%"),
+    "express_quote_mean_min": ("Express quote, mean lead", "min"),
     "click_to_door_mean_min": ("Click-to-door, mean", "min"),
     "click_to_door_p50_min": ("Click-to-door, median", "min"),
     "click_to_door_p90_min": ("Click-to-door, p90", "min"),

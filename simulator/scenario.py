@@ -13,11 +13,15 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from dispatch.errors import DispatchError
+from dispatch.promise import PromiseOptions
 from simulator.errors import ScenarioError
 
 PolicyName = Literal["greedy", "batch", "reoptimize"]
 POLICIES: tuple[PolicyName, ...] = get_args(PolicyName)
 DemandKind = Literal["generate", "replay"]
+Rank = Literal["eta", "nearest"]
+RANKS: tuple[Rank, ...] = get_args(Rank)
 PROFILES = ("bike", "ebike", "foot", "car")
 DELIVERY_MODES = ("courier", "locker", "pickup_point")
 DEFAULT_HOURLY = (0, 0, 0, 0, 0, 0, 0, 1, 3, 4, 5, 6, 8, 7, 5, 4, 5, 6, 9, 10, 8, 5, 3, 1)
@@ -45,6 +49,15 @@ class Policy:
     hold_s: int = 300
     radius_s: int = 600
     iterations: int = 200
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Allocation:
+    """How courier orders pick their store: `eta` (earliest door arrival under the stores' live picking queues
+    and couriers, among stores within `max_detour_s` of the nearest's road time) or `nearest` (by road)."""
+
+    rank: Rank = "eta"
+    max_detour_s: int = 600
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -165,6 +178,9 @@ class Scenario:
     seed: int = 0
     clock: Clock = field(default_factory=Clock)
     policy: Policy = field(default_factory=Policy)
+    allocation: Allocation = field(default_factory=Allocation)
+    promise: PromiseOptions = field(default_factory=PromiseOptions)
+    """How the checkout quotes express ETAs (margins); the day measures how often they are met."""
     stores: tuple[Store, ...] = ()
     lockers: tuple[Locker, ...] = ()
     pickup_points: tuple[PickupPoint, ...] = ()
@@ -349,6 +365,20 @@ def _policy(t: _Table) -> Policy:
     return p
 
 
+def _allocation(t: _Table) -> Allocation:
+    a = Allocation(rank=t.text("rank", "eta", choices=RANKS),  # type: ignore[arg-type]
+                   max_detour_s=t.integer("max_detour_s", 600))
+    t.done()
+    return a
+
+
+def _promise(data: object) -> PromiseOptions:
+    try:
+        return PromiseOptions.from_mapping(data)  # type: ignore[arg-type]
+    except DispatchError as exc:
+        raise ScenarioError(exc.field, exc.message) from None
+
+
 def _demand(t: _Table, base: Path) -> Demand:
     kind = t.text("kind", "generate", choices=get_args(DemandKind))
     hourly = t.raw("hourly", list(DEFAULT_HOURLY))
@@ -469,7 +499,9 @@ def scenario_from_dict(data: Mapping[str, Any], *, base: Path, name: str = "scen
     clock = _clock(top.table("clock"))
     scenario = Scenario(
         name=top.text("name", name), path=path, map_file=map_file, max_snap_m=max_snap_m,
-        seed=top.integer("seed", 0), clock=clock, policy=_policy(top.table("policy")), stores=tuple(stores),
+        seed=top.integer("seed", 0), clock=clock, policy=_policy(top.table("policy")),
+        allocation=_allocation(top.table("allocation")), promise=_promise(top.raw("promise", {})),
+        stores=tuple(stores),
         lockers=tuple(lockers), pickup_points=tuple(points), fleet=tuple(fleet),
         demand=_demand(top.table("demand"), base), delivery=_delivery(top.table("delivery")),
         costs=_costs(top.table("costs")),
@@ -494,14 +526,15 @@ def _costs(t: _Table) -> Costs:
     return c
 
 
-SETTINGS = ("fleet.<profile>", "fleet.scale", "policy", "policy.<knob>", "demand.orders", "seed",
-            "clock.decision_latency_s")
+SETTINGS = ("fleet.<profile>", "fleet.scale", "policy", "policy.<knob>", "allocation.rank",
+            "allocation.max_detour_s", "demand.orders", "seed", "clock.decision_latency_s")
 
 
 def apply_setting(scenario: Scenario, key: str, value: str) -> Scenario:
     """One `--set KEY=VALUE` of a sweep: `fleet.bike=20` sets the bike couriers of the day to 20 in all, spread
     over the scenario's bike groups in proportion to their counts (`fleet.scale=1.5` scales every group);
-    `policy=greedy`, `policy.hold_s=120`, `demand.orders=3000`, `seed=3`, `clock.decision_latency_s=30`.
+    `policy=greedy`, `policy.hold_s=120`, `allocation.rank=nearest`, `demand.orders=3000`, `seed=3`,
+    `clock.decision_latency_s=30`.
     """
     where = f"--set {key}"
     if key == "policy":
@@ -514,6 +547,12 @@ def apply_setting(scenario: Scenario, key: str, value: str) -> Scenario:
             raise ScenarioError(where, f"unknown policy knob {knob!r}")
         knobs: dict[str, Any] = {knob: _int_value(where, value)}
         return replace(scenario, policy=replace(scenario.policy, **knobs))
+    if key == "allocation.rank":
+        if value not in RANKS:
+            raise ScenarioError(where, f"must be one of {list(RANKS)}, got {value!r}")
+        return replace(scenario, allocation=replace(scenario.allocation, rank=value))
+    if key == "allocation.max_detour_s":
+        return replace(scenario, allocation=replace(scenario.allocation, max_detour_s=_int_value(where, value)))
     if key == "demand.orders":
         return replace(scenario, demand=replace(scenario.demand, orders=_int_value(where, value)))
     if key == "seed":

@@ -15,6 +15,7 @@ from dispatch.errors import InvalidFacilityError, InvalidOrderError, Reservation
 from dispatch.inventory import Inventory
 from dispatch.model import DarkStore, Facility, Item, Locker, LonLat, Mode, Order, PickupPoint
 from dispatch.packaging import Box, BoxCatalogue, choose_boxes, compartments_for, first_unboxable
+from dispatch.promise import QueueLoad, StoreQueue
 from routing.matrix import ScipyEngine
 from routing.network import RoadNetwork
 from routing.snap import haversine_m, snap
@@ -427,3 +428,38 @@ def test_return_rejections(moscow: RoadNetwork) -> None:
     assert tv.reason == "no_box_fits: TV-65" and off.reason == "unreachable"
     alone = Allocator(moscow, [PickupPoint(id="p", location=NEAR_OSTANKINO, capacity=5)])
     assert alone.allocate([returned("r", NEAR_OSTANKINO)])[0].reason == "no_dark_store"
+
+
+def _queues(vdnh_queue: int, *, couriers: tuple[int, ...] = (0,) * 5) -> QueueLoad:
+    return QueueLoad(stores={"vdnh": StoreQueue(picking_queue=vdnh_queue, couriers_free_at=couriers)},
+                     default=StoreQueue(couriers_free_at=couriers))
+
+
+def test_busy_nearest_store_spills_over_within_the_detour(moscow: RoadNetwork, car_times: np.ndarray) -> None:
+    """With 20 orders queued at VDNH (nearest by road) the order goes to Ostankino, whose door arrival is
+    earlier; an idle VDNH keeps it, and so does a detour limit below the extra road time."""
+    extra = (road_time(moscow, car_times, OSTANKINO, NEAR_VDNH_WEST)
+             - road_time(moscow, car_times, VDNH, NEAR_VDNH_WEST))
+    assert extra > 0
+    busy = Allocator(moscow, stores(), load=_queues(20)).allocate([order("o1", NEAR_VDNH_WEST)])[0]
+    assert busy.facility == "ostankino"
+    assert busy.travel_time_s == road_time(moscow, car_times, OSTANKINO, NEAR_VDNH_WEST)
+    idle = Allocator(moscow, stores(), load=_queues(0)).allocate([order("o1", NEAR_VDNH_WEST)])[0]
+    assert idle.facility == "vdnh"
+    tight = Allocator(moscow, stores(), load=_queues(20), max_detour_s=extra - 1)
+    assert tight.allocate([order("o1", NEAR_VDNH_WEST)])[0].facility == "vdnh"
+
+
+def test_spill_over_keeps_stock_and_couriers_in_mind(moscow: RoadNetwork) -> None:
+    """A busy VDNH still gets the order when Ostankino lacks the item, or when no store has a courier (then the
+    choice is the nearest by road, as without a load)."""
+    no_milk = stores(ostankino={"stock": {"BREAD": 5}})
+    assert Allocator(moscow, no_milk, load=_queues(20)).allocate([order("o1", NEAR_VDNH_WEST)])[0].facility == "vdnh"
+    nobody = Allocator(moscow, stores(), load=_queues(20, couriers=()))
+    assert nobody.allocate([order("o1", NEAR_VDNH_WEST)])[0].facility == "vdnh"
+
+
+def test_negative_detour_is_rejected(moscow: RoadNetwork) -> None:
+    """max_detour_s must be an integer >= 0; the error names it."""
+    with pytest.raises(InvalidFacilityError, match="max_detour_s"):
+        Allocator(moscow, stores(), max_detour_s=-1)

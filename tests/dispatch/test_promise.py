@@ -377,3 +377,16 @@ def test_quotes_from_a_live_dispatcher_are_honest(moscow: RoadNetwork) -> None:
     buffered = _run(moscow, PromiseOptions(), noise=0.4)
     on_time = [sum(a <= q for q, a in run) / len(run) for run in (bare, buffered)]
     assert on_time[0] < 0.95 <= on_time[1]
+
+
+def test_express_alone_is_the_express_option_of_the_full_quote(moscow: RoadNetwork) -> None:
+    """Quoter.express gives exactly the express option of quote() for the same inputs, busy store or idle, and
+    rejects bad input naming the field."""
+    busy = QueueLoad(default=StoreQueue(picking_queue=6, couriers_free_at=(NOON + 600,)))
+    for load in (IDLE, busy):
+        q = quoter(moscow, load=load)
+        assert q.express(NEAR_VDNH_WEST, [MILK], NOON) == q.quote(NEAR_VDNH_WEST, [MILK], NOON).express
+    assert quoter(moscow, load=busy).express(NEAR_VDNH_WEST, [MILK], NOON).eta > eta(
+        quoter(moscow).quote(NEAR_VDNH_WEST, [MILK], NOON))
+    with pytest.raises(InvalidOrderError, match="items"):
+        quoter(moscow).express(NEAR_VDNH_WEST, [], NOON)

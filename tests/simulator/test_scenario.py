@@ -63,6 +63,10 @@ def test_tiny_values() -> None:
     (lambda d: d["map"].update(file="maps/nope.osm"), "map.file: no such map file"),
     (lambda d: d["stores"].append(dict(d["stores"][0])), "used twice"),
     (lambda d: d["delivery"].update(failure_rate=1.5), "delivery.failure_rate: must lie in [0.0, 1.0]"),
+    (lambda d: d.update(allocation={"rank": "cheapest"}), "allocation.rank: must be one of"),
+    (lambda d: d.update(allocation={"max_detour_s": -5}), "allocation.max_detour_s: must be at least 0"),
+    (lambda d: d.update(promise={"margin": 60}), "promise.margin: unknown option"),
+    (lambda d: d.update(promise={"margin_s": -1}), "promise.margin_s: must be an integer >= 0"),
 ])
 def test_bad_scenario_names_the_key(tmp_path: Path, mutate, message: str) -> None:
     """A bad value or unknown key raises ScenarioError naming the key path."""
@@ -112,7 +116,9 @@ def test_settings() -> None:
     assert apply_setting(sc, "policy.hold_s", "60").policy.hold_s == 60
     assert apply_setting(sc, "seed", "9").seed == 9
     assert apply_setting(sc, "fleet.scale", "2").couriers == 2 * sc.couriers
+    assert sc.allocation.rank == "eta" and apply_setting(sc, "allocation.rank", "nearest").allocation.rank == "nearest"
+    assert apply_setting(sc, "allocation.max_detour_s", "120").allocation.max_detour_s == 120
     for key, value in (("fleet.rocket", "3"), ("policy", "magic"), ("fleet.bike", "-1"), ("color", "1"),
-                       ("policy.nope", "1")):
+                       ("policy.nope", "1"), ("allocation.rank", "random")):
         with pytest.raises(ScenarioError, match=f"--set {key}"):
             apply_setting(sc, key, value)

@@ -1,0 +1,28 @@
+"""The live load of a dark store, as allocation and quoting see it: when picking and a courier would be done."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from dispatch.model import DarkStore
+
+
+class StoreLoad(Protocol):
+    """What the allocator and the quoter need from the live side of a store (estimates at `now`, absolute s)."""
+
+    def picking_done_at(self, store: DarkStore, now: int) -> int:
+        """When an order placed at `store` now would be picked (behind the orders already queued)."""
+        ...
+
+    def courier_free_at(self, store: DarkStore, now: int) -> int | None:
+        """When a courier would be free at `store` to leave with a new order (behind the orders already waiting
+        for one), or None when no courier is on shift there."""
+        ...
+
+
+def departure_at(load: StoreLoad, store: DarkStore, now: int) -> int | None:
+    """When an order placed at `store` now could leave it: picked and a courier free (None: no courier)."""
+    free = load.courier_free_at(store, now)
+    if free is None:
+        return None
+    return max(load.picking_done_at(store, now), free, now)

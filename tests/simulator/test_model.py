@@ -1,0 +1,117 @@
+"""The simulated day on the tiny Ostankino scenario: deterministic, nothing lost, events in a possible order."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from routing.network import RoadNetwork
+from simulator.model import SimulationResult, simulate
+from simulator.recorder import ORDER_EVENTS
+from simulator.scenario import Scenario, apply_setting, load_scenario
+
+TINY = Path(__file__).resolve().parents[2] / "scenarios" / "moscow-ostankino-tiny.toml"
+
+
+@pytest.fixture(scope="module")
+def scenario() -> Scenario:
+    return load_scenario(TINY)
+
+
+@pytest.fixture(scope="module")
+def network(scenario: Scenario, tmp_path_factory: pytest.TempPathFactory) -> RoadNetwork:
+    return RoadNetwork.from_osm(scenario.map_file, cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="module")
+def day(scenario: Scenario, network: RoadNetwork) -> SimulationResult:
+    return simulate(scenario, network=network)
+
+
+def test_same_scenario_and_seed_give_identical_kpis(scenario: Scenario, network: RoadNetwork,
+                                                    day: SimulationResult) -> None:
+    """A second run of the same scenario and seed repeats every KPI and event; another seed gives another day."""
+    again = simulate(scenario, network=network)
+    assert again.kpis == day.kpis
+    assert list(again.recorder.event_lines()) == list(day.recorder.event_lines())
+    other = simulate(apply_setting(scenario, "seed", "2"), network=network)
+    assert list(other.recorder.event_lines()) != list(day.recorder.event_lines())
+
+
+def test_every_order_ends_in_exactly_one_status(day: SimulationResult) -> None:
+    """Delivered, rejected, cancelled, failed and open add up to the orders placed; each has a placed event."""
+    k = day.kpis
+    assert k["orders"] == len(day.recorder.orders) > 0
+    assert k["delivered"] + k["rejected"] + k["cancelled"] + k["failed"] + k["open_at_end"] == k["orders"]
+    placed = {e["order"] for e in day.recorder.event_lines() if e["event"] == "placed"}
+    assert placed == set(day.recorder.orders)
+
+
+def test_delivered_orders_follow_the_chain_of_events(day: SimulationResult) -> None:
+    """Each delivered order was placed, picked, assigned, picked up and delivered, in that order in time, by
+    the courier it was assigned to, and never picked up before picking was done."""
+    delivered = [o for o in day.recorder.orders.values() if o.status == "delivered"]
+    assert delivered
+    for o in delivered:
+        assert o.ready_at is not None and o.assigned_at is not None and o.pickup_at is not None
+        assert o.delivered_at is not None and o.courier is not None
+        assert o.placed_at <= o.ready_at <= o.pickup_at <= o.delivered_at
+        assert o.placed_at <= o.assigned_at <= o.pickup_at
+    assert {e["event"] for e in day.recorder.event_lines()} <= set(ORDER_EVENTS)
+
+
+def test_courier_work_lies_within_the_run(day: SimulationResult) -> None:
+    """Couriers are busy only after their shift starts and before the run ends; utilisation is a share."""
+    rec = day.recorder
+    for c in rec.couriers.values():
+        for a, b in c.busy:
+            assert c.shift_start <= a <= b <= rec.end
+    assert 0.0 < day.kpis["courier_utilisation"] <= 1.0
+
+
+def test_express_quotes_are_made_and_measured(day: SimulationResult) -> None:
+    """Courier orders get an express ETA at checkout, after placing; the share met is that of delivered orders
+    arriving by their quote."""
+    quoted = [o for o in day.recorder.orders.values() if o.quoted_eta is not None]
+    assert quoted and all(o.mode == "courier" and o.quoted_eta > o.placed_at for o in quoted)
+    met = [o.delivered_at <= o.quoted_eta for o in quoted if o.status == "delivered" and o.delivered_at is not None]
+    assert day.kpis["express_quote_met_rate"] == round(sum(met) / len(met), 4)
+    assert day.kpis["express_quote_mean_min"] > 0
+
+
+def test_wider_margins_make_quotes_later_and_met_more_often(scenario: Scenario, network: RoadNetwork,
+                                                            day: SimulationResult) -> None:
+    """A larger safety margin moves every quote later and so is met at least as often (the day is the same)."""
+    wide = replace(scenario, promise=replace(scenario.promise, margin_s=scenario.promise.margin_s + 1200))
+    run = simulate(wide, network=network)
+    assert run.kpis["express_quote_mean_min"] > day.kpis["express_quote_mean_min"]
+    assert run.kpis["express_quote_met_rate"] >= day.kpis["express_quote_met_rate"]
+    assert run.kpis["delivered"] == day.kpis["delivered"]
+
+
+def test_absent_customers_fail_and_nothing_is_delivered(scenario: Scenario, network: RoadNetwork) -> None:
+    """With every customer absent no order is delivered; the attempted ones are failed, back at the store."""
+    absent = replace(scenario, delivery=replace(scenario.delivery, failure_rate=1.0, cancel_rate=0.0))
+    run = simulate(absent, network=network)
+    assert run.kpis["delivered"] == 0 and run.kpis["failed"] > 0
+    failed = [o for o in run.recorder.orders.values() if o.status == "failed"]
+    assert all(o.reason == "customer_absent" and o.closed_at is not None and o.pickup_at is not None
+               and o.closed_at > o.pickup_at for o in failed)
+
+
+def test_busy_store_spills_over_under_eta_ranking(scenario: Scenario, network: RoadNetwork) -> None:
+    """With one slow picker at Ostankino, ranking stores by door ETA sends more orders to VDNH than ranking by
+    road time alone, and more orders are delivered, more of them on time."""
+    stores = tuple(replace(s, pickers=1, picking_s=300) if s.id == "ostankino" else s for s in scenario.stores)
+    busy = replace(scenario, stores=stores)
+    by_eta = simulate(busy, network=network)
+    nearest = simulate(apply_setting(busy, "allocation.rank", "nearest"), network=network)
+
+    def at_vdnh(run: SimulationResult) -> int:
+        return sum(o.store == "vdnh" for o in run.recorder.orders.values())
+
+    assert at_vdnh(by_eta) > at_vdnh(nearest)
+    assert by_eta.kpis["delivered"] > nearest.kpis["delivered"]
+    assert by_eta.kpis["on_time_rate"] > nearest.kpis["on_time_rate"]
