@@ -577,18 +577,22 @@ def apply_setting(scenario: Scenario, key: str, value: str) -> Scenario:
 
 
 def set_profile_count(fleet: tuple[FleetGroup, ...], profile: str, total: int) -> tuple[FleetGroup, ...]:
-    """`fleet` with `total` couriers of `profile` in all, shared among its groups in proportion (largest
-    remainder; equal shares when every group is empty)."""
-    idx = [i for i, g in enumerate(fleet) if g.profile == profile]
-    weights = [fleet[i].count for i in idx]
+    """`fleet` with `total` couriers of `profile` in all, shared among its groups (see `spread_count`)."""
+    return spread_count(fleet, [i for i, g in enumerate(fleet) if g.profile == profile], total)
+
+
+def spread_count(fleet: tuple[FleetGroup, ...], groups: list[int], total: int) -> tuple[FleetGroup, ...]:
+    """`fleet` with `total` couriers over the groups at the indices `groups`, in proportion to their counts
+    (largest remainder; equal shares when every one is empty); the other groups unchanged."""
+    weights = [fleet[i].count for i in groups]
     if sum(weights) == 0:
-        weights = [1] * len(idx)
+        weights = [1] * len(groups)
     quotas = [total * w / sum(weights) for w in weights]
     counts = [math.floor(q) for q in quotas]
-    for k in sorted(range(len(idx)), key=lambda k: (counts[k] - quotas[k], k))[: total - sum(counts)]:
+    for k in sorted(range(len(groups)), key=lambda k: (counts[k] - quotas[k], k))[: total - sum(counts)]:
         counts[k] += 1
     out = list(fleet)
-    for i, n in zip(idx, counts, strict=True):
+    for i, n in zip(groups, counts, strict=True):
         out[i] = replace(fleet[i], count=n)
     return tuple(out)
 

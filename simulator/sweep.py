@@ -25,7 +25,7 @@ from routing.network import RoadNetwork
 from simulator.errors import ScenarioError
 from simulator.model import simulate
 from simulator.recorder import Recorder, kpis
-from simulator.scenario import FleetGroup, Scenario, apply_setting
+from simulator.scenario import FleetGroup, Scenario, apply_setting, spread_count
 
 MAIN_KPIS = ("on_time_rate", "click_to_door_mean_min", "click_to_door_p90_min", "cost_per_order",
              "courier_utilisation", "orders_per_courier_hour")
@@ -279,17 +279,7 @@ def set_shift_count(fleet: tuple[FleetGroup, ...], shift: tuple[int, int], total
     idx = [i for i, g in enumerate(fleet) if g.shift == shift]
     if not idx:
         raise ScenarioError("fleet", f"no courier group works the shift {shift_label(shift)}")
-    weights = [fleet[i].count for i in idx]
-    if sum(weights) == 0:
-        weights = [1] * len(idx)
-    quotas = [total * w / sum(weights) for w in weights]
-    counts = [math.floor(q) for q in quotas]
-    for k in sorted(range(len(idx)), key=lambda k: (counts[k] - quotas[k], k))[: total - sum(counts)]:
-        counts[k] += 1
-    out = list(fleet)
-    for i, n in zip(idx, counts, strict=True):
-        out[i] = replace(fleet[i], count=n)
-    return tuple(out)
+    return spread_count(fleet, idx, total)
 
 
 def fleet_size(scenario: Scenario, *, metric: str, target: float, seeds: Sequence[int] = (0,),
