@@ -9,9 +9,12 @@ class DispatchError(Exception):
     """Base class of every error raised by the dispatch package: `field: message`."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}" if field else message)
+        super().__init__(field, message)  # SimPy re-raises a process's error as type(e)(*e.args)
         self.field = field
         self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
 
     def __reduce__(self) -> tuple[type[Self], tuple[str, str]]:
         return type(self), (self.field, self.message)

@@ -22,6 +22,7 @@ from dispatch.engine import Dispatcher
 from dispatch.model import DarkStore, Order, circle_zone, deadline
 from dispatch.model import Locker as DispatchLocker
 from dispatch.model import PickupPoint as DispatchPickupPoint
+from dispatch.packaging import compartments_for
 from dispatch.policy import BatchPolicy, DispatchPolicy, GreedyPolicy, ReoptimizePolicy
 from dispatch.promise import DispatcherLoad, Quoter
 from dispatch.reoptimize import ReoptimizeOptions
@@ -147,6 +148,8 @@ class _Day:
                               strict=True))
         self.cancels = dict(zip((o.id for o in self.orders), rng.random(n) < scenario.delivery.cancel_rate,
                                 strict=True))
+        self.boxes: dict[str, tuple[str, ...]] = {}
+        self.redirected: set[str] = set()
         self.dispatchers: dict[str, Dispatcher] = {}
         self.pickers: dict[str, simpy.Resource] = {}
         self.picker_free: dict[str, list[int]] = {}
@@ -226,6 +229,7 @@ class _Day:
             return
         assert alloc.store is not None and alloc.facility is not None
         rec.store, rec.facility, rec.boxes = alloc.store, alloc.facility, len(alloc.boxes)
+        self.boxes[order.id] = alloc.boxes
         rec.promise_by = deadline(order)
         self.rec.event(now, order.id, "allocated", store=alloc.store, facility=alloc.facility,
                        boxes=list(alloc.boxes))
@@ -334,7 +338,8 @@ class _Day:
         for oid in trip.order_ids:
             self.rec.orders[oid].pickup_at = self.now
             self.rec.event(self.now, oid, "picked_up", courier=cid)
-            self.allocator.fulfil(oid)
+            if oid not in self.redirected:
+                self.allocator.fulfil(oid)
         here = start = self.loc_of_facility[store]
         nodes, times, metres, failed = [int(self.nodes[here])], [self.now], 0, []
         for oid in trip.order_ids:
@@ -349,7 +354,7 @@ class _Day:
             info.service_s += self.sc.delivery.service_s
             info.busy.append((arrival, self.now))
             rec = self.rec.orders[oid]
-            if self.fails[oid]:
+            if self.fails[oid] and oid not in self.redirected:
                 failed.append(oid)
                 self.rec.event(self.now, oid, "failed", courier=cid, reason="customer_absent")
                 continue
@@ -359,6 +364,8 @@ class _Day:
             self.rec.event(arrival, oid, "delivered", courier=cid, on_time=bool(rec.on_time))
             if rec.mode != "courier":
                 self.env.process(self._collect(oid))
+            elif oid in self.redirected:
+                self.env.process(self._collect(_locker_hold(oid)))
         yield from self._drive(info, trip.profile, here, start)
         metres += self.travel.base.distance(trip.profile, here, start)
         nodes.append(int(self.nodes[start]))
@@ -366,7 +373,10 @@ class _Day:
         d.on_courier_event(cid, "at_store", self.now)
         for oid in failed:
             d.cancel(oid, self.now)
+        for oid in failed:
             rec = self.rec.orders[oid]
+            if rec.mode == "courier" and self.sc.delivery.failed_to == "locker" and self._redirect(oid, store):
+                continue
             rec.status, rec.reason, rec.closed_at = "failed", "customer_absent", self.now
             if rec.mode != "courier":
                 self.allocator.cancel(oid)
@@ -382,10 +392,43 @@ class _Day:
             info.driving_s += dt
             yield self.env.timeout(dt)
 
+    def _redirect(self, order_id: str, store: str) -> bool:
+        """Send a parcel back at the store on to the locker nearest it with room for its boxes; False if none."""
+        by_name = {b.name: b for b in self.allocator.catalogue.boxes}
+        needed = compartments_for([by_name[b] for b in self.boxes[order_id]])
+        home = self.loc_of_facility[store]
+        inventory = self.allocator.inventory
+        lockers = sorted(self.sc.lockers, key=lambda lk: (self.travel.base.duration(
+            "bike", home, self.loc_of_facility[lk.id]), lk.id))
+        for lk in lockers:
+            assigned = inventory.assign_compartments(lk.id, needed)
+            if assigned is None:
+                continue
+            inventory.reserve(_locker_hold(order_id), locker=lk.id, compartments=assigned)
+            self.redirected.add(order_id)
+            rec = self.rec.orders[order_id]
+            rec.redirected_to = lk.id
+            self.rec.event(self.now, order_id, "redirected", locker=lk.id)
+            assert rec.promise_by is not None
+            dorder = DispatchOrder(id=order_id, store=store, location=self.loc_of_facility[lk.id], ready_at=self.now,
+                                   promise_by=rec.promise_by, load=(max(1, rec.boxes),),
+                                   service_s=self.sc.delivery.service_s, placed_at=rec.placed_at)
+            self._decided(store, self.dispatchers[store].on_order(dorder, self.now))
+            return True
+        return False
+
     def _collect(self, order_id: str) -> Any:
         yield self.env.timeout(self.sc.delivery.collect_after_s)
         self.allocator.cancel(order_id)
-        self.rec.event(self.now, order_id, "collected")
+        self.rec.event(self.now, order_id.removesuffix(_HOLD), "collected")
+
+
+_HOLD = "@locker"
+
+
+def _locker_hold(order_id: str) -> str:
+    """The reservation id of the compartments a redirected parcel takes (its own order keeps the stock taken)."""
+    return order_id + _HOLD
 
 
 def simulate(scenario: Scenario, *, network: RoadNetwork | None = None, orders: Sequence[Order] | None = None,

@@ -15,7 +15,7 @@ import numpy as np
 
 OrderStatus = Literal["open", "delivered", "rejected", "cancelled", "failed"]
 ORDER_EVENTS = ("placed", "rejected", "allocated", "picked", "assigned", "picked_up", "delivered", "failed",
-                "cancelled", "collected")
+                "redirected", "cancelled", "collected")
 
 
 @dataclass(slots=True, kw_only=True)
@@ -40,6 +40,8 @@ class OrderRecord:
     delivered_at: int | None = None
     courier: str | None = None
     boxes: int = 0
+    redirected_to: str | None = None
+    """The locker a failed courier delivery was sent on to (`Delivery.failed_to = "locker"`)."""
     closed_at: int | None = None
     """When it left the books: delivered, cancelled, failed (back at the store) or rejected."""
 
@@ -152,6 +154,7 @@ def kpis(rec: Recorder, *, courier_hour_cost: Mapping[str, float], per_km_cost: 
         "cancelled": by_status["cancelled"],
         "failed": by_status["failed"],
         "open_at_end": by_status["open"],
+        "redirected_to_locker": sum(o.redirected_to is not None for o in orders),
         "on_time_rate": round(sum(bool(o.on_time) for o in promised) / len(promised), 4) if promised else None,
         "express_met_rate": round(sum(bool(o.on_time) for o in express) / len(express), 4) if express else None,
         "express_quote_met_rate": (round(sum(at <= eta for at, eta, _ in quoted) / len(quoted), 4)

@@ -35,6 +35,7 @@ KPI_LABELS: dict[str, tuple[str, str]] = {
     "cancelled": ("Cancelled", "count"),
     "failed": ("Failed deliveries", "count"),
     "open_at_end": ("Open at end of run", "count"),
+    "redirected_to_locker": ("Absent customers' parcels sent to a locker", "count"),
     "on_time_rate": ("On time", "%"),
     "express_met_rate": ("Express promise met", "%"),
     "express_quote_met_rate": ("Express quote met (checkout ETA)", "%"),

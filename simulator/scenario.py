@@ -24,6 +24,8 @@ Rank = Literal["eta", "nearest"]
 RANKS: tuple[Rank, ...] = get_args(Rank)
 PROFILES = ("bike", "ebike", "foot", "car")
 DELIVERY_MODES = ("courier", "locker", "pickup_point")
+FailedTo = Literal["store", "locker"]
+FAILED_TO: tuple[FailedTo, ...] = get_args(FailedTo)
 DEFAULT_HOURLY = (0, 0, 0, 0, 0, 0, 0, 1, 3, 4, 5, 6, 8, 7, 5, 4, 5, 6, 9, 10, 8, 5, 3, 1)
 """Orders placed per hour of the day, relative weights (a grocery day: lunch and evening peaks)."""
 
@@ -155,6 +157,10 @@ class Delivery:
     """A cancelling customer does so this long after placing the order (if it has not left the store)."""
     collect_after_s: int = 3 * 3600
     """Customers empty their locker compartment or pickup-point place this long after delivery."""
+    failed_to: FailedTo = "store"
+    """Where a courier parcel goes when the customer is absent: back to the `store` (the order fails), or back to
+    the store and then out again to the `locker` nearest the store with a free compartment for its boxes (the
+    order is delivered there; failed when every locker is full)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -513,7 +519,8 @@ def scenario_from_dict(data: Mapping[str, Any], *, base: Path, name: str = "scen
 def _delivery(t: _Table) -> Delivery:
     d = Delivery(service_s=t.integer("service_s", 120), failure_rate=t.number("failure_rate", 0.0, maximum=1.0),
                  cancel_rate=t.number("cancel_rate", 0.0, maximum=1.0), cancel_after_s=t.integer("cancel_after_s", 600),
-                 collect_after_s=t.integer("collect_after_s", 3 * 3600))
+                 collect_after_s=t.integer("collect_after_s", 3 * 3600),
+                 failed_to=t.text("failed_to", "store", choices=FAILED_TO))  # type: ignore[arg-type]
     t.done()
     return d
 

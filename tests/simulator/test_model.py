@@ -115,3 +115,22 @@ def test_busy_store_spills_over_under_eta_ranking(scenario: Scenario, network: R
     assert at_vdnh(by_eta) > at_vdnh(nearest)
     assert by_eta.kpis["delivered"] > nearest.kpis["delivered"]
     assert by_eta.kpis["on_time_rate"] > nearest.kpis["on_time_rate"]
+
+
+def test_absent_customers_parcels_go_to_a_locker_when_asked(scenario: Scenario, network: RoadNetwork) -> None:
+    """With failed_to = locker, a parcel the customer was absent for is taken out again to a locker and delivered
+    there; no compartment is held by it once collected, and with no locker room left it fails as before."""
+    absent = replace(scenario, delivery=replace(scenario.delivery, failure_rate=1.0, cancel_rate=0.0,
+                                                failed_to="locker", collect_after_s=600))
+    run = simulate(absent, network=network)
+    sent = [o for o in run.recorder.orders.values() if o.redirected_to is not None]
+    assert sent and run.kpis["redirected_to_locker"] == len(sent)
+    assert all(o.redirected_to == "locker-a" for o in sent)
+    delivered = [o for o in sent if o.status == "delivered"]
+    assert delivered and all(o.delivered_at is not None and o.pickup_at is not None
+                             and o.delivered_at > o.pickup_at for o in delivered)
+    events = {(e["order"], e["event"]) for e in run.recorder.event_lines()}
+    assert all((o.id, "failed") in events and (o.id, "redirected") in events for o in sent)
+    courier_orders = sum(o.mode == "courier" and o.pickup_at is not None for o in run.recorder.orders.values())
+    assert len(sent) < courier_orders  # ten compartments cannot take every parcel of the day
+    assert run.kpis["failed"] > 0

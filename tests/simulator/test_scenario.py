@@ -64,6 +64,7 @@ def test_tiny_values() -> None:
     (lambda d: d["stores"].append(dict(d["stores"][0])), "used twice"),
     (lambda d: d["delivery"].update(failure_rate=1.5), "delivery.failure_rate: must lie in [0.0, 1.0]"),
     (lambda d: d.update(allocation={"rank": "cheapest"}), "allocation.rank: must be one of"),
+    (lambda d: d["delivery"].update(failed_to="neighbour"), "delivery.failed_to: must be one of"),
     (lambda d: d.update(allocation={"max_detour_s": -5}), "allocation.max_detour_s: must be at least 0"),
     (lambda d: d.update(promise={"margin": 60}), "promise.margin: unknown option"),
     (lambda d: d.update(promise={"margin_s": -1}), "promise.margin_s: must be an integer >= 0"),
