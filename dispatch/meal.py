@@ -185,7 +185,11 @@ class RollingHorizonOptions:
     make `max_click_to_door` even if picked up at once are left out, pairs whose orders would all be late are never
     matched and late orders are dropped from a committed bundle (a courier is not spent on an undeliverable order).
     `urgency_weight`: reward per minute an order has already waited since its ready time (serves waiting orders
-    before fresh ones when couriers are short).
+    before fresh ones when couriers are short). `commit_busy`: a match to a courier still busy is committed at once
+    (False: it waits until the courier is free, so a later call can still change it). `join_wait`: when orders
+    outnumber couriers free within `size_window` by `join_ratio`, a committed bundle takes along open orders of the
+    same restaurant that are not committed elsewhere and are ready at most so many minutes after its pickup, up to
+    `max_bundle`, if every drop-off stays within `max_click_to_door` (-1: never).
     """
 
     frequency: int = 1
@@ -198,28 +202,22 @@ class RollingHorizonOptions:
     size_window: int = 5
     size_orders_window: int = 15
     skip_late: bool = True
-    urgency_weight: float = 1.0
-    busy_weight: float = 0.0
-    overload_ratio: float = 0.0
-    tail_weight: float = 0.0
-    commit_busy: bool = True
-    risk_weight: float = 0.0
-    risk_window: int = 30
-    join_wait: int = -1
-    join_ratio: float = 1.0
-    join_cost: float = 1e9
+    urgency_weight: float = 1.5
+    commit_busy: bool = False
+    join_wait: int = 3
+    join_ratio: float = 1.5
 
     def __post_init__(self) -> None:
-        if not isinstance(self.skip_late, bool):
-            raise InvalidDispatchError("skip_late", f"must be a bool, got {self.skip_late!r}")
-        for name in ("frequency", "horizon", "max_bundle", "max_click_to_door", "size_window", "size_orders_window",
-                     "risk_window"):
+        for name in ("skip_late", "commit_busy"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidDispatchError(name, f"must be a bool, got {getattr(self, name)!r}")
+        if isinstance(self.join_wait, bool) or not isinstance(self.join_wait, int) or self.join_wait < -1:
+            raise InvalidDispatchError("join_wait", f"must be an integer >= -1, got {self.join_wait!r}")
+        for name in ("frequency", "horizon", "max_bundle", "max_click_to_door", "size_window", "size_orders_window"):
             value, least = getattr(self, name), 0 if name in ("size_window", "size_orders_window") else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise InvalidDispatchError(name, f"must be an integer >= {least}, got {value!r}")
-        for name in ("travel_weight", "late_penalty", "order_value", "urgency_weight", "busy_weight", "overload_ratio",
-                     "tail_weight", "risk_weight",
-                     "join_ratio", "join_cost"):
+        for name in ("travel_weight", "late_penalty", "order_value", "urgency_weight", "join_ratio"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise InvalidDispatchError(name, f"must be a finite non-negative number, got {value!r}")
@@ -245,8 +243,9 @@ class RollingHorizonMealPolicy:
     (bundle, courier) pair is scored by the predicted click-to-door excess of its orders over direct delivery (exact
     MDRP times), a small travel cost and a penalty for orders predicted past the maximum click-to-door, minus a value
     per order served; `scipy.optimize.linear_sum_assignment` matches them. A match is committed only when the courier
-    must leave before the next call (`period` minutes) to pick up on time, otherwise it is postponed. A courier that
-    could not pick up by its off-time is never matched.
+    is free and must leave before the next call (`period` minutes) to pick up on time, otherwise it is postponed
+    (busy couriers take part as look-ahead). When short of couriers, a committed bundle takes along spare orders of
+    its restaurant. A courier that could not pick up by its off-time is never matched.
     """
 
     rules: MealRules
@@ -327,19 +326,9 @@ class RollingHorizonMealPolicy:
             for offset, placed in zip(b.offsets, b.placements, strict=True):
                 late[i] += (pickup[i] + hp + offset - placed) > opt.max_click_to_door
         cost += opt.late_penalty * late - opt.order_value * n
-        if opt.busy_weight and counted >= opt.overload_ratio * soon:
-            tail = np.array([b.offsets[-1] for b in bundles], dtype=float)[:, None]
-            cost += opt.busy_weight * (pickup - start[None, :]) + opt.tail_weight * tail
         if opt.urgency_weight:
             waited = np.array([sum(max(0, now - o.ready_time) for o in b.orders) for b in bundles], dtype=float)
             cost -= opt.urgency_weight * waited[:, None]
-        if opt.risk_weight:
-            hd = rules.dropoff_service // 2
-            slack = np.array([sum(max(0, opt.risk_window - (o.placement_time + opt.max_click_to_door - hp - hd
-                                                            - rules.travel(o.pickup, o.door)
-                                                            - max(o.ready_time, now + hp))) for o in b.orders)
-                              for b in bundles], dtype=float)
-            cost -= opt.risk_weight * slack[:, None]
         feasible = pickup <= off[None, :]
         if opt.skip_late:
             cost += opt.order_value * late
@@ -391,10 +380,6 @@ class RollingHorizonMealPolicy:
                 after = assignment_times(rules, st, c.location, seq)
                 if after.pickup > c.off_time or any(d - x.placement_time > opt.max_click_to_door
                                                     for x, d in zip(seq, after.dropoffs, strict=True)):
-                    continue
-                old = sum(d for d in before.dropoffs)
-                new = sum(d for x, d in zip(seq, after.dropoffs, strict=True) if x.id != o.id)
-                if new - old > opt.join_cost:
                     continue
                 group = list(seq)
                 taken.add(o.id)

@@ -182,3 +182,51 @@ def test_rolling_options_validation() -> None:
         RollingHorizonOptions(urgency_weight=-1.0)
     with pytest.raises(InvalidDispatchError, match="size_orders_window"):
         RollingHorizonOptions(size_orders_window=-1)
+    with pytest.raises(InvalidDispatchError, match="commit_busy"):
+        RollingHorizonOptions(commit_busy=0)  # type: ignore[arg-type]
+    with pytest.raises(InvalidDispatchError, match="join_wait"):
+        RollingHorizonOptions(join_wait=-2)
+    with pytest.raises(InvalidDispatchError, match="join_ratio"):
+        RollingHorizonOptions(join_ratio=-1.0)
+
+
+def test_rolling_waits_for_a_busy_courier_instead_of_committing_to_it() -> None:
+    """The order goes to the near courier still busy until 3: nothing is committed at 0, the match is made at 3;
+    with `commit_busy` the busy courier is committed at once."""
+    from dispatch.meal import RollingHorizonMealPolicy, RollingHorizonOptions
+
+    o = order("o1", placed=0, ready=0)
+    busy = courier("busy", (0, 0), free_at=3)
+    far = courier("far", (0, 2000))
+    policy = RollingHorizonMealPolicy(rules=RULES)
+    assert policy.assign(0, [o], [busy, far]) == []
+    assert [a.courier for a in policy.assign(3, [o], [busy, far])] == ["busy"]
+    eager = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(commit_busy=True))
+    assert [a.courier for a in eager.assign(0, [o], [busy, far])] == ["busy"]
+
+
+def test_rolling_joins_a_spare_order_of_the_same_restaurant_when_short_of_couriers() -> None:
+    """An order matched to a busy courier rides along with the courier leaving now from its restaurant; without
+    joining it stays open."""
+    from dispatch.meal import RollingHorizonMealPolicy, RollingHorizonOptions
+
+    a, b = order("a", placed=0, ready=0), order("b", placed=0, ready=0, door=(500, 0))
+    couriers = [courier("c1", (0, 0)), courier("c2", (0, 0), free_at=4)]
+    joined = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(join_ratio=1.0, max_bundle=2))
+    out = joined.assign(0, [a, b], couriers)
+    assert len(out) == 1 and set(out[0].orders) == {"a", "b"}
+    alone = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(join_ratio=1.0, join_wait=-1,
+                                                                                max_bundle=2))
+    assert [len(x.orders) for x in alone.assign(0, [a, b], couriers)] == [1]
+
+
+def test_rolling_joined_bundle_keeps_every_order_within_the_maximum() -> None:
+    """A spare order that would push a drop-off past the maximum click-to-door is not joined."""
+    from dispatch.meal import RollingHorizonMealPolicy, RollingHorizonOptions
+
+    a = order("a", placed=0, ready=80, door=(0, 400))
+    b = order("b", placed=0, ready=80, door=(0, -400))
+    couriers = [courier("c1", (0, 0), off=200), courier("c2", (0, 0), free_at=84, off=200)]
+    policy = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(join_ratio=1.0, max_bundle=2))
+    out = policy.assign(80, [a, b], couriers)
+    assert out and all(len(x.orders) == 1 for x in out)
