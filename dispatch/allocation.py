@@ -406,11 +406,10 @@ class _Batch:
         store_ids = self.allocator._store_ids
         r = self.store_first[j]
         spill = self._earliest_door(order, needed, j) if self.courier[j] and self.allocator.load is not None else None
-        missing = None if spill is not None else self.inventory.missing(store_ids[r], needed)
         if spill is not None:
             r = spill
             time = int(self.store_times[j, r])
-        elif missing is None:
+        elif (missing := self.inventory.missing(store_ids[r], needed)) is None:
             time = self.store_first_time[j]
         else:
             rest = self.store_ranked[j, 1:self.store_count[j]].tolist()
@@ -431,8 +430,7 @@ class _Batch:
         load = allocator.load
         assert load is not None
         limit = self.store_first_time[j] + allocator.max_detour_s
-        best: tuple[int, int] | None = None
-        best_row: int | None = None
+        best: tuple[int, int, int] | None = None  # (door arrival, road time, row)
         for r in self.store_ranked[j, :self.store_count[j]].tolist():
             time = int(self.store_times[j, r])
             if time > limit:
@@ -441,9 +439,9 @@ class _Batch:
             if self.inventory.missing(store.id, needed) is not None:
                 continue
             leaves = departure_at(load, store, order.placed_at)
-            if leaves is not None and (best is None or (leaves + time, time) < best):
-                best, best_row = (leaves + time, time), r
-        return best_row
+            if leaves is not None and (best is None or (leaves + time, time, r) < best):
+                best = (leaves + time, time, r)
+        return None if best is None else best[2]
 
     def _via_facility(self, order: Order, packed: _Packed, j: int) -> Allocation:
         pickup = order.mode == "pickup_point"

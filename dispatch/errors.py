@@ -16,9 +16,6 @@ class DispatchError(Exception):
     def __str__(self) -> str:
         return f"{self.field}: {self.message}" if self.field else self.message
 
-    def __reduce__(self) -> tuple[type[Self], tuple[str, str]]:
-        return type(self), (self.field, self.message)
-
     def within(self, prefix: str) -> Self:
         """The same error with its field path placed under `prefix`, e.g. `orders[3]` + `items[0].qty`."""
         if not self.field:

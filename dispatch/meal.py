@@ -355,12 +355,14 @@ class RollingHorizonMealPolicy:
                     continue
             chosen.append((j, keep))
         if opt.join_wait >= 0 and chosen and counted >= opt.join_ratio * soon:
-            chosen = self._join(orders, chosen, [(avail[j], int(start[j])) for j, _ in chosen])
+            chosen = self._join(orders, chosen, avail, start)
         return [MealAssignment(courier=avail[j].id, restaurant=keep[0].restaurant, orders=tuple(o.id for o in keep))
                 for j, keep in chosen]
 
     def _join(self, orders: Sequence[MealOrder], chosen: list[tuple[int, tuple[MealOrder, ...]]],
-              starts: list[tuple[MealCourier, int]]) -> list[tuple[int, tuple[MealOrder, ...]]]:
+              avail: Sequence[MealCourier], start: np.ndarray) -> list[tuple[int, tuple[MealOrder, ...]]]:
+        """Each committed bundle (courier column, orders) with spare orders of its restaurant joined (see
+        `RollingHorizonOptions.join_wait`)."""
         opt, rules = self.options, self.rules
         taken = {o.id for _, keep in chosen for o in keep}
         spare: dict[str, list[MealOrder]] = {}
@@ -368,13 +370,14 @@ class RollingHorizonMealPolicy:
             if o.id not in taken:
                 spare.setdefault(o.restaurant, []).append(o)
         out = []
-        for (j, keep), (c, st) in zip(chosen, starts, strict=True):
+        for j, keep in chosen:
+            c, st = avail[j], int(start[j])
             group = list(keep)
+            pickup = assignment_times(rules, st, c.location, group).pickup
             for o in spare.get(group[0].restaurant, ()):
                 if len(group) >= opt.max_bundle or o.id in taken:
                     break
-                before = assignment_times(rules, st, c.location, group)
-                if o.ready_time > before.pickup + opt.join_wait:
+                if o.ready_time > pickup + opt.join_wait:
                     continue
                 seq = self._bundle([*group, o]).orders
                 after = assignment_times(rules, st, c.location, seq)
@@ -382,6 +385,7 @@ class RollingHorizonMealPolicy:
                                                     for x, d in zip(seq, after.dropoffs, strict=True)):
                     continue
                 group = list(seq)
+                pickup = after.pickup
                 taken.add(o.id)
             out.append((j, tuple(group)))
         return out

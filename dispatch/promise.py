@@ -489,6 +489,11 @@ class Quoter:
         where, basket = self._inputs(location, items, now)
         return self._express(self._preview(where, basket, "courier", now), now)
 
+    def express_for(self, allocation: Allocation, now: int) -> QuoteOption:
+        """The express option for a courier order the Allocator has just allocated (or rejected) at `now`: what
+        `express` would have quoted for it a moment before, without allocating it a second time."""
+        return self._express(_Preview(allocation, now, "courier"), now)
+
     def _inputs(self, location: LonLat, items: Iterable[Item], now: int) -> tuple[LonLat, tuple[Item, ...]]:
         where = check_location(InvalidOrderError, "location", location)
         basket = self._items(items)

@@ -149,7 +149,6 @@ class _Day:
         self.cancels = dict(zip((o.id for o in self.orders), rng.random(n) < scenario.delivery.cancel_rate,
                                 strict=True))
         self.boxes: dict[str, tuple[str, ...]] = {}
-        self.redirected: set[str] = set()
         self.dispatchers: dict[str, Dispatcher] = {}
         self.pickers: dict[str, simpy.Resource] = {}
         self.picker_free: dict[str, list[int]] = {}
@@ -219,10 +218,10 @@ class _Day:
         now = self.now
         rec = OrderRecord(id=order.id, placed_at=order.placed_at, location=order.location, mode=order.mode)
         self.rec.orders[order.id] = rec
-        if order.mode == "courier" and order.items:
-            rec.quoted_eta = self.quoter.express(order.location, order.items, now).eta
-        self.rec.event(now, order.id, "placed", mode=order.mode, quoted_eta=rec.quoted_eta)
         alloc = self.allocator.allocate([order])[0]
+        if order.mode == "courier" and order.items:
+            rec.quoted_eta = self.quoter.express_for(alloc, now).eta
+        self.rec.event(now, order.id, "placed", mode=order.mode, quoted_eta=rec.quoted_eta)
         if not alloc.allocated:
             rec.status, rec.reason, rec.closed_at = "rejected", alloc.reason, now
             self.rec.event(now, order.id, "rejected", reason=alloc.reason)
@@ -336,9 +335,10 @@ class _Day:
         yield self.env.all_of([self.picked[oid] for oid in trip.order_ids])
         d.on_courier_event(cid, "picked_up", self.now)
         for oid in trip.order_ids:
-            self.rec.orders[oid].pickup_at = self.now
+            rec = self.rec.orders[oid]
+            rec.pickup_at = self.now
             self.rec.event(self.now, oid, "picked_up", courier=cid)
-            if oid not in self.redirected:
+            if rec.redirected_to is None:
                 self.allocator.fulfil(oid)
         here = start = self.loc_of_facility[store]
         nodes, times, metres, failed = [int(self.nodes[here])], [self.now], 0, []
@@ -354,7 +354,7 @@ class _Day:
             info.service_s += self.sc.delivery.service_s
             info.busy.append((arrival, self.now))
             rec = self.rec.orders[oid]
-            if self.fails[oid] and oid not in self.redirected:
+            if self.fails[oid] and rec.redirected_to is None:
                 failed.append(oid)
                 self.rec.event(self.now, oid, "failed", courier=cid, reason="customer_absent")
                 continue
@@ -363,9 +363,9 @@ class _Day:
             info.delivered += 1
             self.rec.event(arrival, oid, "delivered", courier=cid, on_time=bool(rec.on_time))
             if rec.mode != "courier":
-                self.env.process(self._collect(oid))
-            elif oid in self.redirected:
-                self.env.process(self._collect(_locker_hold(oid)))
+                self.env.process(self._collect(oid, oid))
+            elif rec.redirected_to is not None:
+                self.env.process(self._collect(oid, _locker_hold(oid)))
         yield from self._drive(info, trip.profile, here, start)
         metres += self.travel.base.distance(trip.profile, here, start)
         nodes.append(int(self.nodes[start]))
@@ -405,7 +405,6 @@ class _Day:
             if assigned is None:
                 continue
             inventory.reserve(_locker_hold(order_id), locker=lk.id, compartments=assigned)
-            self.redirected.add(order_id)
             rec = self.rec.orders[order_id]
             rec.redirected_to = lk.id
             self.rec.event(self.now, order_id, "redirected", locker=lk.id)
@@ -417,18 +416,16 @@ class _Day:
             return True
         return False
 
-    def _collect(self, order_id: str) -> Any:
+    def _collect(self, order_id: str, reservation: str) -> Any:
+        """The customer empties the compartment or place held under `reservation` some time after delivery."""
         yield self.env.timeout(self.sc.delivery.collect_after_s)
-        self.allocator.cancel(order_id)
-        self.rec.event(self.now, order_id.removesuffix(_HOLD), "collected")
-
-
-_HOLD = "@locker"
+        self.allocator.cancel(reservation)
+        self.rec.event(self.now, order_id, "collected")
 
 
 def _locker_hold(order_id: str) -> str:
     """The reservation id of the compartments a redirected parcel takes (its own order keeps the stock taken)."""
-    return order_id + _HOLD
+    return order_id + "@locker"
 
 
 def simulate(scenario: Scenario, *, network: RoadNetwork | None = None, orders: Sequence[Order] | None = None,

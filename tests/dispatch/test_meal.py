@@ -172,22 +172,20 @@ def test_rolling_urgency_serves_the_waiting_order_first() -> None:
     assert [a.orders for a in plain.assign(40, [waiting, fresh], [c])] == [("fresh",)]
 
 
-def test_rolling_options_validation() -> None:
+@pytest.mark.parametrize(("knobs", "field"), [
+    ({"skip_late": 1}, "skip_late"),
+    ({"urgency_weight": -1.0}, "urgency_weight"),
+    ({"size_orders_window": -1}, "size_orders_window"),
+    ({"commit_busy": 0}, "commit_busy"),
+    ({"join_wait": -2}, "join_wait"),
+    ({"join_ratio": -1.0}, "join_ratio"),
+])
+def test_rolling_options_validation(knobs: dict[str, object], field: str) -> None:
     """The new knobs are type-checked like the old ones."""
     from dispatch.meal import RollingHorizonOptions
 
-    with pytest.raises(InvalidDispatchError, match="skip_late"):
-        RollingHorizonOptions(skip_late=1)  # type: ignore[arg-type]
-    with pytest.raises(InvalidDispatchError, match="urgency_weight"):
-        RollingHorizonOptions(urgency_weight=-1.0)
-    with pytest.raises(InvalidDispatchError, match="size_orders_window"):
-        RollingHorizonOptions(size_orders_window=-1)
-    with pytest.raises(InvalidDispatchError, match="commit_busy"):
-        RollingHorizonOptions(commit_busy=0)  # type: ignore[arg-type]
-    with pytest.raises(InvalidDispatchError, match="join_wait"):
-        RollingHorizonOptions(join_wait=-2)
-    with pytest.raises(InvalidDispatchError, match="join_ratio"):
-        RollingHorizonOptions(join_ratio=-1.0)
+    with pytest.raises(InvalidDispatchError, match=field):
+        RollingHorizonOptions(**knobs)  # type: ignore[arg-type]
 
 
 def test_rolling_waits_for_a_busy_courier_instead_of_committing_to_it() -> None:
