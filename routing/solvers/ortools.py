@@ -5,13 +5,14 @@ from __future__ import annotations
 import itertools
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from routing.errors import InvalidProblemError
 from routing.problem import HORIZON, Plan, Problem, Route, Stop, Visit
+from routing.solvers import lns
 from routing.solvers.base import (
     BIG_PENALTY,
     SolveParams,
@@ -37,10 +38,12 @@ class _Node:
 class OrToolsOptions:
     """Search knobs of the OR-Tools backend.
 
-    With a time limit and at most `ruin_up_to` stops, guided local search runs for `gls_share` of it; the rest
-    goes to ruin and recreate:
-    remove a cluster of nearby stops, let OR-Tools' local search put them back, keep the result when it is
-    better or within a threshold that shrinks to zero.
+    With a time limit, guided local search runs for `gls_share` of it. When the problem has only time windows,
+    capacities, skills and costs, the compiled string-removal search takes the rest but the last
+    `polish_share`, in which guided local search starts again from its best plan. Otherwise, for at most
+    `ruin_up_to` stops, the rest goes to OR-Tools' own ruin and recreate: remove a cluster of nearby stops, let
+    OR-Tools' local search put them back, keep the result when it is better or within a threshold that shrinks to
+    zero. `string_removal=None` turns the compiled search off.
     """
 
     gls_lambda: float = 0.1
@@ -50,10 +53,14 @@ class OrToolsOptions:
     recreate_seconds: float = 0.2
     threshold: float = 0.005
     ruin_up_to: int = 300
+    string_removal: lns.LnsOptions | None = field(default_factory=lns.LnsOptions)
+    polish_share: float = 0.05
 
     def __post_init__(self) -> None:
-        if not 0 < self.gls_share <= 1:
-            raise InvalidProblemError(f"gls_share: must be in (0, 1], got {self.gls_share}")
+        for name in ("gls_share", "polish_share"):
+            value = getattr(self, name)
+            if not 0 < value <= 1:
+                raise InvalidProblemError(f"{name}: must be in (0, 1], got {value}")
         if not 1 <= self.ruin_min <= self.ruin_max:
             raise InvalidProblemError("ruin_min, ruin_max: need 1 <= ruin_min <= ruin_max")
 
@@ -80,6 +87,8 @@ class OrToolsBackend:
         return missing
 
     def solve(self, problem: Problem, params: SolveParams) -> SolveResult:
+        if self.options.string_removal is not None and params.time_limit is not None and not lns.unsupported(problem):
+            lns.kernels()
         return run_backend(self, problem, params)
 
     def solve_reduced(self, problem: Problem, params: SolveParams, deadline: float | None) -> Plan:
@@ -247,10 +256,12 @@ class _OrToolsModel:
 
     def solve(self, params: SolveParams, deadline: float | None) -> Plan:
         left = remaining(deadline)
-        ruin = len(self.p.jobs) + 2 * len(self.p.shipments) <= self.options.ruin_up_to
+        single = sum(1 for n in self.nodes if n.visit is not None and n.visit.kind != "delivery") <= 1
+        compiled = (self.options.string_removal is not None and deadline is not None and params.iterations is None
+                    and not single and not lns.unsupported(self.p))
+        ruin = compiled or len(self.p.jobs) + 2 * len(self.p.shipments) <= self.options.ruin_up_to
         share = self.options.gls_share if ruin else 1.0
         gls_seconds = None if left is None else max(0.01, left * share - 0.05)
-        single = sum(1 for n in self.nodes if n.visit is not None and n.visit.kind != "delivery") <= 1
         search = self._search("GREEDY_DESCENT" if single else "GUIDED_LOCAL_SEARCH", gls_seconds, params.iterations)
         self.model.CloseModelWithParameters(search)
         initial = self._initial_routes()
@@ -271,7 +282,22 @@ class _OrToolsModel:
             return self._plan(routes, self._break_positions(assignment, routes))
         if params.iterations is not None or deadline is None or not ruin:
             return self._plan(routes)
+        if compiled:
+            return self._plan(self._string_removal(routes, params.seed, deadline))
         return self._plan(self._ruin_and_recreate(routes, assignment.ObjectiveValue(), params.seed, deadline))
+
+    def _string_removal(self, routes: list[list[int]], seed: int, deadline: float) -> list[list[int]]:
+        """The compiled search from OR-Tools' plan, then guided local search again from the best plan it found."""
+        assert self.options.string_removal is not None
+        polish = self.options.polish_share * max(0.0, deadline - time.perf_counter())
+        search = lns.StringRemovalSearch(self.p, self.options.string_removal)
+        better, cost = search.run(routes, seed=seed, deadline=deadline - polish)
+        start = self.model.ReadAssignmentFromRoutes(better, True)
+        if start is None:
+            return better
+        found = self.model.SolveFromAssignmentWithParameters(
+            start, self._search("GUIDED_LOCAL_SEARCH", remaining(deadline), None))
+        return self._routes(found) if found is not None and found.ObjectiveValue() < cost else better
 
     def _routes(self, assignment: pywrapcp.Assignment) -> list[list[int]]:
         model, manager = self.model, self.manager

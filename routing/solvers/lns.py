@@ -1,0 +1,241 @@
+"""Compiled ruin and recreate (slack induction by string removals) for jobs with time windows and capacities."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+from types import ModuleType
+
+import numpy as np
+
+from routing.errors import InvalidProblemError
+from routing.problem import Job, Problem, Stop, TimeWindow, Vehicle
+from routing.solvers.base import BIG_PENALTY
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LnsOptions:
+    """Knobs of the string-removal search.
+
+    About `removed` jobs leave per step, in strings of at most `max_string` from nearby routes; a job is
+    reinserted at its cheapest feasible place, each place skipped with probability `blink`. A worse plan is
+    accepted under simulated annealing whose temperature falls from `start_temperature` to `end_temperature`,
+    both in units of the mean arc cost of the first plan.
+    """
+
+    removed: float = 10.0
+    max_string: int = 10
+    blink: float = 0.01
+    start_temperature: float = 10.0
+    end_temperature: float = 0.1
+    steps_per_call: int = 2000
+
+    def __post_init__(self) -> None:
+        if not self.removed >= 1:
+            raise InvalidProblemError(f"removed: must be at least 1, got {self.removed}")
+        if self.max_string < 1:
+            raise InvalidProblemError(f"max_string: must be at least 1, got {self.max_string}")
+        if not 0 <= self.blink < 1:
+            raise InvalidProblemError(f"blink: must be in [0, 1), got {self.blink}")
+        if not self.start_temperature >= self.end_temperature > 0:
+            raise InvalidProblemError("start_temperature, end_temperature: need start >= end > 0")
+        if self.steps_per_call < 1:
+            raise InvalidProblemError(f"steps_per_call: must be at least 1, got {self.steps_per_call}")
+
+
+def unsupported(problem: Problem) -> list[str]:
+    """Features of `problem` the compiled search does not model (it then stays out of the way)."""
+    missing = []
+    if problem.shipments:
+        missing.append("shipments")
+    if problem.duration_cost:
+        missing.append("duration cost")
+    if any(len(j.stop.time_windows) > 1 for j in problem.jobs):
+        missing.append("several time windows per job")
+    if any(j.release or (j.deadline is not None and j.lateness_cost) for j in problem.jobs):
+        missing.append("release times or soft deadlines")
+    if any(v.breaks or v.max_stops is not None or v.max_duration is not None or v.max_trips > 1
+           for v in problem.vehicles):
+        missing.append("breaks, stop, duration or trip limits")
+    return missing
+
+
+@dataclass(frozen=True, slots=True)
+class _Data:
+    loc: np.ndarray
+    service: np.ndarray
+    ready: np.ndarray
+    due: np.ndarray
+    demand: np.ndarray
+    penalty: np.ndarray
+    allowed: np.ndarray
+    capacity: np.ndarray
+    fixed: np.ndarray
+    profile: np.ndarray
+    vclass: np.ndarray
+    times: np.ndarray
+    costs: np.ndarray
+    neighbours: np.ndarray
+
+
+def _data(problem: Problem) -> _Data:
+    jobs, vehicles = problem.jobs, problem.vehicles
+    n_jobs, n_veh = len(jobs), len(vehicles)
+    raw_locs = [j.stop.location for j in jobs] + [v.start for v in vehicles] + [v.end_location for v in vehicles]
+    used, loc = np.unique(np.asarray(raw_locs, dtype=np.int64), return_inverse=True)
+    profiles = sorted({v.profile for v in vehicles})
+    times = np.stack([problem.durations[p][np.ix_(used, used)] for p in profiles]).astype(np.int64)
+    costs = np.stack([problem.distances[p][np.ix_(used, used)] * problem.distance_cost
+                      for p in profiles]).astype(np.int64)
+    service = np.zeros(n_jobs + 2 * n_veh, dtype=np.int64)
+    ready = np.zeros_like(service)
+    due = np.zeros_like(service)
+    for i, j in enumerate(jobs):
+        service[i] = j.stop.service
+        ready[i], due[i] = j.stop.earliest, j.stop.latest
+    for k, v in enumerate(vehicles):
+        for node in (n_jobs + k, n_jobs + n_veh + k):
+            ready[node], due[node] = v.shift.start, v.shift.end
+    dims = max(1, problem.n_dims)
+    demand = np.zeros((n_jobs, dims), dtype=np.int64)
+    for i, j in enumerate(jobs):
+        for d in range(problem.n_dims):
+            demand[i, d] = (j.delivery[d] if j.delivery else 0) + (j.pickup[d] if j.pickup else 0)
+    capacity = np.full((n_veh, dims), np.iinfo(np.int64).max // 4, dtype=np.int64)
+    for k, v in enumerate(vehicles):
+        capacity[k, :len(v.capacity)] = v.capacity
+    penalty = np.array([BIG_PENALTY if j.penalty is None else j.penalty for j in jobs], dtype=np.int64)
+    allowed = np.array([[j.skills <= v.skills for v in vehicles] for j in jobs], dtype=np.bool_).reshape(
+        n_jobs, n_veh)
+    profile = np.array([profiles.index(v.profile) for v in vehicles], dtype=np.int64)
+    keys: dict[tuple[object, ...], int] = {}
+    vclass = np.array([keys.setdefault((v.start, v.end_location, v.shift, v.capacity, v.profile, v.fixed_cost,
+                                        v.skills), len(keys)) for v in vehicles], dtype=np.int64)
+    job_locs = loc[:n_jobs]
+    near = costs[0][np.ix_(job_locs, job_locs)] + costs[0][np.ix_(job_locs, job_locs)].T
+    np.fill_diagonal(near, -1)
+    neighbours = np.argsort(near, axis=1, kind="stable")[:, 1:].astype(np.int64) if n_jobs > 1 else np.zeros(
+        (n_jobs, 0), dtype=np.int64)
+    fixed = np.array([v.fixed_cost for v in vehicles], dtype=np.int64)
+    arrays = (loc.astype(np.int64), service, ready, due, demand, penalty, allowed, capacity, fixed, profile, vclass,
+              times, costs, neighbours)
+    return _Data(*(np.ascontiguousarray(a) for a in arrays))
+
+
+_kernels: ModuleType | None = None
+
+
+def kernels() -> ModuleType:
+    """The compiled kernels, loaded (or compiled, the first time on a machine) and warmed up once per process."""
+    global _kernels
+    if _kernels is None:
+        from routing.solvers import _lns_kernels
+
+        _kernels = _lns_kernels
+        _warm_up()
+    return _kernels
+
+
+def _warm_up() -> None:
+    m = np.array([[0, 2, 3, 4], [2, 0, 1, 2], [3, 1, 0, 1], [4, 2, 1, 0]], dtype=np.int64)
+    jobs = tuple(Job(id=f"j{i}", stop=Stop(location=i, time_windows=(TimeWindow(start=0, end=100),)),
+                     delivery=(1,)) for i in (1, 2, 3))
+    vehicles = tuple(Vehicle(id=f"v{k}", start=0, capacity=(2,)) for k in range(2))
+    problem = Problem(durations={"car": m}, distances={"car": m}, jobs=jobs, vehicles=vehicles)
+    StringRemovalSearch(problem).run([[0, 1], [2]], seed=0, steps=20)
+
+
+class StringRemovalSearch:
+    """Improves a plan of `problem` (routes as lists of job indices, one list per vehicle) by ruin and recreate."""
+
+    def __init__(self, problem: Problem, options: LnsOptions | None = None) -> None:
+        missing = unsupported(problem)
+        if missing:
+            raise InvalidProblemError(f"string removal search cannot model: {', '.join(missing)}")
+        self.problem = problem
+        self.options = options or LnsOptions()
+        self.d = _data(problem)
+        self.n_jobs = len(problem.jobs)
+        self.n_veh = len(problem.vehicles)
+        self.steps_done = 0
+        self.k = kernels()
+
+    def _state(self, routes: list[list[int]]) -> tuple[np.ndarray, ...]:
+        n_jobs, n_veh, d = self.n_jobs, self.n_veh, self.d
+        n = n_jobs + 2 * n_veh
+        nxt = np.full(n, -1, dtype=np.int64)
+        prv = np.full(n, -1, dtype=np.int64)
+        route = np.full(n, -1, dtype=np.int64)
+        early = np.zeros(n, dtype=np.int64)
+        late = np.zeros(n, dtype=np.int64)
+        load = np.zeros((n_veh, d.demand.shape[1]), dtype=np.int64)
+        size = np.zeros(n_veh, dtype=np.int64)
+        cost = 0
+        for v in range(n_veh):
+            path = [n_jobs + v, *routes[v], n_jobs + n_veh + v]
+            nxt[path[:-1]], prv[path[1:]] = path[1:], path[:-1]
+            route[path] = v
+            if routes[v]:
+                p = d.profile[v]
+                cost += int(d.fixed[v]) + int(sum(d.costs[p, d.loc[a], d.loc[b]] for a, b in itertools.pairwise(path)))
+            vehicle = self.problem.vehicles[v].id
+            if not self.k._update(v, nxt, prv, early, late, load, size, n_jobs, n_veh, d.loc, d.service, d.ready,
+                                  d.due, d.demand, d.times, d.profile):
+                raise InvalidProblemError(f"vehicle {vehicle}: the initial route misses a time window")
+            if (load[v] > d.capacity[v]).any():
+                raise InvalidProblemError(f"vehicle {vehicle}: the initial route is over capacity")
+        cost += int(d.penalty[route[:n_jobs] < 0].sum())
+        return nxt, prv, route, early, late, load, size, np.array([cost], dtype=np.int64)
+
+    def run(self, routes: list[list[int]], *, seed: int, steps: int | None = None,
+            deadline: float | None = None) -> tuple[list[list[int]], int]:
+        """Search for `steps` steps (same seed, same result) or until `deadline` (a perf_counter time).
+
+        Returns the best routes found and their cost (arcs, fixed costs and penalties of jobs left out).
+        """
+        if (steps is None) == (deadline is None):
+            raise InvalidProblemError("steps, deadline: give exactly one of them")
+        d, o = self.d, self.options
+        cur = self._state(routes)
+        best = tuple(a.copy() for a in cur)
+        if self.n_jobs >= 2:
+            unit = max(1.0, float((cur[-1][0] - d.penalty[cur[2][:self.n_jobs] < 0].sum())
+                                  / (self.n_jobs + sum(1 for r in routes if r))))
+            self._loop(cur, best, unit * o.start_temperature, unit * o.end_temperature, seed, steps, deadline)
+        nxt, out = best[0], []
+        for v in range(self.n_veh):
+            nodes, node = [], int(nxt[self.n_jobs + v])
+            while node != self.n_jobs + self.n_veh + v:
+                nodes.append(node)
+                node = int(nxt[node])
+            out.append(nodes)
+        return out, int(best[-1][0])
+
+    def _loop(self, cur: tuple[np.ndarray, ...], best: tuple[np.ndarray, ...], t_from: float, t_to: float,
+              seed: int, steps: int | None, deadline: float | None) -> None:
+        d, o = self.d, self.options
+        self.k._seed(seed)
+        started = time.perf_counter()
+        done = 0
+        while True:
+            if steps is not None:
+                chunk = min(o.steps_per_call, steps - done)
+                frac0, frac1 = done / steps, (done + chunk) / steps
+            else:
+                assert deadline is not None
+                now = time.perf_counter()
+                span, left = max(1e-9, deadline - started), deadline - now
+                rate = done / max(1e-9, now - started)
+                chunk = min(o.steps_per_call, int(rate * left)) if done else min(o.steps_per_call, 50)
+                frac0 = (now - started) / span
+                frac1 = min(1.0, frac0 + chunk / rate / span) if done else frac0
+            if chunk <= 0:
+                break
+            ratio = t_to / t_from
+            self.k._search(chunk, t_from * ratio**frac0, t_from * ratio**frac1, cur, best, self.n_jobs, self.n_veh,
+                           d.loc, d.service, d.ready, d.due, d.demand, d.penalty, d.allowed, d.capacity, d.fixed,
+                           d.profile, d.vclass, d.times, d.costs, d.neighbours, float(o.removed), o.max_string,
+                           float(o.blink))
+            done += chunk
+        self.steps_done = done

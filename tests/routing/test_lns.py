@@ -1,0 +1,139 @@
+"""The compiled string-removal search: feasible, cheaper, reproducible, and honest about what it cannot model."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from routing.errors import InvalidProblemError
+from routing.evaluate import evaluate
+from routing.problem import Break, Job, Plan, Problem, Route, Shipment, Stop, TimeWindow, Vehicle, Visit
+from routing.solvers.base import SolveParams
+from routing.solvers.lns import LnsOptions, StringRemovalSearch, unsupported
+from routing.solvers.ortools import OrToolsBackend, OrToolsOptions
+from tests.routing.lines import job, line_problem, random_cvrp, tw
+
+
+def as_plan(routes: list[list[int]]) -> Plan:
+    return Plan(routes=tuple(Route(vehicle=v, visits=tuple(Visit(kind="job", index=j) for j in r))
+                             for v, r in enumerate(routes) if r))
+
+
+def random_vrptw(seed: int, customers: int, vehicles: int) -> Problem:
+    """Seeded customers with 10-unit service, 120-unit windows over a 1000-unit day, capacity 10 of 1-3 each."""
+    rng = np.random.default_rng(seed)
+    pts = rng.integers(0, 100, size=(customers + 1, 2))
+    pts[0] = (50, 50)
+    m = np.ceil(np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1))).astype(np.int64)
+    jobs = []
+    for i in range(1, customers + 1):
+        opens = int(rng.integers(m[0, i], 1000 - 120 - 10 - m[i, 0]))
+        jobs.append(Job(id=f"j{i}", stop=Stop(location=i, service=10, time_windows=tw(opens, opens + 120)),
+                        delivery=(int(rng.integers(1, 4)),)))
+    fleet = tuple(Vehicle(id=f"v{k}", start=0, shift=TimeWindow(start=0, end=1000), capacity=(10,))
+                  for k in range(vehicles))
+    return Problem(durations={"car": m}, distances={"car": m}, jobs=tuple(jobs), vehicles=fleet)
+
+
+def one_per_vehicle(p: Problem) -> list[list[int]]:
+    return [[i] if i < len(p.jobs) else [] for i in range(len(p.vehicles))]
+
+
+def test_improves_a_poor_plan_and_stays_feasible() -> None:
+    """From one job per vehicle, the search finds a much cheaper plan that the evaluator finds feasible."""
+    p = random_vrptw(1, 40, 40)
+    start = one_per_vehicle(p)
+    routes, cost = StringRemovalSearch(p).run(start, seed=0, steps=3000)
+    ev = evaluate(p, as_plan(routes))
+    assert ev.feasible, ev.violations
+    assert sorted(j for r in routes for j in r) == list(range(40))
+    assert cost == ev.distance
+    assert ev.distance < 0.6 * evaluate(p, as_plan(start)).distance
+
+
+def test_same_seed_same_routes() -> None:
+    """With a step count, the same seed gives the same routes, another seed may not."""
+    p = random_vrptw(2, 30, 30)
+    start = one_per_vehicle(p)
+    a = StringRemovalSearch(p).run(start, seed=5, steps=500)
+    b = StringRemovalSearch(p).run(start, seed=5, steps=500)
+    assert a == b
+
+
+def test_deadline_ends_the_search() -> None:
+    """A deadline 0.3 s ahead ends the search within 0.45 s, with steps done."""
+    p = random_cvrp(4, 60, 60, 10)
+    search = StringRemovalSearch(p)
+    started = time.perf_counter()
+    search.run(one_per_vehicle(p), seed=0, deadline=started + 0.3)
+    assert time.perf_counter() - started <= 0.45
+    assert search.steps_done > 0
+
+
+def test_capacities_and_skills_are_honoured() -> None:
+    """Loads stay within each vehicle's capacity and a job needing a skill rides the one vehicle that has it."""
+    jobs = [job(i, delivery=(1,)) for i in range(1, 6)] + [job(6, delivery=(1,), skills=frozenset({"fridge"}))]
+    fleet = [Vehicle(id="a", start=0, capacity=(3,)), Vehicle(id="b", start=0, capacity=(3,)),
+             Vehicle(id="cold", start=0, capacity=(1,), skills=frozenset({"fridge"}))]
+    p = line_problem([0, 10, 20, 30, 40, 50, 60], jobs, fleet)
+    routes, _ = StringRemovalSearch(p).run([[0, 1, 2], [3, 4], [5]], seed=1, steps=300)
+    assert routes[2] == [5]
+    assert all(len(r) <= 3 for r in routes[:2])
+    assert evaluate(p, as_plan(routes)).feasible
+
+
+def test_optional_job_left_out_when_its_detour_costs_more_than_its_penalty() -> None:
+    """A job whose penalty is below its detour stays unassigned; the cost counts the penalty."""
+    jobs = [job(1), job(6, penalty=30)]
+    p = line_problem([0, 10, 20, 30, 40, 50, 60], jobs, [Vehicle(id="v", start=0)])
+    routes, cost = StringRemovalSearch(p).run([[0, 1]], seed=0, steps=200)
+    assert routes == [[0]]
+    assert cost == 20 + 30
+
+
+def test_fixed_costs_favour_fewer_vehicles() -> None:
+    """With a fixed cost per vehicle above any detour, all jobs on a line ride one vehicle."""
+    fleet = [Vehicle(id=f"v{k}", start=0, fixed_cost=1000) for k in range(3)]
+    p = line_problem([0, 10, 20, 30], [job(i) for i in (1, 2, 3)], fleet)
+    routes, cost = StringRemovalSearch(p).run([[0], [1], [2]], seed=0, steps=300)
+    assert sorted(len(r) for r in routes) == [0, 0, 3]
+    assert cost == 60 + 1000
+
+
+def test_unsupported_features_are_named() -> None:
+    """Shipments, breaks and soft deadlines are reported, and the search refuses such a problem."""
+    brk = Break(window=TimeWindow(start=0, end=10), duration=5)
+    ship = Shipment(id="s", pickup=Stop(location=1), delivery=Stop(location=2))
+    p = line_problem([0, 10, 20], [job(1, deadline=5, lateness_cost=1)],
+                     [Vehicle(id="v", start=0, breaks=(brk,))], shipments=(ship,))
+    missing = unsupported(p)
+    assert {"shipments", "release times or soft deadlines", "breaks, stop, duration or trip limits"} <= set(missing)
+    with pytest.raises(InvalidProblemError, match="shipments"):
+        StringRemovalSearch(p)
+
+
+def test_initial_route_breaking_a_window_is_refused() -> None:
+    """A starting route that misses a time window is an error naming the vehicle."""
+    p = line_problem([0, 10, 20], [job(1, time_windows=tw(0, 5))], [Vehicle(id="v", start=0)])
+    with pytest.raises(InvalidProblemError, match="vehicle v"):
+        StringRemovalSearch(p).run([[0]], seed=0, steps=10)
+
+
+def test_bad_options_name_the_field() -> None:
+    """Options out of range raise an error naming the option."""
+    with pytest.raises(InvalidProblemError, match="blink"):
+        LnsOptions(blink=1.5)
+    with pytest.raises(InvalidProblemError, match="temperature"):
+        LnsOptions(start_temperature=0.1, end_temperature=0.2)
+
+
+def test_ortools_backend_uses_it_under_a_time_limit() -> None:
+    """A time-limited OR-Tools solve of a windowed problem is complete, feasible and no worse without the search."""
+    p = random_vrptw(3, 50, 15)
+    params = SolveParams(time_limit=1.5, seed=0)
+    with_search = OrToolsBackend().solve(p, params)
+    without = OrToolsBackend(OrToolsOptions(string_removal=None)).solve(p, params)
+    assert with_search.evaluation.feasible and not with_search.plan.unassigned
+    assert with_search.evaluation.distance <= without.evaluation.distance
