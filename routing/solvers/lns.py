@@ -21,7 +21,8 @@ class LnsOptions:
     About `removed` jobs leave per step, in strings of at most `max_string` from nearby routes; a job is
     reinserted at its cheapest feasible place, each place skipped with probability `blink`. A worse plan is
     accepted under simulated annealing whose temperature falls from `start_temperature` to `end_temperature`,
-    both in units of the mean arc cost of the first plan.
+    both in units of the mean arc cost of the first plan. A solve with an iteration limit of N takes
+    N × `steps_per_iteration` steps.
     """
 
     removed: float = 10.0
@@ -30,6 +31,7 @@ class LnsOptions:
     start_temperature: float = 10.0
     end_temperature: float = 0.1
     steps_per_call: int = 2000
+    steps_per_iteration: int = 20
 
     def __post_init__(self) -> None:
         if not self.removed >= 1:
@@ -40,8 +42,9 @@ class LnsOptions:
             raise InvalidProblemError(f"blink: must be in [0, 1), got {self.blink}")
         if not self.start_temperature >= self.end_temperature > 0:
             raise InvalidProblemError("start_temperature, end_temperature: need start >= end > 0")
-        if self.steps_per_call < 1:
-            raise InvalidProblemError(f"steps_per_call: must be at least 1, got {self.steps_per_call}")
+        for name in ("steps_per_call", "steps_per_iteration"):
+            if getattr(self, name) < 1:
+                raise InvalidProblemError(f"{name}: must be at least 1, got {getattr(self, name)}")
 
 
 def unsupported(problem: Problem) -> list[str]:
@@ -190,12 +193,12 @@ class StringRemovalSearch:
 
     def run(self, routes: list[list[int]], *, seed: int, steps: int | None = None,
             deadline: float | None = None) -> tuple[list[list[int]], int]:
-        """Search for `steps` steps (same seed, same result) or until `deadline` (a perf_counter time).
+        """Search for `steps` steps (same seed, same result) or until `deadline` (a perf_counter time), or both.
 
         Returns the best routes found and their cost (arcs, fixed costs and penalties of jobs left out).
         """
-        if (steps is None) == (deadline is None):
-            raise InvalidProblemError("steps, deadline: give exactly one of them")
+        if steps is None and deadline is None:
+            raise InvalidProblemError("steps, deadline: give at least one of them")
         d, o = self.d, self.options
         cur = self._state(routes)
         best = tuple(a.copy() for a in cur)
@@ -219,12 +222,14 @@ class StringRemovalSearch:
         started = time.perf_counter()
         done = 0
         while True:
+            now = time.perf_counter()
+            if deadline is not None and now >= deadline:
+                break
             if steps is not None:
                 chunk = min(o.steps_per_call, steps - done)
                 frac0, frac1 = done / steps, (done + chunk) / steps
             else:
                 assert deadline is not None
-                now = time.perf_counter()
                 span, left = max(1e-9, deadline - started), deadline - now
                 rate = done / max(1e-9, now - started)
                 chunk = min(o.steps_per_call, int(rate * left)) if done else min(o.steps_per_call, 50)

@@ -39,8 +39,9 @@ class OrToolsOptions:
     """Search knobs of the OR-Tools backend.
 
     With a time limit, guided local search runs for `gls_share` of it. When the problem has only time windows,
-    capacities, skills and costs, the compiled string-removal search takes the rest but the last
-    `polish_share`, in which guided local search starts again from its best plan. Otherwise, for at most
+    capacities, skills and costs, the compiled string-removal search takes the rest but the last `polish_share`,
+    in which guided local search starts again from its best plan (with an iteration limit, the search takes
+    `steps_per_iteration` steps per iteration and the polish the same iteration limit). Otherwise, for at most
     `ruin_up_to` stops, the rest goes to OR-Tools' own ruin and recreate: remove a cluster of nearby stops, let
     OR-Tools' local search put them back, keep the result when it is better or within a threshold that shrinks to
     zero. `string_removal=None` turns the compiled search off.
@@ -87,7 +88,7 @@ class OrToolsBackend:
         return missing
 
     def solve(self, problem: Problem, params: SolveParams) -> SolveResult:
-        if self.options.string_removal is not None and params.time_limit is not None and not lns.unsupported(problem):
+        if self.options.string_removal is not None and not lns.unsupported(problem):
             lns.kernels()
         return run_backend(self, problem, params)
 
@@ -257,8 +258,7 @@ class _OrToolsModel:
     def solve(self, params: SolveParams, deadline: float | None) -> Plan:
         left = remaining(deadline)
         single = sum(1 for n in self.nodes if n.visit is not None and n.visit.kind != "delivery") <= 1
-        compiled = (self.options.string_removal is not None and deadline is not None and params.iterations is None
-                    and not single and not lns.unsupported(self.p))
+        compiled = self.options.string_removal is not None and not single and not lns.unsupported(self.p)
         ruin = compiled or len(self.p.jobs) + 2 * len(self.p.shipments) <= self.options.ruin_up_to
         share = self.options.gls_share if ruin else 1.0
         gls_seconds = None if left is None else max(0.01, left * share - 0.05)
@@ -280,23 +280,27 @@ class _OrToolsModel:
         routes = self._routes(assignment)
         if self.breaks:
             return self._plan(routes, self._break_positions(assignment, routes))
+        if compiled:
+            return self._plan(self._string_removal(routes, params, deadline))
         if params.iterations is not None or deadline is None or not ruin:
             return self._plan(routes)
-        if compiled:
-            return self._plan(self._string_removal(routes, params.seed, deadline))
         return self._plan(self._ruin_and_recreate(routes, assignment.ObjectiveValue(), params.seed, deadline))
 
-    def _string_removal(self, routes: list[list[int]], seed: int, deadline: float) -> list[list[int]]:
+    def _string_removal(self, routes: list[list[int]], params: SolveParams, deadline: float | None) -> list[list[int]]:
         """The compiled search from OR-Tools' plan, then guided local search again from the best plan it found."""
-        assert self.options.string_removal is not None
-        polish = self.options.polish_share * max(0.0, deadline - time.perf_counter())
-        search = lns.StringRemovalSearch(self.p, self.options.string_removal)
-        better, cost = search.run(routes, seed=seed, deadline=deadline - polish)
+        options = self.options.string_removal
+        assert options is not None
+        steps = None if params.iterations is None else params.iterations * options.steps_per_iteration
+        until = None
+        if deadline is not None:
+            until = deadline - self.options.polish_share * max(0.0, deadline - time.perf_counter())
+        search = lns.StringRemovalSearch(self.p, options)
+        better, cost = search.run(routes, seed=params.seed, steps=steps, deadline=until)
         start = self.model.ReadAssignmentFromRoutes(better, True)
         if start is None:
             return better
         found = self.model.SolveFromAssignmentWithParameters(
-            start, self._search("GUIDED_LOCAL_SEARCH", remaining(deadline), None))
+            start, self._search("GUIDED_LOCAL_SEARCH", remaining(deadline), params.iterations))
         return self._routes(found) if found is not None and found.ObjectiveValue() < cost else better
 
     def _routes(self, assignment: pywrapcp.Assignment) -> list[list[int]]:

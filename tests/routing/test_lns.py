@@ -137,3 +137,14 @@ def test_ortools_backend_uses_it_under_a_time_limit() -> None:
     without = OrToolsBackend(OrToolsOptions(string_removal=None)).solve(p, params)
     assert with_search.evaluation.feasible and not with_search.plan.unassigned
     assert with_search.evaluation.distance <= without.evaluation.distance
+
+
+def test_ortools_backend_with_an_iteration_limit_repeats_and_gains() -> None:
+    """With an iteration limit the OR-Tools solve with the search repeats exactly and beats the one without it."""
+    p = random_vrptw(4, 40, 12)
+    params = SolveParams(iterations=100, seed=3)
+    a, b = OrToolsBackend().solve(p, params), OrToolsBackend().solve(p, params)
+    without = OrToolsBackend(OrToolsOptions(string_removal=None)).solve(p, params)
+    assert a.plan == b.plan
+    assert a.evaluation.feasible and not a.plan.unassigned
+    assert a.evaluation.distance < without.evaluation.distance
