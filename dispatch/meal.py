@@ -176,11 +176,13 @@ class RollingHorizonOptions:
 
     `frequency`: the policy asks to be called at least every so many minutes; a matched pair is committed only if the
     courier must leave before the next call to pick up at the bundle's ready time. `horizon`: orders ready within it
-    and couriers free within it take part in the matching. `max_bundle`: largest bundle; the target size is
-    ceil(orders / couriers) capped by it. `travel_weight`: cost per minute a courier drives to the restaurant (keeps
-    near couriers for near orders). `late_penalty`: cost per order predicted past `max_click_to_door` (such orders
-    are still matched, after those that can make it). `order_value`: reward per order served (large: as many orders
-    as possible are matched). `size_window`: couriers free within it count for the bundle target size;
+    take part in the matching; `courier_horizon`: couriers free within it do (busy ones as look-ahead).
+    `max_bundle`: largest bundle; the target size is ceil(orders / couriers) capped by it. `travel_weight`: cost per
+    minute a courier drives to the restaurant (keeps near couriers for near orders). `pending_weight`: cost per minute
+    until the courier is free (a match to a busy courier is a forecast that later orders often overturn, so at a
+    similar pickup a free courier is preferred). `late_penalty`: cost per order predicted past `max_click_to_door`
+    (such orders are still matched, after those that can make it). `order_value`: reward per order served (large: as
+    many orders as possible are matched). `size_window`: couriers free within it count for the bundle target size;
     `size_orders_window`: orders ready within it count for it (0: the whole horizon). `skip_late`: orders that cannot
     make `max_click_to_door` even if picked up at once are left out, pairs whose orders would all be late are never
     matched and late orders are dropped from a committed bundle (a courier is not spent on an undeliverable order).
@@ -194,15 +196,17 @@ class RollingHorizonOptions:
 
     frequency: int = 1
     horizon: int = 20
+    courier_horizon: int = 30
     max_bundle: int = 3
     travel_weight: float = 0.0
+    pending_weight: float = 0.3
     late_penalty: float = 60.0
     order_value: float = 1000.0
     max_click_to_door: int = 90
     size_window: int = 5
     size_orders_window: int = 15
     skip_late: bool = True
-    urgency_weight: float = 1.5
+    urgency_weight: float = 1.0
     commit_busy: bool = False
     join_wait: int = 3
     join_ratio: float = 1.5
@@ -213,11 +217,12 @@ class RollingHorizonOptions:
                 raise InvalidDispatchError(name, f"must be a bool, got {getattr(self, name)!r}")
         if isinstance(self.join_wait, bool) or not isinstance(self.join_wait, int) or self.join_wait < -1:
             raise InvalidDispatchError("join_wait", f"must be an integer >= -1, got {self.join_wait!r}")
-        for name in ("frequency", "horizon", "max_bundle", "max_click_to_door", "size_window", "size_orders_window"):
+        for name in ("frequency", "horizon", "courier_horizon", "max_bundle", "max_click_to_door", "size_window",
+                     "size_orders_window"):
             value, least = getattr(self, name), 0 if name in ("size_window", "size_orders_window") else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise InvalidDispatchError(name, f"must be an integer >= {least}, got {value!r}")
-        for name in ("travel_weight", "late_penalty", "order_value", "urgency_weight", "join_ratio"):
+        for name in ("travel_weight", "pending_weight", "late_penalty", "order_value", "urgency_weight", "join_ratio"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise InvalidDispatchError(name, f"must be a finite non-negative number, got {value!r}")
@@ -241,11 +246,12 @@ class RollingHorizonMealPolicy:
     At each call: the open orders ready within the horizon are bundled per restaurant (by ready time, target size
     ceil(orders / available couriers) up to `max_bundle`, drop-off sequence with the least total delay); every
     (bundle, courier) pair is scored by the predicted click-to-door excess of its orders over direct delivery (exact
-    MDRP times), a small travel cost and a penalty for orders predicted past the maximum click-to-door, minus a value
-    per order served; `scipy.optimize.linear_sum_assignment` matches them. A match is committed only when the courier
-    is free and must leave before the next call (`period` minutes) to pick up on time, otherwise it is postponed
-    (busy couriers take part as look-ahead). When short of couriers, a committed bundle takes along spare orders of
-    its restaurant. A courier that could not pick up by its off-time is never matched.
+    MDRP times), a small travel cost, a small cost per minute the courier is still busy and a penalty for orders
+    predicted past the maximum click-to-door, minus a value per order served; `scipy.optimize.linear_sum_assignment`
+    matches them. A match is committed only when the courier is free and must leave before the next call (`period`
+    minutes) to pick up on time, otherwise it is postponed (busy couriers take part as look-ahead). When short of
+    couriers, a committed bundle takes along spare orders of its restaurant. A courier that could not pick up by its
+    off-time is never matched.
     """
 
     rules: MealRules
@@ -303,7 +309,7 @@ class RollingHorizonMealPolicy:
         if opt.skip_late:
             orders = [o for o in orders if max(o.ready_time, now + hp) + hp + rules.travel(o.pickup, o.door)
                       + rules.dropoff_service // 2 - o.placement_time <= opt.max_click_to_door]
-        avail = [c for c in couriers if c.off_time >= now and max(now, c.free_at) <= now + opt.horizon]
+        avail = [c for c in couriers if c.off_time >= now and max(now, c.free_at) <= now + opt.courier_horizon]
         if not orders or not avail:
             return []
         soon = sum(1 for c in avail if c.free_at <= now + opt.size_window) or 1
@@ -320,7 +326,8 @@ class RollingHorizonMealPolicy:
         ready = np.array([b.ready for b in bundles], dtype=float)[:, None]
         n = np.array([len(b.orders) for b in bundles], dtype=float)[:, None]
         pickup = np.maximum(ready, start[None, :] + travel + hp)
-        cost = n * pickup + np.array([b.excess_const for b in bundles])[:, None] + opt.travel_weight * travel
+        cost = (n * pickup + np.array([b.excess_const for b in bundles])[:, None] + opt.travel_weight * travel
+                + opt.pending_weight * (start - now)[None, :])
         late = np.zeros_like(cost)
         for i, b in enumerate(bundles):
             for offset, placed in zip(b.offsets, b.placements, strict=True):

@@ -179,6 +179,8 @@ def test_rolling_urgency_serves_the_waiting_order_first() -> None:
     ({"commit_busy": 0}, "commit_busy"),
     ({"join_wait": -2}, "join_wait"),
     ({"join_ratio": -1.0}, "join_ratio"),
+    ({"courier_horizon": 0}, "courier_horizon"),
+    ({"pending_weight": -0.1}, "pending_weight"),
 ])
 def test_rolling_options_validation(knobs: dict[str, object], field: str) -> None:
     """The new knobs are type-checked like the old ones."""
@@ -228,3 +230,27 @@ def test_rolling_joined_bundle_keeps_every_order_within_the_maximum() -> None:
     policy = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(join_ratio=1.0, max_bundle=2))
     out = policy.assign(80, [a, b], couriers)
     assert out and all(len(x.orders) == 1 for x in out)
+
+
+def test_rolling_prefers_a_free_courier_over_a_slightly_earlier_busy_one() -> None:
+    """A waiting order goes now to a free courier picking up at 8 rather than waiting for a busy one (free at 5)
+    picking up at 7; without the pending cost it waits for the busy one."""
+    from dispatch.meal import RollingHorizonMealPolicy, RollingHorizonOptions
+
+    o = order("o1", placed=0, ready=0)
+    couriers = [courier("busy", (0, 0), free_at=5), courier("free", (0, 600))]
+    assert [a.courier for a in RollingHorizonMealPolicy(rules=RULES).assign(0, [o], couriers)] == ["free"]
+    plain = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(pending_weight=0.0))
+    assert plain.assign(0, [o], couriers) == []
+
+
+def test_rolling_looks_ahead_to_couriers_beyond_the_order_horizon() -> None:
+    """A courier next door free in 22 minutes beats one 30 minutes away, so nothing is committed at 0; with the
+    courier horizon cut to 20 the far courier is sent at once."""
+    from dispatch.meal import RollingHorizonMealPolicy, RollingHorizonOptions
+
+    o = order("o1", placed=0, ready=0)
+    couriers = [courier("later", (0, 0), free_at=22), courier("far", (0, 3000))]
+    assert RollingHorizonMealPolicy(rules=RULES).assign(0, [o], couriers) == []
+    short = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(courier_horizon=20))
+    assert [a.courier for a in short.assign(0, [o], couriers)] == ["far"]
