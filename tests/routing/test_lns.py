@@ -9,7 +9,7 @@ import pytest
 
 from routing.errors import InvalidProblemError
 from routing.evaluate import evaluate
-from routing.problem import Break, Job, Plan, Problem, Route, Shipment, Stop, TimeWindow, Vehicle, Visit
+from routing.problem import Break, Job, Plan, Problem, Route, Shipment, Stop, TimeWindow, Unassigned, Vehicle, Visit
 from routing.solvers.base import SolveParams
 from routing.solvers.lns import LnsOptions, StringRemovalSearch, unsupported
 from routing.solvers.ortools import OrToolsBackend, OrToolsOptions
@@ -148,3 +148,46 @@ def test_ortools_backend_with_an_iteration_limit_repeats_and_gains() -> None:
     assert a.plan == b.plan
     assert a.evaluation.feasible and not a.plan.unassigned
     assert a.evaluation.distance < without.evaluation.distance
+
+
+def mixed_problem(seed: int) -> Problem:
+    """Two profiles, vehicles with their own start, end, shift, 2-D capacity, skills and fixed cost; optional jobs."""
+    rng = np.random.default_rng(seed)
+    pts = rng.integers(0, 60, size=(30, 2))
+    euclid = np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1))
+    bumps = rng.integers(0, 4, size=euclid.shape)
+    durations = {"bike": np.ceil(euclid * 3).astype(np.int64) + bumps, "car": np.ceil(euclid).astype(np.int64)}
+    distances = {"bike": np.rint(euclid).astype(np.int64), "car": np.rint(euclid * 1.3).astype(np.int64)}
+    for m in (*durations.values(), *distances.values()):
+        np.fill_diagonal(m, 0)
+    jobs = []
+    for i in range(25):
+        opens = int(rng.integers(0, 300))
+        windows = tw(opens, opens + int(rng.integers(30, 200))) if rng.random() < 0.7 else ()
+        jobs.append(Job(id=f"j{i}", stop=Stop(location=int(rng.integers(5, 30)), service=int(rng.integers(0, 10)),
+                                              time_windows=windows),
+                        delivery=(int(rng.integers(0, 4)), int(rng.integers(0, 3))),
+                        penalty=int(rng.integers(50, 400)),
+                        skills=frozenset({"cold"}) if rng.random() < 0.2 else frozenset()))
+    fleet = tuple(Vehicle(id=f"v{k}", start=k, end=int(rng.integers(0, 5)), profile=("bike", "car")[k % 2],
+                          shift=TimeWindow(start=int(rng.integers(0, 50)), end=int(rng.integers(250, 500))),
+                          capacity=(int(rng.integers(4, 9)), int(rng.integers(2, 6))),
+                          fixed_cost=int(rng.integers(0, 60)),
+                          skills=frozenset({"cold"}) if k in (1, 4) else frozenset())
+                  for k in range(6))
+    return Problem(durations=durations, distances=distances, jobs=tuple(jobs), vehicles=fleet)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_cost_and_feasibility_agree_with_the_evaluator(seed: int) -> None:
+    """On mixed problems from an empty plan, every route is feasible and the search's cost is the evaluator's."""
+    p = mixed_problem(seed)
+    routes, cost = StringRemovalSearch(p).run([[] for _ in p.vehicles], seed=seed, steps=2000)
+    served = [j for r in routes for j in r]
+    assert len(served) == len(set(served)) and served
+    plan = as_plan(routes)
+    plan = Plan(routes=plan.routes, unassigned=tuple(
+        Unassigned(kind="job", index=j, reason="dropped_for_cost") for j in range(len(p.jobs)) if j not in served))
+    ev = evaluate(p, plan)
+    assert ev.feasible, ev.violations
+    assert cost == ev.cost
