@@ -272,6 +272,8 @@ class _OrToolsModel:
                 assignment = self.model.SolveFromAssignmentWithParameters(start, search)
         if assignment is None:
             assignment = self.model.SolveWithParameters(search)
+        if assignment is None and compiled:
+            return self._plan(self._string_removal([[] for _ in self.p.vehicles], params, deadline))
         if assignment is None and gls_seconds is not None:
             rest = remaining(deadline)
             assignment = self.model.SolveWithParameters(self._search("GUIDED_LOCAL_SEARCH", rest, params.iterations))

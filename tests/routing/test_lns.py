@@ -12,7 +12,7 @@ from routing.evaluate import evaluate
 from routing.problem import Break, Job, Plan, Problem, Route, Shipment, Stop, TimeWindow, Unassigned, Vehicle, Visit
 from routing.solvers.base import SolveParams
 from routing.solvers.lns import LnsOptions, StringRemovalSearch, unsupported
-from routing.solvers.ortools import OrToolsBackend, OrToolsOptions
+from routing.solvers.ortools import OrToolsBackend, OrToolsOptions, _OrToolsModel
 from tests.routing.lines import job, line_problem, random_cvrp, tw
 
 
@@ -191,3 +191,13 @@ def test_cost_and_feasibility_agree_with_the_evaluator(seed: int) -> None:
     ev = evaluate(p, plan)
     assert ev.feasible, ev.violations
     assert cost == ev.cost
+
+
+def test_ortools_model_builds_a_plan_from_nothing_with_the_search() -> None:
+    """When OR-Tools has no first plan, the search starts from empty routes and still serves every job feasibly."""
+    p = random_vrptw(5, 30, 10)
+    model = _OrToolsModel(p, OrToolsOptions())
+    model.model.CloseModelWithParameters(model._search("GUIDED_LOCAL_SEARCH", None, 20))
+    plan = model._plan(model._string_removal([[] for _ in p.vehicles], SolveParams(iterations=20), None))
+    ev = evaluate(p, plan)
+    assert ev.feasible and not plan.unassigned
