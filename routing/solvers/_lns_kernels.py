@@ -172,34 +172,43 @@ def _recreate(order, nxt, prv, route, early, late, load, size, touched, n_jobs, 
 
 
 @njit(cache=True)
+def _copy(dst, src):
+    dst[0][:] = src[0]
+    dst[1][:] = src[1]
+    dst[2][:] = src[2]
+    dst[3][:] = src[3]
+    dst[4][:] = src[4]
+    dst[5][:] = src[5]
+    dst[6][:] = src[6]
+
+
+@njit(cache=True)
 def _search(steps, temp_from, temp_to, cur, best, n_jobs, n_veh, loc, service, ready, due, demand, penalty,
             allowed, capacity, fixed, profile, vclass, times, costs, neighbours, removed_mean, max_string, blink):
-    """Run `steps` ruin-and-recreate steps from `cur`; keep `best`. Cost sits at index 0 of each state's `cost`."""
-    cur_nxt, cur_prv, cur_route, cur_early, cur_late, cur_load, cur_size, cur_cost = cur
-    best_nxt, best_prv, best_route, best_early, best_late, best_load, best_size, best_cost = best
-    nxt = cur_nxt.copy()
-    prv = cur_prv.copy()
-    route = cur_route.copy()
-    early = cur_early.copy()
-    late = cur_late.copy()
-    load = cur_load.copy()
-    size = cur_size.copy()
+    """Run `steps` ruin-and-recreate steps from `cur`; keep `best`.
+
+    A state is (next, previous, route of each node, earliest and latest service starts, loads, route sizes, cost);
+    the cost sits at index 0 of its last array.
+    """
+    nxt, prv, route, early, late, load, size = (cur[0].copy(), cur[1].copy(), cur[2].copy(), cur[3].copy(),
+                                                cur[4].copy(), cur[5].copy(), cur[6].copy())
+    work = (nxt, prv, route, early, late, load, size)
     touched = np.zeros(n_veh, dtype=np.bool_)
     scratch = np.zeros(n_jobs + 1, dtype=np.int64)
     seen = np.zeros(vclass.max() + 1, dtype=np.bool_)
     pending = np.zeros(n_jobs, dtype=np.int64)
     for step in range(steps):
-        frac = step / steps
-        temperature = temp_from * (temp_to / temp_from) ** frac
+        temperature = temp_from * (temp_to / temp_from) ** (step / steps)
         touched[:] = False
-        candidate = cur_cost[0]
-        delta = _ruin(nxt, prv, route, size, n_jobs, n_veh, costs, loc, profile, fixed, penalty,
-                                 neighbours, removed_mean, max_string, scratch, touched)
+        delta = _ruin(nxt, prv, route, size, n_jobs, n_veh, costs, loc, profile, fixed, penalty, neighbours,
+                      removed_mean, max_string, scratch, touched)
         ok = True
         for v in range(n_veh):
-            if touched[v] and not _update(v, nxt, prv, early, late, load, size, n_jobs, n_veh, loc, service, ready, due,
-                                          demand, times, profile):
+            if touched[v] and not _update(v, nxt, prv, early, late, load, size, n_jobs, n_veh, loc, service, ready,
+                                          due, demand, times, profile):
                 ok = False
+        accept = False
+        candidate = cur[7][0]
         if ok:
             count = 0
             for c in range(n_jobs):
@@ -222,33 +231,13 @@ def _search(steps, temp_from, temp_to, cur, best, n_jobs, n_veh, loc, service, r
             delta += _recreate(order, nxt, prv, route, early, late, load, size, touched, n_jobs, n_veh, loc,
                                service, ready, due, demand, penalty, allowed, capacity, fixed, profile, vclass,
                                times, costs, blink, seen)
-            candidate = cur_cost[0] + delta
-            accept = candidate < cur_cost[0] - temperature * math.log(np.random.random())
-        else:
-            accept = False
+            candidate = cur[7][0] + delta
+            accept = candidate < cur[7][0] - temperature * math.log(1.0 - np.random.random())
         if accept:
-            cur_nxt[:] = nxt
-            cur_prv[:] = prv
-            cur_route[:] = route
-            cur_early[:] = early
-            cur_late[:] = late
-            cur_load[:] = load
-            cur_size[:] = size
-            cur_cost[0] = candidate
-            if candidate < best_cost[0]:
-                best_nxt[:] = nxt
-                best_prv[:] = prv
-                best_route[:] = route
-                best_early[:] = early
-                best_late[:] = late
-                best_load[:] = load
-                best_size[:] = size
-                best_cost[0] = candidate
+            _copy(cur, work)
+            cur[7][0] = candidate
+            if candidate < best[7][0]:
+                _copy(best, work)
+                best[7][0] = candidate
         else:
-            nxt[:] = cur_nxt
-            prv[:] = cur_prv
-            route[:] = cur_route
-            early[:] = cur_early
-            late[:] = cur_late
-            load[:] = cur_load
-            size[:] = cur_size
+            _copy(work, cur)
