@@ -1,45 +1,88 @@
-"""Compiled kernels of the string-removal search (numba); imported on first use, compiled once and cached."""
+"""Compiled kernels of the string-removal search (numba); imported on first use, compiled once and cached.
+
+Nodes are the jobs (0..J-1), then each vehicle's start (J+v) and end (J+V+v). `nd` holds one row per node
+attribute (the row constants below). A state is the tuple (next, previous, route of each node, earliest and
+latest service start, loads, route sizes, route lateness costs, total cost at index 0).
+"""
 
 import math
 
 import numpy as np
 from numba import njit
 
+LOC, SERVICE, READY, DUE, RELEASE, DEADLINE, LATE_COST = range(7)
+NXT, PRV, ROUTE, EARLY, LATE, LOAD, SIZE, LATENESS, COST = range(9)
+
 
 @njit(cache=True)
-def _seed(seed: int) -> None:
+def _seed(seed):
     np.random.seed(seed)
 
 
 @njit(cache=True)
-def _update(v, nxt, prv, early, late, load, size, n_jobs, n_veh, loc, service, ready, due, demand, times, profile):
-    """Recompute route `v`'s earliest and latest service starts, load and size; False when a window breaks."""
+def _update(v, st, n_jobs, n_veh, nd, demand, times, profile):
+    """Recompute route `v`'s schedule, load, size and lateness cost; False when a window or the shift breaks."""
+    nxt, prv, early, late, load, size, lateness = st[NXT], st[PRV], st[EARLY], st[LATE], st[LOAD], st[SIZE], \
+        st[LATENESS]
     p = profile[v]
     start, end = n_jobs + v, n_jobs + n_veh + v
-    early[start] = ready[start]
+    departure = nd[READY, start]
     for d in range(load.shape[1]):
         load[v, d] = 0
     count = 0
+    cur = nxt[start]
+    while cur != end:
+        for d in range(load.shape[1]):
+            load[v, d] += demand[cur, d]
+        departure = max(departure, nd[RELEASE, cur])
+        count += 1
+        cur = nxt[cur]
+    size[v] = count
+    early[start] = departure
     feasible = True
+    cost = 0
     prev, cur = start, nxt[start]
     while True:
-        early[cur] = max(ready[cur], early[prev] + service[prev] + times[p, loc[prev], loc[cur]])
-        if early[cur] > due[cur]:
+        early[cur] = max(nd[READY, cur], early[prev] + nd[SERVICE, prev] + times[p, nd[LOC, prev], nd[LOC, cur]])
+        if early[cur] > nd[DUE, cur]:
             feasible = False
         if cur == end:
             break
-        for d in range(load.shape[1]):
-            load[v, d] += demand[cur, d]
-        count += 1
+        if early[cur] > nd[DEADLINE, cur]:
+            cost += nd[LATE_COST, cur] * (early[cur] - nd[DEADLINE, cur])
         prev, cur = cur, nxt[cur]
-    size[v] = count
-    late[end] = due[end]
+    lateness[v] = cost
+    late[end] = nd[DUE, end]
     cur = end
     while cur != start:
         before = prv[cur]
-        late[before] = min(due[before], late[cur] - service[before] - times[p, loc[before], loc[cur]])
+        late[before] = min(nd[DUE, before], late[cur] - nd[SERVICE, before] - times[p, nd[LOC, before], nd[LOC, cur]])
         cur = before
     return feasible
+
+
+@njit(cache=True)
+def _timed_insertion(v, a, c, st, n_jobs, n_veh, nd, times, profile):
+    """Lateness cost of route `v` with job `c` after node `a`, walking the whole route; -1 when infeasible."""
+    nxt, early = st[NXT], st[EARLY]
+    p = profile[v]
+    start, end = n_jobs + v, n_jobs + n_veh + v
+    b = nxt[a]
+    t = max(early[start], nd[RELEASE, c])
+    cost = 0
+    prev = start
+    node = c if a == start else nxt[start]
+    while True:
+        begin = max(nd[READY, node], t + times[p, nd[LOC, prev], nd[LOC, node]])
+        if begin > nd[DUE, node]:
+            return -1
+        if node == end:
+            return cost
+        if begin > nd[DEADLINE, node]:
+            cost += nd[LATE_COST, node] * (begin - nd[DEADLINE, node])
+        t = begin + nd[SERVICE, node]
+        prev = node
+        node = b if node == c else (c if node == a else nxt[node])
 
 
 @njit(cache=True)
@@ -55,9 +98,11 @@ def _route_nodes(v, nxt, n_jobs, n_veh, out):
 
 
 @njit(cache=True)
-def _ruin(nxt, prv, route, size, n_jobs, n_veh, costs, loc, profile, fixed, penalty, neighbours,
-          removed_mean, max_string, scratch, touched):
-    """Remove strings of jobs from routes near a random job; returns the change of cost."""
+def _ruin(st, n_jobs, n_veh, nd, costs, profile, fixed, penalty, neighbours, removed_mean, max_string, scratch,
+          touched):
+    """Remove strings of jobs from routes near a random job; returns the change of arc, fixed and penalty costs."""
+    nxt, prv, route, size = st[NXT], st[PRV], st[ROUTE], st[SIZE]
+    loc = nd[LOC]
     assigned = 0
     used = 0
     for v in range(n_veh):
@@ -67,10 +112,8 @@ def _ruin(nxt, prv, route, size, n_jobs, n_veh, costs, loc, profile, fixed, pena
     delta = 0
     if assigned == 0:
         return delta
-    mean_size = assigned / used
-    string_max = min(float(max_string), mean_size)
-    routes_max = 4.0 * removed_mean / (1.0 + string_max) - 1.0
-    n_routes = int(np.random.random() * routes_max) + 1
+    string_max = min(float(max_string), assigned / used)
+    n_routes = int(np.random.random() * (4.0 * removed_mean / (1.0 + string_max) - 1.0)) + 1
     anchor = np.random.randint(n_jobs)
     while route[anchor] < 0:
         anchor = np.random.randint(n_jobs)
@@ -116,16 +159,18 @@ def _ruin(nxt, prv, route, size, n_jobs, n_veh, costs, loc, profile, fixed, pena
 
 
 @njit(cache=True)
-def _recreate(order, nxt, prv, route, early, late, load, size, touched, n_jobs, n_veh, loc, service, ready, due,
-              demand, penalty, allowed, capacity, fixed, profile, vclass, times, costs, blink, seen):
+def _recreate(order, st, touched, n_jobs, n_veh, nd, demand, penalty, allowed, capacity, fixed, profile, vclass,
+              times, costs, timed, blink, seen):
+    """Insert each job of `order` at its cheapest feasible place (skipping places at rate `blink`); cost change."""
+    nxt, prv, route, early, late, load, size, lateness = st[NXT], st[PRV], st[ROUTE], st[EARLY], st[LATE], \
+        st[LOAD], st[SIZE], st[LATENESS]
+    loc = nd[LOC]
     delta = 0
-    n_classes = seen.shape[0]
     for c in order:
         best = np.int64(2**62)
         best_a = -1
         best_v = -1
-        for q in range(n_classes):
-            seen[q] = False
+        seen[:] = False
         for v in range(n_veh):
             if not allowed[c, v]:
                 continue
@@ -151,10 +196,14 @@ def _recreate(order, nxt, prv, route, early, late, load, size, touched, n_jobs, 
                 if size[v] == 0:
                     cost += fixed[v] + costs[p, loc[a], loc[b]]
                 if cost < best:
-                    arrival = early[a] + service[a] + times[p, loc[a], loc[c]]
-                    begin = max(arrival, ready[c])
-                    if begin <= due[c] and begin + service[c] + times[p, loc[c], loc[b]] <= late[b]:
-                        best, best_a, best_v = cost, a, v
+                    if timed:
+                        extra = _timed_insertion(v, a, c, st, n_jobs, n_veh, nd, times, profile)
+                        if extra >= 0 and cost + extra - lateness[v] < best:
+                            best, best_a, best_v = cost + extra - lateness[v], a, v
+                    else:
+                        begin = max(early[a] + nd[SERVICE, a] + times[p, loc[a], loc[c]], nd[READY, c])
+                        if begin <= nd[DUE, c] and begin + nd[SERVICE, c] + times[p, loc[c], loc[b]] <= late[b]:
+                            best, best_a, best_v = cost, a, v
                 a = b
         if best_v < 0 or best >= penalty[c]:
             continue
@@ -165,34 +214,32 @@ def _recreate(order, nxt, prv, route, early, late, load, size, touched, n_jobs, 
         prv[b] = c
         route[c] = best_v
         delta += best - penalty[c]
-        _update(best_v, nxt, prv, early, late, load, size, n_jobs, n_veh, loc, service, ready, due, demand, times,
-                profile)
+        _update(best_v, st, n_jobs, n_veh, nd, demand, times, profile)
         touched[best_v] = True
     return delta
 
 
 @njit(cache=True)
 def _copy(dst, src):
-    dst[0][:] = src[0]
-    dst[1][:] = src[1]
-    dst[2][:] = src[2]
-    dst[3][:] = src[3]
-    dst[4][:] = src[4]
-    dst[5][:] = src[5]
-    dst[6][:] = src[6]
+    dst[NXT][:] = src[NXT]
+    dst[PRV][:] = src[PRV]
+    dst[ROUTE][:] = src[ROUTE]
+    dst[EARLY][:] = src[EARLY]
+    dst[LATE][:] = src[LATE]
+    dst[LOAD][:] = src[LOAD]
+    dst[SIZE][:] = src[SIZE]
+    dst[LATENESS][:] = src[LATENESS]
+    dst[COST][:] = src[COST]
 
 
 @njit(cache=True)
-def _search(steps, temp_from, temp_to, cur, best, n_jobs, n_veh, loc, service, ready, due, demand, penalty,
-            allowed, capacity, fixed, profile, vclass, times, costs, neighbours, removed_mean, max_string, blink):
-    """Run `steps` ruin-and-recreate steps from `cur`; keep `best`.
-
-    A state is (next, previous, route of each node, earliest and latest service starts, loads, route sizes, cost);
-    the cost sits at index 0 of its last array.
-    """
-    nxt, prv, route, early, late, load, size = (cur[0].copy(), cur[1].copy(), cur[2].copy(), cur[3].copy(),
-                                                cur[4].copy(), cur[5].copy(), cur[6].copy())
-    work = (nxt, prv, route, early, late, load, size)
+def _search(steps, temp_from, temp_to, cur, best, n_jobs, n_veh, nd, demand, penalty, allowed, capacity, fixed,
+            profile, vclass, times, costs, neighbours, timed, removed_mean, max_string, blink):
+    """Run `steps` ruin-and-recreate steps from state `cur` under simulated annealing; keep the best in `best`."""
+    st = (cur[NXT].copy(), cur[PRV].copy(), cur[ROUTE].copy(), cur[EARLY].copy(), cur[LATE].copy(),
+          cur[LOAD].copy(), cur[SIZE].copy(), cur[LATENESS].copy(), cur[COST].copy())
+    route, lateness, total = st[ROUTE], st[LATENESS], st[COST]
+    loc = nd[LOC]
     touched = np.zeros(n_veh, dtype=np.bool_)
     scratch = np.zeros(n_jobs + 1, dtype=np.int64)
     seen = np.zeros(vclass.max() + 1, dtype=np.bool_)
@@ -200,15 +247,14 @@ def _search(steps, temp_from, temp_to, cur, best, n_jobs, n_veh, loc, service, r
     for step in range(steps):
         temperature = temp_from * (temp_to / temp_from) ** (step / steps)
         touched[:] = False
-        delta = _ruin(nxt, prv, route, size, n_jobs, n_veh, costs, loc, profile, fixed, penalty, neighbours,
-                      removed_mean, max_string, scratch, touched)
+        delta = _ruin(st, n_jobs, n_veh, nd, costs, profile, fixed, penalty, neighbours, removed_mean, max_string,
+                      scratch, touched)
         ok = True
         for v in range(n_veh):
-            if touched[v] and not _update(v, nxt, prv, early, late, load, size, n_jobs, n_veh, loc, service, ready,
-                                          due, demand, times, profile):
-                ok = False
+            if touched[v]:
+                ok &= _update(v, st, n_jobs, n_veh, nd, demand, times, profile)
+                delta += lateness[v] - cur[LATENESS][v]
         accept = False
-        candidate = cur[7][0]
         if ok:
             count = 0
             for c in range(n_jobs):
@@ -228,16 +274,13 @@ def _search(steps, temp_from, temp_to, cur, best, n_jobs, n_veh, loc, service, r
                 else:
                     keys[i] = float(costs[0, loc[n_jobs], loc[c]])
             order = pending[:count][np.argsort(keys, kind="mergesort")]
-            delta += _recreate(order, nxt, prv, route, early, late, load, size, touched, n_jobs, n_veh, loc,
-                               service, ready, due, demand, penalty, allowed, capacity, fixed, profile, vclass,
-                               times, costs, blink, seen)
-            candidate = cur[7][0] + delta
-            accept = candidate < cur[7][0] - temperature * math.log(1.0 - np.random.random())
+            delta += _recreate(order, st, touched, n_jobs, n_veh, nd, demand, penalty, allowed, capacity, fixed,
+                               profile, vclass, times, costs, timed, blink, seen)
+            total[0] = cur[COST][0] + delta
+            accept = total[0] < cur[COST][0] - temperature * math.log(1.0 - np.random.random())
         if accept:
-            _copy(cur, work)
-            cur[7][0] = candidate
-            if candidate < best[7][0]:
-                _copy(best, work)
-                best[7][0] = candidate
+            _copy(cur, st)
+            if total[0] < best[COST][0]:
+                _copy(best, st)
         else:
-            _copy(work, cur)
+            _copy(st, cur)

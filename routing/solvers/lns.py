@@ -10,7 +10,7 @@ from types import ModuleType
 import numpy as np
 
 from routing.errors import InvalidProblemError
-from routing.problem import Job, Problem, Stop, TimeWindow, Vehicle
+from routing.problem import HORIZON, Job, Problem, Stop, TimeWindow, Vehicle
 from routing.solvers.base import BIG_PENALTY
 
 
@@ -56,20 +56,15 @@ def unsupported(problem: Problem) -> list[str]:
         missing.append("duration cost")
     if any(len(j.stop.time_windows) > 1 for j in problem.jobs):
         missing.append("several time windows per job")
-    if any(j.release or (j.deadline is not None and j.lateness_cost) for j in problem.jobs):
-        missing.append("release times or soft deadlines")
     if any(v.breaks or v.max_stops is not None or v.max_duration is not None or v.max_trips > 1
            for v in problem.vehicles):
         missing.append("breaks, stop, duration or trip limits")
     return missing
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class _Data:
-    loc: np.ndarray
-    service: np.ndarray
-    ready: np.ndarray
-    due: np.ndarray
+    nd: np.ndarray
     demand: np.ndarray
     penalty: np.ndarray
     allowed: np.ndarray
@@ -80,37 +75,46 @@ class _Data:
     times: np.ndarray
     costs: np.ndarray
     neighbours: np.ndarray
+    timed: bool
+
+
+def _nodes(problem: Problem, loc: np.ndarray) -> np.ndarray:
+    """One row per node attribute (see the kernels' row constants), one column per node."""
+    jobs, vehicles = problem.jobs, problem.vehicles
+    n_jobs, n_veh = len(jobs), len(vehicles)
+    nd = np.zeros((7, n_jobs + 2 * n_veh), dtype=np.int64)
+    nd[0] = loc
+    nd[5] = HORIZON
+    for i, j in enumerate(jobs):
+        nd[1:6, i] = j.stop.service, j.stop.earliest, j.stop.latest, j.release, HORIZON
+        if j.deadline is not None and j.lateness_cost:
+            nd[5:7, i] = j.deadline, j.lateness_cost
+    for k, v in enumerate(vehicles):
+        nd[2:4, [n_jobs + k, n_jobs + n_veh + k]] = [[v.shift.start], [v.shift.end]]
+    return nd
 
 
 def _data(problem: Problem) -> _Data:
     jobs, vehicles = problem.jobs, problem.vehicles
-    n_jobs, n_veh = len(jobs), len(vehicles)
+    n_jobs = len(jobs)
     raw_locs = [j.stop.location for j in jobs] + [v.start for v in vehicles] + [v.end_location for v in vehicles]
     used, loc = np.unique(np.asarray(raw_locs, dtype=np.int64), return_inverse=True)
     profiles = sorted({v.profile for v in vehicles})
     times = np.stack([problem.durations[p][np.ix_(used, used)] for p in profiles]).astype(np.int64)
     costs = np.stack([problem.distances[p][np.ix_(used, used)] * problem.distance_cost
                       for p in profiles]).astype(np.int64)
-    service = np.zeros(n_jobs + 2 * n_veh, dtype=np.int64)
-    ready = np.zeros_like(service)
-    due = np.zeros_like(service)
-    for i, j in enumerate(jobs):
-        service[i] = j.stop.service
-        ready[i], due[i] = j.stop.earliest, j.stop.latest
-    for k, v in enumerate(vehicles):
-        for node in (n_jobs + k, n_jobs + n_veh + k):
-            ready[node], due[node] = v.shift.start, v.shift.end
+    nd = _nodes(problem, loc)
     dims = max(1, problem.n_dims)
     demand = np.zeros((n_jobs, dims), dtype=np.int64)
     for i, j in enumerate(jobs):
         for d in range(problem.n_dims):
             demand[i, d] = (j.delivery[d] if j.delivery else 0) + (j.pickup[d] if j.pickup else 0)
-    capacity = np.full((n_veh, dims), np.iinfo(np.int64).max // 4, dtype=np.int64)
+    capacity = np.full((len(vehicles), dims), np.iinfo(np.int64).max // 4, dtype=np.int64)
     for k, v in enumerate(vehicles):
         capacity[k, :len(v.capacity)] = v.capacity
     penalty = np.array([BIG_PENALTY if j.penalty is None else j.penalty for j in jobs], dtype=np.int64)
     allowed = np.array([[j.skills <= v.skills for v in vehicles] for j in jobs], dtype=np.bool_).reshape(
-        n_jobs, n_veh)
+        n_jobs, len(vehicles))
     profile = np.array([profiles.index(v.profile) for v in vehicles], dtype=np.int64)
     keys: dict[tuple[object, ...], int] = {}
     vclass = np.array([keys.setdefault((v.start, v.end_location, v.shift, v.capacity, v.profile, v.fixed_cost,
@@ -118,12 +122,14 @@ def _data(problem: Problem) -> _Data:
     job_locs = loc[:n_jobs]
     near = costs[0][np.ix_(job_locs, job_locs)] + costs[0][np.ix_(job_locs, job_locs)].T
     np.fill_diagonal(near, -1)
-    neighbours = np.argsort(near, axis=1, kind="stable")[:, 1:].astype(np.int64) if n_jobs > 1 else np.zeros(
-        (n_jobs, 0), dtype=np.int64)
+    neighbours = np.argsort(near, axis=1, kind="stable")[:, 1:] if n_jobs > 1 else np.zeros((n_jobs, 0))
     fixed = np.array([v.fixed_cost for v in vehicles], dtype=np.int64)
-    arrays = (loc.astype(np.int64), service, ready, due, demand, penalty, allowed, capacity, fixed, profile, vclass,
-              times, costs, neighbours)
-    return _Data(*(np.ascontiguousarray(a) for a in arrays))
+    def c(a: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(a, dtype=np.bool_ if a.dtype == np.bool_ else np.int64)
+
+    return _Data(nd=c(nd), demand=c(demand), penalty=c(penalty), allowed=c(allowed), capacity=c(capacity),
+                 fixed=c(fixed), profile=c(profile), vclass=c(vclass), times=c(times), costs=c(costs),
+                 neighbours=c(neighbours), timed=bool(nd[4].any() or nd[6].any()))
 
 
 _kernels: ModuleType | None = None
@@ -167,44 +173,40 @@ class StringRemovalSearch:
     def _state(self, routes: list[list[int]]) -> tuple[np.ndarray, ...]:
         n_jobs, n_veh, d = self.n_jobs, self.n_veh, self.d
         n = n_jobs + 2 * n_veh
-        nxt = np.full(n, -1, dtype=np.int64)
-        prv = np.full(n, -1, dtype=np.int64)
-        route = np.full(n, -1, dtype=np.int64)
-        early = np.zeros(n, dtype=np.int64)
-        late = np.zeros(n, dtype=np.int64)
-        load = np.zeros((n_veh, d.demand.shape[1]), dtype=np.int64)
-        size = np.zeros(n_veh, dtype=np.int64)
-        cost = 0
+        st = (np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64),
+              np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64),
+              np.zeros((n_veh, d.demand.shape[1]), dtype=np.int64), np.zeros(n_veh, dtype=np.int64),
+              np.zeros(n_veh, dtype=np.int64), np.zeros(1, dtype=np.int64))
+        nxt, prv, route, *_, lateness, cost = st
+        loc = d.nd[0]
         for v in range(n_veh):
             path = [n_jobs + v, *routes[v], n_jobs + n_veh + v]
             nxt[path[:-1]], prv[path[1:]] = path[1:], path[:-1]
             route[path] = v
             if routes[v]:
                 p = d.profile[v]
-                cost += int(d.fixed[v]) + int(sum(d.costs[p, d.loc[a], d.loc[b]] for a, b in itertools.pairwise(path)))
+                cost += d.fixed[v] + sum(d.costs[p, loc[a], loc[b]] for a, b in itertools.pairwise(path))
             vehicle = self.problem.vehicles[v].id
-            if not self.k._update(v, nxt, prv, early, late, load, size, n_jobs, n_veh, d.loc, d.service, d.ready,
-                                  d.due, d.demand, d.times, d.profile):
+            if not self.k._update(v, st, n_jobs, n_veh, d.nd, d.demand, d.times, d.profile):
                 raise InvalidProblemError(f"vehicle {vehicle}: the initial route misses a time window")
-            if (load[v] > d.capacity[v]).any():
+            if (st[5][v] > d.capacity[v]).any():
                 raise InvalidProblemError(f"vehicle {vehicle}: the initial route is over capacity")
-        cost += int(d.penalty[route[:n_jobs] < 0].sum())
-        return nxt, prv, route, early, late, load, size, np.array([cost], dtype=np.int64)
+        cost += lateness.sum() + d.penalty[route[:n_jobs] < 0].sum()
+        return st
 
     def run(self, routes: list[list[int]], *, seed: int, steps: int | None = None,
             deadline: float | None = None) -> tuple[list[list[int]], int]:
         """Search for `steps` steps (same seed, same result) or until `deadline` (a perf_counter time), or both.
 
-        Returns the best routes found and their cost (arcs, fixed costs and penalties of jobs left out).
+        Returns the best routes found and their cost (arcs, fixed costs, lateness and penalties of jobs left out).
         """
         if steps is None and deadline is None:
             raise InvalidProblemError("steps, deadline: give at least one of them")
-        d, o = self.d, self.options
+        o = self.options
         cur = self._state(routes)
         best = tuple(a.copy() for a in cur)
         if self.n_jobs >= 2:
-            unit = max(1.0, float((cur[-1][0] - d.penalty[cur[2][:self.n_jobs] < 0].sum())
-                                  / (self.n_jobs + sum(1 for r in routes if r))))
+            unit = max(1.0, self._arc_unit(cur, routes))
             self._loop(cur, best, unit * o.start_temperature, unit * o.end_temperature, seed, steps, deadline)
         nxt, out = best[0], []
         for v in range(self.n_veh):
@@ -214,6 +216,17 @@ class StringRemovalSearch:
                 node = int(nxt[node])
             out.append(nodes)
         return out, int(best[-1][0])
+
+    def _arc_unit(self, state: tuple[np.ndarray, ...], routes: list[list[int]]) -> float:
+        """Mean arc cost of the plan, or of the depot-to-job arcs when the plan is empty."""
+        d, n_jobs = self.d, self.n_jobs
+        served = sum(len(r) for r in routes)
+        if not served:
+            loc = d.nd[0]
+            return float(d.costs[0, loc[n_jobs], loc[:n_jobs]].mean())
+        arcs = state[-1][0] - state[-2].sum() - d.penalty[state[2][:n_jobs] < 0].sum() - d.fixed[
+            [v for v, r in enumerate(routes) if r]].sum()
+        return float(arcs / (served + sum(1 for r in routes if r)))
 
     def _loop(self, cur: tuple[np.ndarray, ...], best: tuple[np.ndarray, ...], t_from: float, t_to: float,
               seed: int, steps: int | None, deadline: float | None) -> None:
@@ -239,8 +252,7 @@ class StringRemovalSearch:
                 break
             ratio = t_to / t_from
             self.k._search(chunk, t_from * ratio**frac0, t_from * ratio**frac1, cur, best, self.n_jobs, self.n_veh,
-                           d.loc, d.service, d.ready, d.due, d.demand, d.penalty, d.allowed, d.capacity, d.fixed,
-                           d.profile, d.vclass, d.times, d.costs, d.neighbours, float(o.removed), o.max_string,
-                           float(o.blink))
+                           d.nd, d.demand, d.penalty, d.allowed, d.capacity, d.fixed, d.profile, d.vclass, d.times,
+                           d.costs, d.neighbours, d.timed, float(o.removed), o.max_string, float(o.blink))
             done += chunk
         self.steps_done = done

@@ -27,6 +27,10 @@ STALL_SECONDS = 2.0
 this plus 10 ms per iteration; a search that keeps finding solutions ends on the iteration limit first."""
 
 
+MIN_POLISH_SECONDS = 0.02
+"""Less time than this left after the compiled search: no guided local search from its plan."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Node:
     location: int
@@ -298,11 +302,12 @@ class _OrToolsModel:
             until = deadline - self.options.polish_share * max(0.0, deadline - time.perf_counter())
         search = lns.StringRemovalSearch(self.p, options)
         better, cost = search.run(routes, seed=params.seed, steps=steps, deadline=until)
+        left = None if deadline is None else deadline - time.perf_counter()
         start = self.model.ReadAssignmentFromRoutes(better, True)
-        if start is None:
+        if start is None or (left is not None and left < MIN_POLISH_SECONDS):
             return better
         found = self.model.SolveFromAssignmentWithParameters(
-            start, self._search("GUIDED_LOCAL_SEARCH", remaining(deadline), params.iterations))
+            start, self._search("GUIDED_LOCAL_SEARCH", left, params.iterations))
         return self._routes(found) if found is not None and found.ObjectiveValue() < cost else better
 
     def _routes(self, assignment: pywrapcp.Assignment) -> list[list[int]]:

@@ -103,15 +103,37 @@ def test_fixed_costs_favour_fewer_vehicles() -> None:
 
 
 def test_unsupported_features_are_named() -> None:
-    """Shipments, breaks and soft deadlines are reported, and the search refuses such a problem."""
+    """Shipments, breaks and several windows per job are reported, and the search refuses such a problem."""
     brk = Break(window=TimeWindow(start=0, end=10), duration=5)
     ship = Shipment(id="s", pickup=Stop(location=1), delivery=Stop(location=2))
-    p = line_problem([0, 10, 20], [job(1, deadline=5, lateness_cost=1)],
+    windows = (TimeWindow(start=0, end=5), TimeWindow(start=10, end=15))
+    p = line_problem([0, 10, 20], [job(1, time_windows=windows)],
                      [Vehicle(id="v", start=0, breaks=(brk,))], shipments=(ship,))
     missing = unsupported(p)
-    assert {"shipments", "release times or soft deadlines", "breaks, stop, duration or trip limits"} <= set(missing)
+    assert missing == ["shipments", "several time windows per job", "breaks, stop, duration or trip limits"]
     with pytest.raises(InvalidProblemError, match="shipments"):
         StringRemovalSearch(p)
+
+
+def test_soft_deadline_puts_the_urgent_job_first() -> None:
+    """With a lateness cost per unit, the job due early is served first even though it is farther."""
+    jobs = [job(1, service=50), job(6, deadline=60, lateness_cost=100)]
+    p = line_problem([0, 10, 20, 30, 40, 50, 60], jobs, [Vehicle(id="v", start=0)])
+    routes, cost = StringRemovalSearch(p).run([[0, 1]], seed=0, steps=200)
+    assert routes == [[1, 0]]
+    ev = evaluate(p, as_plan(routes))
+    assert ev.lateness_cost == 0 and cost == ev.cost
+
+
+def test_release_time_delays_the_route_and_lateness_is_counted() -> None:
+    """A job released at 100 holds its vehicle at the depot; a deadline it then misses costs per unit late."""
+    jobs = [job(1, release=100), job(2, deadline=105, lateness_cost=3)]
+    p = line_problem([0, 10, 20], jobs, [Vehicle(id="v", start=0), Vehicle(id="w", start=0, fixed_cost=100)])
+    routes, cost = StringRemovalSearch(p).run([[0, 1], []], seed=0, steps=300)
+    ev = evaluate(p, as_plan(routes))
+    assert ev.feasible and cost == ev.cost
+    assert sorted(routes[0]) == [0, 1] and routes[1] == []
+    assert ev.lateness_cost == 3 * (100 + 20 - 105)
 
 
 def test_initial_route_breaking_a_window_is_refused() -> None:
@@ -151,7 +173,8 @@ def test_ortools_backend_with_an_iteration_limit_repeats_and_gains() -> None:
 
 
 def mixed_problem(seed: int) -> Problem:
-    """Two profiles, vehicles with their own start, end, shift, 2-D capacity, skills and fixed cost; optional jobs."""
+    """Two profiles; vehicles with own start, end, shift, 2-D capacity, skills, fixed cost; optional jobs, some
+    released late, some with soft deadlines."""
     rng = np.random.default_rng(seed)
     pts = rng.integers(0, 60, size=(30, 2))
     euclid = np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1))
@@ -167,7 +190,8 @@ def mixed_problem(seed: int) -> Problem:
         jobs.append(Job(id=f"j{i}", stop=Stop(location=int(rng.integers(5, 30)), service=int(rng.integers(0, 10)),
                                               time_windows=windows),
                         delivery=(int(rng.integers(0, 4)), int(rng.integers(0, 3))),
-                        penalty=int(rng.integers(50, 400)),
+                        penalty=int(rng.integers(50, 400)), release=int(rng.integers(0, 80)) if i % 3 == 0 else 0,
+                        deadline=opens + 60 if i % 4 == 0 else None, lateness_cost=int(rng.integers(0, 3)),
                         skills=frozenset({"cold"}) if rng.random() < 0.2 else frozenset()))
     fleet = tuple(Vehicle(id=f"v{k}", start=k, end=int(rng.integers(0, 5)), profile=("bike", "car")[k % 2],
                           shift=TimeWindow(start=int(rng.integers(0, 50)), end=int(rng.integers(250, 500))),
