@@ -191,7 +191,9 @@ class RollingHorizonOptions:
     (False: it waits until the courier is free, so a later call can still change it). `join_wait`: when orders
     outnumber couriers free within `size_window` by `join_ratio`, a committed bundle takes along open orders of the
     same restaurant that are not committed elsewhere and are ready at most so many minutes after its pickup, up to
-    `max_bundle`, if every drop-off stays within `max_click_to_door` (-1: never).
+    `max_bundle`, if every drop-off stays within `max_click_to_door` (-1: never). `bundle_window`: a bundle starts
+    from its restaurant's earliest-ready order and adds, one at a time, the order ready at most so many minutes later
+    that gives the least predicted excess (doors in one direction ride together; 0: consecutive orders by ready time).
     """
 
     frequency: int = 1
@@ -210,6 +212,7 @@ class RollingHorizonOptions:
     commit_busy: bool = False
     join_wait: int = 3
     join_ratio: float = 1.5
+    bundle_window: int = 8
 
     def __post_init__(self) -> None:
         for name in ("skip_late", "commit_busy"):
@@ -218,8 +221,9 @@ class RollingHorizonOptions:
         if isinstance(self.join_wait, bool) or not isinstance(self.join_wait, int) or self.join_wait < -1:
             raise InvalidDispatchError("join_wait", f"must be an integer >= -1, got {self.join_wait!r}")
         for name in ("frequency", "horizon", "courier_horizon", "max_bundle", "max_click_to_door", "size_window",
-                     "size_orders_window"):
-            value, least = getattr(self, name), 0 if name in ("size_window", "size_orders_window") else 1
+                     "size_orders_window", "bundle_window"):
+            value, least = getattr(self, name), 0 if name in ("size_window", "size_orders_window",
+                                                                   "bundle_window") else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise InvalidDispatchError(name, f"must be an integer >= {least}, got {value!r}")
         for name in ("travel_weight", "pending_weight", "late_penalty", "order_value", "urgency_weight", "join_ratio"):
@@ -243,8 +247,9 @@ class _Bundle:
 class RollingHorizonMealPolicy:
     """Rolling-horizon repeated matching in the spirit of Reyes et al. (2018), deterministic.
 
-    At each call: the open orders ready within the horizon are bundled per restaurant (by ready time, target size
-    ceil(orders / available couriers) up to `max_bundle`, drop-off sequence with the least total delay); every
+    At each call: the open orders ready within the horizon are bundled per restaurant (from the earliest ready, the
+    orders ready soon after that add the least delay, target size ceil(orders / available couriers) up to
+    `max_bundle`, drop-off sequence with the least total delay); every
     (bundle, courier) pair is scored by the predicted click-to-door excess of its orders over direct delivery (exact
     MDRP times), a small travel cost, a small cost per minute the courier is still busy and a penalty for orders
     predicted past the maximum click-to-door, minus a value per order served; `scipy.optimize.linear_sum_assignment`
@@ -294,11 +299,23 @@ class RollingHorizonMealPolicy:
         by_restaurant: dict[str, list[MealOrder]] = {}
         for o in sorted(orders, key=lambda o: (o.ready_time, o.placement_time, o.id)):
             by_restaurant.setdefault(o.restaurant, []).append(o)
-        out = []
+        out: list[_Bundle] = []
         for rid in sorted(by_restaurant):
             group = by_restaurant[rid]
-            for k in range(0, len(group), size):
-                out.append(self._bundle(group[k:k + size]))
+            if not self.options.bundle_window or size == 1:
+                out.extend(self._bundle(group[k:k + size]) for k in range(0, len(group), size))
+                continue
+            while group:
+                members = [group.pop(0)]
+                bundle, latest = self._bundle(members), members[0].ready_time + self.options.bundle_window
+                while len(members) < size:
+                    cands = [self._bundle([*members, o]) for o in group if o.ready_time <= latest]
+                    if not cands:
+                        break
+                    bundle = min(cands, key=lambda b: len(b.orders) * b.ready + b.excess_const)
+                    members = list(bundle.orders)
+                    group = [o for o in group if o not in members]
+                out.append(bundle)
         return out
 
     def assign(self, now: int, open_orders: Sequence[MealOrder], couriers: Sequence[MealCourier],

@@ -181,6 +181,7 @@ def test_rolling_urgency_serves_the_waiting_order_first() -> None:
     ({"join_ratio": -1.0}, "join_ratio"),
     ({"courier_horizon": 0}, "courier_horizon"),
     ({"pending_weight": -0.1}, "pending_weight"),
+    ({"bundle_window": -1}, "bundle_window"),
 ])
 def test_rolling_options_validation(knobs: dict[str, object], field: str) -> None:
     """The new knobs are type-checked like the old ones."""
@@ -254,3 +255,17 @@ def test_rolling_looks_ahead_to_couriers_beyond_the_order_horizon() -> None:
     assert RollingHorizonMealPolicy(rules=RULES).assign(0, [o], couriers) == []
     short = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(courier_horizon=20))
     assert [a.courier for a in short.assign(0, [o], couriers)] == ["far"]
+
+
+def test_rolling_bundles_orders_whose_doors_lie_the_same_way() -> None:
+    """Four orders for two couriers ride in pairs by direction (north, south); with no bundle window consecutive
+    orders pair up across directions."""
+    from dispatch.meal import RollingHorizonMealPolicy, RollingHorizonOptions
+
+    orders = [order("a", ready=0, door=(0, 500)), order("b", ready=0, door=(0, -500)),
+              order("c", ready=1, door=(0, 600)), order("d", ready=1, door=(0, -600))]
+    couriers = [courier("c1", (0, 0)), courier("c2", (0, 0))]
+    policy = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(max_bundle=2))
+    assert {frozenset(a.orders) for a in policy.assign(0, orders, couriers)} == {frozenset("ac"), frozenset("bd")}
+    plain = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(max_bundle=2, bundle_window=0))
+    assert {frozenset(a.orders) for a in plain.assign(0, orders, couriers)} == {frozenset("ab"), frozenset("cd")}
