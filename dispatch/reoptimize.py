@@ -64,9 +64,9 @@ class ReoptimizeOptions:
     """How to re-optimise: a wall-clock budget and/or an iteration limit (deterministic alone), seed, backend.
 
     `lateness_cost_per_minute` is in metres of riding one minute of lateness is worth (0: ignore promises).
-    `ortools_gls_share` is the share of the time budget OR-Tools spends in guided local search (the rest goes
-    to its ruin-and-recreate phase): with budgets under a second, all of it to GLS gave half as many late
-    orders on the 60-order benchmark as the backend's default of 0.15.
+    `ortools_gls_share` is the share of the time budget OR-Tools spends in guided local search before the
+    compiled string-removal search takes over: on the 60-order benchmark at 0.3 s, 0.3 rode 1 % fewer km with
+    5 % fewer late seconds than guided local search alone (1.0).
     """
 
     time_limit_s: float | None = 0.3
@@ -74,7 +74,7 @@ class ReoptimizeOptions:
     seed: int = 0
     lateness_cost_per_minute: int = 1000
     backend: str = "auto"
-    ortools_gls_share: float = 1.0
+    ortools_gls_share: float = 0.3
 
     def __post_init__(self) -> None:
         if self.time_limit_s is not None and not self.time_limit_s > 0:
