@@ -78,20 +78,32 @@ class _Data:
     timed: bool
 
 
+NODE_ROWS = ("loc", "service", "ready", "due", "release", "deadline", "late_cost")
+"""Rows of the node attribute array, in the order of the kernels' row constants (LOC, SERVICE, ...)."""
+
+
 def _nodes(problem: Problem, loc: np.ndarray) -> np.ndarray:
-    """One row per node attribute (see the kernels' row constants), one column per node."""
+    """One row per node attribute, one column per node: jobs, then vehicle starts, then vehicle ends."""
     jobs, vehicles = problem.jobs, problem.vehicles
     n_jobs, n_veh = len(jobs), len(vehicles)
-    nd = np.zeros((7, n_jobs + 2 * n_veh), dtype=np.int64)
-    nd[0] = loc
-    nd[5] = HORIZON
+    row = {name: k for k, name in enumerate(NODE_ROWS)}
+    nd = np.zeros((len(NODE_ROWS), n_jobs + 2 * n_veh), dtype=np.int64)
+    nd[row["loc"]] = loc
+    nd[row["deadline"]] = HORIZON
     for i, j in enumerate(jobs):
-        nd[1:6, i] = j.stop.service, j.stop.earliest, j.stop.latest, j.release, HORIZON
+        nd[row["service"], i] = j.stop.service
+        nd[row["ready"], i], nd[row["due"], i] = j.stop.earliest, j.stop.latest
+        nd[row["release"], i] = j.release
         if j.deadline is not None and j.lateness_cost:
-            nd[5:7, i] = j.deadline, j.lateness_cost
+            nd[row["deadline"], i], nd[row["late_cost"], i] = j.deadline, j.lateness_cost
     for k, v in enumerate(vehicles):
-        nd[2:4, [n_jobs + k, n_jobs + n_veh + k]] = [[v.shift.start], [v.shift.end]]
+        for node in (n_jobs + k, n_jobs + n_veh + k):
+            nd[row["ready"], node], nd[row["due"], node] = v.shift.start, v.shift.end
     return nd
+
+
+def _contiguous(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.bool_ if a.dtype == np.bool_ else np.int64)
 
 
 def _data(problem: Problem) -> _Data:
@@ -124,12 +136,11 @@ def _data(problem: Problem) -> _Data:
     np.fill_diagonal(near, -1)
     neighbours = np.argsort(near, axis=1, kind="stable")[:, 1:] if n_jobs > 1 else np.zeros((n_jobs, 0))
     fixed = np.array([v.fixed_cost for v in vehicles], dtype=np.int64)
-    def c(a: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(a, dtype=np.bool_ if a.dtype == np.bool_ else np.int64)
-
+    timed = bool(nd[NODE_ROWS.index("release")].any() or nd[NODE_ROWS.index("late_cost")].any())
+    c = _contiguous
     return _Data(nd=c(nd), demand=c(demand), penalty=c(penalty), allowed=c(allowed), capacity=c(capacity),
                  fixed=c(fixed), profile=c(profile), vclass=c(vclass), times=c(times), costs=c(costs),
-                 neighbours=c(neighbours), timed=bool(nd[4].any() or nd[6].any()))
+                 neighbours=c(neighbours), timed=timed)
 
 
 _kernels: ModuleType | None = None
@@ -177,8 +188,8 @@ class StringRemovalSearch:
               np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64),
               np.zeros((n_veh, d.demand.shape[1]), dtype=np.int64), np.zeros(n_veh, dtype=np.int64),
               np.zeros(n_veh, dtype=np.int64), np.zeros(1, dtype=np.int64))
-        nxt, prv, route, *_, lateness, cost = st
-        loc = d.nd[0]
+        nxt, prv, route, _, _, load, _, lateness, cost = st
+        loc = d.nd[NODE_ROWS.index("loc")]
         for v in range(n_veh):
             path = [n_jobs + v, *routes[v], n_jobs + n_veh + v]
             nxt[path[:-1]], prv[path[1:]] = path[1:], path[:-1]
@@ -189,7 +200,7 @@ class StringRemovalSearch:
             vehicle = self.problem.vehicles[v].id
             if not self.k._update(v, st, n_jobs, n_veh, d.nd, d.demand, d.times, d.profile):
                 raise InvalidProblemError(f"vehicle {vehicle}: the initial route misses a time window")
-            if (st[5][v] > d.capacity[v]).any():
+            if (load[v] > d.capacity[v]).any():
                 raise InvalidProblemError(f"vehicle {vehicle}: the initial route is over capacity")
         cost += lateness.sum() + d.penalty[route[:n_jobs] < 0].sum()
         return st
@@ -222,11 +233,12 @@ class StringRemovalSearch:
         d, n_jobs = self.d, self.n_jobs
         served = sum(len(r) for r in routes)
         if not served:
-            loc = d.nd[0]
+            loc = d.nd[NODE_ROWS.index("loc")]
             return float(d.costs[0, loc[n_jobs], loc[:n_jobs]].mean())
-        arcs = state[-1][0] - state[-2].sum() - d.penalty[state[2][:n_jobs] < 0].sum() - d.fixed[
-            [v for v, r in enumerate(routes) if r]].sum()
-        return float(arcs / (served + sum(1 for r in routes if r)))
+        _, _, route, _, _, _, _, lateness, cost = state
+        used = [v for v, r in enumerate(routes) if r]
+        arcs = cost[0] - lateness.sum() - d.penalty[route[:n_jobs] < 0].sum() - d.fixed[used].sum()
+        return float(arcs / (served + len(used)))
 
     def _loop(self, cur: tuple[np.ndarray, ...], best: tuple[np.ndarray, ...], t_from: float, t_to: float,
               seed: int, steps: int | None, deadline: float | None) -> None:

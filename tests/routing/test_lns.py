@@ -225,3 +225,13 @@ def test_ortools_model_builds_a_plan_from_nothing_with_the_search() -> None:
     plan = model._plan(model._string_removal([[] for _ in p.vehicles], SolveParams(iterations=20), None))
     ev = evaluate(p, plan)
     assert ev.feasible and not plan.unassigned
+
+
+def test_node_rows_match_the_kernels() -> None:
+    """The rows the Python side fills are the rows the compiled kernels read."""
+    from routing.solvers import _lns_kernels as k
+    from routing.solvers.lns import NODE_ROWS
+
+    kernel_rows = [k.LOC, k.SERVICE, k.READY, k.DUE, k.RELEASE, k.DEADLINE, k.LATE_COST]
+    names = ("loc", "service", "ready", "due", "release", "deadline", "late_cost")
+    assert kernel_rows == [NODE_ROWS.index(name) for name in names]
