@@ -191,9 +191,10 @@ class RollingHorizonOptions:
     (False: it waits until the courier is free, so a later call can still change it). `join_wait`: when orders
     outnumber couriers free within `size_window` by `join_ratio`, a committed bundle takes along open orders of the
     same restaurant that are not committed elsewhere and are ready at most so many minutes after its pickup, up to
-    `max_bundle`, if every drop-off stays within `max_click_to_door` (-1: never). `bundle_window`: a bundle starts
-    from its restaurant's earliest-ready order and adds, one at a time, the order ready at most so many minutes later
-    that gives the least predicted excess (doors in one direction ride together; 0: consecutive orders by ready time).
+    `max_bundle`, one at a time the one adding the least delay, if every drop-off stays within `max_click_to_door`
+    (-1: never). `bundle_window`: a bundle starts from its restaurant's earliest-ready order and adds, one at a time,
+    the order ready at most so many minutes later that gives the least predicted excess (doors in one direction ride
+    together; 0: consecutive orders by ready time).
     """
 
     frequency: int = 1
@@ -398,18 +399,23 @@ class RollingHorizonMealPolicy:
             c, st = avail[j], int(start[j])
             group = list(keep)
             pickup = assignment_times(rules, st, c.location, group).pickup
-            for o in spare.get(group[0].restaurant, ()):
-                if len(group) >= opt.max_bundle or o.id in taken:
+            while len(group) < opt.max_bundle:
+                best: tuple[float, list[MealOrder], int, MealOrder] | None = None
+                for o in spare.get(group[0].restaurant, ()):
+                    if o.id in taken or o.ready_time > pickup + opt.join_wait:
+                        continue
+                    seq = self._bundle([*group, o]).orders
+                    after = assignment_times(rules, st, c.location, seq)
+                    if after.pickup > c.off_time or any(d - x.placement_time > opt.max_click_to_door
+                                                        for x, d in zip(seq, after.dropoffs, strict=True)):
+                        continue
+                    delay = float(sum(d - x.ready_time - rules.travel(x.pickup, x.door)
+                                      for x, d in zip(seq, after.dropoffs, strict=True)))
+                    if best is None or delay < best[0]:
+                        best = (delay, list(seq), after.pickup, o)
+                if best is None:
                     break
-                if o.ready_time > pickup + opt.join_wait:
-                    continue
-                seq = self._bundle([*group, o]).orders
-                after = assignment_times(rules, st, c.location, seq)
-                if after.pickup > c.off_time or any(d - x.placement_time > opt.max_click_to_door
-                                                    for x, d in zip(seq, after.dropoffs, strict=True)):
-                    continue
-                group = list(seq)
-                pickup = after.pickup
-                taken.add(o.id)
+                _, group, pickup, joined = best
+                taken.add(joined.id)
             out.append((j, tuple(group)))
         return out

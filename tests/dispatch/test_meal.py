@@ -269,3 +269,16 @@ def test_rolling_bundles_orders_whose_doors_lie_the_same_way() -> None:
     assert {frozenset(a.orders) for a in policy.assign(0, orders, couriers)} == {frozenset("ac"), frozenset("bd")}
     plain = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(max_bundle=2, bundle_window=0))
     assert {frozenset(a.orders) for a in plain.assign(0, orders, couriers)} == {frozenset("ab"), frozenset("cd")}
+
+
+def test_rolling_joins_the_spare_order_going_the_same_way() -> None:
+    """The leaving courier takes along the spare order whose door lies beyond its own, not the earlier-ready one
+    in the opposite direction."""
+    from dispatch.meal import RollingHorizonMealPolicy, RollingHorizonOptions
+
+    orders = [order("a", ready=0, door=(0, 500)), order("b", ready=3, door=(0, -500)),
+              order("c", ready=4, door=(0, 600))]
+    couriers = [courier(f"c{k}", (0, 0)) for k in range(3)]
+    policy = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(join_ratio=1.0, max_bundle=2))
+    out = policy.assign(0, orders, couriers)
+    assert [set(a.orders) for a in out] == [{"a", "c"}]
