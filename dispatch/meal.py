@@ -194,7 +194,8 @@ class RollingHorizonOptions:
     `max_bundle`, one at a time the one adding the least delay, if every drop-off stays within `max_click_to_door`
     (-1: never). `bundle_window`: a bundle starts from its restaurant's earliest-ready order and adds, one at a time,
     the order ready at most so many minutes later that gives the least predicted excess (doors in one direction ride
-    together; 0: consecutive orders by ready time).
+    together; 0: consecutive orders by ready time), unless it would add more than `bundle_max_delay` minutes of
+    excess (the bundle stays smaller).
     """
 
     frequency: int = 1
@@ -214,6 +215,7 @@ class RollingHorizonOptions:
     join_wait: int = 3
     join_ratio: float = 1.5
     bundle_window: int = 8
+    bundle_max_delay: float = 25.0
 
     def __post_init__(self) -> None:
         for name in ("skip_late", "commit_busy"):
@@ -227,7 +229,8 @@ class RollingHorizonOptions:
                                                                    "bundle_window") else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise InvalidDispatchError(name, f"must be an integer >= {least}, got {value!r}")
-        for name in ("travel_weight", "pending_weight", "late_penalty", "order_value", "urgency_weight", "join_ratio"):
+        for name in ("travel_weight", "pending_weight", "late_penalty", "order_value", "urgency_weight", "join_ratio",
+                     "bundle_max_delay"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise InvalidDispatchError(name, f"must be a finite non-negative number, got {value!r}")
@@ -242,6 +245,11 @@ class _Bundle:
     offsets: tuple[int, ...]  # drop-off minus (pickup + half pickup service), per order in drop order
     excess_const: float  # sum over orders of (half pickup + offset - direct drop-off), add n * pickup for the excess
     placements: tuple[int, ...]
+
+
+def _delay(bundle: _Bundle) -> float:
+    """Predicted click-to-door excess of a bundle's orders over direct delivery if picked up when it is ready."""
+    return len(bundle.orders) * bundle.ready + bundle.excess_const
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -313,8 +321,10 @@ class RollingHorizonMealPolicy:
                     cands = [self._bundle([*members, o]) for o in group if o.ready_time <= latest]
                     if not cands:
                         break
-                    bundle = min(cands, key=lambda b: len(b.orders) * b.ready + b.excess_const)
-                    members = list(bundle.orders)
+                    grown = min(cands, key=_delay)
+                    if _delay(grown) - _delay(bundle) > self.options.bundle_max_delay:
+                        break
+                    bundle, members = grown, list(grown.orders)
                     group = [o for o in group if o not in members]
                 out.append(bundle)
         return out

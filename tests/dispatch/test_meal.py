@@ -182,6 +182,7 @@ def test_rolling_urgency_serves_the_waiting_order_first() -> None:
     ({"courier_horizon": 0}, "courier_horizon"),
     ({"pending_weight": -0.1}, "pending_weight"),
     ({"bundle_window": -1}, "bundle_window"),
+    ({"bundle_max_delay": -1.0}, "bundle_max_delay"),
 ])
 def test_rolling_options_validation(knobs: dict[str, object], field: str) -> None:
     """The new knobs are type-checked like the old ones."""
@@ -282,3 +283,17 @@ def test_rolling_joins_the_spare_order_going_the_same_way() -> None:
     policy = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(join_ratio=1.0, max_bundle=2))
     out = policy.assign(0, orders, couriers)
     assert [set(a.orders) for a in out] == [{"a", "c"}]
+
+
+def test_rolling_keeps_orders_apart_when_bundling_adds_too_much_delay() -> None:
+    """Two orders to opposite doors 15 minutes out would cost the second 36 minutes in a bundle: with the default
+    limit the one courier takes one order alone; without a limit it takes both."""
+    from dispatch.meal import RollingHorizonMealPolicy, RollingHorizonOptions
+
+    orders = [order("a", ready=0, door=(0, 1500)), order("b", ready=0, door=(0, -1500))]
+    options = RollingHorizonOptions(max_bundle=2, join_wait=-1)
+    policy = RollingHorizonMealPolicy(rules=RULES, options=options)
+    assert [len(a.orders) for a in policy.assign(0, orders, [courier("c1", (0, 0))])] == [1]
+    unlimited = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(
+        max_bundle=2, join_wait=-1, bundle_max_delay=100.0))
+    assert [set(a.orders) for a in unlimited.assign(0, orders, [courier("c1", (0, 0))])] == [{"a", "b"}]
