@@ -199,11 +199,11 @@ class RollingHorizonOptions:
     """
 
     frequency: int = 1
-    horizon: int = 20
+    horizon: int = 25
     courier_horizon: int = 30
     max_bundle: int = 3
     travel_weight: float = 0.0
-    pending_weight: float = 0.3
+    pending_weight: float = 0.4
     late_penalty: float = 60.0
     order_value: float = 1000.0
     max_click_to_door: int = 90

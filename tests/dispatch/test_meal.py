@@ -247,14 +247,14 @@ def test_rolling_prefers_a_free_courier_over_a_slightly_earlier_busy_one() -> No
 
 
 def test_rolling_looks_ahead_to_couriers_beyond_the_order_horizon() -> None:
-    """A courier next door free in 22 minutes beats one 30 minutes away, so nothing is committed at 0; with the
-    courier horizon cut to 20 the far courier is sent at once."""
+    """A courier next door free in 26 minutes beats one 40 minutes away, so nothing is committed at 0; with the
+    courier horizon cut to 25 the far courier is sent at once."""
     from dispatch.meal import RollingHorizonMealPolicy, RollingHorizonOptions
 
     o = order("o1", placed=0, ready=0)
-    couriers = [courier("later", (0, 0), free_at=22), courier("far", (0, 3000))]
+    couriers = [courier("later", (0, 0), free_at=26), courier("far", (0, 4000))]
     assert RollingHorizonMealPolicy(rules=RULES).assign(0, [o], couriers) == []
-    short = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(courier_horizon=20))
+    short = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(courier_horizon=25))
     assert [a.courier for a in short.assign(0, [o], couriers)] == ["far"]
 
 
