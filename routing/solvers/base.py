@@ -63,6 +63,10 @@ class Backend(Protocol):
 
     def unsupported(self, problem: Problem) -> list[str]: ...
 
+    def prepare(self, problem: Problem) -> None:
+        """One-off work before the clock starts (loading compiled code), not counted against the time limit."""
+        ...
+
     def solve_reduced(self, problem: Problem, params: SolveParams, deadline: float | None) -> Plan: ...
 
 
@@ -271,11 +275,12 @@ def unassigned_reason(problem: Problem, kind: Literal["job", "shipment"], index:
 
 def run_backend(backend: Backend, problem: Problem, params: SolveParams) -> SolveResult:
     """Screen, reduce, let the backend search, restore, repair and evaluate — within the time limit."""
-    started = time.perf_counter()
-    deadline = None if params.time_limit is None else started + params.time_limit
     missing = backend.unsupported(problem)
     if missing:
         raise InvalidProblemError(f"backend {backend.name} cannot honour: {', '.join(missing)}")
+    backend.prepare(problem)
+    started = time.perf_counter()
+    deadline = None if params.time_limit is None else started + params.time_limit
     red = reduce(problem)
     plan = backend.solve_reduced(red.problem, params, deadline) if red.problem.jobs or red.problem.shipments else Plan()
     full = _restore(problem, red, plan)

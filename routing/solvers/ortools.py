@@ -91,9 +91,11 @@ class OrToolsBackend:
             missing.append("loads on both jobs and shipments")
         return missing
 
-    def solve(self, problem: Problem, params: SolveParams) -> SolveResult:
+    def prepare(self, problem: Problem) -> None:
         if self.options.string_removal is not None and not lns.unsupported(problem):
             lns.kernels()
+
+    def solve(self, problem: Problem, params: SolveParams) -> SolveResult:
         return run_backend(self, problem, params)
 
     def solve_reduced(self, problem: Problem, params: SolveParams, deadline: float | None) -> Plan:

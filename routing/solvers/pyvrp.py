@@ -43,6 +43,9 @@ class PyVrpBackend:
     def solve(self, problem: Problem, params: SolveParams) -> SolveResult:
         return run_backend(self, problem, params)
 
+    def prepare(self, problem: Problem) -> None:
+        return None
+
     def solve_reduced(self, problem: Problem, params: SolveParams, deadline: float | None) -> Plan:
         """Search with every required job required; if no feasible plan turns up in the first
         `GIVE_UP_SHARE` of the budget, search again with them optional at a prize no route can outweigh."""

@@ -235,3 +235,4 @@ def test_node_rows_match_the_kernels() -> None:
     kernel_rows = [k.LOC, k.SERVICE, k.READY, k.DUE, k.RELEASE, k.DEADLINE, k.LATE_COST]
     names = ("loc", "service", "ready", "due", "release", "deadline", "late_cost")
     assert kernel_rows == [NODE_ROWS.index(name) for name in names]
+

@@ -10,8 +10,8 @@ from routing.errors import InvalidProblemError
 from routing.evaluate import evaluate
 from routing.problem import UNREACHABLE, Break, Plan, Problem, Route, Shipment, Stop, TimeWindow, Vehicle, Visit
 from routing.solvers.auto import choose_backend, solve
-from routing.solvers.base import SolveParams
-from routing.solvers.ortools import OrToolsOptions, _OrToolsModel
+from routing.solvers.base import SolveParams, run_backend
+from routing.solvers.ortools import OrToolsBackend, OrToolsOptions, _OrToolsModel
 from tests.routing.lines import job, line_matrix, line_problem, random_cvrp, tw
 
 FAST = SolveParams(iterations=200, time_limit=5.0)
@@ -139,6 +139,19 @@ def test_time_limit_respected() -> None:
         r = solve(p, SolveParams(time_limit=1.0), backend=backend)
         assert time.perf_counter() - started <= 1.1
         assert len(served(r.plan)) == 100
+
+
+def test_backend_preparation_is_not_timed() -> None:
+    """A backend's one-off preparation (loading compiled code) happens before the time limit starts to run."""
+
+    class SlowToPrepare(OrToolsBackend):
+        def prepare(self, problem: Problem) -> None:
+            time.sleep(0.3)
+            super().prepare(problem)
+
+    r = run_backend(SlowToPrepare(), random_cvrp(6, 40, 10, 10), SolveParams(time_limit=0.5))
+    assert r.runtime_s <= 0.55
+    assert r.evaluation.feasible and len(served(r.plan)) == 40
 
 
 def test_multi_trip_reloads_at_depot() -> None:
