@@ -32,6 +32,7 @@ from dispatch.state import (
     UnassignedOrder,
 )
 from routing.matrix import UNREACHABLE
+from routing.solvers.lns import kernels
 
 __all__ = ["BatchPolicy", "DispatchPolicy", "GreedyPolicy", "ReoptimizeOptions", "ReoptimizePolicy"]
 
@@ -49,13 +50,18 @@ class DispatchPolicy(Protocol):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReoptimizePolicy:
-    """Rolling horizon: solve a routing problem of all open orders and couriers each time (see reoptimize)."""
+    """Rolling horizon: solve a routing problem of all open orders and couriers each time (see reoptimize).
+
+    Making one loads OR-Tools' compiled search (about a second, once per process), so no decision waits for it.
+    """
 
     options: ReoptimizeOptions = field(default_factory=ReoptimizeOptions)
 
     def __post_init__(self) -> None:
         if not isinstance(self.options, ReoptimizeOptions):
             raise InvalidDispatchError("options", f"must be ReoptimizeOptions, got {type(self.options).__name__}")
+        if self.options.backend != "pyvrp":
+            kernels()
 
     def decide(self, state: DispatchState) -> Decisions:
         return reoptimize(state, self.options, policy="reoptimize")
