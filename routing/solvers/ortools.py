@@ -42,8 +42,8 @@ class _Node:
 class OrToolsOptions:
     """Search knobs of the OR-Tools backend.
 
-    With a time limit, guided local search runs for `gls_share` of it. When the problem has only time windows,
-    capacities, skills and costs, the compiled string-removal search takes the rest but the last `polish_share`,
+    With a time limit, guided local search runs for `gls_share` of it. When the compiled string-removal search
+    models the whole problem (see `lns.unsupported`), it takes the rest but the last `polish_share`,
     in which guided local search starts again from its best plan (with an iteration limit, the search takes
     `steps_per_iteration` steps per iteration and the polish the same iteration limit). Otherwise, for at most
     `ruin_up_to` stops, the rest goes to OR-Tools' own ruin and recreate: remove a cluster of nearby stops, let
@@ -303,7 +303,10 @@ class _OrToolsModel:
         if deadline is not None:
             until = deadline - self.options.polish_share * max(0.0, deadline - time.perf_counter())
         search = lns.StringRemovalSearch(self.p, options)
-        better, cost = search.run(routes, seed=params.seed, steps=steps, deadline=until)
+        try:
+            better, cost = search.run(routes, seed=params.seed, steps=steps, deadline=until)
+        except InvalidProblemError:
+            better, cost = search.run([[] for _ in routes], seed=params.seed, steps=steps, deadline=until)
         left = None if deadline is None else deadline - time.perf_counter()
         start = self.model.ReadAssignmentFromRoutes(better, True)
         if start is None or (left is not None and left < MIN_POLISH_SECONDS):

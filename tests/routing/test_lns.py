@@ -236,3 +236,15 @@ def test_node_rows_match_the_kernels() -> None:
     names = ("loc", "service", "ready", "due", "release", "deadline", "late_cost")
     assert kernel_rows == [NODE_ROWS.index(name) for name in names]
 
+
+
+def test_ortools_model_starts_afresh_from_a_plan_the_search_cannot_take() -> None:
+    """Given routes that miss time windows, the search starts from empty routes and still serves every job."""
+    p = random_vrptw(7, 30, 10)
+    model = _OrToolsModel(p, OrToolsOptions())
+    model.model.CloseModelWithParameters(model._search("GUIDED_LOCAL_SEARCH", None, 20))
+    late_order = [list(range(29, -1, -1))] + [[] for _ in range(9)]
+    with pytest.raises(InvalidProblemError, match="time window"):
+        StringRemovalSearch(p).run(late_order, seed=0, steps=1)
+    plan = model._plan(model._string_removal(late_order, SolveParams(iterations=20), None))
+    assert evaluate(p, plan).feasible and not plan.unassigned
