@@ -195,7 +195,9 @@ class RollingHorizonOptions:
     (-1: never). `bundle_window`: a bundle starts from its restaurant's earliest-ready order and adds, one at a time,
     the order ready at most so many minutes later that gives the least predicted excess (doors in one direction ride
     together; 0: consecutive orders by ready time), unless it would add more than `bundle_max_delay` minutes of
-    excess (the bundle stays smaller).
+    excess (the bundle stays smaller). `shift_weight`: cost per minute a courier has left before its off-time, up to
+    `shift_window` minutes (at a similar pickup a courier about to go off serves the order, keeping couriers with
+    longer shifts for later orders).
     """
 
     frequency: int = 1
@@ -216,6 +218,8 @@ class RollingHorizonOptions:
     join_ratio: float = 1.5
     bundle_window: int = 8
     bundle_max_delay: float = 25.0
+    shift_weight: float = 0.05
+    shift_window: int = 60
 
     def __post_init__(self) -> None:
         for name in ("skip_late", "commit_busy"):
@@ -224,13 +228,13 @@ class RollingHorizonOptions:
         if isinstance(self.join_wait, bool) or not isinstance(self.join_wait, int) or self.join_wait < -1:
             raise InvalidDispatchError("join_wait", f"must be an integer >= -1, got {self.join_wait!r}")
         for name in ("frequency", "horizon", "courier_horizon", "max_bundle", "max_click_to_door", "size_window",
-                     "size_orders_window", "bundle_window"):
+                     "size_orders_window", "bundle_window", "shift_window"):
             value, least = getattr(self, name), 0 if name in ("size_window", "size_orders_window",
                                                                    "bundle_window") else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise InvalidDispatchError(name, f"must be an integer >= {least}, got {value!r}")
         for name in ("travel_weight", "pending_weight", "late_penalty", "order_value", "urgency_weight", "join_ratio",
-                     "bundle_max_delay"):
+                     "bundle_max_delay", "shift_weight"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise InvalidDispatchError(name, f"must be a finite non-negative number, got {value!r}")
@@ -361,6 +365,8 @@ class RollingHorizonMealPolicy:
             for offset, placed in zip(b.offsets, b.placements, strict=True):
                 late[i] += (pickup[i] + hp + offset - placed) > opt.max_click_to_door
         cost += opt.late_penalty * late - opt.order_value * n
+        if opt.shift_weight:
+            cost += opt.shift_weight * np.minimum(off - start, opt.shift_window)[None, :]
         if opt.urgency_weight:
             waited = np.array([sum(max(0, now - o.ready_time) for o in b.orders) for b in bundles], dtype=float)
             cost -= opt.urgency_weight * waited[:, None]

@@ -183,6 +183,8 @@ def test_rolling_urgency_serves_the_waiting_order_first() -> None:
     ({"pending_weight": -0.1}, "pending_weight"),
     ({"bundle_window": -1}, "bundle_window"),
     ({"bundle_max_delay": -1.0}, "bundle_max_delay"),
+    ({"shift_weight": -0.1}, "shift_weight"),
+    ({"shift_window": 0}, "shift_window"),
 ])
 def test_rolling_options_validation(knobs: dict[str, object], field: str) -> None:
     """The new knobs are type-checked like the old ones."""
@@ -297,3 +299,15 @@ def test_rolling_keeps_orders_apart_when_bundling_adds_too_much_delay() -> None:
     unlimited = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(
         max_bundle=2, join_wait=-1, bundle_max_delay=100.0))
     assert [set(a.orders) for a in unlimited.assign(0, orders, [courier("c1", (0, 0))])] == [{"a", "b"}]
+
+
+def test_rolling_sends_the_courier_whose_shift_ends_first() -> None:
+    """Of two couriers side by side, the one going off at 30 takes the order and the one on until 200 is kept; with
+    no shift cost the tie goes to the first listed (the long shift)."""
+    from dispatch.meal import RollingHorizonMealPolicy, RollingHorizonOptions
+
+    o = order("o1", placed=0, ready=0)
+    couriers = [courier("long", (0, 0), off=200), courier("short", (0, 0), off=30)]
+    assert [a.courier for a in RollingHorizonMealPolicy(rules=RULES).assign(0, [o], couriers)] == ["short"]
+    plain = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(shift_weight=0.0))
+    assert [a.courier for a in plain.assign(0, [o], couriers)] == ["long"]
