@@ -132,7 +132,8 @@ def _data(problem: Problem) -> _Data:
     vclass = np.array([keys.setdefault((v.start, v.end_location, v.shift, v.capacity, v.profile, v.fixed_cost,
                                         v.skills), len(keys)) for v in vehicles], dtype=np.int64)
     job_locs = loc[:n_jobs]
-    near = costs[0][np.ix_(job_locs, job_locs)] + costs[0][np.ix_(job_locs, job_locs)].T
+    between = costs[0][np.ix_(job_locs, job_locs)]
+    near = between + between.T
     np.fill_diagonal(near, -1)
     neighbours = np.argsort(near, axis=1, kind="stable")[:, 1:] if n_jobs > 1 else np.zeros((n_jobs, 0))
     fixed = np.array([v.fixed_cost for v in vehicles], dtype=np.int64)

@@ -69,6 +69,10 @@ class OrToolsOptions:
         if not 1 <= self.ruin_min <= self.ruin_max:
             raise InvalidProblemError("ruin_min, ruin_max: need 1 <= ruin_min <= ruin_max")
 
+    def compiled_search_fits(self, problem: Problem) -> bool:
+        """Whether the compiled string-removal search is on and models every feature of `problem`."""
+        return self.string_removal is not None and not lns.unsupported(problem)
+
 
 class OrToolsBackend:
     """Solves with Google OR-Tools' routing library."""
@@ -92,7 +96,7 @@ class OrToolsBackend:
         return missing
 
     def prepare(self, problem: Problem) -> None:
-        if self.options.string_removal is not None and not lns.unsupported(problem):
+        if self.options.compiled_search_fits(problem):
             lns.kernels()
 
     def solve(self, problem: Problem, params: SolveParams) -> SolveResult:
@@ -264,7 +268,7 @@ class _OrToolsModel:
     def solve(self, params: SolveParams, deadline: float | None) -> Plan:
         left = remaining(deadline)
         single = sum(1 for n in self.nodes if n.visit is not None and n.visit.kind != "delivery") <= 1
-        compiled = self.options.string_removal is not None and not single and not lns.unsupported(self.p)
+        compiled = not single and self.options.compiled_search_fits(self.p)
         ruin = compiled or len(self.p.jobs) + 2 * len(self.p.shipments) <= self.options.ruin_up_to
         share = self.options.gls_share if ruin else 1.0
         gls_seconds = None if left is None else max(0.01, left * share - 0.05)
