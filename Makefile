@@ -10,6 +10,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/python -c 'from routing.solvers.lns import kernels; kernels()'
+	$(BIN)/python -c 'from routing._dijkstra import warm_up; warm_up()'
 	touch $(STAMP)
 
 run: $(STAMP)

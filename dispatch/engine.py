@@ -27,6 +27,7 @@ from dataclasses import replace
 from typing import Literal, get_args
 
 from dispatch.errors import InvalidDispatchError
+from dispatch.places import LivePlaces
 from dispatch.policy import DispatchPolicy
 from dispatch.state import (
     DEFAULT_CO2_G_PER_KM,
@@ -49,7 +50,8 @@ class Dispatcher:
     starts now). Couriers may be store couriers (`home_store == store_id`) or free-floating (`None`).
     """
 
-    def __init__(self, policy: DispatchPolicy, *, store_id: str, store_location: int, travel: TravelMatrices,
+    def __init__(self, policy: DispatchPolicy, *, store_id: str, store_location: int,
+                 travel: TravelMatrices | LivePlaces,
                  tick_s: int = 60, couriers: Iterable[Courier] = (),
                  co2_g_per_km: Mapping[str, float] = DEFAULT_CO2_G_PER_KM) -> None:
         if isinstance(tick_s, bool) or not isinstance(tick_s, int) or tick_s < 1:
@@ -57,6 +59,8 @@ class Dispatcher:
         self.policy = policy
         self.store_id = store_id
         self.store_location = store_location
+        self.places: LivePlaces | None = None
+        self._travel: TravelMatrices | None = None
         self.travel = travel
         self.tick_s = tick_s
         self.co2_g_per_km = dict(co2_g_per_km)
@@ -75,6 +79,29 @@ class Dispatcher:
     @property
     def now(self) -> int:
         return self._now
+
+    @property
+    def travel(self) -> TravelMatrices:
+        """The matrices decisions read: fixed ones, or those over the store's live places."""
+        if self.places is not None:
+            return self.places.matrices()
+        assert self._travel is not None
+        return self._travel
+
+    @travel.setter
+    def travel(self, travel: TravelMatrices | LivePlaces) -> None:
+        if isinstance(travel, LivePlaces):
+            self.places, self._travel = travel, None
+            travel.bind(self.referenced_locations)
+        else:
+            self.places, self._travel = None, travel
+
+    def referenced_locations(self) -> set[int]:
+        """Every location index an order or courier of this store refers to (the store's own included)."""
+        out = {self.store_location}
+        out.update(o.location for o in self._orders.values())
+        out.update(c.position for c in self._couriers.values())
+        return out
 
     @property
     def couriers(self) -> dict[str, Courier]:

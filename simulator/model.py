@@ -23,12 +23,13 @@ from dispatch.model import DarkStore, Order, circle_zone, deadline
 from dispatch.model import Locker as DispatchLocker
 from dispatch.model import PickupPoint as DispatchPickupPoint
 from dispatch.packaging import compartments_for
+from dispatch.places import LivePlaces
 from dispatch.policy import BatchPolicy, DispatchPolicy, GreedyPolicy, ReoptimizePolicy
 from dispatch.promise import DispatcherLoad, Quoter
 from dispatch.reoptimize import ReoptimizeOptions
-from dispatch.state import DEFAULT_CO2_G_PER_KM, Courier, Decisions, DispatchOrder, TravelMatrices, Trip
-from routing.matrix import CCHEngine
+from dispatch.state import DEFAULT_CO2_G_PER_KM, Courier, Decisions, DispatchOrder, Trip
 from routing.network import RoadNetwork
+from routing.oracle import TravelOracle
 from routing.snap import snap
 from simulator.demand import orders_for
 from simulator.errors import ScenarioError
@@ -85,35 +86,6 @@ def check_on_map(scenario: Scenario, network: RoadNetwork) -> None:
                                 f"the map (limit {scenario.max_snap_m:.0f} m): off the map?")
 
 
-class _Travel:
-    """Per-profile matrices over the day's locations; car durations per hour of day when traffic is on."""
-
-    def __init__(self, network: RoadNetwork, nodes: np.ndarray, profiles: Sequence[str], *, traffic: bool,
-                 hours: range) -> None:
-        durations: dict[str, np.ndarray] = {}
-        distances: dict[str, np.ndarray] = {}
-        engines: dict[str, CCHEngine] = {}
-        for p in profiles:
-            engines[p] = CCHEngine(network, p)
-            m = engines[p].matrix(nodes, nodes)
-            durations[p], distances[p] = _frozen(m.durations), _frozen(m.distances)
-        self.base = TravelMatrices(durations=durations, distances=distances)
-        self.by_hour: dict[int, TravelMatrices] = {}
-        if traffic and "car" in engines:
-            for h in hours:
-                car = _frozen(engines["car"].durations(nodes, nodes, hour=h % 24))
-                self.by_hour[h % 24] = TravelMatrices(durations={**durations, "car": car}, distances=distances)
-
-    def at(self, t: int) -> TravelMatrices:
-        return self.by_hour.get(t // 3600 % 24, self.base)
-
-
-def _frozen(a: np.ndarray) -> np.ndarray:
-    out = np.ascontiguousarray(a, dtype=np.int64)
-    out.flags.writeable = False
-    return out
-
-
 class _Day:
     """One simulated day (see the module doc); `run` fills the recorder."""
 
@@ -130,17 +102,13 @@ class _Day:
         skus = [s.id for s in scenario.demand.skus]
         self.facilities = facilities(scenario, skus)
 
+        self.network = network
         fac_xy = np.array([f.location for f in self.facilities], dtype=np.float64)
-        order_xy = np.array([o.location for o in self.orders], dtype=np.float64).reshape(-1, 2)
         fac_nodes = snap(network, fac_xy, max_distance_m=scenario.max_snap_m).nodes
-        order_snap = snap(network, order_xy, max_distance_m=scenario.max_snap_m)
-        nodes, index = np.unique(np.concatenate([fac_nodes, order_snap.nodes]), return_inverse=True)
-        self.nodes = nodes
-        self.loc_of_facility = {f.id: int(index[i]) for i, f in enumerate(self.facilities)}
-        self.loc_of_order = {o.id: int(index[len(fac_nodes) + k]) for k, o in enumerate(self.orders)}
+        self.node_of_facility = {f.id: int(fac_nodes[i]) for i, f in enumerate(self.facilities)}
         profiles = sorted({g.profile for g in scenario.fleet} or {"bike"})
-        self.travel = _Travel(network, nodes, profiles, traffic=clock.traffic,
-                              hours=range(clock.start // 3600, self.cut_at // 3600 + 1))
+        self.oracle = TravelOracle(network, profiles, traffic=clock.traffic)
+        self.traffic = clock.traffic
 
         rng = np.random.default_rng(scenario.seed)
         n = len(self.orders)
@@ -158,10 +126,14 @@ class _Day:
         self.ending: set[str] = set()
         self.out: set[str] = set()
         policy = make_policy(scenario.policy, seed=scenario.seed)
+        self.places: dict[str, LivePlaces] = {}
         for s in scenario.stores:
-            loc = self.loc_of_facility[s.id]
-            d = Dispatcher(policy, store_id=s.id, store_location=loc, travel=self.travel.at(clock.start),
-                           tick_s=clock.tick_s)
+            store_profiles = sorted({g.profile for g in scenario.fleet if g.store == s.id} or {profiles[0]})
+            pool = self.oracle.pool(pinned=[self.node_of_facility[s.id]], hour=self._hour(clock.start),
+                                    profiles=store_profiles)
+            self.places[s.id] = places = LivePlaces(pool)
+            d = Dispatcher(policy, store_id=s.id, store_location=places.place(self.node_of_facility[s.id]),
+                           travel=places, tick_s=clock.tick_s)
             self.dispatchers[s.id] = d
             self.pickers[s.id] = simpy.Resource(self.env, capacity=s.pickers)
             self.picker_free[s.id] = [clock.start] * s.pickers
@@ -173,7 +145,7 @@ class _Day:
         for g in scenario.fleet:
             for k in range(g.count):
                 cid = f"{g.store}-{g.profile}-{g.shift[0] // 3600:02d}h-{k + 1}"
-                loc = self.loc_of_facility[g.store]
+                loc = self.dispatchers[g.store].store_location
                 self.dispatchers[g.store].add_courier(Courier(
                     id=cid, capacity=(g.capacity,), shift_start=g.shift[0], shift_end=g.shift[1], position=loc,
                     profile=g.profile, home_store=g.store, status="off"))
@@ -186,6 +158,10 @@ class _Day:
     @property
     def now(self) -> int:
         return int(self.env.now)
+
+    def _hour(self, t: int) -> int | None:
+        """The hour of day travel times follow at `t` (None: free flow, without traffic)."""
+        return t // 3600 % 24 if self.sc.clock.traffic else None
 
     def run(self) -> Recorder:
         self.env.process(self._arrivals())
@@ -236,7 +212,13 @@ class _Day:
         ready_at = self._predict_ready(alloc.store, store.picking_s)
         self.picked[order.id] = self.env.event()
         self.env.process(self._pick(order.id, alloc.store, store.picking_s))
-        location = self.loc_of_order[order.id] if order.mode == "courier" else self.loc_of_facility[alloc.facility]
+        places = self.places[alloc.store]
+        if order.mode == "courier":
+            node = int(snap(self.network, np.array([order.location], dtype=np.float64),
+                            max_distance_m=self.sc.max_snap_m).nodes[0])
+        else:
+            node = self.node_of_facility[alloc.facility]
+        location = places.place(node)
         dorder = DispatchOrder(id=order.id, store=alloc.store, location=location, ready_at=ready_at,
                                promise_by=rec.promise_by, load=(max(1, len(alloc.boxes)),),
                                service_s=self.sc.delivery.service_s, placed_at=order.placed_at)
@@ -276,7 +258,7 @@ class _Day:
         d = self.dispatchers[store]
         tick = self.sc.clock.tick_s
         while True:
-            d.travel = self.travel.at(self.now)
+            self.places[store].set_hour(self._hour(self.now))
             self._decided(store, d.tick(self.now))
             if self.now >= self.sc.clock.end and not d.orders:
                 return
@@ -305,7 +287,7 @@ class _Day:
         d = self.dispatchers[store]
         if info.shift_start > self.now:
             yield self.env.timeout(info.shift_start - self.now)
-        d.on_courier_event(cid, "on", self.now, location=self.loc_of_facility[store])
+        d.on_courier_event(cid, "on", self.now, location=d.store_location)
         self.env.process(self._shift_end(cid))
         while True:
             trip = yield self.queue[cid].get()
@@ -340,14 +322,14 @@ class _Day:
             self.rec.event(self.now, oid, "picked_up", courier=cid)
             if rec.redirected_to is None:
                 self.allocator.fulfil(oid)
-        here = start = self.loc_of_facility[store]
-        nodes, times, metres, failed = [int(self.nodes[here])], [self.now], 0, []
+        places = self.places[store]
+        here = start = d.store_location
+        nodes, times, metres, failed = [places.node(here)], [self.now], 0, []
         for oid in trip.order_ids:
             target = d.orders[oid].location
-            yield from self._drive(info, trip.profile, here, target)
-            metres += self.travel.base.distance(trip.profile, here, target)
+            metres += yield from self._drive(info, trip.profile, places, here, target)
             here = target
-            nodes.append(int(self.nodes[here]))
+            nodes.append(places.node(here))
             times.append(self.now)
             arrival = self.now
             yield self.env.timeout(self.sc.delivery.service_s)
@@ -366,9 +348,8 @@ class _Day:
                 self.env.process(self._collect(oid, oid))
             elif rec.redirected_to is not None:
                 self.env.process(self._collect(oid, _locker_hold(oid)))
-        yield from self._drive(info, trip.profile, here, start)
-        metres += self.travel.base.distance(trip.profile, here, start)
-        nodes.append(int(self.nodes[start]))
+        metres += yield from self._drive(info, trip.profile, places, here, start)
+        nodes.append(places.node(start))
         times.append(self.now)
         d.on_courier_event(cid, "at_store", self.now)
         for oid in failed:
@@ -385,21 +366,23 @@ class _Day:
         self.rec.trips.append(TripRecord(courier=cid, store=store, profile=trip.profile, orders=trip.order_ids,
                                          nodes=tuple(nodes), times=tuple(times), metres=metres))
 
-    def _drive(self, info: CourierRecord, profile: str, a: int, b: int) -> Any:
-        dt = self.travel.at(self.now).duration(profile, a, b)
+    def _drive(self, info: CourierRecord, profile: str, places: LivePlaces, a: int, b: int) -> Any:
+        """Ride from location `a` to `b` on the fastest path at this hour; returns its length (m)."""
+        places.set_hour(self._hour(self.now))
+        travel = places.matrices()
+        dt, metres = travel.duration(profile, a, b), travel.distance(profile, a, b)
         if dt:
             info.busy.append((self.now, self.now + dt))
             info.driving_s += dt
             yield self.env.timeout(dt)
+        return metres
 
     def _redirect(self, order_id: str, store: str) -> bool:
         """Send a parcel back at the store on to the locker nearest it with room for its boxes; False if none."""
         by_name = {b.name: b for b in self.allocator.catalogue.boxes}
         needed = compartments_for([by_name[b] for b in self.boxes[order_id]])
-        home = self.loc_of_facility[store]
         inventory = self.allocator.inventory
-        lockers = sorted(self.sc.lockers, key=lambda lk: (self.travel.base.duration(
-            "bike", home, self.loc_of_facility[lk.id]), lk.id))
+        lockers = sorted(self.sc.lockers, key=lambda lk: (self.allocator.travel_time(store, lk.id), lk.id))
         for lk in lockers:
             assigned = inventory.assign_compartments(lk.id, needed)
             if assigned is None:
@@ -409,7 +392,8 @@ class _Day:
             rec.redirected_to = lk.id
             self.rec.event(self.now, order_id, "redirected", locker=lk.id)
             assert rec.promise_by is not None
-            dorder = DispatchOrder(id=order_id, store=store, location=self.loc_of_facility[lk.id], ready_at=self.now,
+            location = self.places[store].place(self.node_of_facility[lk.id])
+            dorder = DispatchOrder(id=order_id, store=store, location=location, ready_at=self.now,
                                    promise_by=rec.promise_by, load=(max(1, rec.boxes),),
                                    service_s=self.sc.delivery.service_s, placed_at=rec.placed_at)
             self._decided(store, self.dispatchers[store].on_order(dorder, self.now))

@@ -1,0 +1,391 @@
+"""Travel between the places that are live now: rows computed when a place appears, slots recycled when it goes.
+
+A live service never knows tomorrow's addresses, and a day of orders is too many places for n×n matrices. A
+`TravelOracle` holds what one road network needs to answer travel queries per vehicle profile; each
+`PlacePool` (one per dark store, say) holds the places that matter to its owner now, as dense indices into
+per-profile duration (s) and distance (m) matrices. When a place appears (`place(node)`), its row and column
+are computed against the live places only; when the pool runs out of slots it asks its owner which indices are
+still referred to (`collect`), frees the others and grows only if it must. Memory is proportional to the live
+places, never to the day.
+
+Distances are those of the fastest path, the one whose duration is reported, at the pool's hour: what a
+courier rides. Two ways to compute rows, chosen per profile and network:
+
+- `cch`: where a profile's arc speed is the same on every arc at every hour in use (bike, foot on most maps),
+  the fastest path is the shortest path; two CCH sweeps (time, length) answer a row.
+- `dijkstra`: otherwise (cars: road classes, congestion by class), a compiled one-to-many Dijkstra on arc
+  weights that pack (ms, cm) lexicographically gives the fastest time and that path's exact length; it stops
+  once every live place is settled.
+
+Hours: a time-dependent profile (car with traffic) is recomputed for the live places when `set_hour` changes
+the hour; the others are computed once per place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+import routingkit_cch as rk
+
+from routing.errors import InvalidProblemError
+from routing.matrix import UNREACHABLE, CCHEngine, _arc_time_ms
+from routing.network import HOURS_PER_DAY, RoadNetwork, check_hour, get_profile, min_parallel
+
+IntArray = npt.NDArray[np.int64]
+RowMethod = Literal["cch", "dijkstra"]
+
+_NO_PATH = -1
+
+
+def _dijkstra() -> ModuleType:
+    """The compiled kernel module, imported (and compiled, the first time on a machine) on first use."""
+    from routing import _dijkstra
+
+    return _dijkstra
+
+
+@dataclass(frozen=True, slots=True)
+class _Graph:
+    """Forward and backward CSR arrays of one profile at one hour, with packed (ms, cm) arc weights."""
+
+    fwd: tuple[IntArray, IntArray, IntArray]
+    bwd: tuple[IntArray, IntArray, IntArray]
+
+
+class TravelOracle:
+    """Per-profile travel on one road network for pools of live places (see the module doc).
+
+    `profiles` are the vehicle profiles pools may ask for; `traffic` makes time-dependent profiles (those with
+    hourly factors, e.g. car) follow the pool's hour; without it every profile uses free-flow times.
+    """
+
+    def __init__(self, network: RoadNetwork, profiles: Sequence[str], *, traffic: bool = False) -> None:
+        if not profiles:
+            raise InvalidProblemError("profiles: at least one profile is needed")
+        self.network = network
+        self.profiles = tuple(dict.fromkeys(profiles))
+        self.traffic = traffic
+        self._spec = {p: get_profile(p) for p in self.profiles}
+        self.time_dependent = {p: traffic and any(f != 1.0 for f in s.time_of_day.hourly)
+                               for p, s in self._spec.items()}
+        self.method: dict[str, RowMethod] = {p: "cch" if self._uniform_speed(p) else "dijkstra"
+                                             for p in self.profiles}
+        self._cch: dict[str, CCHEngine] = {}
+        self._graphs: dict[tuple[str, int | None], _Graph] = {}
+        n = network.n_nodes
+        self._best = np.full(n, _NO_PATH, dtype=np.int64)
+        self._touched = np.empty(n, dtype=np.int64)
+        self._heap: tuple[IntArray, IntArray] | None = None
+
+    def _uniform_speed(self, profile: str) -> bool:
+        """Whether time is length × one constant on every arc at every hour used: then fastest = shortest."""
+        length = self.network.length_m
+        used = length > 0
+        if not used.any():
+            return True
+        hours: list[int | None] = [None]
+        if self.time_dependent[profile]:
+            hours += list(range(HOURS_PER_DAY))
+        for hour in hours:
+            ratio = self.network.edge_times(profile, hour)[used] / length[used]
+            if ratio.max() - ratio.min() > 1e-9 * ratio.max():
+                return False
+        return True
+
+    def hour_for(self, profile: str, hour: int | None) -> int | None:
+        """The hour whose times `profile` uses when a pool is at `hour` (None: free flow)."""
+        return hour if self.time_dependent[profile] else None
+
+    def pool(self, *, pinned: Iterable[int] = (), hour: int | None = None, capacity: int = 32,
+             profiles: Sequence[str] | None = None,
+             collect: Callable[[], Iterable[int]] | None = None) -> PlacePool:
+        """A new pool of live places over `profiles` (default: all), with `pinned` road nodes that never go."""
+        return PlacePool(self, pinned=pinned, hour=hour, capacity=capacity,
+                         profiles=self.profiles if profiles is None else profiles, collect=collect)
+
+    # --- rows ----------------------------------------------------------------------------------------------
+
+    def _engine(self, profile: str) -> CCHEngine:
+        if profile not in self._cch:
+            self._cch[profile] = CCHEngine(self.network, profile, threads=1)
+        return self._cch[profile]
+
+    def _graph(self, profile: str, hour: int | None) -> _Graph:
+        key = (profile, hour)
+        if key not in self._graphs:
+            spec = self._spec[profile]
+            arcs = self.network.arcs(spec)
+            ms = _arc_time_ms(self.network, spec, hour, arcs.edge)
+            cm = np.rint(self.network.length_m[arcs.edge] * 100.0).astype(np.int64)
+            shift = _dijkstra().LENGTH_BITS
+            packed = (ms << shift) | cm
+            tail, head, weight = min_parallel(arcs.tail, arcs.head, packed)
+            n = self.network.n_nodes
+            self._graphs[key] = _Graph(fwd=_csr(tail, head, weight, n), bwd=_csr(head, tail, weight, n))
+            if self._heap is None or len(self._heap[0]) < len(weight) + 1:
+                self._heap = (np.empty(len(weight) + 1, dtype=np.int64), np.empty(len(weight) + 1, dtype=np.int64))
+        return self._graphs[key]
+
+    def search(self, profile: str, hour: int | None, source: int, targets: IntArray, *,
+               backward: bool = False, is_target: npt.NDArray[np.bool_] | None = None) -> tuple[IntArray, IntArray]:
+        """Durations (s) and fastest-path distances (m) from `source` to each of `targets` (distinct nodes),
+        or from each of them to `source` when `backward`; UNREACHABLE where no road joins them.
+
+        `is_target`, if given, must mark exactly `targets` among the network's nodes (pools keep one).
+        """
+        if len(targets) == 0:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        graph = self._graph(profile, hour)
+        indptr, indices, weight = graph.bwd if backward else graph.fwd
+        mask = is_target
+        if mask is None:
+            mask = np.zeros(self.network.n_nodes, dtype=np.bool_)
+            mask[targets] = True
+        assert self._heap is not None
+        kernel = _dijkstra()
+        count = kernel.one_to_many(indptr, indices, weight, int(source), mask, len(targets), self._best,
+                                   self._touched, self._heap[0], self._heap[1])
+        packed = self._best[targets]
+        self._best[self._touched[:count]] = _NO_PATH
+        return _unpack(packed, kernel.LENGTH_BITS)
+
+
+def _csr(rows: npt.NDArray[np.int32], cols: npt.NDArray[np.int32], weight: IntArray,
+         n: int) -> tuple[IntArray, IntArray, IntArray]:
+    """CSR arrays (indptr, indices, weights) of the arcs rows -> cols over `n` nodes."""
+    order = np.lexsort((cols, rows))
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+    return indptr, cols[order].astype(np.int64), np.ascontiguousarray(weight[order], dtype=np.int64)
+
+
+def _unpack(packed: IntArray, shift: int) -> tuple[IntArray, IntArray]:
+    reached = packed >= 0
+    ms = packed >> shift
+    cm = packed & ((1 << shift) - 1)
+    durations = np.where(reached, (ms + 500) // 1000, UNREACHABLE)
+    distances = np.where(reached, (cm + 50) // 100, UNREACHABLE)
+    return durations.astype(np.int64), distances.astype(np.int64)
+
+
+def _sweep_values(values: list[int | None]) -> IntArray:
+    try:
+        return np.array(values, dtype=np.int64)
+    except TypeError:
+        return np.array([_NO_PATH if v is None else v for v in values], dtype=np.int64)
+
+
+def _round(raw: IntArray, unit: int) -> IntArray:
+    out = (raw + unit // 2) // unit
+    out[raw == _NO_PATH] = UNREACHABLE
+    return out
+
+
+class _CCHRows:
+    """One pool's CCH queries of one profile, pinned to the pool's live nodes (re-pinned when they change)."""
+
+    def __init__(self, engine: CCHEngine, hour: int | None) -> None:
+        self.engine = engine
+        self.time = engine._time_metric(hour)
+        self.length = engine._distance_metric()
+        self._pinned: list[int] | None = None
+        self._queries: tuple[rk.CCHOneToMany, rk.CCHManyToOne, rk.CCHOneToMany, rk.CCHManyToOne] | None = None
+
+    def _pin(self, nodes: list[int]) -> tuple[rk.CCHOneToMany, rk.CCHManyToOne, rk.CCHOneToMany, rk.CCHManyToOne]:
+        if self._queries is None:
+            self._queries = (rk.CCHOneToMany(self.time, nodes), rk.CCHManyToOne(self.time, nodes),
+                             rk.CCHOneToMany(self.length, nodes), rk.CCHManyToOne(self.length, nodes))
+        elif self._pinned != nodes:
+            t_out, t_in, l_out, l_in = self._queries
+            t_out.repin_targets(nodes)
+            t_in.repin_sources(nodes)
+            l_out.repin_targets(nodes)
+            l_in.repin_sources(nodes)
+        self._pinned = nodes
+        return self._queries
+
+    def rows(self, node: int, targets: list[int]) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+        """(out durations, out distances, in durations, in distances) between `node` and each target."""
+        if not targets:
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty, empty, empty
+        t_out, t_in, l_out, l_in = self._pin(targets)
+        return (_round(_sweep_values(t_out.distances_from(node)), 1000),
+                _round(_sweep_values(l_out.distances_from(node)), 100),
+                _round(_sweep_values(t_in.distances_to(node)), 1000),
+                _round(_sweep_values(l_in.distances_to(node)), 100))
+
+
+class PlacePool:
+    """Live places of one owner as dense indices into per-profile matrices (see the module doc).
+
+    `durations(profile)` and `distances(profile)` are read-only views of `capacity`×`capacity` arrays, filled
+    for live places (free slots hold UNREACHABLE, a place to itself 0). They change in place when places come
+    and when the hour changes; `version` changes when they are reallocated (the pool grew).
+    """
+
+    def __init__(self, oracle: TravelOracle, *, pinned: Iterable[int], hour: int | None, capacity: int,
+                 profiles: Sequence[str], collect: Callable[[], Iterable[int]] | None) -> None:
+        check_hour(hour)
+        if capacity < 1:
+            raise InvalidProblemError(f"capacity must be at least 1, got {capacity}")
+        unknown = [p for p in profiles if p not in oracle.profiles]
+        if unknown or not profiles:
+            raise InvalidProblemError(f"profiles: {unknown or 'none'} not among the oracle's {list(oracle.profiles)}")
+        self.oracle = oracle
+        self.profiles = tuple(dict.fromkeys(profiles))
+        self.hour = hour
+        self.collect = collect
+        self.version = 0
+        self._node = np.full(capacity, -1, dtype=np.int64)
+        self._slot: dict[int, int] = {}
+        self._free = list(range(capacity - 1, -1, -1))
+        self._is_live = np.zeros(oracle.network.n_nodes, dtype=np.bool_)
+        self._dur = {p: self._blank(capacity) for p in self.profiles}
+        self._dist = {p: self._blank(capacity) for p in self.profiles}
+        self._cch = {p: _CCHRows(oracle._engine(p), oracle.hour_for(p, hour))
+                     for p in self.profiles if oracle.method[p] == "cch"}
+        self._pinned: set[int] = set()
+        for node in pinned:
+            self._pinned.add(self.place(node))
+
+    @staticmethod
+    def _blank(capacity: int) -> IntArray:
+        a = np.full((capacity, capacity), UNREACHABLE, dtype=np.int64)
+        np.fill_diagonal(a, 0)
+        return a
+
+    # --- what the pool holds -------------------------------------------------------------------------------
+
+    @property
+    def capacity(self) -> int:
+        return len(self._node)
+
+    @property
+    def n_live(self) -> int:
+        return len(self._slot)
+
+    @property
+    def pinned(self) -> frozenset[int]:
+        return frozenset(self._pinned)
+
+    def node(self, index: int) -> int:
+        """The road node at live index `index`."""
+        node = int(self._node[index]) if 0 <= index < len(self._node) else -1
+        if node < 0:
+            raise InvalidProblemError(f"index {index} is not a live place of this pool")
+        return node
+
+    def live(self) -> dict[int, int]:
+        """Live index -> road node."""
+        return {slot: node for node, slot in self._slot.items()}
+
+    def durations(self, profile: str) -> IntArray:
+        return self._view(self._dur[profile])
+
+    def distances(self, profile: str) -> IntArray:
+        return self._view(self._dist[profile])
+
+    @staticmethod
+    def _view(a: IntArray) -> IntArray:
+        v = a.view()
+        v.flags.writeable = False
+        return v
+
+    # --- places come and go --------------------------------------------------------------------------------
+
+    def place(self, node: int) -> int:
+        """The live index of road node `node`, computing its rows if it is new here."""
+        node = int(node)
+        slot = self._slot.get(node)
+        if slot is not None:
+            return slot
+        if not 0 <= node < self.oracle.network.n_nodes:
+            raise InvalidProblemError(f"node {node} is outside the network's {self.oracle.network.n_nodes} nodes")
+        if not self._free:
+            self._make_room()
+        slot = self._free.pop()
+        others = np.array(sorted(self._slot.values()), dtype=np.int64)
+        other_nodes = self._node[others]
+        for p in self.profiles:
+            out_d, out_m, in_d, in_m = self._rows(p, node, other_nodes)
+            dur, dist = self._dur[p], self._dist[p]
+            dur[slot, others], dist[slot, others] = out_d, out_m
+            dur[others, slot], dist[others, slot] = in_d, in_m
+            dur[slot, slot] = dist[slot, slot] = 0
+        self._node[slot] = node
+        self._slot[node] = slot
+        self._is_live[node] = True
+        return slot
+
+    def _rows(self, profile: str, node: int, targets: IntArray) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+        if self.oracle.method[profile] == "cch":
+            return self._cch[profile].rows(node, targets.tolist())
+        hour = self.oracle.hour_for(profile, self.hour)
+        out_d, out_m = self.oracle.search(profile, hour, node, targets, is_target=self._is_live)
+        in_d, in_m = self.oracle.search(profile, hour, node, targets, backward=True, is_target=self._is_live)
+        return out_d, out_m, in_d, in_m
+
+    def retain(self, keep: Iterable[int]) -> int:
+        """Free every live index but the pinned ones and `keep`; returns how many were freed."""
+        keep_set = set(int(k) for k in keep) | self._pinned
+        gone = [slot for slot in self._slot.values() if slot not in keep_set]
+        for slot in gone:
+            node = int(self._node[slot])
+            del self._slot[node]
+            self._is_live[node] = False
+            self._node[slot] = -1
+            for p in self.profiles:
+                for a in (self._dur[p], self._dist[p]):
+                    a[slot, :] = UNREACHABLE
+                    a[:, slot] = UNREACHABLE
+                    a[slot, slot] = 0
+            self._free.append(slot)
+        self._free.sort(reverse=True)
+        return len(gone)
+
+    def _make_room(self) -> None:
+        if self.collect is not None:
+            self.retain(self.collect())
+        if self._free and len(self._free) >= self.capacity // 4:
+            return
+        old = self.capacity
+        new = old * 2
+        for table in (self._dur, self._dist):
+            for p, a in table.items():
+                b = self._blank(new)
+                b[:old, :old] = a
+                table[p] = b
+        node = np.full(new, -1, dtype=np.int64)
+        node[:old] = self._node
+        self._node = node
+        self._free = sorted([*self._free, *range(old, new)], reverse=True)
+        self.version += 1
+
+    def set_hour(self, hour: int | None) -> None:
+        """Move the pool to `hour`: time-dependent profiles are recomputed for the live places."""
+        check_hour(hour)
+        if hour == self.hour:
+            return
+        self.hour = hour
+        slots = np.array(sorted(self._slot.values()), dtype=np.int64)
+        nodes = self._node[slots]
+        for p in self.profiles:
+            if not self.oracle.time_dependent[p]:
+                continue
+            if p in self._cch:
+                self._cch[p] = _CCHRows(self.oracle._engine(p), self.oracle.hour_for(p, hour))
+            dur, dist = self._dur[p], self._dist[p]
+            for k, slot in enumerate(slots):
+                if self.oracle.method[p] == "cch":
+                    out_d, out_m, _, _ = self._cch[p].rows(int(nodes[k]), nodes.tolist())
+                else:
+                    out_d, out_m = self.oracle.search(p, self.oracle.hour_for(p, hour), int(nodes[k]), nodes,
+                                                      is_target=self._is_live)
+                dur[slot, slots], dist[slot, slots] = out_d, out_m
+                dur[slot, slot] = dist[slot, slot] = 0

@@ -1,0 +1,123 @@
+"""Tests for routing.oracle: live places get exact fastest-path rows, recycle their slots, follow the hour."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from routing.errors import InvalidProblemError
+from routing.matrix import UNREACHABLE, ScipyEngine
+from routing.network import RoadNetwork
+from routing.oracle import TravelOracle
+
+ROOT = Path(__file__).resolve().parents[2]
+MOSCOW = ROOT / "tests" / "data" / "moscow_ostankino_drive.osm.bz2"
+PORTO_CENTRE = ROOT / "scenarios" / "maps" / "porto_centre_drive.osm.bz2"
+
+
+@pytest.fixture(scope="module")
+def porto(tmp_path_factory: pytest.TempPathFactory) -> RoadNetwork:
+    return RoadNetwork.from_osm(PORTO_CENTRE, cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="module")
+def moscow(tmp_path_factory: pytest.TempPathFactory) -> RoadNetwork:
+    return RoadNetwork.from_osm(MOSCOW, cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+def _block(pool_array: np.ndarray, slots: list[int]) -> np.ndarray:
+    return pool_array[np.ix_(slots, slots)]
+
+
+@pytest.mark.parametrize("hour", [None, 8])
+def test_rows_equal_exact_fastest_paths_for_every_profile(porto: RoadNetwork, hour: int | None) -> None:
+    """Durations equal scipy's exact fastest times and distances that fastest path's length (±2 m of rounding),
+    for cars (compiled Dijkstra) and bikes and walkers (CCH), at free flow and in the morning peak."""
+    oracle = TravelOracle(porto, ["car", "bike", "foot"], traffic=True)
+    assert oracle.method == {"car": "dijkstra", "bike": "cch", "foot": "cch"}
+    nodes = np.random.default_rng(5).choice(porto.n_nodes, 60, replace=False)
+    pool = oracle.pool(pinned=[int(nodes[0])], hour=hour, capacity=8)
+    slots = [pool.place(int(n)) for n in nodes]
+    assert [pool.node(s) for s in slots] == [int(n) for n in nodes]
+    for profile in ("car", "bike", "foot"):
+        ref = ScipyEngine(porto, profile).matrix(nodes, nodes, hour=oracle.hour_for(profile, hour))
+        assert np.array_equal(_block(pool.durations(profile), slots), ref.durations), profile
+        assert np.abs(_block(pool.distances(profile), slots) - ref.distances).max() <= 2, profile
+
+
+def test_car_distances_are_those_of_the_fastest_not_the_shortest_path(porto: RoadNetwork) -> None:
+    """On Porto's road classes, car distances differ from the shortest road distance (they are longer on
+    average) and match the fastest path's length."""
+    oracle = TravelOracle(porto, ["car"])
+    nodes = np.random.default_rng(9).choice(porto.n_nodes, 40, replace=False)
+    pool = oracle.pool()
+    slots = [pool.place(int(n)) for n in nodes]
+    fastest = _block(pool.distances("car"), slots)
+    shortest = ScipyEngine(porto, "car").matrix(nodes, nodes).distances
+    graph = porto.csr("car", metric="distance")
+    from scipy.sparse.csgraph import dijkstra
+
+    true_shortest = np.rint(dijkstra(graph, indices=nodes)[:, nodes])
+    assert fastest.mean() > true_shortest.mean() + 50
+    assert np.abs(fastest - shortest).max() <= 2
+
+
+def test_a_place_is_computed_once_and_slots_are_recycled(porto: RoadNetwork) -> None:
+    """Placing a node twice gives one index; freed slots are reused, their rows cleared; pinned places stay."""
+    oracle = TravelOracle(porto, ["bike"])
+    nodes = [int(n) for n in np.random.default_rng(2).choice(porto.n_nodes, 10, replace=False)]
+    pool = oracle.pool(pinned=[nodes[0]], capacity=4)
+    a = pool.place(nodes[1])
+    assert pool.place(nodes[1]) == a
+    b = pool.place(nodes[2])
+    assert pool.retain([b]) == 1
+    assert pool.n_live == 2 and pool.pinned == frozenset({pool.place(nodes[0])})
+    assert pool.durations("bike")[a, b] == UNREACHABLE
+    with pytest.raises(InvalidProblemError, match=f"index {a}"):
+        pool.node(a)
+    c = pool.place(nodes[3])
+    assert c == a
+    ref = ScipyEngine(porto, "bike").matrix([nodes[3]], [nodes[2]]).durations[0, 0]
+    assert pool.durations("bike")[c, b] == ref
+
+
+def test_memory_follows_the_live_places_not_the_places_ever_seen(porto: RoadNetwork) -> None:
+    """A pool that sees 400 places with at most 10 live at a time never grows past 32 slots."""
+    oracle = TravelOracle(porto, ["bike"])
+    nodes = [int(n) for n in np.random.default_rng(4).choice(porto.n_nodes, 401, replace=False)]
+    live: list[int] = []
+    pool = oracle.pool(pinned=[nodes[0]], capacity=4, collect=lambda: live)
+    for n in nodes[1:]:
+        live.append(pool.place(n))
+        del live[:-10]
+    assert pool.capacity <= 32
+    assert pool.n_live <= pool.capacity
+
+
+def test_set_hour_recomputes_time_dependent_profiles_only(porto: RoadNetwork) -> None:
+    """Moving to the morning peak changes car times to those of that hour; bike times stay as they were."""
+    oracle = TravelOracle(porto, ["car", "bike"], traffic=True)
+    nodes = np.random.default_rng(7).choice(porto.n_nodes, 30, replace=False)
+    pool = oracle.pool(hour=3)
+    slots = [pool.place(int(n)) for n in nodes]
+    bike_before = _block(pool.durations("bike"), slots).copy()
+    car_before = _block(pool.durations("car"), slots).copy()
+    pool.set_hour(8)
+    car = _block(pool.durations("car"), slots)
+    assert np.array_equal(car, ScipyEngine(porto, "car").matrix(nodes, nodes, hour=8).durations)
+    assert car.sum() > car_before.sum()
+    assert np.array_equal(_block(pool.durations("bike"), slots), bike_before)
+
+
+def test_views_are_read_only_and_bad_requests_name_the_field(moscow: RoadNetwork) -> None:
+    """Callers cannot write the matrices; an unknown profile, a node off the network or a bad hour is refused."""
+    oracle = TravelOracle(moscow, ["bike"])
+    pool = oracle.pool()
+    with pytest.raises(ValueError, match="read-only"):
+        pool.durations("bike")[0, 0] = 5
+    with pytest.raises(InvalidProblemError, match="profiles"):
+        oracle.pool(profiles=["car"])
+    with pytest.raises(InvalidProblemError, match="node"):
+        pool.place(moscow.n_nodes)
+    with pytest.raises(InvalidProblemError, match="hour"):
+        pool.set_hour(24)
