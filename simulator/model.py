@@ -9,7 +9,6 @@ is drawn from the scenario's seed, so the same scenario gives the same day; noth
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,19 +16,14 @@ from typing import Any
 import numpy as np
 import simpy
 
-from dispatch.allocation import Allocator
-from dispatch.engine import Dispatcher
-from dispatch.model import DarkStore, Order, circle_zone, deadline
+from dispatch.model import DarkStore, Order, circle_zone
 from dispatch.model import Locker as DispatchLocker
 from dispatch.model import PickupPoint as DispatchPickupPoint
-from dispatch.packaging import compartments_for
-from dispatch.places import LivePlaces
+from dispatch.operations import CourierSetup, Operations, OperationsOptions, Outcome
 from dispatch.policy import BatchPolicy, DispatchPolicy, GreedyPolicy, ReoptimizePolicy
-from dispatch.promise import DispatcherLoad, Quoter
 from dispatch.reoptimize import ReoptimizeOptions
-from dispatch.state import DEFAULT_CO2_G_PER_KM, Courier, Decisions, DispatchOrder, Trip
+from dispatch.state import DEFAULT_CO2_G_PER_KM, Trip
 from routing.network import RoadNetwork
-from routing.oracle import TravelOracle
 from routing.snap import snap
 from simulator.demand import orders_for
 from simulator.errors import ScenarioError
@@ -73,6 +67,14 @@ def facilities(scenario: Scenario, skus: Sequence[str]) -> list[DarkStore | Disp
     return out
 
 
+def operations_options(scenario: Scenario) -> OperationsOptions:
+    """The operations core's knobs a scenario sets (clock, delivery, allocation, promise)."""
+    return OperationsOptions(tick_s=scenario.clock.tick_s, service_s=scenario.delivery.service_s,
+                             failed_to=scenario.delivery.failed_to, rank=scenario.allocation.rank,
+                             max_detour_s=scenario.allocation.max_detour_s, max_snap_m=scenario.max_snap_m,
+                             traffic=scenario.clock.traffic, promise=scenario.promise)
+
+
 def check_on_map(scenario: Scenario, network: RoadNetwork) -> None:
     """Every facility lies within `max_snap_m` of a road of the map, else a ScenarioError naming it."""
     points = [*((f"stores[{i}].location", f.id, f.location) for i, f in enumerate(scenario.stores)),
@@ -87,7 +89,7 @@ def check_on_map(scenario: Scenario, network: RoadNetwork) -> None:
 
 
 class _Day:
-    """One simulated day (see the module doc); `run` fills the recorder."""
+    """One simulated day (see the module doc): the world around a `dispatch.operations.Operations` core."""
 
     def __init__(self, scenario: Scenario, network: RoadNetwork, orders: Sequence[Order],
                  progress: Callable[[int], None] | None) -> None:
@@ -100,72 +102,43 @@ class _Day:
         self.cut_at = clock.end + DRAIN_S
         check_on_map(scenario, network)
         skus = [s.id for s in scenario.demand.skus]
-        self.facilities = facilities(scenario, skus)
-
-        self.network = network
-        fac_xy = np.array([f.location for f in self.facilities], dtype=np.float64)
-        fac_nodes = snap(network, fac_xy, max_distance_m=scenario.max_snap_m).nodes
-        self.node_of_facility = {f.id: int(fac_nodes[i]) for i, f in enumerate(self.facilities)}
-        profiles = sorted({g.profile for g in scenario.fleet} or {"bike"})
-        self.oracle = TravelOracle(network, profiles, traffic=clock.traffic)
-        self.traffic = clock.traffic
-
+        fleet = []
+        for g in scenario.fleet:
+            for k in range(g.count):
+                cid = f"{g.store}-{g.profile}-{g.shift[0] // 3600:02d}h-{k + 1}"
+                fleet.append(CourierSetup(id=cid, store=g.store, profile=g.profile, capacity=g.capacity,
+                                          shift_start=g.shift[0], shift_end=g.shift[1]))
+        self.core = Operations(network, facilities(scenario, skus), fleet,
+                               make_policy(scenario.policy, seed=scenario.seed),
+                               pickers={s.id: s.pickers for s in scenario.stores},
+                               options=operations_options(scenario))
         rng = np.random.default_rng(scenario.seed)
         n = len(self.orders)
         self.fails = dict(zip((o.id for o in self.orders), rng.random(n) < scenario.delivery.failure_rate,
                               strict=True))
         self.cancels = dict(zip((o.id for o in self.orders), rng.random(n) < scenario.delivery.cancel_rate,
                                 strict=True))
-        self.boxes: dict[str, tuple[str, ...]] = {}
-        self.dispatchers: dict[str, Dispatcher] = {}
-        self.pickers: dict[str, simpy.Resource] = {}
-        self.picker_free: dict[str, list[int]] = {}
+        self.pickers = {s.id: simpy.Resource(self.env, capacity=s.pickers) for s in scenario.stores}
+        self.picking_s = {s.id: s.picking_s for s in scenario.stores}
         self.picked: dict[str, simpy.Event] = {}
         self.queue: dict[str, simpy.Store] = {}
         self.home: dict[str, str] = {}
         self.ending: set[str] = set()
         self.out: set[str] = set()
-        policy = make_policy(scenario.policy, seed=scenario.seed)
-        self.places: dict[str, LivePlaces] = {}
-        for s in scenario.stores:
-            store_profiles = sorted({g.profile for g in scenario.fleet if g.store == s.id} or {profiles[0]})
-            pool = self.oracle.pool(pinned=[self.node_of_facility[s.id]], hour=self._hour(clock.start),
-                                    profiles=store_profiles)
-            self.places[s.id] = places = LivePlaces(pool)
-            d = Dispatcher(policy, store_id=s.id, store_location=places.place(self.node_of_facility[s.id]),
-                           travel=places, tick_s=clock.tick_s)
-            self.dispatchers[s.id] = d
-            self.pickers[s.id] = simpy.Resource(self.env, capacity=s.pickers)
-            self.picker_free[s.id] = [clock.start] * s.pickers
-        self.load = DispatcherLoad(self.dispatchers, pickers={s.id: s.pickers for s in scenario.stores})
-        rule = scenario.allocation
-        self.allocator = Allocator(network, self.facilities, profile="bike", max_snap_m=scenario.max_snap_m,
-                                   load=self.load if rule.rank == "eta" else None, max_detour_s=rule.max_detour_s)
-        self.quoter = Quoter(self.allocator, self.load, scenario.promise)
-        for g in scenario.fleet:
-            for k in range(g.count):
-                cid = f"{g.store}-{g.profile}-{g.shift[0] // 3600:02d}h-{k + 1}"
-                loc = self.dispatchers[g.store].store_location
-                self.dispatchers[g.store].add_courier(Courier(
-                    id=cid, capacity=(g.capacity,), shift_start=g.shift[0], shift_end=g.shift[1], position=loc,
-                    profile=g.profile, home_store=g.store, status="off"))
-                self.home[cid] = g.store
-                self.queue[cid] = simpy.Store(self.env)
-                self.rec.couriers[cid] = CourierRecord(id=cid, store=g.store, profile=g.profile,
-                                                       shift_start=g.shift[0], shift_end=g.shift[1])
-                self.env.process(self._courier(cid))
+        for c in fleet:
+            self.home[c.id] = c.store
+            self.queue[c.id] = simpy.Store(self.env)
+            self.rec.couriers[c.id] = CourierRecord(id=c.id, store=c.store, profile=c.profile,
+                                                    shift_start=c.shift_start, shift_end=c.shift_end)
+            self.env.process(self._courier(c.id))
 
     @property
     def now(self) -> int:
         return int(self.env.now)
 
-    def _hour(self, t: int) -> int | None:
-        """The hour of day travel times follow at `t` (None: free flow, without traffic)."""
-        return t // 3600 % 24 if self.sc.clock.traffic else None
-
     def run(self) -> Recorder:
         self.env.process(self._arrivals())
-        for store in self.dispatchers:
+        for store in self.core.dispatchers:
             self.env.process(self._ticker(store))
         if self.progress is not None:
             self.env.process(self._progress())
@@ -182,6 +155,13 @@ class _Day:
             yield self.env.timeout(min(600, self.cut_at - self.now))
             self.progress(self.now)
 
+    def _apply(self, outcome: Outcome) -> None:
+        """Record what the core says happened, and hand committed trips to their couriers."""
+        for e in outcome.events:
+            self.rec.apply(e.t, e.order, e.event, e.fields)
+        for trip in outcome.trips:
+            self.env.process(self._hand_over(trip))
+
     # --- orders ---------------------------------------------------------------------------------------------
 
     def _arrivals(self) -> Any:
@@ -191,88 +171,40 @@ class _Day:
             self._place(order)
 
     def _place(self, order: Order) -> None:
-        now = self.now
-        rec = OrderRecord(id=order.id, placed_at=order.placed_at, location=order.location, mode=order.mode)
-        self.rec.orders[order.id] = rec
-        alloc = self.allocator.allocate([order])[0]
-        if order.mode == "courier" and order.items:
-            rec.quoted_eta = self.quoter.express_for(alloc, now).eta
-        self.rec.event(now, order.id, "placed", mode=order.mode, quoted_eta=rec.quoted_eta)
-        if not alloc.allocated:
-            rec.status, rec.reason, rec.closed_at = "rejected", alloc.reason, now
-            self.rec.event(now, order.id, "rejected", reason=alloc.reason)
-            return
-        assert alloc.store is not None and alloc.facility is not None
-        rec.store, rec.facility, rec.boxes = alloc.store, alloc.facility, len(alloc.boxes)
-        self.boxes[order.id] = alloc.boxes
-        rec.promise_by = deadline(order)
-        self.rec.event(now, order.id, "allocated", store=alloc.store, facility=alloc.facility,
-                       boxes=list(alloc.boxes))
-        store = next(s for s in self.sc.stores if s.id == alloc.store)
-        ready_at = self._predict_ready(alloc.store, store.picking_s)
-        self.picked[order.id] = self.env.event()
-        self.env.process(self._pick(order.id, alloc.store, store.picking_s))
-        places = self.places[alloc.store]
-        if order.mode == "courier":
-            node = int(snap(self.network, np.array([order.location], dtype=np.float64),
-                            max_distance_m=self.sc.max_snap_m).nodes[0])
-        else:
-            node = self.node_of_facility[alloc.facility]
-        location = places.place(node)
-        dorder = DispatchOrder(id=order.id, store=alloc.store, location=location, ready_at=ready_at,
-                               promise_by=rec.promise_by, load=(max(1, len(alloc.boxes)),),
-                               service_s=self.sc.delivery.service_s, placed_at=order.placed_at)
-        self._decided(alloc.store, self.dispatchers[alloc.store].on_order(dorder, now))
-        if self.cancels[order.id]:
-            self.env.process(self._cancel(order.id, alloc.store))
+        self.rec.orders[order.id] = OrderRecord(id=order.id, placed_at=order.placed_at, location=order.location,
+                                                mode=order.mode)
+        outcome = self.core.place(order, self.now)
+        if order.id in self.core.orders:
+            self.rec.decisions += 1
+            store = self.core.orders[order.id].store
+            self.picked[order.id] = self.env.event()
+            self.env.process(self._pick(order.id, store))
+            if self.cancels[order.id]:
+                self.env.process(self._cancel(order.id))
+        self._apply(outcome)
 
-    def _predict_ready(self, store: str, picking_s: int) -> int:
-        """When picking will be done: the store's pickers work FIFO, `picking_s` per order (as `_pick` does)."""
-        free = self.picker_free[store]
-        start = max(self.now, heapq.heappop(free))
-        heapq.heappush(free, start + picking_s)
-        return start + picking_s
-
-    def _pick(self, order_id: str, store: str, picking_s: int) -> Any:
+    def _pick(self, order_id: str, store: str) -> Any:
         with self.pickers[store].request() as req:
             yield req
-            yield self.env.timeout(picking_s)
-        self.rec.orders[order_id].ready_at = self.now
-        self.rec.event(self.now, order_id, "picked", store=store)
+            yield self.env.timeout(self.picking_s[store])
+        if order_id in self.core.orders:  # not cancelled meanwhile
+            self._apply(self.core.picked(order_id, self.now))
         self.picked[order_id].succeed()
 
-    def _cancel(self, order_id: str, store: str) -> Any:
+    def _cancel(self, order_id: str) -> Any:
         yield self.env.timeout(self.sc.delivery.cancel_after_s)
-        d = self.dispatchers[store]
-        if order_id not in {o.id for o in d.open_orders}:
-            return
-        d.cancel(order_id, self.now)
-        self.allocator.cancel(order_id)
-        rec = self.rec.orders[order_id]
-        rec.status, rec.closed_at = "cancelled", self.now
-        self.rec.event(self.now, order_id, "cancelled")
+        self._apply(self.core.cancel(order_id, self.now))
 
     # --- dispatch -------------------------------------------------------------------------------------------
 
     def _ticker(self, store: str) -> Any:
-        d = self.dispatchers[store]
         tick = self.sc.clock.tick_s
         while True:
-            self.places[store].set_hour(self._hour(self.now))
-            self._decided(store, d.tick(self.now))
-            if self.now >= self.sc.clock.end and not d.orders:
+            self.rec.decisions += 1
+            self._apply(self.core.tick(store, self.now))
+            if self.now >= self.sc.clock.end and not self.core.open_orders(store):
                 return
             yield self.env.timeout(tick)
-
-    def _decided(self, store: str, decisions: Decisions) -> None:
-        self.rec.decisions += 1
-        for trip in decisions.trips:
-            for oid in trip.order_ids:
-                rec = self.rec.orders[oid]
-                rec.assigned_at, rec.courier = self.now, trip.courier_id
-                self.rec.event(self.now, oid, "assigned", courier=trip.courier_id, eta=trip.etas[
-                    trip.order_ids.index(oid)])
-            self.env.process(self._hand_over(trip))
 
     def _hand_over(self, trip: Trip) -> Any:
         if self.sc.clock.decision_latency_s:
@@ -283,19 +215,17 @@ class _Day:
 
     def _courier(self, cid: str) -> Any:
         info = self.rec.couriers[cid]
-        store = self.home[cid]
-        d = self.dispatchers[store]
         if info.shift_start > self.now:
             yield self.env.timeout(info.shift_start - self.now)
-        d.on_courier_event(cid, "on", self.now, location=d.store_location)
+        self.core.shift(cid, True, self.now)
         self.env.process(self._shift_end(cid))
         while True:
             trip = yield self.queue[cid].get()
             self.out.add(cid)
             yield from self._ride(cid, trip)
             self.out.discard(cid)
-            if cid in self.ending and not self.queue[cid].items and d.couriers[cid].status == "idle":
-                d.on_courier_event(cid, "off", self.now)
+            if cid in self.ending and not self.queue[cid].items and self.core.courier_status(cid) == "idle":
+                self.core.shift(cid, False, self.now)
                 info.off_at = self.now
                 return
 
@@ -303,113 +233,59 @@ class _Day:
         info = self.rec.couriers[cid]
         yield self.env.timeout(max(0, info.shift_end - self.now))
         self.ending.add(cid)
-        d = self.dispatchers[self.home[cid]]
-        if cid not in self.out and not self.queue[cid].items and d.couriers[cid].status == "idle":
-            d.on_courier_event(cid, "off", self.now)
+        if cid not in self.out and not self.queue[cid].items and self.core.courier_status(cid) == "idle":
+            self.core.shift(cid, False, self.now)
             info.off_at = self.now
 
     def _ride(self, cid: str, trip: Trip) -> Any:
         store = self.home[cid]
-        d = self.dispatchers[store]
+        core = self.core
         info = self.rec.couriers[cid]
         if trip.departure > self.now:
             yield self.env.timeout(trip.departure - self.now)
         yield self.env.all_of([self.picked[oid] for oid in trip.order_ids])
-        d.on_courier_event(cid, "picked_up", self.now)
+        self._apply(core.picked_up(cid, self.now))
+        here = start = core.dispatchers[store].store_location
+        nodes, times, metres = [core.node(store, here)], [self.now], 0
         for oid in trip.order_ids:
-            rec = self.rec.orders[oid]
-            rec.pickup_at = self.now
-            self.rec.event(self.now, oid, "picked_up", courier=cid)
-            if rec.redirected_to is None:
-                self.allocator.fulfil(oid)
-        places = self.places[store]
-        here = start = d.store_location
-        nodes, times, metres, failed = [places.node(here)], [self.now], 0, []
-        for oid in trip.order_ids:
-            target = d.orders[oid].location
-            metres += yield from self._drive(info, trip.profile, places, here, target)
+            target = core.location(store, oid)
+            metres += yield from self._drive(info, store, trip.profile, here, target)
             here = target
-            nodes.append(places.node(here))
+            nodes.append(core.node(store, here))
             times.append(self.now)
             arrival = self.now
             yield self.env.timeout(self.sc.delivery.service_s)
             info.service_s += self.sc.delivery.service_s
             info.busy.append((arrival, self.now))
-            rec = self.rec.orders[oid]
-            if self.fails[oid] and rec.redirected_to is None:
-                failed.append(oid)
-                self.rec.event(self.now, oid, "failed", courier=cid, reason="customer_absent")
+            if self.fails[oid] and self.rec.orders[oid].redirected_to is None:
+                self._apply(core.failed(cid, oid, self.now))
                 continue
-            d.on_courier_event(cid, "delivered", self.now, order_id=oid)
-            rec.status, rec.delivered_at, rec.closed_at = "delivered", arrival, arrival
+            self._apply(core.delivered(cid, oid, self.now, arrived_at=arrival))
             info.delivered += 1
-            self.rec.event(arrival, oid, "delivered", courier=cid, on_time=bool(rec.on_time))
-            if rec.mode != "courier":
-                self.env.process(self._collect(oid, oid))
-            elif rec.redirected_to is not None:
-                self.env.process(self._collect(oid, _locker_hold(oid)))
-        metres += yield from self._drive(info, trip.profile, places, here, start)
-        nodes.append(places.node(start))
+            if oid in core.orders:  # waits in a locker or at a pickup point
+                self.env.process(self._collect(oid))
+        metres += yield from self._drive(info, store, trip.profile, here, start)
+        nodes.append(core.node(store, start))
         times.append(self.now)
-        d.on_courier_event(cid, "at_store", self.now)
-        for oid in failed:
-            d.cancel(oid, self.now)
-        for oid in failed:
-            rec = self.rec.orders[oid]
-            if rec.mode == "courier" and self.sc.delivery.failed_to == "locker" and self._redirect(oid, store):
-                continue
-            rec.status, rec.reason, rec.closed_at = "failed", "customer_absent", self.now
-            if rec.mode != "courier":
-                self.allocator.cancel(oid)
+        self._apply(core.at_store(cid, self.now))
         info.trips += 1
         info.metres += metres
         self.rec.trips.append(TripRecord(courier=cid, store=store, profile=trip.profile, orders=trip.order_ids,
                                          nodes=tuple(nodes), times=tuple(times), metres=metres))
 
-    def _drive(self, info: CourierRecord, profile: str, places: LivePlaces, a: int, b: int) -> Any:
-        """Ride from location `a` to `b` on the fastest path at this hour; returns its length (m)."""
-        places.set_hour(self._hour(self.now))
-        travel = places.matrices()
-        dt, metres = travel.duration(profile, a, b), travel.distance(profile, a, b)
+    def _drive(self, info: CourierRecord, store: str, profile: str, a: int, b: int) -> Any:
+        """Ride from location `a` to `b` of `store` on the fastest path at this hour; returns its length (m)."""
+        dt, metres = self.core.leg(store, profile, a, b, self.now)
         if dt:
             info.busy.append((self.now, self.now + dt))
             info.driving_s += dt
             yield self.env.timeout(dt)
         return metres
 
-    def _redirect(self, order_id: str, store: str) -> bool:
-        """Send a parcel back at the store on to the locker nearest it with room for its boxes; False if none."""
-        by_name = {b.name: b for b in self.allocator.catalogue.boxes}
-        needed = compartments_for([by_name[b] for b in self.boxes[order_id]])
-        inventory = self.allocator.inventory
-        lockers = sorted(self.sc.lockers, key=lambda lk: (self.allocator.travel_time(store, lk.id), lk.id))
-        for lk in lockers:
-            assigned = inventory.assign_compartments(lk.id, needed)
-            if assigned is None:
-                continue
-            inventory.reserve(_locker_hold(order_id), locker=lk.id, compartments=assigned)
-            rec = self.rec.orders[order_id]
-            rec.redirected_to = lk.id
-            self.rec.event(self.now, order_id, "redirected", locker=lk.id)
-            assert rec.promise_by is not None
-            location = self.places[store].place(self.node_of_facility[lk.id])
-            dorder = DispatchOrder(id=order_id, store=store, location=location, ready_at=self.now,
-                                   promise_by=rec.promise_by, load=(max(1, rec.boxes),),
-                                   service_s=self.sc.delivery.service_s, placed_at=rec.placed_at)
-            self._decided(store, self.dispatchers[store].on_order(dorder, self.now))
-            return True
-        return False
-
-    def _collect(self, order_id: str, reservation: str) -> Any:
-        """The customer empties the compartment or place held under `reservation` some time after delivery."""
+    def _collect(self, order_id: str) -> Any:
+        """The customer empties the compartment or place holding the order some time after delivery."""
         yield self.env.timeout(self.sc.delivery.collect_after_s)
-        self.allocator.cancel(reservation)
-        self.rec.event(self.now, order_id, "collected")
-
-
-def _locker_hold(order_id: str) -> str:
-    """The reservation id of the compartments a redirected parcel takes (its own order keeps the stock taken)."""
-    return order_id + "@locker"
+        self._apply(self.core.collected(order_id, self.now))
 
 
 def simulate(scenario: Scenario, *, network: RoadNetwork | None = None, orders: Sequence[Order] | None = None,

@@ -15,7 +15,7 @@ import numpy as np
 
 OrderStatus = Literal["open", "delivered", "rejected", "cancelled", "failed"]
 ORDER_EVENTS = ("placed", "rejected", "allocated", "picked", "assigned", "picked_up", "delivered", "failed",
-                "redirected", "cancelled", "collected")
+                "redirected", "returned", "cancelled", "collected")
 
 
 @dataclass(slots=True, kw_only=True)
@@ -101,6 +101,32 @@ class Recorder:
 
     def event(self, t: int, order: str, event: str, **fields: Any) -> None:
         self.events.append((t, order, event, fields))
+
+    def apply(self, t: int, order: str, event: str, fields: Mapping[str, Any]) -> None:
+        """Log one domain event of the operations core and update the order's record from it."""
+        self.events.append((t, order, event, dict(fields)))
+        rec = self.orders[order]
+        if event == "placed":
+            rec.quoted_eta = fields.get("quoted_eta")
+        elif event == "rejected":
+            rec.status, rec.reason, rec.closed_at = "rejected", fields["reason"], t
+        elif event == "allocated":
+            rec.store, rec.facility = fields["store"], fields["facility"]
+            rec.boxes, rec.promise_by = len(fields["boxes"]), fields["promise_by"]
+        elif event == "picked":
+            rec.ready_at = t
+        elif event == "assigned":
+            rec.assigned_at, rec.courier = t, fields["courier"]
+        elif event == "picked_up":
+            rec.pickup_at = t
+        elif event == "delivered":
+            rec.status, rec.delivered_at, rec.closed_at = "delivered", t, t
+        elif event == "redirected":
+            rec.redirected_to = fields["locker"]
+        elif event == "returned":
+            rec.status, rec.reason, rec.closed_at = "failed", fields["reason"], t
+        elif event == "cancelled":
+            rec.status, rec.closed_at = "cancelled", t
 
     def event_lines(self) -> Iterator[dict[str, Any]]:
         """One JSON-ready dict per order event, in the order they happened."""

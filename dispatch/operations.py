@@ -1,0 +1,408 @@
+"""The operations core of one deployment (a city): what the outside world says in, domain events out.
+
+One object holds the facilities and their inventory (`Allocator`), the express `Quoter`, one `Dispatcher` per
+dark store with its live places on the `routing.oracle.TravelOracle`, the stores' picking queues and the book
+of open orders. It is pure logic: time is passed in (integer seconds, never going back), nothing is read or
+written outside the object. The simulator drives it as the world around it (SimPy processes instead of HTTP);
+the live API drives it from each store's command stream: the same calls, the same events.
+
+Calls are what the world can say: an order is placed or cancelled, picking is done, a tick; a courier goes on
+or off shift, picks up its trip, delivers or fails at a door, is back at the store, reports its position; a
+customer collects from a locker. Each returns an `Outcome`: the events it caused, in the order they happened,
+and the trips it committed (to hand to their couriers).
+
+Events (`Event.line()` is one line of `events.jsonl`: `{"t", "order", "event", ...fields}`):
+
+| event | fields | when |
+|---|---|---|
+| `placed` | `mode`, `quoted_eta` (express ETA at checkout, or null) | every order, first |
+| `rejected` | `reason` (`out_of_stock: SKU`, `outside_service_area`, ...) | cannot be served; final |
+| `allocated` | `store`, `facility`, `boxes`, `promise_by` | served: stock and room reserved |
+| `picked` | `store` | picking done: ready at the store |
+| `assigned` | `courier`, `eta` | committed to a courier's trip |
+| `picked_up` | `courier` | the courier left the store with it |
+| `delivered` | `courier`, `on_time` | at the door, locker or pickup point; final for courier orders |
+| `failed` | `courier`, `reason` | not handed over (the parcel rides back) |
+| `redirected` | `locker` | a failed parcel goes on to a locker with room (`failed_to = "locker"`) |
+| `returned` | `reason` | a failed parcel is back at the store; final |
+| `cancelled` | | withdrawn before a courier took it; final |
+| `collected` | | the customer emptied the locker compartment or pickup place |
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from dispatch.allocation import Allocator
+from dispatch.engine import CourierEvent, Dispatcher
+from dispatch.errors import InvalidDispatchError
+from dispatch.model import DarkStore, Locker, Order, PickupPoint, deadline
+from dispatch.packaging import compartments_for
+from dispatch.places import LivePlaces
+from dispatch.policy import DispatchPolicy
+from dispatch.promise import DispatcherLoad, PromiseOptions, Quoter
+from dispatch.state import Courier, Decisions, DispatchOrder, Trip
+from routing.network import RoadNetwork
+from routing.oracle import TravelOracle
+from routing.snap import snap
+
+EVENTS = ("placed", "rejected", "allocated", "picked", "assigned", "picked_up", "delivered", "failed",
+          "redirected", "returned", "cancelled", "collected")
+CUSTOMER_ABSENT = "customer_absent"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """One domain event of one order at `t` (see the module doc for the kinds and their fields)."""
+
+    t: int
+    order: str
+    event: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.event not in EVENTS:
+            raise InvalidDispatchError("event", f"must be one of {list(EVENTS)}, got {self.event!r}")
+
+    def line(self) -> dict[str, Any]:
+        return {"t": self.t, "order": self.order, "event": self.event, **self.fields}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """What one call caused: events in the order they happened, and trips committed to couriers."""
+
+    events: tuple[Event, ...] = ()
+    trips: tuple[Trip, ...] = ()
+
+    def __add__(self, other: Outcome) -> Outcome:
+        return Outcome(events=self.events + other.events, trips=self.trips + other.trips)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CourierSetup:
+    """A courier of a store's fleet: vehicle profile, capacity (boxes) and shift."""
+
+    id: str
+    store: str
+    profile: str
+    capacity: int
+    shift_start: int
+    shift_end: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OperationsOptions:
+    """Knobs of the core: tick, handover time, where failed parcels go, allocation ranking, quote margins."""
+
+    tick_s: int = 60
+    service_s: int = 0
+    failed_to: Literal["store", "locker"] = "store"
+    rank: Literal["eta", "nearest"] = "eta"
+    max_detour_s: int = 600
+    max_snap_m: float = 500.0
+    traffic: bool = True
+    allocation_profile: str = "bike"
+    promise: PromiseOptions = field(default_factory=PromiseOptions)
+
+    def __post_init__(self) -> None:
+        if self.failed_to not in ("store", "locker"):
+            raise InvalidDispatchError("failed_to", f"must be 'store' or 'locker', got {self.failed_to!r}")
+        if self.rank not in ("eta", "nearest"):
+            raise InvalidDispatchError("rank", f"must be 'eta' or 'nearest', got {self.rank!r}")
+        for name in ("tick_s", "service_s", "max_detour_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "tick_s" else 0):
+                raise InvalidDispatchError(name, f"must be a non-negative integer, got {value!r}")
+
+
+@dataclass(slots=True, kw_only=True)
+class _Booked:
+    """What the core keeps of an order it allocated, until it leaves the books."""
+
+    mode: str
+    store: str
+    facility: str
+    boxes: tuple[str, ...]
+    promise_by: int
+    placed_at: int
+    redirected_to: str | None = None
+
+
+class Operations:
+    """The live core of one deployment (see the module doc)."""
+
+    def __init__(self, network: RoadNetwork, facilities: Sequence[DarkStore | Locker | PickupPoint],
+                 couriers: Iterable[CourierSetup], policy: DispatchPolicy, *, pickers: Mapping[str, int],
+                 options: OperationsOptions | None = None) -> None:
+        self.network = network
+        self.options = opts = options if options is not None else OperationsOptions()
+        self.facilities = tuple(facilities)
+        self.stores = {f.id: f for f in self.facilities if isinstance(f, DarkStore)}
+        self.lockers = tuple(f for f in self.facilities if isinstance(f, Locker))
+        fac_xy = np.array([f.location for f in self.facilities], dtype=np.float64).reshape(-1, 2)
+        fac_nodes = snap(network, fac_xy, max_distance_m=opts.max_snap_m).nodes
+        self.node_of_facility = {f.id: int(fac_nodes[i]) for i, f in enumerate(self.facilities)}
+        fleet = list(couriers)
+        profiles = sorted({c.profile for c in fleet} or {opts.allocation_profile})
+        self.oracle = TravelOracle(network, profiles, traffic=opts.traffic)
+        self.places: dict[str, LivePlaces] = {}
+        self.dispatchers: dict[str, Dispatcher] = {}
+        self.pickers = {s: pickers.get(s, 1) for s in self.stores}
+        self._picker_free = {s: [0] * n for s, n in self.pickers.items()}
+        for sid in self.stores:
+            store_profiles = sorted({c.profile for c in fleet if c.store == sid} or {profiles[0]})
+            pool = self.oracle.pool(pinned=[self.node_of_facility[sid]], profiles=store_profiles)
+            self.places[sid] = places = LivePlaces(pool)
+            self.dispatchers[sid] = Dispatcher(policy, store_id=sid,
+                                               store_location=places.place(self.node_of_facility[sid]),
+                                               travel=places, tick_s=opts.tick_s)
+        self.store_of: dict[str, str] = {}
+        for c in fleet:
+            if c.store not in self.dispatchers:
+                raise InvalidDispatchError(f"couriers[{c.id}].store", f"unknown dark store {c.store!r}")
+            d = self.dispatchers[c.store]
+            d.add_courier(Courier(id=c.id, capacity=(c.capacity,), shift_start=c.shift_start,
+                                  shift_end=c.shift_end, position=d.store_location, profile=c.profile,
+                                  home_store=c.store, status="off"))
+            self.store_of[c.id] = c.store
+        self.load = DispatcherLoad(self.dispatchers, pickers=self.pickers)
+        self.allocator = Allocator(network, self.facilities, profile=opts.allocation_profile,
+                                   max_snap_m=opts.max_snap_m, load=self.load if opts.rank == "eta" else None,
+                                   max_detour_s=opts.max_detour_s)
+        self.quoter = Quoter(self.allocator, self.load, opts.promise)
+        self.orders: dict[str, _Booked] = {}
+        self._failed: dict[str, list[str]] = {}
+        self._now = 0
+
+    # --- time ----------------------------------------------------------------------------------------------
+
+    @property
+    def now(self) -> int:
+        return self._now
+
+    def _advance(self, now: int) -> int:
+        if isinstance(now, bool) or not isinstance(now, int | np.integer):
+            raise InvalidDispatchError("now", f"must be integer seconds, got {now!r}")
+        if now < self._now:
+            raise InvalidDispatchError("now", f"time went back from {self._now} to {now}")
+        self._now = int(now)
+        return self._now
+
+    def _hour(self, t: int) -> int | None:
+        return t // 3600 % 24 if self.options.traffic else None
+
+    def _store_at(self, store: str, now: int) -> tuple[Dispatcher, LivePlaces]:
+        places = self.places[store]
+        places.set_hour(self._hour(now))
+        return self.dispatchers[store], places
+
+    def _courier(self, courier_id: str) -> tuple[str, Dispatcher]:
+        store = self.store_of.get(courier_id)
+        if store is None:
+            raise InvalidDispatchError("courier_id", f"unknown courier {courier_id!r}")
+        return store, self.dispatchers[store]
+
+    # --- orders --------------------------------------------------------------------------------------------
+
+    def place(self, order: Order, now: int) -> Outcome:
+        """A new order: allocate (reserving stock and room), quote, queue its picking, dispatch."""
+        now = self._advance(now)
+        alloc = self.allocator.allocate([order])[0]
+        quoted = self.quoter.express_for(alloc, now).eta if order.mode == "courier" and order.items else None
+        events = [Event(t=now, order=order.id, event="placed", fields={"mode": order.mode, "quoted_eta": quoted})]
+        if not alloc.allocated:
+            events.append(Event(t=now, order=order.id, event="rejected", fields={"reason": alloc.reason}))
+            return Outcome(events=tuple(events))
+        assert alloc.store is not None and alloc.facility is not None
+        promise_by = deadline(order)
+        self.orders[order.id] = _Booked(mode=order.mode, store=alloc.store, facility=alloc.facility,
+                                        boxes=alloc.boxes, promise_by=promise_by, placed_at=order.placed_at)
+        events.append(Event(t=now, order=order.id, event="allocated", fields={
+            "store": alloc.store, "facility": alloc.facility, "boxes": list(alloc.boxes), "promise_by": promise_by}))
+        ready_at = self._queue_picking(alloc.store, now)
+        d, places = self._store_at(alloc.store, now)
+        if order.mode == "courier":
+            node = int(snap(self.network, np.array([order.location], dtype=np.float64),
+                            max_distance_m=self.options.max_snap_m).nodes[0])
+        else:
+            node = self.node_of_facility[alloc.facility]
+        dorder = DispatchOrder(id=order.id, store=alloc.store, location=places.place(node), ready_at=ready_at,
+                               promise_by=promise_by, load=(max(1, len(alloc.boxes)),),
+                               service_s=self.options.service_s, placed_at=order.placed_at)
+        return Outcome(events=tuple(events)) + self._decided(d.on_order(dorder, now))
+
+    def _queue_picking(self, store: str, now: int) -> int:
+        """When picking will be done: the store's pickers work first come first served, `picking_s` each."""
+        free = self._picker_free[store]
+        start = max(now, heapq.heappop(free))
+        done = start + self.stores[store].picking_s
+        heapq.heappush(free, done)
+        return done
+
+    def cancellable(self, order_id: str) -> bool:
+        """Whether the order is open at its store and no courier has it yet."""
+        booked = self.orders.get(order_id)
+        return booked is not None and order_id in {o.id for o in self.dispatchers[booked.store].open_orders}
+
+    def cancel(self, order_id: str, now: int) -> Outcome:
+        """Withdraw an order no courier has yet, releasing its stock and room; nothing if it cannot be."""
+        now = self._advance(now)
+        if not self.cancellable(order_id):
+            return Outcome()
+        booked = self.orders.pop(order_id)
+        self.dispatchers[booked.store].cancel(order_id, now)
+        self.allocator.cancel(order_id)
+        return Outcome(events=(Event(t=now, order=order_id, event="cancelled"),))
+
+    def picked(self, order_id: str, now: int) -> Outcome:
+        """The store finished picking the order: it is ready to go."""
+        now = self._advance(now)
+        booked = self.orders.get(order_id)
+        if booked is None:
+            raise InvalidDispatchError("order_id", f"unknown or closed order {order_id!r}")
+        return Outcome(events=(Event(t=now, order=order_id, event="picked", fields={"store": booked.store}),))
+
+    def collected(self, order_id: str, now: int) -> Outcome:
+        """The customer emptied the locker compartment or pickup place holding the order."""
+        now = self._advance(now)
+        booked = self.orders.pop(order_id, None)
+        if booked is None:
+            raise InvalidDispatchError("order_id", f"order {order_id!r} is not waiting to be collected")
+        self.allocator.cancel(_locker_hold(order_id) if booked.redirected_to is not None else order_id)
+        return Outcome(events=(Event(t=now, order=order_id, event="collected"),))
+
+    # --- dispatch ------------------------------------------------------------------------------------------
+
+    def tick(self, store: str, now: int) -> Outcome:
+        """Ask the store's policy again (trips whose couriers must set off now are committed)."""
+        now = self._advance(now)
+        d, _ = self._store_at(store, now)
+        return self._decided(d.tick(now))
+
+    def _decided(self, decisions: Decisions) -> Outcome:
+        events = [Event(t=decisions.now, order=oid, event="assigned",
+                        fields={"courier": trip.courier_id, "eta": trip.etas[k]})
+                  for trip in decisions.trips for k, oid in enumerate(trip.order_ids)]
+        return Outcome(events=tuple(events), trips=decisions.trips)
+
+    def open_orders(self, store: str) -> int:
+        """How many orders the store's dispatcher still tracks (open or on a courier)."""
+        return len(self.dispatchers[store].orders)
+
+    # --- couriers ------------------------------------------------------------------------------------------
+
+    def courier_status(self, courier_id: str) -> str:
+        _, d = self._courier(courier_id)
+        return d.couriers[courier_id].status
+
+    def shift(self, courier_id: str, on: bool, now: int) -> Outcome:
+        """The courier starts (at its store) or ends its shift."""
+        now = self._advance(now)
+        _, d = self._courier(courier_id)
+        event: CourierEvent = "on" if on else "off"
+        d.on_courier_event(courier_id, event, now, location=d.store_location if on else None)
+        return Outcome()
+
+    def picked_up(self, courier_id: str, now: int) -> Outcome:
+        """The courier leaves the store with its committed trip."""
+        now = self._advance(now)
+        _, d = self._courier(courier_id)
+        carrying = d.couriers[courier_id].carrying
+        d.on_courier_event(courier_id, "picked_up", now)
+        events = []
+        for oid in carrying:
+            events.append(Event(t=now, order=oid, event="picked_up", fields={"courier": courier_id}))
+            if self.orders[oid].redirected_to is None:
+                self.allocator.fulfil(oid)
+        return Outcome(events=tuple(events))
+
+    def delivered(self, courier_id: str, order_id: str, now: int, *, arrived_at: int | None = None) -> Outcome:
+        """Handed over at the door (or locker, pickup point); `arrived_at` when the courier got there."""
+        now = self._advance(now)
+        _, d = self._courier(courier_id)
+        d.on_courier_event(courier_id, "delivered", now, order_id=order_id)
+        booked = self.orders[order_id]
+        at = now if arrived_at is None else arrived_at
+        if booked.mode == "courier" and booked.redirected_to is None:
+            del self.orders[order_id]
+        return Outcome(events=(Event(t=at, order=order_id, event="delivered",
+                                     fields={"courier": courier_id, "on_time": at <= booked.promise_by}),))
+
+    def failed(self, courier_id: str, order_id: str, now: int, *, reason: str = CUSTOMER_ABSENT) -> Outcome:
+        """Not handed over: the parcel stays on board and rides back to the store."""
+        now = self._advance(now)
+        _, d = self._courier(courier_id)
+        if order_id not in d.couriers[courier_id].carrying:
+            raise InvalidDispatchError("order_id", f"order {order_id!r} is not on courier {courier_id}")
+        self._failed.setdefault(courier_id, []).append(order_id)
+        return Outcome(events=(Event(t=now, order=order_id, event="failed",
+                                     fields={"courier": courier_id, "reason": reason}),))
+
+    def at_store(self, courier_id: str, now: int) -> Outcome:
+        """The courier is back at its store: failed parcels are returned, or go on to a locker with room."""
+        now = self._advance(now)
+        store, d = self._courier(courier_id)
+        d.on_courier_event(courier_id, "at_store", now)
+        failed = self._failed.pop(courier_id, [])
+        for oid in failed:
+            d.cancel(oid, now)
+        out = Outcome()
+        for oid in failed:
+            booked = self.orders[oid]
+            if booked.mode == "courier" and self.options.failed_to == "locker":
+                redirected = self._redirect(oid, store, now)
+                if redirected is not None:
+                    out += redirected
+                    continue
+            del self.orders[oid]
+            if booked.mode != "courier":
+                self.allocator.cancel(oid)
+            out += Outcome(events=(Event(t=now, order=oid, event="returned", fields={"reason": CUSTOMER_ABSENT}),))
+        return out
+
+    def _redirect(self, order_id: str, store: str, now: int) -> Outcome | None:
+        """Send a parcel back at the store on to the locker nearest it with room for its boxes; None if none."""
+        booked = self.orders[order_id]
+        by_name = {b.name: b for b in self.allocator.catalogue.boxes}
+        needed = compartments_for([by_name[b] for b in booked.boxes])
+        inventory = self.allocator.inventory
+        for lk in sorted(self.lockers, key=lambda lk: (self.allocator.travel_time(store, lk.id), lk.id)):
+            assigned = inventory.assign_compartments(lk.id, needed)
+            if assigned is None:
+                continue
+            inventory.reserve(_locker_hold(order_id), locker=lk.id, compartments=assigned)
+            booked.redirected_to = lk.id
+            d, places = self._store_at(store, now)
+            dorder = DispatchOrder(id=order_id, store=store, location=places.place(self.node_of_facility[lk.id]),
+                                   ready_at=now, promise_by=booked.promise_by, load=(max(1, len(booked.boxes)),),
+                                   service_s=self.options.service_s, placed_at=booked.placed_at)
+            redirected = Outcome(events=(Event(t=now, order=order_id, event="redirected", fields={"locker": lk.id}),))
+            return redirected + self._decided(d.on_order(dorder, now))
+        return None
+
+    # --- travel as ridden ----------------------------------------------------------------------------------
+
+    def leg(self, store: str, profile: str, a: int, b: int, now: int) -> tuple[int, int]:
+        """Seconds and metres of the fastest path between two live places of `store`, setting off at `now`."""
+        _, places = self._store_at(store, now)
+        travel = places.matrices()
+        return travel.duration(profile, a, b), travel.distance(profile, a, b)
+
+    def location(self, store: str, order_id: str) -> int:
+        """The live location index of an order the store's dispatcher tracks."""
+        return self.dispatchers[store].orders[order_id].location
+
+    def node(self, store: str, index: int) -> int:
+        """The road node of a live location index of `store`."""
+        return self.places[store].node(index)
+
+
+def _locker_hold(order_id: str) -> str:
+    """The reservation id of the compartments a redirected parcel takes (its own order keeps the stock taken)."""
+    return order_id + "@locker"
