@@ -23,8 +23,8 @@ Courier events (`on_courier_event`):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
-from typing import Literal, get_args
+from dataclasses import asdict, replace
+from typing import Any, Literal, get_args
 
 from dispatch.errors import InvalidDispatchError
 from dispatch.places import LivePlaces
@@ -221,6 +221,28 @@ class Dispatcher:
             return replace(c, position=self.store_location)
         status: CourierStatus = "off" if c.status == "off" else "idle"
         return replace(c, status=status, carrying=(), position=self.store_location, available_at=now)
+
+    # --- snapshot ------------------------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Orders, couriers and what is done, JSON-ready (the policy and travel are configuration)."""
+        return {
+            "now": self._now,
+            "orders": [asdict(o) for o in self._orders.values()],
+            "couriers": [asdict(c) for c in self._couriers.values()],
+            "collected": {cid: list(oids) for cid, oids in self._collected.items()},
+            "completed": dict(self._completed),
+        }
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        """Take the state of `snapshot()`, replacing this dispatcher's orders and couriers."""
+        self._now = int(data["now"])
+        self._orders = {o["id"]: DispatchOrder(**{**o, "load": tuple(o["load"])}) for o in data["orders"]}
+        self._couriers = {c["id"]: Courier(**{**c, "capacity": tuple(c["capacity"]), "carrying": tuple(c["carrying"])})
+                          for c in data["couriers"]}
+        self._collected = {cid: list(oids) for cid, oids in data["collected"].items()}
+        self._completed = {oid: int(t) for oid, t in data["completed"].items()}
+        self.last = None
 
     # --- decisions -----------------------------------------------------------------------------------------
 

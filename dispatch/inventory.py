@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from dispatch.errors import InvalidFacilityError, ReservationError
 from dispatch.model import COMPARTMENT_SIZES, CompartmentSize, DarkStore, Facility, Locker, PickupPoint, check_int
@@ -201,6 +202,36 @@ class Inventory:
             else:
                 self._reservations[order] = rest
         return rest
+
+    def snapshot(self) -> dict[str, Any]:
+        """The counts left and every reservation, JSON-ready (see `dispatch.operations` for the format)."""
+        with self.lock:
+            return {
+                "stock": {store: dict(shelf) for store, shelf in self._stock.items()},
+                "pickup_points": dict(self._capacity),
+                "lockers": {locker: dict(free) for locker, free in self._compartments.items()},
+                "reservations": [{"order": r.order, "store": r.store, "stock": dict(r.stock),
+                                  "pickup_point": r.pickup_point, "locker": r.locker,
+                                  "compartments": list(r.compartments)} for r in self._reservations.values()],
+            }
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        """Take the counts and reservations of `snapshot()` (of an inventory with the same facilities)."""
+        with self.lock:
+            for name, mine, theirs in (("stock", self._stock, data["stock"]),
+                                       ("pickup_points", self._capacity, data["pickup_points"]),
+                                       ("lockers", self._compartments, data["lockers"])):
+                if set(mine) != set(theirs):
+                    raise ReservationError(f"snapshot.{name}", f"facilities {sorted(theirs)} differ from "
+                                           f"{sorted(mine)}")
+            self._stock = {store: {str(k): int(v) for k, v in shelf.items()} for store, shelf in data["stock"].items()}
+            self._capacity = {k: int(v) for k, v in data["pickup_points"].items()}
+            self._compartments = {k: {size: int(free[size]) for size in COMPARTMENT_SIZES}
+                                  for k, free in data["lockers"].items()}
+            self._reservations = {r["order"]: Reservation(order=r["order"], store=r["store"], stock=r["stock"],
+                                                          pickup_point=r["pickup_point"], locker=r["locker"],
+                                                          compartments=tuple(r["compartments"]))
+                                  for r in data["reservations"]}
 
     def _store(self, store: str) -> dict[str, int]:
         try:

@@ -32,8 +32,9 @@ Events (`Event.line()` is one line of `events.jsonl`: `{"t", "order", "event", .
 from __future__ import annotations
 
 import heapq
+import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -41,7 +42,7 @@ import numpy as np
 from dispatch.allocation import Allocator
 from dispatch.engine import CourierEvent, Dispatcher
 from dispatch.errors import InvalidDispatchError
-from dispatch.model import DarkStore, Locker, Order, PickupPoint, deadline
+from dispatch.model import DarkStore, Item, Locker, Order, PickupPoint, Promise, deadline
 from dispatch.packaging import compartments_for
 from dispatch.places import LivePlaces
 from dispatch.policy import DispatchPolicy
@@ -54,6 +55,10 @@ from routing.snap import snap
 EVENTS = ("placed", "rejected", "allocated", "picked", "assigned", "picked_up", "delivered", "failed",
           "redirected", "returned", "cancelled", "collected")
 CUSTOMER_ABSENT = "customer_absent"
+COMMANDS = ("place", "cancel", "picked", "tick", "shift", "picked_up", "delivered", "failed", "at_store",
+            "collected")
+SNAPSHOT_FORMAT = "lastmile.operations"
+SNAPSHOT_VERSION = 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -179,6 +184,9 @@ class Operations:
         self.orders: dict[str, _Booked] = {}
         self._failed: dict[str, list[str]] = {}
         self._now = 0
+        self._travel_hour: int | None = None
+        self.journal: list[dict[str, Any]] | None = None
+        """When a list, every command carried out is appended to it (the shape `apply` takes)."""
 
     # --- time ----------------------------------------------------------------------------------------------
 
@@ -187,20 +195,54 @@ class Operations:
         return self._now
 
     def _advance(self, now: int) -> int:
+        """Move the clock to `now`; every store's travel follows the hour (a pure function of the clock)."""
         if isinstance(now, bool) or not isinstance(now, int | np.integer):
             raise InvalidDispatchError("now", f"must be integer seconds, got {now!r}")
         if now < self._now:
             raise InvalidDispatchError("now", f"time went back from {self._now} to {now}")
         self._now = int(now)
+        hour = self._hour(self._now)
+        if hour != self._travel_hour:
+            self._travel_hour = hour
+            for places in self.places.values():
+                places.set_hour(hour)
         return self._now
 
     def _hour(self, t: int) -> int | None:
         return t // 3600 % 24 if self.options.traffic else None
 
     def _store_at(self, store: str, now: int) -> tuple[Dispatcher, LivePlaces]:
-        places = self.places[store]
-        places.set_hour(self._hour(now))
-        return self.dispatchers[store], places
+        del now  # the hour already follows the clock
+        return self.dispatchers[store], self.places[store]
+
+    def _log(self, op: str, now: int, **fields: Any) -> None:
+        if self.journal is not None:
+            self.journal.append({"op": op, "now": int(now), **fields})
+
+    def apply(self, command: Mapping[str, Any]) -> Outcome:
+        """Carry out one command of a store's command stream (the journal's shape, see `COMMANDS`)."""
+        if not isinstance(command, Mapping) or command.get("op") not in COMMANDS:
+            raise InvalidDispatchError("command.op", f"must be one of {list(COMMANDS)}")
+        op = command["op"]
+        try:
+            now = command["now"]
+            if op == "place":
+                return self.place(order_from_json(command["order"]), now)
+            if op == "tick":
+                return self.tick(command["store"], now)
+            if op == "shift":
+                return self.shift(command["courier"], bool(command["on"]), now)
+            if op in ("picked_up", "at_store"):
+                out: Outcome = getattr(self, op)(command["courier"], now)
+                return out
+            if op == "delivered":
+                return self.delivered(command["courier"], command["order"], now, arrived_at=command["arrived_at"])
+            if op == "failed":
+                return self.failed(command["courier"], command["order"], now, reason=command["reason"])
+            out = getattr(self, op)(command["order"], now)
+            return out
+        except KeyError as e:
+            raise InvalidDispatchError(f"command.{e.args[0]}", "is missing") from None
 
     def _courier(self, courier_id: str) -> tuple[str, Dispatcher]:
         store = self.store_of.get(courier_id)
@@ -213,6 +255,7 @@ class Operations:
     def place(self, order: Order, now: int) -> Outcome:
         """A new order: allocate (reserving stock and room), quote, queue its picking, dispatch."""
         now = self._advance(now)
+        self._log("place", now, order=order_to_json(order))
         alloc = self.allocator.allocate([order])[0]
         quoted = self.quoter.express_for(alloc, now).eta if order.mode == "courier" and order.items else None
         events = [Event(t=now, order=order.id, event="placed", fields={"mode": order.mode, "quoted_eta": quoted})]
@@ -253,6 +296,7 @@ class Operations:
     def cancel(self, order_id: str, now: int) -> Outcome:
         """Withdraw an order no courier has yet, releasing its stock and room; nothing if it cannot be."""
         now = self._advance(now)
+        self._log("cancel", now, order=order_id)
         if not self.cancellable(order_id):
             return Outcome()
         booked = self.orders.pop(order_id)
@@ -263,6 +307,7 @@ class Operations:
     def picked(self, order_id: str, now: int) -> Outcome:
         """The store finished picking the order: it is ready to go."""
         now = self._advance(now)
+        self._log("picked", now, order=order_id)
         booked = self.orders.get(order_id)
         if booked is None:
             raise InvalidDispatchError("order_id", f"unknown or closed order {order_id!r}")
@@ -271,6 +316,7 @@ class Operations:
     def collected(self, order_id: str, now: int) -> Outcome:
         """The customer emptied the locker compartment or pickup place holding the order."""
         now = self._advance(now)
+        self._log("collected", now, order=order_id)
         booked = self.orders.pop(order_id, None)
         if booked is None:
             raise InvalidDispatchError("order_id", f"order {order_id!r} is not waiting to be collected")
@@ -282,6 +328,7 @@ class Operations:
     def tick(self, store: str, now: int) -> Outcome:
         """Ask the store's policy again (trips whose couriers must set off now are committed)."""
         now = self._advance(now)
+        self._log("tick", now, store=store)
         d, _ = self._store_at(store, now)
         return self._decided(d.tick(now))
 
@@ -304,6 +351,7 @@ class Operations:
     def shift(self, courier_id: str, on: bool, now: int) -> Outcome:
         """The courier starts (at its store) or ends its shift."""
         now = self._advance(now)
+        self._log("shift", now, courier=courier_id, on=on)
         _, d = self._courier(courier_id)
         event: CourierEvent = "on" if on else "off"
         d.on_courier_event(courier_id, event, now, location=d.store_location if on else None)
@@ -312,6 +360,7 @@ class Operations:
     def picked_up(self, courier_id: str, now: int) -> Outcome:
         """The courier leaves the store with its committed trip."""
         now = self._advance(now)
+        self._log("picked_up", now, courier=courier_id)
         _, d = self._courier(courier_id)
         carrying = d.couriers[courier_id].carrying
         d.on_courier_event(courier_id, "picked_up", now)
@@ -325,6 +374,7 @@ class Operations:
     def delivered(self, courier_id: str, order_id: str, now: int, *, arrived_at: int | None = None) -> Outcome:
         """Handed over at the door (or locker, pickup point); `arrived_at` when the courier got there."""
         now = self._advance(now)
+        self._log("delivered", now, courier=courier_id, order=order_id, arrived_at=arrived_at)
         _, d = self._courier(courier_id)
         d.on_courier_event(courier_id, "delivered", now, order_id=order_id)
         booked = self.orders[order_id]
@@ -337,6 +387,7 @@ class Operations:
     def failed(self, courier_id: str, order_id: str, now: int, *, reason: str = CUSTOMER_ABSENT) -> Outcome:
         """Not handed over: the parcel stays on board and rides back to the store."""
         now = self._advance(now)
+        self._log("failed", now, courier=courier_id, order=order_id, reason=reason)
         _, d = self._courier(courier_id)
         if order_id not in d.couriers[courier_id].carrying:
             raise InvalidDispatchError("order_id", f"order {order_id!r} is not on courier {courier_id}")
@@ -347,6 +398,7 @@ class Operations:
     def at_store(self, courier_id: str, now: int) -> Outcome:
         """The courier is back at its store: failed parcels are returned, or go on to a locker with room."""
         now = self._advance(now)
+        self._log("at_store", now, courier=courier_id)
         store, d = self._courier(courier_id)
         d.on_courier_event(courier_id, "at_store", now)
         failed = self._failed.pop(courier_id, [])
@@ -386,6 +438,54 @@ class Operations:
             return redirected + self._decided(d.on_order(dorder, now))
         return None
 
+    # --- snapshot and restore ------------------------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        """The core's whole state as UTF-8 JSON (format `lastmile.operations`, version 1; see the README).
+
+        Configuration (map, facilities, fleet, policy, options) is not in it: `restore` takes it into a core made
+        with the same configuration.
+        """
+        data = {
+            "format": SNAPSHOT_FORMAT,
+            "version": SNAPSHOT_VERSION,
+            "now": self._now,
+            "facilities": [f.id for f in self.facilities],
+            "couriers": sorted(self.store_of),
+            "inventory": self.allocator.inventory.snapshot(),
+            "slot_bookings": [list(row) for row in self.quoter.bookings()],
+            "pickers": {store: list(free) for store, free in self._picker_free.items()},
+            "orders": [{"id": oid, **asdict(b)} for oid, b in self.orders.items()],
+            "failed": {cid: list(oids) for cid, oids in self._failed.items()},
+            "stores": {sid: {"dispatcher": d.snapshot(), "places": self.places[sid].pool.snapshot()}
+                       for sid, d in self.dispatchers.items()},
+        }
+        return json.dumps(data, separators=(",", ":")).encode()
+
+    def restore(self, snapshot: bytes) -> None:
+        """Take the state of `snapshot()` from a core of the same configuration (made fresh, or any other)."""
+        try:
+            data = json.loads(snapshot)
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise InvalidDispatchError("snapshot", f"is not JSON: {e}") from None
+        if not isinstance(data, dict) or data.get("format") != SNAPSHOT_FORMAT:
+            raise InvalidDispatchError("snapshot.format", f"must be {SNAPSHOT_FORMAT!r}")
+        if data.get("version") != SNAPSHOT_VERSION:
+            raise InvalidDispatchError("snapshot.version", f"must be {SNAPSHOT_VERSION}, got {data.get('version')!r}")
+        for name, mine in (("facilities", [f.id for f in self.facilities]), ("couriers", sorted(self.store_of))):
+            if data[name] != mine:
+                raise InvalidDispatchError(f"snapshot.{name}", "differ from this core's configuration")
+        self._now = int(data["now"])
+        self.allocator.inventory.restore(data["inventory"])
+        self.quoter.restore_bookings(data["slot_bookings"])
+        self._picker_free = {store: [int(t) for t in free] for store, free in data["pickers"].items()}
+        self.orders = {o["id"]: _Booked(**{k: v for k, v in o.items() if k != "id"} | {"boxes": tuple(o["boxes"])})
+                       for o in data["orders"]}
+        self._failed = {cid: list(oids) for cid, oids in data["failed"].items()}
+        for sid, store in data["stores"].items():
+            self.places[sid].pool.restore(store["places"])
+            self.dispatchers[sid].restore(store["dispatcher"])
+
     # --- travel as ridden ----------------------------------------------------------------------------------
 
     def leg(self, store: str, profile: str, a: int, b: int, now: int) -> tuple[int, int]:
@@ -401,6 +501,25 @@ class Operations:
     def node(self, store: str, index: int) -> int:
         """The road node of a live location index of `store`."""
         return self.places[store].node(index)
+
+
+def order_to_json(order: Order) -> dict[str, Any]:
+    """An order as a JSON-ready dict (the `place` command's `order`)."""
+    return asdict(order)
+
+
+def order_from_json(data: Mapping[str, Any]) -> Order:
+    """The order of `order_to_json`."""
+    def items(rows: Iterable[Mapping[str, Any]]) -> tuple[Item, ...]:
+        return tuple(Item(**{**r, "dims_mm": tuple(r["dims_mm"])}) for r in rows)
+
+    promise = data.get("promise")
+    return Order(id=data["id"], location=tuple(data["location"]), mode=data["mode"],
+                 items=items(data["items"]), placed_at=data["placed_at"],
+                 promise=None if promise is None else Promise(
+                     kind=promise["kind"], within_s=promise["within_s"],
+                     window=None if promise["window"] is None else tuple(promise["window"])),
+                 returns=items(data.get("returns", ())))
 
 
 def _locker_hold(order_id: str) -> str:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import heapq
 import math
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -437,6 +437,16 @@ class Quoter:
     def booked(self, store: str, slot: Slot) -> int:
         with self._lock:
             return self._booked.get((store, slot), 0)
+
+    def bookings(self) -> list[tuple[str, int, int, int]]:
+        """Every (store, slot start, slot end, orders booked), for a snapshot."""
+        with self._lock:
+            return [(store, slot[0], slot[1], n) for (store, slot), n in self._booked.items()]
+
+    def restore_bookings(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Take the bookings of `bookings()`, replacing the current ones."""
+        with self._lock:
+            self._booked = {(str(store), (int(start), int(end))): int(n) for store, start, end, n in rows}
 
     def book_slot(self, option: QuoteOption) -> None:
         """Count one order against a slot option; raises ReservationError when it is full or not a slot."""

@@ -23,10 +23,10 @@ the hour; the others are computed once per place.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -366,6 +366,35 @@ class PlacePool:
         self._node = node
         self._free = sorted([*self._free, *range(old, new)], reverse=True)
         self.version += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """Which node each live slot holds, the free slots in the order they are reused, the hour: JSON-ready."""
+        return {"hour": self.hour, "capacity": self.capacity,
+                "slots": [[slot, node] for node, slot in self._slot.items()], "free": list(self._free),
+                "pinned": sorted(self._pinned)}
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        """Take the places of `snapshot()`: the same nodes in the same slots, rows computed anew at its hour."""
+        hour = data["hour"]
+        check_hour(hour)
+        capacity = int(data["capacity"])
+        self.hour = hour
+        self._cch = {p: _CCHRows(self.oracle._engine(p), self.oracle.hour_for(p, hour)) for p in self._cch}
+        self._node = np.full(capacity, -1, dtype=np.int64)
+        self._slot = {}
+        self._is_live[:] = False
+        self._dur = {p: self._blank(capacity) for p in self.profiles}
+        self._dist = {p: self._blank(capacity) for p in self.profiles}
+        self.version += 1
+        slots = [(int(slot), int(node)) for slot, node in data["slots"]]
+        wanted = dict(slots)
+        self._free = [slot for slot in range(capacity - 1, -1, -1) if slot not in wanted]
+        for slot, node in slots:
+            self._free.append(slot)
+            if self.place(node) != slot:
+                raise InvalidProblemError(f"snapshot.slots: node {node} did not land in slot {slot}")
+        self._free = [int(s) for s in data["free"]]
+        self._pinned = {int(s) for s in data["pinned"]}
 
     def set_hour(self, hour: int | None) -> None:
         """Move the pool to `hour`: time-dependent profiles are recomputed for the live places."""

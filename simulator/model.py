@@ -75,6 +75,22 @@ def operations_options(scenario: Scenario) -> OperationsOptions:
                              traffic=scenario.clock.traffic, promise=scenario.promise)
 
 
+def fleet_of(scenario: Scenario) -> list[CourierSetup]:
+    """Every courier of the scenario's fleet groups, named `store-profile-HHh-k`."""
+    return [CourierSetup(id=f"{g.store}-{g.profile}-{g.shift[0] // 3600:02d}h-{k + 1}", store=g.store,
+                         profile=g.profile, capacity=g.capacity, shift_start=g.shift[0], shift_end=g.shift[1])
+            for g in scenario.fleet for k in range(g.count)]
+
+
+def operations_for(scenario: Scenario, network: RoadNetwork) -> Operations:
+    """The operations core a scenario configures: its facilities, fleet, policy and knobs on `network`."""
+    check_on_map(scenario, network)
+    skus = [s.id for s in scenario.demand.skus]
+    return Operations(network, facilities(scenario, skus), fleet_of(scenario),
+                      make_policy(scenario.policy, seed=scenario.seed),
+                      pickers={s.id: s.pickers for s in scenario.stores}, options=operations_options(scenario))
+
+
 def check_on_map(scenario: Scenario, network: RoadNetwork) -> None:
     """Every facility lies within `max_snap_m` of a road of the map, else a ScenarioError naming it."""
     points = [*((f"stores[{i}].location", f.id, f.location) for i, f in enumerate(scenario.stores)),
@@ -92,7 +108,7 @@ class _Day:
     """One simulated day (see the module doc): the world around a `dispatch.operations.Operations` core."""
 
     def __init__(self, scenario: Scenario, network: RoadNetwork, orders: Sequence[Order],
-                 progress: Callable[[int], None] | None) -> None:
+                 progress: Callable[[int], None] | None, journal: list[dict[str, Any]] | None = None) -> None:
         self.sc = scenario
         self.orders = tuple(orders)
         self.progress = progress
@@ -100,18 +116,9 @@ class _Day:
         clock = scenario.clock
         self.env = simpy.Environment(initial_time=clock.start)
         self.cut_at = clock.end + DRAIN_S
-        check_on_map(scenario, network)
-        skus = [s.id for s in scenario.demand.skus]
-        fleet = []
-        for g in scenario.fleet:
-            for k in range(g.count):
-                cid = f"{g.store}-{g.profile}-{g.shift[0] // 3600:02d}h-{k + 1}"
-                fleet.append(CourierSetup(id=cid, store=g.store, profile=g.profile, capacity=g.capacity,
-                                          shift_start=g.shift[0], shift_end=g.shift[1]))
-        self.core = Operations(network, facilities(scenario, skus), fleet,
-                               make_policy(scenario.policy, seed=scenario.seed),
-                               pickers={s.id: s.pickers for s in scenario.stores},
-                               options=operations_options(scenario))
+        self.core = operations_for(scenario, network)
+        self.core.journal = journal
+        fleet = list(fleet_of(scenario))
         rng = np.random.default_rng(scenario.seed)
         n = len(self.orders)
         self.fails = dict(zip((o.id for o in self.orders), rng.random(n) < scenario.delivery.failure_rate,
@@ -289,14 +296,16 @@ class _Day:
 
 
 def simulate(scenario: Scenario, *, network: RoadNetwork | None = None, orders: Sequence[Order] | None = None,
-             progress: Callable[[int], None] | None = None) -> SimulationResult:
+             progress: Callable[[int], None] | None = None,
+             journal: list[dict[str, Any]] | None = None) -> SimulationResult:
     """Run one day of `scenario` (its demand, unless `orders` are given) and compute its KPIs.
 
-    `progress(now)` is called every ten simulated minutes (for a progress bar).
+    `progress(now)` is called every ten simulated minutes (for a progress bar). `journal`, when a list, gets
+    every command the day gave the operations core (`Operations.apply` replays them).
     """
     network = network if network is not None else RoadNetwork.from_osm(scenario.map_file)
     day_orders = tuple(orders) if orders is not None else orders_for(scenario, network)
-    rec = _Day(scenario, network, day_orders, progress).run()
+    rec = _Day(scenario, network, day_orders, progress, journal).run()
     figures = kpis(rec, courier_hour_cost=scenario.costs.courier_hour, per_km_cost=scenario.costs.per_km,
                    co2_g_per_km=DEFAULT_CO2_G_PER_KM)
     return SimulationResult(scenario=scenario, recorder=rec, kpis=figures)
