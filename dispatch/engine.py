@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, replace
+from types import MappingProxyType
 from typing import Any, Literal, get_args
 
 from dispatch.errors import InvalidDispatchError
@@ -72,7 +73,8 @@ class Dispatcher:
         self.last: Decisions | None = None
         for c in couriers:
             self.add_courier(c)
-        self.state(0)  # validates store, couriers and CO2 figures up front
+        self._co2 = MappingProxyType(dict(self.co2_g_per_km))
+        self._checked_state()  # validates store, couriers and CO2 figures up front
 
     # --- what the dispatcher knows -------------------------------------------------------------------------
 
@@ -123,10 +125,17 @@ class Dispatcher:
         return dict(self._completed)
 
     def state(self, now: int | None = None) -> DispatchState:
-        return DispatchState(now=self._now if now is None else now, store_id=self.store_id,
-                             store_location=self.store_location, orders=tuple(self._orders.values()),
-                             couriers=tuple(self._couriers.values()), travel=self.travel, tick_s=self.tick_s,
-                             co2_g_per_km=self.co2_g_per_km)
+        """What a decision sees now (orders and couriers were checked as they came in)."""
+        return DispatchState.trusted(now=self._now if now is None else now, store_id=self.store_id,
+                                     store_location=self.store_location, orders=tuple(self._orders.values()),
+                                     couriers=tuple(self._couriers.values()), travel=self.travel,
+                                     tick_s=self.tick_s, co2_g_per_km=self._co2)
+
+    def _checked_state(self) -> DispatchState:
+        """The state through every check of `DispatchState` (on set-up, new couriers and orders, restore)."""
+        return DispatchState(now=self._now, store_id=self.store_id, store_location=self.store_location,
+                             orders=tuple(self._orders.values()), couriers=tuple(self._couriers.values()),
+                             travel=self.travel, tick_s=self.tick_s, co2_g_per_km=self.co2_g_per_km)
 
     # --- inputs --------------------------------------------------------------------------------------------
 
@@ -143,6 +152,11 @@ class Dispatcher:
         if courier.carrying:
             raise InvalidDispatchError(f"courier {courier.id}: carrying", "a new courier carries nothing")
         self._couriers[courier.id] = courier
+        try:
+            self._checked_state()
+        except Exception:
+            del self._couriers[courier.id]
+            raise
 
     def on_order(self, order: DispatchOrder, now: int) -> Decisions:
         """Take a new order and decide at once (the policy may hold it)."""
@@ -150,6 +164,7 @@ class Dispatcher:
             raise InvalidDispatchError("order.id", f"duplicate order id {order.id!r}")
         if order.store != self.store_id:
             raise InvalidDispatchError("order.store", f"{order.store!r} is not this store {self.store_id!r}")
+        self._check_order(order)
         self._advance(now)
         self._orders[order.id] = order
         try:
@@ -157,6 +172,20 @@ class Dispatcher:
         except Exception:
             del self._orders[order.id]
             raise
+
+    def _check_order(self, order: DispatchOrder) -> None:
+        """What `DispatchState` would check of one more order: a known location, the couriers' load dimensions."""
+        if not isinstance(order, DispatchOrder):
+            raise InvalidDispatchError("order", f"must be a DispatchOrder, got {type(order).__name__}")
+        n = self.travel.n_locations
+        if order.location >= n:
+            raise InvalidDispatchError("order.location", f"{order.location} is outside the {n} locations")
+        first = next(iter(self._couriers.values()), None)
+        dims = len(first.capacity_vector) if first is not None else next(
+            (len(o.load_vector) for o in self._orders.values()), None)
+        if dims is not None and len(order.load_vector) != dims:
+            raise InvalidDispatchError("order.load", f"has {len(order.load_vector)} dimensions, expected {dims} "
+                                       "like the couriers' capacity")
 
     def cancel(self, order_id: str, now: int) -> None:
         """Withdraw an open order (one on a courier cannot be cancelled here)."""
@@ -243,6 +272,7 @@ class Dispatcher:
         self._collected = {cid: list(oids) for cid, oids in data["collected"].items()}
         self._completed = {oid: int(t) for oid, t in data["completed"].items()}
         self.last = None
+        self._checked_state()
 
     # --- decisions -----------------------------------------------------------------------------------------
 

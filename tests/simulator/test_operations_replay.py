@@ -99,11 +99,11 @@ def test_a_snapshot_is_versioned_json_and_refuses_another_configuration(
     assert data["format"] == "lastmile.operations" and data["version"] == 1
     other = operations_for(scenario, network)
     before = other.snapshot()
-    with pytest.raises(InvalidDispatchError, match="snapshot.version"):
+    with pytest.raises(InvalidDispatchError, match=r"snapshot\.version"):
         other.restore(json.dumps({**data, "version": 99}).encode())
     with pytest.raises(InvalidDispatchError, match="snapshot"):
         other.restore(b"\xff not json")
-    with pytest.raises(InvalidDispatchError, match="snapshot.couriers"):
+    with pytest.raises(InvalidDispatchError, match=r"snapshot\.couriers"):
         other.restore(json.dumps({**data, "couriers": ["someone-else"]}).encode())
     assert other.snapshot() == before
     other.restore(blob)
@@ -113,9 +113,9 @@ def test_a_snapshot_is_versioned_json_and_refuses_another_configuration(
 def test_bad_commands_name_the_field(scenario: Scenario, network: RoadNetwork) -> None:
     """An unknown op, a missing field or time going back is refused with the field named."""
     core = operations_for(scenario, network)
-    with pytest.raises(InvalidDispatchError, match="command.op"):
+    with pytest.raises(InvalidDispatchError, match=r"command\.op"):
         core.apply({"op": "teleport", "now": 0})
-    with pytest.raises(InvalidDispatchError, match="command.store"):
+    with pytest.raises(InvalidDispatchError, match=r"command\.store"):
         core.apply({"op": "tick", "now": 0})
     core.apply({"op": "tick", "now": 100, "store": "ostankino"})
     with pytest.raises(InvalidDispatchError, match="now"):

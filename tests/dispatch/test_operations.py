@@ -1,0 +1,149 @@
+"""The operations core on the real Ostankino map: calls in, domain events out, stock and places kept right."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dispatch.errors import InvalidDispatchError
+from dispatch.model import DarkStore, Item, Locker, Order, Promise
+from dispatch.operations import CourierSetup, Event, Operations, OperationsOptions, order_from_json, order_to_json
+from dispatch.policy import GreedyPolicy
+from routing.network import RoadNetwork
+
+MAP = Path(__file__).resolve().parents[1] / "data" / "moscow_ostankino_drive.osm.bz2"
+STORE = (37.6020, 55.8177)
+DOOR = (37.6029, 55.8215)
+MILK = Item(sku="MILK", qty=1, weight_g=1050, dims_mm=(95, 95, 200))
+NOON = 12 * 3600
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory: pytest.TempPathFactory) -> RoadNetwork:
+    return RoadNetwork.from_osm(MAP, cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+def core(network: RoadNetwork, *, stock: int = 5, failed_to: str = "store", couriers: int = 1) -> Operations:
+    facilities = [DarkStore(id="s1", location=STORE, stock={"MILK": stock}, picking_s=120),
+                  Locker(id="lk", location=(37.5942, 55.8132), compartments={"S": 1}, store="s1")]
+    fleet = [CourierSetup(id=f"c{k}", store="s1", profile="bike", capacity=4, shift_start=0, shift_end=86_400)
+             for k in range(couriers)]
+    ops = Operations(network, facilities, fleet, GreedyPolicy(), pickers={"s1": 1},
+                     options=OperationsOptions(service_s=60, failed_to=failed_to))  # type: ignore[arg-type]
+    for c in fleet:
+        ops.shift(c.id, True, 0)
+    return ops
+
+
+def order(oid: str, at: int = NOON, qty: int = 1) -> Order:
+    return Order(id=oid, location=DOOR, mode="courier", items=(Item(sku="MILK", qty=qty, weight_g=1050,
+                                                                     dims_mm=(95, 95, 200)),),
+                 placed_at=at, promise=Promise.express(45 * 60))
+
+
+def kinds(events: tuple[Event, ...]) -> list[str]:
+    return [e.event for e in events]
+
+
+def test_an_order_goes_from_placed_to_delivered(network: RoadNetwork) -> None:
+    """Placed, allocated (stock taken), assigned once picked, picked up, delivered on time: each call returns
+    the events it caused and the order leaves the books when delivered."""
+    ops = core(network)
+    placed = ops.place(order("o1"), NOON)
+    assert kinds(placed.events)[:2] == ["placed", "allocated"]
+    assert placed.events[0].fields["quoted_eta"] > NOON
+    assert placed.events[1].fields["promise_by"] == NOON + 45 * 60
+    assert ops.allocator.inventory.available("s1", "MILK") == 4
+    assert kinds(ops.picked("o1", NOON + 120).events) == ["picked"]
+    trips = placed.trips or ops.tick("s1", NOON + 120).trips
+    assert [t.order_ids for t in trips] == [("o1",)]
+    assert kinds(ops.picked_up("c0", NOON + 130).events) == ["picked_up"]
+    delivered = ops.delivered("c0", "o1", NOON + 500, arrived_at=NOON + 440)
+    assert [(e.event, e.t, e.fields["on_time"]) for e in delivered.events] == [("delivered", NOON + 440, True)]
+    assert "o1" not in ops.orders
+    ops.at_store("c0", NOON + 800)
+    assert ops.courier_status("c0") == "idle"
+
+
+def test_an_order_that_cannot_be_served_is_rejected_with_its_reason(network: RoadNetwork) -> None:
+    """Asking for more than the stock gives placed then rejected naming the SKU; nothing is kept or reserved."""
+    ops = core(network, stock=1)
+    out = ops.place(order("big", qty=3), NOON)
+    assert kinds(out.events) == ["placed", "rejected"]
+    assert out.events[1].fields["reason"] == "out_of_stock: MILK"
+    assert "big" not in ops.orders and ops.allocator.inventory.available("s1", "MILK") == 1
+
+
+def test_cancel_releases_stock_and_only_before_a_courier_has_it(network: RoadNetwork) -> None:
+    """An open order cancels (stock back); one on a courier does not (no event, still on the books)."""
+    ops = core(network, couriers=0)
+    ops.place(order("o1"), NOON)
+    assert kinds(ops.cancel("o1", NOON + 10).events) == ["cancelled"]
+    assert ops.allocator.inventory.available("s1", "MILK") == 5
+    ops2 = core(network)
+    ops2.place(order("o2"), NOON)
+    ops2.tick("s1", NOON + 120)
+    assert ops2.courier_status("c0") == "assigned"
+    assert ops2.cancel("o2", NOON + 130).events == ()
+    assert "o2" in ops2.orders
+
+
+@pytest.mark.parametrize(("failed_to", "expected"), [("store", ["returned"]), ("locker", ["redirected"])])
+def test_a_failed_parcel_is_returned_or_sent_on_to_a_locker(network: RoadNetwork, failed_to: str,
+                                                             expected: list[str]) -> None:
+    """A customer absent: failed at the door, then at the store either returned (final) or redirected to the
+    locker with room (taking a compartment) and dispatched again."""
+    ops = core(network, failed_to=failed_to)
+    ops.place(order("o1"), NOON)
+    ops.tick("s1", NOON + 120)
+    ops.picked_up("c0", NOON + 130)
+    assert kinds(ops.failed("c0", "o1", NOON + 500).events) == ["failed"]
+    back = ops.at_store("c0", NOON + 800)
+    assert kinds(back.events)[:1] == expected
+    if failed_to == "locker":
+        assert ops.allocator.inventory.free_compartments("lk")["S"] == 0
+        assert "o1" in ops.orders
+    else:
+        assert "o1" not in ops.orders
+
+
+def test_live_places_are_recycled_over_many_orders(network: RoadNetwork) -> None:
+    """Sixty orders to sixty doors, each delivered before the next: the store's place pool stays small."""
+    ops = core(network, stock=100)
+    pool = ops.places["s1"].pool
+    nodes = network.n_nodes
+    t = 6 * 3600
+    delivered = 0
+    for k in range(60):
+        node = (k * 7919) % nodes
+        door = (float(network.lon[node]), float(network.lat[node]))
+        o = Order(id=f"o{k}", location=door, mode="courier", items=(MILK,), placed_at=t,
+                  promise=Promise.express(3600))
+        out = ops.place(o, t)
+        if not ops.orders.get(o.id):
+            continue
+        t += 120
+        ops.picked(o.id, t)
+        if not out.trips:
+            ops.tick("s1", t)
+        ops.picked_up("c0", t)
+        t += 300
+        delivered += len(ops.delivered("c0", o.id, t).events)
+        t += 300
+        ops.at_store("c0", t)
+    assert delivered >= 50
+    assert pool.capacity <= 32
+    assert len(ops.orders) == 0
+
+
+def test_orders_round_trip_through_json_and_time_never_goes_back(network: RoadNetwork) -> None:
+    """An order survives order_to_json/order_from_json unchanged; a call earlier than the last is refused."""
+    o = order("o1")
+    assert order_from_json(order_to_json(o)) == o
+    ops = core(network)
+    ops.tick("s1", NOON)
+    with pytest.raises(InvalidDispatchError, match="now"):
+        ops.tick("s1", NOON - 1)
+    with pytest.raises(InvalidDispatchError, match="courier_id"):
+        ops.picked_up("nobody", NOON)
