@@ -62,6 +62,8 @@ class Dispatcher:
         self.store_location = store_location
         self.places: LivePlaces | None = None
         self._travel: TravelMatrices | None = None
+        self.version = 0
+        """Changes whenever anything the dispatcher knows may have changed (callers cache by it)."""
         self.travel = travel
         self.tick_s = tick_s
         self.co2_g_per_km = dict(co2_g_per_km)
@@ -92,6 +94,7 @@ class Dispatcher:
 
     @travel.setter
     def travel(self, travel: TravelMatrices | LivePlaces) -> None:
+        self.version = getattr(self, "version", 0) + 1
         if isinstance(travel, LivePlaces):
             self.places, self._travel = travel, None
             travel.bind(self.referenced_locations)
@@ -145,6 +148,7 @@ class Dispatcher:
         if now < self._now:
             raise InvalidDispatchError("now", f"time went back from {self._now} to {now}")
         self._now = now
+        self.version += 1
 
     def add_courier(self, courier: Courier) -> None:
         if courier.id in self._couriers:
@@ -152,6 +156,7 @@ class Dispatcher:
         if courier.carrying:
             raise InvalidDispatchError(f"courier {courier.id}: carrying", "a new courier carries nothing")
         self._couriers[courier.id] = courier
+        self.version += 1
         try:
             self._checked_state()
         except Exception:
@@ -272,6 +277,7 @@ class Dispatcher:
         self._collected = {cid: list(oids) for cid, oids in data["collected"].items()}
         self._completed = {oid: int(t) for oid, t in data["completed"].items()}
         self.last = None
+        self.version += 1
         self._checked_state()
 
     # --- decisions -----------------------------------------------------------------------------------------

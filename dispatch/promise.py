@@ -27,6 +27,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+import numpy as np
+
 from dispatch.allocation import STORE_CLOSED, Allocation, Allocator
 from dispatch.errors import InvalidDispatchError, InvalidOrderError, ReservationError
 from dispatch.load import StoreLoad
@@ -223,6 +225,7 @@ class DispatcherLoad:
         self.dispatchers = dict(dispatchers)
         self.pickers = pickers if isinstance(pickers, Mapping) else {}
         self.default_pickers = pickers if isinstance(pickers, int) else 1
+        self._free_at: dict[tuple[str, int, int], int | None] = {}
         for name, count in (("pickers", self.default_pickers), *self.pickers.items()):
             if isinstance(count, bool) or not isinstance(count, int) or count < 1:
                 raise InvalidDispatchError(f"pickers[{name!r}]" if name != "pickers" else name,
@@ -239,6 +242,15 @@ class DispatcherLoad:
         d = self.dispatchers.get(store.id)
         if d is None:
             return None
+        key = (store.id, now, d.version)
+        if key not in self._free_at:
+            if len(self._free_at) > 256:
+                self._free_at.clear()
+            self._free_at[key] = self._courier_free_at(d, now)
+        return self._free_at[key]
+
+    @staticmethod
+    def _courier_free_at(d: Dispatcher, now: int) -> int | None:
         state = d.state(now)
         home = state.store_location
         free: list[tuple[int, str]] = []
@@ -246,24 +258,35 @@ class DispatcherLoad:
         profile: dict[str, str] = {}
         handoff = d.tick_s
         for c in state.active_couriers:
-            fp = state.free_point(c)
+            fp = state.free_point(c, trip=False)
             t = fp.time + state.travel.duration(c.profile, fp.location, home) + (0 if c.status == "idle" else handoff)
             if t < c.shift_end:
                 free.append((t, c.id))
                 shift_end[c.id], profile[c.id] = c.shift_end, c.profile
+        if not free:
+            return None
         heapq.heapify(free)
-        for o in sorted(state.open_orders, key=lambda o: (o.placed_at, o.ready_at, o.id)):
+        queue = sorted(state.open_orders, key=lambda o: (o.placed_at, o.ready_at, o.id))
+        locations = np.fromiter((o.location for o in queue), dtype=np.int64, count=len(queue))
+        round_trip: dict[str, list[int]] = {}
+        for p in set(profile.values()):
+            dur = state.travel.durations[p]
+            out, back = dur[home, locations], dur[locations, home]
+            rt = out + back
+            rt[(out >= UNREACHABLE) | (back >= UNREACHABLE)] = -1  # never served; it takes no courier
+            round_trip[p] = rt.tolist()
+        for k, o in enumerate(queue):
             if not free:
                 return None
-            t, cid = heapq.heappop(free)
-            dur = state.travel.durations[profile[cid]]
-            out, back = int(dur[home, o.location]), int(dur[o.location, home])
-            if out >= UNREACHABLE or back >= UNREACHABLE:  # never served; it takes no courier
-                heapq.heappush(free, (t, cid))
+            t, cid = free[0]
+            rt = round_trip[profile[cid]][k]
+            if rt < 0:
                 continue
-            t = max(t, o.ready_at) + out + o.service_s + back + handoff
+            t = max(t, o.ready_at) + rt + o.service_s + handoff
             if t < shift_end[cid]:
-                heapq.heappush(free, (t, cid))
+                heapq.heapreplace(free, (t, cid))
+            else:
+                heapq.heappop(free)
         return free[0][0] if free else None
 
 

@@ -512,24 +512,27 @@ class DispatchState:
                     ends_at_store=not courier.free_floating, distance_m=metres,
                     co2_g=self.co2_g(courier.profile, metres))
 
-    def free_point(self, courier: Courier) -> FreePoint:
-        """When and where `courier` can start new work, and the rest of the trip it is on (if it carries any).
+    def free_point(self, courier: Courier, *, trip: bool = True) -> FreePoint:
+        """When and where `courier` can start new work, and the rest of the trip it is on (if it carries any;
+        `trip=False` skips building that trip, for callers that need only where and when).
 
         Store couriers are free at their store (after riding back); free-floating ones where they stand.
         """
         now, store = self.now, self.store_location
         carried: Trip | None = None
         dur = self.travel.durations[courier.profile]
-        if courier.status == "assigned":
-            departure = max(now + int(dur[courier.position, store]), courier.available_at)
-            approach = None if courier.position == store else courier.position
-            carried = self.make_trip(courier, courier.carrying, departure, approach_from=approach)
+        if courier.status in ("assigned", "en_route"):
+            if courier.status == "assigned":
+                start, departure = store, max(now + int(dur[courier.position, store]), courier.available_at)
+                approach = None if courier.position == store else courier.position
+            else:
+                start, departure, approach = courier.position, courier.available_at, None
+            if trip:
+                carried = self.make_trip(courier, courier.carrying, departure, start=start, approach_from=approach)
+                time = carried.end_at
+            else:
+                time = self.walk(courier, start, departure, courier.carrying)[2]
             location = store if not courier.free_floating else self.order(courier.carrying[-1]).location
-            time = carried.end_at
-        elif courier.status == "en_route":
-            carried = self.make_trip(courier, courier.carrying, courier.available_at, start=courier.position)
-            location = store if not courier.free_floating else self.order(courier.carrying[-1]).location
-            time = carried.end_at
         elif courier.status == "returning":
             location, time = store, courier.available_at + int(dur[courier.position, store])
         elif courier.free_floating:

@@ -13,7 +13,7 @@ LENGTH_BITS = 30
 NOT_REACHED = -1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def one_to_many(indptr, indices, weight, source, is_target, n_targets, best, touched, heap_k, heap_v):
     """Packed weights of the fastest paths from `source`, in `best` (NOT_REACHED where the search did not get).
 

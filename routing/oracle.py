@@ -24,8 +24,6 @@ the hour; the others are computed once per place.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from types import ModuleType
 from typing import Any, Literal
 
 import numpy as np
@@ -33,28 +31,14 @@ import numpy.typing as npt
 import routingkit_cch as rk
 
 from routing.errors import InvalidProblemError
-from routing.matrix import UNREACHABLE, CCHEngine, _arc_time_ms
-from routing.network import HOURS_PER_DAY, RoadNetwork, check_hour, get_profile, min_parallel
+from routing.fastest import FastestPaths, all_hours, time_dependent, uniform_speed
+from routing.matrix import UNREACHABLE, CCHEngine
+from routing.network import RoadNetwork, check_hour
 
 IntArray = npt.NDArray[np.int64]
 RowMethod = Literal["cch", "dijkstra"]
 
 _NO_PATH = -1
-
-
-def _dijkstra() -> ModuleType:
-    """The compiled kernel module, imported (and compiled, the first time on a machine) on first use."""
-    from routing import _dijkstra
-
-    return _dijkstra
-
-
-@dataclass(frozen=True, slots=True)
-class _Graph:
-    """Forward and backward CSR arrays of one profile at one hour, with packed (ms, cm) arc weights."""
-
-    fwd: tuple[IntArray, IntArray, IntArray]
-    bwd: tuple[IntArray, IntArray, IntArray]
 
 
 class TravelOracle:
@@ -70,32 +54,11 @@ class TravelOracle:
         self.network = network
         self.profiles = tuple(dict.fromkeys(profiles))
         self.traffic = traffic
-        self._spec = {p: get_profile(p) for p in self.profiles}
-        self.time_dependent = {p: traffic and any(f != 1.0 for f in s.time_of_day.hourly)
-                               for p, s in self._spec.items()}
-        self.method: dict[str, RowMethod] = {p: "cch" if self._uniform_speed(p) else "dijkstra"
-                                             for p in self.profiles}
+        self.time_dependent = {p: traffic and time_dependent(p) for p in self.profiles}
+        self.method: dict[str, RowMethod] = {
+            p: "cch" if uniform_speed(network, p, all_hours(p, traffic)) else "dijkstra" for p in self.profiles}
         self._cch: dict[str, CCHEngine] = {}
-        self._graphs: dict[tuple[str, int | None], _Graph] = {}
-        n = network.n_nodes
-        self._best = np.full(n, _NO_PATH, dtype=np.int64)
-        self._touched = np.empty(n, dtype=np.int64)
-        self._heap: tuple[IntArray, IntArray] | None = None
-
-    def _uniform_speed(self, profile: str) -> bool:
-        """Whether time is length × one constant on every arc at every hour used: then fastest = shortest."""
-        length = self.network.length_m
-        used = length > 0
-        if not used.any():
-            return True
-        hours: list[int | None] = [None]
-        if self.time_dependent[profile]:
-            hours += list(range(HOURS_PER_DAY))
-        for hour in hours:
-            ratio = self.network.edge_times(profile, hour)[used] / length[used]
-            if ratio.max() - ratio.min() > 1e-9 * ratio.max():
-                return False
-        return True
+        self._fastest = {p: FastestPaths(network, p) for p in self.profiles}
 
     def hour_for(self, profile: str, hour: int | None) -> int | None:
         """The hour whose times `profile` uses when a pool is at `hour` (None: free flow)."""
@@ -115,62 +78,11 @@ class TravelOracle:
             self._cch[profile] = CCHEngine(self.network, profile, threads=1)
         return self._cch[profile]
 
-    def _graph(self, profile: str, hour: int | None) -> _Graph:
-        key = (profile, hour)
-        if key not in self._graphs:
-            spec = self._spec[profile]
-            arcs = self.network.arcs(spec)
-            ms = _arc_time_ms(self.network, spec, hour, arcs.edge)
-            cm = np.rint(self.network.length_m[arcs.edge] * 100.0).astype(np.int64)
-            shift = _dijkstra().LENGTH_BITS
-            packed = (ms << shift) | cm
-            tail, head, weight = min_parallel(arcs.tail, arcs.head, packed)
-            n = self.network.n_nodes
-            self._graphs[key] = _Graph(fwd=_csr(tail, head, weight, n), bwd=_csr(head, tail, weight, n))
-            if self._heap is None or len(self._heap[0]) < len(weight) + 1:
-                self._heap = (np.empty(len(weight) + 1, dtype=np.int64), np.empty(len(weight) + 1, dtype=np.int64))
-        return self._graphs[key]
-
     def search(self, profile: str, hour: int | None, source: int, targets: IntArray, *,
                backward: bool = False, is_target: npt.NDArray[np.bool_] | None = None) -> tuple[IntArray, IntArray]:
         """Durations (s) and fastest-path distances (m) from `source` to each of `targets` (distinct nodes),
-        or from each of them to `source` when `backward`; UNREACHABLE where no road joins them.
-
-        `is_target`, if given, must mark exactly `targets` among the network's nodes (pools keep one).
-        """
-        if len(targets) == 0:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-        graph = self._graph(profile, hour)
-        indptr, indices, weight = graph.bwd if backward else graph.fwd
-        mask = is_target
-        if mask is None:
-            mask = np.zeros(self.network.n_nodes, dtype=np.bool_)
-            mask[targets] = True
-        assert self._heap is not None
-        kernel = _dijkstra()
-        count = kernel.one_to_many(indptr, indices, weight, int(source), mask, len(targets), self._best,
-                                   self._touched, self._heap[0], self._heap[1])
-        packed = self._best[targets]
-        self._best[self._touched[:count]] = _NO_PATH
-        return _unpack(packed, kernel.LENGTH_BITS)
-
-
-def _csr(rows: npt.NDArray[np.int32], cols: npt.NDArray[np.int32], weight: IntArray,
-         n: int) -> tuple[IntArray, IntArray, IntArray]:
-    """CSR arrays (indptr, indices, weights) of the arcs rows -> cols over `n` nodes."""
-    order = np.lexsort((cols, rows))
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
-    return indptr, cols[order].astype(np.int64), np.ascontiguousarray(weight[order], dtype=np.int64)
-
-
-def _unpack(packed: IntArray, shift: int) -> tuple[IntArray, IntArray]:
-    reached = packed >= 0
-    ms = packed >> shift
-    cm = packed & ((1 << shift) - 1)
-    durations = np.where(reached, (ms + 500) // 1000, UNREACHABLE)
-    distances = np.where(reached, (cm + 50) // 100, UNREACHABLE)
-    return durations.astype(np.int64), distances.astype(np.int64)
+        or from each of them to `source` when `backward` (see `routing.fastest.FastestPaths.search`)."""
+        return self._fastest[profile].search(source, targets, hour=hour, backward=backward, is_target=is_target)
 
 
 def _sweep_values(values: list[int | None]) -> IntArray:

@@ -150,13 +150,20 @@ def test_scipy_distances_follow_the_fastest_path(porto: RoadNetwork, porto_point
     assert np.abs(exact.distances - unpacked.distances).max() <= 1
 
 
-def test_cch_default_distances_are_shortest_road_distances(
+def test_cch_distances_are_those_of_the_fastest_path_unless_shortest_is_asked(
     porto: RoadNetwork, porto_points: np.ndarray
 ) -> None:
-    """CCH distances (default mode) equal the shortest road distance to within 1 m."""
-    fast = CCHEngine(porto, "car").matrix(porto_points, porto_points[:40])
+    """CCH car distances by default equal scipy's fastest-path lengths (±1 m) at free flow and at 18:00;
+    distances="shortest" gives the shortest road distance instead (to within 1 m), which is shorter."""
+    for hour in (None, 18):
+        exact = ScipyEngine(porto, "car").matrix(porto_points, porto_points[:40], hour=hour)
+        fast = CCHEngine(porto, "car").matrix(porto_points, porto_points[:40], hour=hour)
+        assert np.array_equal(fast.durations, exact.durations)
+        assert np.abs(fast.distances - exact.distances).max() <= 1
+    short = CCHEngine(porto, "car", distances="shortest").matrix(porto_points, porto_points[:40])
     shortest = dijkstra(porto.csr("car", metric="distance"), indices=porto_points)[:, porto_points[:40]]
-    assert np.abs(fast.distances - shortest).max() <= 1.0
+    assert np.abs(short.distances - shortest).max() <= 1.0
+    assert short.distances.mean() < fast.distances.mean() - 50
 
 
 def test_rush_hour_car_matrix_costs_more_than_night(moscow: RoadNetwork) -> None:

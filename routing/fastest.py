@@ -1,0 +1,164 @@
+"""Exact fastest paths with their lengths: one-to-many Dijkstra on lexicographic (time, length) arc weights.
+
+Contraction hierarchies answer the fastest *time* quickly, but not the length of that path; the shortest road
+distance is another path whenever speeds differ between roads (cars: road classes, congestion by class). Here
+each arc weighs `ms << LENGTH_BITS | cm` (see `routing._dijkstra`), so one search gives the fastest time and the
+exact length of the fastest path (ties: the shorter). A search stops once every target is settled.
+
+Where a profile's arc speed is the same on every arc at every hour it is used (`uniform_speed`: bike and foot
+on most maps), the fastest path is the shortest one and a CCH length sweep gives the same distance faster.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from types import ModuleType
+
+import numpy as np
+import numpy.typing as npt
+
+from routing.matrix import UNREACHABLE, _arc_time_ms
+from routing.network import HOURS_PER_DAY, Profile, RoadNetwork, check_hour, get_profile, min_parallel
+
+IntArray = npt.NDArray[np.int64]
+_NOT_REACHED = -1
+
+
+def kernel() -> ModuleType:
+    """The compiled kernel module, imported (and compiled, the first time on a machine) on first use."""
+    from routing import _dijkstra
+
+    return _dijkstra
+
+
+def uniform_speed(network: RoadNetwork, profile: str | Profile, hours: Sequence[int | None] = (None,)) -> bool:
+    """Whether `profile`'s arc time is the arc length × one constant on every arc at each of `hours`."""
+    length = network.length_m
+    used = length > 0
+    if not used.any():
+        return True
+    for hour in hours:
+        ratio = network.edge_times(profile, hour)[used] / length[used]
+        if ratio.max() - ratio.min() > 1e-9 * ratio.max():
+            return False
+    return True
+
+
+def time_dependent(profile: str | Profile) -> bool:
+    """Whether `profile` has hourly factors (its times differ by hour when traffic is on)."""
+    return any(f != 1.0 for f in get_profile(profile).time_of_day.hourly)
+
+
+def all_hours(profile: str | Profile, traffic: bool) -> list[int | None]:
+    """The hours whose times `profile` may use: free flow, and every hour when it follows traffic."""
+    return [None, *range(HOURS_PER_DAY)] if traffic and time_dependent(profile) else [None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Csr:
+    indptr: IntArray
+    indices: IntArray
+    weight: IntArray
+
+
+def _csr(rows: npt.NDArray[np.int32], cols: npt.NDArray[np.int32], weight: IntArray, n: int) -> _Csr:
+    order = np.lexsort((cols, rows))
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+    return _Csr(indptr, cols[order].astype(np.int64), np.ascontiguousarray(weight[order], dtype=np.int64))
+
+
+class _Scratch:
+    """One searcher's work arrays: best packed weight per node (reset after each search) and a heap."""
+
+    def __init__(self, n_nodes: int, n_arcs: int) -> None:
+        self.best = np.full(n_nodes, _NOT_REACHED, dtype=np.int64)
+        self.touched = np.empty(n_nodes, dtype=np.int64)
+        self.heap_k = np.empty(n_arcs + 1, dtype=np.int64)
+        self.heap_v = np.empty(n_arcs + 1, dtype=np.int64)
+
+
+class FastestPaths:
+    """Fastest times (s) and the lengths (m) of those paths on one network for one profile, per hour."""
+
+    def __init__(self, network: RoadNetwork, profile: str | Profile) -> None:
+        self.network = network
+        self.profile = get_profile(profile)
+        self._graphs: dict[tuple[int | None, bool], _Csr] = {}
+        self._scratch = threading.local()
+        self._lock = threading.Lock()
+
+    def _graph(self, hour: int | None, backward: bool) -> _Csr:
+        check_hour(hour)
+        key = (hour, backward)
+        with self._lock:
+            if key not in self._graphs:
+                arcs = self.network.arcs(self.profile)
+                ms = _arc_time_ms(self.network, self.profile, hour, arcs.edge)
+                cm = np.rint(self.network.length_m[arcs.edge] * 100.0).astype(np.int64)
+                tail, head, weight = min_parallel(arcs.tail, arcs.head, (ms << kernel().LENGTH_BITS) | cm)
+                n = self.network.n_nodes
+                self._graphs[(hour, False)] = _csr(tail, head, weight, n)
+                self._graphs[(hour, True)] = _csr(head, tail, weight, n)
+            return self._graphs[key]
+
+    def _work(self, n_arcs: int) -> _Scratch:
+        scratch: _Scratch | None = getattr(self._scratch, "arrays", None)
+        if scratch is None or len(scratch.heap_k) < n_arcs + 1:
+            scratch = self._scratch.arrays = _Scratch(self.network.n_nodes, n_arcs)
+        return scratch
+
+    def search(self, source: int, targets: IntArray, *, hour: int | None = None, backward: bool = False,
+               is_target: npt.NDArray[np.bool_] | None = None) -> tuple[IntArray, IntArray]:
+        """Durations and distances from `source` to each of `targets` (distinct nodes), or from each of them to
+        `source` when `backward`; UNREACHABLE where no road joins them. `is_target`, if given, marks exactly
+        `targets` among the network's nodes (callers that keep one save building it)."""
+        if len(targets) == 0:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        g = self._graph(hour, backward)
+        mask = is_target
+        if mask is None:
+            mask = np.zeros(self.network.n_nodes, dtype=np.bool_)
+            mask[targets] = True
+        w = self._work(len(g.weight))
+        k = kernel()
+        count = k.one_to_many(g.indptr, g.indices, g.weight, int(source), mask, len(targets), w.best, w.touched,
+                              w.heap_k, w.heap_v)
+        packed = w.best[targets]
+        w.best[w.touched[:count]] = _NOT_REACHED
+        return unpack(packed, k.LENGTH_BITS)
+
+    def matrix(self, sources: IntArray, targets: IntArray, *, hour: int | None = None,
+               threads: int = 1) -> tuple[IntArray, IntArray]:
+        """Durations and fastest-path distances from each of `sources` to each of `targets` (distinct targets)."""
+        durations = np.empty((len(sources), len(targets)), dtype=np.int64)
+        distances = np.empty_like(durations)
+        mask = np.zeros(self.network.n_nodes, dtype=np.bool_)
+        mask[targets] = True
+        self._graph(hour, False)
+
+        def rows(chunk: range) -> None:
+            for i in chunk:
+                durations[i], distances[i] = self.search(int(sources[i]), targets, hour=hour, is_target=mask)
+
+        chunks = [range(k, len(sources), threads) for k in range(max(1, min(threads, len(sources))))]
+        if len(chunks) == 1:
+            rows(chunks[0])
+        else:
+            with ThreadPoolExecutor(max_workers=len(chunks), thread_name_prefix="fastest") as pool:
+                for done in [pool.submit(rows, c) for c in chunks]:
+                    done.result()
+        return durations, distances
+
+
+def unpack(packed: IntArray, shift: int) -> tuple[IntArray, IntArray]:
+    """Packed path weights to seconds and metres (each rounded half up); NOT_REACHED to UNREACHABLE."""
+    reached = packed >= 0
+    ms = packed >> shift
+    cm = packed & ((1 << shift) - 1)
+    durations = np.where(reached, (ms + 500) // 1000, UNREACHABLE)
+    distances = np.where(reached, (cm + 50) // 100, UNREACHABLE)
+    return durations.astype(np.int64), distances.astype(np.int64)
