@@ -125,6 +125,20 @@ def markdown(report: dict[str, Any]) -> str:
                 lines.append(f"| {r['instance']} | {r['backend']} | {r['time_limit']} | {r['distance']} | "
                              f"{r['bks']} | {r['gap_pct']} |")
             lines.append("")
+    if "city" in report:
+        city = report["city"]
+        days = [k for k, v in city.items() if isinstance(v, dict) and "wall_s" in v]
+        lines += ["## city: whole days, one process each", "",
+                  "| day | wall s | peak RSS MB | orders | delivered | on time | click-to-door min | "
+                  "km / order | cost / order | g CO2 / order |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for k in days:
+            d = city[k]
+            lines.append(f"| {k} | {d['wall_s']} | {d['peak_rss_mb']} | {d['orders']} | {d['delivered']} | "
+                         f"{d['on_time_rate']} | {d['click_to_door_mean_min']} | {d['km_per_order']} | "
+                         f"{d['cost_per_order']} | {d['co2_g_per_order']} |")
+        lines += ["", "| figure | value |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in city.items() if k not in days]
+        lines.append("")
     for key, title in (("matrix", "travel-time matrices (Porto metro)"),
                        ("dispatch", "dispatch (one store, 60 open orders, 20 couriers)"),
                        ("allocation", "allocation (Porto metro, 50 facilities)"),
@@ -139,7 +153,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--suites", default="matrix,allocation,dispatch,mdrp,sweep,solomon,cvrp")
+    parser.add_argument("--suites", default="city,matrix,allocation,dispatch,mdrp,sweep,solomon,cvrp")
     parser.add_argument("--backends", default="pyvrp,ortools")
     parser.add_argument("--solomon-time", type=float, default=10.0)
     parser.add_argument("--cvrp-time", type=float, default=20.0, help="seconds for X instances below 500 customers")
@@ -173,6 +187,10 @@ def main() -> None:
         from benchmarks import bench_sweep
 
         bench_sweep.run(report)
+    if "city" in suites:
+        from benchmarks import bench_city
+
+        bench_city.run(report)
     if not (SHARED / "benchmarks").is_dir():
         report["skipped"] = f"no benchmark instances at {SHARED / 'benchmarks'}"
     else:

@@ -15,7 +15,10 @@ courier rides. Two ways to compute rows, chosen per profile and network:
   the fastest path is the shortest path; two CCH sweeps (time, length) answer a row.
 - `dijkstra`: otherwise (cars: road classes, congestion by class), a compiled one-to-many Dijkstra on arc
   weights that pack (ms, cm) lexicographically gives the fastest time and that path's exact length; it stops
-  once every live place is settled.
+  once every live place is settled. Exactness costs time: on the Porto metro map a car row pair takes several
+  ms (`make bench`, city suite). `TravelOracle(..., distances="shortest")` uses CCH for every profile instead:
+  exact durations, but shortest-road distances, which under-count what a car rides (an explicit choice, never
+  a silent one).
 
 Hours: a time-dependent profile (car with traffic) is recomputed for the live places when `set_hour` changes
 the hour; the others are computed once per place.
@@ -32,7 +35,7 @@ import routingkit_cch as rk
 
 from routing.errors import InvalidProblemError
 from routing.fastest import FastestPaths, all_hours, time_dependent, uniform_speed
-from routing.matrix import UNREACHABLE, CCHEngine
+from routing.matrix import UNREACHABLE, CCHDistances, CCHEngine
 from routing.network import RoadNetwork, check_hour
 
 IntArray = npt.NDArray[np.int64]
@@ -48,15 +51,20 @@ class TravelOracle:
     hourly factors, e.g. car) follow the pool's hour; without it every profile uses free-flow times.
     """
 
-    def __init__(self, network: RoadNetwork, profiles: Sequence[str], *, traffic: bool = False) -> None:
+    def __init__(self, network: RoadNetwork, profiles: Sequence[str], *, traffic: bool = False,
+                 distances: CCHDistances = "fastest_path") -> None:
         if not profiles:
             raise InvalidProblemError("profiles: at least one profile is needed")
         self.network = network
         self.profiles = tuple(dict.fromkeys(profiles))
         self.traffic = traffic
         self.time_dependent = {p: traffic and time_dependent(p) for p in self.profiles}
+        if distances not in ("fastest_path", "shortest"):
+            raise InvalidProblemError(f"distances must be 'fastest_path' or 'shortest', got {distances!r}")
+        self.distances = distances
         self.method: dict[str, RowMethod] = {
-            p: "cch" if uniform_speed(network, p, all_hours(p, traffic)) else "dijkstra" for p in self.profiles}
+            p: "cch" if distances == "shortest" or uniform_speed(network, p, all_hours(p, traffic)) else "dijkstra"
+            for p in self.profiles}
         self._cch: dict[str, CCHEngine] = {}
         self._fastest = {p: FastestPaths(network, p) for p in self.profiles}
 

@@ -1,6 +1,5 @@
 """Tests for routing.matrix: scipy, CCH and haversine engines cross-checked on real OSM graphs."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,20 +15,6 @@ from routing.matrix import (
     make_engine,
 )
 from routing.network import HIGHWAY_CODE, RoadNetwork
-
-ROOT = Path(__file__).resolve().parents[2]
-MOSCOW = ROOT / "tests" / "data" / "moscow_ostankino_drive.osm.bz2"
-PORTO_CENTRE = ROOT / "scenarios" / "maps" / "porto_centre_drive.osm.bz2"
-
-
-@pytest.fixture(scope="module")
-def moscow(tmp_path_factory: pytest.TempPathFactory) -> RoadNetwork:
-    return RoadNetwork.from_osm(MOSCOW, cache_dir=tmp_path_factory.mktemp("cache"))
-
-
-@pytest.fixture(scope="module")
-def porto(tmp_path_factory: pytest.TempPathFactory) -> RoadNetwork:
-    return RoadNetwork.from_osm(PORTO_CENTRE, cache_dir=tmp_path_factory.mktemp("cache"))
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,5 @@
 """Tests for routing.oracle: live places get exact fastest-path rows, recycle their slots, follow the hour."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,20 +8,6 @@ from routing.errors import InvalidProblemError
 from routing.matrix import UNREACHABLE, ScipyEngine
 from routing.network import RoadNetwork
 from routing.oracle import TravelOracle
-
-ROOT = Path(__file__).resolve().parents[2]
-MOSCOW = ROOT / "tests" / "data" / "moscow_ostankino_drive.osm.bz2"
-PORTO_CENTRE = ROOT / "scenarios" / "maps" / "porto_centre_drive.osm.bz2"
-
-
-@pytest.fixture(scope="module")
-def porto(tmp_path_factory: pytest.TempPathFactory) -> RoadNetwork:
-    return RoadNetwork.from_osm(PORTO_CENTRE, cache_dir=tmp_path_factory.mktemp("cache"))
-
-
-@pytest.fixture(scope="module")
-def moscow(tmp_path_factory: pytest.TempPathFactory) -> RoadNetwork:
-    return RoadNetwork.from_osm(MOSCOW, cache_dir=tmp_path_factory.mktemp("cache"))
 
 
 def _block(pool_array: np.ndarray, slots: list[int]) -> np.ndarray:

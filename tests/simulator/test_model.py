@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
 from routing.network import RoadNetwork
 from simulator.model import SimulationResult, simulate
 from simulator.recorder import ORDER_EVENTS
-from simulator.scenario import Scenario, apply_setting, load_scenario
-
-TINY = Path(__file__).resolve().parents[2] / "scenarios" / "moscow-ostankino-tiny.toml"
-
-
-@pytest.fixture(scope="module")
-def scenario() -> Scenario:
-    return load_scenario(TINY)
-
-
-@pytest.fixture(scope="module")
-def network(scenario: Scenario, tmp_path_factory: pytest.TempPathFactory) -> RoadNetwork:
-    return RoadNetwork.from_osm(scenario.map_file, cache_dir=tmp_path_factory.mktemp("cache"))
+from simulator.scenario import Scenario, apply_setting
 
 
 @pytest.fixture(scope="module")

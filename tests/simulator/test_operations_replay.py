@@ -14,20 +14,10 @@ from dispatch.errors import InvalidDispatchError
 from dispatch.operations import Operations
 from routing.network import RoadNetwork
 from simulator.model import SimulationResult, operations_for, simulate
-from simulator.scenario import Scenario, load_scenario
+from simulator.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "scenarios" / "moscow-ostankino-tiny.toml"
-
-
-@pytest.fixture(scope="module")
-def scenario() -> Scenario:
-    return load_scenario(TINY)
-
-
-@pytest.fixture(scope="module")
-def network(scenario: Scenario, tmp_path_factory: pytest.TempPathFactory) -> RoadNetwork:
-    return RoadNetwork.from_osm(scenario.map_file, cache_dir=tmp_path_factory.mktemp("cache"))
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,112 @@
+"""City suite: whole simulated days as separate processes (wall time, peak RSS, KPIs) and the live travel oracle's
+cost of adding a place.
+
+Days (each `lastmile simulate` in its own process; peak RSS from the kernel's accounting of that process):
+- the Porto centre day (5,000 orders), median of `repeats` runs;
+- the same day with `demand.orders=20000` and `fleet.scale=4`, its time as a ratio to the 5,000-order day's;
+- the Porto metro day (`scenarios/porto-metro-day.toml`, 50,000 orders, 44 stores).
+
+Adding a place: a store pool on the Porto metro map with bike, foot and car rows at 18:00 and 300 live places
+around the store; each added place (a random node within 4 km) is timed, and the oldest place is freed to keep
+300 live. p50, p99 and max over 500 adds, for car + bike + foot, bike + car and bike alone with exact
+fastest-path distances, and for car + bike + foot with `distances="shortest"` (CCH only).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks import ROOT
+
+DAYS = {
+    "porto_centre_5k": ("scenarios/porto-centre-day.toml", []),
+    "porto_centre_20k_fleet_x4": ("scenarios/porto-centre-day.toml",
+                                  ["--set", "demand.orders=20000", "--set", "fleet.scale=4"]),
+    "porto_metro_50k": ("scenarios/porto-metro-day.toml", []),
+}
+KPIS = ("orders", "delivered", "on_time_rate", "click_to_door_mean_min", "express_quote_met_rate", "km_per_order",
+        "cost_per_order", "co2_g_per_order")
+LIVE = 300
+ADDS = 500
+
+
+def simulate_day(scenario: str, extra: list[str]) -> dict[str, Any]:
+    """One `lastmile simulate` run in a child process: wall seconds, peak RSS (MB), its KPIs."""
+    lastmile = Path(sys.executable).parent / "lastmile"
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        child = subprocess.Popen([str(lastmile), "simulate", str(ROOT / scenario), *extra, "--out", out,
+                                  "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - start
+        if status != 0:
+            raise RuntimeError(f"{scenario} {extra}: exit {status}: {child.stderr.read().decode()[-2000:]}"
+                               if child.stderr else f"{scenario}: exit {status}")
+        kpis = json.loads((Path(out) / "kpis.json").read_text())
+    return {"wall_s": round(wall, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024.0, 1),
+            **{k: kpis.get(k) for k in KPIS}}
+
+
+def add_place_latency(profiles: list[str], distances: str = "fastest_path") -> dict[str, Any]:
+    """p50 / p99 / max milliseconds to add one place to a store pool holding LIVE places (see the module doc)."""
+    from routing.network import RoadNetwork
+    from routing.oracle import TravelOracle
+
+    network = RoadNetwork.from_osm(ROOT / "scenarios" / "maps" / "porto_drive.osm.bz2")
+    store = (-8.611, 41.149)
+    dx = (network.lon - store[0]) * 83_900.0
+    dy = (network.lat - store[1]) * 111_200.0
+    near = np.flatnonzero(dx**2 + dy**2 < 4000.0**2)
+    rng = np.random.default_rng(0)
+    nodes = rng.choice(near, LIVE + ADDS, replace=False)
+    oracle = TravelOracle(network, profiles, traffic=True, distances=distances)  # type: ignore[arg-type]
+    live: list[int] = []
+    pool = oracle.pool(pinned=[int(nodes[0])], hour=18, collect=lambda: live)
+    for n in nodes[1:LIVE]:
+        live.append(pool.place(int(n)))
+    times = []
+    for n in nodes[LIVE:]:
+        t = time.perf_counter()
+        live.append(pool.place(int(n)))
+        times.append(1000.0 * (time.perf_counter() - t))
+        pool.retain(live[1:])
+        del live[0]
+    return {"p50_ms": round(statistics.median(times), 3), "p99_ms": round(float(np.percentile(times, 99)), 3),
+            "max_ms": round(max(times), 3), "live_places": LIVE, "adds": ADDS,
+            "methods": ",".join(f"{p}:{oracle.method[p]}" for p in profiles)}
+
+
+def run(report: dict[str, Any], *, repeats: int = 3, days: list[str] | None = None) -> None:
+    figures: dict[str, Any] = {}
+    for name in days or list(DAYS):
+        scenario, extra = DAYS[name]
+        runs = [simulate_day(scenario, extra) for _ in range(repeats if name == "porto_centre_5k" else 1)]
+        best = dict(runs[0])
+        best["wall_s"] = statistics.median(r["wall_s"] for r in runs)
+        best["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
+        best["runs"] = len(runs)
+        figures[name] = best
+    if "porto_centre_5k" in figures and "porto_centre_20k_fleet_x4" in figures:
+        figures["time_20k_over_5k"] = round(figures["porto_centre_20k_fleet_x4"]["wall_s"]
+                                            / figures["porto_centre_5k"]["wall_s"], 2)
+    figures["add_place_car_bike_foot"] = add_place_latency(["car", "bike", "foot"])
+    figures["add_place_bike_car"] = add_place_latency(["bike", "car"])
+    figures["add_place_bike"] = add_place_latency(["bike"])
+    figures["add_place_car_bike_foot_shortest"] = add_place_latency(["car", "bike", "foot"], "shortest")
+    report["city"] = figures
+
+
+if __name__ == "__main__":
+    out: dict[str, Any] = {}
+    run(out, repeats=1, days=sys.argv[1:] or None)
+    print(json.dumps(out, indent=1))
