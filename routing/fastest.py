@@ -34,17 +34,31 @@ def kernel() -> ModuleType:
     return _dijkstra
 
 
-def uniform_speed(network: RoadNetwork, profile: str | Profile, hours: Sequence[int | None] = (None,)) -> bool:
-    """Whether `profile`'s arc time is the arc length × one constant on every arc at each of `hours`."""
+def speeds(network: RoadNetwork, profile: str | Profile,
+           hours: Sequence[int | None] = (None,)) -> tuple[float, float]:
+    """The top arc speed (m/s) of `profile` over `hours`, and the largest share of arcs slower than it in any of
+    those hours (0: time is length × one constant everywhere, and the fastest path is the shortest)."""
     length = network.length_m
     used = length > 0
     if not used.any():
-        return True
-    for hour in hours:
-        ratio = network.edge_times(profile, hour)[used] / length[used]
-        if ratio.max() - ratio.min() > 1e-9 * ratio.max():
-            return False
-    return True
+        return 1.0, 0.0
+    per_hour = [length[used] / network.edge_times(profile, hour)[used] for hour in hours]
+    top = max(float(v.max()) for v in per_hour)
+    return top, max(float(np.mean(v < top * (1.0 - 1e-9))) for v in per_hour)
+
+
+def uniform_speed(network: RoadNetwork, profile: str | Profile, hours: Sequence[int | None] = (None,)) -> bool:
+    """Whether `profile`'s arc time is the arc length × one constant on every arc at each of `hours`."""
+    return speeds(network, profile, hours)[1] == 0.0
+
+
+def fastest_is_shortest(durations: IntArray, distances: IntArray, top_speed: float) -> npt.NDArray[np.bool_]:
+    """Where a fastest time (s) and a shortest distance (m) between the same places prove the fastest path is no
+    longer than the shortest, to within `top_speed` × 1.5 s (a few metres): every arc takes at least its length
+    over the top speed, so a fastest path of length L takes at least L / top_speed; if the fastest time is within
+    rounding of the shortest distance over the top speed, L cannot exceed that distance by more. Unreachable
+    pairs pass."""
+    return (durations >= UNREACHABLE) | (durations <= distances / top_speed + 1.0 + 0.5 / top_speed)
 
 
 def time_dependent(profile: str | Profile) -> bool:

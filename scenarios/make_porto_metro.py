@@ -5,7 +5,7 @@
 Demand is drawn around the metro area's town centres (weights roughly by population). A sample of it (another
 seed than the day's) is clustered with k-means into `--stores` groups; each store stands at the road node nearest
 its group's centre, with pickers and couriers in proportion to the share of demand it is nearest to (per peak
-hour: one picker per 18 orders, one courier per 5 orders, in two shifts). The 28 busiest stores each feed a
+hour: one picker per 18 orders, one courier per 8 orders, in two shifts). The 28 busiest stores each feed a
 locker and a pickup point beside them. The file is written once and committed; this script documents how.
 """
 
@@ -37,7 +37,7 @@ START, END = 8 * 3600, 23 * 3600
 M_PER_DEG = 6_371_000.0 * math.pi / 180.0
 LOCKERS, PICKUP_POINTS = 28, 28
 ORDERS_PER_PICKER_HOUR = 18.0
-ORDERS_PER_COURIER_HOUR = 5.0
+ORDERS_PER_COURIER_HOUR = 8.0
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from routing.errors import InvalidProblemError
 from routing.matrix import UNREACHABLE, ScipyEngine
-from routing.network import RoadNetwork
+from routing.network import HIGHWAY_CODE, Profile, RoadNetwork
 from routing.oracle import TravelOracle
 
 
@@ -106,3 +106,35 @@ def test_views_are_read_only_and_bad_requests_name_the_field(moscow: RoadNetwork
         pool.place(moscow.n_nodes)
     with pytest.raises(InvalidProblemError, match="hour"):
         pool.set_hour(24)
+
+
+def test_shortest_mode_is_an_explicit_choice_with_exact_durations(porto: RoadNetwork) -> None:
+    """distances="shortest" answers every profile with CCH: durations stay exact, car distances are the shortest
+    road distance (shorter than the fastest path's); any other mode is refused."""
+    oracle = TravelOracle(porto, ["car"], distances="shortest")
+    assert oracle.method == {"car": "cch"}
+    nodes = np.random.default_rng(11).choice(porto.n_nodes, 30, replace=False)
+    pool = oracle.pool()
+    slots = [pool.place(int(n)) for n in nodes]
+    exact = ScipyEngine(porto, "car").matrix(nodes, nodes)
+    assert np.array_equal(_block(pool.durations("car"), slots), exact.durations)
+    assert _block(pool.distances("car"), slots).mean() < exact.distances.mean()
+    with pytest.raises(InvalidProblemError, match="distances"):
+        TravelOracle(porto, ["car"], distances="straight")  # type: ignore[arg-type]
+
+
+def test_a_nearly_uniform_profile_is_checked_pair_by_pair(porto: RoadNetwork) -> None:
+    """A bike that crawls at 8 km/h on living streets (0.5 % of Porto's arcs) is answered by CCH with a check:
+    durations stay exact and distances are within 8 m of scipy's fastest-path lengths."""
+    slow_bike = Profile(name="slow-bike", speed_kmh=15.0, highway_speeds_kmh=(("living_street", 8.0),),
+                        capped_by_car_speed=True, oneway=True, max_speed_kmh=25.0)
+    oracle = TravelOracle(porto, [slow_bike])  # type: ignore[list-item]
+    assert oracle.method == {slow_bike: "cch_checked"}
+    street = np.flatnonzero(porto.highway == HIGHWAY_CODE["living_street"])
+    near = np.unique(np.concatenate([porto.tail[street], porto.head[street]]))
+    nodes = np.unique(np.concatenate([near[:40], np.random.default_rng(8).choice(porto.n_nodes, 40)]))
+    pool = oracle.pool()
+    slots = [pool.place(int(n)) for n in nodes]
+    exact = ScipyEngine(porto, slow_bike).matrix(nodes, nodes)
+    assert np.array_equal(_block(pool.durations(slow_bike), slots), exact.durations)  # type: ignore[arg-type]
+    assert np.abs(_block(pool.distances(slow_bike), slots) - exact.distances).max() <= 8  # type: ignore[arg-type]
