@@ -203,6 +203,18 @@ class Inventory:
                 self._reservations[order] = rest
         return rest
 
+    def set_stock(self, store: str, sku: str, available: int) -> int:
+        """Set the units of `sku` on `store`'s shelf that orders can still take (a delivery came in, a count found
+        less); reservations already made keep theirs. Returns the level before."""
+        check_int(ReservationError, f"stock[{sku!r}]", available, minimum=0)
+        if not isinstance(sku, str) or not sku:
+            raise ReservationError("sku", f"must be a non-empty string, got {sku!r}")
+        with self.lock:
+            shelf = self._store(store)
+            before = shelf.get(sku, 0)
+            shelf[sku] = int(available)
+            return before
+
     def snapshot(self) -> dict[str, Any]:
         """The counts left and every reservation, JSON-ready (see `dispatch.operations` for the format)."""
         with self.lock:

@@ -6,10 +6,11 @@ of open orders. It is pure logic: time is passed in (integer seconds, never goin
 written outside the object. The simulator drives it as the world around it (SimPy processes instead of HTTP);
 the live API drives it from each store's command stream: the same calls, the same events.
 
-Calls are what the world can say: an order is placed or cancelled, picking is done, a tick; a courier goes on
-or off shift, picks up its trip, delivers or fails at a door, is back at the store, reports its position; a
-customer collects from a locker. Each returns an `Outcome`: the events it caused, in the order they happened,
-and the trips it committed (to hand to their couriers).
+Calls are what the world can say: a checkout asks for a quote; an order is placed or cancelled, picking is done,
+the store counts its stock, a tick; a courier goes on or off shift, reports its position, picks up its trip,
+delivers or fails at a door, is back at the store; a customer collects from a locker. Each returns an
+`Outcome`: the events it caused, in the order they happened, and the trips it committed (to hand to their
+couriers); `quote` returns the checkout's options and changes nothing.
 
 Events (`Event.line()` is one line of `events.jsonl`: `{"t", "order", "event", ...fields}`):
 
@@ -42,11 +43,11 @@ import numpy as np
 from dispatch.allocation import Allocator
 from dispatch.engine import CourierEvent, Dispatcher
 from dispatch.errors import InvalidDispatchError
-from dispatch.model import DarkStore, Item, Locker, Order, PickupPoint, Promise, deadline
+from dispatch.model import DarkStore, Item, Locker, Order, PickupPoint, Promise, check_location, deadline
 from dispatch.packaging import compartments_for
 from dispatch.places import LivePlaces
 from dispatch.policy import DispatchPolicy
-from dispatch.promise import DispatcherLoad, PromiseOptions, Quoter
+from dispatch.promise import DispatcherLoad, PromiseOptions, Quote, Quoter
 from dispatch.state import Courier, Decisions, DispatchOrder, Trip
 from routing.network import RoadNetwork
 from routing.oracle import TravelOracle
@@ -55,8 +56,8 @@ from routing.snap import snap
 EVENTS = ("placed", "rejected", "allocated", "picked", "assigned", "picked_up", "delivered", "failed",
           "redirected", "returned", "cancelled", "collected")
 CUSTOMER_ABSENT = "customer_absent"
-COMMANDS = ("place", "cancel", "picked", "tick", "shift", "picked_up", "delivered", "failed", "at_store",
-            "collected")
+COMMANDS = ("place", "cancel", "picked", "tick", "shift", "position", "picked_up", "delivered", "failed",
+            "at_store", "collected", "stock")
 SNAPSHOT_FORMAT = "lastmile.operations"
 SNAPSHOT_VERSION = 1
 
@@ -237,6 +238,10 @@ class Operations:
                 return out
             if op == "delivered":
                 return self.delivered(command["courier"], command["order"], now, arrived_at=command["arrived_at"])
+            if op == "position":
+                return self.position(command["courier"], tuple(command["location"]), now)
+            if op == "stock":
+                return self.stock(command["store"], command["sku"], command["available"], now)
             if op == "failed":
                 return self.failed(command["courier"], command["order"], now, reason=command["reason"])
             out = getattr(self, op)(command["order"], now)
@@ -323,6 +328,20 @@ class Operations:
         self.allocator.cancel(_locker_hold(order_id) if booked.redirected_to is not None else order_id)
         return Outcome(events=(Event(t=now, order=order_id, event="collected"),))
 
+    def quote(self, location: tuple[float, float], items: Iterable[Item], now: int) -> Quote:
+        """Every delivery option the checkout can offer for `items` to `location` now (changes nothing)."""
+        now = self._advance(now)
+        return self.quoter.quote(location, items, now)
+
+    def stock(self, store: str, sku: str, available: int, now: int) -> Outcome:
+        """The store counted `available` units of `sku` that orders can still take (deliveries, shrinkage)."""
+        now = self._advance(now)
+        if store not in self.stores:
+            raise InvalidDispatchError("store", f"unknown dark store {store!r}")
+        self.allocator.inventory.set_stock(store, sku, available)
+        self._log("stock", now, store=store, sku=sku, available=available)
+        return Outcome()
+
     # --- dispatch ------------------------------------------------------------------------------------------
 
     def tick(self, store: str, now: int) -> Outcome:
@@ -355,6 +374,20 @@ class Operations:
         _, d = self._courier(courier_id)
         event: CourierEvent = "on" if on else "off"
         d.on_courier_event(courier_id, event, now, location=d.store_location if on else None)
+        return Outcome()
+
+    def position(self, courier_id: str, location: tuple[float, float], now: int) -> Outcome:
+        """Where the courier's phone says it is (lon, lat): snapped to the road, a live place of its store."""
+        now = self._advance(now)
+        store, d = self._courier(courier_id)
+        lonlat = check_location(InvalidDispatchError, "location", location)
+        hit = snap(self.network, np.array([lonlat], dtype=np.float64), max_distance_m=self.options.max_snap_m)
+        if hit.too_far[0]:
+            raise InvalidDispatchError("location", f"{lonlat} is {hit.distance_m[0]:.0f} m from the nearest road "
+                                       f"(limit {self.options.max_snap_m:.0f} m)")
+        index = self.places[store].place(int(hit.nodes[0]))
+        d.on_courier_event(courier_id, "position", now, location=index)
+        self._log("position", now, courier=courier_id, location=list(lonlat))
         return Outcome()
 
     def picked_up(self, courier_id: str, now: int) -> Outcome:

@@ -147,3 +147,35 @@ def test_orders_round_trip_through_json_and_time_never_goes_back(network: RoadNe
         ops.tick("s1", NOON - 1)
     with pytest.raises(InvalidDispatchError, match="courier_id"):
         ops.picked_up("nobody", NOON)
+
+
+def test_quote_changes_nothing_and_a_stock_count_decides_the_next_order(network: RoadNetwork) -> None:
+    """A quote offers express for an address without reserving; after the store counts 0 units the next order
+    is rejected out of stock, and after a delivery of 3 units it is served again."""
+    ops = core(network, stock=2)
+    quote = ops.quote(DOOR, (MILK,), NOON)
+    assert quote.express.available and quote.express.eta is not None and quote.express.eta > NOON
+    assert ops.allocator.inventory.available("s1", "MILK") == 2
+    ops.stock("s1", "MILK", 0, NOON + 1)
+    assert kinds(ops.place(order("o1", NOON + 2), NOON + 2).events) == ["placed", "rejected"]
+    ops.stock("s1", "MILK", 3, NOON + 3)
+    assert kinds(ops.place(order("o2", NOON + 4), NOON + 4).events)[:2] == ["placed", "allocated"]
+    assert ops.allocator.inventory.available("s1", "MILK") == 2
+    with pytest.raises(InvalidDispatchError, match="store"):
+        ops.stock("nowhere", "MILK", 1, NOON + 5)
+
+
+def test_a_courier_position_becomes_a_live_place_of_its_store(network: RoadNetwork) -> None:
+    """A reported (lon, lat) is snapped to the road and becomes the courier's position; off the map is refused."""
+    ops = core(network)
+    ops.position("c0", DOOR, NOON)
+    courier = ops.dispatchers["s1"].couriers["c0"]
+    assert courier.position != ops.dispatchers["s1"].store_location
+    node = ops.node("s1", courier.position)
+    assert abs(float(network.lon[node]) - DOOR[0]) < 0.003 and abs(float(network.lat[node]) - DOOR[1]) < 0.003
+    with pytest.raises(InvalidDispatchError, match="location"):
+        ops.position("c0", (0.0, 0.0), NOON + 1)
+    assert [c["op"] for c in (ops.journal or [])] == []
+    ops.journal = []
+    ops.position("c0", STORE, NOON + 2)
+    assert ops.journal == [{"op": "position", "now": NOON + 2, "courier": "c0", "location": list(STORE)}]
