@@ -20,6 +20,7 @@ from typing import Protocol
 from dispatch.errors import InvalidDispatchError
 from dispatch.reoptimize import ReoptimizeOptions, reoptimize
 from dispatch.state import (
+    FIFO,
     HELD_FOR_BATCHING,
     NO_IDLE_COURIER,
     NOT_READY,
@@ -116,7 +117,7 @@ class _Simple:
 
     def run(self) -> Decisions:
         s = self.s
-        fifo = sorted(s.open_orders, key=lambda o: (o.placed_at, o.ready_at, o.id))
+        fifo = sorted(s.open_orders, key=FIFO)
         left: dict[str, str] = {o.id: NOT_READY for o in fifo if o.ready_at > self.limit}
         ready = [o for o in fifo if o.ready_at <= self.limit]
         done: set[str] = set()
@@ -124,7 +125,9 @@ class _Simple:
         for head in ready:
             if head.id in done:
                 continue
-            bundle = self._bundle(head, [o for o in ready if o.id not in done and o.id != head.id])
+            bundles = self.idle and self.max_orders != 1 and not head.is_return  # else _bundle is [head] alone
+            others = [o for o in ready if o.id not in done and o.id != head.id] if bundles else []
+            bundle = self._bundle(head, others)
             if not self._due(head, bundle):
                 left[head.id] = HELD_FOR_BATCHING
                 continue

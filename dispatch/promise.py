@@ -44,7 +44,7 @@ from dispatch.model import (
     check_location,
     open_at,
 )
-from dispatch.state import NO_COURIER
+from dispatch.state import FIFO, NO_COURIER
 from routing.matrix import UNREACHABLE
 
 if TYPE_CHECKING:
@@ -266,7 +266,7 @@ class DispatcherLoad:
         if not free:
             return None
         heapq.heapify(free)
-        queue = sorted(state.open_orders, key=lambda o: (o.placed_at, o.ready_at, o.id))
+        queue = sorted(state.open_orders, key=FIFO)
         locations = np.fromiter((o.location for o in queue), dtype=np.int64, count=len(queue))
         round_trip: dict[str, list[int]] = {}
         for p in set(profile.values()):

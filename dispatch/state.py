@@ -23,6 +23,7 @@ Courier statuses, with what `position` and `available_at` mean in each:
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -35,6 +36,9 @@ from routing.matrix import UNREACHABLE, TravelTimes
 
 CourierStatus = Literal["idle", "assigned", "en_route", "returning", "off"]
 COURIER_STATUSES: tuple[CourierStatus, ...] = get_args(CourierStatus)
+
+FIFO = operator.attrgetter("placed_at", "ready_at", "id")
+"""First come, first served: the order in which policies and the store load take open orders."""
 
 DEFAULT_CO2_G_PER_KM: Mapping[str, float] = MappingProxyType(
     {"car": 180.0, "scooter": 70.0, "ebike": 5.0, "bike": 0.0, "foot": 0.0}

@@ -39,6 +39,16 @@ def test_porto_day_is_big_enough() -> None:
     assert {"bike", "foot", "car"} <= {g.profile for g in sc.fleet}
 
 
+def test_porto_metro_day_is_city_scale() -> None:
+    """porto-metro-day runs on the metro map with >= 40 stores, lockers, pickup points and >= 50,000 orders, and
+    every fleet group belongs to one of its stores."""
+    sc = load_scenario(SCENARIOS / "porto-metro-day.toml")
+    assert sc.map_file.name == "porto_drive.osm.bz2"
+    assert len(sc.stores) >= 40 and len(sc.lockers) >= 20 and len(sc.pickup_points) >= 20
+    assert sc.demand.orders >= 50_000
+    assert {g.store for g in sc.fleet} == {s.id for s in sc.stores}
+
+
 def test_tiny_values() -> None:
     """Times, coordinates and nested tables are read into the dataclasses."""
     sc = load_scenario(TINY)
