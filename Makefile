@@ -11,6 +11,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/python -c 'from routing.solvers.lns import kernels; kernels()'
 	$(BIN)/python -c 'from routing._dijkstra import warm_up; warm_up()'
+	$(BIN)/python -c 'from dispatch._load_kernel import warm_up; warm_up()'
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -251,43 +251,45 @@ class DispatcherLoad:
 
     @staticmethod
     def _courier_free_at(d: Dispatcher, now: int) -> int | None:
+        from dispatch import _load_kernel
+
         state = d.state(now)
         home = state.store_location
-        free: list[tuple[int, str]] = []
-        shift_end: dict[str, int] = {}
-        profile: dict[str, str] = {}
         handoff = d.tick_s
+        couriers: list[tuple[str, int, int, str]] = []  # id, free at the store, shift end, profile
         for c in state.active_couriers:
-            fp = state.free_point(c, trip=False)
-            t = fp.time + state.travel.duration(c.profile, fp.location, home) + (0 if c.status == "idle" else handoff)
+            if c.status == "idle" and not c.free_floating:  # free_point's own arithmetic, without the object
+                travel = state.travel
+                t = max(max(now, c.available_at) + travel.duration(c.profile, c.position, home), now,
+                        c.shift_start) + travel.duration(c.profile, home, home)
+            else:
+                fp = state.free_point(c, trip=False)
+                t = fp.time + state.travel.duration(c.profile, fp.location, home) + (
+                    0 if c.status == "idle" else handoff)
             if t < c.shift_end:
-                free.append((t, c.id))
-                shift_end[c.id], profile[c.id] = c.shift_end, c.profile
-        if not free:
+                couriers.append((c.id, t, c.shift_end, c.profile))
+        if not couriers:
             return None
-        heapq.heapify(free)
         queue = sorted(state.open_orders, key=FIFO)
-        locations = np.fromiter((o.location for o in queue), dtype=np.int64, count=len(queue))
-        round_trip: dict[str, list[int]] = {}
-        for p in set(profile.values()):
+        n = len(queue)
+        locations = np.fromiter((o.location for o in queue), dtype=np.int64, count=n)
+        profiles = sorted({p for _, _, _, p in couriers})
+        round_trip = np.empty((len(profiles), n), dtype=np.int64)
+        for row, p in enumerate(profiles):
             dur = state.travel.durations[p]
             out, back = dur[home, locations], dur[locations, home]
-            rt = out + back
-            rt[(out >= UNREACHABLE) | (back >= UNREACHABLE)] = -1  # never served; it takes no courier
-            round_trip[p] = rt.tolist()
-        for k, o in enumerate(queue):
-            if not free:
-                return None
-            t, cid = free[0]
-            rt = round_trip[profile[cid]][k]
-            if rt < 0:
-                continue
-            t = max(t, o.ready_at) + rt + o.service_s + handoff
-            if t < shift_end[cid]:
-                heapq.heapreplace(free, (t, cid))
-            else:
-                heapq.heappop(free)
-        return free[0][0] if free else None
+            round_trip[row] = np.where((out >= UNREACHABLE) | (back >= UNREACHABLE), -1, out + back)
+        by_id = sorted(couriers)
+        rank = {cid: r for r, (cid, _, _, _) in enumerate(by_id)}
+        row_of = {p: r for r, p in enumerate(profiles)}
+        first = _load_kernel.first_free(
+            np.array([t for _, t, _, _ in couriers], dtype=np.int64),
+            np.array([rank[cid] for cid, _, _, _ in couriers], dtype=np.int64),
+            np.array([end for _, _, end, _ in couriers], dtype=np.int64),
+            np.array([row_of[p] for _, _, _, p in couriers], dtype=np.int64), round_trip,
+            np.fromiter((o.ready_at for o in queue), dtype=np.int64, count=n),
+            np.fromiter((o.service_s for o in queue), dtype=np.int64, count=n), handoff)
+        return None if first == _load_kernel.NONE else int(first)
 
 
 # --- the quote ----------------------------------------------------------------------------------------------
