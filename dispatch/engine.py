@@ -132,7 +132,7 @@ class Dispatcher:
         return DispatchState.trusted(now=self._now if now is None else now, store_id=self.store_id,
                                      store_location=self.store_location, orders=tuple(self._orders.values()),
                                      couriers=tuple(self._couriers.values()), travel=self.travel,
-                                     tick_s=self.tick_s, co2_g_per_km=self._co2)
+                                     tick_s=self.tick_s, co2_g_per_km=self._co2, by_id=dict(self._orders))
 
     def _checked_state(self) -> DispatchState:
         """The state through every check of `DispatchState` (on set-up, new couriers and orders, restore)."""

@@ -260,7 +260,8 @@ class Operations:
     def place(self, order: Order, now: int) -> Outcome:
         """A new order: allocate (reserving stock and room), quote, queue its picking, dispatch."""
         now = self._advance(now)
-        self._log("place", now, order=order_to_json(order))
+        if self.journal is not None:
+            self._log("place", now, order=order_to_json(order))
         alloc = self.allocator.allocate([order])[0]
         quoted = self.quoter.express_for(alloc, now).eta if order.mode == "courier" and order.items else None
         events = [Event(t=now, order=order.id, event="placed", fields={"mode": order.mode, "quoted_eta": quoted})]

@@ -448,13 +448,15 @@ class DispatchState:
     @classmethod
     def trusted(cls, *, now: int, store_id: str, store_location: int, orders: tuple[DispatchOrder, ...],
                 couriers: tuple[Courier, ...], travel: TravelMatrices, tick_s: int,
-                co2_g_per_km: Mapping[str, float]) -> DispatchState:
+                co2_g_per_km: Mapping[str, float], by_id: dict[str, DispatchOrder] | None = None) -> DispatchState:
         """A state from parts a `Dispatcher` checked as they came in: skips the per-order and per-courier checks
-        of the constructor (which cost as much as a greedy decision on a busy store)."""
+        of the constructor (which cost as much as a greedy decision on a busy store). `by_id`: the orders by id,
+        if the caller has them (the state keeps that dict)."""
         state = object.__new__(cls)
+        by_id = {o.id: o for o in orders} if by_id is None else by_id
         for name, value in (("now", now), ("store_id", store_id), ("store_location", store_location),
                             ("orders", orders), ("couriers", couriers), ("travel", travel), ("tick_s", tick_s),
-                            ("co2_g_per_km", co2_g_per_km), ("_by_id", {o.id: o for o in orders}),
+                            ("co2_g_per_km", co2_g_per_km), ("_by_id", by_id),
                             ("_carried_by", {oid: c.id for c in couriers for oid in c.carrying})):
             object.__setattr__(state, name, value)
         return state

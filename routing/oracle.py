@@ -40,7 +40,7 @@ import routingkit_cch as rk
 from routing.errors import InvalidProblemError
 from routing.fastest import FastestPaths, all_hours, fastest_is_shortest, speeds, time_dependent
 from routing.matrix import UNREACHABLE, CCHDistances, CCHEngine
-from routing.network import RoadNetwork, check_hour
+from routing.network import RoadNetwork, check_hour, get_profile
 
 IntArray = npt.NDArray[np.int64]
 RowMethod = Literal["cch", "cch_checked", "dijkstra"]
@@ -79,6 +79,10 @@ class TravelOracle:
         self._cch: dict[str, CCHEngine] = {}
         self._fastest = {p: FastestPaths(network, p) for p in self.profiles}
         self._helper: ThreadPoolExecutor | None = None
+        self._same_as: dict[str, list[int]] = {}
+        for p in self.profiles:
+            factors = get_profile(p).time_of_day.hourly
+            self._same_as[p] = [factors.index(f) for f in factors]
 
     def helper(self) -> ThreadPoolExecutor:
         """A thread that runs the backward search while the caller runs the forward one (the compiled search
@@ -88,8 +92,11 @@ class TravelOracle:
         return self._helper
 
     def hour_for(self, profile: str, hour: int | None) -> int | None:
-        """The hour whose times `profile` uses when a pool is at `hour` (None: free flow)."""
-        return hour if self.time_dependent[profile] else None
+        """The hour whose times `profile` uses when a pool is at `hour` (None: free flow): the first hour of the
+        day with the same factors, so that hours of equal traffic share their times and need no recompute."""
+        if hour is None or not self.time_dependent[profile]:
+            return None
+        return self._same_as[profile][hour]
 
     def pool(self, *, pinned: Iterable[int] = (), hour: int | None = None, capacity: int = 32,
              profiles: Sequence[str] | None = None,
@@ -367,11 +374,11 @@ class PlacePool:
         check_hour(hour)
         if hour == self.hour:
             return
-        self.hour = hour
+        before, self.hour = self.hour, hour
         slots = np.array(sorted(self._slot.values()), dtype=np.int64)
         nodes = self._node[slots]
         for p in self.profiles:
-            if not self.oracle.time_dependent[p]:
+            if self.oracle.hour_for(p, before) == self.oracle.hour_for(p, hour):
                 continue
             if p in self._cch:
                 self._cch[p] = self._cch_rows(p, hour)
