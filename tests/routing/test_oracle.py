@@ -138,3 +138,18 @@ def test_a_nearly_uniform_profile_is_checked_pair_by_pair(porto: RoadNetwork) ->
     exact = ScipyEngine(porto, slow_bike).matrix(nodes, nodes)
     assert np.array_equal(_block(pool.durations(slow_bike), slots), exact.durations)  # type: ignore[arg-type]
     assert np.abs(_block(pool.distances(slow_bike), slots) - exact.distances).max() <= 8  # type: ignore[arg-type]
+
+
+def test_hours_of_equal_traffic_share_their_times(porto: RoadNetwork) -> None:
+    """Car congestion is the same at 10:00 and 11:00: both hours map to one, and a pool moving between them
+    keeps times that equal scipy's at 11:00; 12:00 differs and is recomputed."""
+    oracle = TravelOracle(porto, ["car"], traffic=True)
+    assert oracle.hour_for("car", 11) == oracle.hour_for("car", 10) != oracle.hour_for("car", 12)
+    nodes = np.random.default_rng(12).choice(porto.n_nodes, 25, replace=False)
+    pool = oracle.pool(hour=10)
+    slots = [pool.place(int(n)) for n in nodes]
+    pool.set_hour(11)
+    engine = ScipyEngine(porto, "car")
+    assert np.array_equal(_block(pool.durations("car"), slots), engine.matrix(nodes, nodes, hour=11).durations)
+    pool.set_hour(12)
+    assert np.array_equal(_block(pool.durations("car"), slots), engine.matrix(nodes, nodes, hour=12).durations)
