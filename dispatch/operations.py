@@ -212,10 +212,6 @@ class Operations:
     def _hour(self, t: int) -> int | None:
         return t // 3600 % 24 if self.options.traffic else None
 
-    def _store_at(self, store: str, now: int) -> tuple[Dispatcher, LivePlaces]:
-        del now  # the hour already follows the clock
-        return self.dispatchers[store], self.places[store]
-
     def _log(self, op: str, now: int, **fields: Any) -> None:
         if self.journal is not None:
             self.journal.append({"op": op, "now": int(now), **fields})
@@ -275,7 +271,7 @@ class Operations:
         events.append(Event(t=now, order=order.id, event="allocated", fields={
             "store": alloc.store, "facility": alloc.facility, "boxes": list(alloc.boxes), "promise_by": promise_by}))
         ready_at = self._queue_picking(alloc.store, now)
-        d, places = self._store_at(alloc.store, now)
+        d, places = self.dispatchers[alloc.store], self.places[alloc.store]
         if order.mode == "courier":
             node = int(snap(self.network, np.array([order.location], dtype=np.float64),
                             max_distance_m=self.options.max_snap_m).nodes[0])
@@ -349,7 +345,7 @@ class Operations:
         """Ask the store's policy again (trips whose couriers must set off now are committed)."""
         now = self._advance(now)
         self._log("tick", now, store=store)
-        d, _ = self._store_at(store, now)
+        d = self.dispatchers[store]
         return self._decided(d.tick(now))
 
     def _decided(self, decisions: Decisions) -> Outcome:
@@ -464,7 +460,7 @@ class Operations:
                 continue
             inventory.reserve(_locker_hold(order_id), locker=lk.id, compartments=assigned)
             booked.redirected_to = lk.id
-            d, places = self._store_at(store, now)
+            d, places = self.dispatchers[store], self.places[store]
             dorder = DispatchOrder(id=order_id, store=store, location=places.place(self.node_of_facility[lk.id]),
                                    ready_at=now, promise_by=booked.promise_by, load=(max(1, len(booked.boxes)),),
                                    service_s=self.options.service_s, placed_at=booked.placed_at)
@@ -523,9 +519,10 @@ class Operations:
     # --- travel as ridden ----------------------------------------------------------------------------------
 
     def leg(self, store: str, profile: str, a: int, b: int, now: int) -> tuple[int, int]:
-        """Seconds and metres of the fastest path between two live places of `store`, setting off at `now`."""
-        _, places = self._store_at(store, now)
-        travel = places.matrices()
+        """Seconds and metres of the fastest path between two live places of `store`, setting off at `now` (the
+        clock moves there: travel follows the hour)."""
+        self._advance(now)
+        travel = self.places[store].matrices()
         return travel.duration(profile, a, b), travel.distance(profile, a, b)
 
     def location(self, store: str, order_id: str) -> int:
