@@ -20,11 +20,17 @@ from types import ModuleType
 import numpy as np
 import numpy.typing as npt
 
-from routing.matrix import UNREACHABLE, _arc_time_ms
 from routing.network import HOURS_PER_DAY, Profile, RoadNetwork, check_hour, get_profile, min_parallel
 
 IntArray = npt.NDArray[np.int64]
+UNREACHABLE = 2**31 - 1
+"""Seconds and metres where no road joins two places (routing.matrix re-exports it)."""
 _NOT_REACHED = -1
+
+
+def arc_time_ms(network: RoadNetwork, profile: Profile, hour: int | None, edge: IntArray) -> IntArray:
+    """Whole milliseconds to ride each of `edge` (at least 1): the arc weights every engine sums."""
+    return np.maximum(1, np.rint(network.edge_times(profile, hour)[edge] * 1000.0)).astype(np.int64)
 
 
 def kernel() -> ModuleType:
@@ -111,7 +117,7 @@ class FastestPaths:
         with self._lock:
             if key not in self._graphs:
                 arcs = self.network.arcs(self.profile)
-                ms = _arc_time_ms(self.network, self.profile, hour, arcs.edge)
+                ms = arc_time_ms(self.network, self.profile, hour, arcs.edge)
                 cm = np.rint(self.network.length_m[arcs.edge] * 100.0).astype(np.int64)
                 tail, head, weight = min_parallel(arcs.tail, arcs.head, (ms << kernel().LENGTH_BITS) | cm)
                 n = self.network.n_nodes

@@ -15,6 +15,7 @@ import scipy.sparse
 from scipy.sparse.csgraph import dijkstra
 
 from routing.errors import InvalidProblemError, RoutingError
+from routing.fastest import UNREACHABLE, FastestPaths, arc_time_ms, uniform_speed
 from routing.network import (
     FLAT_DAY,
     Profile,
@@ -26,7 +27,6 @@ from routing.network import (
 )
 from routing.snap import as_lonlat, haversine_m
 
-UNREACHABLE = 2**31 - 1
 CCH_INFINITY = 2**31 - 1
 EngineKind = Literal["scipy", "cch"]
 CCHDistances = Literal["shortest", "fastest_path"]
@@ -79,10 +79,6 @@ def _check_indices(name: str, values: npt.ArrayLike, count: int) -> IntArray:
     return array.astype(np.int64)
 
 
-def _arc_time_ms(network: RoadNetwork, profile: Profile, hour: int | None, edge: IntArray) -> IntArray:
-    return np.maximum(1, np.rint(network.edge_times(profile, hour)[edge] * 1000.0)).astype(np.int64)
-
-
 def _ms_to_s(ms: IntArray) -> IntArray:
     return (ms + 500) // 1000
 
@@ -110,7 +106,7 @@ class ScipyEngine:
     def _graph(self, hour: int | None) -> scipy.sparse.csr_matrix:
         check_hour(hour)
         if hour not in self._graphs:
-            ms = _arc_time_ms(self.network, self.profile, hour, self._arcs.edge)
+            ms = arc_time_ms(self.network, self.profile, hour, self._arcs.edge)
             packed = ms.astype(np.float64) * float(1 << self.LENGTH_BITS) + self._arc_length_units
             tail, head, weight = min_parallel(self._arcs.tail, self._arcs.head, packed)
             n = self.network.n_nodes
@@ -214,7 +210,7 @@ class CCHEngine:
         self._arc_length_cm = np.rint(network.length_m[self._index.edge] * 100.0).astype(np.int64)
         self._time_metrics: dict[int | None, rk.CCHMetric] = {}
         self._length_metric: rk.CCHMetric | None = None
-        self._fastest: Any = None
+        self._fastest: FastestPaths | None = None
         self._uniform_at: dict[int | None, bool] = {}
 
     def customize(self, hour: int | None = None) -> None:
@@ -223,7 +219,7 @@ class CCHEngine:
     def _time_metric(self, hour: int | None) -> rk.CCHMetric:
         check_hour(hour)
         if hour not in self._time_metrics:
-            ms = _arc_time_ms(self.network, self.profile, hour, self._index.edge)
+            ms = arc_time_ms(self.network, self.profile, hour, self._index.edge)
             self._time_metrics[hour] = self._metric(ms, "arc travel time (ms)")
         return self._time_metrics[hour]
 
@@ -250,8 +246,6 @@ class CCHEngine:
         src, src_pos, tgt, tgt_pos = self._request(sources, targets)
         metric = self._time_metric(hour)
         if self.distances == "fastest_path" and not self._uniform(hour):
-            from routing.fastest import FastestPaths
-
             if self._fastest is None:
                 self._fastest = FastestPaths(self.network, self.profile)
             durations, metres = self._fastest.matrix(src, tgt, hour=hour, threads=self.threads)
@@ -266,8 +260,6 @@ class CCHEngine:
     def _uniform(self, hour: int | None) -> bool:
         """Whether the profile's speed is one constant on every arc at `hour` (fastest = shortest path)."""
         if hour not in self._uniform_at:
-            from routing.fastest import uniform_speed
-
             self._uniform_at[hour] = uniform_speed(self.network, self.profile, [hour])
         return self._uniform_at[hour]
 
