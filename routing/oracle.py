@@ -133,44 +133,36 @@ def _round(raw: IntArray, unit: int) -> IntArray:
 
 
 class _CCHRows:
-    """One pool's CCH queries of one profile, pinned to the pool's live nodes (re-pinned when they change).
+    """One pool's CCH sweeps of one profile between a new place and the pool's live places.
 
     With `speed` (m/s: the profile's one speed on every arc) distances are the fastest time × speed, one sweep a
     direction (per-arc rounding of ms moves them by at most half a ms of riding an arc: millimetres); without
-    it, a second sweep on the length metric gives the shortest distance.
+    it, a second sweep on the length metric gives the shortest distance. Query objects are made and dropped
+    within each call: routingkit's may only be freed by the thread that made them (making one costs what
+    re-pinning a kept one would).
     """
 
     def __init__(self, engine: CCHEngine, hour: int | None, speed: float | None) -> None:
         self.engine = engine
         self.speed = speed
         self.metrics = [engine._time_metric(hour)] + ([] if speed is not None else [engine._distance_metric()])
-        self._pinned: list[int] | None = None
-        self._queries: list[tuple[rk.CCHOneToMany, rk.CCHManyToOne]] = []
-
-    def _pin(self, nodes: list[int]) -> list[tuple[rk.CCHOneToMany, rk.CCHManyToOne]]:
-        if not self._queries:
-            self._queries = [(rk.CCHOneToMany(m, nodes), rk.CCHManyToOne(m, nodes)) for m in self.metrics]
-        elif self._pinned != nodes:
-            for out, into in self._queries:
-                out.repin_targets(nodes)
-                into.repin_sources(nodes)
-        self._pinned = nodes
-        return self._queries
 
     def rows(self, node: int, targets: list[int]) -> tuple[IntArray, IntArray, IntArray, IntArray]:
         """(out durations, out distances, in durations, in distances) between `node` and each target."""
         if not targets:
             empty = np.empty(0, dtype=np.int64)
             return empty, empty, empty, empty
-        queries = self._pin(targets)
-        t_out, t_in = queries[0]
-        ms_out, ms_in = _sweep_values(t_out.distances_from(node)), _sweep_values(t_in.distances_to(node))
+        sweeps = []
+        for metric in self.metrics:
+            out, into = rk.CCHOneToMany(metric, targets), rk.CCHManyToOne(metric, targets)
+            sweeps.append((_sweep_values(out.distances_from(node)), _sweep_values(into.distances_to(node))))
+            del out, into
+        (ms_out, ms_in) = sweeps[0]
         if self.speed is not None:
-            return (_round(ms_out.copy(), 1000), _metres(ms_out, self.speed),
-                    _round(ms_in.copy(), 1000), _metres(ms_in, self.speed))
-        l_out, l_in = queries[1]
-        return (_round(ms_out, 1000), _round(_sweep_values(l_out.distances_from(node)), 100),
-                _round(ms_in, 1000), _round(_sweep_values(l_in.distances_to(node)), 100))
+            return (_round(ms_out, 1000), _metres(ms_out, self.speed),
+                    _round(ms_in, 1000), _metres(ms_in, self.speed))
+        (cm_out, cm_in) = sweeps[1]
+        return _round(ms_out, 1000), _round(cm_out, 100), _round(ms_in, 1000), _round(cm_in, 100)
 
 
 def _metres(ms: IntArray, speed: float) -> IntArray:
