@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -49,7 +49,8 @@ class Allocation:
     to the pickup point or locker, or 0 when the customer collects at the store. For a `return_pickup_point`
     order, `facility` is the pickup point the customer drops the return at, `store` the store that collects
     it from there, `travel_time_s` the road time from that store to the pickup point and `boxes` those the
-    returned items pack into.
+    returned items pack into. `node` is the road node the address of an order served from a store snapped to
+    (None for the other kinds).
     """
 
     order: str
@@ -59,6 +60,7 @@ class Allocation:
     boxes: tuple[str, ...]
     reason: str | None
     compartments: tuple[CompartmentSize, ...] = ()
+    node: int | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         served = (self.facility is not None, self.store is not None, self.travel_time_s is not None)
@@ -301,6 +303,7 @@ class _Batch:
         points = np.array([o.location for o in orders], dtype=np.float64)
         snapped = snap(allocator.network, points, max_distance_m=allocator.max_snap_m)
         self.too_far = snapped.too_far.tolist()
+        self.nodes = snapped.nodes.tolist()
         placed = np.array([o.placed_at for o in orders], dtype=np.int64)
         modes = np.array([o.mode for o in orders])
         reachable = ~snapped.too_far
@@ -392,13 +395,13 @@ class _Batch:
                     append(_rejected(order.id, NO_DARK_STORE))
                     continue
                 with lock:
-                    append(self._from_store(order, packed, slots[k]))
+                    append(self._from_store(order, packed, slots[k], self.nodes[k]))
             else:
                 with lock:
                     append(self._via_facility(order, packed, slots[k]))
         return results
 
-    def _from_store(self, order: Order, packed: _Packed, j: int) -> Allocation:
+    def _from_store(self, order: Order, packed: _Packed, j: int, node: int) -> Allocation:
         check = self.store_check[j]
         if check:
             return _rejected(order.id, _STORE_CHECKS[check])
@@ -421,7 +424,7 @@ class _Batch:
         store = store_ids[r]
         self.inventory.reserve(order.id, store=store, stock=needed)
         return Allocation(order=order.id, facility=store, store=store,
-                          travel_time_s=time if self.courier[j] else 0, boxes=packed.boxes, reason=None)
+                          travel_time_s=time if self.courier[j] else 0, boxes=packed.boxes, reason=None, node=node)
 
     def _earliest_door(self, order: Order, needed: dict[str, int], j: int) -> int | None:
         """The candidate store (row) holding the stock, within the detour of the nearest, with the earliest door

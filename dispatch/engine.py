@@ -66,7 +66,7 @@ class Dispatcher:
         """Changes whenever anything the dispatcher knows may have changed (callers cache by it)."""
         self.travel = travel
         self.tick_s = tick_s
-        self.co2_g_per_km = dict(co2_g_per_km)
+        self.co2_g_per_km = MappingProxyType(dict(co2_g_per_km))
         self._orders: dict[str, DispatchOrder] = {}
         self._couriers: dict[str, Courier] = {}
         self._collected: dict[str, list[str]] = {}
@@ -75,7 +75,6 @@ class Dispatcher:
         self.last: Decisions | None = None
         for c in couriers:
             self.add_courier(c)
-        self._co2 = MappingProxyType(dict(self.co2_g_per_km))
         self._checked_state()  # validates store, couriers and CO2 figures up front
 
     # --- what the dispatcher knows -------------------------------------------------------------------------
@@ -94,7 +93,7 @@ class Dispatcher:
 
     @travel.setter
     def travel(self, travel: TravelMatrices | LivePlaces) -> None:
-        self.version = getattr(self, "version", 0) + 1
+        self.version += 1
         if isinstance(travel, LivePlaces):
             self.places, self._travel = travel, None
             travel.bind(self.referenced_locations)
@@ -132,7 +131,7 @@ class Dispatcher:
         return DispatchState.trusted(now=self._now if now is None else now, store_id=self.store_id,
                                      store_location=self.store_location, orders=tuple(self._orders.values()),
                                      couriers=tuple(self._couriers.values()), travel=self.travel,
-                                     tick_s=self.tick_s, co2_g_per_km=self._co2, by_id=dict(self._orders))
+                                     tick_s=self.tick_s, co2_g_per_km=self.co2_g_per_km, by_id=dict(self._orders))
 
     def _checked_state(self) -> DispatchState:
         """The state through every check of `DispatchState` (on set-up, new couriers and orders, restore)."""

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import heapq
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -56,8 +56,6 @@ from routing.snap import snap
 EVENTS = ("placed", "rejected", "allocated", "picked", "assigned", "picked_up", "delivered", "failed",
           "redirected", "returned", "cancelled", "collected")
 CUSTOMER_ABSENT = "customer_absent"
-COMMANDS = ("place", "cancel", "picked", "tick", "shift", "position", "picked_up", "delivered", "failed",
-            "at_store", "collected", "stock")
 SNAPSHOT_FORMAT = "lastmile.operations"
 SNAPSHOT_VERSION = 1
 
@@ -220,28 +218,8 @@ class Operations:
         """Carry out one command of a store's command stream (the journal's shape, see `COMMANDS`)."""
         if not isinstance(command, Mapping) or command.get("op") not in COMMANDS:
             raise InvalidDispatchError("command.op", f"must be one of {list(COMMANDS)}")
-        op = command["op"]
         try:
-            now = command["now"]
-            if op == "place":
-                return self.place(order_from_json(command["order"]), now)
-            if op == "tick":
-                return self.tick(command["store"], now)
-            if op == "shift":
-                return self.shift(command["courier"], bool(command["on"]), now)
-            if op in ("picked_up", "at_store"):
-                out: Outcome = getattr(self, op)(command["courier"], now)
-                return out
-            if op == "delivered":
-                return self.delivered(command["courier"], command["order"], now, arrived_at=command["arrived_at"])
-            if op == "position":
-                return self.position(command["courier"], tuple(command["location"]), now)
-            if op == "stock":
-                return self.stock(command["store"], command["sku"], command["available"], now)
-            if op == "failed":
-                return self.failed(command["courier"], command["order"], now, reason=command["reason"])
-            out = getattr(self, op)(command["order"], now)
-            return out
+            return _HANDLERS[command["op"]](self, command)
         except KeyError as e:
             raise InvalidDispatchError(f"command.{e.args[0]}", "is missing") from None
 
@@ -272,11 +250,8 @@ class Operations:
             "store": alloc.store, "facility": alloc.facility, "boxes": list(alloc.boxes), "promise_by": promise_by}))
         ready_at = self._queue_picking(alloc.store, now)
         d, places = self.dispatchers[alloc.store], self.places[alloc.store]
-        if order.mode == "courier":
-            node = int(snap(self.network, np.array([order.location], dtype=np.float64),
-                            max_distance_m=self.options.max_snap_m).nodes[0])
-        else:
-            node = self.node_of_facility[alloc.facility]
+        node = alloc.node if order.mode == "courier" else self.node_of_facility[alloc.facility]
+        assert node is not None  # the Allocator snapped the address of an order it serves from a store
         dorder = DispatchOrder(id=order.id, store=alloc.store, location=places.place(node), ready_at=ready_at,
                                promise_by=promise_by, load=(max(1, len(alloc.boxes)),),
                                service_s=self.options.service_s, placed_at=order.placed_at)
@@ -532,6 +507,25 @@ class Operations:
     def node(self, store: str, index: int) -> int:
         """The road node of a live location index of `store`."""
         return self.places[store].node(index)
+
+
+_HANDLERS: dict[str, Callable[[Operations, Mapping[str, Any]], Outcome]] = {
+    "place": lambda core, c: core.place(order_from_json(c["order"]), c["now"]),
+    "cancel": lambda core, c: core.cancel(c["order"], c["now"]),
+    "picked": lambda core, c: core.picked(c["order"], c["now"]),
+    "collected": lambda core, c: core.collected(c["order"], c["now"]),
+    "stock": lambda core, c: core.stock(c["store"], c["sku"], c["available"], c["now"]),
+    "tick": lambda core, c: core.tick(c["store"], c["now"]),
+    "shift": lambda core, c: core.shift(c["courier"], bool(c["on"]), c["now"]),
+    "position": lambda core, c: core.position(c["courier"], tuple(c["location"]), c["now"]),
+    "picked_up": lambda core, c: core.picked_up(c["courier"], c["now"]),
+    "delivered": lambda core, c: core.delivered(c["courier"], c["order"], c["now"], arrived_at=c["arrived_at"]),
+    "failed": lambda core, c: core.failed(c["courier"], c["order"], c["now"], reason=c["reason"]),
+    "at_store": lambda core, c: core.at_store(c["courier"], c["now"]),
+}
+"""What `Operations.apply` calls for each command."""
+COMMANDS = tuple(_HANDLERS)
+"""The commands of a store's command stream (the journal's `op`)."""
 
 
 def order_to_json(order: Order) -> dict[str, Any]:

@@ -258,14 +258,8 @@ class DispatcherLoad:
         handoff = d.tick_s
         couriers: list[tuple[str, int, int, str]] = []  # id, free at the store, shift end, profile
         for c in state.active_couriers:
-            if c.status == "idle" and not c.free_floating:  # free_point's own arithmetic, without the object
-                travel = state.travel
-                t = max(max(now, c.available_at) + travel.duration(c.profile, c.position, home), now,
-                        c.shift_start) + travel.duration(c.profile, home, home)
-            else:
-                fp = state.free_point(c, trip=False)
-                t = fp.time + state.travel.duration(c.profile, fp.location, home) + (
-                    0 if c.status == "idle" else handoff)
+            fp = state.free_point(c, trip=False)
+            t = fp.time + state.travel.duration(c.profile, fp.location, home) + (0 if c.status == "idle" else handoff)
             if t < c.shift_end:
                 couriers.append((c.id, t, c.shift_end, c.profile))
         if not couriers:
@@ -279,8 +273,7 @@ class DispatcherLoad:
             dur = state.travel.durations[p]
             out, back = dur[home, locations], dur[locations, home]
             round_trip[row] = np.where((out >= UNREACHABLE) | (back >= UNREACHABLE), -1, out + back)
-        by_id = sorted(couriers)
-        rank = {cid: r for r, (cid, _, _, _) in enumerate(by_id)}
+        rank = {cid: r for r, cid in enumerate(sorted(cid for cid, _, _, _ in couriers))}
         row_of = {p: r for r, p in enumerate(profiles)}
         first = _load_kernel.first_free(
             np.array([t for _, t, _, _ in couriers], dtype=np.int64),

@@ -238,7 +238,7 @@ class CCHEngine:
         """Durations (s) only, UNREACHABLE if no path: what matrix() returns as .durations, at half the cost."""
         src, src_pos, tgt, tgt_pos = self._request(sources, targets)
         (ms,) = _sweep([self._time_metric(hour)], src, tgt, self.threads, self.CHUNK_ROWS)
-        return _expand(_round_weights(ms, 1000), src_pos, tgt_pos)
+        return _expand(round_weights(ms, 1000), src_pos, tgt_pos)
 
     def matrix(
         self, sources: npt.ArrayLike, targets: npt.ArrayLike, *, hour: int | None = None
@@ -253,8 +253,8 @@ class CCHEngine:
                                 distances=_expand(metres, src_pos, tgt_pos))
         ms, cm = _sweep([metric, self._distance_metric()], src, tgt, self.threads, self.CHUNK_ROWS)
         return MatrixResult(
-            durations=_expand(_round_weights(ms, 1000), src_pos, tgt_pos),
-            distances=_expand(_round_weights(cm, 100), src_pos, tgt_pos),
+            durations=_expand(round_weights(ms, 1000), src_pos, tgt_pos),
+            distances=_expand(round_weights(cm, 100), src_pos, tgt_pos),
         )
 
     def _uniform(self, hour: int | None) -> bool:
@@ -271,7 +271,7 @@ class CCHEngine:
         tgt, tgt_pos = _distinct(_check_indices("targets", targets, n))
         return src, src_pos, tgt, tgt_pos
 
-_NO_PATH = -1
+NO_PATH = -1
 
 
 def _usable_cpus() -> int:
@@ -294,9 +294,9 @@ def _expand(values: IntArray, rows: IntArray | None, cols: IntArray | None) -> I
     return np.ascontiguousarray(values)
 
 
-def _round_weights(raw: IntArray, unit: int) -> IntArray:
-    """Path weights (ms or cm) rounded half up to whole units (s or m), in place; _NO_PATH becomes UNREACHABLE."""
-    no_path = raw == _NO_PATH
+def round_weights(raw: IntArray, unit: int) -> IntArray:
+    """Path weights (ms or cm) rounded half up to whole units (s or m), in place; NO_PATH becomes UNREACHABLE."""
+    no_path = raw == NO_PATH
     raw += unit // 2
     raw //= unit
     raw[no_path] = UNREACHABLE
@@ -306,7 +306,7 @@ def _round_weights(raw: IntArray, unit: int) -> IntArray:
 def _sweep(
     metrics: list[rk.CCHMetric], src: IntArray, tgt: IntArray, threads: int, chunk_rows: int
 ) -> list[IntArray]:
-    """Path weights from every source to every target under each metric (_NO_PATH if none), C-ordered.
+    """Path weights from every source to every target under each metric (NO_PATH if none), C-ordered.
 
     One one-to-many sweep per source with the targets pinned, or one many-to-one sweep per target with the
     sources pinned when there are fewer targets (a sweep costs ~ c + pinned). Work goes in chunks of rows,
@@ -378,7 +378,7 @@ class _RowFiller:
                 try:
                     out[i] = cast("list[int]", weights)  # fast path: numpy raises TypeError on a None
                 except TypeError:
-                    out[i] = [_NO_PATH if w is None else w for w in weights]
+                    out[i] = [NO_PATH if w is None else w for w in weights]
         sweeps.clear()
         queries.clear()
 

@@ -39,15 +39,13 @@ import routingkit_cch as rk
 
 from routing.errors import InvalidProblemError
 from routing.fastest import FastestPaths, all_hours, fastest_is_shortest, speeds, time_dependent
-from routing.matrix import UNREACHABLE, CCHDistances, CCHEngine
+from routing.matrix import NO_PATH, UNREACHABLE, CCHDistances, CCHEngine, round_weights
 from routing.network import RoadNetwork, check_hour, get_profile
 
 IntArray = npt.NDArray[np.int64]
 RowMethod = Literal["cch", "cch_checked", "dijkstra"]
 NEARLY_UNIFORM = 0.01
 """A profile with at most this share of arcs below its top speed is answered by CCH, pair by pair checked."""
-
-_NO_PATH = -1
 
 
 class TravelOracle:
@@ -123,13 +121,7 @@ def _sweep_values(values: list[int | None]) -> IntArray:
     try:
         return np.array(values, dtype=np.int64)
     except TypeError:
-        return np.array([_NO_PATH if v is None else v for v in values], dtype=np.int64)
-
-
-def _round(raw: IntArray, unit: int) -> IntArray:
-    out = (raw + unit // 2) // unit
-    out[raw == _NO_PATH] = UNREACHABLE
-    return out
+        return np.array([NO_PATH if v is None else v for v in values], dtype=np.int64)
 
 
 class _CCHRows:
@@ -159,15 +151,16 @@ class _CCHRows:
             del out, into
         (ms_out, ms_in) = sweeps[0]
         if self.speed is not None:
-            return (_round(ms_out, 1000), _metres(ms_out, self.speed),
-                    _round(ms_in, 1000), _metres(ms_in, self.speed))
+            m_out, m_in = _metres(ms_out, self.speed), _metres(ms_in, self.speed)
+            return round_weights(ms_out, 1000), m_out, round_weights(ms_in, 1000), m_in
         (cm_out, cm_in) = sweeps[1]
-        return _round(ms_out, 1000), _round(cm_out, 100), _round(ms_in, 1000), _round(cm_in, 100)
+        return (round_weights(ms_out, 1000), round_weights(cm_out, 100), round_weights(ms_in, 1000),
+                round_weights(cm_in, 100))
 
 
 def _metres(ms: IntArray, speed: float) -> IntArray:
     out = np.rint(ms * (speed / 1000.0)).astype(np.int64)
-    out[ms == _NO_PATH] = UNREACHABLE
+    out[ms == NO_PATH] = UNREACHABLE
     return out
 
 

@@ -118,7 +118,7 @@ class _Day:
         self.cut_at = clock.end + DRAIN_S
         self.core = operations_for(scenario, network)
         self.core.journal = journal
-        fleet = list(fleet_of(scenario))
+        fleet = fleet_of(scenario)
         rng = np.random.default_rng(scenario.seed)
         n = len(self.orders)
         self.fails = dict(zip((o.id for o in self.orders), rng.random(n) < scenario.delivery.failure_rate,

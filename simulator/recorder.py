@@ -13,9 +13,11 @@ from typing import Any, Literal
 
 import numpy as np
 
+from dispatch.operations import EVENTS
+
 OrderStatus = Literal["open", "delivered", "rejected", "cancelled", "failed"]
-ORDER_EVENTS = ("placed", "rejected", "allocated", "picked", "assigned", "picked_up", "delivered", "failed",
-                "redirected", "returned", "cancelled", "collected")
+ORDER_EVENTS = EVENTS
+"""The order events a day records: those of the operations core (`dispatch.operations.EVENTS`)."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -98,9 +100,6 @@ class Recorder:
     events: list[tuple[int, str, str, dict[str, Any]]] = field(default_factory=list)
     decisions: int = 0
     end: int = 0
-
-    def event(self, t: int, order: str, event: str, **fields: Any) -> None:
-        self.events.append((t, order, event, fields))
 
     def apply(self, t: int, order: str, event: str, fields: Mapping[str, Any]) -> None:
         """Log one domain event of the operations core and update the order's record from it."""
