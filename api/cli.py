@@ -140,6 +140,64 @@ def cmd_fleet_size(args: argparse.Namespace) -> None:
                        workers=args.workers, as_json=args.json, echo=print)
 
 
+def _settings(args: argparse.Namespace) -> Any:
+    """Settings from LASTMILE_* variables, overridden by the flags given."""
+    from pydantic import ValidationError
+
+    from api.settings import Settings
+
+    given = {name: getattr(args, name) for name in ("store", "scenario", "network", "speed", "host", "port",
+                                                    "workers") if getattr(args, name, None) is not None}
+    try:
+        settings = Settings(**given)
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise CliError(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+    if settings.scenario is None:
+        raise CliError("--scenario (or LASTMILE_SCENARIO) is required: it gives the facilities, stock and couriers")
+    return settings
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import secrets
+
+    import uvicorn
+    from pydantic import SecretStr
+
+    from api.app import create_app
+    from api.service import Deployment, Service
+
+    settings = _settings(args)
+    if settings.admin_key is None:
+        settings = settings.model_copy(update={"admin_key": SecretStr("lm_admin_" + secrets.token_urlsafe(24))})
+        print(f"admin key (LASTMILE_ADMIN_KEY was not set): {settings.admin_key.get_secret_value()}", flush=True)
+    deployment = Deployment.load(settings.scenario, settings.network)
+    service = Service(settings, deployment)
+    print(f"lastmile: {deployment.scenario.name}, {len(deployment.stores)} stores, {len(deployment.couriers)} "
+          f"couriers, store {settings.store}; API on http://{settings.host}:{settings.port} (docs at /docs)",
+          flush=True)
+    uvicorn.run(create_app(service), host=settings.host, port=settings.port, log_level="warning")
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    import signal
+    import threading
+
+    from api.service import Deployment, Service
+
+    settings = _settings(args)
+    if settings.store == "memory":
+        raise CliError("worker: --store must be a redis:// URL (a memory store lives inside `lastmile serve`)")
+    service = Service(settings.model_copy(update={"workers": 1}), Deployment.load(settings.scenario, settings.network))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(f"lastmile worker {service.workers[0].name} on {settings.store}", flush=True)
+    try:
+        service.workers[0].run(stop)
+    except KeyboardInterrupt:
+        stop.set()
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise CliError(message)
@@ -218,6 +276,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="1 (default): simulate here; more: a local Dask cluster running the seeds at once")
     f.add_argument("--json", action="store_true", help="print one JSON object")
     f.set_defaults(run=cmd_fleet_size)
+    for name, helptext, run in (("serve", "run the live API (FastAPI) with its dispatch workers", cmd_serve),
+                                ("worker", "run a dispatch worker against a Redis store", cmd_worker)):
+        v = sub.add_parser(name, help=helptext)
+        v.add_argument("--scenario", type=Path, default=None, metavar="FILE",
+                       help="scenario whose facilities, stock and couriers are loaded (and map, unless --network)")
+        v.add_argument("--network", type=Path, default=None, metavar="OSMFILE", help="OSM extract of the road map")
+        v.add_argument("--store", default=None, metavar="memory|redis://HOST:PORT/DB",
+                       help="live state: memory (embedded default) or Redis")
+        v.add_argument("--speed", type=_positive(float), default=None, metavar="X",
+                       help="service clock X times real time from the scenario's day start (default: wall clock)")
+        if name == "serve":
+            v.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
+            v.add_argument("--port", type=int, default=None, help="port (default 8000)")
+            v.add_argument("--workers", type=int, default=None, metavar="N",
+                           help="dispatch worker threads in this process (default 1; 0 with `lastmile worker`)")
+        v.set_defaults(run=run)
     return parser
 
 

@@ -535,9 +535,7 @@ def order_to_json(order: Order) -> dict[str, Any]:
 
 def order_from_json(data: Mapping[str, Any]) -> Order:
     """The order of `order_to_json`."""
-    def items(rows: Iterable[Mapping[str, Any]]) -> tuple[Item, ...]:
-        return tuple(Item(**{**r, "dims_mm": tuple(r["dims_mm"])}) for r in rows)
-
+    items = items_from_json
     promise = data.get("promise")
     return Order(id=data["id"], location=tuple(data["location"]), mode=data["mode"],
                  items=items(data["items"]), placed_at=data["placed_at"],
@@ -545,6 +543,11 @@ def order_from_json(data: Mapping[str, Any]) -> Order:
                      kind=promise["kind"], within_s=promise["within_s"],
                      window=None if promise["window"] is None else tuple(promise["window"])),
                  returns=items(data.get("returns", ())))
+
+
+def items_from_json(rows: Iterable[Mapping[str, Any]]) -> tuple[Item, ...]:
+    """Items from their `asdict` shape (as in `order_to_json`)."""
+    return tuple(Item(**{**r, "dims_mm": tuple(r["dims_mm"])}) for r in rows)
 
 
 def _locker_hold(order_id: str) -> str:

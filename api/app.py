@@ -1,0 +1,404 @@
+"""The HTTP API (FastAPI): the order system posts orders, courier apps pull routes and post stops, admins mint keys.
+
+`create_app(service)` builds the app over a `api.service.Service`. Every `/v1` route takes `Authorization: Bearer
+KEY`; a key has one role (`order_system`, `courier`, `planner`, `admin`) and a courier key sees only its own
+courier. Every error, whatever raised it, is answered as `{"error": {"code", "message", "field"}}` by the
+handlers at the bottom. Times are integer seconds of the service day (as in `events.jsonl`).
+"""
+
+
+import gc
+import json
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api import schemas
+from api.errors import ApiError
+from api.service import ROLES, Service
+from api.store import body_hash, order_key, route_key
+from dispatch.errors import DispatchError
+from dispatch.operations import order_to_json
+
+Principal = dict[str, str]
+_REJECTION_FIELDS = {"out_of_stock": "items", "no_box_fits": "items", "outside_service_area": "location",
+                     "unreachable": "location", "store_closed": "placed_at"}
+
+
+# --- request bodies (the order itself is api.schemas.Order, the shape of `lastmile allocate --orders`) ----------
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class KeyRequest(_Body):
+    role: Literal["order_system", "courier", "planner", "admin"] = Field(description="what the key may do")
+    courier_id: str | None = Field(None, min_length=1, description="the courier a `courier` key acts for")
+
+
+class QuoteRequest(_Body):
+    location: schemas.LonLat = Field(description=schemas.LOCATION_DOC)
+    items: list[schemas.Item] = Field(min_length=1, description="the basket")
+
+
+class StockRequest(_Body):
+    available: schemas.Count = Field(description="units of the SKU orders can still take at the store")
+
+
+class ShiftRequest(_Body):
+    on: bool = Field(description="true: the courier starts its shift at its store; false: it ends it")
+
+
+class LocationRequest(_Body):
+    location: schemas.LonLat = Field(description=schemas.LOCATION_DOC)
+
+
+class StopRequest(_Body):
+    status: Literal["en_route", "arrived", "completed"] = Field(description="where the courier is with the stop")
+    outcome: Literal["delivered", "failed", "return_collected"] | None = Field(
+        None, description="for a completed door stop: handed over (default), failed, or returns collected")
+    reason: str | None = Field(None, min_length=1, max_length=200, description="why a stop failed")
+    location: schemas.LonLat | None = Field(None, description="where the phone was (" + schemas.LOCATION_DOC + ")")
+
+
+# --- middleware ----------------------------------------------------------------------------------------------
+
+class BodyLimit:
+    """ASGI middleware: 413 for a body over `limit` bytes (declared or streamed), 415 for a non-JSON body."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        length = headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            await _send_error(send, ApiError(413, "too_large", f"the body exceeds {self.limit} bytes", "body"))
+            return
+        kind = headers.get("content-type", "").split(";")[0].strip().lower()
+        if (length not in (None, "0")) and kind != "application/json":
+            await _send_error(send, ApiError(415, "unsupported_media_type",
+                                             f"send application/json, got {kind or 'no content type'!r}",
+                                             "Content-Type"))
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise ApiError(413, "too_large", f"the body exceeds {self.limit} bytes", "body")
+            return message
+
+        await self.app(scope, limited, send)
+
+
+async def _send_error(send: Send, error: ApiError) -> None:
+    body = json.dumps(error.body()).encode()
+    await send({"type": "http.response.start", "status": error.status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class RateLimiter:
+    """A token bucket per API key in this process: `rate` requests per second, bursts of two seconds' worth."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.burst = max(1.0, 2 * rate)
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, who: str) -> float:
+        """0 if a request may go now, else the seconds until it may."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(who, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            if tokens < 1:
+                self._buckets[who] = (tokens, now)
+                return (1 - tokens) / self.rate
+            self._buckets[who] = (tokens - 1, now)
+            return 0.0
+
+
+# --- the app ---------------------------------------------------------------------------------------------------
+
+def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
+    """The API over `service`; its workers start with the app (and stop with it) unless `start_workers` is False."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if start_workers:
+            service.start()
+        gc.collect()
+        gc.freeze()  # start-up objects (map, core) leave the collector's scans: shorter pauses under load
+        try:
+            yield
+        finally:
+            service.stop()
+
+    app = FastAPI(title="lastmile", version="1", lifespan=lifespan,
+                  description="Live dispatch: orders in, courier routes out. Times are seconds of the service day.")
+    app.add_middleware(BodyLimit, limit=service.settings.max_body_bytes)
+    limiter = RateLimiter(service.settings.rate_per_s)
+    store = service.store
+
+    def principal(authorization: Annotated[str | None, Header()] = None) -> Principal:
+        if not authorization or not authorization.startswith("Bearer "):
+            raise ApiError(401, "unauthorized", "send Authorization: Bearer KEY", "Authorization")
+        key = authorization.removeprefix("Bearer ").strip()
+        record = service.authenticate(key)
+        if record is None:
+            raise ApiError(401, "unauthorized", "unknown or revoked key", "Authorization")
+        wait = limiter.take(key)
+        if wait > 0:
+            raise ApiError(429, "rate_limited", f"too many requests; retry in {wait:.2f} s", "Authorization")
+        return record
+
+    def role(*allowed: str) -> Callable[[Principal], Principal]:
+        def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
+            if who["role"] not in allowed:
+                raise ApiError(403, "forbidden", f"a {who['role']} key may not do this", "Authorization")
+            return who
+        return check
+
+    def courier_of(courier_id: str, who: Principal) -> str:
+        if who["role"] == "courier" and who["courier"] != courier_id:
+            raise ApiError(403, "forbidden", "a courier key acts only for its own courier", "courier_id")
+        if courier_id not in service.deployment.couriers:
+            raise ApiError(404, "not_found", f"unknown courier {courier_id!r}", "courier_id")
+        return courier_id
+
+    Admin = Annotated[Principal, Depends(role("admin"))]
+    OrderSystem = Annotated[Principal, Depends(role("order_system", "admin"))]
+    Reader = Annotated[Principal, Depends(role("order_system", "planner", "admin"))]
+    CourierKey = Annotated[Principal, Depends(role("courier", "admin"))]
+
+    # --- health ----------------------------------------------------------------------------------------------
+
+    @app.get("/health", tags=["service"])
+    def health() -> JSONResponse:
+        """Whether the store answers and how far the dispatch worker is behind the command stream."""
+        ok = store.ping()
+        last, applied = (store.last_seq(), store.applied()) if ok else (0, 0)
+        body = {"store": "ok" if ok else "down", "commands": last, "applied": applied, "lag": last - applied,
+                "workers": [{"name": w.name, "holds_lease": w.core is not None} for w in service.workers]}
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    # --- keys ------------------------------------------------------------------------------------------------
+
+    @app.post("/v1/keys", status_code=201, tags=["admin"])
+    def create_key(body: KeyRequest, _who: Admin) -> dict[str, str]:
+        """A new API key (shown once; stored hashed)."""
+        key, kid = service.mint_key(body.role, body.courier_id)
+        return {"key": key, "id": kid, "role": body.role}
+
+    @app.delete("/v1/keys/{key_id}", status_code=204, tags=["admin"])
+    def revoke_key(key_id: str, _who: Admin) -> None:
+        """Revoke a key by its id."""
+        if not store.delete_key(key_id):
+            raise ApiError(404, "not_found", f"no key {key_id!r}", "key_id")
+
+    # --- order system ----------------------------------------------------------------------------------------
+
+    @app.post("/v1/quotes", tags=["orders"])
+    def quote(body: QuoteRequest, _who: OrderSystem) -> JSONResponse:
+        """Every delivery option the checkout can offer (express ETA, slots, pickup point, locker, store)."""
+        items = [asdict(i.to_domain()) for i in body.items]
+        _, reply = service.submit({"op": "quote", "location": list(body.location), "items": items})
+        return _answer(reply, lambda r: (200, r["quote"]))
+
+    @app.post("/v1/orders", status_code=201, tags=["orders"])
+    def place_order(body: schemas.Order, who: OrderSystem,
+                    idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JSONResponse:
+        """Place one order. Answered 201 once it is durable and allocated, 422 if it cannot be served (with the
+        reason), 202 if the dispatch worker has not answered in time (the order is durable: GET it later)."""
+        if not idempotency_key:
+            raise ApiError(400, "missing", "send an Idempotency-Key header (retries with it place one order)",
+                           "Idempotency-Key")
+        try:
+            order = body.to_domain()
+        except DispatchError as e:
+            raise ApiError(422, "invalid", e.message, e.field) from None
+        order_json = order_to_json(order)
+        command = {"op": "place", "order": order_json}
+        record = {"id": order.id, "state": "received", "mode": order.mode, "location": json.dumps(order.location),
+                  "promise": json.dumps(None if body.promise is None else body.promise.kind)}
+        _, reply = service.submit(command, idempotency=(idempotency_key, body_hash(order_json)),
+                                         order=(order.id, record))
+        if reply is None:
+            return JSONResponse(_order_view(order.id, store.hgetall(order_key(order.id))), status_code=202)
+        view = _order_view(order.id, store.hgetall(order_key(order.id)))
+        if view["state"] == "rejected":
+            reason = view.get("reason") or "rejected"
+            error = ApiError(422, "rejected", reason, _REJECTION_FIELDS.get(reason.split(":")[0], "order"))
+            return JSONResponse({**error.body(), "order": view}, status_code=422)
+        return JSONResponse(view, status_code=201)
+
+    @app.get("/v1/orders/{order_id}", tags=["orders"])
+    def get_order(order_id: str, _who: Reader) -> dict[str, Any]:
+        """The order's state, facility, courier, ETA and its timeline of events."""
+        record = store.hgetall(order_key(order_id))
+        if not record:
+            raise ApiError(404, "not_found", f"no order {order_id!r}", "order_id")
+        view = _order_view(order_id, record)
+        view["timeline"] = [json.loads(e) for e in store.lrange(order_key(order_id) + ":events")]
+        return view
+
+    def order_command(op: str, order_id: str, done: str) -> JSONResponse:
+        if not store.hgetall(order_key(order_id)):
+            raise ApiError(404, "not_found", f"no order {order_id!r}", "order_id")
+        _, reply = service.submit({"op": op, "order": order_id})
+
+        def answer(r: dict[str, Any]) -> tuple[int, Any]:
+            view = _order_view(order_id, store.hgetall(order_key(order_id)))
+            if not any(e["event"] == done for e in r["events"]):
+                raise ApiError(409, "conflict", f"the order is {view['state']}; it cannot be {done} now", "order_id")
+            return 200, view
+        return _answer(reply, answer)
+
+    @app.post("/v1/orders/{order_id}/cancel", tags=["orders"])
+    def cancel_order(order_id: str, _who: OrderSystem) -> JSONResponse:
+        """Withdraw an order no courier has yet: its stock and compartments are released (409 if too late)."""
+        return order_command("cancel", order_id, "cancelled")
+
+    @app.post("/v1/orders/{order_id}/ready", tags=["orders"])
+    def order_ready(order_id: str, _who: OrderSystem) -> JSONResponse:
+        """The store finished picking the order."""
+        return order_command("picked", order_id, "picked")
+
+    @app.post("/v1/orders/{order_id}/collected", tags=["orders"])
+    def order_collected(order_id: str, _who: OrderSystem) -> JSONResponse:
+        """The customer emptied the locker compartment or pickup place."""
+        return order_command("collected", order_id, "collected")
+
+    @app.put("/v1/stores/{store_id}/stock/{sku}", tags=["stores"])
+    def set_stock(store_id: str, sku: str, body: StockRequest, _who: OrderSystem) -> JSONResponse:
+        """The store counted this many units orders can still take (real-time stock in every channel)."""
+        _, reply = service.submit({"op": "stock", "store": store_id, "sku": sku, "available": body.available})
+        return _answer(reply, lambda r: (200, {"store": store_id, "sku": sku, "available": body.available}))
+
+    # --- courier app -----------------------------------------------------------------------------------------
+
+    @app.post("/v1/couriers/{courier_id}/shift", tags=["couriers"])
+    def shift(courier_id: str, body: ShiftRequest, who: CourierKey) -> JSONResponse:
+        """Start (at the store) or end the shift."""
+        cid = courier_of(courier_id, who)
+        _, reply = service.submit({"op": "shift", "courier": cid, "on": body.on})
+        return _answer(reply, lambda r: (200, {"courier": cid, "on_shift": body.on}))
+
+    @app.post("/v1/couriers/{courier_id}/location", tags=["couriers"])
+    def location(courier_id: str, body: LocationRequest, who: CourierKey) -> JSONResponse:
+        """Where the phone is (every 5 to 60 s)."""
+        cid = courier_of(courier_id, who)
+        _, reply = service.submit({"op": "position", "courier": cid, "location": list(body.location)})
+        return _answer(reply, lambda r: (200, {"courier": cid}))
+
+    @app.get("/v1/couriers/{courier_id}/route", tags=["couriers"])
+    def route(courier_id: str, who: CourierKey) -> dict[str, Any]:
+        """The committed trip: stops in order with ETAs, addresses and what to pick up or hand over."""
+        cid = courier_of(courier_id, who)
+        raw = store.get(route_key(cid))
+        if raw is None:
+            return {"courier": cid, "status": "none", "stops": []}
+        return dict(json.loads(raw))
+
+    @app.post("/v1/couriers/{courier_id}/stops/{stop_id}", tags=["couriers"])
+    def stop(courier_id: str, stop_id: str, body: StopRequest, who: CourierKey) -> JSONResponse:
+        """A stop's status: `pickup` completed (left the store), a door `arrived` / `completed` with an outcome,
+        `return` arrived (back at the store)."""
+        cid = courier_of(courier_id, who)
+        command: dict[str, Any] = {"op": "stop", "courier": cid, "stop": stop_id, "status": body.status,
+                                   "outcome": body.outcome, "reason": body.reason}
+        _, reply = service.submit(command)
+        return _answer(reply, lambda r: (200, json.loads(store.get(route_key(cid)) or "{}")))
+
+    # --- one error shape -------------------------------------------------------------------------------------
+
+    @app.exception_handler(ApiError)
+    async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        headers = {}
+        if exc.status == 429:
+            headers["Retry-After"] = exc.message.split("retry in ")[-1].split(" ")[0]
+        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(DispatchError)
+    async def dispatch_error(_request: Request, exc: DispatchError) -> JSONResponse:
+        return JSONResponse(ApiError(422, "invalid", exc.message, exc.field).body(), status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        field, message = _describe(request, exc.errors()[0])
+        return JSONResponse(ApiError(422, "invalid", message, field).body(), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
+        return JSONResponse(ApiError(exc.status_code, code, str(exc.detail), "").body(), status_code=exc.status_code)
+
+    return app
+
+
+def _answer(reply: dict[str, Any] | None, ok: Callable[[dict[str, Any]], tuple[int, Any]]) -> JSONResponse:
+    """A command's reply as a response: the worker's error as 422, no reply yet as 202."""
+    if reply is None:
+        return JSONResponse({"state": "accepted", "message": "queued; the dispatch worker has not applied it yet"},
+                            status_code=202)
+    if not reply["ok"]:
+        e = reply["error"]
+        return JSONResponse(ApiError(422, e["code"], e["message"], e["field"]).body(), status_code=422)
+    status, body = ok(reply)
+    return JSONResponse(body, status_code=status)
+
+
+_JSON_FIELDS = ("location", "promise", "store", "facility", "promise_by", "courier", "eta", "quoted_eta", "reason",
+                "locker", "on_time")
+
+
+def _order_view(order_id: str, record: Mapping[str, str]) -> dict[str, Any]:
+    view: dict[str, Any] = {"id": order_id, "state": record.get("state", "received")}
+    for name in _JSON_FIELDS:
+        view[name] = json.loads(record[name]) if name in record else None
+    for name in ("updated", "delivered_at"):
+        if name in record:
+            view[name] = int(record[name])
+    return view
+
+
+def _describe(request: Request, error: Mapping[str, Any]) -> tuple[str, str]:
+    """A FastAPI validation error as (field, message): the body's fields by `api.schemas.describe`."""
+    loc = tuple(error.get("loc", ()))
+    if error.get("type") == "json_invalid":
+        return "body", f"malformed JSON: {error.get('ctx', {}).get('error', 'cannot be parsed')}"
+    if loc[:1] == ("body",):
+        route = request.scope.get("route")
+        body_field = getattr(route, "body_field", None)
+        model = getattr(getattr(body_field, "field_info", None), "annotation", None)
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            field, message = schemas.describe({**error, "loc": loc[1:]}, model)  # type: ignore[typeddict-item]
+            return field or "body", message
+        return ".".join(str(p) for p in loc[1:]) or "body", str(error.get("msg", "invalid"))
+    if loc[:1] == ("header",):
+        return str(loc[1]).replace("_", "-").title(), str(error.get("msg", "invalid"))
+    return ".".join(str(p) for p in loc[1:]) or str(loc[0] if loc else ""), str(error.get("msg", "invalid"))
+
+
+__all__ = ["ROLES", "create_app"]
+

@@ -1,0 +1,28 @@
+"""Errors of the API package: each carries the HTTP status, a code, the field it is about and a message.
+
+Every error of every package reaches the client in one shape, `{"error": {"code", "message", "field"}}`, mapped
+in one place (`api.app`'s handlers).
+"""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    """An error answered with `status`: `{"error": {"code", "message", "field"}}`."""
+
+    def __init__(self, status: int, code: str, message: str, field: str = "") -> None:
+        super().__init__(status, code, message, field)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+
+    def body(self) -> dict[str, dict[str, str]]:
+        return {"error": {"code": self.code, "message": self.message, "field": self.field}}
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+class StoreSpecError(ValueError):
+    """A store that is neither `memory` nor a Redis URL."""

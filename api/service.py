@@ -1,0 +1,141 @@
+"""The live service behind the HTTP API: a deployment (map, scenario), its store, its clock and its workers.
+
+`Service` is what the routes call: `submit` appends a command to the store (durable when it returns) and waits,
+up to `reply_timeout_s`, for the dispatch worker's reply. Workers run as threads of this process (`workers`
+setting) or as processes of their own (`lastmile worker`) against the same Redis; either way exactly one holds
+the deployment's lease.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from api.errors import ApiError
+from api.settings import Settings
+from api.store import Appended, Store, key_id, open_store
+from api.worker import Worker
+from dispatch.operations import CourierSetup, Operations
+from routing.network import RoadNetwork
+from simulator.model import fleet_of, operations_for
+from simulator.scenario import Scenario, load_scenario
+
+ROLES = ("order_system", "courier", "planner", "admin")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceClock:
+    """Service time in integer seconds from the day's midnight: `origin` at start, then `speed` times real time."""
+
+    origin: int
+    speed: float = 1.0
+    started: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    def wall(cls) -> ServiceClock:
+        """The wall clock: seconds since local midnight of the day the service started (past 86,400 after it)."""
+        now = datetime.now().astimezone()
+        return cls(origin=now.hour * 3600 + now.minute * 60 + now.second)
+
+    def __call__(self) -> int:
+        return self.origin + int((time.monotonic() - self.started) * self.speed)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Deployment:
+    """One city: its road network and the scenario that configures facilities, stock, fleet and policy."""
+
+    network: RoadNetwork
+    scenario: Scenario
+    couriers: Mapping[str, CourierSetup]
+
+    @classmethod
+    def load(cls, scenario: str | Path, network: str | Path | None = None) -> Deployment:
+        sc = load_scenario(scenario)
+        net = RoadNetwork.from_osm(network if network is not None else sc.map_file)
+        return cls(network=net, scenario=sc, couriers={c.id: c for c in fleet_of(sc)})
+
+    def build(self) -> Operations:
+        """A fresh operations core of this deployment (what a worker restores snapshots into)."""
+        return operations_for(self.scenario, self.network)
+
+    @property
+    def stores(self) -> tuple[str, ...]:
+        return tuple(s.id for s in self.scenario.stores)
+
+
+class Service:
+    """A deployment, its store, clock and workers (see the module doc)."""
+
+    def __init__(self, settings: Settings, deployment: Deployment, *, store: Store | None = None,
+                 clock: Callable[[], int] | None = None) -> None:
+        self.settings = settings
+        self.deployment = deployment
+        self.store = store if store is not None else open_store(settings.store, prefix=settings.redis_prefix)
+        if clock is None:
+            speed = settings.speed
+            clock = ServiceClock.wall() if speed is None else ServiceClock(
+                origin=deployment.scenario.clock.start, speed=speed)
+        self.clock = clock
+        self.workers = [Worker(self.store, deployment.build, self.clock, lease_ms=settings.lease_ms,
+                               snapshot_every=settings.snapshot_every) for _ in range(settings.workers)]
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        if settings.admin_key is not None:
+            self.store.put_key(key_id(settings.admin_key.get_secret_value()), {"role": "admin", "courier": ""})
+
+    # --- lifecycle -----------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the worker threads (idempotent)."""
+        if self._threads:
+            return
+        self._stop.clear()
+        for w in self.workers:
+            t = threading.Thread(target=w.run, args=(self._stop,), name=w.name, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=10)
+        self._threads.clear()
+
+    # --- commands ------------------------------------------------------------------------------------------
+
+    def submit(self, command: Mapping[str, Any], *, idempotency: tuple[str, str] | None = None,
+               order: tuple[str, Mapping[str, str]] | None = None) -> tuple[Appended, dict[str, Any] | None]:
+        """Append `command` (durable on return) and wait for the worker's reply (None: not applied in time)."""
+        appended = self.store.append(command, now=self.clock(), idempotency=idempotency, order=order)
+        if appended.status == "conflict":
+            raise ApiError(422, "idempotency_key_reused", "this Idempotency-Key was used with another request body",
+                           "Idempotency-Key")
+        if appended.status == "exists":
+            raise ApiError(409, "order_exists", "an order with this id exists (placed with another "
+                                                "Idempotency-Key)", "id")
+        return appended, self.store.wait_reply(appended.seq, self.settings.reply_timeout_s)
+
+    # --- keys ----------------------------------------------------------------------------------------------
+
+    def mint_key(self, role: str, courier: str | None) -> tuple[str, str]:
+        """A new API key for `role` (a courier key is bound to its courier): (key, id)."""
+        if role not in ROLES:
+            raise ApiError(422, "invalid", f"must be one of {list(ROLES)}", "role")
+        if (role == "courier") != (courier is not None):
+            raise ApiError(422, "invalid", "a courier key needs courier_id, other roles take none", "courier_id")
+        if courier is not None and courier not in self.deployment.couriers:
+            raise ApiError(422, "invalid", f"unknown courier {courier!r}", "courier_id")
+        key = "lm_" + secrets.token_urlsafe(32)
+        kid = key_id(key)
+        self.store.put_key(kid, {"role": role, "courier": courier or ""})
+        return key, kid
+
+    def authenticate(self, key: str) -> dict[str, str] | None:
+        return self.store.get_key(key_id(key))

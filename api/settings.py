@@ -1,0 +1,35 @@
+"""Settings of the live service (`lastmile serve`), read from `LASTMILE_*` environment variables.
+
+Command-line flags of `lastmile serve` override them. Every setting is listed in the README.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """`LASTMILE_STORE=redis://127.0.0.1:6379/0`, `LASTMILE_ADMIN_KEY=...`, and so on."""
+
+    model_config = SettingsConfigDict(env_prefix="LASTMILE_", extra="ignore")
+
+    store: str = Field("memory", description="`memory` (embedded, one process) or a `redis://HOST:PORT/DB` URL")
+    redis_prefix: str = Field("lastmile:", description="prefix of every Redis key of the deployment")
+    admin_key: SecretStr | None = Field(None, description="bootstrap admin key (it mints the other keys)")
+    scenario: Path | None = Field(None, description="scenario TOML whose facilities, stock and couriers are loaded")
+    network: Path | None = Field(None, description="OSM file of the road network (default: the scenario's map)")
+    speed: float | None = Field(None, gt=0, description="run the service clock this many times faster than real "
+                                                        "time from the scenario's day start (default: wall clock)")
+    host: str = Field("127.0.0.1", description="address to listen on")
+    port: int = Field(8000, ge=0, le=65535, description="port to listen on")
+    workers: int = Field(1, ge=0, description="dispatch workers in this process (0: run them with `lastmile "
+                                               "worker`); one holds the lease, the others stand by")
+    reply_timeout_s: float = Field(5.0, gt=0, description="how long a request waits for the dispatch worker "
+                                                          "before answering 202 (accepted, not yet applied)")
+    max_body_bytes: int = Field(1_000_000, gt=0, description="larger request bodies get 413")
+    lease_ms: int = Field(5000, ge=100, description="a dead worker's lease expires after this long")
+    snapshot_every: int = Field(1000, ge=1, description="commands between the worker's snapshots")
+    rate_per_s: float = Field(200.0, gt=0, description="requests per second allowed per API key (burst: 2 s worth)")

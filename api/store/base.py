@@ -1,0 +1,154 @@
+"""The live state of a deployment: its command stream, the views the dispatch worker publishes, keys and leases.
+
+One `Store` protocol, two implementations run by one contract test suite: `MemoryStore` (the embedded default:
+one process) and `RedisStore` (production: any number of API processes and workers over one Redis).
+
+- **Commands** are JSON objects (`{"op": ..., ...}`, the shape `dispatch.operations.Operations.apply` takes)
+  appended to one stream per deployment. `append` stamps each with a sequence number and a service time that
+  never goes back (`now` is the later of the caller's clock and the last command's), and does it atomically with
+  the idempotency check and, for a new order, the creation of its record: a caller that got a sequence number
+  back holds a durable command.
+- **Views** are what the worker derives from the stream: order records (a hash of fields), order timelines (a
+  list of events) and courier routes (a JSON value). The worker writes them with `publish`, one transaction per
+  command that also moves `applied` forward and stores the command's reply, and only while it holds the lease:
+  a worker that lost its lease writes nothing, and a command published once is never published again.
+- **Leases** give one worker at a time the deployment; **snapshots** let a new worker start from the last saved
+  state and replay the stream after it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+AppendStatus = Literal["accepted", "duplicate", "conflict", "exists"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Appended:
+    """What `append` did: `accepted` (a new command at `seq`), `duplicate` (the idempotency key was used before
+    with the same body: `seq` of that command), `conflict` (the key was used with another body) or `exists` (the
+    new order's id is taken by another order)."""
+
+    status: AppendStatus
+    seq: int = 0
+    now: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Op:
+    """One write of a publish: `hset` fields of a hash, `rpush` a value on a list, `set` or `delete` a value."""
+
+    kind: Literal["hset", "rpush", "set", "delete"]
+    key: str
+    value: Any = None
+
+    def wire(self) -> list[Any]:
+        return [self.kind, self.key, self.value]
+
+
+def order_key(order_id: str) -> str:
+    """The key of an order's record (a hash); its timeline is `order_key(id) + ":events"`."""
+    return f"order:{order_id}"
+
+
+def route_key(courier_id: str) -> str:
+    """The key of a courier's published route (a JSON value)."""
+    return f"route:{courier_id}"
+
+
+def body_hash(body: bytes | str | Mapping[str, Any]) -> str:
+    """The fingerprint an idempotency key is bound to (SHA-256 of canonical JSON)."""
+    if isinstance(body, Mapping):
+        body = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    if isinstance(body, str):
+        body = body.encode()
+    return hashlib.sha256(body).hexdigest()
+
+
+def key_id(key: str) -> str:
+    """The id an API key is stored and revoked by: half its SHA-256 in hex (keys are 256-bit random tokens, so
+    neither a salt nor a slow hash is needed, and the id does not lead back to the key)."""
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+class Store(Protocol):
+    """Live state of one deployment (see the module doc)."""
+
+    # --- command stream ------------------------------------------------------------------------------------
+
+    def append(self, command: Mapping[str, Any], *, now: int, idempotency: tuple[str, str] | None = None,
+               order: tuple[str, Mapping[str, str]] | None = None) -> Appended:
+        """Append `command` with `seq` and `now` added. `idempotency` is (key, body hash); `order` is (id, fields
+        of its new record): the command is appended only if no order has that id."""
+        ...
+
+    def read(self, after: int, *, count: int = 512, block_ms: int = 0) -> list[tuple[int, dict[str, Any]]]:
+        """Commands with sequence numbers after `after`, in order (waiting up to `block_ms` for one)."""
+        ...
+
+    def last_seq(self) -> int:
+        ...
+
+    # --- views ---------------------------------------------------------------------------------------------
+
+    def publish(self, worker: str, seq: int, ops: Sequence[Op], reply: Mapping[str, Any]) -> bool:
+        """Write the views command `seq` changed and its reply, and set `applied` to `seq`, in one transaction,
+        if `worker` holds the lease; False if it does not. A `seq` already applied writes nothing."""
+        ...
+
+    def applied(self) -> int:
+        """The last command whose views are published."""
+        ...
+
+    def reply(self, seq: int) -> dict[str, Any] | None:
+        ...
+
+    def wait_reply(self, seq: int, timeout_s: float) -> dict[str, Any] | None:
+        """The reply to command `seq` once published, or None after `timeout_s`."""
+        ...
+
+    def hgetall(self, key: str) -> dict[str, str]:
+        ...
+
+    def lrange(self, key: str) -> list[str]:
+        ...
+
+    def get(self, key: str) -> str | None:
+        ...
+
+    # --- workers -------------------------------------------------------------------------------------------
+
+    def lease(self, worker: str, ttl_ms: int) -> bool:
+        """Take the deployment's lease, or renew it if `worker` holds it; False if another worker holds it."""
+        ...
+
+    def release(self, worker: str) -> None:
+        ...
+
+    def save_snapshot(self, worker: str, seq: int, data: bytes) -> bool:
+        """Keep `data`, the state after command `seq`, if `worker` holds the lease."""
+        ...
+
+    def load_snapshot(self) -> tuple[int, bytes] | None:
+        ...
+
+    # --- keys and health -----------------------------------------------------------------------------------
+
+    def put_key(self, key_id: str, record: Mapping[str, str]) -> None:
+        ...
+
+    def get_key(self, key_id: str) -> dict[str, str] | None:
+        ...
+
+    def delete_key(self, key_id: str) -> bool:
+        ...
+
+    def ping(self) -> bool:
+        ...
+
+    def close(self) -> None:
+        ...

@@ -1,0 +1,161 @@
+"""The embedded store: the `Store` protocol in one process's memory (the default of `lastmile serve`).
+
+Every call holds one lock, so appends are atomic exactly as the Redis store's scripts are; `wait_reply` and
+`read` wait on a condition instead of polling. Nothing survives the process: for that, use Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from api.store.base import Appended, Op, order_key
+
+
+class MemoryStore:
+    """`api.store.base.Store` in memory (see the module doc)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Condition()
+        self._stream: list[tuple[int, dict[str, Any]]] = []
+        self._idempotency: dict[str, tuple[str, int]] = {}
+        self._hashes: dict[str, dict[str, str]] = {}
+        self._lists: dict[str, list[str]] = {}
+        self._values: dict[str, str] = {}
+        self._replies: dict[int, dict[str, Any]] = {}
+        self._keys: dict[str, dict[str, str]] = {}
+        self._last_now = 0
+        self._applied = 0
+        self._lease: tuple[str, float] | None = None
+        self._snapshot: tuple[int, bytes] | None = None
+
+    # --- command stream ------------------------------------------------------------------------------------
+
+    def append(self, command: Mapping[str, Any], *, now: int, idempotency: tuple[str, str] | None = None,
+               order: tuple[str, Mapping[str, str]] | None = None) -> Appended:
+        with self._lock:
+            if idempotency is not None and idempotency[0] in self._idempotency:
+                fingerprint, seq = self._idempotency[idempotency[0]]
+                return Appended(status="duplicate" if fingerprint == idempotency[1] else "conflict", seq=seq)
+            if order is not None and order_key(order[0]) in self._hashes:
+                return Appended(status="exists")
+            self._last_now = now = max(int(now), self._last_now)
+            seq = len(self._stream) + 1
+            self._stream.append((seq, json.loads(json.dumps({**command, "now": now, "seq": seq}))))
+            if idempotency is not None:
+                self._idempotency[idempotency[0]] = (idempotency[1], seq)
+            if order is not None:
+                self._hashes[order_key(order[0])] = dict(order[1])
+            self._lock.notify_all()
+            return Appended(status="accepted", seq=seq, now=now)
+
+    def read(self, after: int, *, count: int = 512, block_ms: int = 0) -> list[tuple[int, dict[str, Any]]]:
+        with self._lock:
+            if len(self._stream) <= after and block_ms > 0:
+                self._lock.wait_for(lambda: len(self._stream) > after, timeout=block_ms / 1000)
+            return [(seq, dict(c)) for seq, c in self._stream[after:after + count]]
+
+    def last_seq(self) -> int:
+        with self._lock:
+            return len(self._stream)
+
+    # --- views ---------------------------------------------------------------------------------------------
+
+    def publish(self, worker: str, seq: int, ops: Sequence[Op], reply: Mapping[str, Any]) -> bool:
+        with self._lock:
+            if not self._holds(worker):
+                return False
+            if seq <= self._applied:
+                return True
+            for op in ops:
+                if op.kind == "hset":
+                    self._hashes.setdefault(op.key, {}).update(op.value)
+                elif op.kind == "rpush":
+                    self._lists.setdefault(op.key, []).append(op.value)
+                elif op.kind == "set":
+                    self._values[op.key] = op.value
+                else:
+                    for space in (self._hashes, self._lists, self._values):
+                        space.pop(op.key, None)
+            self._applied = seq
+            self._replies[seq] = json.loads(json.dumps(reply))
+            self._lock.notify_all()
+            return True
+
+    def applied(self) -> int:
+        with self._lock:
+            return self._applied
+
+    def reply(self, seq: int) -> dict[str, Any] | None:
+        with self._lock:
+            return self._replies.get(seq)
+
+    def wait_reply(self, seq: int, timeout_s: float) -> dict[str, Any] | None:
+        with self._lock:
+            self._lock.wait_for(lambda: seq in self._replies, timeout=timeout_s)
+            return self._replies.get(seq)
+
+    def hgetall(self, key: str) -> dict[str, str]:
+        with self._lock:
+            return dict(self._hashes.get(key, {}))
+
+    def lrange(self, key: str) -> list[str]:
+        with self._lock:
+            return list(self._lists.get(key, []))
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            return self._values.get(key)
+
+    # --- workers -------------------------------------------------------------------------------------------
+
+    def _holds(self, worker: str) -> bool:
+        return self._lease is not None and self._lease[0] == worker and self._lease[1] > time.monotonic()
+
+    def lease(self, worker: str, ttl_ms: int) -> bool:
+        with self._lock:
+            if self._lease is not None and self._lease[0] != worker and self._lease[1] > time.monotonic():
+                return False
+            self._lease = (worker, time.monotonic() + ttl_ms / 1000)
+            return True
+
+    def release(self, worker: str) -> None:
+        with self._lock:
+            if self._lease is not None and self._lease[0] == worker:
+                self._lease = None
+
+    def save_snapshot(self, worker: str, seq: int, data: bytes) -> bool:
+        with self._lock:
+            if not self._holds(worker):
+                return False
+            self._snapshot = (seq, bytes(data))
+            return True
+
+    def load_snapshot(self) -> tuple[int, bytes] | None:
+        with self._lock:
+            return self._snapshot
+
+    # --- keys and health -----------------------------------------------------------------------------------
+
+    def put_key(self, key_id: str, record: Mapping[str, str]) -> None:
+        with self._lock:
+            self._keys[key_id] = dict(record)
+
+    def get_key(self, key_id: str) -> dict[str, str] | None:
+        with self._lock:
+            record = self._keys.get(key_id)
+            return None if record is None else dict(record)
+
+    def delete_key(self, key_id: str) -> bool:
+        with self._lock:
+            return self._keys.pop(key_id, None) is not None
+
+    def ping(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+

@@ -1,0 +1,206 @@
+"""The production store: the `Store` protocol on Redis (any number of API processes and workers over one server).
+
+Everything that must be atomic is one Lua script: `append` (idempotency check, order-id check, clock, sequence
+number, stream entry, order record: `SET NX` inside `MULTI` would not stop the commands after it), `publish`
+(lease check, views, reply, `applied`), lease renewal and snapshots (lease check). Keys live under a prefix
+(`lastmile:` by default) so that deployments and tests can share a server. The command stream is a Redis
+stream whose entry ids are the sequence numbers (`{seq}-0`).
+
+Durability is Redis's: run it with `appendonly yes` and `appendfsync always` so that an acknowledged command
+survives a crash of the server (see the README).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import redis
+
+from api.store.base import Appended, Op, order_key
+
+_APPEND = """
+local idem, order = KEYS[4], KEYS[5]
+if ARGV[3] ~= '' then
+  local got = redis.call('HGET', idem, 'hash')
+  if got then
+    local seq = tonumber(redis.call('HGET', idem, 'seq'))
+    if got == ARGV[3] then return {'duplicate', seq, 0} end
+    return {'conflict', seq, 0}
+  end
+end
+if ARGV[4] ~= '' and redis.call('EXISTS', order) == 1 then return {'exists', 0, 0} end
+local now = math.max(tonumber(ARGV[2]), tonumber(redis.call('GET', KEYS[3]) or '0'))
+redis.call('SET', KEYS[3], now)
+local seq = redis.call('INCR', KEYS[2])
+redis.call('XADD', KEYS[1], seq .. '-0', 'c', ARGV[1] .. ',"now":' .. now .. ',"seq":' .. seq .. '}')
+if ARGV[3] ~= '' then
+  redis.call('HSET', idem, 'hash', ARGV[3], 'seq', seq)
+  redis.call('EXPIRE', idem, tonumber(ARGV[5]))
+end
+if ARGV[4] ~= '' then
+  local fields = cjson.decode(ARGV[4])
+  for k, v in pairs(fields) do redis.call('HSET', order, k, v) end
+end
+return {'accepted', seq, now}
+"""
+
+_PUBLISH = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local seq = tonumber(ARGV[2])
+if seq <= tonumber(redis.call('GET', KEYS[2]) or '0') then return 1 end
+local prefix = ARGV[5]
+for _, op in ipairs(cjson.decode(ARGV[3])) do
+  local kind, key, value = op[1], prefix .. op[2], op[3]
+  if kind == 'hset' then
+    for k, v in pairs(value) do redis.call('HSET', key, k, v) end
+  elseif kind == 'rpush' then
+    redis.call('RPUSH', key, value)
+  elseif kind == 'set' then
+    redis.call('SET', key, value)
+  else
+    redis.call('DEL', key)
+  end
+end
+redis.call('SET', KEYS[2], seq)
+redis.call('SET', KEYS[3], ARGV[4], 'EX', tonumber(ARGV[6]))
+return 1
+"""
+
+_LEASE = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
+return 1
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
+
+_SNAPSHOT = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[2], 'seq', ARGV[2], 'data', ARGV[3])
+return 1
+"""
+
+IDEMPOTENCY_TTL_S = 24 * 3600
+REPLY_TTL_S = 3600
+
+
+class RedisStore:
+    """`api.store.base.Store` on a Redis server (see the module doc)."""
+
+    def __init__(self, url: str = "redis://127.0.0.1:6379/0", *, prefix: str = "lastmile:") -> None:
+        self.url = url
+        self.prefix = prefix
+        # typed Any: redis-py's stubs type every reply as a union of sync and async, bytes and str
+        self.client: Any = redis.Redis.from_url(url, decode_responses=False, health_check_interval=30)
+        self._append: Any = self.client.register_script(_APPEND)
+        self._publish: Any = self.client.register_script(_PUBLISH)
+        self._lease: Any = self.client.register_script(_LEASE)
+        self._release: Any = self.client.register_script(_RELEASE)
+        self._snapshot: Any = self.client.register_script(_SNAPSHOT)
+
+    def _k(self, name: str) -> str:
+        return self.prefix + name
+
+    # --- command stream ------------------------------------------------------------------------------------
+
+    def append(self, command: Mapping[str, Any], *, now: int, idempotency: tuple[str, str] | None = None,
+               order: tuple[str, Mapping[str, str]] | None = None) -> Appended:
+        text = json.dumps(dict(command), separators=(",", ":"))
+        if not text.startswith("{") or text == "{}":
+            raise ValueError("a command is a non-empty JSON object")
+        keys = [self._k("stream"), self._k("seq"), self._k("clock"),
+                self._k(f"idem:{idempotency[0]}") if idempotency else self._k("idem:"),
+                self._k(order_key(order[0])) if order else self._k("order:")]
+        args = [text[:-1], int(now), idempotency[1] if idempotency else "",
+                json.dumps(dict(order[1])) if order else "", IDEMPOTENCY_TTL_S]
+        status, seq, stamped = self._append(keys=keys, args=args)
+        return Appended(status=status.decode(), seq=int(seq), now=int(stamped))
+
+    def read(self, after: int, *, count: int = 512, block_ms: int = 0) -> list[tuple[int, dict[str, Any]]]:
+        if block_ms > 0:
+            got = self.client.xread({self._k("stream"): f"{after}-0"}, count=count, block=block_ms)
+            entries = got[0][1] if got else []
+        else:
+            entries = self.client.xrange(self._k("stream"), min=f"{after + 1}-0", count=count)
+        return [(int(eid.split(b"-")[0]), json.loads(fields[b"c"])) for eid, fields in entries]
+
+    def last_seq(self) -> int:
+        return int(self.client.get(self._k("seq")) or 0)
+
+    # --- views ---------------------------------------------------------------------------------------------
+
+    def publish(self, worker: str, seq: int, ops: Sequence[Op], reply: Mapping[str, Any]) -> bool:
+        keys = [self._k("lease"), self._k("applied"), self._k(f"reply:{seq}")]
+        args = [worker, seq, json.dumps([op.wire() for op in ops]), json.dumps(dict(reply)), self.prefix,
+                REPLY_TTL_S]
+        return bool(self._publish(keys=keys, args=args))
+
+    def applied(self) -> int:
+        return int(self.client.get(self._k("applied")) or 0)
+
+    def reply(self, seq: int) -> dict[str, Any] | None:
+        raw = self.client.get(self._k(f"reply:{seq}"))
+        return None if raw is None else json.loads(raw)
+
+    def wait_reply(self, seq: int, timeout_s: float) -> dict[str, Any] | None:
+        deadline = time.monotonic() + timeout_s
+        pause = 0.0005
+        while True:
+            got = self.reply(seq)
+            if got is not None or time.monotonic() >= deadline:
+                return got
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, 0.02)
+
+    def hgetall(self, key: str) -> dict[str, str]:
+        return {k.decode(): v.decode() for k, v in self.client.hgetall(self._k(key)).items()}
+
+    def lrange(self, key: str) -> list[str]:
+        return [v.decode() for v in self.client.lrange(self._k(key), 0, -1)]
+
+    def get(self, key: str) -> str | None:
+        raw = self.client.get(self._k(key))
+        return None if raw is None else raw.decode()
+
+    # --- workers -------------------------------------------------------------------------------------------
+
+    def lease(self, worker: str, ttl_ms: int) -> bool:
+        return bool(self._lease(keys=[self._k("lease")], args=[worker, int(ttl_ms)]))
+
+    def release(self, worker: str) -> None:
+        self._release(keys=[self._k("lease")], args=[worker])
+
+    def save_snapshot(self, worker: str, seq: int, data: bytes) -> bool:
+        return bool(self._snapshot(keys=[self._k("lease"), self._k("snapshot")], args=[worker, seq, data]))
+
+    def load_snapshot(self) -> tuple[int, bytes] | None:
+        got = self.client.hgetall(self._k("snapshot"))
+        return None if not got else (int(got[b"seq"]), bytes(got[b"data"]))
+
+    # --- keys and health -----------------------------------------------------------------------------------
+
+    def put_key(self, key_id: str, record: Mapping[str, str]) -> None:
+        self.client.hset(self._k(f"key:{key_id}"), mapping=dict(record))
+
+    def get_key(self, key_id: str) -> dict[str, str] | None:
+        got = self.client.hgetall(self._k(f"key:{key_id}"))
+        return {k.decode(): v.decode() for k, v in got.items()} or None
+
+    def delete_key(self, key_id: str) -> bool:
+        return bool(self.client.delete(self._k(f"key:{key_id}")))
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.client.ping())
+        except redis.RedisError:
+            return False
+
+    def close(self) -> None:
+        self.client.close()

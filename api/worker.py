@@ -1,0 +1,308 @@
+"""The dispatch worker: applies a deployment's command stream to the operations core and publishes what it caused.
+
+One worker at a time holds the deployment's lease (a worker that dies is replaced when its lease expires). On
+taking the lease it builds a fresh `dispatch.operations.Operations` core, restores the last snapshot and replays
+the stream after it: the core is deterministic, so replaying yields the state the dead worker had, and
+`Store.publish` skips what was already published, so nothing is applied twice or skipped. Then it reads the
+stream in order, applies each command, and publishes per command, in one transaction: the order records and
+timelines, the couriers' routes and the command's reply (which the API waits for). It appends the stores' ticks
+to the stream itself when the service clock passes them (so a replay ticks at the same times), and saves a
+snapshot every `snapshot_every` commands.
+
+The worker adds to the core only what the courier app says that the core does not keep: when a courier arrived
+at a door (a later `delivered` is on time by the arrival) and the routes as the app shows them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
+from typing import Any
+
+from api.store import Op, Store, order_key, route_key
+from dispatch.errors import DispatchError, InvalidDispatchError
+from dispatch.operations import Event, Operations, Outcome, items_from_json, order_from_json
+from dispatch.state import Trip
+
+log = logging.getLogger("lastmile.worker")
+
+ENVELOPE_FORMAT = "lastmile.worker"
+ENVELOPE_VERSION = 1
+STATES = {"placed": "placed", "rejected": "rejected", "allocated": "allocated", "picked": "ready",
+          "assigned": "assigned", "picked_up": "picked_up", "delivered": "delivered", "failed": "failed",
+          "redirected": "redirected", "returned": "returned", "cancelled": "cancelled", "collected": "collected"}
+"""The state an order is in after each event (the order record's `state`)."""
+FINAL = frozenset({"rejected", "returned", "cancelled", "collected"})
+_STOP_STATUS = ("en_route", "arrived", "completed")
+
+
+def error_reply(error: DispatchError | ValueError, code: str = "invalid") -> dict[str, Any]:
+    field = getattr(error, "field", "")
+    message = getattr(error, "message", str(error))
+    return {"ok": False, "error": {"code": code, "message": message, "field": field}}
+
+
+class Worker:
+    """Holds the lease, applies the stream, publishes views, ticks and snapshots (see the module doc)."""
+
+    def __init__(self, store: Store, build: Callable[[], Operations], clock: Callable[[], int], *,
+                 name: str | None = None, lease_ms: int = 5000, snapshot_every: int = 1000) -> None:
+        self.store = store
+        self.build = build
+        self.clock = clock
+        self.name = name or f"worker-{uuid.uuid4().hex[:12]}"
+        self.lease_ms = lease_ms
+        self.snapshot_every = snapshot_every
+        self.core: Operations | None = None
+        self.seq = 0
+        self.applied = 0
+        self._renewed = 0.0
+        self._since_snapshot = 0
+        self.last_tick = -1
+        self.orders: dict[str, dict[str, Any]] = {}
+        self.routes: dict[str, dict[str, Any]] = {}
+        self.arrivals: dict[str, int] = {}
+        self.decision_s: list[float] = []
+
+    # --- lease and recovery --------------------------------------------------------------------------------
+
+    def holds_lease(self) -> bool:
+        """Take or renew the lease (renewed at a third of its time); on taking it, recover the state."""
+        now = time.monotonic()
+        if self.core is not None and now - self._renewed < self.lease_ms / 3000:
+            return True
+        if not self.store.lease(self.name, self.lease_ms):
+            self.core = None
+            return False
+        self._renewed = now
+        if self.core is None:
+            self._recover()
+        return True
+
+    def _recover(self) -> None:
+        core = self.build()
+        self.seq, self.orders, self.routes, self.arrivals, self.last_tick = 0, {}, {}, {}, -1
+        saved = self.store.load_snapshot()
+        if saved is not None:
+            self.seq, data = saved
+            envelope = json.loads(data)
+            if envelope.get("format") != ENVELOPE_FORMAT or envelope.get("version") != ENVELOPE_VERSION:
+                raise ValueError(f"snapshot: not a {ENVELOPE_FORMAT} v{ENVELOPE_VERSION} snapshot")
+            core.restore(json.dumps(envelope["core"]).encode())
+            self.orders, self.routes = envelope["orders"], envelope["routes"]
+            self.arrivals, self.last_tick = envelope["arrivals"], envelope["last_tick"]
+        self.core = core
+        log.info("%s took the lease: restored to command %d, stream at %d", self.name, self.seq,
+                 self.store.last_seq())
+
+    def snapshot(self) -> bytes:
+        assert self.core is not None
+        return json.dumps({"format": ENVELOPE_FORMAT, "version": ENVELOPE_VERSION, "seq": self.seq,
+                           "core": json.loads(self.core.snapshot()), "orders": self.orders, "routes": self.routes,
+                           "arrivals": self.arrivals, "last_tick": self.last_tick},
+                          separators=(",", ":")).encode()
+
+    # --- the loop ------------------------------------------------------------------------------------------
+
+    def step(self, block_ms: int = 50) -> int:
+        """One round: hold the lease, apply what is new in the stream, append due ticks; commands applied."""
+        if not self.holds_lease():
+            return 0
+        batch = self.store.read(self.seq, block_ms=block_ms)
+        for seq, command in batch:
+            if not self._apply(seq, command):
+                return 0
+        self._tick_if_due()
+        if self._since_snapshot >= self.snapshot_every:
+            self.save_snapshot()
+        return len(batch)
+
+    def save_snapshot(self) -> bool:
+        self._since_snapshot = 0
+        return self.core is not None and self.store.save_snapshot(self.name, self.seq, self.snapshot())
+
+    def run(self, stop: threading.Event) -> None:
+        """Step until `stop` is set, then release the lease (the next worker takes over at once)."""
+        while not stop.is_set():
+            try:
+                if not self.step():
+                    stop.wait(0.01 if self.core is not None else self.lease_ms / 3000)
+            except Exception:  # a worker must outlive one bad round (Redis restarting, ...): retry after a pause
+                log.exception("%s: round failed; recovering", self.name)
+                self.core = None
+                stop.wait(0.5)
+        if self.core is not None:
+            self.save_snapshot()
+        self.store.release(self.name)
+
+    def _tick_if_due(self) -> None:
+        assert self.core is not None
+        now = self.clock()
+        tick_s = self.core.options.tick_s
+        if self.last_tick >= 0 and now < self.last_tick + tick_s:
+            return
+        for store in self.core.stores:
+            self.store.append({"op": "tick", "store": store}, now=now)
+        self.last_tick = max(now, self.last_tick)
+
+    def _apply(self, seq: int, command: Mapping[str, Any]) -> bool:
+        """Apply one command and publish its views and reply; False if the lease was lost."""
+        assert self.core is not None
+        started = time.perf_counter()
+        ops: list[Op] = []
+        try:
+            outcome, extra = self._call(command, ops)
+            reply: dict[str, Any] = {"ok": True, "events": [e.line() for e in outcome.events], **extra}
+        except DispatchError as e:
+            reply = error_reply(e)
+            outcome = Outcome()
+        ops.extend(self._views(outcome))
+        if command.get("op") != "tick" or outcome.events:
+            self.decision_s.append(time.perf_counter() - started)
+            del self.decision_s[:-1000]
+        if not self.store.publish(self.name, seq, ops, reply):
+            log.warning("%s lost the lease at command %d", self.name, seq)
+            self.core = None
+            return False
+        self.seq = seq
+        self._since_snapshot += 1
+        return True
+
+    def _call(self, command: Mapping[str, Any], ops: list[Op]) -> tuple[Outcome, dict[str, Any]]:
+        """The core call a command stands for, plus what the worker keeps beside the core; and what the reply
+        carries besides the events."""
+        assert self.core is not None
+        core = self.core
+        op, now = command.get("op"), int(command["now"])
+        if op == "tick":
+            self.last_tick = max(self.last_tick, now)
+            return core.tick(command["store"], now), {}
+        if op == "place":
+            order = order_from_json({**command["order"], "placed_at": now})
+            self.orders[order.id] = {"location": list(order.location), "mode": order.mode,
+                                     "returns": bool(order.returns)}
+            return core.place(order, now), {}
+        if op == "quote":
+            quote = core.quote(tuple(command["location"]), items_from_json(command["items"]), now)
+            return Outcome(), {"quote": asdict(quote)}
+        if op == "stop":
+            return self._stop(command, ops), {}
+        return core.apply(command), {}
+
+    def _stop(self, command: Mapping[str, Any], ops: list[Op]) -> Outcome:
+        """A courier app's stop status: pickup completed → picked_up; at a door arrived (remembered),
+        completed → delivered / failed; return arrived or completed → at_store."""
+        assert self.core is not None
+        courier, stop, status, now = command["courier"], command["stop"], command["status"], int(command["now"])
+        route = self.routes.get(courier)
+        stops = {s["id"]: s for s in route["stops"]} if route else {}
+        if stop not in stops:
+            raise _invalid("stop", f"{stop!r} is not a stop of courier {courier}'s route")
+        if status not in _STOP_STATUS:
+            raise _invalid("status", f"must be one of {list(_STOP_STATUS)}")
+        entry = stops[stop]
+        out = Outcome()
+        if entry["kind"] == "pickup" and status == "completed":
+            out = self.core.picked_up(courier, now)
+        elif entry["kind"] == "dropoff" and status == "arrived":
+            self.arrivals[stop] = now
+        elif entry["kind"] == "dropoff" and status == "completed":
+            outcome = command.get("outcome") or "delivered"
+            if outcome == "failed":
+                out = self.core.failed(courier, stop, now, reason=command.get("reason") or "customer_absent")
+            elif outcome in ("delivered", "return_collected"):
+                out = self.core.delivered(courier, stop, now, arrived_at=self.arrivals.pop(stop, None))
+            else:
+                raise _invalid("outcome", "must be 'delivered', 'failed' or 'return_collected'")
+        elif entry["kind"] == "return" and status in ("arrived", "completed"):
+            out = self.core.at_store(courier, now)
+        entry["status"] = status
+        assert route is not None
+        route["updated"] = now
+        if entry["kind"] == "return" and status in ("arrived", "completed"):
+            route["status"] = "done"
+        ops.append(Op(kind="set", key=route_key(courier), value=json.dumps(route)))
+        return out
+
+    # --- views ---------------------------------------------------------------------------------------------
+
+    def _views(self, outcome: Outcome) -> list[Op]:
+        """The order records, timelines and routes an outcome changes."""
+        ops: list[Op] = []
+        for event in outcome.events:
+            ops.extend(self._order_views(event))
+        for trip in outcome.trips:
+            route = self.routes[trip.courier_id] = self._route(trip)
+            ops.append(Op(kind="set", key=route_key(trip.courier_id), value=json.dumps(route)))
+        touched = {e.fields.get("courier") for e in outcome.events if e.event in ("picked_up", "delivered", "failed")}
+        for courier in sorted(c for c in touched if isinstance(c, str) and c in self.routes):
+            route = self.routes[courier]
+            ops.append(Op(kind="set", key=route_key(courier), value=json.dumps(route)))
+        return ops
+
+    def _order_views(self, event: Event) -> list[Op]:
+        fields: dict[str, str] = {"state": STATES[event.event], "updated": str(event.t)}
+        for name in ("store", "facility", "promise_by", "courier", "eta", "quoted_eta", "reason", "locker",
+                     "on_time"):
+            if name in event.fields:
+                fields[name] = json.dumps(event.fields[name])
+        if event.event == "delivered":
+            fields["delivered_at"] = str(event.t)
+        courier = event.fields.get("courier")
+        route = self.routes.get(courier) if isinstance(courier, str) else None
+        if route is not None and event.event in ("picked_up", "delivered", "failed"):
+            for stop in route["stops"]:
+                if event.event == "picked_up" and stop["kind"] == "pickup":
+                    stop["status"] = "completed"
+                    route["status"] = "en_route"
+                elif stop.get("order") == event.order and event.event != "picked_up":
+                    stop["status"] = "completed"
+                    stop["outcome"] = event.event
+        if STATES[event.event] in FINAL or (event.event == "delivered" and self.orders.get(event.order, {}).get(
+                "mode") == "courier"):
+            self.orders.pop(event.order, None)
+        return [Op(kind="hset", key=order_key(event.order), value=fields),
+                Op(kind="rpush", key=order_key(event.order) + ":events", value=json.dumps(event.line()))]
+
+    def _route(self, trip: Trip) -> dict[str, Any]:
+        """A committed trip as the courier app shows it: pickup at the store, the doors, back to the store."""
+        assert self.core is not None
+        core = self.core
+        store = core.store_of[trip.courier_id]
+        store_at = list(_facility(core, store).location)
+        stops: list[dict[str, Any]] = [{"id": "pickup", "kind": "pickup", "location": store_at,
+                                        "eta": trip.departure, "orders": list(trip.order_ids),
+                                        "status": "pending"}]
+        for oid, eta in zip(trip.order_ids, trip.etas, strict=True):
+            booked = core.orders.get(oid)
+            info = self.orders.get(oid, {})
+            where = info.get("location")
+            facility = None
+            if booked is not None and (booked.mode != "courier" or booked.redirected_to is not None):
+                facility = booked.redirected_to or booked.facility
+                where = list(_facility(core, facility).location)
+            stops.append({"id": oid, "kind": "dropoff", "order": oid, "location": where, "eta": eta,
+                          "facility": facility, "boxes": list(booked.boxes) if booked else [],
+                          "collect_returns": bool(info.get("returns")), "status": "pending"})
+        if trip.ends_at_store:
+            stops.append({"id": "return", "kind": "return", "location": store_at, "eta": trip.end_at,
+                          "status": "pending"})
+        return {"courier": trip.courier_id, "store": store, "status": "assigned", "dispatch_at": trip.dispatch_at,
+                "departure": trip.departure, "end_at": trip.end_at, "distance_m": trip.distance_m,
+                "stops": stops}
+
+
+def _facility(core: Operations, fid: str) -> Any:
+    for f in core.facilities:
+        if f.id == fid:
+            return f
+    raise KeyError(fid)
+
+
+def _invalid(field: str, message: str) -> DispatchError:
+    return InvalidDispatchError(field, message)

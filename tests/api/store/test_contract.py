@@ -1,0 +1,146 @@
+"""One contract for every store: the memory store and the Redis store must behave alike."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from api.store import MemoryStore, Op, Store, body_hash, order_key
+from api.store.redis import RedisStore
+from tests.api.conftest import REDIS_URL
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request: pytest.FixtureRequest) -> Iterator[Store]:
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    prefix = request.getfixturevalue("redis_prefix")
+    s = RedisStore(REDIS_URL, prefix=prefix)
+    yield s
+    s.close()
+
+
+def test_append_numbers_commands_and_time_never_goes_back(store: Store) -> None:
+    """Sequence numbers count from 1 and the stamped time is the latest seen, even if a caller's clock lags."""
+    a = store.append({"op": "tick", "store": "s"}, now=100)
+    b = store.append({"op": "tick", "store": "s"}, now=90)
+    c = store.append({"op": "tick", "store": "s"}, now=130)
+    assert [(x.status, x.seq, x.now) for x in (a, b, c)] == [("accepted", 1, 100), ("accepted", 2, 100),
+                                                             ("accepted", 3, 130)]
+    got = store.read(0)
+    assert [seq for seq, _ in got] == [1, 2, 3]
+    assert got[1][1] == {"op": "tick", "store": "s", "now": 100, "seq": 2}
+    assert [seq for seq, _ in store.read(2)] == [3]
+    assert store.last_seq() == 3
+
+
+def test_idempotency_key_returns_the_first_command(store: Store) -> None:
+    """The same key with the same body is the first command again; with another body it is a conflict."""
+    first = store.append({"op": "place", "order": {"id": "o1"}}, now=5, idempotency=("k", body_hash({"id": "o1"})),
+                         order=("o1", {"state": "received"}))
+    again = store.append({"op": "place", "order": {"id": "o1"}}, now=6, idempotency=("k", body_hash({"id": "o1"})),
+                         order=("o1", {"state": "received"}))
+    other = store.append({"op": "place", "order": {"id": "o2"}}, now=7, idempotency=("k", body_hash({"id": "o2"})),
+                         order=("o2", {"state": "received"}))
+    assert (first.status, again.status, other.status) == ("accepted", "duplicate", "conflict")
+    assert again.seq == first.seq == 1
+    assert store.last_seq() == 1
+    assert store.hgetall(order_key("o1")) == {"state": "received"}
+    assert store.hgetall(order_key("o2")) == {}
+
+
+def test_an_order_id_is_taken_once(store: Store) -> None:
+    """A second order with a taken id, under another key, is refused and appends nothing."""
+    store.append({"op": "place"}, now=0, idempotency=("k1", "h1"), order=("o1", {"state": "received"}))
+    taken = store.append({"op": "place"}, now=0, idempotency=("k2", "h2"), order=("o1", {"state": "received"}))
+    assert taken.status == "exists"
+    assert store.last_seq() == 1
+
+
+def test_concurrent_retries_append_once(store: Store) -> None:
+    """Twenty threads sending the same key at once: one command, every thread told its sequence number."""
+    results = []
+    barrier = threading.Barrier(20)
+
+    def send() -> None:
+        barrier.wait()
+        results.append(store.append({"op": "place"}, now=1, idempotency=("same", "h"), order=("o9", {"a": "b"})))
+
+    threads = [threading.Thread(target=send) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.status for r in results) == ["accepted"] + ["duplicate"] * 19
+    assert {r.seq for r in results} == {1}
+    assert store.last_seq() == 1
+
+
+def test_publish_needs_the_lease_and_happens_once(store: Store) -> None:
+    """Only the lease holder publishes; a command already published is not published again."""
+    store.append({"op": "tick"}, now=0)
+    ops = [Op(kind="hset", key="order:o1", value={"state": "allocated"}), Op(kind="rpush", key="order:o1:events",
+                                                                            value='{"event": "allocated"}'),
+           Op(kind="set", key="route:c1", value='{"stops": []}')]
+    assert not store.publish("w1", 1, ops, {"ok": True})
+    assert store.lease("w1", 5000)
+    assert not store.lease("w2", 5000)
+    assert store.publish("w1", 1, ops, {"ok": True, "n": 1})
+    assert store.publish("w1", 1, ops, {"ok": True, "n": 2})  # replayed: nothing written
+    assert store.applied() == 1
+    assert store.reply(1) == {"ok": True, "n": 1}
+    assert store.hgetall("order:o1") == {"state": "allocated"}
+    assert store.lrange("order:o1:events") == ['{"event": "allocated"}']
+    assert store.get("route:c1") == '{"stops": []}'
+    store.publish("w1", 2, [Op(kind="delete", key="route:c1")], {"ok": True})
+    assert store.get("route:c1") is None
+
+
+def test_a_lease_expires_and_passes_on(store: Store) -> None:
+    """A worker that stops renewing loses the lease to another after its time; then it can publish nothing."""
+    assert store.lease("w1", 150)
+    assert not store.lease("w2", 150)
+    time.sleep(0.3)
+    assert store.lease("w2", 5000)
+    assert not store.publish("w1", 1, [], {"ok": True})
+    assert not store.save_snapshot("w1", 1, b"old")
+    assert store.save_snapshot("w2", 1, b"new")
+    assert store.load_snapshot() == (1, b"new")
+    store.release("w2")
+    assert store.lease("w1", 150)
+
+
+def test_wait_reply_returns_when_published(store: Store) -> None:
+    """A waiting request sees the reply as soon as the worker publishes it, and None after its timeout."""
+    store.append({"op": "tick"}, now=0)
+    store.lease("w", 5000)
+    assert store.wait_reply(1, 0.05) is None
+    timer = threading.Timer(0.1, lambda: store.publish("w", 1, [], {"ok": True}))
+    timer.start()
+    started = time.monotonic()
+    assert store.wait_reply(1, 5.0) == {"ok": True}
+    assert time.monotonic() - started < 4.0
+    timer.join()
+
+
+def test_read_blocks_until_a_command_arrives(store: Store) -> None:
+    """A blocking read returns the command appended while it waited."""
+    timer = threading.Timer(0.1, lambda: store.append({"op": "tick"}, now=3))
+    timer.start()
+    got = store.read(0, block_ms=3000)
+    timer.join()
+    assert [seq for seq, _ in got] == [1]
+
+
+def test_keys_are_stored_and_revoked(store: Store) -> None:
+    """A key record can be read back by its id until it is deleted."""
+    store.put_key("abc", {"role": "courier", "courier": "c1"})
+    assert store.get_key("abc") == {"role": "courier", "courier": "c1"}
+    assert store.delete_key("abc")
+    assert store.get_key("abc") is None
+    assert not store.delete_key("abc")
+    assert store.ping()

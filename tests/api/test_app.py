@@ -1,0 +1,274 @@
+"""The HTTP API over the memory store: orders in, routes out, one error shape, keys and roles."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from api.app import create_app
+from api.service import Deployment, Service
+from api.settings import Settings
+from api.store import MemoryStore, Store
+
+TINY = Path(__file__).resolve().parents[2] / "scenarios" / "moscow-ostankino-tiny.toml"
+ADMIN = {"Authorization": "Bearer admin-secret"}
+NEAR_VDNH = [37.6029, 55.8215]
+
+
+class ManualClock:
+    """A service clock the test moves."""
+
+    def __init__(self, t: int) -> None:
+        self.t = t
+
+    def __call__(self) -> int:
+        return self.t
+
+
+@pytest.fixture(scope="module")
+def deployment() -> Deployment:
+    return Deployment.load(TINY)
+
+
+def make_service(deployment: Deployment, store: Store | None = None, **settings: Any) -> Service:
+    return Service(Settings(admin_key=SecretStr("admin-secret"), **settings), deployment,
+                   store=store if store is not None else MemoryStore(), clock=ManualClock(10 * 3600))
+
+
+@pytest.fixture
+def service(deployment: Deployment) -> Service:
+    return make_service(deployment)
+
+
+@pytest.fixture
+def client(service: Service) -> Iterator[TestClient]:
+    with TestClient(create_app(service)) as c:
+        yield c
+
+
+def key(client: TestClient, role: str, courier: str | None = None) -> dict[str, str]:
+    r = client.post("/v1/keys", json={"role": role, "courier_id": courier}, headers=ADMIN)
+    assert r.status_code == 201, r.text
+    return {"Authorization": "Bearer " + r.json()["key"]}
+
+
+def order(oid: str, *, sku: str = "milk-1l", qty: int = 1, location: list[float] | None = None) -> dict[str, Any]:
+    return {"id": oid, "location": location or NEAR_VDNH, "mode": "courier",
+            "items": [{"sku": sku, "qty": qty, "weight_g": 1050, "dims_mm": [70, 70, 200]}],
+            "promise": {"kind": "express", "within_min": 45}}
+
+
+def until(check: Callable[[], Any], service: Service, *, step_s: int = 60, tries: int = 40) -> Any:
+    """Move the clock a step at a time until `check()` is truthy (the worker ticks as time passes)."""
+    for _ in range(tries):
+        got = check()
+        if got:
+            return got
+        service.clock.t += step_s  # type: ignore[attr-defined]
+        time.sleep(0.15)
+    raise AssertionError("condition not met")
+
+
+def test_an_order_goes_from_post_to_delivered(client: TestClient, service: Service) -> None:
+    """POST → 201 allocated; a courier's route shows it; the app's stop posts deliver it on time."""
+    osys = key(client, "order_system")
+    for cid in service.deployment.couriers:
+        assert client.post(f"/v1/couriers/{cid}/shift", json={"on": True}, headers=ADMIN).status_code == 200
+    r = client.post("/v1/orders", json=order("o1"), headers={**osys, "Idempotency-Key": "k-o1"})
+    assert r.status_code == 201, r.text
+    placed = r.json()
+    assert placed["state"] == "allocated" and placed["store"] in ("vdnh", "ostankino")
+    assert placed["promise_by"] == 10 * 3600 + 45 * 60
+    courier = until(lambda: client.get("/v1/orders/o1", headers=osys).json()["courier"], service)
+    app_key = key(client, "courier", courier)
+    route = client.get(f"/v1/couriers/{courier}/route", headers=app_key).json()
+    assert [s["id"] for s in route["stops"]] == ["pickup", "o1", "return"]
+    assert route["stops"][1]["location"] == NEAR_VDNH
+    for stop, status in (("pickup", "completed"), ("o1", "arrived"), ("o1", "completed"), ("return", "arrived")):
+        service.clock.t += 120  # type: ignore[attr-defined]
+        r = client.post(f"/v1/couriers/{courier}/stops/{stop}", json={"status": status}, headers=app_key)
+        assert r.status_code == 200, r.text
+    got = client.get("/v1/orders/o1", headers=osys).json()
+    assert got["state"] == "delivered" and got["on_time"] is True
+    assert [e["event"] for e in got["timeline"]] == ["placed", "allocated", "assigned", "picked_up", "delivered"]
+    assert client.get(f"/v1/couriers/{courier}/route", headers=app_key).json()["status"] == "done"
+
+
+def test_retries_with_one_key_place_one_order(client: TestClient, service: Service) -> None:
+    """Sequential and concurrent retries with the same Idempotency-Key give the same order, placed once."""
+    osys = key(client, "order_system")
+    headers = {**osys, "Idempotency-Key": "retry-1"}
+    first = client.post("/v1/orders", json=order("r1"), headers=headers)
+    again = client.post("/v1/orders", json=order("r1"), headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert first.json()["id"] == again.json()["id"] == "r1"
+
+    def post(_: int) -> int:
+        return client.post("/v1/orders", json=order("r2"), headers={**osys, "Idempotency-Key": "retry-2"}).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(post, range(16)))
+    assert codes == [201] * 16
+    placed = [c for _, c in service.store.read(0, count=10_000) if c["op"] == "place"]
+    assert sorted(c["order"]["id"] for c in placed) == ["r1", "r2"]
+    other = client.post("/v1/orders", json=order("r3"), headers=headers)
+    assert other.status_code == 422 and other.json()["error"]["field"] == "Idempotency-Key"
+    taken = client.post("/v1/orders", json=order("r1"), headers={**osys, "Idempotency-Key": "retry-3"})
+    assert taken.status_code == 409 and taken.json()["error"]["field"] == "id"
+
+
+def test_the_last_units_go_to_exactly_as_many_orders(client: TestClient, service: Service) -> None:
+    """50 concurrent orders for the last 10 units of a SKU: exactly 10 are accepted, 40 rejected out of stock."""
+    osys = key(client, "order_system")
+    for store in service.deployment.stores:
+        r = client.put(f"/v1/stores/{store}/stock/bread", json={"available": 5}, headers=osys)
+        assert r.status_code == 200, r.text
+
+    def post(k: int) -> tuple[int, Any]:
+        r = client.post("/v1/orders", json=order(f"b{k}", sku="bread"), headers={**osys, "Idempotency-Key": f"b{k}"})
+        return r.status_code, r.json()
+
+    with ThreadPoolExecutor(10) as pool:
+        results = list(pool.map(post, range(50)))
+    codes = [c for c, _ in results]
+    assert codes.count(201) == 10 and codes.count(422) == 40
+    assert {body["error"]["message"] for c, body in results if c == 422} == {"out_of_stock: bread"}
+    assert {body["error"]["field"] for c, body in results if c == 422} == {"items"}
+
+
+def test_cancel_releases_the_stock(client: TestClient, service: Service) -> None:
+    """A cancelled order gives its unit back: the next order for the last unit is accepted."""
+    osys = key(client, "order_system")
+    for store in service.deployment.stores:
+        client.put(f"/v1/stores/{store}/stock/eggs-10", json={"available": 0}, headers=osys)
+    client.put("/v1/stores/vdnh/stock/eggs-10", json={"available": 1}, headers=osys)
+    assert client.post("/v1/orders", json=order("e1", sku="eggs-10"), headers={**osys, "Idempotency-Key": "e1"}
+                       ).status_code == 201
+    assert client.post("/v1/orders", json=order("e2", sku="eggs-10"), headers={**osys, "Idempotency-Key": "e2"}
+                       ).status_code == 422
+    r = client.post("/v1/orders/e1/cancel", headers=osys)
+    assert r.status_code == 200 and r.json()["state"] == "cancelled"
+    assert client.post("/v1/orders/e1/cancel", headers=osys).status_code == 409
+    assert client.post("/v1/orders", json=order("e3", sku="eggs-10"), headers={**osys, "Idempotency-Key": "e3"}
+                       ).status_code == 201
+
+
+@pytest.mark.parametrize(("body", "headers", "status", "field"), [
+    (b"{bad json", {"content-type": "application/json"}, 422, "body"),
+    (json.dumps(order("x", location=[37.6, 200.0])).encode(), {"content-type": "application/json"}, 422,
+     "location[1]"),
+    (json.dumps({**order("x"), "items": []}).encode(), {"content-type": "application/json"}, 422, "items"),
+    (json.dumps({**order("x"), "items": [{"sku": "milk-1l", "qty": 0, "weight_g": 1, "dims_mm": [1, 1, 1]}]}
+                ).encode(), {"content-type": "application/json"}, 422, "items[0].qty"),
+    (json.dumps({**order("x"), "colour": "red"}).encode(), {"content-type": "application/json"}, 422, "colour"),
+    (b"x" * 5_000_000, {"content-type": "application/json"}, 413, "body"),
+    (b"id=x", {"content-type": "application/x-www-form-urlencoded"}, 415, "Content-Type"),
+    (json.dumps(order("x")).encode(), {"content-type": "application/json", "Idempotency-Key": ""}, 400,
+     "Idempotency-Key"),
+])
+def test_bad_orders_get_a_4xx_naming_the_field(client: TestClient, body: bytes, headers: dict[str, str],
+                                               status: int, field: str) -> None:
+    """Malformed JSON, bad coordinates, empty items, huge or non-JSON bodies: a 4xx naming the field."""
+    osys = key(client, "order_system")
+    sent = {"Idempotency-Key": "bad", **osys, **headers}
+    r = client.post("/v1/orders", content=body, headers=sent)
+    assert r.status_code == status, r.text
+    assert r.json()["error"]["field"] == field
+    assert client.get("/v1/orders/x", headers=osys).status_code == 404
+
+
+def test_unknown_things_are_named(client: TestClient, service: Service) -> None:
+    """An unknown SKU is out of stock, an unknown store or courier a 4xx naming it."""
+    osys = key(client, "order_system")
+    r = client.post("/v1/orders", json=order("u1", sku="caviar"), headers={**osys, "Idempotency-Key": "u1"})
+    assert r.status_code == 422 and r.json()["error"]["message"] == "out_of_stock: caviar"
+    r = client.put("/v1/stores/nowhere/stock/bread", json={"available": 3}, headers=osys)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "store"
+    r = client.post("/v1/couriers/ghost/shift", json={"on": True}, headers=ADMIN)
+    assert r.status_code == 404 and r.json()["error"]["field"] == "courier_id"
+
+
+def test_keys_and_roles(client: TestClient, service: Service) -> None:
+    """No key 401; a courier key acts only for its courier; an order-system key cannot act as a courier; a
+    revoked key is refused."""
+    one, two = list(service.deployment.couriers)[:2]
+    assert client.get(f"/v1/couriers/{one}/route").status_code == 401
+    app_key = key(client, "courier", one)
+    assert client.get(f"/v1/couriers/{one}/route", headers=app_key).status_code == 200
+    r = client.get(f"/v1/couriers/{two}/route", headers=app_key)
+    assert r.status_code == 403 and r.json()["error"]["field"] == "courier_id"
+    assert client.post("/v1/orders", json=order("k1"), headers={**app_key, "Idempotency-Key": "k"}).status_code == 403
+    osys = key(client, "order_system")
+    assert client.post(f"/v1/couriers/{one}/shift", json={"on": True}, headers=osys).status_code == 403
+    minted = client.post("/v1/keys", json={"role": "planner"}, headers=ADMIN).json()
+    planner = {"Authorization": "Bearer " + minted["key"]}
+    assert client.get("/v1/orders/none", headers=planner).status_code == 404
+    assert client.delete(f"/v1/keys/{minted['id']}", headers=ADMIN).status_code == 204
+    assert client.get("/v1/orders/none", headers=planner).status_code == 401
+    bad = client.post("/v1/keys", json={"role": "courier"}, headers=ADMIN)
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "courier_id"
+
+
+def test_a_key_over_its_rate_gets_429(deployment: Deployment) -> None:
+    """Past its burst, a key is told 429 with Retry-After; another key is not slowed."""
+    service = make_service(deployment, rate_per_s=1.0)
+    with TestClient(create_app(service)) as client:
+        osys = key(client, "order_system")
+        codes = [client.get("/v1/orders/none", headers=osys).status_code for _ in range(4)]
+        assert codes[:2] == [404, 404] and codes[-1] == 429
+        r = client.get("/v1/orders/none", headers=osys)
+        assert r.status_code == 429 and float(r.headers["Retry-After"]) > 0
+        assert client.get("/v1/orders/none", headers=key(client, "planner")).status_code == 404
+
+
+def test_quotes_offer_every_kind(client: TestClient, service: Service) -> None:
+    """A quote lists express, slot, pickup point, locker and store options and changes no order."""
+    osys = key(client, "order_system")
+    before = service.store.last_seq()
+    r = client.post("/v1/quotes", json={"location": NEAR_VDNH, "items": order("q")["items"]}, headers=osys)
+    assert r.status_code == 200, r.text
+    kinds = {o["kind"] for o in r.json()["options"]}
+    assert kinds == {"express", "slot", "pickup_point", "locker", "store"}
+    assert [c["op"] for _, c in service.store.read(before)] .count("place") == 0
+
+
+def test_a_new_worker_takes_over_where_the_last_stopped(deployment: Deployment) -> None:
+    """Stop the service (its worker snapshots), start a fresh one on the same store: orders and routes go on."""
+    store = MemoryStore()
+    first = make_service(deployment, store=store)
+    with TestClient(create_app(first)) as client:
+        osys = key(client, "order_system")
+        for cid in deployment.couriers:
+            client.post(f"/v1/couriers/{cid}/shift", json={"on": True}, headers=ADMIN)
+        assert client.post("/v1/orders", json=order("w1"), headers={**osys, "Idempotency-Key": "w1"}
+                           ).status_code == 201
+        courier = until(lambda: client.get("/v1/orders/w1", headers=osys).json()["courier"], first)
+        t = first.clock.t  # type: ignore[attr-defined]
+    second = make_service(deployment, store=store)
+    second.clock.t = t  # type: ignore[attr-defined]
+    with TestClient(create_app(second)) as client:
+        for stop in ("pickup", "w1", "return"):
+            second.clock.t += 200  # type: ignore[attr-defined]
+            r = client.post(f"/v1/couriers/{courier}/stops/{stop}", json={"status": "completed"}, headers=ADMIN)
+            assert r.status_code == 200, r.text
+        got = client.get("/v1/orders/w1", headers=ADMIN).json()
+        assert got["state"] == "delivered"
+        assert [e["event"] for e in got["timeline"]] == ["placed", "allocated", "assigned", "picked_up", "delivered"]
+
+
+def test_health_reports_the_worker(client: TestClient, service: Service) -> None:
+    """/health answers without a key: the store is up, the worker holds the lease and has caught up."""
+    osys = key(client, "order_system")
+    assert client.post("/v1/orders", json=order("h1"), headers={**osys, "Idempotency-Key": "h1"}).status_code == 201
+    body = client.get("/health").json()
+    assert body["store"] == "ok" and body["commands"] >= 1
+    assert body["applied"] == body["commands"] - body["lag"]
+    assert [w["holds_lease"] for w in body["workers"]] == [True]

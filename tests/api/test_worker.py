@@ -1,0 +1,103 @@
+"""The dispatch worker: a worker that dies is replaced, and the new one publishes exactly what the first would have."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api.service import Deployment
+from api.store import MemoryStore, Store, order_key, route_key
+from api.store.redis import RedisStore
+from api.worker import Worker
+from dispatch.model import Item, Order, Promise
+from dispatch.operations import order_to_json
+from tests.api.conftest import REDIS_URL
+
+TINY = Path(__file__).resolve().parents[2] / "scenarios" / "moscow-ostankino-tiny.toml"
+START = 10 * 3600
+
+
+@pytest.fixture(scope="module")
+def deployment() -> Deployment:
+    return Deployment.load(TINY)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def stores(request: pytest.FixtureRequest) -> Iterator[tuple[Store, Store]]:
+    """Two empty stores of one kind: one for an uninterrupted run, one for a run whose worker dies."""
+    if request.param == "memory":
+        yield MemoryStore(), MemoryStore()
+        return
+    prefix = request.getfixturevalue("redis_prefix")
+    a, b = RedisStore(REDIS_URL, prefix=prefix + "a:"), RedisStore(REDIS_URL, prefix=prefix + "b:")
+    yield a, b
+    a.close()
+    b.close()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = START
+
+    def __call__(self) -> int:
+        return self.t
+
+
+def _order(k: int) -> dict[str, Any]:
+    lon = 37.598 + 0.003 * (k % 6)
+    order = Order(id=f"o{k}", location=(lon, 55.8200), mode="courier", placed_at=0,
+                  items=(Item(sku="milk-1l", qty=1, weight_g=1050, dims_mm=(70, 70, 200)),),
+                  promise=Promise.express(45 * 60))
+    return {"op": "place", "order": order_to_json(order)}
+
+
+def _phases(deployment: Deployment) -> list[list[dict[str, Any]]]:
+    """What the outside world says, in phases ten minutes apart."""
+    shifts = [{"op": "shift", "courier": c, "on": True} for c in deployment.couriers]
+    return [shifts, [_order(k) for k in range(4)], [_order(k) for k in range(4, 8)], [], [_order(8)], [], []]
+
+
+def _run(store: Store, deployment: Deployment, *, die_after: int | None = None) -> list[int]:
+    """Feed the phases to a worker (a fresh one after phase `die_after`, the first one abandoned without a word);
+    the sequence numbers each worker started from."""
+    clock = Clock()
+    worker = Worker(store, deployment.build, clock, name="first", lease_ms=300, snapshot_every=7)
+    started = []
+    for k, phase in enumerate(_phases(deployment)):
+        for command in phase:
+            store.append(command, now=clock())
+        while worker.step(block_ms=0) or store.applied() < store.last_seq():
+            pass
+        if k == die_after:
+            worker = Worker(store, deployment.build, clock, name="second", lease_ms=300, snapshot_every=7)
+            while not worker.holds_lease():  # the first worker's lease runs out
+                pass
+            started.append(worker.seq)
+        clock.t += 600
+    return started
+
+
+def _views(store: Store, deployment: Deployment) -> dict[str, Any]:
+    orders = {f"o{k}": (store.hgetall(order_key(f"o{k}")), store.lrange(order_key(f"o{k}") + ":events"))
+              for k in range(9)}
+    routes = {c: store.get(route_key(c)) for c in deployment.couriers}
+    return {"orders": orders, "routes": routes, "replies": [store.reply(s) for s in range(1, store.last_seq() + 1)]}
+
+
+def test_a_replacement_worker_publishes_what_the_first_would_have(deployment: Deployment,
+                                                                  stores: tuple[Store, Store]) -> None:
+    """Kill the worker mid-day: its successor restores the last snapshot, replays the rest of the stream, and every
+    order record, timeline, route and reply equals those of a run whose worker never died."""
+    calm, crashed = stores
+    _run(calm, deployment)
+    started = _run(crashed, deployment, die_after=2)
+    assert 0 < started[0] < crashed.applied()  # restored from a snapshot, then replayed what came after it
+    assert calm.last_seq() == crashed.last_seq()
+    views = _views(calm, deployment)
+    assert views == _views(crashed, deployment)
+    assert sum(1 for record, _ in views["orders"].values() if record.get("state") == "assigned") >= 1
+    for _, timeline in views["orders"].values():
+        assert len(timeline) == len(set(timeline))  # no event published twice
