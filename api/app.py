@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
+import redis
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -347,6 +348,12 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         field, message = _describe(request, exc.errors()[0])
         return JSONResponse(ApiError(422, "invalid", message, field).body(), status_code=422)
+
+    @app.exception_handler(redis.RedisError)
+    async def store_down(_request: Request, exc: redis.RedisError) -> JSONResponse:
+        error = ApiError(503, "store_unavailable", f"the store did not answer ({type(exc).__name__}); retry with the "
+                                                   "same Idempotency-Key", "")
+        return JSONResponse(error.body(), status_code=503, headers={"Retry-After": "1"})
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

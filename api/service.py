@@ -8,6 +8,7 @@ the deployment's lease.
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 import time
@@ -31,20 +32,25 @@ ROLES = ("order_system", "courier", "planner", "admin")
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServiceClock:
-    """Service time in integer seconds from the day's midnight: `origin` at start, then `speed` times real time."""
+    """Service time in integer seconds from the day's midnight: `origin` at the Unix time `epoch`, then `speed`
+    times real time. Every process of a deployment reads one clock from the store (the first one started sets
+    it), so API processes and workers agree, and a restarted process goes on where the day is."""
 
     origin: int
     speed: float = 1.0
-    started: float = field(default_factory=time.monotonic)
+    epoch: float = field(default_factory=time.time)
 
     @classmethod
     def wall(cls) -> ServiceClock:
         """The wall clock: seconds since local midnight of the day the service started (past 86,400 after it)."""
         now = datetime.now().astimezone()
-        return cls(origin=now.hour * 3600 + now.minute * 60 + now.second)
+        return cls(origin=now.hour * 3600 + now.minute * 60 + now.second, epoch=now.timestamp())
 
     def __call__(self) -> int:
-        return self.origin + int((time.monotonic() - self.started) * self.speed)
+        return self.origin + int((time.time() - self.epoch) * self.speed)
+
+    def to_json(self) -> str:
+        return json.dumps({"origin": self.origin, "speed": self.speed, "epoch": self.epoch})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,8 +86,9 @@ class Service:
         self.store = store if store is not None else open_store(settings.store, prefix=settings.redis_prefix)
         if clock is None:
             speed = settings.speed
-            clock = ServiceClock.wall() if speed is None else ServiceClock(
-                origin=deployment.scenario.clock.start, speed=speed)
+            mine = ServiceClock.wall() if speed is None else ServiceClock(origin=deployment.scenario.clock.start,
+                                                                          speed=speed)
+            clock = ServiceClock(**json.loads(self.store.claim("service-clock", mine.to_json())))
         self.clock = clock
         self.workers = [Worker(self.store, deployment.build, self.clock, lease_ms=settings.lease_ms,
                                snapshot_every=settings.snapshot_every) for _ in range(settings.workers)]

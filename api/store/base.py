@@ -136,6 +136,10 @@ class Store(Protocol):
     def load_snapshot(self) -> tuple[int, bytes] | None:
         ...
 
+    def claim(self, key: str, value: str) -> str:
+        """Set `key` to `value` unless it is set; the value it holds either way (e.g. the service clock's epoch)."""
+        ...
+
     # --- keys and health -----------------------------------------------------------------------------------
 
     def put_key(self, key_id: str, record: Mapping[str, str]) -> None:

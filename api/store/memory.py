@@ -138,6 +138,10 @@ class MemoryStore:
         with self._lock:
             return self._snapshot
 
+    def claim(self, key: str, value: str) -> str:
+        with self._lock:
+            return self._values.setdefault(key, value)
+
     # --- keys and health -----------------------------------------------------------------------------------
 
     def put_key(self, key_id: str, record: Mapping[str, str]) -> None:

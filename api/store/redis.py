@@ -184,6 +184,10 @@ class RedisStore:
         got = self.client.hgetall(self._k("snapshot"))
         return None if not got else (int(got[b"seq"]), bytes(got[b"data"]))
 
+    def claim(self, key: str, value: str) -> str:
+        self.client.set(self._k(key), value, nx=True)
+        return str(self.client.get(self._k(key)).decode())
+
     # --- keys and health -----------------------------------------------------------------------------------
 
     def put_key(self, key_id: str, record: Mapping[str, str]) -> None:
