@@ -7,8 +7,10 @@ handlers at the bottom. Times are integer seconds of the service day (as in `eve
 """
 
 
+import functools
 import gc
 import json
+import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -16,20 +18,25 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
+import numpy as np
 import redis
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import schemas
 from api.errors import ApiError
+from api.metrics import RequestTimer
 from api.service import ROLES, Service
 from api.store import body_hash, order_key, route_key
 from dispatch.errors import DispatchError
 from dispatch.operations import order_to_json
+from routing.paths import leg_lines
+from routing.snap import snap
 
 Principal = dict[str, str]
 _REJECTION_FIELDS = {"out_of_stock": "items", "no_box_fits": "items", "outside_service_area": "location",
@@ -158,6 +165,7 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
     app = FastAPI(title="lastmile", version="1", lifespan=lifespan,
                   description="Live dispatch: orders in, courier routes out. Times are seconds of the service day.")
     app.add_middleware(BodyLimit, limit=service.settings.max_body_bytes)
+    app.add_middleware(RequestTimer, metrics=service.metrics)
     limiter = RateLimiter(service.settings.rate_per_s)
     store = service.store
 
@@ -202,6 +210,11 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
         body = {"store": "ok" if ok else "down", "commands": last, "applied": applied, "lag": last - applied,
                 "workers": [{"name": w.name, "holds_lease": w.core is not None} for w in service.workers]}
         return JSONResponse(body, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["service"], response_class=PlainTextResponse)
+    def metrics() -> PlainTextResponse:
+        """Prometheus metrics: request latency by route, order events, decision time, command lag, open orders."""
+        return PlainTextResponse(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     # --- keys ------------------------------------------------------------------------------------------------
 
@@ -312,14 +325,30 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
         _, reply = service.submit({"op": "position", "courier": cid, "location": list(body.location)})
         return _answer(reply, lambda r: (200, {"courier": cid}))
 
+    network = service.deployment.network
+    traffic = service.deployment.scenario.clock.traffic
+
+    @functools.lru_cache(maxsize=4096)
+    def legs(profile: str, hour: int | None, stops: tuple[tuple[float, float], ...]) -> dict[str, Any]:
+        nodes = snap(network, np.array(stops, dtype=np.float64), max_distance_m=math.inf).nodes
+        lines = leg_lines(network, profile, [int(n) for n in nodes], hour=hour, tolerance_m=3.0)
+        return {"type": "Feature", "properties": {"legs": "one line per leg, from each stop to the next"},
+                "geometry": {"type": "MultiLineString", "coordinates": lines}}
+
     @app.get("/v1/couriers/{courier_id}/route", tags=["couriers"])
-    def route(courier_id: str, who: CourierKey) -> dict[str, Any]:
-        """The committed trip: stops in order with ETAs, addresses and what to pick up or hand over."""
+    def route(courier_id: str, who: CourierKey, geometry: bool = True) -> dict[str, Any]:
+        """The committed trip: stops in order with ETAs, addresses and what to pick up or hand over, and (unless
+        `geometry=false`) the road path as a GeoJSON Feature, one line per leg."""
         cid = courier_of(courier_id, who)
         raw = store.get(route_key(cid))
         if raw is None:
             return {"courier": cid, "status": "none", "stops": []}
-        return dict(json.loads(raw))
+        body = dict(json.loads(raw))
+        points = tuple(tuple(s["location"]) for s in body["stops"] if s.get("location") is not None)
+        if geometry and len(points) >= 2:
+            hour = body["departure"] // 3600 % 24 if traffic else None
+            body["geometry"] = legs(service.deployment.couriers[cid].profile, hour, points)
+        return body
 
     @app.post("/v1/couriers/{courier_id}/stops/{stop_id}", tags=["couriers"])
     def stop(courier_id: str, stop_id: str, body: StopRequest, who: CourierKey) -> JSONResponse:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from api.errors import ApiError
+from api.metrics import Metrics
 from api.settings import Settings
 from api.store import Appended, Store, key_id, open_store
 from api.worker import Worker
@@ -90,12 +91,22 @@ class Service:
                                                                           speed=speed)
             clock = ServiceClock(**json.loads(self.store.claim("service-clock", mine.to_json())))
         self.clock = clock
+        self.metrics = Metrics(self.store, self.open_orders)
         self.workers = [Worker(self.store, deployment.build, self.clock, lease_ms=settings.lease_ms,
-                               snapshot_every=settings.snapshot_every) for _ in range(settings.workers)]
+                               snapshot_every=settings.snapshot_every, observe=self.metrics.decisions.observe)
+                        for _ in range(settings.workers)]
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         if settings.admin_key is not None:
             self.store.put_key(key_id(settings.admin_key.get_secret_value()), {"role": "admin", "courier": ""})
+
+    def open_orders(self) -> dict[str, int]:
+        """Orders each store's dispatcher tracks, from the worker of this process holding the lease (if any)."""
+        for w in self.workers:
+            core = w.core
+            if core is not None:
+                return {store: core.open_orders(store) for store in core.stores}
+        return {}
 
     # --- lifecycle -----------------------------------------------------------------------------------------
 

@@ -20,10 +20,12 @@ import logging
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import Any
 
+from api.metrics import STATS_KEY
 from api.store import Op, Store, order_key, route_key
 from dispatch.errors import DispatchError, InvalidDispatchError
 from dispatch.operations import Event, Operations, Outcome, items_from_json, order_from_json
@@ -51,7 +53,8 @@ class Worker:
     """Holds the lease, applies the stream, publishes views, ticks and snapshots (see the module doc)."""
 
     def __init__(self, store: Store, build: Callable[[], Operations], clock: Callable[[], int], *,
-                 name: str | None = None, lease_ms: int = 5000, snapshot_every: int = 1000) -> None:
+                 name: str | None = None, lease_ms: int = 5000, snapshot_every: int = 1000,
+                 observe: Callable[[float], None] | None = None) -> None:
         self.store = store
         self.build = build
         self.clock = clock
@@ -67,7 +70,8 @@ class Worker:
         self.orders: dict[str, dict[str, Any]] = {}
         self.routes: dict[str, dict[str, Any]] = {}
         self.arrivals: dict[str, int] = {}
-        self.decision_s: list[float] = []
+        self.observe = observe
+        """Called with the seconds each command that decided something took (the metrics' histogram)."""
 
     # --- lease and recovery --------------------------------------------------------------------------------
 
@@ -162,9 +166,10 @@ class Worker:
             reply = error_reply(e)
             outcome = Outcome()
         ops.extend(self._views(outcome))
-        if command.get("op") != "tick" or outcome.events:
-            self.decision_s.append(time.perf_counter() - started)
-            del self.decision_s[:-1000]
+        if outcome.events:
+            ops.append(Op(kind="hincrby", key=STATS_KEY, value=dict(Counter(e.event for e in outcome.events))))
+        if self.observe is not None and (command.get("op") != "tick" or outcome.events):
+            self.observe(time.perf_counter() - started)
         if not self.store.publish(self.name, seq, ops, reply):
             log.warning("%s lost the lease at command %d", self.name, seq)
             self.core = None

@@ -40,9 +40,10 @@ class Appended:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Op:
-    """One write of a publish: `hset` fields of a hash, `rpush` a value on a list, `set` or `delete` a value."""
+    """One write of a publish: `hset` fields of a hash, `hincrby` counters of a hash (a mapping of amounts),
+    `rpush` a value on a list, `set` or `delete` a value."""
 
-    kind: Literal["hset", "rpush", "set", "delete"]
+    kind: Literal["hset", "hincrby", "rpush", "set", "delete"]
     key: str
     value: Any = None
 

@@ -73,6 +73,10 @@ class MemoryStore:
             for op in ops:
                 if op.kind == "hset":
                     self._hashes.setdefault(op.key, {}).update(op.value)
+                elif op.kind == "hincrby":
+                    counters = self._hashes.setdefault(op.key, {})
+                    for name, amount in op.value.items():
+                        counters[name] = str(int(counters.get(name, "0")) + int(amount))
                 elif op.kind == "rpush":
                     self._lists.setdefault(op.key, []).append(op.value)
                 elif op.kind == "set":

@@ -56,6 +56,8 @@ for _, op in ipairs(cjson.decode(ARGV[3])) do
   local kind, key, value = op[1], prefix .. op[2], op[3]
   if kind == 'hset' then
     for k, v in pairs(value) do redis.call('HSET', key, k, v) end
+  elseif kind == 'hincrby' then
+    for k, v in pairs(value) do redis.call('HINCRBY', key, k, v) end
   elseif kind == 'rpush' then
     redis.call('RPUSH', key, value)
   elseif kind == 'set' then

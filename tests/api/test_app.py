@@ -92,6 +92,11 @@ def test_an_order_goes_from_post_to_delivered(client: TestClient, service: Servi
     route = client.get(f"/v1/couriers/{courier}/route", headers=app_key).json()
     assert [s["id"] for s in route["stops"]] == ["pickup", "o1", "return"]
     assert route["stops"][1]["location"] == NEAR_VDNH
+    legs = route["geometry"]["geometry"]["coordinates"]
+    assert len(legs) == 2 and all(len(line) >= 2 for line in legs)
+    assert legs[0][-1] == legs[1][0]  # the legs join at the door
+    assert abs(legs[0][-1][0] - NEAR_VDNH[0]) < 0.003 and abs(legs[0][-1][1] - NEAR_VDNH[1]) < 0.003
+    assert "geometry" not in client.get(f"/v1/couriers/{courier}/route?geometry=false", headers=app_key).json()
     for stop, status in (("pickup", "completed"), ("o1", "arrived"), ("o1", "completed"), ("return", "arrived")):
         service.clock.t += 120  # type: ignore[attr-defined]
         r = client.post(f"/v1/couriers/{courier}/stops/{stop}", json={"status": status}, headers=app_key)
@@ -272,3 +277,21 @@ def test_health_reports_the_worker(client: TestClient, service: Service) -> None
     assert body["store"] == "ok" and body["commands"] >= 1
     assert body["applied"] == body["commands"] - body["lag"]
     assert [w["holds_lease"] for w in body["workers"]] == [True]
+
+
+def test_metrics_count_what_happened(client: TestClient, service: Service) -> None:
+    """/metrics counts order events once each, times requests by route template and reports the lag."""
+    osys = key(client, "order_system")
+    for k in range(3):
+        r = client.post("/v1/orders", json=order(f"m{k}"), headers={**osys, "Idempotency-Key": f"m{k}"})
+        assert r.status_code == 201
+    client.post("/v1/orders", json=order("m0"), headers={**osys, "Idempotency-Key": "m0"})  # a retry: no new event
+    client.get("/v1/orders/m1", headers=osys)
+    text = client.get("/metrics").text
+    assert 'lastmile_order_events_total{event="placed"} 3.0' in text
+    assert 'lastmile_order_events_total{event="allocated"} 3.0' in text
+    assert 'lastmile_http_request_seconds_count{method="POST",route="/v1/orders",status="201"} 4.0' in text
+    assert 'lastmile_http_request_seconds_count{method="GET",route="/v1/orders/{order_id}",status="200"} 1.0' in text
+    assert "lastmile_command_lag 0.0" in text
+    assert "lastmile_dispatch_decision_seconds_count" in text
+    assert 'lastmile_open_orders{store="vdnh"}' in text or 'lastmile_open_orders{store="ostankino"}' in text

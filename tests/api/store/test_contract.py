@@ -96,8 +96,11 @@ def test_publish_needs_the_lease_and_happens_once(store: Store) -> None:
     assert store.hgetall("order:o1") == {"state": "allocated"}
     assert store.lrange("order:o1:events") == ['{"event": "allocated"}']
     assert store.get("route:c1") == '{"stops": []}'
-    store.publish("w1", 2, [Op(kind="delete", key="route:c1")], {"ok": True})
+    store.publish("w1", 2, [Op(kind="delete", key="route:c1"), Op(kind="hincrby", key="n", value={"a": 2})],
+                  {"ok": True})
+    store.publish("w1", 3, [Op(kind="hincrby", key="n", value={"a": 3, "b": 1})], {"ok": True})
     assert store.get("route:c1") is None
+    assert store.hgetall("n") == {"a": "5", "b": "1"}
 
 
 def test_a_lease_expires_and_passes_on(store: Store) -> None:

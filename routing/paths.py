@@ -1,0 +1,53 @@
+"""Road geometry of fastest paths, for maps and courier apps (not for routing: matrices come from routing.matrix).
+
+`path_nodes` runs one Dijkstra from the source on the profile's float edge times at `hour` and walks the
+predecessors back from the target; `leg_lines` turns a sequence of stops into one polyline of (lon, lat) per leg,
+optionally simplified (Douglas-Peucker, `tolerance_m`) to keep a phone's payload small.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse.csgraph
+import shapely
+
+from routing.network import Profile, RoadNetwork
+
+_NO_PREDECESSOR = -9999
+_M_PER_DEGREE = 111_320.0
+
+
+def path_nodes(network: RoadNetwork, profile: str | Profile, source: int, target: int, *,
+               hour: int | None = None) -> list[int]:
+    """The road nodes of a fastest path from `source` to `target` (both included); [] when none leads there."""
+    if source == target:
+        return [int(source)]
+    _, predecessors = scipy.sparse.csgraph.dijkstra(network.csr(profile, hour), directed=True, indices=int(source),
+                                                    return_predecessors=True)
+    if predecessors[target] == _NO_PREDECESSOR:
+        return []
+    nodes = [int(target)]
+    while nodes[-1] != source:
+        nodes.append(int(predecessors[nodes[-1]]))
+    return nodes[::-1]
+
+
+def leg_lines(network: RoadNetwork, profile: str | Profile, stops: Sequence[int], *, hour: int | None = None,
+              tolerance_m: float = 0.0) -> list[list[tuple[float, float]]]:
+    """One (lon, lat) polyline per leg between consecutive `stops` (road nodes), rounded to 6 decimals (0.1 m);
+    a leg with no road between its stops is the straight segment."""
+    lonlat = network.lonlat
+    lines: list[list[tuple[float, float]]] = []
+    for a, b in itertools.pairwise(stops):
+        nodes = path_nodes(network, profile, a, b, hour=hour) or [a, b]
+        points = lonlat[nodes]
+        if tolerance_m > 0 and len(points) > 2:
+            simple = shapely.simplify(shapely.LineString(points), tolerance_m / _M_PER_DEGREE)
+            points = np.asarray(shapely.get_coordinates(simple))
+        elif len(points) == 1:
+            points = np.vstack([points, points])
+        lines.append([(round(float(x), 6), round(float(y), 6)) for x, y in points])
+    return lines
