@@ -2,8 +2,10 @@
 
 `create_app(service)` builds the app over a `api.service.Service`. Every `/v1` route takes `Authorization: Bearer
 KEY`; a key has one role (`order_system`, `courier`, `planner`, `admin`) and a courier key sees only its own
-courier. Every error, whatever raised it, is answered as `{"error": {"code", "message", "field"}}` by the
-handlers at the bottom. Times are integer seconds of the service day (as in `events.jsonl`).
+courier. Reads (`GET` of orders, routes, health) run on the event loop: each is one or two short store round trips;
+calls that wait for the dispatch worker run in the thread pool. Every error, whatever raised it, is answered as
+`{"error": {"code", "message", "field"}}` by the handlers at the bottom. Times are integer seconds of the service
+day (as in `events.jsonl`).
 """
 
 
@@ -13,11 +15,12 @@ import json
 import math
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
+import anyio
 import numpy as np
 import redis
 from fastapi import Depends, FastAPI, Header, Request
@@ -39,6 +42,7 @@ from routing.paths import leg_lines
 from routing.snap import snap
 
 Principal = dict[str, str]
+THREADS = 256
 _REJECTION_FIELDS = {"out_of_stock": "items", "no_box_fits": "items", "outside_service_area": "location",
                      "unreachable": "location", "store_closed": "placed_at"}
 
@@ -153,6 +157,8 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # sync routes run in anyio's thread pool; requests waiting for the worker each hold a thread
+        anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
         if start_workers:
             service.start()
         gc.collect()
@@ -169,7 +175,7 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
     limiter = RateLimiter(service.settings.rate_per_s)
     store = service.store
 
-    def principal(authorization: Annotated[str | None, Header()] = None) -> Principal:
+    async def principal(authorization: Annotated[str | None, Header()] = None) -> Principal:
         if not authorization or not authorization.startswith("Bearer "):
             raise ApiError(401, "unauthorized", "send Authorization: Bearer KEY", "Authorization")
         key = authorization.removeprefix("Bearer ").strip()
@@ -181,19 +187,21 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
             raise ApiError(429, "rate_limited", f"too many requests; retry in {wait:.2f} s", "Authorization")
         return record
 
-    def role(*allowed: str) -> Callable[[Principal], Principal]:
-        def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    def role(*allowed: str) -> Callable[[Principal], Awaitable[Principal]]:
+        async def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
             if who["role"] not in allowed:
                 raise ApiError(403, "forbidden", f"a {who['role']} key may not do this", "Authorization")
             return who
         return check
 
-    def courier_of(courier_id: str, who: Principal) -> str:
+    def courier_of(courier_id: str, who: Principal) -> dict[str, str]:
+        """The courier (store, profile) a request acts for, if the key may."""
         if who["role"] == "courier" and who["courier"] != courier_id:
             raise ApiError(403, "forbidden", "a courier key acts only for its own courier", "courier_id")
-        if courier_id not in service.deployment.couriers:
+        courier = service.couriers().get(courier_id)
+        if courier is None:
             raise ApiError(404, "not_found", f"unknown courier {courier_id!r}", "courier_id")
-        return courier_id
+        return courier
 
     Admin = Annotated[Principal, Depends(role("admin"))]
     OrderSystem = Annotated[Principal, Depends(role("order_system", "admin"))]
@@ -229,6 +237,30 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
         """Revoke a key by its id."""
         if not store.delete_key(key_id):
             raise ApiError(404, "not_found", f"no key {key_id!r}", "key_id")
+
+    def configure(part: str, document: dict[str, Any]) -> JSONResponse:
+        try:  # the document's own fields checked here; against the stores configured now, by the worker
+            (schemas.facilities_from_json if part == "facilities" else schemas.couriers_from_json)(document)
+        except DispatchError as e:
+            raise ApiError(422, "invalid", e.message, e.field) from None
+        _, reply = service.submit({"op": "configure", part: document})
+        return _answer(reply, lambda r: (200, service.config()))
+
+    @app.put("/v1/facilities", tags=["admin"])
+    def put_facilities(body: schemas.FacilitiesFile, _who: Admin) -> JSONResponse:
+        """Replace the dark stores (with stock), pickup points and lockers: the document of `lastmile allocate
+        --facilities`. Only while no order is open (409 otherwise); couriers of removed stores are dropped."""
+        return configure("facilities", body.model_dump(mode="json", exclude_none=True))
+
+    @app.put("/v1/couriers", tags=["admin"])
+    def put_couriers(body: schemas.CouriersFile, _who: Admin) -> JSONResponse:
+        """Replace the couriers. Only while no order is open (409 otherwise); couriers kept stay on shift."""
+        return configure("couriers", body.model_dump(mode="json"))
+
+    @app.get("/v1/config", tags=["admin"])
+    def get_config(_who: Reader) -> dict[str, Any]:
+        """The stores and couriers as configured now."""
+        return service.config()
 
     # --- order system ----------------------------------------------------------------------------------------
 
@@ -267,14 +299,14 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
         return JSONResponse(view, status_code=201)
 
     @app.get("/v1/orders/{order_id}", tags=["orders"])
-    def get_order(order_id: str, _who: Reader) -> dict[str, Any]:
+    async def get_order(order_id: str, _who: Reader) -> JSONResponse:
         """The order's state, facility, courier, ETA and its timeline of events."""
         record = store.hgetall(order_key(order_id))
         if not record:
             raise ApiError(404, "not_found", f"no order {order_id!r}", "order_id")
         view = _order_view(order_id, record)
         view["timeline"] = [json.loads(e) for e in store.lrange(order_key(order_id) + ":events")]
-        return view
+        return JSONResponse(view)
 
     def order_command(op: str, order_id: str, done: str) -> JSONResponse:
         if not store.hgetall(order_key(order_id)):
@@ -314,19 +346,21 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
     @app.post("/v1/couriers/{courier_id}/shift", tags=["couriers"])
     def shift(courier_id: str, body: ShiftRequest, who: CourierKey) -> JSONResponse:
         """Start (at the store) or end the shift."""
-        cid = courier_of(courier_id, who)
+        cid = courier_id
+        courier_of(cid, who)
         _, reply = service.submit({"op": "shift", "courier": cid, "on": body.on})
         return _answer(reply, lambda r: (200, {"courier": cid, "on_shift": body.on}))
 
     @app.post("/v1/couriers/{courier_id}/location", tags=["couriers"])
     def location(courier_id: str, body: LocationRequest, who: CourierKey) -> JSONResponse:
         """Where the phone is (every 5 to 60 s)."""
-        cid = courier_of(courier_id, who)
+        cid = courier_id
+        courier_of(cid, who)
         _, reply = service.submit({"op": "position", "courier": cid, "location": list(body.location)})
         return _answer(reply, lambda r: (200, {"courier": cid}))
 
     network = service.deployment.network
-    traffic = service.deployment.scenario.clock.traffic
+    traffic = service.deployment.options.traffic
 
     @functools.lru_cache(maxsize=4096)
     def legs(profile: str, hour: int | None, stops: tuple[tuple[float, float], ...]) -> dict[str, Any]:
@@ -336,25 +370,27 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
                 "geometry": {"type": "MultiLineString", "coordinates": lines}}
 
     @app.get("/v1/couriers/{courier_id}/route", tags=["couriers"])
-    def route(courier_id: str, who: CourierKey, geometry: bool = True) -> dict[str, Any]:
+    async def route(courier_id: str, who: CourierKey, geometry: bool = True) -> JSONResponse:
         """The committed trip: stops in order with ETAs, addresses and what to pick up or hand over, and (unless
         `geometry=false`) the road path as a GeoJSON Feature, one line per leg."""
-        cid = courier_of(courier_id, who)
+        cid = courier_id
+        courier = courier_of(cid, who)
         raw = store.get(route_key(cid))
         if raw is None:
-            return {"courier": cid, "status": "none", "stops": []}
+            return JSONResponse({"courier": cid, "status": "none", "stops": []})
         body = dict(json.loads(raw))
         points = tuple(tuple(s["location"]) for s in body["stops"] if s.get("location") is not None)
         if geometry and len(points) >= 2:
             hour = body["departure"] // 3600 % 24 if traffic else None
-            body["geometry"] = legs(service.deployment.couriers[cid].profile, hour, points)
-        return body
+            body["geometry"] = legs(courier["profile"], hour, points)
+        return JSONResponse(body)
 
     @app.post("/v1/couriers/{courier_id}/stops/{stop_id}", tags=["couriers"])
     def stop(courier_id: str, stop_id: str, body: StopRequest, who: CourierKey) -> JSONResponse:
         """A stop's status: `pickup` completed (left the store), a door `arrived` / `completed` with an outcome,
         `return` arrived (back at the store)."""
-        cid = courier_of(courier_id, who)
+        cid = courier_id
+        courier_of(cid, who)
         command: dict[str, Any] = {"op": "stop", "courier": cid, "stop": stop_id, "status": body.status,
                                    "outcome": body.outcome, "reason": body.reason}
         _, reply = service.submit(command)
@@ -399,7 +435,8 @@ def _answer(reply: dict[str, Any] | None, ok: Callable[[dict[str, Any]], tuple[i
                             status_code=202)
     if not reply["ok"]:
         e = reply["error"]
-        return JSONResponse(ApiError(422, e["code"], e["message"], e["field"]).body(), status_code=422)
+        status = 409 if e["code"] == "conflict" else 422
+        return JSONResponse(ApiError(status, e["code"], e["message"], e["field"]).body(), status_code=status)
     status, body = ok(reply)
     return JSONResponse(body, status_code=status)
 

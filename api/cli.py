@@ -153,8 +153,9 @@ def _settings(args: argparse.Namespace) -> Any:
     except ValidationError as e:
         first = e.errors()[0]
         raise CliError(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
-    if settings.scenario is None:
-        raise CliError("--scenario (or LASTMILE_SCENARIO) is required: it gives the facilities, stock and couriers")
+    if settings.scenario is None and settings.network is None:
+        raise CliError("give --scenario FILE (facilities, stock, couriers and map) or --network OSMFILE (then PUT "
+                       "/v1/facilities and /v1/couriers)")
     return settings
 
 
@@ -173,7 +174,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         print(f"admin key (LASTMILE_ADMIN_KEY was not set): {settings.admin_key.get_secret_value()}", flush=True)
     deployment = Deployment.load(settings.scenario, settings.network)
     service = Service(settings, deployment)
-    print(f"lastmile: {deployment.scenario.name}, {len(deployment.stores)} stores, {len(deployment.couriers)} "
+    print(f"lastmile: {deployment.name}, {len(deployment.stores)} stores, {len(deployment.couriers)} "
           f"couriers, store {settings.store}; API on http://{settings.host}:{settings.port} (docs at /docs)",
           flush=True)
     uvicorn.run(create_app(service), host=settings.host, port=settings.port, log_level="warning")

@@ -6,6 +6,8 @@ in one place (`api.app`'s handlers).
 
 from __future__ import annotations
 
+from dispatch.errors import DispatchError
+
 
 class ApiError(Exception):
     """An error answered with `status`: `{"error": {"code", "message", "field"}}`."""
@@ -22,6 +24,12 @@ class ApiError(Exception):
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}" if self.field else self.message
+
+
+class ConflictError(DispatchError, ValueError):
+    """A command that cannot be carried out in the present state (answered 409)."""
+
+    code = "conflict"
 
 
 class StoreSpecError(ValueError):

@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, Strict, Valid
 from pydantic_core import ErrorDetails
 
 from dispatch import model as domain
-from dispatch.errors import DispatchError, InvalidFacilityError, InvalidOrderError
+from dispatch.errors import DispatchError, InvalidDispatchError, InvalidFacilityError, InvalidOrderError
+from dispatch.operations import CourierSetup
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -109,6 +110,8 @@ class DarkStore(_Model):
     hours: tuple[Clock, Clock] | None = Field(None, description="[opens, closes], may span midnight; without hours "
                                                                 "it never closes", examples=[["08:00", "23:00"]])
     picking_s: Count = Field(0, description="seconds to pick an order")
+    pickers: PositiveInt = Field(1, description="pickers working at once (the live service's picking queue; "
+                                                "`lastmile allocate` does not use it)")
 
     def to_domain(self) -> domain.DarkStore:
         return domain.DarkStore(id=self.id, location=self.location, stock=self.stock,
@@ -290,7 +293,35 @@ class OrdersFile(_Model):
         return _to_domain(InvalidOrderError, "orders", self.orders)
 
 
-FileModel = TypeVar("FileModel", FacilitiesFile, OrdersFile)
+class Courier(_Model):
+    """A courier of a dark store's fleet, for `PUT /v1/couriers`."""
+
+    id: Id = Field(description="unique among the couriers; a courier key is bound to it", examples=["c1"])
+    profile: Literal["bike", "ebike", "foot", "car"] = Field(description="vehicle profile (road speeds, CO2)")
+    store: Id = Field(description="id of its dark store", examples=["ostankino"])
+    shift: tuple[Clock, Clock] = Field(description="[start, end] of its shift", examples=[["08:00", "20:00"]])
+    capacity: PositiveInt = Field(4, description="boxes it carries at once")
+
+    def to_domain(self) -> CourierSetup:
+        if self.shift[1] <= self.shift[0]:
+            raise InvalidDispatchError("shift", f"must end after it starts, got {list(self.shift)}")
+        return CourierSetup(id=self.id, store=self.store, profile=self.profile, capacity=self.capacity,
+                            shift_start=self.shift[0], shift_end=self.shift[1])
+
+
+class CouriersFile(_Model):
+    """The couriers of the deployment, for `PUT /v1/couriers` (they replace the ones before)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"couriers": [
+        {"id": "c1", "profile": "bike", "store": "ostankino", "shift": ["08:00", "20:00"], "capacity": 6}]}]})
+
+    couriers: list[Courier] = Field(description="couriers; ids unique")
+
+    def to_domain(self) -> tuple[CourierSetup, ...]:
+        return _to_domain(InvalidDispatchError, "couriers", self.couriers)
+
+
+FileModel = TypeVar("FileModel", FacilitiesFile, OrdersFile, CouriersFile)
 SCHEMAS: dict[str, type[FacilitiesFile] | type[OrdersFile]] = {"facilities": FacilitiesFile, "orders": OrdersFile}
 
 
@@ -316,6 +347,17 @@ def validate(file_model: type[FileModel], data: Any, error: type[DispatchError])
 def facilities_from_json(data: Any) -> tuple[domain.Facility, ...]:
     """Facilities from a decoded facilities file; any problem raises `InvalidFacilityError` naming the field."""
     return validate(FacilitiesFile, data, InvalidFacilityError).to_domain()
+
+
+def couriers_from_json(data: Any) -> tuple[CourierSetup, ...]:
+    """Couriers from a decoded couriers document; any problem raises `InvalidDispatchError` naming the field."""
+    return validate(CouriersFile, data, InvalidDispatchError).to_domain()
+
+
+def pickers_from_json(data: Any) -> dict[str, int]:
+    """The pickers of each dark store of a valid facilities document."""
+    return {f.id: f.pickers for f in validate(FacilitiesFile, data, InvalidFacilityError).facilities
+            if isinstance(f, DarkStore)}
 
 
 def orders_from_json(data: Any) -> tuple[domain.Order, ...]:

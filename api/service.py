@@ -15,18 +15,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
+from api.deployment import Deployment
 from api.errors import ApiError
 from api.metrics import Metrics
 from api.settings import Settings
 from api.store import Appended, Store, key_id, open_store
 from api.worker import Worker
-from dispatch.operations import CourierSetup, Operations
-from routing.network import RoadNetwork
-from simulator.model import fleet_of, operations_for
-from simulator.scenario import Scenario, load_scenario
 
 ROLES = ("order_system", "courier", "planner", "admin")
 
@@ -54,29 +50,6 @@ class ServiceClock:
         return json.dumps({"origin": self.origin, "speed": self.speed, "epoch": self.epoch})
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Deployment:
-    """One city: its road network and the scenario that configures facilities, stock, fleet and policy."""
-
-    network: RoadNetwork
-    scenario: Scenario
-    couriers: Mapping[str, CourierSetup]
-
-    @classmethod
-    def load(cls, scenario: str | Path, network: str | Path | None = None) -> Deployment:
-        sc = load_scenario(scenario)
-        net = RoadNetwork.from_osm(network if network is not None else sc.map_file)
-        return cls(network=net, scenario=sc, couriers={c.id: c for c in fleet_of(sc)})
-
-    def build(self) -> Operations:
-        """A fresh operations core of this deployment (what a worker restores snapshots into)."""
-        return operations_for(self.scenario, self.network)
-
-    @property
-    def stores(self) -> tuple[str, ...]:
-        return tuple(s.id for s in self.scenario.stores)
-
-
 class Service:
     """A deployment, its store, clock and workers (see the module doc)."""
 
@@ -84,15 +57,15 @@ class Service:
                  clock: Callable[[], int] | None = None) -> None:
         self.settings = settings
         self.deployment = deployment
+        self._view = deployment.view()
         self.store = store if store is not None else open_store(settings.store, prefix=settings.redis_prefix)
         if clock is None:
             speed = settings.speed
-            mine = ServiceClock.wall() if speed is None else ServiceClock(origin=deployment.scenario.clock.start,
-                                                                          speed=speed)
+            mine = ServiceClock.wall() if speed is None else ServiceClock(origin=deployment.day_start, speed=speed)
             clock = ServiceClock(**json.loads(self.store.claim("service-clock", mine.to_json())))
         self.clock = clock
         self.metrics = Metrics(self.store, self.open_orders)
-        self.workers = [Worker(self.store, deployment.build, self.clock, lease_ms=settings.lease_ms,
+        self.workers = [Worker(self.store, deployment, self.clock, lease_ms=settings.lease_ms,
                                snapshot_every=settings.snapshot_every, observe=self.metrics.decisions.observe)
                         for _ in range(settings.workers)]
         self._stop = threading.Event()
@@ -148,12 +121,21 @@ class Service:
             raise ApiError(422, "invalid", f"must be one of {list(ROLES)}", "role")
         if (role == "courier") != (courier is not None):
             raise ApiError(422, "invalid", "a courier key needs courier_id, other roles take none", "courier_id")
-        if courier is not None and courier not in self.deployment.couriers:
+        if courier is not None and courier not in self.couriers():
             raise ApiError(422, "invalid", f"unknown courier {courier!r}", "courier_id")
         key = "lm_" + secrets.token_urlsafe(32)
         kid = key_id(key)
         self.store.put_key(kid, {"role": role, "courier": courier or ""})
         return key, kid
+
+    def couriers(self) -> dict[str, dict[str, str]]:
+        """The couriers of the deployment as configured now: {id: {"store", "profile"}}."""
+        return dict(self.config()["couriers"])
+
+    def config(self) -> dict[str, Any]:
+        """The configuration the worker last published, or the deployment's own before any `PUT`."""
+        raw = self.store.get("config")
+        return self._view if raw is None else dict(json.loads(raw))
 
     def authenticate(self, key: str) -> dict[str, str] | None:
         return self.store.get_key(key_id(key))

@@ -1,16 +1,16 @@
 """The dispatch worker: applies a deployment's command stream to the operations core and publishes what it caused.
 
-One worker at a time holds the deployment's lease (a worker that dies is replaced when its lease expires). On
-taking the lease it builds a fresh `dispatch.operations.Operations` core, restores the last snapshot and replays
-the stream after it: the core is deterministic, so replaying yields the state the dead worker had, and
-`Store.publish` skips what was already published, so nothing is applied twice or skipped. Then it reads the
-stream in order, applies each command, and publishes per command, in one transaction: the order records and
-timelines, the couriers' routes and the command's reply (which the API waits for). It appends the stores' ticks
-to the stream itself when the service clock passes them (so a replay ticks at the same times), and saves a
-snapshot every `snapshot_every` commands.
+One worker at a time holds the deployment's lease (a worker that dies is replaced when its lease expires). On taking
+the lease it builds a fresh `dispatch.operations.Operations` core, restores the last snapshot and replays the stream
+after it: the core is deterministic, so replaying yields the state the dead worker had, and `Store.publish` skips
+what was already published, so nothing is applied twice or skipped. Then it reads the stream in order, applies each
+command, and publishes in batches (one transaction per up to 64 commands or 5 ms of work): the order records and
+timelines, the couriers' routes and each command's reply (which the API waits for). It appends the stores' ticks to
+the stream itself when the service clock passes them (so a replay ticks at the same times), and saves a snapshot
+every `snapshot_every` commands.
 
-The worker adds to the core only what the courier app says that the core does not keep: when a courier arrived
-at a door (a later `delivered` is on time by the arrival) and the routes as the app shows them.
+The worker adds to the core only what the courier app says that the core does not keep: when a courier arrived at a
+door (a later `delivered` is on time by the arrival) and the routes as the app shows them.
 """
 
 from __future__ import annotations
@@ -25,8 +25,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import Any
 
+from api.deployment import Deployment
+from api.errors import ConflictError
 from api.metrics import STATS_KEY
 from api.store import Op, Store, order_key, route_key
+from api.store.base import Applied
 from dispatch.errors import DispatchError, InvalidDispatchError
 from dispatch.operations import Event, Operations, Outcome, items_from_json, order_from_json
 from dispatch.state import Trip
@@ -41,6 +44,8 @@ STATES = {"placed": "placed", "rejected": "rejected", "allocated": "allocated", 
 """The state an order is in after each event (the order record's `state`)."""
 FINAL = frozenset({"rejected", "returned", "cancelled", "collected"})
 _STOP_STATUS = ("en_route", "arrived", "completed")
+PUBLISH_EVERY = 64
+PUBLISH_AFTER_S = 0.005
 
 
 def error_reply(error: DispatchError | ValueError, code: str = "invalid") -> dict[str, Any]:
@@ -52,11 +57,11 @@ def error_reply(error: DispatchError | ValueError, code: str = "invalid") -> dic
 class Worker:
     """Holds the lease, applies the stream, publishes views, ticks and snapshots (see the module doc)."""
 
-    def __init__(self, store: Store, build: Callable[[], Operations], clock: Callable[[], int], *,
+    def __init__(self, store: Store, deployment: Deployment, clock: Callable[[], int], *,
                  name: str | None = None, lease_ms: int = 5000, snapshot_every: int = 1000,
                  observe: Callable[[float], None] | None = None) -> None:
         self.store = store
-        self.build = build
+        self.base = self.deployment = deployment
         self.clock = clock
         self.name = name or f"worker-{uuid.uuid4().hex[:12]}"
         self.lease_ms = lease_ms
@@ -89,14 +94,19 @@ class Worker:
         return True
 
     def _recover(self) -> None:
-        core = self.build()
         self.seq, self.orders, self.routes, self.arrivals, self.last_tick = 0, {}, {}, {}, -1
+        self.deployment = self.base
         saved = self.store.load_snapshot()
+        envelope = None
         if saved is not None:
             self.seq, data = saved
             envelope = json.loads(data)
             if envelope.get("format") != ENVELOPE_FORMAT or envelope.get("version") != ENVELOPE_VERSION:
                 raise ValueError(f"snapshot: not a {ENVELOPE_FORMAT} v{ENVELOPE_VERSION} snapshot")
+            if envelope["config"]:
+                self.deployment = self.base.configured(envelope["config"])
+        core = self.deployment.build()
+        if envelope is not None:
             core.restore(json.dumps(envelope["core"]).encode())
             self.orders, self.routes = envelope["orders"], envelope["routes"]
             self.arrivals, self.last_tick = envelope["arrivals"], envelope["last_tick"]
@@ -108,19 +118,28 @@ class Worker:
         assert self.core is not None
         return json.dumps({"format": ENVELOPE_FORMAT, "version": ENVELOPE_VERSION, "seq": self.seq,
                            "core": json.loads(self.core.snapshot()), "orders": self.orders, "routes": self.routes,
-                           "arrivals": self.arrivals, "last_tick": self.last_tick},
+                           "arrivals": self.arrivals, "last_tick": self.last_tick,
+                           "config": dict(self.deployment.config)},
                           separators=(",", ":")).encode()
 
     # --- the loop ------------------------------------------------------------------------------------------
 
     def step(self, block_ms: int = 50) -> int:
-        """One round: hold the lease, apply what is new in the stream, append due ticks; commands applied."""
+        """One round: hold the lease, apply what is new in the stream (publishing every `PUBLISH_EVERY` commands
+        or `PUBLISH_AFTER_S`, whichever comes first, and at the end), append due ticks; commands applied."""
         if not self.holds_lease():
             return 0
         batch = self.store.read(self.seq, block_ms=block_ms)
+        pending: list[Applied] = []
+        since = time.perf_counter()
         for seq, command in batch:
-            if not self._apply(seq, command):
-                return 0
+            pending.append(self._apply(seq, command))
+            if len(pending) >= PUBLISH_EVERY or time.perf_counter() - since > PUBLISH_AFTER_S:
+                if not self._publish(pending):
+                    return 0
+                pending, since = [], time.perf_counter()
+        if pending and not self._publish(pending):
+            return 0
         self._tick_if_due()
         if self._since_snapshot >= self.snapshot_every:
             self.save_snapshot()
@@ -154,8 +173,18 @@ class Worker:
             self.store.append({"op": "tick", "store": store}, now=now)
         self.last_tick = max(now, self.last_tick)
 
-    def _apply(self, seq: int, command: Mapping[str, Any]) -> bool:
-        """Apply one command and publish its views and reply; False if the lease was lost."""
+    def _publish(self, batch: list[Applied]) -> bool:
+        """Publish applied commands; False (and the core dropped, to be recovered) if the lease was lost."""
+        if self.store.publish(self.name, batch):
+            self.seq = batch[-1].seq
+            self._since_snapshot += len(batch)
+            return True
+        log.warning("%s lost the lease before command %d", self.name, batch[0].seq)
+        self.core = None
+        return False
+
+    def _apply(self, seq: int, command: Mapping[str, Any]) -> Applied:
+        """Apply one command to the core: its views and reply, to publish."""
         assert self.core is not None
         started = time.perf_counter()
         ops: list[Op] = []
@@ -163,20 +192,14 @@ class Worker:
             outcome, extra = self._call(command, ops)
             reply: dict[str, Any] = {"ok": True, "events": [e.line() for e in outcome.events], **extra}
         except DispatchError as e:
-            reply = error_reply(e)
+            reply = error_reply(e, getattr(e, "code", "invalid"))
             outcome = Outcome()
         ops.extend(self._views(outcome))
         if outcome.events:
             ops.append(Op(kind="hincrby", key=STATS_KEY, value=dict(Counter(e.event for e in outcome.events))))
         if self.observe is not None and (command.get("op") != "tick" or outcome.events):
             self.observe(time.perf_counter() - started)
-        if not self.store.publish(self.name, seq, ops, reply):
-            log.warning("%s lost the lease at command %d", self.name, seq)
-            self.core = None
-            return False
-        self.seq = seq
-        self._since_snapshot += 1
-        return True
+        return Applied(seq=seq, ops=ops, reply=reply)
 
     def _call(self, command: Mapping[str, Any], ops: list[Op]) -> tuple[Outcome, dict[str, Any]]:
         """The core call a command stands for, plus what the worker keeps beside the core; and what the reply
@@ -197,6 +220,9 @@ class Worker:
             return Outcome(), {"quote": asdict(quote)}
         if op == "stop":
             return self._stop(command, ops), {}
+        if op == "configure":
+            self._configure(command, ops)
+            return Outcome(), {}
         return core.apply(command), {}
 
     def _stop(self, command: Mapping[str, Any], ops: list[Op]) -> Outcome:
@@ -233,6 +259,24 @@ class Worker:
             route["status"] = "done"
         ops.append(Op(kind="set", key=route_key(courier), value=json.dumps(route)))
         return out
+
+    def _configure(self, command: Mapping[str, Any], ops: list[Op]) -> None:
+        """New facilities or couriers: a new core, if no order is open; couriers kept stay on shift."""
+        assert self.core is not None
+        core = self.core
+        busy = sum(core.open_orders(s) for s in core.stores) + len(core.orders)
+        if busy:
+            raise ConflictError("configuration", f"{busy} orders are open; change the configuration when none is")
+        deployment = self.deployment.configured({k: command.get(k) for k in ("facilities", "couriers")})
+        on_shift = [c for c in core.store_of if core.courier_status(c) != "off"]
+        fresh = deployment.build()
+        now = int(command["now"])
+        for c in on_shift:
+            if c in fresh.store_of:
+                fresh.shift(c, True, now)
+        ops.extend(Op(kind="delete", key=route_key(c)) for c in sorted(self.routes))
+        ops.append(Op(kind="set", key="config", value=json.dumps(deployment.view())))
+        self.core, self.deployment, self.routes = fresh, deployment, {}
 
     # --- views ---------------------------------------------------------------------------------------------
 

@@ -139,6 +139,10 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["", "| figure | value |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in city.items() if k not in days]
         lines.append("")
+    if "api" in report:
+        from benchmarks import bench_api
+
+        lines += bench_api.markdown(report["api"])
     for key, title in (("matrix", "travel-time matrices (Porto metro)"),
                        ("dispatch", "dispatch (one store, 60 open orders, 20 couriers)"),
                        ("allocation", "allocation (Porto metro, 50 facilities)"),
@@ -153,7 +157,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--suites", default="city,matrix,allocation,dispatch,mdrp,sweep,solomon,cvrp")
+    parser.add_argument("--suites", default="api,city,matrix,allocation,dispatch,mdrp,sweep,solomon,cvrp")
     parser.add_argument("--backends", default="pyvrp,ortools")
     parser.add_argument("--solomon-time", type=float, default=10.0)
     parser.add_argument("--cvrp-time", type=float, default=20.0, help="seconds for X instances below 500 customers")
@@ -191,6 +195,10 @@ def main() -> None:
         from benchmarks import bench_city
 
         bench_city.run(report)
+    if "api" in suites:
+        from benchmarks import bench_api
+
+        bench_api.run(report)
     if not (SHARED / "benchmarks").is_dir():
         report["skipped"] = f"no benchmark instances at {SHARED / 'benchmarks'}"
     else:

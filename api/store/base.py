@@ -51,6 +51,15 @@ class Op:
         return [self.kind, self.key, self.value]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Applied:
+    """What applying command `seq` changed (`ops` on the views) and its `reply` to the waiting request."""
+
+    seq: int
+    ops: Sequence[Op]
+    reply: Mapping[str, Any]
+
+
 def order_key(order_id: str) -> str:
     """The key of an order's record (a hash); its timeline is `order_key(id) + ":events"`."""
     return f"order:{order_id}"
@@ -96,9 +105,10 @@ class Store(Protocol):
 
     # --- views ---------------------------------------------------------------------------------------------
 
-    def publish(self, worker: str, seq: int, ops: Sequence[Op], reply: Mapping[str, Any]) -> bool:
-        """Write the views command `seq` changed and its reply, and set `applied` to `seq`, in one transaction,
-        if `worker` holds the lease; False if it does not. A `seq` already applied writes nothing."""
+    def publish(self, worker: str, batch: Sequence[Applied]) -> bool:
+        """Write the views each command of `batch` (in stream order) changed and its reply, and set `applied` to
+        the last one, in one transaction, if `worker` holds the lease; False if it does not. A command already
+        applied writes nothing. Requests waiting for a reply wake up."""
         ...
 
     def applied(self) -> int:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from api.store.base import Appended, Op, order_key
+from api.store.base import Appended, Applied, Op, order_key
 
 
 class MemoryStore:
@@ -64,30 +64,33 @@ class MemoryStore:
 
     # --- views ---------------------------------------------------------------------------------------------
 
-    def publish(self, worker: str, seq: int, ops: Sequence[Op], reply: Mapping[str, Any]) -> bool:
+    def publish(self, worker: str, batch: Sequence[Applied]) -> bool:
         with self._lock:
             if not self._holds(worker):
                 return False
-            if seq <= self._applied:
-                return True
-            for op in ops:
-                if op.kind == "hset":
-                    self._hashes.setdefault(op.key, {}).update(op.value)
-                elif op.kind == "hincrby":
-                    counters = self._hashes.setdefault(op.key, {})
-                    for name, amount in op.value.items():
-                        counters[name] = str(int(counters.get(name, "0")) + int(amount))
-                elif op.kind == "rpush":
-                    self._lists.setdefault(op.key, []).append(op.value)
-                elif op.kind == "set":
-                    self._values[op.key] = op.value
-                else:
-                    for space in (self._hashes, self._lists, self._values):
-                        space.pop(op.key, None)
-            self._applied = seq
-            self._replies[seq] = json.loads(json.dumps(reply))
+            for entry in batch:
+                if entry.seq > self._applied:
+                    self._write(entry.ops)
+                    self._applied = entry.seq
+                    self._replies[entry.seq] = json.loads(json.dumps(entry.reply))
             self._lock.notify_all()
             return True
+
+    def _write(self, ops: Sequence[Op]) -> None:
+        for op in ops:
+            if op.kind == "hset":
+                self._hashes.setdefault(op.key, {}).update(op.value)
+            elif op.kind == "hincrby":
+                counters = self._hashes.setdefault(op.key, {})
+                for name, amount in op.value.items():
+                    counters[name] = str(int(counters.get(name, "0")) + int(amount))
+            elif op.kind == "rpush":
+                self._lists.setdefault(op.key, []).append(op.value)
+            elif op.kind == "set":
+                self._values[op.key] = op.value
+            else:
+                for space in (self._hashes, self._lists, self._values):
+                    space.pop(op.key, None)
 
     def applied(self) -> int:
         with self._lock:

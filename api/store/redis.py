@@ -13,13 +13,12 @@ survives a crash of the server (see the README).
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
 
-from api.store.base import Appended, Op, order_key
+from api.store.base import Appended, Applied, order_key
 
 _APPEND = """
 local idem, order = KEYS[4], KEYS[5]
@@ -49,25 +48,32 @@ return {'accepted', seq, now}
 
 _PUBLISH = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-local seq = tonumber(ARGV[2])
-if seq <= tonumber(redis.call('GET', KEYS[2]) or '0') then return 1 end
-local prefix = ARGV[5]
-for _, op in ipairs(cjson.decode(ARGV[3])) do
-  local kind, key, value = op[1], prefix .. op[2], op[3]
-  if kind == 'hset' then
-    for k, v in pairs(value) do redis.call('HSET', key, k, v) end
-  elseif kind == 'hincrby' then
-    for k, v in pairs(value) do redis.call('HINCRBY', key, k, v) end
-  elseif kind == 'rpush' then
-    redis.call('RPUSH', key, value)
-  elseif kind == 'set' then
-    redis.call('SET', key, value)
-  else
-    redis.call('DEL', key)
+local applied = tonumber(redis.call('GET', KEYS[2]) or '0')
+local prefix, ttl = ARGV[2], tonumber(ARGV[3])
+for _, entry in ipairs(cjson.decode(ARGV[4])) do
+  local seq = entry[1]
+  if seq > applied then
+    for _, op in ipairs(entry[2]) do
+      local kind, key, value = op[1], prefix .. op[2], op[3]
+      if kind == 'hset' then
+        for k, v in pairs(value) do redis.call('HSET', key, k, v) end
+      elseif kind == 'hincrby' then
+        for k, v in pairs(value) do redis.call('HINCRBY', key, k, v) end
+      elseif kind == 'rpush' then
+        redis.call('RPUSH', key, value)
+      elseif kind == 'set' then
+        redis.call('SET', key, value)
+      else
+        redis.call('DEL', key)
+      end
+    end
+    redis.call('SET', prefix .. 'reply:' .. seq, entry[3], 'EX', ttl)
+    redis.call('RPUSH', prefix .. 'wake:' .. seq, 1)
+    redis.call('EXPIRE', prefix .. 'wake:' .. seq, 60)
+    applied = seq
   end
 end
-redis.call('SET', KEYS[2], seq)
-redis.call('SET', KEYS[3], ARGV[4], 'EX', tonumber(ARGV[6]))
+redis.call('SET', KEYS[2], applied)
 return 1
 """
 
@@ -138,11 +144,10 @@ class RedisStore:
 
     # --- views ---------------------------------------------------------------------------------------------
 
-    def publish(self, worker: str, seq: int, ops: Sequence[Op], reply: Mapping[str, Any]) -> bool:
-        keys = [self._k("lease"), self._k("applied"), self._k(f"reply:{seq}")]
-        args = [worker, seq, json.dumps([op.wire() for op in ops]), json.dumps(dict(reply)), self.prefix,
-                REPLY_TTL_S]
-        return bool(self._publish(keys=keys, args=args))
+    def publish(self, worker: str, batch: Sequence[Applied]) -> bool:
+        entries = [[e.seq, [op.wire() for op in e.ops], json.dumps(dict(e.reply))] for e in batch]
+        args = [worker, self.prefix, REPLY_TTL_S, json.dumps(entries)]
+        return bool(self._publish(keys=[self._k("lease"), self._k("applied")], args=args))
 
     def applied(self) -> int:
         return int(self.client.get(self._k("applied")) or 0)
@@ -152,14 +157,14 @@ class RedisStore:
         return None if raw is None else json.loads(raw)
 
     def wait_reply(self, seq: int, timeout_s: float) -> dict[str, Any] | None:
-        deadline = time.monotonic() + timeout_s
-        pause = 0.0005
-        while True:
-            got = self.reply(seq)
-            if got is not None or time.monotonic() >= deadline:
-                return got
-            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
-            pause = min(pause * 2, 0.02)
+        """Blocks on the command's wake-up list (one token, passed on to any other waiter), not by polling."""
+        got = self.reply(seq)
+        if got is not None:
+            return got
+        woke = self.client.blpop([self._k(f"wake:{seq}")], timeout=max(0.01, timeout_s))
+        if woke is not None:
+            self.client.rpush(self._k(f"wake:{seq}"), 1)  # wake the next waiter for the same command, if any
+        return self.reply(seq)
 
     def hgetall(self, key: str) -> dict[str, str]:
         return {k.decode(): v.decode() for k, v in self.client.hgetall(self._k(key)).items()}

@@ -295,3 +295,72 @@ def test_metrics_count_what_happened(client: TestClient, service: Service) -> No
     assert "lastmile_command_lag 0.0" in text
     assert "lastmile_dispatch_decision_seconds_count" in text
     assert 'lastmile_open_orders{store="vdnh"}' in text or 'lastmile_open_orders{store="ostankino"}' in text
+
+
+FACILITIES = {"facilities": [
+    {"kind": "dark_store", "id": "s1", "location": [37.6020, 55.8177], "stock": {"tea": 3}, "picking_s": 60,
+     "pickers": 2},
+    {"kind": "locker", "id": "lk1", "location": [37.5942, 55.8132], "compartments": {"S": 2, "M": 1}},
+]}
+COURIERS = {"couriers": [{"id": "c1", "profile": "bike", "store": "s1", "shift": ["09:00", "18:00"], "capacity": 4}]}
+
+
+def tea(oid: str) -> dict[str, Any]:
+    return {**order(oid, sku="tea", location=[37.6029, 55.8190]), "items": [
+        {"sku": "tea", "qty": 1, "weight_g": 100, "dims_mm": [60, 60, 120]}]}
+
+
+def test_facilities_and_couriers_can_be_replaced(client: TestClient, service: Service) -> None:
+    """PUT facilities then couriers: the new store takes orders, its new courier gets the trip; the old couriers
+    are gone (404)."""
+    old = next(iter(service.deployment.couriers))
+    r = client.put("/v1/facilities", json=FACILITIES, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"stores": ["s1"], "couriers": {}}
+    assert client.post(f"/v1/couriers/{old}/shift", json={"on": True}, headers=ADMIN).status_code == 404
+    r = client.put("/v1/couriers", json=COURIERS, headers=ADMIN)
+    assert r.status_code == 200 and r.json()["couriers"] == {"c1": {"store": "s1", "profile": "bike"}}
+    assert client.post("/v1/couriers/c1/shift", json={"on": True}, headers=ADMIN).status_code == 200
+    r = client.post("/v1/orders", json=tea("t1"), headers={**ADMIN, "Idempotency-Key": "t1"})
+    assert r.status_code == 201 and r.json()["store"] == "s1"
+    assert until(lambda: client.get("/v1/orders/t1", headers=ADMIN).json()["courier"], service) == "c1"
+    app_key = key(client, "courier", "c1")
+    assert client.get("/v1/couriers/c1/route", headers=app_key).json()["stops"][1]["id"] == "t1"
+
+
+def test_configuration_waits_for_open_orders_and_names_bad_fields(client: TestClient, service: Service) -> None:
+    """A PUT while an order is open is 409; a bad document is 422 naming the field, and changes nothing."""
+    bad = {"facilities": [{**FACILITIES["facilities"][0], "location": [37.6, 95.0]}]}
+    r = client.put("/v1/facilities", json=bad, headers=ADMIN)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "facilities[0].location[1]"
+    r = client.put("/v1/couriers", json={"couriers": [{**COURIERS["couriers"][0], "store": "nowhere"}]},
+                   headers=ADMIN)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "couriers[0].store"
+    assert client.post("/v1/orders", json=order("busy"), headers={**ADMIN, "Idempotency-Key": "busy"}
+                       ).status_code == 201
+    r = client.put("/v1/facilities", json=FACILITIES, headers=ADMIN)
+    assert r.status_code == 409 and r.json()["error"]["field"] == "configuration"
+    assert set(client.get("/v1/config", headers=ADMIN).json()["stores"]) == {"ostankino", "vdnh"}
+
+
+def test_a_bare_map_is_configured_over_the_api(tmp_path: Path) -> None:
+    """`serve --network` alone starts with nothing; after PUT facilities and couriers it serves orders, and a
+    new worker on the same store rebuilds that configuration (from its snapshot)."""
+    deployment = Deployment.load(network=Path(__file__).resolve().parents[1] / "data" /
+                                 "moscow_ostankino_drive.osm.bz2")
+    assert deployment.stores == () and not deployment.couriers
+    store = MemoryStore()
+    with TestClient(create_app(make_service(deployment, store=store))) as client:
+        r = client.post("/v1/orders", json=tea("n1"), headers={**ADMIN, "Idempotency-Key": "n1"})
+        assert r.status_code == 422 and r.json()["error"]["message"] == "no_dark_store"
+        assert client.put("/v1/facilities", json=FACILITIES, headers=ADMIN).status_code == 200
+        assert client.put("/v1/couriers", json=COURIERS, headers=ADMIN).status_code == 200
+        assert client.post("/v1/orders", json=tea("n2"), headers={**ADMIN, "Idempotency-Key": "n2"}
+                           ).status_code == 201
+    with TestClient(create_app(make_service(deployment, store=store))) as client:
+        assert client.get("/v1/config", headers=ADMIN).json()["stores"] == ["s1"]
+        assert client.post("/v1/orders", json=tea("n3"), headers={**ADMIN, "Idempotency-Key": "n3"}
+                           ).json()["store"] == "s1"
+        r = client.post("/v1/orders", json=tea("n4"), headers={**ADMIN, "Idempotency-Key": "n4"})
+        r5 = client.post("/v1/orders", json=tea("n5"), headers={**ADMIN, "Idempotency-Key": "n5"})
+        assert (r.status_code, r5.status_code) == (201, 422)  # three units of tea: n2, n3, n4

@@ -73,28 +73,31 @@ def test_kill_9_of_everything_loses_no_acknowledged_order(tmp_path: Path) -> Non
     rng = random.Random(11)
     acked: dict[str, int] = {}
     next_order = 0
-    for cycle in range(CYCLES):
-        api, worker = Lastmile("serve", redis.url).start(), Lastmile("worker", redis.url).start()
-        if cycle == 0:
-            for courier in COURIERS:
-                assert request(f"{api.url}/v1/couriers/{courier}/shift", {"on": True})[0] in (200, 202)
-        with Poster([api.url], next_order, acked) as poster:
-            time.sleep(rng.uniform(0.3, 1.0))
-            victims = [api, worker, redis]
-            rng.shuffle(victims)
-            for victim in victims:
-                victim.kill()
-                time.sleep(rng.uniform(0, 0.1))
-        next_order = poster.next
-        redis.start()
-    api, worker = Lastmile("serve", redis.url).start(), Lastmile("worker", redis.url).start()
+    running: list[Lastmile] = []
     try:
+        for cycle in range(CYCLES):
+            api, worker = Lastmile("serve", redis.url).start(), Lastmile("worker", redis.url).start()
+            running = [api, worker]
+            if cycle == 0:
+                for courier in COURIERS:
+                    assert request(f"{api.url}/v1/couriers/{courier}/shift", {"on": True})[0] in (200, 202)
+            with Poster([api.url], next_order, acked) as poster:
+                time.sleep(rng.uniform(0.3, 1.0))
+                victims: list[Lastmile | RedisServer] = [api, worker, redis]
+                rng.shuffle(victims)
+                for victim in victims:
+                    victim.kill()
+                    time.sleep(rng.uniform(0, 0.1))
+            next_order = poster.next
+            redis.start()
+        api, worker = Lastmile("serve", redis.url).start(), Lastmile("worker", redis.url).start()
+        running = [api, worker]
         assert len(acked) >= CYCLES
         states = check_books(api.url, acked)
         assert states["assigned"] + states["picked_up"] + states["delivered"] >= 1
     finally:
-        api.kill()
-        worker.kill()
+        for p in running:
+            p.kill()
         redis.kill()
 
 

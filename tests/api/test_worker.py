@@ -64,7 +64,7 @@ def _run(store: Store, deployment: Deployment, *, die_after: int | None = None) 
     """Feed the phases to a worker (a fresh one after phase `die_after`, the first one abandoned without a word);
     the sequence numbers each worker started from."""
     clock = Clock()
-    worker = Worker(store, deployment.build, clock, name="first", lease_ms=300, snapshot_every=7)
+    worker = Worker(store, deployment, clock, name="first", lease_ms=300, snapshot_every=7)
     started = []
     for k, phase in enumerate(_phases(deployment)):
         for command in phase:
@@ -72,7 +72,7 @@ def _run(store: Store, deployment: Deployment, *, die_after: int | None = None) 
         while worker.step(block_ms=0) or store.applied() < store.last_seq():
             pass
         if k == die_after:
-            worker = Worker(store, deployment.build, clock, name="second", lease_ms=300, snapshot_every=7)
+            worker = Worker(store, deployment, clock, name="second", lease_ms=300, snapshot_every=7)
             while not worker.holds_lease():  # the first worker's lease runs out
                 pass
             started.append(worker.seq)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from api.store import MemoryStore, Op, Store, body_hash, order_key
+from api.store.base import Applied
 from api.store.redis import RedisStore
 from tests.api.conftest import REDIS_URL
 
@@ -83,22 +84,26 @@ def test_concurrent_retries_append_once(store: Store) -> None:
 def test_publish_needs_the_lease_and_happens_once(store: Store) -> None:
     """Only the lease holder publishes; a command already published is not published again."""
     store.append({"op": "tick"}, now=0)
+    store.append({"op": "tick"}, now=0)
+    store.append({"op": "tick"}, now=0)
     ops = [Op(kind="hset", key="order:o1", value={"state": "allocated"}), Op(kind="rpush", key="order:o1:events",
                                                                             value='{"event": "allocated"}'),
            Op(kind="set", key="route:c1", value='{"stops": []}')]
-    assert not store.publish("w1", 1, ops, {"ok": True})
+    assert not store.publish("w1", [Applied(seq=1, ops=ops, reply={"ok": True})])
     assert store.lease("w1", 5000)
     assert not store.lease("w2", 5000)
-    assert store.publish("w1", 1, ops, {"ok": True, "n": 1})
-    assert store.publish("w1", 1, ops, {"ok": True, "n": 2})  # replayed: nothing written
+    assert store.publish("w1", [Applied(seq=1, ops=ops, reply={"ok": True, "n": 1})])
+    assert store.publish("w1", [Applied(seq=1, ops=ops, reply={"ok": True, "n": 2})])  # replayed: nothing written
     assert store.applied() == 1
     assert store.reply(1) == {"ok": True, "n": 1}
     assert store.hgetall("order:o1") == {"state": "allocated"}
     assert store.lrange("order:o1:events") == ['{"event": "allocated"}']
     assert store.get("route:c1") == '{"stops": []}'
-    store.publish("w1", 2, [Op(kind="delete", key="route:c1"), Op(kind="hincrby", key="n", value={"a": 2})],
-                  {"ok": True})
-    store.publish("w1", 3, [Op(kind="hincrby", key="n", value={"a": 3, "b": 1})], {"ok": True})
+    assert store.publish("w1", [
+        Applied(seq=2, ops=[Op(kind="delete", key="route:c1"), Op(kind="hincrby", key="n", value={"a": 2})],
+                reply={"ok": True, "n": 2}),
+        Applied(seq=3, ops=[Op(kind="hincrby", key="n", value={"a": 3, "b": 1})], reply={"ok": True, "n": 3})])
+    assert store.applied() == 3 and store.reply(3) == {"ok": True, "n": 3}
     assert store.get("route:c1") is None
     assert store.hgetall("n") == {"a": "5", "b": "1"}
 
@@ -109,7 +114,7 @@ def test_a_lease_expires_and_passes_on(store: Store) -> None:
     assert not store.lease("w2", 150)
     time.sleep(0.3)
     assert store.lease("w2", 5000)
-    assert not store.publish("w1", 1, [], {"ok": True})
+    assert not store.publish("w1", [Applied(seq=1, ops=[], reply={"ok": True})])
     assert not store.save_snapshot("w1", 1, b"old")
     assert store.save_snapshot("w2", 1, b"new")
     assert store.load_snapshot() == (1, b"new")
@@ -122,12 +127,29 @@ def test_wait_reply_returns_when_published(store: Store) -> None:
     store.append({"op": "tick"}, now=0)
     store.lease("w", 5000)
     assert store.wait_reply(1, 0.05) is None
-    timer = threading.Timer(0.1, lambda: store.publish("w", 1, [], {"ok": True}))
+    timer = threading.Timer(0.1, lambda: store.publish("w", [Applied(seq=1, ops=[], reply={"ok": True})]))
     timer.start()
     started = time.monotonic()
     assert store.wait_reply(1, 5.0) == {"ok": True}
     assert time.monotonic() - started < 4.0
     timer.join()
+
+
+def test_every_waiter_for_one_command_wakes(store: Store) -> None:
+    """Three requests waiting on the same command (retries of one order) all get its reply when published."""
+    store.append({"op": "tick"}, now=0)
+    store.lease("w", 5000)
+    got: list[dict[str, object] | None] = []
+    waiters = [threading.Thread(target=lambda: got.append(store.wait_reply(1, 5.0))) for _ in range(3)]
+    for t in waiters:
+        t.start()
+    time.sleep(0.1)
+    started = time.monotonic()
+    store.publish("w", [Applied(seq=1, ops=[], reply={"ok": True})])
+    for t in waiters:
+        t.join()
+    assert got == [{"ok": True}] * 3
+    assert time.monotonic() - started < 2.0
 
 
 def test_read_blocks_until_a_command_arrives(store: Store) -> None:

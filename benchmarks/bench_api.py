@@ -1,0 +1,328 @@
+"""API suite: the live API on loopback under load, beside a bare FastAPI + Redis anchor measured in the same run.
+
+Set-up: a `redis-server` of its own (AOF, `appendfsync always`), one `lastmile serve --workers 0` process on the
+Porto centre scenario (clock 10× real time from 08:00, every courier of the first shift on), one `lastmile worker`
+process, and a bounded asyncio HTTP/1.1 client in this process (keep-alive connections, open loop: each request
+has its planned send time and its latency is counted from then, so a stalled server cannot hide its queue).
+
+Figures (phases in this order; the worker drains its backlog after each POST phase, timed):
+- `POST /v1/orders` at 50 req/s for `seconds` (light: the worker keeps up), orders of the scenario's demand, each
+  with its own Idempotency-Key: p50, p99, max latency, answers by status, errors (no answer, 5xx). A 201 is sent
+  once the worker applied the order (allocation, reservation and dispatch included), so its latency includes the
+  lag from acceptance to the worker's decision; a 202 counts an order not applied within the reply timeout.
+- `GET /v1/couriers/{id}/route` at `rate` req/s for `seconds` (geometry included, cached per route).
+- `POST /v1/orders` at `rate` req/s for `burst_seconds`.
+- sustained `POST /v1/orders`: closed loop, 64 connections, 15 s: orders answered per second.
+- the anchor, first: a bare FastAPI app whose POST runs one Redis transaction (INCR + XADD) on the same server at
+  `rate` req/s, and a bare GET. Ratios are against it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from benchmarks import ROOT
+
+SCENARIO = ROOT / "scenarios" / "porto-centre-day.toml"
+ADMIN = "bench-admin"
+LIGHT_RATE = 50.0
+BARE_APP = '''
+import redis.asyncio as redis
+from fastapi import FastAPI, Request
+r = redis.Redis.from_url("{url}")
+app = FastAPI()
+@app.post("/v1/orders", status_code=201)
+async def post(request: Request):
+    body = await request.body()
+    async with r.pipeline(transaction=True) as p:
+        p.incr("bare:seq")
+        p.xadd("bare:stream", {{"c": body}})
+        seq, _ = await p.execute()
+    return {{"seq": seq}}
+@app.get("/route")
+async def get():
+    return {{"courier": "c1", "stops": []}}
+'''
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(url: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+class _Conn:
+    """One keep-alive HTTP/1.1 connection."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}", *(f"{k}: {v}" for k, v in headers.items())]
+        if body is not None:
+            lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b""))
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        payload = await self.reader.readexactly(length) if length else b""
+        return status, payload
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+async def _open_loop(port: int, requests: list[tuple[str, str, bytes | None, dict[str, str]]], rate: float,
+                     connections: int = 64, timeout_s: float = 10.0) -> dict[str, Any]:
+    """Send `requests` at `rate` per second from planned times; latencies counted from the planned time."""
+    pool: asyncio.Queue[_Conn] = asyncio.Queue()
+    for _ in range(connections):
+        pool.put_nowait(_Conn("127.0.0.1", port))
+    latencies: list[float] = []
+    statuses: Counter[str] = Counter()
+    start = time.perf_counter() + 0.2
+
+    async def one(k: int) -> None:
+        planned = start + k / rate
+        await asyncio.sleep(max(0.0, planned - time.perf_counter()))
+        conn = await pool.get()
+        try:
+            status, _ = await asyncio.wait_for(conn.request(*requests[k]), timeout_s)
+            statuses[str(status)] += 1
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
+            statuses["no answer"] += 1
+            conn.close()
+            conn = _Conn("127.0.0.1", port)
+        finally:
+            pool.put_nowait(conn)
+        latencies.append(time.perf_counter() - planned)
+
+    await asyncio.gather(*(one(k) for k in range(len(requests))))
+    while not pool.empty():
+        pool.get_nowait().close()
+    return _summary(latencies, statuses, time.perf_counter() - start)
+
+
+async def _closed_loop(port: int, make: Any, seconds: float, connections: int = 64) -> dict[str, Any]:
+    """`connections` clients each sending the next request as soon as the last is answered, for `seconds`."""
+    statuses: Counter[str] = Counter()
+    latencies: list[float] = []
+    counter = iter(range(10**9))
+    deadline = time.perf_counter() + seconds
+
+    async def client() -> None:
+        conn = _Conn("127.0.0.1", port)
+        while time.perf_counter() < deadline:
+            sent = time.perf_counter()
+            try:
+                status, _ = await asyncio.wait_for(conn.request(*make(next(counter))), 10.0)
+                statuses[str(status)] += 1
+            except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
+                statuses["no answer"] += 1
+                conn.close()
+                conn = _Conn("127.0.0.1", port)
+            latencies.append(time.perf_counter() - sent)
+        conn.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(connections)))
+    return _summary(latencies, statuses, time.perf_counter() - started)
+
+
+def _summary(latencies: list[float], statuses: Counter[str], wall_s: float) -> dict[str, Any]:
+    ms = sorted(x * 1000 for x in latencies)
+    answered = sum(n for s, n in statuses.items() if s != "no answer")
+    errors = sum(n for s, n in statuses.items() if s == "no answer" or s.startswith("5"))
+    return {"requests": len(ms), "per_s": round(answered / wall_s, 1), "p50_ms": round(_q(ms, 0.5), 2),
+            "p99_ms": round(_q(ms, 0.99), 2), "max_ms": round(ms[-1], 2) if ms else None,
+            "statuses": dict(sorted(statuses.items())), "errors": errors}
+
+
+def _q(sorted_ms: list[float], q: float) -> float:
+    if not sorted_ms:
+        return float("nan")
+    return sorted_ms[min(len(sorted_ms) - 1, int(q * len(sorted_ms)))]
+
+
+class _Procs:
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, args: list[str], **kw: Any) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
+        self.procs.append(proc)
+        return proc
+
+    def stop(self) -> None:
+        for p in self.procs:
+            p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def _orders(n: int) -> list[bytes]:
+    """`n` orders of the Porto scenario's demand (addresses, baskets, promises), with fresh ids."""
+    from routing.network import RoadNetwork
+    from simulator.demand import orders_for
+    from simulator.scenario import load_scenario
+
+    scenario = load_scenario(SCENARIO).with_setting("demand.orders", str(n))
+    orders = orders_for(scenario, RoadNetwork.from_osm(scenario.map_file))
+    out = []
+    for k, o in enumerate(orders):
+        body: dict[str, Any] = {"id": f"b{k}", "location": list(o.location), "mode": o.mode,
+                                "items": [{"sku": i.sku, "qty": i.qty, "weight_g": i.weight_g,
+                                           "dims_mm": list(i.dims_mm)} for i in o.items]}
+        if o.mode == "courier":
+            body["promise"] = {"kind": "express", "within_min": 45}
+        out.append(json.dumps(body).encode())
+    return out
+
+
+def run(report: dict[str, Any], *, rate: float | None = None, seconds: float | None = None) -> None:
+    """Fill `report["api"]`."""
+    redis_server = shutil.which("redis-server")
+    if redis_server is None:
+        report["api"] = {"skipped": "no redis-server"}
+        return
+    rate = rate or float(os.environ.get("LASTMILE_BENCH_API_RATE", "500"))
+    seconds = seconds or float(os.environ.get("LASTMILE_BENCH_API_SECONDS", "60"))
+    burst_s = float(os.environ.get("LASTMILE_BENCH_API_BURST_SECONDS", "20"))
+    n_post = int(rate * burst_s)
+    bodies = _orders(int(LIGHT_RATE * seconds) + n_post + 20_000)
+    procs = _Procs()
+    out: dict[str, Any] = {"rate_per_s": rate, "seconds": seconds, "burst_seconds": burst_s}
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            rport = _free_port()
+            procs.start([redis_server, "--port", str(rport), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                         "yes", "--appendfsync", "always", "--dir", tmp])
+            url = f"redis://127.0.0.1:{rport}/0"
+            time.sleep(0.5)
+            bare_dir = Path(tmp) / "bare"
+            bare_dir.mkdir()
+            (bare_dir / "bare_app.py").write_text(BARE_APP.format(url=url))
+            bport = _free_port()
+            procs.start([sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(bport), "--log-level",
+                         "warning"], cwd=bare_dir)
+            _wait(f"http://127.0.0.1:{bport}/route")
+            out["anchor_post"] = asyncio.run(_open_loop(bport, [("POST", "/v1/orders", b, {}) for b in bodies[
+                :n_post]], rate))
+            out["anchor_get"] = asyncio.run(_open_loop(bport, [("GET", "/route", None, {})] * n_post, rate))
+
+            env = {**os.environ, "LASTMILE_ADMIN_KEY": ADMIN, "LASTMILE_RATE_PER_S": "1000000",
+                   "LASTMILE_STORE": url, "LASTMILE_SCENARIO": str(SCENARIO), "LASTMILE_SPEED": "10"}
+            port = _free_port()
+            lastmile = str(Path(sys.executable).parent / "lastmile")
+            procs.start([lastmile, "serve", "--workers", "0", "--port", str(port)], env=env, cwd=ROOT)
+            procs.start([lastmile, "worker"], env=env, cwd=ROOT)
+            _wait(f"http://127.0.0.1:{port}/health")
+            auth = {"Authorization": f"Bearer {ADMIN}"}
+            couriers = _first_shift()
+            shifts = [("POST", f"/v1/couriers/{c}/shift", b'{"on": true}', auth) for c in couriers]
+            asyncio.run(_open_loop(port, shifts, 200))
+            light = int(LIGHT_RATE * seconds)
+            post = [("POST", "/v1/orders", body, {**auth, "Idempotency-Key": f"k{k}"})
+                    for k, body in enumerate(bodies[:light])]
+            out["post_orders_light"] = asyncio.run(_open_loop(port, post, LIGHT_RATE))
+            out["drain_s_light"] = _drain(port)
+            gets = [("GET", f"/v1/couriers/{couriers[k % len(couriers)]}/route", None, auth)
+                    for k in range(int(rate * seconds))]
+            out["get_route"] = asyncio.run(_open_loop(port, gets, rate))
+            post = [("POST", "/v1/orders", body, {**auth, "Idempotency-Key": f"k{k}"})
+                    for k, body in enumerate(bodies[light:light + n_post], light)]
+            out["post_orders"] = asyncio.run(_open_loop(port, post, rate))
+            out["drain_s"] = _drain(port)
+            rest = bodies[light + n_post:]
+            out["post_orders_sustained"] = asyncio.run(_closed_loop(
+                port, lambda k: ("POST", "/v1/orders", rest[k % len(rest)],
+                                 {**auth, "Idempotency-Key": f"s{k}"}), 15.0))
+            out["drain_s_sustained"] = _drain(port)
+        finally:
+            procs.stop()
+    for name, anchor in (("post_orders_light", "anchor_post"), ("post_orders", "anchor_post"),
+                         ("get_route", "anchor_get")):
+        if out[anchor]["p99_ms"] > 0:
+            out[f"{name}_p99_vs_anchor"] = round(out[name]["p99_ms"] / out[anchor]["p99_ms"], 2)
+    report["api"] = out
+
+
+def _drain(port: int) -> float:
+    """Seconds until the worker has applied every command in the stream."""
+    started = time.perf_counter()
+    while json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/health").read())["lag"] > 0:
+        time.sleep(0.1)
+    return round(time.perf_counter() - started, 1)
+
+
+def _first_shift() -> list[str]:
+    from simulator.model import fleet_of
+    from simulator.scenario import load_scenario
+
+    scenario = load_scenario(SCENARIO)
+    return [c.id for c in fleet_of(scenario) if c.shift_start <= scenario.clock.start]
+
+
+def markdown(api: dict[str, Any]) -> list[str]:
+    if "skipped" in api:
+        return ["## api", "", f"skipped: {api['skipped']}", ""]
+    lines = ["## api: live API on loopback (one API process, one worker, Redis appendfsync always)", "",
+             "| figure | requests | answered / s | p50 ms | p99 ms | max ms | answers | errors |",
+             "|---|---|---|---|---|---|---|---|"]
+    for key in ("post_orders_light", "post_orders", "anchor_post", "post_orders_sustained", "get_route",
+                "anchor_get"):
+        r = api[key]
+        answers = ", ".join(f"{s}: {n}" for s, n in r["statuses"].items())
+        lines.append(f"| {key} | {r['requests']} | {r['per_s']} | {r['p50_ms']} | {r['p99_ms']} | {r['max_ms']} | "
+                     f"{answers} | {r['errors']} |")
+    notes = (f"Open loop: POST {api['seconds']:g} s at {LIGHT_RATE:g} req/s (light), GET route {api['seconds']:g} s "
+             f"at {api['rate_per_s']:g} req/s, POST {api['burst_seconds']:g} s at {api['rate_per_s']:g} req/s; "
+             f"sustained: closed loop, 64 connections, 15 s. The worker drained its backlog in "
+             f"{api['drain_s_light']} s, {api['drain_s']} s and {api['drain_s_sustained']} s after the POST phases. "
+             f"p99 against the anchor: POST light {api.get('post_orders_light_p99_vs_anchor')}×, POST "
+             f"{api.get('post_orders_p99_vs_anchor')}×, GET route {api.get('get_route_p99_vs_anchor')}×.")
+    lines += ["", notes, ""]
+    return lines
+
+
+if __name__ == "__main__":
+    rep: dict[str, Any] = {}
+    run(rep)
+    print("\n".join(markdown(rep["api"])))
