@@ -37,6 +37,7 @@ from api.metrics import RequestTimer
 from api.service import ROLES, Service
 from api.store import body_hash, order_key, route_key
 from dispatch.errors import DispatchError
+from dispatch.model import MAX_UNITS
 from dispatch.operations import order_to_json
 from routing.paths import leg_lines
 from routing.snap import snap
@@ -60,7 +61,7 @@ class KeyRequest(_Body):
 
 class QuoteRequest(_Body):
     location: schemas.LonLat = Field(description=schemas.LOCATION_DOC)
-    items: list[schemas.Item] = Field(min_length=1, description="the basket")
+    items: list[schemas.Item] = Field(min_length=1, max_length=MAX_UNITS, description="the basket")
 
 
 class StockRequest(_Body):
@@ -81,6 +82,59 @@ class StopRequest(_Body):
         None, description="for a completed door stop: handed over (default), failed, or returns collected")
     reason: str | None = Field(None, min_length=1, max_length=200, description="why a stop failed")
     location: schemas.LonLat | None = Field(None, description="where the phone was (" + schemas.LOCATION_DOC + ")")
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="what went wrong, e.g. `invalid`, `rejected`, `not_found`")
+    message: str = Field(description="for people")
+    field: str = Field(description="the request field it is about, e.g. `items[0].qty` (empty if none)")
+
+
+class ErrorBody(BaseModel):
+    """Every error, whatever its status."""
+
+    error: ErrorDetail
+
+
+class Queued(BaseModel):
+    """202: the command is durable in the store; the dispatch worker has not applied it yet."""
+
+    state: str
+    message: str
+
+
+class OrderView(BaseModel):
+    """An order as the API shows it (times in seconds of the service day)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    state: str = Field(description="received, placed, rejected, allocated, ready, assigned, picked_up, delivered, "
+                                   "failed, redirected, returned, cancelled or collected")
+    location: list[float] | None = None
+    promise: str | None = None
+    store: str | None = None
+    facility: str | None = None
+    promise_by: int | None = None
+    courier: str | None = None
+    eta: int | None = None
+    quoted_eta: int | None = None
+    reason: str | None = None
+    locker: str | None = None
+    on_time: bool | None = None
+    updated: int | None = None
+    delivered_at: int | None = None
+    timeline: list[dict[str, Any]] | None = Field(None, description="the order's events (GET only)")
+
+
+_ERRORS = {400: "a required header is missing", 401: "no, unknown or revoked key",
+           403: "the key's role or courier may not do this", 404: "unknown order, courier or key",
+           409: "conflicts with the present state", 413: "body too large", 415: "body is not application/json",
+           422: "a bad field, or an order that cannot be served", 429: "over the key's rate (see Retry-After)",
+           503: "the store did not answer; retry"}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text} for status, text in _ERRORS.items()}
+QUEUED: dict[int | str, dict[str, Any]] = {202: {"model": Queued, "description": "durable, not yet applied"}}
 
 
 # --- middleware ----------------------------------------------------------------------------------------------
@@ -166,9 +220,10 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
         try:
             yield
         finally:
-            service.stop()
+            if start_workers:  # workers started elsewhere are stopped there
+                service.stop()
 
-    app = FastAPI(title="lastmile", version="1", lifespan=lifespan,
+    app = FastAPI(title="lastmile", version="1", lifespan=lifespan, responses=ERROR_RESPONSES,
                   description="Live dispatch: orders in, courier routes out. Times are seconds of the service day.")
     app.add_middleware(BodyLimit, limit=service.settings.max_body_bytes)
     app.add_middleware(RequestTimer, metrics=service.metrics)
@@ -246,13 +301,13 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
         _, reply = service.submit({"op": "configure", part: document})
         return _answer(reply, lambda r: (200, service.config()))
 
-    @app.put("/v1/facilities", tags=["admin"])
+    @app.put("/v1/facilities", tags=["admin"], responses=QUEUED)
     def put_facilities(body: schemas.FacilitiesFile, _who: Admin) -> JSONResponse:
         """Replace the dark stores (with stock), pickup points and lockers: the document of `lastmile allocate
         --facilities`. Only while no order is open (409 otherwise); couriers of removed stores are dropped."""
         return configure("facilities", body.model_dump(mode="json", exclude_none=True))
 
-    @app.put("/v1/couriers", tags=["admin"])
+    @app.put("/v1/couriers", tags=["admin"], responses=QUEUED)
     def put_couriers(body: schemas.CouriersFile, _who: Admin) -> JSONResponse:
         """Replace the couriers. Only while no order is open (409 otherwise); couriers kept stay on shift."""
         return configure("couriers", body.model_dump(mode="json"))
@@ -264,14 +319,16 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
 
     # --- order system ----------------------------------------------------------------------------------------
 
-    @app.post("/v1/quotes", tags=["orders"])
+    @app.post("/v1/quotes", tags=["orders"], responses=QUEUED)
     def quote(body: QuoteRequest, _who: OrderSystem) -> JSONResponse:
         """Every delivery option the checkout can offer (express ETA, slots, pickup point, locker, store)."""
         items = [asdict(i.to_domain()) for i in body.items]
         _, reply = service.submit({"op": "quote", "location": list(body.location), "items": items})
         return _answer(reply, lambda r: (200, r["quote"]))
 
-    @app.post("/v1/orders", status_code=201, tags=["orders"])
+    @app.post("/v1/orders", status_code=201, tags=["orders"], responses={
+        201: {"model": OrderView, "description": "durable and allocated"},
+        202: {"model": OrderView, "description": "durable; the dispatch worker has not applied it yet"}})
     def place_order(body: schemas.Order, who: OrderSystem,
                     idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JSONResponse:
         """Place one order. Answered 201 once it is durable and allocated, 422 if it cannot be served (with the
@@ -298,7 +355,7 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
             return JSONResponse({**error.body(), "order": view}, status_code=422)
         return JSONResponse(view, status_code=201)
 
-    @app.get("/v1/orders/{order_id}", tags=["orders"])
+    @app.get("/v1/orders/{order_id}", tags=["orders"], responses={200: {"model": OrderView}})
     async def get_order(order_id: str, _who: Reader) -> JSONResponse:
         """The order's state, facility, courier, ETA and its timeline of events."""
         record = store.hgetall(order_key(order_id))
@@ -320,22 +377,22 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
             return 200, view
         return _answer(reply, answer)
 
-    @app.post("/v1/orders/{order_id}/cancel", tags=["orders"])
+    @app.post("/v1/orders/{order_id}/cancel", tags=["orders"], responses=QUEUED)
     def cancel_order(order_id: str, _who: OrderSystem) -> JSONResponse:
         """Withdraw an order no courier has yet: its stock and compartments are released (409 if too late)."""
         return order_command("cancel", order_id, "cancelled")
 
-    @app.post("/v1/orders/{order_id}/ready", tags=["orders"])
+    @app.post("/v1/orders/{order_id}/ready", tags=["orders"], responses=QUEUED)
     def order_ready(order_id: str, _who: OrderSystem) -> JSONResponse:
         """The store finished picking the order."""
         return order_command("picked", order_id, "picked")
 
-    @app.post("/v1/orders/{order_id}/collected", tags=["orders"])
+    @app.post("/v1/orders/{order_id}/collected", tags=["orders"], responses=QUEUED)
     def order_collected(order_id: str, _who: OrderSystem) -> JSONResponse:
         """The customer emptied the locker compartment or pickup place."""
         return order_command("collected", order_id, "collected")
 
-    @app.put("/v1/stores/{store_id}/stock/{sku}", tags=["stores"])
+    @app.put("/v1/stores/{store_id}/stock/{sku}", tags=["stores"], responses=QUEUED)
     def set_stock(store_id: str, sku: str, body: StockRequest, _who: OrderSystem) -> JSONResponse:
         """The store counted this many units orders can still take (real-time stock in every channel)."""
         _, reply = service.submit({"op": "stock", "store": store_id, "sku": sku, "available": body.available})
@@ -343,7 +400,7 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
 
     # --- courier app -----------------------------------------------------------------------------------------
 
-    @app.post("/v1/couriers/{courier_id}/shift", tags=["couriers"])
+    @app.post("/v1/couriers/{courier_id}/shift", tags=["couriers"], responses=QUEUED)
     def shift(courier_id: str, body: ShiftRequest, who: CourierKey) -> JSONResponse:
         """Start (at the store) or end the shift."""
         cid = courier_id
@@ -351,7 +408,7 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
         _, reply = service.submit({"op": "shift", "courier": cid, "on": body.on})
         return _answer(reply, lambda r: (200, {"courier": cid, "on_shift": body.on}))
 
-    @app.post("/v1/couriers/{courier_id}/location", tags=["couriers"])
+    @app.post("/v1/couriers/{courier_id}/location", tags=["couriers"], responses=QUEUED)
     def location(courier_id: str, body: LocationRequest, who: CourierKey) -> JSONResponse:
         """Where the phone is (every 5 to 60 s)."""
         cid = courier_id
@@ -385,7 +442,7 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
             body["geometry"] = legs(courier["profile"], hour, points)
         return JSONResponse(body)
 
-    @app.post("/v1/couriers/{courier_id}/stops/{stop_id}", tags=["couriers"])
+    @app.post("/v1/couriers/{courier_id}/stops/{stop_id}", tags=["couriers"], responses=QUEUED)
     def stop(courier_id: str, stop_id: str, body: StopRequest, who: CourierKey) -> JSONResponse:
         """A stop's status: `pickup` completed (left the store), a door `arrived` / `completed` with an outcome,
         `return` arrived (back at the store)."""
@@ -423,7 +480,8 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
-        return JSONResponse(ApiError(exc.status_code, code, str(exc.detail), "").body(), status_code=exc.status_code)
+        return JSONResponse(ApiError(exc.status_code, code, str(exc.detail), "").body(), status_code=exc.status_code,
+                            headers=exc.headers)
 
     return app
 
@@ -435,7 +493,7 @@ def _answer(reply: dict[str, Any] | None, ok: Callable[[dict[str, Any]], tuple[i
                             status_code=202)
     if not reply["ok"]:
         e = reply["error"]
-        status = 409 if e["code"] == "conflict" else 422
+        status = {"conflict": 409, "internal": 500}.get(e["code"], 422)
         return JSONResponse(ApiError(status, e["code"], e["message"], e["field"]).body(), status_code=status)
     status, body = ok(reply)
     return JSONResponse(body, status_code=status)

@@ -17,7 +17,16 @@ from types import UnionType
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 import shapely.geometry
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, Strict, ValidationError, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    Strict,
+    ValidationError,
+    WithJsonSchema,
+)
 from pydantic_core import ErrorDetails
 
 from dispatch import model as domain
@@ -57,9 +66,14 @@ Clock = Annotated[
         "examples": ["08:00", "23:30"],
     }),
 ]
+def _integral(value: Any) -> Any:
+    """A float with no fraction (2.0) as the integer it is: JSON Schema's `integer` admits it."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 Id = Annotated[str, Strict(), Field(min_length=1)]
-Count = Annotated[int, Strict(), Field(ge=0)]
-PositiveInt = Annotated[int, Strict(), Field(ge=1)]
+Count = Annotated[int, Strict(), Field(ge=0), BeforeValidator(_integral)]
+PositiveInt = Annotated[int, Strict(), Field(ge=1), BeforeValidator(_integral)]
 Longitude = Annotated[float, Strict(), Field(ge=-180, le=180, allow_inf_nan=False, description="longitude, degrees")]
 Latitude = Annotated[float, Strict(), Field(ge=-90, le=90, allow_inf_nan=False, description="latitude, degrees")]
 LonLat = tuple[Longitude, Latitude]
@@ -194,7 +208,8 @@ class Item(_Model):
     """One order line: `qty` identical units of the SKU."""
 
     sku: Id = Field(description="stock-keeping unit, as in the dark stores' `stock`", examples=["MILK-1L"])
-    qty: PositiveInt = Field(description="number of units", examples=[2])
+    qty: Annotated[int, Strict(), Field(ge=1, le=domain.MAX_UNITS), BeforeValidator(_integral)] = Field(
+        description="number of units", examples=[2])
     weight_g: PositiveInt = Field(description="weight of one unit, grams", examples=[1050])
     dims_mm: tuple[PositiveInt, PositiveInt, PositiveInt] = Field(
         description="outer dimensions of one unit, millimetres, in any order", examples=[[95, 95, 200]]
@@ -246,16 +261,16 @@ class Order(_Model):
                                           "delivered there for collection; `store`: click and collect; "
                                           "`return_pickup_point`: the customer drops `returns` at a pickup point "
                                           "(no `items`)")
-    items: list[Item] = Field(default_factory=list, min_length=1,
+    items: list[Item] = Field(default_factory=list, min_length=1, max_length=domain.MAX_UNITS,
                               description="the order lines; required except for a `return_pickup_point` order, "
                                           "which has none")
     placed_at: Clock = Field(0, description="time of day the order was placed (default 00:00)")
     promise: PromiseClass | None = Field(None, description="the delivery promise sold with the order, by `kind`: "
                                                            "express, slot or next_day")
-    returns: list[Item] = Field(default_factory=list, description="items to take back from the customer: "
-                                                                  "collected at the door (`courier`), handed in "
-                                                                  "at the store (`store`) or dropped at a pickup "
-                                                                  "point (`return_pickup_point`)")
+    returns: list[Item] = Field(default_factory=list, max_length=domain.MAX_UNITS,
+                                description="items to take back from the customer: collected at the door "
+                                            "(`courier`), handed in at the store (`store`) or dropped at a "
+                                            "pickup point (`return_pickup_point`)")
 
     def to_domain(self) -> domain.Order:
         if self.mode != "return_pickup_point" and "items" not in self.model_fields_set:

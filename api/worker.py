@@ -194,6 +194,10 @@ class Worker:
         except DispatchError as e:
             reply = error_reply(e, getattr(e, "code", "invalid"))
             outcome = Outcome()
+        except Exception as e:  # a bug must not wedge the stream: the command is answered and the stream goes on
+            log.exception("%s: command %d (%s) failed", self.name, seq, command.get("op"))
+            reply = {"ok": False, "error": {"code": "internal", "message": f"{type(e).__name__}: {e}", "field": ""}}
+            outcome = Outcome()
         ops.extend(self._views(outcome))
         if outcome.events:
             ops.append(Op(kind="hincrby", key=STATS_KEY, value=dict(Counter(e.event for e in outcome.events))))

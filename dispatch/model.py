@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal, TypeAlias, get_args
@@ -55,6 +55,18 @@ def check_location(error: type[DispatchError], field: str, value: Any) -> LonLat
     if not (math.isfinite(lon) and math.isfinite(lat) and abs(lon) <= 180 and abs(lat) <= 90):
         raise error(field, f"invalid (lon, lat) = ({lon!r}, {lat!r})")
     return lon, lat
+
+
+MAX_UNITS = 200
+"""Units an order (or a quote's basket) may hold, items and returns each: packing is quadratic in units, so a
+bigger basket would stall the dispatch worker; no dark-store basket comes near it."""
+
+
+def check_units(field: str, lines: Sequence[Item]) -> None:
+    """InvalidOrderError naming `field` when `lines` hold more than MAX_UNITS units in all."""
+    units = sum(item.qty for item in lines)
+    if units > MAX_UNITS:
+        raise InvalidOrderError(field, f"at most {MAX_UNITS} units in one order, got {units}")
 
 
 def check_hours(error: type[DispatchError], field: str, value: Any) -> Hours | None:
@@ -210,6 +222,7 @@ class Order:
             for i, item in enumerate(lines):
                 if not isinstance(item, Item):
                     raise InvalidOrderError(f"{name}[{i}]", f"must be an Item, got {type(item).__name__}")
+            check_units(name, lines)
             object.__setattr__(self, name, lines)
         if self.mode == "return_pickup_point":
             if self.items:

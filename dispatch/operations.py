@@ -42,7 +42,7 @@ import numpy as np
 
 from dispatch.allocation import Allocator
 from dispatch.engine import CourierEvent, Dispatcher
-from dispatch.errors import InvalidDispatchError
+from dispatch.errors import InvalidDispatchError, InvalidFacilityError
 from dispatch.model import DarkStore, Item, Locker, Order, PickupPoint, Promise, check_location, deadline
 from dispatch.packaging import compartments_for
 from dispatch.places import LivePlaces
@@ -150,7 +150,12 @@ class Operations:
         self.stores = {f.id: f for f in self.facilities if isinstance(f, DarkStore)}
         self.lockers = tuple(f for f in self.facilities if isinstance(f, Locker))
         fac_xy = np.array([f.location for f in self.facilities], dtype=np.float64).reshape(-1, 2)
-        fac_nodes = snap(network, fac_xy, max_distance_m=opts.max_snap_m).nodes
+        snapped = snap(network, fac_xy, max_distance_m=opts.max_snap_m)
+        for i in np.flatnonzero(snapped.too_far)[:1]:
+            raise InvalidFacilityError(f"facilities[{i}].location", f"{self.facilities[i].id!r} is "
+                                       f"{snapped.distance_m[i]:.0f} m from the nearest road of the map (limit "
+                                       f"{opts.max_snap_m:.0f} m)")
+        fac_nodes = snapped.nodes
         self.node_of_facility = {f.id: int(fac_nodes[i]) for i, f in enumerate(self.facilities)}
         fleet = list(couriers)
         profiles = sorted({c.profile for c in fleet} or {opts.allocation_profile})

@@ -42,6 +42,7 @@ from dispatch.model import (
     LonLat,
     Order,
     check_location,
+    check_units,
     open_at,
 )
 from dispatch.state import FIFO, NO_COURIER
@@ -539,6 +540,7 @@ class Quoter:
         for i, item in enumerate(basket):
             if not isinstance(item, Item):
                 raise InvalidOrderError(f"items[{i}]", f"must be an Item, got {type(item).__name__}")
+        check_units("items", basket)
         return basket
 
     def _preview(self, where: LonLat, basket: tuple[Item, ...], mode: DeliveryMode, at: int) -> _Preview:

@@ -364,3 +364,28 @@ def test_a_bare_map_is_configured_over_the_api(tmp_path: Path) -> None:
         r = client.post("/v1/orders", json=tea("n4"), headers={**ADMIN, "Idempotency-Key": "n4"})
         r5 = client.post("/v1/orders", json=tea("n5"), headers={**ADMIN, "Idempotency-Key": "n5"})
         assert (r.status_code, r5.status_code) == (201, 422)  # three units of tea: n2, n3, n4
+
+
+def test_baskets_are_bounded_and_whole_floats_are_integers(client: TestClient) -> None:
+    """An order or quote over 200 units is refused naming the field (packing is quadratic in units); 2.0 is
+    taken as the integer 2, 2.5 is not."""
+    big = {**order("big"), "items": [{"sku": "milk-1l", "qty": 150, "weight_g": 10, "dims_mm": [10, 10, 10]},
+                                     {"sku": "bread", "qty": 51, "weight_g": 10, "dims_mm": [10, 10, 10]}]}
+    r = client.post("/v1/orders", json=big, headers={**ADMIN, "Idempotency-Key": "big"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "items"
+    r = client.post("/v1/quotes", json={"location": NEAR_VDNH, "items": [
+        {"sku": "milk-1l", "qty": 100000, "weight_g": 10, "dims_mm": [10, 10, 10]}]}, headers=ADMIN)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "items[0].qty"
+    whole = {**order("whole"), "items": [{"sku": "milk-1l", "qty": 2.0, "weight_g": 1050.0, "dims_mm": [70, 70, 200]}]}
+    assert client.post("/v1/orders", json=whole, headers={**ADMIN, "Idempotency-Key": "whole"}).status_code == 201
+    half = {**order("half"), "items": [{"sku": "milk-1l", "qty": 2.5, "weight_g": 1050, "dims_mm": [70, 70, 200]}]}
+    r = client.post("/v1/orders", json=half, headers={**ADMIN, "Idempotency-Key": "half"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "items[0].qty"
+
+
+def test_a_facility_off_the_map_is_refused_by_name(client: TestClient) -> None:
+    """A store placed far from every road of the map is a 422 naming its location, and the old set stays."""
+    far = {"facilities": [{**FACILITIES["facilities"][0], "location": [79.8, -31.7]}]}
+    r = client.put("/v1/facilities", json=far, headers=ADMIN)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "facilities[0].location"
+    assert set(client.get("/v1/config", headers=ADMIN).json()["stores"]) == {"ostankino", "vdnh"}

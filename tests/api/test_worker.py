@@ -101,3 +101,18 @@ def test_a_replacement_worker_publishes_what_the_first_would_have(deployment: De
     assert sum(1 for record, _ in views["orders"].values() if record.get("state") == "assigned") >= 1
     for _, timeline in views["orders"].values():
         assert len(timeline) == len(set(timeline))  # no event published twice
+
+
+def test_a_command_that_breaks_the_core_does_not_wedge_the_stream(deployment: Deployment) -> None:
+    """A command that raises something unexpected is answered as an internal error and the next ones apply."""
+    store = MemoryStore()
+    clock = Clock()
+    worker = Worker(store, deployment, clock, name="w")
+    bad = store.append({"op": "tick", "store": ["not", "a", "store"]}, now=clock())
+    good = store.append(_order(1), now=clock())
+    while store.applied() < good.seq:
+        worker.step(block_ms=0)
+    reply = store.reply(bad.seq)
+    assert reply is not None and reply["ok"] is False and reply["error"]["code"] == "internal"
+    after = store.reply(good.seq)
+    assert after is not None and [e["event"] for e in after["events"]][:2] == ["placed", "allocated"]
