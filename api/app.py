@@ -290,7 +290,7 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
     @app.delete("/v1/keys/{key_id}", status_code=204, tags=["admin"])
     def revoke_key(key_id: str, _who: Admin) -> None:
         """Revoke a key by its id."""
-        if not store.delete_key(key_id):
+        if not service.revoke(key_id):
             raise ApiError(404, "not_found", f"no key {key_id!r}", "key_id")
 
     def configure(part: str, document: dict[str, Any]) -> JSONResponse:
@@ -299,7 +299,7 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
         except DispatchError as e:
             raise ApiError(422, "invalid", e.message, e.field) from None
         _, reply = service.submit({"op": "configure", part: document})
-        return _answer(reply, lambda r: (200, service.config()))
+        return _answer(reply, lambda r: (200, service.config(fresh=True)))
 
     @app.put("/v1/facilities", tags=["admin"], responses=QUEUED)
     def put_facilities(body: schemas.FacilitiesFile, _who: Admin) -> JSONResponse:
@@ -315,7 +315,7 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
     @app.get("/v1/config", tags=["admin"])
     def get_config(_who: Reader) -> dict[str, Any]:
         """The stores and couriers as configured now."""
-        return service.config()
+        return service.config(fresh=True)
 
     # --- order system ----------------------------------------------------------------------------------------
 

@@ -25,6 +25,10 @@ from api.store import Appended, Store, key_id, open_store
 from api.worker import Worker
 
 ROLES = ("order_system", "courier", "planner", "admin")
+CACHE_S = 1.0
+"""How long an API process reuses the published configuration before reading it again."""
+KEY_CACHE_S = 5.0
+"""How long an API process trusts a key it found (revocation through another process takes this long there)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,6 +74,8 @@ class Service:
                         for _ in range(settings.workers)]
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._keys: dict[str, tuple[float, dict[str, str]]] = {}
+        self._config: tuple[float, dict[str, Any]] | None = None
         if settings.admin_key is not None:
             self.store.put_key(key_id(settings.admin_key.get_secret_value()), {"role": "admin", "courier": ""})
 
@@ -132,10 +138,31 @@ class Service:
         """The couriers of the deployment as configured now: {id: {"store", "profile"}}."""
         return dict(self.config()["couriers"])
 
-    def config(self) -> dict[str, Any]:
-        """The configuration the worker last published, or the deployment's own before any `PUT`."""
-        raw = self.store.get("config")
-        return self._view if raw is None else dict(json.loads(raw))
+    def config(self, *, fresh: bool = False) -> dict[str, Any]:
+        """The configuration the worker last published, or the deployment's own before any `PUT` (read from the
+        store at most every CACHE_S, unless `fresh`)."""
+        now = time.monotonic()
+        if fresh or self._config is None or now - self._config[0] > CACHE_S:
+            raw = self.store.get("config")
+            self._config = (now, self._view if raw is None else dict(json.loads(raw)))
+        return self._config[1]
 
     def authenticate(self, key: str) -> dict[str, str] | None:
-        return self.store.get_key(key_id(key))
+        """The key's record (role, courier); a key found is trusted for KEY_CACHE_S in this process, so a key
+        revoked through another API process is refused there within that time (here at once)."""
+        kid, now = key_id(key), time.monotonic()
+        cached = self._keys.get(kid)
+        if cached is not None and now - cached[0] < KEY_CACHE_S:
+            return cached[1]
+        record = self.store.get_key(kid)
+        if record is None:
+            self._keys.pop(kid, None)
+            return None
+        if len(self._keys) > 100_000:
+            self._keys.clear()
+        self._keys[kid] = (now, record)
+        return record
+
+    def revoke(self, kid: str) -> bool:
+        self._keys.pop(kid, None)
+        return self.store.delete_key(kid)

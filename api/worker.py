@@ -68,7 +68,6 @@ class Worker:
         self.snapshot_every = snapshot_every
         self.core: Operations | None = None
         self.seq = 0
-        self.applied = 0
         self._renewed = 0.0
         self._since_snapshot = 0
         self.last_tick = -1
@@ -174,8 +173,9 @@ class Worker:
         self.last_tick = max(now, self.last_tick)
 
     def _publish(self, batch: list[Applied]) -> bool:
-        """Publish applied commands; False (and the core dropped, to be recovered) if the lease was lost."""
-        if self.store.publish(self.name, batch):
+        """Publish applied commands (renewing the lease when due, so that a long batch keeps it); False (and the
+        core dropped, to be recovered) if the lease was lost."""
+        if self.holds_lease() and self.store.publish(self.name, batch):
             self.seq = batch[-1].seq
             self._since_snapshot += len(batch)
             return True
