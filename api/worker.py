@@ -145,8 +145,12 @@ class Worker:
         return len(batch)
 
     def save_snapshot(self) -> bool:
+        """Save the state after the last published command, then drop the stream up to it (replays start there)."""
         self._since_snapshot = 0
-        return self.core is not None and self.store.save_snapshot(self.name, self.seq, self.snapshot())
+        if self.core is None or not self.store.save_snapshot(self.name, self.seq, self.snapshot()):
+            return False
+        self.store.trim(self.seq)
+        return True
 
     def run(self, stop: threading.Event) -> None:
         """Step until `stop` is set, then release the lease (the next worker takes over at once)."""

@@ -103,6 +103,11 @@ class Store(Protocol):
     def last_seq(self) -> int:
         ...
 
+    def trim(self, upto: int) -> None:
+        """Drop commands up to `upto` (never past `applied`) from the stream: a snapshot holds their effect. Their
+        sequence numbers stay taken; a read from before them starts at the first command kept."""
+        ...
+
     # --- views ---------------------------------------------------------------------------------------------
 
     def publish(self, worker: str, batch: Sequence[Applied]) -> bool:

@@ -15,12 +15,17 @@ from typing import Any
 from api.store.base import Appended, Applied, Op, order_key
 
 
+MAX_REPLIES = 100_000
+"""Replies kept for late readers; a retry of an older command reads the order record instead."""
+
+
 class MemoryStore:
     """`api.store.base.Store` in memory (see the module doc)."""
 
     def __init__(self) -> None:
         self._lock = threading.Condition()
         self._stream: list[tuple[int, dict[str, Any]]] = []
+        self._trimmed = 0  # commands dropped from the front of the stream (their sequence numbers stay taken)
         self._idempotency: dict[str, tuple[str, int]] = {}
         self._hashes: dict[str, dict[str, str]] = {}
         self._lists: dict[str, list[str]] = {}
@@ -43,7 +48,7 @@ class MemoryStore:
             if order is not None and order_key(order[0]) in self._hashes:
                 return Appended(status="exists")
             self._last_now = now = max(int(now), self._last_now)
-            seq = len(self._stream) + 1
+            seq = self._trimmed + len(self._stream) + 1
             self._stream.append((seq, json.loads(json.dumps({**command, "now": now, "seq": seq}))))
             if idempotency is not None:
                 self._idempotency[idempotency[0]] = (idempotency[1], seq)
@@ -54,13 +59,23 @@ class MemoryStore:
 
     def read(self, after: int, *, count: int = 512, block_ms: int = 0) -> list[tuple[int, dict[str, Any]]]:
         with self._lock:
-            if len(self._stream) <= after and block_ms > 0:
-                self._lock.wait_for(lambda: len(self._stream) > after, timeout=block_ms / 1000)
-            return [(seq, dict(c)) for seq, c in self._stream[after:after + count]]
+            if self._last() <= after and block_ms > 0:
+                self._lock.wait_for(lambda: self._last() > after, timeout=block_ms / 1000)
+            start = max(0, after - self._trimmed)
+            return [(seq, dict(c)) for seq, c in self._stream[start:start + count]]
+
+    def _last(self) -> int:
+        return self._trimmed + len(self._stream)
+
+    def trim(self, upto: int) -> None:
+        with self._lock:
+            drop = max(0, min(upto, self._applied) - self._trimmed)
+            del self._stream[:drop]
+            self._trimmed += drop
 
     def last_seq(self) -> int:
         with self._lock:
-            return len(self._stream)
+            return self._last()
 
     # --- views ---------------------------------------------------------------------------------------------
 
@@ -73,6 +88,8 @@ class MemoryStore:
                     self._write(entry.ops)
                     self._applied = entry.seq
                     self._replies[entry.seq] = json.loads(json.dumps(entry.reply))
+            while len(self._replies) > MAX_REPLIES:  # the oldest go first (Redis lets them expire)
+                del self._replies[next(iter(self._replies))]
             self._lock.notify_all()
             return True
 

@@ -139,6 +139,9 @@ class RedisStore:
             entries = self.client.xrange(self._k("stream"), min=f"{after + 1}-0", count=count)
         return [(int(eid.split(b"-")[0]), json.loads(fields[b"c"])) for eid, fields in entries]
 
+    def trim(self, upto: int) -> None:
+        self.client.xtrim(self._k("stream"), minid=f"{min(upto, self.applied()) + 1}-0", approximate=False)
+
     def last_seq(self) -> int:
         return int(self.client.get(self._k("seq")) or 0)
 

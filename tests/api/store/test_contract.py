@@ -161,6 +161,19 @@ def test_read_blocks_until_a_command_arrives(store: Store) -> None:
     assert [seq for seq, _ in got] == [1]
 
 
+def test_trimming_keeps_the_numbers_and_what_is_not_applied(store: Store) -> None:
+    """Trimmed commands are gone from reads, later ones keep their numbers, nothing unapplied is dropped."""
+    for _ in range(5):
+        store.append({"op": "tick"}, now=0)
+    store.lease("w", 5000)
+    store.publish("w", [Applied(seq=k, ops=[], reply={"ok": True}) for k in (1, 2, 3)])
+    store.trim(4)  # only up to what is applied: 3
+    assert [seq for seq, _ in store.read(0)] == [4, 5]
+    assert store.append({"op": "tick"}, now=0).seq == 6
+    assert store.last_seq() == 6
+    assert [seq for seq, _ in store.read(4)] == [5, 6]
+
+
 def test_keys_are_stored_and_revoked(store: Store) -> None:
     """A key record can be read back by its id until it is deleted."""
     store.put_key("abc", {"role": "courier", "courier": "c1"})
