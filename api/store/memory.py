@@ -14,7 +14,6 @@ from typing import Any
 
 from api.store.base import Appended, Applied, Op, order_key
 
-
 MAX_REPLIES = 100_000
 """Replies kept for late readers; a retry of an older command reads the order record instead."""
 
