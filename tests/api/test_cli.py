@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -25,13 +26,25 @@ def test_solve_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert out["vehicles"] == len(out["routes"])
 
 
+VRPLIB_6 = [(0, 0), (10, 0), (20, 0), (0, 10), (0, 20), (-10, 0), (-20, 3)]  # NODE_COORD_SECTION of the file
+
+
 def test_solve_vrplib_numbers_customers_from_one(capsys: pytest.CaptureFixture[str]) -> None:
-    """VRPLIB routes use customers 1..n-1 as in .sol files, and the distance follows EUC_2D rounding."""
+    """VRPLIB routes use customers 1..n-1 as in .sol files, and the distance is the sum of the printed routes'
+    legs rounded to the nearest integer each (EUC_2D), depot to depot, computed here from the coordinates."""
     assert main(["solve", str(DATA / "vrplib_6_customers.vrp"), "--iterations", "100", "--json",
                  "--backend", "ortools"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert sorted(c for r in out["routes"] for c in r) == [1, 2, 3, 4, 5, 6]
-    assert out["distance"] == float(int(out["distance"]))
+
+    def leg(a: int, b: int) -> int:
+        (xa, ya), (xb, yb) = VRPLIB_6[a], VRPLIB_6[b]
+        return int(((xa - xb) ** 2 + (ya - yb) ** 2) ** 0.5 + 0.5)
+
+    expected = sum(leg(a, b) for route in out["routes"] for a, b in itertools.pairwise([0, *route, 0]))
+    assert out["distance"] == expected
+    assert expected != sum(((VRPLIB_6[a][0] - VRPLIB_6[b][0]) ** 2 + (VRPLIB_6[a][1] - VRPLIB_6[b][1]) ** 2) ** 0.5
+                           for route in out["routes"] for a, b in itertools.pairwise([0, *route, 0]))
 
 
 def test_same_seed_same_output(capsys: pytest.CaptureFixture[str]) -> None:

@@ -31,22 +31,23 @@ def test_sweep_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "greedy" in printed and str(out / "results.csv") in printed
 
 
-@pytest.mark.parametrize("argv", [
-    ["sweep", str(TINY), "--set", "fleet.bike=10,lots"],
-    ["sweep", str(TINY), "--set", "fleet.bike"],
-    ["sweep", str(TINY), "--set", "warp.speed=9"],
-    ["sweep", str(TINY), "--seeds", "2", "--seed-list", "1,2"],
-    ["sweep", str(TINY), "--seed-list", "1,x"],
-    ["fleet-size", str(TINY), "--target", "happiness=0.9"],
-    ["fleet-size", str(TINY), "--target", "on_time=high"],
-    ["fleet-size", str(TINY), "--target", "on_time"],
-    ["fleet-size", str(TINY)],
+@pytest.mark.parametrize(("argv", "names"), [
+    (["sweep", str(TINY), "--set", "fleet.bike=10,lots"], "--set fleet.bike: must be an integer, got 'lots'"),
+    (["sweep", str(TINY), "--set", "fleet.bike"], "--set fleet.bike: must be KEY=VALUE"),
+    (["sweep", str(TINY), "--set", "warp.speed=9"], "--set warp.speed: unknown setting"),
+    (["sweep", str(TINY), "--seeds", "2", "--seed-list", "1,2"], "--seed-list: not allowed with argument --seeds"),
+    (["sweep", str(TINY), "--seed-list", "1,x"], "--seed-list: must be integers separated by commas, got '1,x'"),
+    (["fleet-size", str(TINY), "--target", "happiness=0.9"], "--target: unknown metric 'happiness'"),
+    (["fleet-size", str(TINY), "--target", "on_time=high"], "on_time_rate must be compared with a number, got 'high'"),
+    (["fleet-size", str(TINY), "--target", "on_time"], "--target: must be METRIC=VALUE"),
+    (["fleet-size", str(TINY)], "required: --target"),
 ])
-def test_bad_input_is_one_line_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    """Bad --set, seeds, metric or target value: exit status 2 and exactly one line on stderr, nothing run."""
+def test_bad_input_is_one_line_exit_2(argv: list[str], names: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Bad --set, seeds, metric or target value: exit status 2 and one line on stderr naming the fault."""
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("lastmile: error: ") and err.count("\n") == 1
+    assert names in err
 
 
 def test_fleet_size_json_accepts_on_time_alias(capsys: pytest.CaptureFixture[str]) -> None:
