@@ -88,7 +88,16 @@ def test_example_facility_files_validate(name: str) -> None:
     data = load(name)
     facilities = FacilitiesFile.model_validate(data).to_domain()
     assert [f.id for f in facilities] == [f["id"] for f in data["facilities"]]
-    assert all(isinstance(f, domain.DarkStore | domain.PickupPoint | domain.Locker) for f in facilities)
+    kinds = {"dark_store": domain.DarkStore, "pickup_point": domain.PickupPoint, "locker": domain.Locker}
+    for f, raw in zip(facilities, data["facilities"], strict=True):
+        assert type(f) is kinds[raw["kind"]]
+        assert f.location == tuple(raw["location"])
+        if raw["kind"] == "dark_store":
+            assert dict(f.stock) == raw["stock"]
+        elif raw["kind"] == "locker":
+            assert dict(f.compartments) == {size: raw["compartments"].get(size, 0) for size in "SML"}
+        else:
+            assert f.capacity == raw["capacity"]
 
 
 @pytest.mark.parametrize("name", ORDER_FILES)
@@ -97,7 +106,9 @@ def test_example_order_files_validate(name: str) -> None:
     data = load(name)
     orders = OrdersFile.model_validate(data).to_domain()
     assert [o.id for o in orders] == [o["id"] for o in data["orders"]]
-    assert all(isinstance(o, domain.Order) and o.items for o in orders)
+    for o, raw in zip(orders, data["orders"], strict=True):
+        assert (o.mode, o.location) == (raw["mode"], tuple(raw["location"]))
+        assert [(i.sku, i.qty) for i in o.items] == [(i["sku"], i["qty"]) for i in raw.get("items", [])]
 
 
 @pytest.mark.parametrize("name", sorted(SCHEMAS))

@@ -127,13 +127,20 @@ def test_rolling_postpones_until_courier_must_leave() -> None:
 
 
 def test_rolling_is_deterministic() -> None:
-    """The same inputs give the same assignments."""
+    """The same inputs give the same assignments, from the same policy object or a fresh one; and it does assign:
+    each courier at most once, each order at most once."""
     from dispatch.meal import RollingHorizonMealPolicy
 
     orders = [order(f"o{k}", ready=k % 3, door=(k * 100, 500)) for k in range(8)]
     couriers = [courier(f"c{k}", (k * 200, 0)) for k in range(3)]
     policy = RollingHorizonMealPolicy(rules=RULES)
-    assert policy.assign(0, orders, couriers) == policy.assign(0, list(orders), list(couriers))
+    first = policy.assign(0, orders, couriers)
+    assert first == policy.assign(0, list(orders), list(couriers))
+    assert first == RollingHorizonMealPolicy(rules=RULES).assign(0, list(orders), list(couriers))
+    assert first, "nothing assigned: the test would hold for any policy"
+    assigned = [o for a in first for o in a.orders]
+    assert len(assigned) == len(set(assigned))
+    assert len({a.courier for a in first}) == len(first)
 
 
 def test_rolling_skips_orders_that_cannot_make_the_maximum() -> None:

@@ -145,9 +145,13 @@ def test_cli_json_and_deliveries(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_cli_table(capsys: pytest.CaptureFixture[str]) -> None:
-    """Without --json a small table is printed."""
+    """Without --json a small table is printed: one row per metric, with the values --json gives."""
+    assert main(["simulate", "--mdrp", str(TINY), "--json"]) == 0
+    values = json.loads(capsys.readouterr().out)
     assert main(["simulate", "--mdrp", str(TINY)]) == 0
-    assert "click_to_door_mean" in capsys.readouterr().out
+    rows = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines()[1:])
+    for key in ("delivered", "click_to_door_mean", "ctd_excess", "cost_per_order"):
+        assert rows[key].strip() == str(values[key]), key
 
 
 def test_cli_bad_input_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -193,6 +197,13 @@ def test_rolling_delivers_at_least_greedy_on_tiny(tiny: tuple[Instance, Recorder
 
 def test_cli_policy_rolling(capsys: pytest.CaptureFixture[str]) -> None:
     """`simulate --policy rolling --json` runs the rolling-horizon policy and names it."""
+    from dispatch.meal import RollingHorizonMealPolicy
+
     assert main(["simulate", "--mdrp", str(TINY), "--policy", "rolling", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
+    instance = read_instance(TINY)
+    library = compute_metrics(instance, simulate(instance, RollingHorizonMealPolicy(
+        rules=instance.parameters.rules))).as_dict()
     assert out["policy"] == "rolling" and out["delivered"] >= 1
+    for key in ("delivered", "click_to_door_mean", "ctd_excess", "cost_per_order"):
+        assert out[key] == library[key], key
