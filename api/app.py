@@ -34,7 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import schemas
 from api.errors import ApiError
 from api.metrics import RequestTimer
-from api.service import ROLES, Service
+from api.service import Service
 from api.store import body_hash, order_key, route_key
 from dispatch.errors import DispatchError
 from dispatch.model import MAX_UNITS
@@ -239,7 +239,8 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
             raise ApiError(401, "unauthorized", "unknown or revoked key", "Authorization")
         wait = limiter.take(key)
         if wait > 0:
-            raise ApiError(429, "rate_limited", f"too many requests; retry in {wait:.2f} s", "Authorization")
+            raise ApiError(429, "rate_limited", f"too many requests; retry in {wait:.2f} s", "Authorization",
+                           headers={"Retry-After": f"{wait:.2f}"})
         return record
 
     def role(*allowed: str) -> Callable[[Principal], Awaitable[Principal]]:
@@ -249,7 +250,7 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
             return who
         return check
 
-    def courier_of(courier_id: str, who: Principal) -> dict[str, str]:
+    def courier_of(courier_id: str, who: Principal) -> Mapping[str, str]:
         """The courier (store, profile) a request acts for, if the key may."""
         if who["role"] == "courier" and who["courier"] != courier_id:
             raise ApiError(403, "forbidden", "a courier key acts only for its own courier", "courier_id")
@@ -293,24 +294,21 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
         if not service.revoke(key_id):
             raise ApiError(404, "not_found", f"no key {key_id!r}", "key_id")
 
-    def configure(part: str, document: dict[str, Any]) -> JSONResponse:
-        try:  # the document's own fields checked here; against the stores configured now, by the worker
-            (schemas.facilities_from_json if part == "facilities" else schemas.couriers_from_json)(document)
-        except DispatchError as e:
-            raise ApiError(422, "invalid", e.message, e.field) from None
-        _, reply = service.submit({"op": "configure", part: document})
+    def configure(part: str, body: schemas.FacilitiesFile | schemas.CouriersFile) -> JSONResponse:
+        body.to_domain()  # the document's own fields checked here; against the stores configured now, by the worker
+        reply = service.submit({"op": "configure", part: body.model_dump(mode="json", exclude_none=True)})
         return _answer(reply, lambda r: (200, service.config(fresh=True)))
 
     @app.put("/v1/facilities", tags=["admin"], responses=QUEUED)
     def put_facilities(body: schemas.FacilitiesFile, _who: Admin) -> JSONResponse:
         """Replace the dark stores (with stock), pickup points and lockers: the document of `lastmile allocate
         --facilities`. Only while no order is open (409 otherwise); couriers of removed stores are dropped."""
-        return configure("facilities", body.model_dump(mode="json", exclude_none=True))
+        return configure("facilities", body)
 
     @app.put("/v1/couriers", tags=["admin"], responses=QUEUED)
     def put_couriers(body: schemas.CouriersFile, _who: Admin) -> JSONResponse:
         """Replace the couriers. Only while no order is open (409 otherwise); couriers kept stay on shift."""
-        return configure("couriers", body.model_dump(mode="json"))
+        return configure("couriers", body)
 
     @app.get("/v1/config", tags=["admin"])
     def get_config(_who: Reader) -> dict[str, Any]:
@@ -323,7 +321,7 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
     def quote(body: QuoteRequest, _who: OrderSystem) -> JSONResponse:
         """Every delivery option the checkout can offer (express ETA, slots, pickup point, locker, store)."""
         items = [asdict(i.to_domain()) for i in body.items]
-        _, reply = service.submit({"op": "quote", "location": list(body.location), "items": items})
+        reply = service.submit({"op": "quote", "location": list(body.location), "items": items})
         return _answer(reply, lambda r: (200, r["quote"]))
 
     @app.post("/v1/orders", status_code=201, tags=["orders"], responses={
@@ -336,19 +334,16 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
         if not idempotency_key:
             raise ApiError(400, "missing", "send an Idempotency-Key header (retries with it place one order)",
                            "Idempotency-Key")
-        try:
-            order = body.to_domain()
-        except DispatchError as e:
-            raise ApiError(422, "invalid", e.message, e.field) from None
+        order = body.to_domain()
         order_json = order_to_json(order)
         command = {"op": "place", "order": order_json}
         record = {"id": order.id, "state": "received", "mode": order.mode, "location": json.dumps(order.location),
                   "promise": json.dumps(None if body.promise is None else body.promise.kind)}
-        _, reply = service.submit(command, idempotency=(idempotency_key, body_hash(order_json)),
-                                         order=(order.id, record))
-        if reply is None:
-            return JSONResponse(_order_view(order.id, store.hgetall(order_key(order.id))), status_code=202)
+        reply = service.submit(command, idempotency=(idempotency_key, body_hash(order_json)),
+                               order=(order.id, record))
         view = _order_view(order.id, store.hgetall(order_key(order.id)))
+        if reply is None:
+            return JSONResponse(view, status_code=202)
         if view["state"] == "rejected":
             reason = view.get("reason") or "rejected"
             error = ApiError(422, "rejected", reason, _REJECTION_FIELDS.get(reason.split(":")[0], "order"))
@@ -368,7 +363,7 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
     def order_command(op: str, order_id: str, done: str) -> JSONResponse:
         if not store.hgetall(order_key(order_id)):
             raise ApiError(404, "not_found", f"no order {order_id!r}", "order_id")
-        _, reply = service.submit({"op": op, "order": order_id})
+        reply = service.submit({"op": op, "order": order_id})
 
         def answer(r: dict[str, Any]) -> tuple[int, Any]:
             view = _order_view(order_id, store.hgetall(order_key(order_id)))
@@ -395,7 +390,7 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
     @app.put("/v1/stores/{store_id}/stock/{sku}", tags=["stores"], responses=QUEUED)
     def set_stock(store_id: str, sku: str, body: StockRequest, _who: OrderSystem) -> JSONResponse:
         """The store counted this many units orders can still take (real-time stock in every channel)."""
-        _, reply = service.submit({"op": "stock", "store": store_id, "sku": sku, "available": body.available})
+        reply = service.submit({"op": "stock", "store": store_id, "sku": sku, "available": body.available})
         return _answer(reply, lambda r: (200, {"store": store_id, "sku": sku, "available": body.available}))
 
     # --- courier app -----------------------------------------------------------------------------------------
@@ -403,18 +398,16 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
     @app.post("/v1/couriers/{courier_id}/shift", tags=["couriers"], responses=QUEUED)
     def shift(courier_id: str, body: ShiftRequest, who: CourierKey) -> JSONResponse:
         """Start (at the store) or end the shift."""
-        cid = courier_id
-        courier_of(cid, who)
-        _, reply = service.submit({"op": "shift", "courier": cid, "on": body.on})
-        return _answer(reply, lambda r: (200, {"courier": cid, "on_shift": body.on}))
+        courier_of(courier_id, who)
+        reply = service.submit({"op": "shift", "courier": courier_id, "on": body.on})
+        return _answer(reply, lambda r: (200, {"courier": courier_id, "on_shift": body.on}))
 
     @app.post("/v1/couriers/{courier_id}/location", tags=["couriers"], responses=QUEUED)
     def location(courier_id: str, body: LocationRequest, who: CourierKey) -> JSONResponse:
         """Where the phone is (every 5 to 60 s)."""
-        cid = courier_id
-        courier_of(cid, who)
-        _, reply = service.submit({"op": "position", "courier": cid, "location": list(body.location)})
-        return _answer(reply, lambda r: (200, {"courier": cid}))
+        courier_of(courier_id, who)
+        reply = service.submit({"op": "position", "courier": courier_id, "location": list(body.location)})
+        return _answer(reply, lambda r: (200, {"courier": courier_id}))
 
     network = service.deployment.network
     traffic = service.deployment.options.traffic
@@ -430,11 +423,10 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
     async def route(courier_id: str, who: CourierKey, geometry: bool = True) -> JSONResponse:
         """The committed trip: stops in order with ETAs, addresses and what to pick up or hand over, and (unless
         `geometry=false`) the road path as a GeoJSON Feature, one line per leg."""
-        cid = courier_id
-        courier = courier_of(cid, who)
-        raw = store.get(route_key(cid))
+        courier = courier_of(courier_id, who)
+        raw = store.get(route_key(courier_id))
         if raw is None:
-            return JSONResponse({"courier": cid, "status": "none", "stops": []})
+            return JSONResponse({"courier": courier_id, "status": "none", "stops": []})
         body = dict(json.loads(raw))
         points = tuple(tuple(s["location"]) for s in body["stops"] if s.get("location") is not None)
         if geometry and len(points) >= 2:
@@ -446,36 +438,32 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
     def stop(courier_id: str, stop_id: str, body: StopRequest, who: CourierKey) -> JSONResponse:
         """A stop's status: `pickup` completed (left the store), a door `arrived` / `completed` with an outcome,
         `return` arrived (back at the store)."""
-        cid = courier_id
-        courier_of(cid, who)
-        command: dict[str, Any] = {"op": "stop", "courier": cid, "stop": stop_id, "status": body.status,
+        courier_of(courier_id, who)
+        command: dict[str, Any] = {"op": "stop", "courier": courier_id, "stop": stop_id, "status": body.status,
                                    "outcome": body.outcome, "reason": body.reason}
-        _, reply = service.submit(command)
-        return _answer(reply, lambda r: (200, json.loads(store.get(route_key(cid)) or "{}")))
+        reply = service.submit(command)
+        return _answer(reply, lambda r: (200, json.loads(store.get(route_key(courier_id)) or "{}")))
 
     # --- one error shape -------------------------------------------------------------------------------------
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        headers = {}
-        if exc.status == 429:
-            headers["Retry-After"] = exc.message.split("retry in ")[-1].split(" ")[0]
-        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(DispatchError)
     async def dispatch_error(_request: Request, exc: DispatchError) -> JSONResponse:
-        return JSONResponse(ApiError(422, "invalid", exc.message, exc.field).body(), status_code=422)
+        return await api_error(_request, ApiError(422, "invalid", exc.message, exc.field))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         field, message = _describe(request, exc.errors()[0])
-        return JSONResponse(ApiError(422, "invalid", message, field).body(), status_code=422)
+        return await api_error(request, ApiError(422, "invalid", message, field))
 
     @app.exception_handler(redis.RedisError)
     async def store_down(_request: Request, exc: redis.RedisError) -> JSONResponse:
-        error = ApiError(503, "store_unavailable", f"the store did not answer ({type(exc).__name__}); retry with the "
-                                                   "same Idempotency-Key", "")
-        return JSONResponse(error.body(), status_code=503, headers={"Retry-After": "1"})
+        return await api_error(_request, ApiError(
+            503, "store_unavailable", f"the store did not answer ({type(exc).__name__}); retry with the same "
+            "Idempotency-Key", headers={"Retry-After": "1"}))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -493,8 +481,7 @@ def _answer(reply: dict[str, Any] | None, ok: Callable[[dict[str, Any]], tuple[i
                             status_code=202)
     if not reply["ok"]:
         e = reply["error"]
-        status = {"conflict": 409, "internal": 500}.get(e["code"], 422)
-        return JSONResponse(ApiError(status, e["code"], e["message"], e["field"]).body(), status_code=status)
+        raise ApiError({"conflict": 409, "internal": 500}.get(e["code"], 422), e["code"], e["message"], e["field"])
     status, body = ok(reply)
     return JSONResponse(body, status_code=status)
 
@@ -531,5 +518,5 @@ def _describe(request: Request, error: Mapping[str, Any]) -> tuple[str, str]:
     return ".".join(str(p) for p in loc[1:]) or str(loc[0] if loc else ""), str(error.get("msg", "invalid"))
 
 
-__all__ = ["ROLES", "create_app"]
+__all__ = ["create_app"]
 

@@ -64,16 +64,15 @@ class Deployment:
     def configured(self, config: Mapping[str, Any]) -> Deployment:
         """This deployment with `config["facilities"]` and/or `config["couriers"]` (the PUT documents) in place.
         Couriers of a store that no longer exists are dropped. Raises a DispatchError naming the field."""
+        facilities_doc, couriers_doc = config.get("facilities"), config.get("couriers")
         merged = {**self.config, **{k: v for k, v in config.items() if v is not None}}
         facs, pickers = self.facilities, self.pickers
-        if "facilities" in config and config["facilities"] is not None:
-            facs = schemas.facilities_from_json(config["facilities"])
-            pickers = schemas.pickers_from_json(config["facilities"])
-        couriers: Mapping[str, CourierSetup] = self.couriers
-        if "couriers" in config and config["couriers"] is not None:
-            couriers = {c.id: c for c in schemas.couriers_from_json(config["couriers"])}
+        if facilities_doc is not None:
+            facs, pickers = schemas.facilities_and_pickers_from_json(facilities_doc)
         stores = {f.id for f in facs if isinstance(f, DarkStore)}
-        if "couriers" in config and config["couriers"] is not None:
+        couriers: Mapping[str, CourierSetup] = self.couriers
+        if couriers_doc is not None:
+            couriers = {c.id: c for c in schemas.couriers_from_json(couriers_doc)}
             for i, c in enumerate(couriers.values()):
                 if c.store not in stores:
                     raise InvalidDispatchError(f"couriers[{i}].store", f"unknown dark store {c.store!r}")

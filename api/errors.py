@@ -12,12 +12,14 @@ from dispatch.errors import DispatchError
 class ApiError(Exception):
     """An error answered with `status`: `{"error": {"code", "message", "field"}}`."""
 
-    def __init__(self, status: int, code: str, message: str, field: str = "") -> None:
+    def __init__(self, status: int, code: str, message: str, field: str = "", *,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(status, code, message, field)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.headers = headers or {}
 
     def body(self) -> dict[str, dict[str, str]]:
         return {"error": {"code": self.code, "message": self.message, "field": self.field}}

@@ -369,10 +369,10 @@ def couriers_from_json(data: Any) -> tuple[CourierSetup, ...]:
     return validate(CouriersFile, data, InvalidDispatchError).to_domain()
 
 
-def pickers_from_json(data: Any) -> dict[str, int]:
-    """The pickers of each dark store of a valid facilities document."""
-    return {f.id: f.pickers for f in validate(FacilitiesFile, data, InvalidFacilityError).facilities
-            if isinstance(f, DarkStore)}
+def facilities_and_pickers_from_json(data: Any) -> tuple[tuple[domain.Facility, ...], dict[str, int]]:
+    """`facilities_from_json` and the pickers of each dark store, from one validation of the document."""
+    model = validate(FacilitiesFile, data, InvalidFacilityError)
+    return model.to_domain(), {f.id: f.pickers for f in model.facilities if isinstance(f, DarkStore)}
 
 
 def orders_from_json(data: Any) -> tuple[domain.Order, ...]:

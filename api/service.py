@@ -21,10 +21,9 @@ from api.deployment import Deployment
 from api.errors import ApiError
 from api.metrics import Metrics
 from api.settings import Settings
-from api.store import Appended, Store, key_id, open_store
+from api.store import Store, key_id, open_store
 from api.worker import Worker
 
-ROLES = ("order_system", "courier", "planner", "admin")
 CACHE_S = 1.0
 """How long an API process reuses the published configuration before reading it again."""
 KEY_CACHE_S = 5.0
@@ -108,7 +107,7 @@ class Service:
     # --- commands ------------------------------------------------------------------------------------------
 
     def submit(self, command: Mapping[str, Any], *, idempotency: tuple[str, str] | None = None,
-               order: tuple[str, Mapping[str, str]] | None = None) -> tuple[Appended, dict[str, Any] | None]:
+               order: tuple[str, Mapping[str, str]] | None = None) -> dict[str, Any] | None:
         """Append `command` (durable on return) and wait for the worker's reply (None: not applied in time)."""
         appended = self.store.append(command, now=self.clock(), idempotency=idempotency, order=order)
         if appended.status == "conflict":
@@ -117,14 +116,12 @@ class Service:
         if appended.status == "exists":
             raise ApiError(409, "order_exists", "an order with this id exists (placed with another "
                                                 "Idempotency-Key)", "id")
-        return appended, self.store.wait_reply(appended.seq, self.settings.reply_timeout_s)
+        return self.store.wait_reply(appended.seq, self.settings.reply_timeout_s)
 
     # --- keys ----------------------------------------------------------------------------------------------
 
     def mint_key(self, role: str, courier: str | None) -> tuple[str, str]:
         """A new API key for `role` (a courier key is bound to its courier): (key, id)."""
-        if role not in ROLES:
-            raise ApiError(422, "invalid", f"must be one of {list(ROLES)}", "role")
         if (role == "courier") != (courier is not None):
             raise ApiError(422, "invalid", "a courier key needs courier_id, other roles take none", "courier_id")
         if courier is not None and courier not in self.couriers():
@@ -134,9 +131,9 @@ class Service:
         self.store.put_key(kid, {"role": role, "courier": courier or ""})
         return key, kid
 
-    def couriers(self) -> dict[str, dict[str, str]]:
+    def couriers(self) -> Mapping[str, Mapping[str, str]]:
         """The couriers of the deployment as configured now: {id: {"store", "profile"}}."""
-        return dict(self.config()["couriers"])
+        return self.config()["couriers"]
 
     def config(self, *, fresh: bool = False) -> dict[str, Any]:
         """The configuration the worker last published, or the deployment's own before any `PUT` (read from the

@@ -5,9 +5,9 @@ the lease it builds a fresh `dispatch.operations.Operations` core, restores the 
 after it: the core is deterministic, so replaying yields the state the dead worker had, and `Store.publish` skips
 what was already published, so nothing is applied twice or skipped. Then it reads the stream in order, applies each
 command, and publishes in batches (one transaction per up to 64 commands or 5 ms of work): the order records and
-timelines, the couriers' routes and each command's reply (which the API waits for). It appends the stores' ticks to
-the stream itself when the service clock passes them (so a replay ticks at the same times), and saves a snapshot
-every `snapshot_every` commands.
+timelines, the couriers' routes and each command's reply (which the API waits for). It appends a tick of every
+store to the stream itself when the service clock passes one (so a replay ticks at the same times), and saves a
+snapshot every `snapshot_every` commands.
 
 The worker adds to the core only what the courier app says that the core does not keep: when a courier arrived at a
 door (a later `delivered` is on time by the arrival) and the routes as the app shows them.
@@ -73,6 +73,7 @@ class Worker:
         self.last_tick = -1
         self.orders: dict[str, dict[str, Any]] = {}
         self.routes: dict[str, dict[str, Any]] = {}
+        self._changed_routes: set[str] = set()
         self.arrivals: dict[str, int] = {}
         self.observe = observe
         """Called with the seconds each command that decided something took (the metrics' histogram)."""
@@ -94,6 +95,7 @@ class Worker:
 
     def _recover(self) -> None:
         self.seq, self.orders, self.routes, self.arrivals, self.last_tick = 0, {}, {}, {}, -1
+        self._changed_routes.clear()
         self.deployment = self.base
         saved = self.store.load_snapshot()
         envelope = None
@@ -172,8 +174,7 @@ class Worker:
         tick_s = self.core.options.tick_s
         if self.last_tick >= 0 and now < self.last_tick + tick_s:
             return
-        for store in self.core.stores:
-            self.store.append({"op": "tick", "store": store}, now=now)
+        self.store.append({"op": "tick"}, now=now)  # one command ticks every store (one append, one fsync)
         self.last_tick = max(now, self.last_tick)
 
     def _publish(self, batch: list[Applied]) -> bool:
@@ -217,7 +218,7 @@ class Worker:
         op, now = command.get("op"), int(command["now"])
         if op == "tick":
             self.last_tick = max(self.last_tick, now)
-            return core.tick(command["store"], now), {}
+            return sum((core.tick(store, now) for store in core.stores), Outcome()), {}
         if op == "place":
             order = order_from_json({**command["order"], "placed_at": now})
             self.orders[order.id] = {"location": list(order.location), "mode": order.mode,
@@ -227,13 +228,13 @@ class Worker:
             quote = core.quote(tuple(command["location"]), items_from_json(command["items"]), now)
             return Outcome(), {"quote": asdict(quote)}
         if op == "stop":
-            return self._stop(command, ops), {}
+            return self._stop(command), {}
         if op == "configure":
             self._configure(command, ops)
             return Outcome(), {}
         return core.apply(command), {}
 
-    def _stop(self, command: Mapping[str, Any], ops: list[Op]) -> Outcome:
+    def _stop(self, command: Mapping[str, Any]) -> Outcome:
         """A courier app's stop status: pickup completed → picked_up; at a door arrived (remembered),
         completed → delivered / failed; return arrived or completed → at_store."""
         assert self.core is not None
@@ -241,9 +242,9 @@ class Worker:
         route = self.routes.get(courier)
         stops = {s["id"]: s for s in route["stops"]} if route else {}
         if stop not in stops:
-            raise _invalid("stop", f"{stop!r} is not a stop of courier {courier}'s route")
+            raise InvalidDispatchError("stop", f"{stop!r} is not a stop of courier {courier}'s route")
         if status not in _STOP_STATUS:
-            raise _invalid("status", f"must be one of {list(_STOP_STATUS)}")
+            raise InvalidDispatchError("status", f"must be one of {list(_STOP_STATUS)}")
         entry = stops[stop]
         out = Outcome()
         if entry["kind"] == "pickup" and status == "completed":
@@ -257,7 +258,7 @@ class Worker:
             elif outcome in ("delivered", "return_collected"):
                 out = self.core.delivered(courier, stop, now, arrived_at=self.arrivals.pop(stop, None))
             else:
-                raise _invalid("outcome", "must be 'delivered', 'failed' or 'return_collected'")
+                raise InvalidDispatchError("outcome", "must be 'delivered', 'failed' or 'return_collected'")
         elif entry["kind"] == "return" and status in ("arrived", "completed"):
             out = self.core.at_store(courier, now)
         entry["status"] = status
@@ -265,7 +266,7 @@ class Worker:
         route["updated"] = now
         if entry["kind"] == "return" and status in ("arrived", "completed"):
             route["status"] = "done"
-        ops.append(Op(kind="set", key=route_key(courier), value=json.dumps(route)))
+        self._changed_routes.add(courier)
         return out
 
     def _configure(self, command: Mapping[str, Any], ops: list[Op]) -> None:
@@ -294,12 +295,11 @@ class Worker:
         for event in outcome.events:
             ops.extend(self._order_views(event))
         for trip in outcome.trips:
-            route = self.routes[trip.courier_id] = self._route(trip)
-            ops.append(Op(kind="set", key=route_key(trip.courier_id), value=json.dumps(route)))
-        touched = {e.fields.get("courier") for e in outcome.events if e.event in ("picked_up", "delivered", "failed")}
-        for courier in sorted(c for c in touched if isinstance(c, str) and c in self.routes):
-            route = self.routes[courier]
-            ops.append(Op(kind="set", key=route_key(courier), value=json.dumps(route)))
+            self.routes[trip.courier_id] = self._route(trip)
+            self._changed_routes.add(trip.courier_id)
+        ops.extend(Op(kind="set", key=route_key(c), value=json.dumps(self.routes[c]))
+                   for c in sorted(self._changed_routes) if c in self.routes)
+        self._changed_routes.clear()
         return ops
 
     def _order_views(self, event: Event) -> list[Op]:
@@ -313,6 +313,7 @@ class Worker:
         courier = event.fields.get("courier")
         route = self.routes.get(courier) if isinstance(courier, str) else None
         if route is not None and event.event in ("picked_up", "delivered", "failed"):
+            self._changed_routes.add(event.fields["courier"])
             for stop in route["stops"]:
                 if event.event == "picked_up" and stop["kind"] == "pickup":
                     stop["status"] = "completed"
@@ -331,7 +332,7 @@ class Worker:
         assert self.core is not None
         core = self.core
         store = core.store_of[trip.courier_id]
-        store_at = list(_facility(core, store).location)
+        store_at = list(core.facility[store].location)
         stops: list[dict[str, Any]] = [{"id": "pickup", "kind": "pickup", "location": store_at,
                                         "eta": trip.departure, "orders": list(trip.order_ids),
                                         "status": "pending"}]
@@ -342,7 +343,7 @@ class Worker:
             facility = None
             if booked is not None and (booked.mode != "courier" or booked.redirected_to is not None):
                 facility = booked.redirected_to or booked.facility
-                where = list(_facility(core, facility).location)
+                where = list(core.facility[facility].location)
             stops.append({"id": oid, "kind": "dropoff", "order": oid, "location": where, "eta": eta,
                           "facility": facility, "boxes": list(booked.boxes) if booked else [],
                           "collect_returns": bool(info.get("returns")), "status": "pending"})
@@ -354,12 +355,3 @@ class Worker:
                 "stops": stops}
 
 
-def _facility(core: Operations, fid: str) -> Any:
-    for f in core.facilities:
-        if f.id == fid:
-            return f
-    raise KeyError(fid)
-
-
-def _invalid(field: str, message: str) -> DispatchError:
-    return InvalidDispatchError(field, message)

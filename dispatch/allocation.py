@@ -74,6 +74,23 @@ class Allocation:
         return self.reason is None
 
 
+def snap_facilities(network: RoadNetwork, facilities: Sequence[Facility], max_snap_m: float) -> IntArray:
+    """The road node of each facility; InvalidFacilityError naming `facilities[i].location` for the first one
+    farther than `max_snap_m` from the road network."""
+    points = np.array([f.location for f in facilities], dtype=np.float64).reshape(-1, 2)
+    snapped = snap(network, points, max_distance_m=max_snap_m)
+    far = np.flatnonzero(snapped.too_far)
+    if far.size:
+        i = int(far[0])
+        lon, lat = points[i]
+        raise InvalidFacilityError(
+            f"facilities[{i}].location",
+            f"{facilities[i].id!r} at (lon, lat) = ({lon:.6f}, {lat:.6f}) is {snapped.distance_m[i]:.0f} m "
+            f"from the nearest road node (limit {max_snap_m:.0f} m)",
+        )
+    return snapped.nodes
+
+
 def _contains(zone: Zone, x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> BoolArray:
     """shapely.contains_xy, testing only the points within the zone's bounding box."""
     min_x, min_y, max_x, max_y = zone.bounds
@@ -214,18 +231,7 @@ class Allocator:
         for i, f in enumerate(self.facilities):
             if isinstance(f, PickupPoint | Locker) and f.store is not None and f.store not in store_ids:
                 raise InvalidFacilityError(f"facilities[{i}].store", f"unknown dark store {f.store!r}")
-        points = np.array([f.location for f in self.facilities], dtype=np.float64).reshape(-1, 2)
-        snapped = snap(network, points, max_distance_m=max_snap_m)
-        far = np.flatnonzero(snapped.too_far)
-        if far.size:
-            i = int(far[0])
-            lon, lat = points[i]
-            raise InvalidFacilityError(
-                f"facilities[{i}].location",
-                f"{self.facilities[i].id!r} at (lon, lat) = ({lon:.6f}, {lat:.6f}) is {snapped.distance_m[i]:.0f} m "
-                f"from the nearest road node (limit {max_snap_m:.0f} m)",
-            )
-        self._node = snapped.nodes
+        self._node = snap_facilities(network, self.facilities, max_snap_m)
         self._row = {f.id: i for i, f in enumerate(self.facilities)}
         self.stores = tuple(f for f in self.facilities if isinstance(f, DarkStore))
         self.pickup_points = tuple(f for f in self.facilities if isinstance(f, PickupPoint))

@@ -40,9 +40,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from dispatch.allocation import Allocator
+from dispatch.allocation import Allocator, snap_facilities
 from dispatch.engine import CourierEvent, Dispatcher
-from dispatch.errors import InvalidDispatchError, InvalidFacilityError
+from dispatch.errors import InvalidDispatchError
 from dispatch.model import DarkStore, Item, Locker, Order, PickupPoint, Promise, check_location, deadline
 from dispatch.packaging import compartments_for
 from dispatch.places import LivePlaces
@@ -149,13 +149,8 @@ class Operations:
         self.facilities = tuple(facilities)
         self.stores = {f.id: f for f in self.facilities if isinstance(f, DarkStore)}
         self.lockers = tuple(f for f in self.facilities if isinstance(f, Locker))
-        fac_xy = np.array([f.location for f in self.facilities], dtype=np.float64).reshape(-1, 2)
-        snapped = snap(network, fac_xy, max_distance_m=opts.max_snap_m)
-        for i in np.flatnonzero(snapped.too_far)[:1]:
-            raise InvalidFacilityError(f"facilities[{i}].location", f"{self.facilities[i].id!r} is "
-                                       f"{snapped.distance_m[i]:.0f} m from the nearest road of the map (limit "
-                                       f"{opts.max_snap_m:.0f} m)")
-        fac_nodes = snapped.nodes
+        self.facility = {f.id: f for f in self.facilities}
+        fac_nodes = snap_facilities(network, self.facilities, opts.max_snap_m)
         self.node_of_facility = {f.id: int(fac_nodes[i]) for i, f in enumerate(self.facilities)}
         fleet = list(couriers)
         profiles = sorted({c.profile for c in fleet} or {opts.allocation_profile})
@@ -540,14 +535,13 @@ def order_to_json(order: Order) -> dict[str, Any]:
 
 def order_from_json(data: Mapping[str, Any]) -> Order:
     """The order of `order_to_json`."""
-    items = items_from_json
     promise = data.get("promise")
     return Order(id=data["id"], location=tuple(data["location"]), mode=data["mode"],
-                 items=items(data["items"]), placed_at=data["placed_at"],
+                 items=items_from_json(data["items"]), placed_at=data["placed_at"],
                  promise=None if promise is None else Promise(
                      kind=promise["kind"], within_s=promise["within_s"],
                      window=None if promise["window"] is None else tuple(promise["window"])),
-                 returns=items(data.get("returns", ())))
+                 returns=items_from_json(data.get("returns", ())))
 
 
 def items_from_json(rows: Iterable[Mapping[str, Any]]) -> tuple[Item, ...]:

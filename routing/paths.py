@@ -8,6 +8,7 @@ optionally simplified (Douglas-Peucker, `tolerance_m`) to keep a phone's payload
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -15,9 +16,10 @@ import scipy.sparse.csgraph
 import shapely
 
 from routing.network import Profile, RoadNetwork
+from routing.snap import EARTH_RADIUS_M
 
 _NO_PREDECESSOR = -9999
-_M_PER_DEGREE = 111_320.0
+_M_PER_DEGREE = EARTH_RADIUS_M * math.pi / 180
 
 
 def path_nodes(network: RoadNetwork, profile: str | Profile, source: int, target: int, *,

@@ -108,7 +108,7 @@ def test_a_command_that_breaks_the_core_does_not_wedge_the_stream(deployment: De
     store = MemoryStore()
     clock = Clock()
     worker = Worker(store, deployment, clock, name="w")
-    bad = store.append({"op": "tick", "store": ["not", "a", "store"]}, now=clock())
+    bad = store.append({"op": "stock", "store": ["not", "a", "store"], "sku": "tea", "available": 1}, now=clock())
     good = store.append(_order(1), now=clock())
     while store.applied() < good.seq:
         worker.step(block_ms=0)
