@@ -128,7 +128,10 @@ def request(url: str, body: Any = None, *, method: str | None = None, headers: d
             raw = r.read()
             return r.status, json.loads(raw) if raw else None
     except urllib.error.HTTPError as e:
-        raw = e.read()
+        try:
+            raw = e.read()
+        except (OSError, http.client.HTTPException):  # the server was killed while answering
+            return 0, None
         return e.code, json.loads(raw) if raw else None
     except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError):  # the server was killed
         return 0, None
