@@ -3,12 +3,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench lint lock clean
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every package the project installs (refreshed by `make lock`).
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	$(BIN)/python -c 'from routing.solvers.lns import kernels; kernels()'
 	$(BIN)/python -c 'from routing._dijkstra import warm_up; warm_up()'
 	$(BIN)/python -c 'from dispatch._load_kernel import warm_up; warm_up()'
@@ -28,6 +29,17 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+# Resolve pyproject.toml afresh in a throwaway venv and pin what it installs.
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --upgrade pip
+	.lock-venv/bin/python -m pip install --quiet -e '.[dev]'
+	{ sed -n '1,2p' constraints.txt; .lock-venv/bin/python -m pip freeze --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	rm -rf .lock-venv
+	@echo "constraints.txt refreshed: run 'make test' and 'make bench' before committing it"
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
