@@ -27,6 +27,9 @@ def solution_json(instance: Instance, result: SolveResult) -> dict[str, Any]:
     return {
         "instance": instance.name,
         "backend": result.backend,
+        "algorithms": [{"algorithm": ph.algorithm, "seconds": round(ph.seconds, 3), "cost": ph.cost,
+                        "unassigned": ph.unassigned} for ph in result.phases],
+        "credit": list(result.algorithms),
         "distance": round(instance.exact_distance(result.plan), 6),
         "vehicles": result.evaluation.vehicles_used,
         "feasible": result.evaluation.feasible and not result.plan.unassigned,

@@ -32,9 +32,6 @@ RADIUS_DEG = 0.02
 NOW = 12 * 3600
 STORE = "porto-centre"
 
-Figures = dict[str, float | int | str]
-
-
 def make_travel(rng: np.random.Generator, n_customers: int) -> TravelMatrices:
     """Location 0 is the store, 1..n customers (and courier positions on the way)."""
     offsets = rng.uniform(-RADIUS_DEG, RADIUS_DEG, size=(n_customers, 2)) * np.array([1.3, 1.0])
@@ -89,15 +86,16 @@ def _unavoidably_late(state: DispatchState) -> int:
                if max(state.now, o.ready_at) + int(dur[state.store_location, o.location]) > o.promise_by)
 
 
-def run(results: dict[str, Any]) -> None:
-    rng = np.random.default_rng(SEED)
-    options = ReoptimizeOptions()
+ABLATION = ("ortools", "sisr")
+"""Backends run on the same states at the same budget beside `auto` (which picks the hybrid here)."""
+
+
+def _solve_all(states: list[DispatchState], backend: str, time_limit_s: float | None) -> tuple[list[float],
+                                                                                              list[Decisions]]:
     latencies: list[float] = []
     runs: list[Decisions] = []
-    unavoidable: list[int] = []
-    for repeat in range(REPEATS):
-        state = make_state(rng)
-        policy = ReoptimizePolicy(options=ReoptimizeOptions(time_limit_s=options.time_limit_s, seed=repeat))
+    for repeat, state in enumerate(states):
+        policy = ReoptimizePolicy(options=ReoptimizeOptions(time_limit_s=time_limit_s, seed=repeat, backend=backend))
         start = time.perf_counter()
         decisions = policy.decide(state)
         latencies.append(time.perf_counter() - start)
@@ -105,12 +103,24 @@ def run(results: dict[str, Any]) -> None:
         if len(planned) + len(decisions.unassigned) != len(state.orders):
             raise AssertionError("an order is neither planned nor unassigned")
         runs.append(decisions)
-        unavoidable.append(_unavoidably_late(state))
-    figures: Figures = {
+    return latencies, runs
+
+
+def _late(runs: list[Decisions]) -> float:
+    return statistics.fmean(sum(1 for t in d.trips + d.tentative for s in t.lateness_s if s) for d in runs)
+
+
+def run(results: dict[str, Any]) -> None:
+    rng = np.random.default_rng(SEED)
+    options = ReoptimizeOptions()
+    states = [make_state(rng) for _ in range(REPEATS)]
+    latencies, runs = _solve_all(states, "auto", options.time_limit_s)
+    figures: dict[str, Any] = {
         "open_orders": ORDERS,
         "couriers": COURIERS,
         "repeats": REPEATS,
         "time_limit_s": float(options.time_limit_s or 0.0),
+        "backend": runs[0].backend or "",
         "latency_p50_s": round(_percentile(latencies, 50), 4),
         "latency_p95_s": round(_percentile(latencies, 95), 4),
         "latency_max_s": round(max(latencies), 4),
@@ -119,13 +129,20 @@ def run(results: dict[str, Any]) -> None:
         "orders_per_new_trip_mean": statistics.fmean(
             sum(len(t.order_ids) for t in d.trips + d.tentative) / max(1, len(d.trips + d.tentative)) for d in runs),
         "unassigned_mean": statistics.fmean(len(d.unassigned) for d in runs),
-        "late_orders_mean": statistics.fmean(
-            sum(1 for t in d.trips + d.tentative for s in t.lateness_s if s) for d in runs),
+        "late_orders_mean": _late(runs),
         "late_carried_mean": statistics.fmean(sum(1 for t in d.carried for s in t.lateness_s if s) for d in runs),
-        "late_unavoidable_mean": statistics.fmean(unavoidable),
+        "late_unavoidable_mean": statistics.fmean(_unavoidably_late(s) for s in states),
         "km_mean": round(statistics.fmean(d.km for d in runs), 3),
         "co2_g_mean": round(statistics.fmean(d.co2_g for d in runs), 1),
     }
+    ablation = {figures["backend"]: {"late_orders_mean": figures["late_orders_mean"], "km_mean": figures["km_mean"],
+                                     "latency_p50_s": figures["latency_p50_s"]}}
+    for backend in ABLATION:
+        lat, other = _solve_all(states, backend, options.time_limit_s)
+        ablation[backend] = {"late_orders_mean": _late(other),
+                             "km_mean": round(statistics.fmean(d.km for d in other), 3),
+                             "latency_p50_s": round(_percentile(lat, 50), 4)}
+    figures["ablation"] = ablation
     results["dispatch"] = figures
 
 

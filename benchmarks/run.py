@@ -24,7 +24,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 def solve_one(task: dict[str, Any]) -> dict[str, Any]:
     """Solve one instance with one backend (run in a worker process)."""
     from routing.io import read_instance
-    from routing.solvers.auto import solve
+    from routing.solvers.auto import choose_backend, solve
     from routing.solvers.base import SolveParams
 
     instance = read_instance(task["path"])
@@ -41,6 +41,9 @@ def solve_one(task: dict[str, Any]) -> dict[str, Any]:
         "runtime_s": round(result.runtime_s, 3),
         "bks": task["bks"],
         "gap_pct": round(100.0 * (distance - task["bks"]) / task["bks"], 4),
+        "auto_choice": choose_backend(instance.problem).name,
+        "phases": [{"algorithm": ph.algorithm, "seconds": round(ph.seconds, 3), "cost": ph.cost,
+                    "unassigned": ph.unassigned} for ph in result.phases],
     }
 
 
@@ -85,19 +88,44 @@ def run_tasks(tasks: list[dict[str, Any]], jobs: int, label: str) -> list[dict[s
     return sorted(results, key=lambda r: (r["backend"], r["instance"]))
 
 
+def _phase_shares(mine: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per algorithm of a backend: its median share of the run's seconds, and the mean share of the cost of the
+    first phase's plan that it removed (the first phase: none; a phase that made the plan worse: a negative share)."""
+    shares: dict[str, list[float]] = {}
+    gains: dict[str, list[float]] = {}
+    for r in mine:
+        phases = [ph for ph in r.get("phases", []) if ph["unassigned"] == 0]
+        total = sum(ph["seconds"] for ph in r.get("phases", [])) or 1.0
+        for k, ph in enumerate(phases):
+            shares.setdefault(ph["algorithm"], []).append(ph["seconds"] / total)
+            prev = min(p["cost"] for p in phases[:k]) if k else ph["cost"]
+            gains.setdefault(ph["algorithm"], []).append(100.0 * (prev - ph["cost"]) / max(1, phases[0]["cost"]))
+    return {a: {"time_share": round(statistics.median(shares[a]), 3),
+                "gain_pct": round(statistics.fmean(gains[a]), 3)} for a in shares}
+
+
+def _gap_summary(mine: list[dict[str, Any]]) -> dict[str, Any]:
+    gaps = [r["gap_pct"] for r in mine if r["feasible"]]
+    return {
+        "instances": len(mine),
+        "infeasible": sum(not r["feasible"] for r in mine),
+        "mean_gap_pct": round(statistics.fmean(gaps), 3) if gaps else None,
+        "median_gap_pct": round(statistics.median(gaps), 3) if gaps else None,
+        "max_gap_pct": round(max(gaps), 3) if gaps else None,
+        "median_runtime_s": round(statistics.median(r["runtime_s"] for r in mine), 2),
+    }
+
+
 def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for backend in sorted({r["backend"] for r in rows}):
         mine = [r for r in rows if r["backend"] == backend]
-        gaps = [r["gap_pct"] for r in mine if r["feasible"]]
-        out[backend] = {
-            "instances": len(mine),
-            "infeasible": sum(not r["feasible"] for r in mine),
-            "mean_gap_pct": round(statistics.fmean(gaps), 3) if gaps else None,
-            "median_gap_pct": round(statistics.median(gaps), 3) if gaps else None,
-            "max_gap_pct": round(max(gaps), 3) if gaps else None,
-            "median_runtime_s": round(statistics.median(r["runtime_s"] for r in mine), 2),
-        }
+        out[backend] = _gap_summary(mine) | {"phases": _phase_shares(mine)}
+    instances = {r["instance"] for r in rows}
+    chosen = [r for r in rows if r["backend"] == r.get("auto_choice")]
+    if chosen and {r["instance"] for r in chosen} == instances:
+        out["auto"] = _gap_summary(chosen) | {"chooses": dict(sorted(
+            {b: sum(1 for r in chosen if r["backend"] == b) for b in {r["backend"] for r in chosen}}.items()))}
     best = {}
     for r in rows:
         if r["feasible"] and (r["instance"] not in best or r["gap_pct"] < best[r["instance"]]):
@@ -118,6 +146,11 @@ def markdown(report: dict[str, Any]) -> str:
         for backend, s in report[suite]["summary"].items():
             lines.append(f"| {backend} | {s['instances']} | {s.get('infeasible', '')} | {s['mean_gap_pct']} | "
                          f"{s.get('median_gap_pct', '')} | {s['max_gap_pct']} |")
+        lines += ["", "Which algorithm did what (median share of the run's time; mean share of the first plan's cost "
+                  "it removed):", "", "| backend | algorithm | time share | cost removed % |", "|---|---|---|---|"]
+        for backend, s in report[suite]["summary"].items():
+            for algorithm, ph in s.get("phases", {}).items():
+                lines.append(f"| {backend} | {algorithm} | {ph['time_share']} | {ph['gain_pct']} |")
         lines.append("")
         if suite == "cvrp":
             lines += ["| instance | backend | time limit s | distance | BKS | gap % |", "|---|---|---|---|---|---|"]
@@ -150,15 +183,21 @@ def markdown(report: dict[str, Any]) -> str:
                        ("sweep", "sweep throughput on Dask (8 scenario days, 1 vs 2 workers)")):
         if key in report:
             lines += [f"## {title}", "", "| figure | value |", "|---|---|"]
-            lines += [f"| {k} | {v} |" for k, v in report[key].items()]
+            lines += [f"| {k} | {v} |" for k, v in report[key].items() if k != "ablation"]
             lines.append("")
+            if "ablation" in report[key]:
+                rows = report[key]["ablation"]
+                columns = list(next(iter(rows.values())))
+                lines += ["| backend | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+                lines += [f"| {b} | " + " | ".join(str(v[c]) for c in columns) + " |" for b, v in rows.items()]
+                lines.append("")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--suites", default="api,city,matrix,allocation,dispatch,mdrp,sweep,solomon,cvrp")
-    parser.add_argument("--backends", default="pyvrp,ortools")
+    parser.add_argument("--backends", default="pyvrp,ortools,sisr,hybrid")
     parser.add_argument("--solomon-time", type=float, default=10.0)
     parser.add_argument("--cvrp-time", type=float, default=20.0, help="seconds for X instances below 500 customers")
     parser.add_argument("--cvrp-large-time", type=float, default=60.0, help="seconds for 500 customers and more")

@@ -11,7 +11,7 @@ Model (one dark store, one decision):
   (free-floating courier). What a courier already carries is therefore not in the problem: its remaining trip is
   fixed (delivered in order, first) and restated in `Decisions.carried`; the new trip can only follow it. This is
   exact for store couriers (parcels are loaded at the store, so new work needs a store visit anyway) and simpler
-  than `locked` jobs plus a forced reload (`max_trips`), which the OR-Tools backend does not support.
+  than `locked` jobs plus a forced reload (`max_trips`), which OR-Tools does not support.
 - A store courier's trip ends at the store; a free-floating courier's trip ends at its last door (a dummy "end
   anywhere" location: free to reach, unreachable from); its ride to the store is the vehicle's fixed cost.
 - Returns: a return parcel is brought back to the store, so only store couriers (skill `store_return`) take
@@ -19,8 +19,9 @@ Model (one dark store, one decision):
   (a `delivery` amount): the load on board never exceeds the sum of all a trip's parcels, so this is a safe
   (slightly pessimistic) capacity check, and it keeps one kind of load per job. The routing layer's pickup
   loads would be exact but need PyVRP, which has no soft deadlines; OR-Tools has soft deadlines but refuses to
-  mix delivery and pickup jobs. Hence: soft deadlines on deliveries, hard windows on returns, `auto` picks
-  OR-Tools. With `lateness_cost_per_minute=0` promises are ignored and `auto` picks PyVRP.
+  mix delivery and pickup jobs. Hence: soft deadlines on deliveries, hard windows on returns, and `auto` picks
+  the `hybrid` backend (OR-Tools, then the compiled string-removal search, both of which model soft deadlines
+  and release times). With `lateness_cost_per_minute=0` promises are ignored.
 - Objective: metres ridden (×60) + `lateness_cost_per_minute` per minute late: with the default 1000, one
   minute late weighs like 1 km of riding.
 
@@ -32,7 +33,7 @@ same state gives the same decisions; with a time limit (the default, 0.3 s) the 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -50,7 +51,7 @@ from routing.errors import InvalidProblemError
 from routing.problem import UNREACHABLE, Job, Problem, Stop, TimeWindow, Vehicle
 from routing.solvers.auto import BACKEND_NAMES, get_backend
 from routing.solvers.base import SolveParams, SolveResult, run_backend
-from routing.solvers.ortools import OrToolsBackend, OrToolsOptions
+from routing.solvers.ortools import OrToolsBackend
 
 RETURNS_SKILL = "store_return"
 COST_PER_METRE = 60
@@ -64,9 +65,8 @@ class ReoptimizeOptions:
     """How to re-optimise: a wall-clock budget and/or an iteration limit (deterministic alone), seed, backend.
 
     `lateness_cost_per_minute` is in metres of riding one minute of lateness is worth (0: ignore promises).
-    `ortools_gls_share` is the share of the time budget OR-Tools spends in guided local search before the
-    compiled string-removal search takes over: on the 60-order benchmark at 0.3 s, 0.3 rode 1 % fewer km with
-    5 % fewer late seconds than guided local search alone (1.0).
+    `ortools_gls_share` is the share of the time budget the `hybrid` backend spends in OR-Tools' guided local
+    search before the compiled string-removal search takes over (1.0: guided local search alone).
     """
 
     time_limit_s: float | None = 0.3
@@ -90,8 +90,8 @@ class ReoptimizeOptions:
         if not 0 < self.ortools_gls_share <= 1:
             raise InvalidDispatchError("ortools_gls_share", f"must be in (0, 1], got {self.ortools_gls_share}")
         if self.backend == "pyvrp" and self.lateness_cost_per_minute:
-            raise InvalidDispatchError("backend", "pyvrp has no soft deadlines: use ortools or auto, or set "
-                                       "lateness_cost_per_minute=0")
+            raise InvalidDispatchError("backend", "pyvrp has no soft deadlines: use auto, hybrid, sisr or ortools, "
+                                       "or set lateness_cost_per_minute=0")
 
     @property
     def params(self) -> SolveParams:
@@ -218,7 +218,7 @@ def reoptimize(state: DispatchState, options: ReoptimizeOptions, *, policy: str 
     try:
         chosen = get_backend(options.backend, built.problem)
         if isinstance(chosen, OrToolsBackend):
-            chosen = OrToolsBackend(OrToolsOptions(gls_share=options.ortools_gls_share))
+            chosen = type(chosen)(replace(chosen.options, gls_share=options.ortools_gls_share))
         result = run_backend(chosen, built.problem, options.params)
     except InvalidProblemError as e:
         raise InvalidDispatchError("reoptimize", str(e)) from e

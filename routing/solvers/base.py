@@ -33,13 +33,55 @@ class SolveParams:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Phase:
+    """One algorithm's turn in a solve: what ran, for how many seconds, and the plan it left behind (its cost by
+    `routing.evaluate`, on the problem the backend saw, and how many jobs and shipments it left out)."""
+
+    algorithm: str
+    seconds: float
+    cost: int
+    unassigned: int
+
+
+class Trace:
+    """Records the phases of one solve in order, so a result can say which algorithm produced its plan."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        self.phases: list[Phase] = []
+        self._since = time.perf_counter()
+
+    def record(self, algorithm: str, plan: Plan) -> None:
+        """`algorithm` ran since the last record (or the start) and left `plan`."""
+        seconds = time.perf_counter() - self._since
+        cost = evaluate(self.problem, plan).cost
+        self.phases.append(Phase(algorithm=algorithm, seconds=seconds, cost=cost, unassigned=len(plan.unassigned)))
+        self._since = time.perf_counter()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SolveResult:
-    """A plan, its independent evaluation, and how the search went."""
+    """A plan, its independent evaluation, and how the search went: the backend and, in order, the algorithms
+    that ran in it (`phases`; empty when nothing needed solving)."""
 
     plan: Plan
     evaluation: Evaluation
     backend: str
     runtime_s: float
+    phases: tuple[Phase, ...] = ()
+
+    @property
+    def algorithms(self) -> tuple[str, ...]:
+        """The algorithms that improved the plan, in order: the first phase and each that lowered the cost or
+        served more."""
+        out: list[str] = []
+        best: tuple[int, int] | None = None
+        for ph in self.phases:
+            key = (ph.unassigned, ph.cost)
+            if best is None or key < best:
+                out.append(ph.algorithm)
+                best = key
+        return tuple(dict.fromkeys(out))
 
 
 class RouteSolver(Protocol):
@@ -67,7 +109,10 @@ class Backend(Protocol):
         """One-off work before the clock starts (loading compiled code), not counted against the time limit."""
         ...
 
-    def solve_reduced(self, problem: Problem, params: SolveParams, deadline: float | None) -> Plan: ...
+    def solve_reduced(self, problem: Problem, params: SolveParams, deadline: float | None, trace: Trace) -> Plan:
+        """Search `problem` (already screened and reduced) until `deadline`; record each algorithm's turn in
+        `trace`."""
+        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -282,14 +327,17 @@ def run_backend(backend: Backend, problem: Problem, params: SolveParams) -> Solv
     started = time.perf_counter()
     deadline = None if params.time_limit is None else started + params.time_limit
     red = reduce(problem)
-    plan = backend.solve_reduced(red.problem, params, deadline) if red.problem.jobs or red.problem.shipments else Plan()
+    trace = Trace(red.problem)
+    plan = Plan()
+    if red.problem.jobs or red.problem.shipments:
+        plan = backend.solve_reduced(red.problem, params, deadline, trace)
     full = _restore(problem, red, plan)
     evaluation = evaluate(problem, full)
     if any(r.violations for r in evaluation.routes):
         full = repair(problem, full)
         evaluation = evaluate(problem, full)
     return SolveResult(plan=full, evaluation=evaluation, backend=backend.name,
-                       runtime_s=time.perf_counter() - started)
+                       runtime_s=time.perf_counter() - started, phases=tuple(trace.phases))
 
 
 def remaining(deadline: float | None, floor: float = 0.05) -> float | None:

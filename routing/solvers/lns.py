@@ -10,8 +10,8 @@ from types import ModuleType
 import numpy as np
 
 from routing.errors import InvalidProblemError
-from routing.problem import HORIZON, Job, Problem, Stop, TimeWindow, Vehicle
-from routing.solvers.base import BIG_PENALTY
+from routing.problem import HORIZON, Job, Plan, Problem, Route, Stop, TimeWindow, Vehicle, Visit
+from routing.solvers.base import BIG_PENALTY, unassigned_reason
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,6 +60,16 @@ def unsupported(problem: Problem) -> list[str]:
            for v in problem.vehicles):
         missing.append("breaks, stop, duration or trip limits")
     return missing
+
+
+def to_plan(problem: Problem, routes: list[list[int]]) -> Plan:
+    """The plan of routes as the search keeps them (one list of job indices per vehicle); jobs on no route are
+    unassigned with their reason."""
+    served = {j for r in routes for j in r}
+    return Plan(routes=tuple(Route(vehicle=v, visits=tuple(Visit(kind="job", index=j) for j in r))
+                             for v, r in enumerate(routes) if r),
+                unassigned=tuple(unassigned_reason(problem, "job", j) for j in range(len(problem.jobs))
+                                 if j not in served))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,4 +1,11 @@
-"""The OR-Tools backend: C++-side matrix transits, cheapest insertion, guided local search, then ruin and recreate."""
+"""Backends built on Google OR-Tools' routing library and the compiled string-removal search.
+
+- `ortools`: OR-Tools' own search alone (parallel cheapest insertion, then guided local search for the budget).
+- `sisr`: the compiled string-removal search alone (`routing.solvers.lns`), from an empty plan.
+- `hybrid`: OR-Tools' first plan and a share of guided local search, then the compiled search, then guided local
+  search again from its best plan; where the compiled search cannot model the problem, OR-Tools' local search
+  inside a ruin-and-recreate loop instead.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +24,7 @@ from routing.solvers.base import (
     BIG_PENALTY,
     SolveParams,
     SolveResult,
+    Trace,
     remaining,
     run_backend,
     unassigned_reason,
@@ -74,13 +82,18 @@ class OrToolsOptions:
         return self.string_removal is not None and not lns.unsupported(problem)
 
 
+ORTOOLS_ALONE = OrToolsOptions(string_removal=None, ruin_up_to=0)
+"""OR-Tools' own search and nothing else: guided local search takes the whole budget."""
+
+
 class OrToolsBackend:
-    """Solves with Google OR-Tools' routing library."""
+    """OR-Tools' own search alone: parallel cheapest insertion, then guided local search."""
 
     name = "ortools"
+    default_options = ORTOOLS_ALONE
 
     def __init__(self, options: OrToolsOptions | None = None) -> None:
-        self.options = options or OrToolsOptions()
+        self.options = options or self.default_options
 
     def unsupported(self, problem: Problem) -> list[str]:
         missing = []
@@ -102,8 +115,42 @@ class OrToolsBackend:
     def solve(self, problem: Problem, params: SolveParams) -> SolveResult:
         return run_backend(self, problem, params)
 
-    def solve_reduced(self, problem: Problem, params: SolveParams, deadline: float | None) -> Plan:
-        return _OrToolsModel(problem, self.options).solve(params, deadline)
+    def solve_reduced(self, problem: Problem, params: SolveParams, deadline: float | None, trace: Trace) -> Plan:
+        return _OrToolsModel(problem, self.options).solve(params, deadline, trace)
+
+
+class HybridBackend(OrToolsBackend):
+    """OR-Tools' first plan and guided local search, the compiled string-removal search, then OR-Tools' polish
+    (or OR-Tools inside ruin and recreate where the compiled search does not model the problem)."""
+
+    name = "hybrid"
+    default_options = OrToolsOptions()
+
+
+class SisrBackend:
+    """The compiled string-removal search alone, from an empty plan (its first step inserts every job)."""
+
+    name = "sisr"
+
+    def __init__(self, options: lns.LnsOptions | None = None) -> None:
+        self.options = options or lns.LnsOptions()
+
+    def unsupported(self, problem: Problem) -> list[str]:
+        return [*OrToolsBackend().unsupported(problem), *lns.unsupported(problem)]
+
+    def prepare(self, problem: Problem) -> None:
+        lns.kernels()
+
+    def solve(self, problem: Problem, params: SolveParams) -> SolveResult:
+        return run_backend(self, problem, params)
+
+    def solve_reduced(self, problem: Problem, params: SolveParams, deadline: float | None, trace: Trace) -> Plan:
+        steps = None if params.iterations is None else params.iterations * self.options.steps_per_iteration
+        search = lns.StringRemovalSearch(problem, self.options)
+        routes, _ = search.run([[] for _ in problem.vehicles], seed=params.seed, steps=steps, deadline=deadline)
+        plan = lns.to_plan(problem, routes)
+        trace.record("sisr", plan)
+        return plan
 
 
 class _OrToolsModel:
@@ -126,6 +173,7 @@ class _OrToolsModel:
         self.manager = pywrapcp.RoutingIndexManager(len(nodes), len(problem.vehicles), starts, ends)
         self.model = pywrapcp.RoutingModel(self.manager)
         self._locations = np.array([n.location for n in nodes], dtype=np.intp)
+        self.trace = Trace(problem)
         self._service = np.array([n.stop.service if n.stop else 0 for n in nodes], dtype=np.int64)
         self._build()
 
@@ -265,13 +313,15 @@ class _OrToolsModel:
                 search.time_limit.FromMilliseconds(int(1000 * (STALL_SECONDS + solutions * 0.01)))
         return search
 
-    def solve(self, params: SolveParams, deadline: float | None) -> Plan:
+    def solve(self, params: SolveParams, deadline: float | None, trace: Trace) -> Plan:
+        self.trace = trace
         left = remaining(deadline)
         single = sum(1 for n in self.nodes if n.visit is not None and n.visit.kind != "delivery") <= 1
         compiled = not single and self.options.compiled_search_fits(self.p)
         ruin = compiled or len(self.p.jobs) + 2 * len(self.p.shipments) <= self.options.ruin_up_to
         share = self.options.gls_share if ruin else 1.0
         gls_seconds = None if left is None else max(0.01, left * share - 0.05)
+        local = "ortools.greedy_descent" if single else "ortools.gls"
         search = self._search("GREEDY_DESCENT" if single else "GUIDED_LOCAL_SEARCH", gls_seconds, params.iterations)
         self.model.CloseModelWithParameters(search)
         initial = self._initial_routes()
@@ -283,20 +333,28 @@ class _OrToolsModel:
         if assignment is None:
             assignment = self.model.SolveWithParameters(search)
         if assignment is None and compiled:
+            self._record(local, [])
             return self._plan(self._string_removal([[] for _ in self.p.vehicles], params, deadline))
         if assignment is None and gls_seconds is not None:
             rest = remaining(deadline)
             assignment = self.model.SolveWithParameters(self._search("GUIDED_LOCAL_SEARCH", rest, params.iterations))
         if assignment is None:
-            return self._plan([])
+            return self._record(local, [])
         routes = self._routes(assignment)
         if self.breaks:
-            return self._plan(routes, self._break_positions(assignment, routes))
+            return self._record(local, routes, self._break_positions(assignment, routes))
+        self._record(local, routes)
         if compiled:
             return self._plan(self._string_removal(routes, params, deadline))
         if params.iterations is not None or deadline is None or not ruin:
             return self._plan(routes)
-        return self._plan(self._ruin_and_recreate(routes, assignment.ObjectiveValue(), params.seed, deadline))
+        better = self._ruin_and_recreate(routes, assignment.ObjectiveValue(), params.seed, deadline)
+        return self._record("ortools.ruin_recreate", better)
+
+    def _record(self, algorithm: str, routes: list[list[int]], breaks: dict[int, list[int]] | None = None) -> Plan:
+        plan = self._plan(routes, breaks)
+        self.trace.record(algorithm, plan)
+        return plan
 
     def _string_removal(self, routes: list[list[int]], params: SolveParams, deadline: float | None) -> list[list[int]]:
         """The compiled search from OR-Tools' plan, then guided local search again from the best plan it found."""
@@ -311,13 +369,16 @@ class _OrToolsModel:
             better, cost = search.run(routes, seed=params.seed, steps=steps, deadline=until)
         except InvalidProblemError:
             better, cost = search.run([[] for _ in routes], seed=params.seed, steps=steps, deadline=until)
+        self._record("sisr", better)
         left = None if deadline is None else deadline - time.perf_counter()
         start = self.model.ReadAssignmentFromRoutes(better, True)
         if start is None or (left is not None and left < MIN_POLISH_SECONDS):
             return better
         found = self.model.SolveFromAssignmentWithParameters(
             start, self._search("GUIDED_LOCAL_SEARCH", left, params.iterations))
-        return self._routes(found) if found is not None and found.ObjectiveValue() < cost else better
+        polished = self._routes(found) if found is not None and found.ObjectiveValue() < cost else better
+        self._record("ortools.gls_polish", polished)
+        return polished
 
     def _routes(self, assignment: pywrapcp.Assignment) -> list[list[int]]:
         model, manager = self.model, self.manager

@@ -12,7 +12,7 @@ from pyvrp.exceptions import PenaltyBoundWarning
 from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria, StoppingCriterion
 
 from routing.problem import Plan, Problem, Route, TimeWindow, Unassigned, Vehicle, Visit
-from routing.solvers.base import SolveParams, SolveResult, remaining, run_backend, unassigned_reason
+from routing.solvers.base import SolveParams, SolveResult, Trace, remaining, run_backend, unassigned_reason
 
 _INF = np.iinfo(np.int64).max
 
@@ -46,7 +46,7 @@ class PyVrpBackend:
     def prepare(self, problem: Problem) -> None:
         return None
 
-    def solve_reduced(self, problem: Problem, params: SolveParams, deadline: float | None) -> Plan:
+    def solve_reduced(self, problem: Problem, params: SolveParams, deadline: float | None, trace: Trace) -> Plan:
         """Search with every required job required; if no feasible plan turns up in the first
         `GIVE_UP_SHARE` of the budget, search again with them optional at a prize no route can outweigh."""
         model = _PyVrpModel(problem, relax=False)
@@ -55,12 +55,16 @@ class PyVrpBackend:
                           None if params.iterations is None else int(GIVE_UP_SHARE * params.iterations))
         result = _run(model, _stop(deadline, params.iterations, give_up), params.seed, model.initial_solution())
         if result.best.is_feasible():
-            return model.extract(result.best)
+            plan = model.extract(result.best)
+            trace.record("pyvrp.ils", plan)
+            return plan
         relaxed = _PyVrpModel(problem, relax=True)
         iterations = None if params.iterations is None else params.iterations - result.num_iterations
         result = _run(relaxed, _stop(deadline, max(1, iterations or 0) if iterations is not None else None, None),
                       params.seed, None)
-        return relaxed.extract(result.best)
+        plan = relaxed.extract(result.best)
+        trace.record("pyvrp.ils_optional_jobs", plan)
+        return plan
 
 
 GIVE_UP_SHARE = 0.4

@@ -26,6 +26,21 @@ def test_solve_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert out["vehicles"] == len(out["routes"])
 
 
+def test_solve_json_names_the_algorithms_that_ran(capsys: pytest.CaptureFixture[str]) -> None:
+    """`solve --json` on a windowed instance says `auto` chose the hybrid, lists its phases in order with the cost
+    each left, and credits only phases that improved the plan."""
+    assert main(["solve", str(DATA / "solomon_c101_9_customers.txt"), "--iterations", "50", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["backend"] == "hybrid"
+    assert [a["algorithm"] for a in out["algorithms"]] == ["ortools.gls", "sisr", "ortools.gls_polish"]
+    costs = [a["cost"] for a in out["algorithms"]]
+    credited = [a["algorithm"] for k, a in enumerate(out["algorithms"]) if k == 0 or a["cost"] < min(costs[:k])]
+    assert out["credit"] == credited
+    assert main(["solve", str(DATA / "vrplib_6_customers.vrp"), "--iterations", "50", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["backend"] == "pyvrp" and [a["algorithm"] for a in out["algorithms"]] == ["pyvrp.ils"]
+
+
 VRPLIB_6 = [(0, 0), (10, 0), (20, 0), (0, 10), (0, 20), (-10, 0), (-20, 3)]  # NODE_COORD_SECTION of the file
 
 

@@ -123,7 +123,7 @@ def test_free_floating_courier_rides_to_the_store_then_ends_at_the_door() -> Non
 def test_without_lateness_cost_auto_uses_pyvrp_and_soft_deadlines_use_ortools() -> None:
     """Soft deadlines make auto pick OR-Tools; with promises ignored it picks PyVRP; pyvrp with lateness fails."""
     s = state([order("a", 1), order("b", 4)], [courier("a"), courier("b")])
-    assert reoptimize(s, FAST).backend == "ortools"
+    assert reoptimize(s, FAST).backend == "hybrid"
     no_promises = ReoptimizeOptions(iterations=40, time_limit_s=None, lateness_cost_per_minute=0)
     assert reoptimize(s, no_promises).backend == "pyvrp"
     with pytest.raises(InvalidDispatchError, match=r"^backend: pyvrp has no soft deadlines"):

@@ -25,7 +25,7 @@ def porto(tmp_path_factory: pytest.TempPathFactory) -> RoadNetwork:
     return RoadNetwork.from_osm(PORTO_CENTRE, cache_dir=tmp_path_factory.mktemp("cache"))
 
 
-@pytest.fixture(params=["pyvrp", "ortools"])
+@pytest.fixture(params=["pyvrp", "ortools", "hybrid"])
 def backend(request: pytest.FixtureRequest) -> str:
     """Every backend in turn."""
     return str(request.param)

@@ -12,7 +12,7 @@ from routing.evaluate import evaluate
 from routing.problem import Break, Job, Plan, Problem, Route, Shipment, Stop, TimeWindow, Unassigned, Vehicle, Visit
 from routing.solvers.base import SolveParams
 from routing.solvers.lns import LnsOptions, StringRemovalSearch, unsupported
-from routing.solvers.ortools import OrToolsBackend, OrToolsOptions, _OrToolsModel
+from routing.solvers.ortools import HybridBackend, OrToolsBackend, OrToolsOptions, SisrBackend, _OrToolsModel
 from tests.routing.lines import job, line_problem, random_cvrp, tw
 
 
@@ -151,22 +151,22 @@ def test_bad_options_name_the_field() -> None:
         LnsOptions(start_temperature=0.1, end_temperature=0.2)
 
 
-def test_ortools_backend_uses_it_under_a_time_limit() -> None:
-    """A time-limited OR-Tools solve of a windowed problem is complete, feasible and no worse without the search."""
+def test_hybrid_backend_uses_it_under_a_time_limit() -> None:
+    """A time-limited hybrid solve of a windowed problem is complete, feasible and no worse than OR-Tools alone."""
     p = random_vrptw(3, 50, 15)
     params = SolveParams(time_limit=1.5, seed=0)
-    with_search = OrToolsBackend().solve(p, params)
-    without = OrToolsBackend(OrToolsOptions(string_removal=None)).solve(p, params)
+    with_search = HybridBackend().solve(p, params)
+    without = OrToolsBackend().solve(p, params)
     assert with_search.evaluation.feasible and not with_search.plan.unassigned
     assert with_search.evaluation.distance <= without.evaluation.distance
 
 
-def test_ortools_backend_with_an_iteration_limit_repeats_and_gains() -> None:
-    """With an iteration limit the OR-Tools solve with the search repeats exactly and beats the one without it."""
+def test_hybrid_backend_with_an_iteration_limit_repeats_and_gains() -> None:
+    """With an iteration limit the hybrid solve repeats exactly and beats OR-Tools alone."""
     p = random_vrptw(4, 40, 12)
     params = SolveParams(iterations=100, seed=3)
-    a, b = OrToolsBackend().solve(p, params), OrToolsBackend().solve(p, params)
-    without = OrToolsBackend(OrToolsOptions(string_removal=None)).solve(p, params)
+    a, b = HybridBackend().solve(p, params), HybridBackend().solve(p, params)
+    without = OrToolsBackend().solve(p, params)
     assert a.plan == b.plan
     assert a.evaluation.feasible and not a.plan.unassigned
     assert a.evaluation.distance < without.evaluation.distance
@@ -248,3 +248,32 @@ def test_ortools_model_starts_afresh_from_a_plan_the_search_cannot_take() -> Non
         StringRemovalSearch(p).run(late_order, seed=0, steps=1)
     plan = model._plan(model._string_removal(late_order, SolveParams(iterations=20), None))
     assert evaluate(p, plan).feasible and not plan.unassigned
+
+
+def test_each_backend_reports_the_algorithms_that_ran() -> None:
+    """OR-Tools alone runs only its own search, the compiled search alone only itself, and the hybrid runs OR-Tools,
+    the compiled search and OR-Tools' polish in that order; each phase's cost is that of the plan it left."""
+    p = random_vrptw(5, 40, 12)
+    params = SolveParams(iterations=60, seed=2)
+    alone = OrToolsBackend().solve(p, params)
+    assert [ph.algorithm for ph in alone.phases] == ["ortools.gls"]
+    sisr = SisrBackend().solve(p, params)
+    assert [ph.algorithm for ph in sisr.phases] == ["sisr"]
+    assert sisr.evaluation.feasible and not sisr.plan.unassigned
+    assert sisr.phases[0].cost == sisr.evaluation.cost
+    hybrid = HybridBackend().solve(p, params)
+    assert [ph.algorithm for ph in hybrid.phases] == ["ortools.gls", "sisr", "ortools.gls_polish"]
+    assert hybrid.phases[0].cost == alone.phases[0].cost
+    assert hybrid.phases[-1].cost == hybrid.evaluation.cost
+    assert hybrid.phases[1].cost < hybrid.phases[0].cost
+    assert hybrid.algorithms[:2] == ("ortools.gls", "sisr")
+
+
+def test_sisr_backend_repeats_for_a_seed_and_refuses_what_it_cannot_model() -> None:
+    """The compiled search alone gives the same plan for the same seed and names the features it lacks."""
+    p = random_vrptw(6, 30, 10)
+    params = SolveParams(iterations=40, seed=4)
+    assert SisrBackend().solve(p, params).plan == SisrBackend().solve(p, params).plan
+    brk = Break(window=TimeWindow(start=0, end=50), duration=5)
+    with_break = line_problem([0, 10, 20], [job(1), job(2)], [Vehicle(id="v", start=0, breaks=(brk,))])
+    assert "breaks, stop, duration or trip limits" in SisrBackend().unsupported(with_break)

@@ -168,11 +168,11 @@ def test_multi_trip_reloads_at_depot() -> None:
         solve(p, FAST, backend="ortools")
 
 
-def test_skills_choose_ortools() -> None:
-    """A job needing a skill goes to the one vehicle that has it (auto picks OR-Tools)."""
+def test_skills_choose_hybrid() -> None:
+    """A job needing a skill goes to the one vehicle that has it (auto picks the hybrid backend)."""
     p = line_problem(POSITIONS, [job(1, skills=frozenset({"fridge"})), job(2)],
                      [Vehicle(id="v", start=0), Vehicle(id="cold", start=0, skills=frozenset({"fridge"}))])
-    assert choose_backend(p).name == "ortools"
+    assert choose_backend(p).name == "hybrid"
     r = solve(p, FAST)
     owner = {x.index: rt.vehicle for rt in r.plan.routes for x in rt.visits}
     assert owner[0] == 1
@@ -183,7 +183,7 @@ def test_soft_deadline_orders_the_late_job_first() -> None:
     jobs = [job(1, service=50), job(6, deadline=60, lateness_cost=100)]
     p = line_problem(POSITIONS, jobs, [Vehicle(id="v", start=0)])
     r = solve(p, FAST)
-    assert r.backend == "ortools"
+    assert r.backend == "hybrid"
     assert [x.index for x in r.plan.routes[0].visits] == [1, 0]
     assert r.evaluation.lateness_cost == 0
 
@@ -211,10 +211,10 @@ def test_ortools_ruin_and_recreate_improves_a_poor_plan() -> None:
 
 
 def test_breaks_are_scheduled() -> None:
-    """A vehicle with a break gets it inside its window (auto picks OR-Tools); the plan stays feasible."""
+    """A vehicle with a break gets it inside its window (auto picks the hybrid backend); the plan stays feasible."""
     brk = Break(window=TimeWindow(start=20, end=40), duration=15)
     p = line_problem(POSITIONS, [job(i, service=5) for i in range(1, 7)], [Vehicle(id="v", start=0, breaks=(brk,))])
-    assert choose_backend(p).name == "ortools"
+    assert choose_backend(p).name == "hybrid"
     r = solve(p, FAST)
     assert r.evaluation.feasible, r.evaluation.violations
     assert served(r.plan) == set(range(6))
