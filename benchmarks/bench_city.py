@@ -2,7 +2,8 @@
 cost of adding a place.
 
 Days (each `lastmile simulate` in its own process; peak RSS from the kernel's accounting of that process):
-- the Porto centre day (5,000 orders), median of `repeats` runs;
+- the Porto centre day (5,000 orders), median of `repeats` runs, with the whole of its `kpis.json` (what
+  `make run` prints; the README shows it);
 - the same day with `demand.orders=20000` and `fleet.scale=4`, its time as a ratio to the 5,000-order day's;
 - the Porto metro day (`scenarios/porto-metro-day.toml`, 50,000 orders, 44 stores).
 
@@ -55,7 +56,7 @@ def simulate_day(scenario: str, extra: list[str]) -> dict[str, Any]:
                                if child.stderr else f"{scenario}: exit {status}")
         kpis = json.loads((Path(out) / "kpis.json").read_text())
     return {"wall_s": round(wall, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024.0, 1),
-            **{k: kpis.get(k) for k in KPIS}}
+            **{k: kpis.get(k) for k in KPIS}, "kpis": kpis}
 
 
 def add_place_latency(profiles: list[str], distances: str = "fastest_path", rounds: int = 3) -> dict[str, Any]:

@@ -203,13 +203,15 @@ def main() -> None:
     parser.add_argument("--cvrp-large-time", type=float, default=60.0, help="seconds for 500 customers and more")
     parser.add_argument("--instances", default="", help="comma-separated subset of instance names")
     parser.add_argument("--jobs", type=int, default=2, help="solver runs in parallel (one core each)")
-    parser.add_argument("--out", type=Path, default=RESULTS / "latest")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="write one JSON + Markdown pair here (default: benchmarks/results/latest-GROUP.* for "
+                             "each group of suites run, then README.md's figures re-rendered)")
     args = parser.parse_args()
     suites = args.suites.split(",")
     backends = args.backends.split(",")
     names = [n for n in args.instances.split(",") if n] or None
     report: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.machine()}, "
-                              f"{os.cpu_count()} cores", "args": vars(args) | {"out": str(args.out)}}
+                              f"{os.cpu_count()} cores", "args": vars(args) | {"out": str(args.out or RESULTS)}}
     if "matrix" in suites:
         from benchmarks import bench_matrix
 
@@ -251,12 +253,37 @@ def main() -> None:
             if tasks:
                 rows = run_tasks(tasks, args.jobs, suite)
                 report[suite] = {"summary": summarise(rows), "runs": rows}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(report, indent=1))
+    if args.out is not None:
+        _write(report, args.out)
+        return
+    head = {k: report[k] for k in ("started", "machine", "args")}
+    for group, members in GROUPS.items():
+        part = {k: v for k, v in report.items() if k in members}
+        if part:
+            _write(head | part, RESULTS / f"latest-{group}")
+    from benchmarks import figures
+
+    figures.main([])
+
+
+GROUPS = {
+    "solvers": ("solomon", "cvrp", "skipped"),
+    "fast": ("matrix", "allocation", "dispatch"),
+    "mdrp": ("mdrp", "mdrp_runs"),
+    "sweep": ("sweep",),
+    "city": ("city",),
+    "api": ("api",),
+}
+"""Which suites share a result file (`benchmarks/results/latest-GROUP.{json,md}`)."""
+
+
+def _write(report: dict[str, Any], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=1))
     table = markdown(report)
-    args.out.with_suffix(".md").write_text(table)
+    out.with_suffix(".md").write_text(table)
     print(table)
-    print(f"written {args.out.with_suffix('.json')} and {args.out.with_suffix('.md')}")
+    print(f"written {out.with_suffix('.json')} and {out.with_suffix('.md')}")
 
 
 if __name__ == "__main__":

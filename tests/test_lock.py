@@ -42,5 +42,5 @@ def test_every_requirement_is_pinned_within_its_range():
 def test_environment_matches_the_lock():
     """Every pinned package is installed at exactly its pinned version (make installs with -c constraints.txt)."""
     installed = {canonicalize_name(d.metadata["Name"]): d.version for d in metadata.distributions()}
-    wrong = {name: (version, installed.get(name)) for name, version in _pins().items() if installed.get(name) != version}
+    wrong = {name: (pin, installed.get(name)) for name, pin in _pins().items() if installed.get(name) != pin}
     assert not wrong, f"installed versions differ from constraints.txt (pinned, installed): {wrong}"

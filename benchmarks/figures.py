@@ -1,0 +1,241 @@
+"""The README's figures, rendered from the committed result files (never typed by hand).
+
+`python -m benchmarks.figures` rewrites the marked blocks of README.md from `benchmarks/results/*.json`;
+`--check` only says whether they are up to date (exit 1 when not). `make bench` runs it after the benchmarks.
+Blocks are delimited by `<!-- figures:NAME -->` and `<!-- /figures:NAME -->`; NAME is a key of `BLOCKS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks import ROOT
+
+RESULTS = ROOT / "benchmarks" / "results"
+README = ROOT / "README.md"
+
+Results = dict[str, dict[str, Any]]
+"""Result files by stem (`latest-solvers`), each as loaded from its JSON."""
+
+
+def load_results(folder: Path = RESULTS) -> Results:
+    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+
+
+def _pct(x: float | None, signed: bool = True) -> str:
+    if x is None:
+        return "-"
+    return f"{x:+.2f} %" if signed else f"{x:.2f} %"
+
+
+def _num(x: float, digits: int = 0) -> str:
+    return f"{x:,.{digits}f}"
+
+
+def _gaps(s: dict[str, Any]) -> str:
+    return (f"{_pct(s['mean_gap_pct'])} / {_pct(s['median_gap_pct'])} / {_pct(s['max_gap_pct'])}, "
+            f"{s['infeasible']} infeasible")
+
+
+BACKEND_LABELS = {
+    "auto": "`auto`",
+    "hybrid": "hybrid (OR-Tools, then the compiled search, then OR-Tools)",
+    "pyvrp": "PyVRP",
+    "ortools": "OR-Tools' own search alone",
+    "sisr": "the compiled string-removal search alone",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Row:
+    """One line of the figures table: what, the measured value (rendered from `source`), the target."""
+
+    figure: str
+    source: str
+    measured: Callable[[dict[str, Any]], str]
+    target: str = ""
+
+
+def _solver_rows() -> list[Row]:
+    rows = []
+    for backend in ("auto", "hybrid", "pyvrp", "ortools", "sisr"):
+        target = {"auto": "≤ 1.0 % mean, 0 infeasible", "pyvrp": "≤ 0.3 % mean, 0 infeasible"}.get(backend, "")
+        rows.append(Row(
+            figure=f"Solomon, 56 instances, 10 s each: {BACKEND_LABELS[backend]}, mean / median / max gap",
+            source="latest-solvers", target=target,
+            measured=lambda r, b=backend: _gaps(r["solomon"]["summary"][b]) + (
+                f" (chooses {', '.join(f'{k} × {v}' for k, v in r['solomon']['summary'][b]['chooses'].items())})"
+                if b == "auto" else "")))
+    rows.append(Row(
+        figure="Solomon, hybrid: share of the OR-Tools plan's cost each later phase removed (share of the time)",
+        source="latest-solvers",
+        measured=lambda r: "; ".join(
+            f"{a}: {_pct(-p['gain_pct'])} ({p['time_share']:.0%} of the time)"
+            for a, p in r["solomon"]["summary"]["hybrid"]["phases"].items())))
+    for backend in ("auto", "hybrid", "pyvrp", "ortools", "sisr"):
+        rows.append(Row(
+            figure=f"CVRP X, 11 instances (20 s below 500 customers, 60 s above): {BACKEND_LABELS[backend]}, "
+                   "mean / median / max gap",
+            source="latest-solvers", target="≤ 3 % worst" if backend == "auto" else "",
+            measured=lambda r, b=backend: _gaps(r["cvrp"]["summary"][b])))
+    return rows
+
+
+def _city(name: str) -> Callable[[dict[str, Any]], str]:
+    def render(r: dict[str, Any]) -> str:
+        d = r["city"][name]
+        return (f"{d['wall_s']:.1f} s, peak RSS {d['peak_rss_mb']:.0f} MB; {d['on_time_rate']:.1%} on time, "
+                f"click-to-door {d['click_to_door_mean_min']:.1f} min, {d['km_per_order']:.2f} km per order")
+    return render
+
+
+def _add_place(r: dict[str, Any]) -> str:
+    c = r["city"]
+    a, b, s = c["add_place_car_bike_foot"], c["add_place_bike"], c["add_place_car_bike_foot_shortest"]
+    return (f"p50 {a['p50_ms']:.1f} ms, p99 {a['p99_ms']:.1f} ms (bike alone p99 {b['p99_ms']:.2f} ms; "
+            f"`distances=\"shortest\"`, all CCH: p99 {s['p99_ms']:.1f} ms)")
+
+
+def _api(key: str) -> Callable[[dict[str, Any]], str]:
+    def render(r: dict[str, Any]) -> str:
+        a = r["api"]
+        if key == "light":
+            p, anchor = a["post_orders_light"], a["anchor_post"]
+            return (f"p50 {p['p50_ms']:.1f} ms, p99 {p['p99_ms']:.0f} ms, {p['errors']} errors (bare FastAPI + one "
+                    f"Redis transaction in the same run: p50 {anchor['p50_ms']:.1f} ms)")
+        if key == "sustained":
+            return (f"{a['post_orders_sustained']['per_s']:.0f} orders/s; at {a['rate_per_s']:.0f}/s offered, "
+                    f"{a['post_orders']['per_s']:.0f}/s answered, {a['post_orders']['errors']} errors")
+        g, anchor = a["get_route"], a["anchor_get"]
+        return (f"p50 {g['p50_ms']:.1f} ms, p99 {g['p99_ms']:.0f} ms (bare GET: p50 {anchor['p50_ms']:.1f} ms, "
+                f"p99 {anchor['p99_ms']:.1f} ms)")
+    return render
+
+
+def _dispatch(r: dict[str, Any]) -> str:
+    d = r["dispatch"]
+    others = "; ".join(f"{BACKEND_LABELS.get(b, b)}: {v['late_orders_mean']:.1f} late, {v['km_mean']:.1f} km"
+                       for b, v in d["ablation"].items() if b != d["backend"])
+    return (f"{d['backend']}: p50 {d['latency_p50_s']:.2f} s, p95 {d['latency_p95_s']:.2f} s; "
+            f"{d['late_orders_mean']:.1f} late orders, {d['km_mean']:.1f} km per plan ({others})")
+
+
+def _mdrp(r: dict[str, Any]) -> str:
+    m = r["mdrp"]
+    return (f"{m['rolling_ctd_excess']:.3f} min / {m['rolling_undelivered_pct']:.3f} % "
+            f"(greedy {m['greedy_ctd_excess']:.2f} min / {m['greedy_undelivered_pct']:.1f} %)")
+
+
+ROWS: list[Row] = [
+    *_solver_rows(),
+    Row(figure="Porto metro cached load", source="latest-fast", target="< 2 s",
+        measured=lambda r: f"{r['matrix']['load_cached_s'] * 1000:.0f} ms (cold osmnx load "
+                           f"{r['matrix']['load_cold_s']:.0f} s)"),
+    Row(figure="2005×2005 car travel times, CCH, 2 threads", source="latest-fast", target="≤ 1 s",
+        measured=lambda r: f"{r['matrix']['cch_durations_s']:.2f} s (scipy {r['matrix']['scipy_matrix_s']:.1f} s)"),
+    Row(figure="the same with fastest-path distances (exact, the default) / shortest-road distances",
+        source="latest-fast",
+        measured=lambda r: f"{r['matrix']['cch_matrix_s']:.1f} s / {r['matrix']['cch_matrix_shortest_s']:.2f} s; "
+                           f"fastest-path distances are a median "
+                           f"{r['matrix']['fastest_minus_shortest_distance_median_m'] / 1000:.1f} km longer"),
+    Row(figure="re-weighting for another hour (CCH customisation)", source="latest-fast", target="≤ 20 ms",
+        measured=lambda r: f"{r['matrix']['cch_reweight_median_ms']:.1f} ms median"),
+    Row(figure="allocation, Porto metro, 50 facilities, 20,000 orders", source="latest-fast", target="≥ 20,000",
+        measured=lambda r: f"{_num(r['allocation']['orders_per_s_median'])} orders/s median"),
+    Row(figure="re-optimising 60 open orders and 20 couriers, 0.3 s budget (`auto`), beside each backend alone at "
+               "the same budget", source="latest-fast", target="p95 ≤ 0.5 s", measured=_dispatch),
+    Row(figure="MDRP, 120 shared days, rolling: excess over the lower bound / undelivered", source="latest-mdrp",
+        target="≤ 1.2 min / ≤ 0.25 %", measured=_mdrp),
+    Row(figure="MDRP, largest shared day (1,185 orders), rolling", source="latest-mdrp", target="≤ 25 s",
+        measured=lambda r: f"{r['mdrp']['rolling_runtime_largest_s']:.2f} s (slowest day "
+                           f"{r['mdrp']['rolling_runtime_max_s']:.2f} s)"),
+    Row(figure="sweep on Dask, 8 scenario days, 2 workers / 1 worker", source="latest-sweep", target="≥ 1.7×",
+        measured=lambda r: f"{r['sweep']['speedup_2w_over_1w_median']:.2f}× (median of "
+                           f"{r['sweep']['rounds']} paired rounds: "
+                           f"{', '.join(f'{x:.2f}' for x in r['sweep']['speedup_per_round'])})"),
+    Row(figure="Porto day (5,000 orders, 163 couriers), `make run`", source="latest-city", target="≤ 3 min, ≤ 500 MB",
+        measured=_city("porto_centre_5k")),
+    Row(figure="Porto day × 4 (`--set demand.orders=20000 --set fleet.scale=4`)", source="latest-city",
+        target="≤ 4 × the 5,000-order day, ≤ 1 GB",
+        measured=lambda r: _city("porto_centre_20k_fleet_x4")(r) + f"; {r['city']['time_20k_over_5k']:.1f} × the "
+                                                                   "5,000-order day's time in the same run"),
+    Row(figure="Porto metro day (50,000 orders, 44 stores, 1,275 couriers)", source="latest-city",
+        target="≤ 15 min, ≤ 2 GB, ≥ 95 % on time", measured=_city("porto_metro_50k")),
+    Row(figure="adding a place to a store with 300 live places, Porto metro (car + bike + foot, exact fastest-path "
+               "distances)", source="latest-city", target="p99 ≤ 2 ms", measured=_add_place),
+    Row(figure="live API, `POST /v1/orders` at 50/s on the Porto scenario (one API process, one worker, Redis "
+               "`appendfsync always`)", source="latest-api", target="p99 ≤ 8 ms at 500/s", measured=_api("light")),
+    Row(figure="live API, sustained `POST /v1/orders` (allocation and dispatch per order in the worker)",
+        source="latest-api", target="≥ 1,500/s", measured=_api("sustained")),
+    Row(figure="live API, `GET /v1/couriers/{id}/route` at 500/s, worker dispatching beside it", source="latest-api",
+        target="p99 ≤ 4 ms", measured=_api("get")),
+]
+
+
+def table(results: Results) -> str:
+    lines = ["| figure | measured | target | from |", "|---|---|---|---|"]
+    for row in ROWS:
+        data = results.get(row.source)
+        if data is None:
+            lines.append(f"| {row.figure} | not measured yet | {row.target} | `{row.source}.md` |")
+            continue
+        try:
+            measured = row.measured(data)
+        except KeyError as missing:
+            measured = f"not measured yet ({row.source} has no {missing})"
+        lines.append(f"| {row.figure} | {measured} | {row.target} | `{row.source}.md` ({data['started'][:10]}) |")
+    return "\n".join(lines)
+
+
+def make_run(results: Results) -> str:
+    """What `make run` prints for the Porto day, as the city suite's run of the same scenario and seed printed it."""
+    from api.simulate import kpi_table
+
+    city = results.get("latest-city", {}).get("city", {}).get("porto_centre_5k", {})
+    kpis = city.get("kpis")
+    if kpis is None:
+        return "(not measured yet: `python -m benchmarks.run --suites city`)"
+    shown = {k: v for k, v in kpis.items() if k not in ("scenario", "seed", "policy")}
+    return (f"`make run` prints (seed {kpis['seed']}, policy {kpis['policy']}; "
+            f"`benchmarks/results/latest-city.json`, {results['latest-city']['started'][:10]}, "
+            f"{results['latest-city']['machine']}):\n\n```\n{kpi_table(shown)}\n```")
+
+
+BLOCKS: dict[str, Callable[[Results], str]] = {"table": table, "make-run": make_run}
+
+
+def render(text: str, results: Results) -> str:
+    """`text` with every marked block replaced by its rendering from `results`."""
+    for name, block in BLOCKS.items():
+        pattern = re.compile(rf"(<!-- figures:{name} -->\n)(?:.*?\n)?(<!-- /figures:{name} -->)", re.S)
+        if not pattern.search(text):
+            raise ValueError(f"README.md: no <!-- figures:{name} --> block")
+        text = pattern.sub(lambda m, b=block: m.group(1) + b(results) + "\n" + m.group(2), text)  # type: ignore[misc]
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 when README.md is not up to date")
+    args = parser.parse_args(argv)
+    text = README.read_text()
+    fresh = render(text, load_results())
+    if args.check:
+        if fresh != text:
+            print("README.md figures are out of date: run python -m benchmarks.figures", file=sys.stderr)
+            return 1
+        return 0
+    README.write_text(fresh)
+    print("README.md figures rendered from benchmarks/results/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
