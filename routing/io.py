@@ -1,17 +1,23 @@
-"""Readers of benchmark and foreign instance files (Solomon, VRPLIB, VROOM-shaped JSON) into Problems."""
+"""Readers of benchmark and foreign instance files (Solomon, VRPLIB, VROOM-shaped JSON) into Problems.
+
+Every problem with a file raises `InvalidProblemError` as one line naming the file and the field (and the line of
+a text format), e.g. `c101.txt: line 12, DEMAND: must be an integer, got 'nan'`. The numbers a file may give are
+bounded so that the solvers' integer arithmetic cannot overflow: times, amounts and costs up to `MAX_VALUE`,
+matrix entries up to `UNREACHABLE`.
+"""
 
 from __future__ import annotations
 
 import itertools
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import vrplib
 
 from routing.errors import InvalidProblemError
 from routing.evaluate import evaluate
@@ -19,6 +25,12 @@ from routing.problem import HORIZON, UNREACHABLE, Job, Plan, Problem, Shipment, 
 
 SOLOMON_SCALE = 1000
 """Solomon times and distances are multiplied by this and travel times rounded up, so no route is late."""
+
+MAX_VALUE = HORIZON
+"""The largest time, amount, capacity or cost a file may give."""
+
+MAX_COORDINATE = 1e7
+"""The largest absolute coordinate of a Solomon or VRPLIB node."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,35 +43,72 @@ class Instance:
     exact_distance: Callable[[Plan], float]
 
 
-def _bad(path: Path, message: str) -> InvalidProblemError:
-    return InvalidProblemError(f"{path.name}: {message}")
+def _bad(message: str) -> InvalidProblemError:
+    """An error about the file being read; `_naming` puts the file in front."""
+    return InvalidProblemError(message)
+
+
+@contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """Put the file in front of every InvalidProblemError raised inside, from the reader or from `Problem`."""
+    try:
+        yield
+    except InvalidProblemError as exc:
+        raise InvalidProblemError(f"{path}: {exc}") from None
+
+
+def _text(path: Path) -> str:
+    """The file as UTF-8 text (a leading byte-order mark is dropped)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise _bad("no such file") from None
+    except IsADirectoryError:
+        raise _bad("is a folder, not an instance file") from None
+    except OSError as exc:
+        raise _bad(f"cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _bad(f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from None
+    if "\x00" in text:
+        raise _bad("not a text file (it holds NUL bytes)")
+    return text
 
 
 def read_instance(path: str | Path) -> Instance:
     """Read a Solomon `.txt`, VRPLIB `.vrp` or VROOM-shaped `.json` instance."""
     path = Path(path)
-    if not path.is_file():
-        raise InvalidProblemError(f"{path}: no such file")
     suffix = path.suffix.lower()
-    if suffix == ".txt":
-        return read_solomon(path)
-    if suffix == ".vrp":
-        return read_vrplib(path)
-    if suffix == ".json":
-        return read_vroom(path)
-    raise InvalidProblemError(f"{path.name}: unknown format {suffix or '(no suffix)'!r}, "
-                              "expected a Solomon .txt, VRPLIB .vrp or VROOM-shaped .json file")
+    reader = _READERS.get(suffix)
+    if reader is None:
+        if not path.exists():
+            raise _bad(f"{path}: no such file")
+        raise _bad(f"{path}: unknown format {suffix or '(no suffix)'!r}, "
+                                  "expected a Solomon .txt, VRPLIB .vrp or VROOM-shaped .json file")
+    return reader(path)
 
 
-def _read_vrplib_dict(path: Path, instance_format: str) -> dict[str, Any]:
+# --- numbers of text formats -----------------------------------------------------------------------------------
+
+def _integer(text: str, where: str, *, minimum: int = 0, maximum: int = MAX_VALUE) -> int:
     try:
-        data = vrplib.read_instance(path, instance_format=instance_format)
-    except (ValueError, IndexError, KeyError) as exc:
-        raise _bad(path, f"not a readable {instance_format} file ({exc})") from exc
-    for key in ("node_coord", "demand", "capacity"):
-        if key not in data:
-            raise _bad(path, f"missing {key}")
-    return data
+        value = int(text)
+    except ValueError:
+        raise _bad(f"{where}: must be an integer, got {text!r}") from None
+    if not minimum <= value <= maximum:
+        raise _bad(f"{where}: must lie in [{minimum}, {maximum}], got {text}")
+    return value
+
+
+def _coordinate(text: str, where: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise _bad(f"{where}: must be a number, got {text!r}") from None
+    if not (math.isfinite(value) and abs(value) <= MAX_COORDINATE):
+        raise _bad(f"{where}: must be a finite number of at most {MAX_COORDINATE:g} in size, got {text!r}")
+    return value
 
 
 def _euclidean(coords: np.ndarray) -> np.ndarray:
@@ -67,10 +116,18 @@ def _euclidean(coords: np.ndarray) -> np.ndarray:
     return np.sqrt((diff**2).sum(axis=-1))
 
 
-def _check_demand(path: Path, demand: np.ndarray, labels: list[int]) -> None:
-    for d, label in zip(demand, labels, strict=True):
-        if d < 0:
-            raise _bad(path, f"customer {label}: demand must not be negative, got {d}")
+def _matrix(arcs: np.ndarray, what: str) -> np.ndarray:
+    """`arcs` rounded to the integer matrix of a Problem; an arc too long for it is an error."""
+    ints = np.rint(arcs)
+    if ints.size and ints.max() >= UNREACHABLE:
+        raise _bad(f"{what}: an arc of {ints.max():.0f} does not fit the solvers' range (below {UNREACHABLE})")
+    return ints.astype(np.int64)
+
+
+def _useful(fleet: int, customers: int) -> int:
+    """A fleet of identical vehicles cut to one per customer: a vehicle that is used serves at least one, so the
+    others change nothing but the solvers' work (a file asking for 10**9 vehicles is solved as quickly)."""
+    return max(1, min(fleet, customers))
 
 
 def _plan_distance(euclid: np.ndarray, problem: Problem, plan: Plan) -> float:
@@ -86,98 +143,322 @@ def _plan_distance(euclid: np.ndarray, problem: Problem, plan: Plan) -> float:
     return total
 
 
-def read_solomon(path: Path) -> Instance:
-    data = _read_vrplib_dict(path, "solomon")
-    coords = np.asarray(data["node_coord"], dtype=float)
-    n = len(coords)
-    demand = np.asarray(data["demand"]).astype(int)
-    windows = np.asarray(data["time_window"]).astype(int)
-    service = np.asarray(data["service_time"]).astype(int)
-    _check_demand(path, demand, list(range(n)))
-    for i in range(n):
-        if windows[i, 1] < windows[i, 0]:
-            raise _bad(path, f"customer {i}: time window closes at {windows[i, 1]} before it opens at "
-                             f"{windows[i, 0]}")
-        if service[i] < 0:
-            raise _bad(path, f"customer {i}: service time must not be negative")
+# --- Solomon ---------------------------------------------------------------------------------------------------
+
+SOLOMON_COLUMNS = ("CUST NO.", "XCOORD.", "YCOORD.", "DEMAND", "READY TIME", "DUE DATE", "SERVICE TIME")
+
+
+def _lines(text: str) -> list[tuple[int, str]]:
+    """(line number, stripped text) of the lines that are not blank."""
+    return [(k, s) for k, line in enumerate(text.split("\n"), 1) if (s := line.strip())]
+
+
+def read_solomon(path: str | Path) -> Instance:
+    """A Solomon VRPTW instance: name, `VEHICLE` / `NUMBER CAPACITY`, `CUSTOMER` and one row per customer,
+    the depot first (customer 0). Times and distances are scaled by `SOLOMON_SCALE`."""
+    path = Path(path)
+    with _naming(path):
+        return _solomon(path, _text(path))
+
+
+def _solomon(path: Path, text: str) -> Instance:
+    lines = _lines(text)
+
+    def expect(k: int, words: tuple[str, ...], what: str) -> None:
+        if len(lines) <= k or not all(w in lines[k][1].upper() for w in words):
+            at = f"line {lines[k][0]}" if k < len(lines) else "end of file"
+            raise _bad(f"{at}: expected the {what} of a Solomon file")
+
+    if not lines:
+        raise _bad("empty file; expected a Solomon instance")
+    name = lines[0][1]
+    expect(1, ("VEHICLE",), "VEHICLE heading")
+    expect(2, ("NUMBER", "CAPACITY"), "NUMBER CAPACITY heading")
+    if len(lines) <= 3 or len(lines[3][1].split()) != 2:
+        raise _bad(f"line {lines[3][0] if len(lines) > 3 else 'end'}: expected the vehicle NUMBER and CAPACITY")
+    line, (number, capacity) = lines[3][0], lines[3][1].split()
+    fleet = _integer(number, f"line {line}, NUMBER", minimum=1)
+    capacity_value = _integer(capacity, f"line {line}, CAPACITY")
+    expect(4, ("CUSTOMER",), "CUSTOMER heading")
+    expect(5, ("CUST", "XCOORD", "YCOORD", "DEMAND", "READY", "DUE", "SERVICE"), "column headings")
+    rows = lines[6:]
+    if not rows:
+        raise _bad("no customer rows; expected the depot (customer 0) and the customers")
+    coords = np.empty((len(rows), 2))
+    values = np.empty((len(rows), 4), dtype=np.int64)  # demand, ready, due, service
+    for i, (line, row) in enumerate(rows):
+        cells = row.split()
+        if len(cells) != len(SOLOMON_COLUMNS):
+            raise _bad(f"line {line}: expected {len(SOLOMON_COLUMNS)} numbers ({', '.join(SOLOMON_COLUMNS)}), "
+                       f"got {len(cells)}")
+        if _integer(cells[0], f"line {line}, CUST NO.", maximum=len(rows)) != i:
+            raise _bad(f"line {line}, CUST NO.: customers must be numbered 0, 1, 2, ... in order, got {cells[0]}")
+        for c in (1, 2):
+            coords[i, c - 1] = _coordinate(cells[c], f"line {line}, {SOLOMON_COLUMNS[c]}")
+        values[i, 0] = _integer(cells[3], f"line {line}, DEMAND", minimum=-MAX_VALUE)
+        for c in range(4, 7):
+            values[i, c - 3] = _integer(cells[c], f"line {line}, {SOLOMON_COLUMNS[c]}",
+                                        maximum=MAX_VALUE // SOLOMON_SCALE)
+        if values[i, 0] < 0:
+            raise _bad(f"customer {i}: demand must not be negative, got {values[i, 0]}")
+        if values[i, 2] < values[i, 1]:
+            raise _bad(f"customer {i}: time window closes at {values[i, 2]} before it opens at {values[i, 1]}")
+    n = len(rows)
     euclid = _euclidean(coords)
     s = SOLOMON_SCALE
-    durations = np.ceil(euclid * s - 1e-9).astype(np.int64)
-    distances = np.rint(euclid * s).astype(np.int64)
+    durations = _matrix(np.ceil(euclid * s - 1e-9), "XCOORD./YCOORD.")
+    distances = _matrix(euclid * s, "XCOORD./YCOORD.")
+    demand, ready, due, service = (values[:, c] for c in range(4))
     jobs = tuple(
         Job(id=str(i), stop=Stop(location=i, service=int(service[i]) * s,
-                                 time_windows=(TimeWindow(start=int(windows[i, 0]) * s,
-                                                          end=int(windows[i, 1]) * s),)),
+                                 time_windows=(TimeWindow(start=int(ready[i]) * s, end=int(due[i]) * s),)),
             delivery=(int(demand[i]),))
         for i in range(1, n)
     )
-    shift = TimeWindow(start=int(windows[0, 0]) * s, end=int(windows[0, 1]) * s)
-    vehicles = tuple(Vehicle(id=f"v{k}", start=0, shift=shift, capacity=(int(data["capacity"]),))
-                     for k in range(int(data.get("vehicles", n - 1))))
+    shift = TimeWindow(start=int(ready[0]) * s, end=int(due[0]) * s)
+    vehicles = tuple(Vehicle(id=f"v{k}", start=0, shift=shift, capacity=(capacity_value,))
+                     for k in range(_useful(fleet, n - 1)))
     problem = Problem(durations={"car": durations}, distances={"car": distances}, jobs=jobs, vehicles=vehicles)
-    return Instance(name=str(data.get("name", path.stem)), problem=problem, job_labels=tuple(range(1, n)),
+    return Instance(name=name, problem=problem, job_labels=tuple(range(1, n)),
                     exact_distance=lambda plan: _plan_distance(euclid, problem, plan))
 
 
-def read_vrplib(path: Path) -> Instance:
-    data = _read_vrplib_dict(path, "vrplib")
-    coords = np.asarray(data["node_coord"], dtype=float)
-    n = len(coords)
-    demand = np.asarray(data["demand"]).astype(int)
-    _check_demand(path, demand, list(range(n)))
-    depot = int(np.asarray(data.get("depot", [0]))[0])
-    kind = str(data.get("edge_weight_type", "EUC_2D")).upper()
+# --- VRPLIB ----------------------------------------------------------------------------------------------------
+
+EDGE_WEIGHT_TYPES = ("EUC_2D", "EXACT_2D", "EXPLICIT")
+EDGE_WEIGHT_FORMATS = ("FULL_MATRIX", "LOWER_ROW")
+
+
+@dataclass(frozen=True, slots=True)
+class _Section:
+    name: str
+    line: int
+    rows: list[tuple[int, list[str]]]
+
+
+def _vrplib_parts(text: str) -> tuple[dict[str, tuple[int, str]], dict[str, _Section]]:
+    """The `KEY : VALUE` specifications and the `NAME_SECTION`s of a VRPLIB file, up to `EOF`."""
+    specs: dict[str, tuple[int, str]] = {}
+    sections: dict[str, _Section] = {}
+    current: _Section | None = None
+    for line, row in _lines(text):
+        if row.startswith("#"):
+            continue
+        if row == "EOF":
+            break
+        head = row.split()[0].rstrip(":").upper()
+        if head.endswith("_SECTION"):
+            name = head.removesuffix("_SECTION")
+            if name in sections:
+                raise _bad(f"line {line}: {head} appears twice")
+            current = sections[name] = _Section(name, line, [])
+        elif ":" in row and current is None:
+            key, value = (part.strip() for part in row.split(":", 1))
+            specs[key.upper()] = (line, value)
+        elif current is not None:
+            current.rows.append((line, row.split()))
+        else:
+            raise _bad(f"line {line}: expected `KEY : VALUE` or a NAME_SECTION heading, got {row[:40]!r}")
+    return specs, sections
+
+
+def _spec_integer(specs: dict[str, tuple[int, str]], key: str, *, minimum: int, maximum: int) -> int | None:
+    if key not in specs:
+        return None
+    line, value = specs[key]
+    return _integer(value, f"line {line}, {key}", minimum=minimum, maximum=maximum)
+
+
+def _indexed(section: _Section, n: int, width: int) -> list[tuple[int, list[str]]]:
+    """The rows of a node section, `index value...` for nodes 1..n in order, as (line, values)."""
+    if len(section.rows) != n:
+        raise _bad(f"line {section.line}, {section.name}_SECTION: expected {n} rows (DIMENSION), "
+                   f"got {len(section.rows)}")
+    out = []
+    for k, (line, cells) in enumerate(section.rows, 1):
+        where = f"line {line}, {section.name}_SECTION"
+        if len(cells) != width + 1:
+            raise _bad(f"{where}: expected a node number and {width} value{'s' if width > 1 else ''}, "
+                       f"got {len(cells)} fields")
+        if _integer(cells[0], where, minimum=1, maximum=n) != k:
+            raise _bad(f"{where}: nodes must be numbered 1, 2, 3, ... in order, got {cells[0]}")
+        out.append((line, cells[1:]))
+    return out
+
+
+def _edge_weights(section: _Section, n: int, fmt: str) -> np.ndarray:
+    values = [_coordinate(cell, f"line {line}, EDGE_WEIGHT_SECTION") for line, cells in section.rows for cell in cells]
+    if any(v < 0 for v in values):
+        raise _bad(f"line {section.line}, EDGE_WEIGHT_SECTION: weights must not be negative")
+    if fmt == "FULL_MATRIX":
+        if len(values) != n * n:
+            raise _bad(f"line {section.line}, EDGE_WEIGHT_SECTION: a FULL_MATRIX of DIMENSION {n} needs {n * n} "
+                       f"weights, got {len(values)}")
+        return np.asarray(values, dtype=float).reshape(n, n)
+    if len(values) != n * (n - 1) // 2:
+        raise _bad(f"line {section.line}, EDGE_WEIGHT_SECTION: a LOWER_ROW of DIMENSION {n} needs "
+                   f"{n * (n - 1) // 2} weights, got {len(values)}")
+    arcs = np.zeros((n, n))
+    arcs[np.tril_indices(n, k=-1)] = values
+    return arcs + arcs.T
+
+
+def read_vrplib(path: str | Path) -> Instance:
+    """A CVRPLIB instance: DIMENSION, CAPACITY, EDGE_WEIGHT_TYPE (EUC_2D, EXACT_2D or EXPLICIT with a FULL_MATRIX
+    or LOWER_ROW), NODE_COORD_SECTION, DEMAND_SECTION, DEPOT_SECTION; optional NAME and VEHICLES."""
+    path = Path(path)
+    with _naming(path):
+        return _vrplib(path, _text(path))
+
+
+def _vrplib(path: Path, text: str) -> Instance:
+    specs, sections = _vrplib_parts(text)
+    if not specs and not sections:
+        raise _bad("empty file; expected a VRPLIB instance")
+    n = _spec_integer(specs, "DIMENSION", minimum=2, maximum=100_000)
+    capacity = _spec_integer(specs, "CAPACITY", minimum=0, maximum=MAX_VALUE)
+    if n is None or capacity is None:
+        raise _bad(f"{'DIMENSION' if n is None else 'CAPACITY'}: missing")
+    kind = specs.get("EDGE_WEIGHT_TYPE", (0, "EUC_2D"))[1].upper()
+    if kind not in EDGE_WEIGHT_TYPES:
+        raise _bad(f"EDGE_WEIGHT_TYPE {kind} is not supported ({', '.join(EDGE_WEIGHT_TYPES)} are)")
+    if "DEMAND" not in sections:
+        raise _bad("DEMAND_SECTION: missing")
+    demand = np.asarray([_integer(cells[0], f"line {line}, DEMAND_SECTION", minimum=-MAX_VALUE)
+                         for line, cells in _indexed(sections["DEMAND"], n, 1)], dtype=np.int64)
+    if "NODE_COORD" in sections:
+        coords = np.asarray([[_coordinate(c, f"line {line}, NODE_COORD_SECTION") for c in cells]
+                             for line, cells in _indexed(sections["NODE_COORD"], n, 2)], dtype=float)
+    elif kind != "EXPLICIT":
+        raise _bad(f"NODE_COORD_SECTION: missing (EDGE_WEIGHT_TYPE {kind} needs coordinates)")
+    else:
+        coords = np.zeros((n, 2))
+    depot = 0
+    if "DEPOT" in sections:
+        ids = [_integer(c, f"line {line}, DEPOT_SECTION", minimum=-1, maximum=n)
+               for line, cells in sections["DEPOT"].rows for c in cells]
+        ids = ids[: ids.index(-1)] if -1 in ids else ids
+        if len(ids) != 1 or ids[0] < 1:
+            raise _bad(f"line {sections['DEPOT'].line}, DEPOT_SECTION: expected one depot node (then -1), got {ids}")
+        depot = ids[0] - 1
+    labels = list(range(n))
+    for d, label in zip(demand, labels, strict=True):
+        if d < 0:
+            raise _bad(f"customer {label}: demand must not be negative, got {d}")
     euclid = _euclidean(coords)
     if kind == "EUC_2D":
         arcs = np.floor(euclid + 0.5)
+        ints = _matrix(arcs, "NODE_COORD_SECTION")
     elif kind == "EXACT_2D":
         arcs = euclid
-    elif kind == "EXPLICIT":
-        arcs = np.asarray(data["edge_weight"], dtype=float)
+        ints = _matrix(arcs * 1000, "NODE_COORD_SECTION")
     else:
-        raise _bad(path, f"EDGE_WEIGHT_TYPE {kind} is not supported (EUC_2D, EXACT_2D, EXPLICIT are)")
-    ints = np.rint(arcs).astype(np.int64) if kind != "EXACT_2D" else np.rint(arcs * 1000).astype(np.int64)
-    capacity = int(data["capacity"])
+        fmt = specs.get("EDGE_WEIGHT_FORMAT", (0, ""))[1].upper()
+        if fmt not in EDGE_WEIGHT_FORMATS:
+            raise _bad(f"EDGE_WEIGHT_FORMAT {fmt or '(missing)'} is not supported with EXPLICIT weights "
+                       f"({', '.join(EDGE_WEIGHT_FORMATS)} are)")
+        if "EDGE_WEIGHT" not in sections:
+            raise _bad("EDGE_WEIGHT_SECTION: missing (EDGE_WEIGHT_TYPE EXPLICIT needs it)")
+        arcs = _edge_weights(sections["EDGE_WEIGHT"], n, fmt)
+        ints = _matrix(arcs, "EDGE_WEIGHT_SECTION")
     customers = [i for i in range(n) if i != depot]
     for i in customers:
         if demand[i] > capacity:
-            raise _bad(path, f"customer {i}: demand {demand[i]} exceeds the vehicle capacity {capacity}")
+            raise _bad(f"customer {i}: demand {demand[i]} exceeds the vehicle capacity {capacity}")
     jobs = tuple(Job(id=str(i), stop=Stop(location=i), delivery=(int(demand[i]),)) for i in customers)
-    lower = math.ceil(demand.sum() / capacity) if capacity else 1
-    fleet = int(data.get("vehicles", min(len(customers), 2 * lower + 5)))
-    vehicles = tuple(Vehicle(id=f"v{k}", start=depot, capacity=(capacity,)) for k in range(fleet))
+    lower = math.ceil(int(demand.sum()) / capacity) if capacity else 1
+    fleet = _spec_integer(specs, "VEHICLES", minimum=1, maximum=MAX_VALUE)
+    if fleet is None:
+        fleet = 2 * lower + 5
+    vehicles = tuple(Vehicle(id=f"v{k}", start=depot, capacity=(capacity,))
+                     for k in range(_useful(fleet, len(customers))))
     problem = Problem(durations={"car": ints}, distances={"car": ints}, jobs=jobs, vehicles=vehicles)
-    return Instance(name=str(data.get("name", path.stem)), problem=problem,
-                    job_labels=tuple(customers),
+    name = specs.get("NAME", (0, path.stem))[1] or path.stem
+    return Instance(name=name, problem=problem, job_labels=tuple(customers),
                     exact_distance=lambda plan: _plan_distance(arcs, problem, plan))
+
+
+# --- VROOM-shaped JSON -----------------------------------------------------------------------------------------
+
+def _json_int(raw: Any, where: str, *, minimum: int = 0, maximum: int = MAX_VALUE) -> int:
+    """A JSON integer (2.0 counts as 2) in [minimum, maximum]."""
+    if isinstance(raw, float) and raw.is_integer():
+        raw = int(raw)
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise _bad(f"{where}: must be an integer, got {json.dumps(raw)[:40]}")
+    if not minimum <= raw <= maximum:
+        raise _bad(f"{where}: must lie in [{minimum}, {maximum}], got {raw}")
+    return raw
+
+
+def _json_list(raw: Any, where: str) -> list[Any]:
+    if not isinstance(raw, list):
+        raise _bad(f"{where}: must be a list, got {json.dumps(raw)[:40]}")
+    return raw
+
+
+def _json_object(raw: Any, where: str) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise _bad(f"{where}: must be an object, got {json.dumps(raw)[:40]}")
+    return raw
+
+
+def _json_id(raw: Any, where: str) -> str:
+    if isinstance(raw, bool) or not isinstance(raw, int | str) or raw == "":
+        raise _bad(f"{where}: must be an integer or a non-empty string, got {json.dumps(raw)[:40]}")
+    return str(raw)
+
+
+def _window(raw: Any, where: str) -> TimeWindow:
+    pair = _json_list(raw, where)
+    if len(pair) != 2:
+        raise _bad(f"{where}: must be [start, end], got {len(pair)} numbers")
+    start, end = _json_int(pair[0], f"{where}[0]"), _json_int(pair[1], f"{where}[1]")
+    if end < start:
+        raise _bad(f"{where}: closes at {end} before it opens at {start}")
+    return TimeWindow(start=start, end=end)
 
 
 def _windows(raw: Any, where: str) -> tuple[TimeWindow, ...]:
     if raw is None:
         return ()
-    try:
-        return tuple(TimeWindow(start=int(a), end=int(b)) for a, b in raw)
-    except (TypeError, ValueError) as exc:
-        raise InvalidProblemError(f"{where}: time_windows must be a list of [start, end] pairs") from exc
+    return tuple(_window(w, f"{where}[{i}]") for i, w in enumerate(_json_list(raw, where)))
 
 
 def _amount(raw: Any, where: str) -> tuple[int, ...]:
     if raw is None:
         return ()
-    if not isinstance(raw, list) or not all(isinstance(a, int) for a in raw):
-        raise InvalidProblemError(f"{where}: must be a list of integers")
-    return tuple(raw)
+    return tuple(_json_int(a, f"{where}[{i}]") for i, a in enumerate(_json_list(raw, where)))
 
 
-def _vroom_stop(raw: dict[str, Any], where: str) -> Stop:
-    if "location_index" not in raw:
-        raise InvalidProblemError(f"{where}: location_index is required (give travel times in `matrices`)")
-    return Stop(location=int(raw["location_index"]), service=int(raw.get("service", 0)),
-                time_windows=_windows(raw.get("time_windows"), where))
+def _skills(raw: Any, where: str) -> frozenset[str]:
+    if raw is None:
+        return frozenset()
+    return frozenset(_json_id(s, f"{where}[{i}]") for i, s in enumerate(_json_list(raw, where)))
 
 
-def _skills(raw: Any) -> frozenset[str]:
-    return frozenset(str(s) for s in raw or ())
+def _vroom_stop(raw: Any, where: str, n: int) -> Stop:
+    stop = _json_object(raw, where)
+    if "location_index" not in stop:
+        raise _bad(f"{where}.location_index: required (give travel times in `matrices`)")
+    return Stop(location=_json_int(stop["location_index"], f"{where}.location_index", maximum=n - 1),
+                service=_json_int(stop.get("service", 0), f"{where}.service"),
+                time_windows=_windows(stop.get("time_windows"), f"{where}.time_windows"))
+
+
+def _vroom_matrix(raw: Any, where: str, size: int | None) -> np.ndarray:
+    rows = _json_list(raw, where)
+    n = len(rows) if size is None else size
+    if not rows or len(rows) != n:
+        raise _bad(f"{where}: must be a square matrix of {n or 'at least 1'} rows, got {len(rows)}")
+    out = np.empty((n, n), dtype=np.int64)
+    for i, row in enumerate(rows):
+        cells = _json_list(row, f"{where}[{i}]")
+        if len(cells) != n:
+            raise _bad(f"{where}[{i}]: must have {n} entries like the matrix has rows, got {len(cells)}")
+        for j, cell in enumerate(cells):
+            out[i, j] = _json_int(cell, f"{where}[{i}][{j}]", maximum=UNREACHABLE)
+    return out
 
 
 def _with_open_end(matrix: np.ndarray) -> np.ndarray:
@@ -190,58 +471,90 @@ def _with_open_end(matrix: np.ndarray) -> np.ndarray:
     return out
 
 
-def read_vroom(path: Path) -> Instance:
+def read_vroom(path: str | Path) -> Instance:
+    """A VROOM-shaped problem: `vehicles`, `jobs`, `shipments` and per-profile `matrices` (durations, and
+    distances, else the durations)."""
+    path = Path(path)
+    with _naming(path):
+        return _vroom(path, _text(path))
+
+
+def _vroom(path: Path, text: str) -> Instance:
     try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise _bad(path, f"not valid JSON ({exc})") from exc
-    if not isinstance(data, dict) or "vehicles" not in data or "matrices" not in data:
-        raise _bad(path, "a VROOM-shaped file needs `vehicles` and `matrices`")
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _bad(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    except RecursionError:
+        raise _bad("not valid JSON: nested too deeply") from None
+    data = _json_object(data, "the file")
+    for key in ("vehicles", "matrices"):
+        if key not in data:
+            raise _bad(f"{key}: missing (a VROOM-shaped file needs `vehicles` and `matrices`)")
+    matrices = _json_object(data["matrices"], "matrices")
+    if not matrices:
+        raise _bad("matrices: needs at least one profile")
     durations: dict[str, np.ndarray] = {}
     distances: dict[str, np.ndarray] = {}
-    for profile, m in data["matrices"].items():
+    size: int | None = None
+    for profile, raw in matrices.items():
+        m = _json_object(raw, f"matrices.{profile}")
         if "durations" not in m:
-            raise _bad(path, f"matrices.{profile}.durations is required")
-        durations[profile] = np.asarray(m["durations"], dtype=np.int64)
-        distances[profile] = np.asarray(m.get("distances", m["durations"]), dtype=np.int64)
+            raise _bad(f"matrices.{profile}.durations: missing")
+        durations[profile] = _vroom_matrix(m["durations"], f"matrices.{profile}.durations", size)
+        size = durations[profile].shape[0]
+        distances[profile] = (durations[profile] if "distances" not in m else
+                              _vroom_matrix(m["distances"], f"matrices.{profile}.distances", size))
+    n = size or 0
     jobs = []
     labels: list[str | int] = []
-    for k, raw in enumerate(data.get("jobs", [])):
+    for k, raw in enumerate(_json_list(data.get("jobs", []), "jobs")):
         where = f"jobs[{k}]"
-        jobs.append(Job(id=str(raw.get("id", k)), stop=_vroom_stop(raw, where),
-                        delivery=_amount(raw.get("delivery"), f"{where}.delivery"),
-                        pickup=_amount(raw.get("pickup"), f"{where}.pickup"),
-                        skills=_skills(raw.get("skills"))))
-        labels.append(raw.get("id", k))
+        job = _json_object(raw, where)
+        label = job.get("id", k)
+        jobs.append(Job(id=_json_id(label, f"{where}.id"), stop=_vroom_stop(job, where, n),
+                        delivery=_amount(job.get("delivery"), f"{where}.delivery"),
+                        pickup=_amount(job.get("pickup"), f"{where}.pickup"),
+                        skills=_skills(job.get("skills"), f"{where}.skills")))
+        labels.append(label)
     shipments = []
-    for k, raw in enumerate(data.get("shipments", [])):
+    for k, raw in enumerate(_json_list(data.get("shipments", []), "shipments")):
         where = f"shipments[{k}]"
-        if "pickup" not in raw or "delivery" not in raw:
-            raise InvalidProblemError(f"{where}: needs `pickup` and `delivery`")
-        shipments.append(Shipment(id=str(raw["pickup"].get("id", f"s{k}")),
-                                  pickup=_vroom_stop(raw["pickup"], f"{where}.pickup"),
-                                  delivery=_vroom_stop(raw["delivery"], f"{where}.delivery"),
-                                  amount=_amount(raw.get("amount"), f"{where}.amount"),
-                                  skills=_skills(raw.get("skills"))))
-    open_end = next(iter(durations.values())).shape[0] if durations else 0
-    if any("end_index" not in raw for raw in data["vehicles"] if isinstance(raw, dict)):
+        shipment = _json_object(raw, where)
+        for part in ("pickup", "delivery"):
+            if part not in shipment:
+                raise _bad(f"{where}.{part}: missing (a shipment needs `pickup` and `delivery`)")
+        pickup = _json_object(shipment["pickup"], f"{where}.pickup")
+        shipments.append(Shipment(id=_json_id(pickup.get("id", f"s{k}"), f"{where}.pickup.id"),
+                                  pickup=_vroom_stop(pickup, f"{where}.pickup", n),
+                                  delivery=_vroom_stop(shipment["delivery"], f"{where}.delivery", n),
+                                  amount=_amount(shipment.get("amount"), f"{where}.amount"),
+                                  skills=_skills(shipment.get("skills"), f"{where}.skills")))
+    raw_vehicles = [_json_object(raw, f"vehicles[{k}]")
+                    for k, raw in enumerate(_json_list(data["vehicles"], "vehicles"))]
+    if any("end_index" not in raw for raw in raw_vehicles):
         durations = {pr: _with_open_end(m) for pr, m in durations.items()}
         distances = {pr: _with_open_end(m) for pr, m in distances.items()}
     vehicles = []
-    for k, raw in enumerate(data["vehicles"]):
+    for k, raw in enumerate(raw_vehicles):
         where = f"vehicles[{k}]"
         if "start_index" not in raw:
-            raise InvalidProblemError(f"{where}: start_index is required")
-        tw = raw.get("time_window", [0, HORIZON])
-        costs = raw.get("costs", {})
-        vehicles.append(Vehicle(id=str(raw.get("id", k)), start=int(raw["start_index"]),
-                                end=int(raw["end_index"]) if "end_index" in raw else open_end,
-                                shift=TimeWindow(start=int(tw[0]), end=int(tw[1])),
+            raise _bad(f"{where}.start_index: required")
+        profile = raw.get("profile", "car")
+        if not isinstance(profile, str):
+            raise _bad(f"{where}.profile: must be a string, got {json.dumps(profile)[:40]}")
+        costs = _json_object(raw.get("costs", {}), f"{where}.costs")
+        limits = {key: None if raw.get(key) is None else _json_int(raw[key], f"{where}.{key}")
+                  for key in ("max_travel_time", "max_tasks")}
+        vehicles.append(Vehicle(id=_json_id(raw.get("id", k), f"{where}.id"),
+                                start=_json_int(raw["start_index"], f"{where}.start_index", maximum=n - 1),
+                                end=(_json_int(raw["end_index"], f"{where}.end_index", maximum=n - 1)
+                                     if "end_index" in raw else n),
+                                shift=_window(raw.get("time_window", [0, HORIZON]), f"{where}.time_window"),
                                 capacity=_amount(raw.get("capacity"), f"{where}.capacity"),
-                                profile=str(raw.get("profile", "car")),
-                                fixed_cost=int(costs.get("fixed", 0)),
-                                max_duration=raw.get("max_travel_time"), max_stops=raw.get("max_tasks"),
-                                skills=_skills(raw.get("skills"))))
+                                profile=profile,
+                                fixed_cost=_json_int(costs.get("fixed", 0), f"{where}.costs.fixed"),
+                                max_duration=limits["max_travel_time"], max_stops=limits["max_tasks"],
+                                skills=_skills(raw.get("skills"), f"{where}.skills")))
     problem = Problem(durations=durations, distances=distances, jobs=tuple(jobs), shipments=tuple(shipments),
                       vehicles=tuple(vehicles))
 
@@ -249,3 +562,6 @@ def read_vroom(path: Path) -> Instance:
         return float(evaluate(problem, plan).distance)
 
     return Instance(name=path.stem, problem=problem, job_labels=tuple(labels), exact_distance=matrix_distance)
+
+
+_READERS: dict[str, Callable[[Path], Instance]] = {".txt": read_solomon, ".vrp": read_vrplib, ".json": read_vroom}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ def test_solomon_scaled_and_rounded_up() -> None:
     inst = read_instance(DATA / "solomon_c101_9_customers.txt")
     p = inst.problem
     assert inst.job_labels == tuple(range(1, 10))
-    assert len(p.vehicles) == 25 and p.vehicles[0].capacity == (200,)
+    assert len(p.vehicles) == 9 and p.vehicles[0].capacity == (200,)  # 25 in the file, one per customer is enough
     exact = np.hypot(45 - 40, 68 - 50) * SOLOMON_SCALE
     assert p.durations["car"][0, 1] == int(np.ceil(exact)) >= exact
     assert p.jobs[0].stop.time_windows[0].start == 912 * SOLOMON_SCALE
@@ -74,3 +75,63 @@ def test_vroom_vehicle_without_end_index_ends_at_its_last_stop() -> None:
     assert open_end == p.n_locations - 1 and (p.distances["car"][:, open_end] == 0).all()
     plan = Plan(routes=(Route(vehicle=1, visits=(Visit(kind="job", index=2),)),))
     assert inst.exact_distance(plan) == 300
+
+
+SOLOMON = (DATA / "solomon_c101_9_customers.txt").read_text()
+VRPLIB = (DATA / "vrplib_6_customers.vrp").read_text()
+VROOM = (DATA / "vroom_two_vehicles.json").read_text()
+
+
+@pytest.mark.parametrize(("name", "text", "message"), [
+    ("nan.txt", SOLOMON.replace(" 45         68 ", " nan        68 "), "line 11, XCOORD.: must be a finite number"),
+    ("fraction.txt", SOLOMON.replace("10        912", "1.5       912"),
+     "line 11, DEMAND: must be an integer, got '1.5'"),
+    ("huge.txt", SOLOMON.replace("10        912", "99999999999999999999999 912"), "line 11, DEMAND: must lie in"),
+    ("far.txt", SOLOMON.replace(" 45         68 ", " 9999999    68 "), "does not fit the solvers' range"),
+    ("cut.txt", SOLOMON[:120], "expected the column headings"),
+    ("short.txt", SOLOMON.replace("  25         200", "  25"), "line 5: expected the vehicle NUMBER and CAPACITY"),
+    ("renumbered.txt", SOLOMON.replace("\n    2 ", "\n    7 "), "line 12, CUST NO.: customers must be numbered"),
+    ("empty.txt", "", "empty file"),
+    ("nan.vrp", VRPLIB.replace("5 0 20", "5 nan 20"), "line 12, NODE_COORD_SECTION: must be a finite number"),
+    ("cut.vrp", VRPLIB[:VRPLIB.index("DEPOT") - 8], "line 15, DEMAND_SECTION: expected 7 rows (DIMENSION), got 5"),
+    ("header.vrp", VRPLIB[:40], "DIMENSION: missing"),
+    ("junk.vrp", "NAME : x\nnot a spec\n", "line 2: expected `KEY : VALUE` or a NAME_SECTION heading"),
+    ("capacity.vrp", VRPLIB.replace("CAPACITY : 10", "CAPACITY : 99999999999999999999999"), "line 6, CAPACITY"),
+    ("nodepot.vrp", VRPLIB.replace("DEPOT_SECTION\n1\n-1", "DEPOT_SECTION\n-1"), "expected one depot node"),
+    ("type.vrp", VRPLIB.replace("EUC_2D", "GEO"), "EDGE_WEIGHT_TYPE GEO is not supported"),
+    ("null.json", VROOM.replace('"start_index": 0, "end', '"start_index": null, "end'),
+     "vehicles[0].start_index: must be an integer, got null"),
+    ("huge.json", VROOM.replace("[0, 10, 20, 30]", "[0, 10, 20, 1e999]"), "matrices.car.durations[0][3]"),
+    ("outside.json", VROOM.replace('"location_index": 3, "service"', '"location_index": 9, "service"'),
+     "jobs[2].location_index: must lie in [0, 3], got 9"),
+    ("shape.json", VROOM.replace("[30, 20, 10, 0]]", "[30, 20, 10]]"), "matrices.car.durations[3]: must have 4"),
+    ("jobs.json", VROOM.replace('"jobs": [', '"jobs": [7, '), "jobs[0]: must be an object, got 7"),
+    ("deep.json", "[" * 100_000, "nested too deeply"),
+    ("list.json", "[]", "the file: must be an object"),
+])
+def test_broken_files_name_the_file_and_field(tmp_path: Path, name: str, text: str, message: str) -> None:
+    """A broken value, a cut-off file or a wrong type raises InvalidProblemError naming the file, the line (text
+    formats) and the field; nothing is read as a made-up number."""
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(InvalidProblemError) as err:
+        read_instance(path)
+    assert str(err.value).startswith(f"{path}: ") and message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe\x00garbage", "caf\u00e9".encode("latin-1"), "x".encode("utf-16")])
+def test_not_utf8_names_the_file(tmp_path: Path, content: bytes) -> None:
+    """Bytes that are not UTF-8 text raise InvalidProblemError naming the file, whatever the format."""
+    for suffix in (".txt", ".vrp", ".json"):
+        path = tmp_path / f"bad{suffix}"
+        path.write_bytes(content)
+        with pytest.raises(InvalidProblemError, match=f"^{re.escape(str(path))}: not UTF-8 text"):
+            read_instance(path)
+
+
+def test_folder_is_not_an_instance(tmp_path: Path) -> None:
+    """A folder named like an instance is refused as a folder, not as a missing file."""
+    (tmp_path / "c101.txt").mkdir()
+    with pytest.raises(InvalidProblemError, match=r"c101\.txt: is a folder"):
+        read_instance(tmp_path / "c101.txt")
