@@ -120,15 +120,24 @@ class Instance:
 def _read_table(folder: Path, name: str, columns: Sequence[str]) -> list[tuple[int, list[str]]]:
     path = folder / name
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as exc:
         raise InstanceError(str(path), None, "", exc.strerror or str(exc)) from None
-    rows = list(csv.reader(io.StringIO(text), delimiter="\t"))
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InstanceError(str(path), None, "", f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+                                                 f"{exc.start})") from None
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t")
+    try:
+        rows = list(reader)
+    except csv.Error as exc:
+        raise InstanceError(str(path), reader.line_num, "", f"not tab-separated text: {exc}") from None
     if not rows:
         raise InstanceError(str(path), 1, "", "empty file, expected a header line")
     header = [h.strip() for h in rows[0]]
     if header != list(columns):
-        raise InstanceError(str(path), 1, "", f"expected header {'/'.join(columns)}, got {'/'.join(header)}")
+        raise InstanceError(str(path), 1, "", f"expected header {'/'.join(columns)}, got {'/'.join(header)!r}")
     out = []
     for k, row in enumerate(rows[1:], 2):
         if not row or all(not c.strip() for c in row):
@@ -139,8 +148,15 @@ def _read_table(folder: Path, name: str, columns: Sequence[str]) -> list[tuple[i
     return out
 
 
-def _field(path: str, line: int, name: str, text: str, kind: Callable[[str], Any], *, minimum: float | None = None,
-           positive: bool = False) -> Any:
+MAX_NUMBER = 1e9
+"""The largest size of a coordinate (metres), time (minutes) or pay an instance may give: travel times and pay
+computed from them stay far inside float and simulation-clock range."""
+MIN_SPEED = 1.0
+"""The slowest `meters_per_minute` an instance may give (slower makes travel times overflow the clock)."""
+
+
+def _field(path: str, line: int, name: str, text: str, kind: Callable[[str], Any], *,
+           minimum: float | None = None) -> Any:
     if kind is str:
         if not text:
             raise InstanceError(path, line, name, "must not be empty")
@@ -152,10 +168,11 @@ def _field(path: str, line: int, name: str, text: str, kind: Callable[[str], Any
                                               f"got {text!r}") from None
     if isinstance(value, float) and not math.isfinite(value):
         raise InstanceError(path, line, name, f"must be finite, got {text!r}")
-    if positive and not value > 0:
-        raise InstanceError(path, line, name, f"must be positive, got {text}")
     if minimum is not None and value < minimum:
-        raise InstanceError(path, line, name, f"must not be negative, got {text}")
+        raise InstanceError(path, line, name, f"must not be negative, got {text}" if minimum == 0 else
+                            f"must be at least {minimum:g}, got {text}")
+    if abs(value) > MAX_NUMBER:
+        raise InstanceError(path, line, name, f"must be at most {MAX_NUMBER:,.0f} in size, got {text}")
     return value
 
 
@@ -176,7 +193,7 @@ def read_instance(folder: str | Path) -> Instance:
     for line, (rid, x, y) in _read_table(folder, "restaurants.txt", RESTAURANT_COLUMNS):
         rid = _field(path, line, "restaurant", rid, str)
         if rid in seen:
-            raise InstanceError(path, line, "restaurant", f"repeated id {rid}")
+            raise InstanceError(path, line, "restaurant", f"repeated id {rid!r}")
         seen.add(rid)
         restaurants.append(Restaurant(id=rid, location=(_field(path, line, "x", x, float),
                                                         _field(path, line, "y", y, float))))
@@ -186,11 +203,11 @@ def read_instance(folder: str | Path) -> Instance:
     for line, (oid, x, y, placed, rid, ready) in _read_table(folder, "orders.txt", ORDER_COLUMNS):
         oid = _field(path, line, "order", oid, str)
         if oid in seen:
-            raise InstanceError(path, line, "order", f"repeated id {oid}")
+            raise InstanceError(path, line, "order", f"repeated id {oid!r}")
         seen.add(oid)
         rid = _field(path, line, "restaurant", rid, str)
         if rid not in known:
-            raise InstanceError(path, line, "restaurant", f"unknown restaurant {rid}")
+            raise InstanceError(path, line, "restaurant", f"unknown restaurant {rid!r}")
         placement = _field(path, line, "placement_time", placed, int, minimum=0)
         ready_time = _field(path, line, "ready_time", ready, int, minimum=0)
         if ready_time < placement:
@@ -202,7 +219,7 @@ def read_instance(folder: str | Path) -> Instance:
     for line, (cid, x, y, on, off) in _read_table(folder, "couriers.txt", COURIER_COLUMNS):
         cid = _field(path, line, "courier", cid, str)
         if cid in seen:
-            raise InstanceError(path, line, "courier", f"repeated id {cid}")
+            raise InstanceError(path, line, "courier", f"repeated id {cid!r}")
         seen.add(cid)
         on_time = _field(path, line, "on_time", on, int, minimum=0)
         off_time = _field(path, line, "off_time", off, int, minimum=0)
@@ -216,7 +233,7 @@ def read_instance(folder: str | Path) -> Instance:
     if len(rows) != 1:
         raise InstanceError(path, None, "", f"expected one line of values, got {len(rows)}")
     line, values = rows[0]
-    mpm = _field(path, line, "meters_per_minute", values[0], float, positive=True)
+    mpm = _field(path, line, "meters_per_minute", values[0], float, minimum=MIN_SPEED)
     ints = {name: _field(path, line, name, v, int, minimum=0) for name, v in zip(PARAMETER_COLUMNS[1:5], values[1:5],
                                                                                  strict=True)}
     for name in PARAMETER_COLUMNS[1:3]:

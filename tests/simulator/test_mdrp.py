@@ -125,6 +125,13 @@ def test_deterministic() -> None:
     ("couriers.txt", "c2\t1000\t0\t0\t30", "c2\t1000\t0\t40\t30", "couriers.txt line 3, field off_time"),
     ("instance_parameters.txt", "100\t4\t4", "100\t3\t4", "instance_parameters.txt line 2, field pickup service"),
     ("restaurants.txt", "r2\t1000\t0", "r2\t1000", "restaurants.txt line 3: expected 3"),
+    ("restaurants.txt", "r2\t1000\t0", "r2\t1e308\t0", "restaurants.txt line 3, field x: must be at most"),
+    ("couriers.txt", "c2\t1000\t0\t0\t30", "c2\t1000\t0\t0\t99999999999", "couriers.txt line 3, field off_time"),
+    ("instance_parameters.txt", "100\t4\t4", "1e-300\t4\t4", "field meters_per_minute: must be at least 1"),
+    pytest.param("orders.txt", "o3\t0", "o3" + "x" * 200_000 + "\t0", "orders.txt line 4: not tab-separated text",
+                 id="field-over-csv-limit"),
+    ("orders.txt", "o3\t0\t2600\t5\tr3", "o3\t0\t2600\t5\tr\x0c9",
+     r"orders.txt line 4, field restaurant: unknown restaurant 'r\\x0c9'"),
 ])
 def test_bad_input_names_file_line_field(tmp_path: Path, file: str, old: str, new: str, expected: str) -> None:
     """A malformed value raises InstanceError naming the file, line and field."""
@@ -132,6 +139,16 @@ def test_bad_input_names_file_line_field(tmp_path: Path, file: str, old: str, ne
     shutil.copytree(TINY, folder)
     (folder / file).write_text((folder / file).read_text().replace(old, new))
     with pytest.raises(InstanceError, match=expected):
+        read_instance(folder)
+
+
+@pytest.mark.parametrize("content", ["caf\u00e9".encode("latin-1"), "order".encode("utf-16")])
+def test_not_utf8_names_the_file(tmp_path: Path, content: bytes) -> None:
+    """A file that is not UTF-8 text raises InstanceError naming it (not a bare UnicodeDecodeError)."""
+    folder = tmp_path / "bad"
+    shutil.copytree(TINY, folder)
+    (folder / "orders.txt").write_bytes(content)
+    with pytest.raises(InstanceError, match=r"orders\.txt: not UTF-8 text"):
         read_instance(folder)
 
 
