@@ -13,11 +13,14 @@ import functools
 import gc
 import json
 import math
+import re
+import secrets
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -25,7 +28,7 @@ import numpy as np
 import redis
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -35,7 +38,7 @@ from api import schemas
 from api.errors import ApiError
 from api.metrics import RequestTimer
 from api.service import Service
-from api.store import body_hash, order_key, route_key
+from api.store import body_hash, courier_key, order_key, route_key, tracking_key
 from dispatch.errors import DispatchError
 from dispatch.model import MAX_UNITS
 from dispatch.operations import order_to_json
@@ -43,6 +46,7 @@ from routing.paths import leg_lines
 from routing.snap import snap
 
 Principal = dict[str, str]
+TRACK_PAGE = (Path(__file__).parent / "static" / "track.html").read_text()
 THREADS = 256
 _REJECTION_FIELDS = {"out_of_stock": "items", "no_box_fits": "items", "outside_service_area": "location",
                      "unreachable": "location", "store_closed": "placed_at"}
@@ -82,6 +86,21 @@ class StopRequest(_Body):
         None, description="for a completed door stop: handed over (default), failed, or returns collected")
     reason: str | None = Field(None, min_length=1, max_length=200, description="why a stop failed")
     location: schemas.LonLat | None = Field(None, description="where the phone was (" + schemas.LOCATION_DOC + ")")
+
+
+class TrackingView(BaseModel):
+    """What the customer's tracking page may know of an order, and nothing else (no names, no other stops)."""
+
+    state: str = Field(description="as in OrderView")
+    eta: int | None = Field(None, description="expected at the door (seconds of the service day)")
+    promise_by: int | None = Field(None, description="promised by")
+    delivered_at: int | None = None
+    destination: list[float] | None = Field(None, description="the order's own address [lon, lat]")
+    courier_location: list[float] | None = Field(
+        None, description="the courier's last reported position, once the order is on board")
+    courier_location_at: int | None = None
+    stops_before: int | None = Field(None, description="doors the courier serves before this one, once assigned")
+    updated: int | None = None
 
 
 class ErrorDetail(BaseModel):
@@ -124,6 +143,7 @@ class OrderView(BaseModel):
     on_time: bool | None = None
     updated: int | None = None
     delivered_at: int | None = None
+    tracking: str | None = Field(None, description="the id of the customer's tracking page, `/track/{tracking}`")
     timeline: list[dict[str, Any]] | None = Field(None, description="the order's events (GET only)")
 
 
@@ -228,6 +248,7 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
     app.add_middleware(BodyLimit, limit=service.settings.max_body_bytes)
     app.add_middleware(RequestTimer, metrics=service.metrics)
     limiter = RateLimiter(service.settings.rate_per_s)
+    public = RateLimiter(service.settings.track_rate_per_s)
     store = service.store
 
     async def principal(authorization: Annotated[str | None, Header()] = None) -> Principal:
@@ -336,9 +357,10 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
                            "Idempotency-Key")
         order = body.to_domain()
         order_json = order_to_json(order)
-        command = {"op": "place", "order": order_json}
+        tracking = secrets.token_urlsafe(16)  # a retry's new id is dropped with the duplicate command
+        command = {"op": "place", "order": order_json, "tracking": tracking}
         record = {"id": order.id, "state": "received", "mode": order.mode, "location": json.dumps(order.location),
-                  "promise": json.dumps(None if body.promise is None else body.promise.kind)}
+                  "promise": json.dumps(None if body.promise is None else body.promise.kind), "tracking": tracking}
         reply = service.submit(command, idempotency=(idempotency_key, body_hash(order_json)),
                                order=(order.id, record))
         view = _order_view(order.id, store.hgetall(order_key(order.id)))
@@ -444,6 +466,28 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
         reply = service.submit(command)
         return _answer(reply, lambda r: (200, json.loads(store.get(route_key(courier_id)) or "{}")))
 
+    # --- customer tracking (no key) ---------------------------------------------------------------------------
+
+    @app.get("/v1/track/{tracking_id}", tags=["tracking"], responses={200: {"model": TrackingView}})
+    async def track(tracking_id: str, request: Request) -> JSONResponse:
+        """The order's state and ETA for its customer, by the tracking id `POST /v1/orders` returned; once the
+        order is on board, the courier's last position and how many doors come before this one. No key; rate
+        limited per client address."""
+        wait = public.take(request.client.host if request.client else "")
+        if wait > 0:
+            raise ApiError(429, "rate_limited", f"too many requests; retry in {wait:.2f} s", "tracking_id",
+                           headers={"Retry-After": f"{wait:.2f}"})
+        order_id = store.get(tracking_key(tracking_id)) if len(tracking_id) <= 64 else None
+        record = store.hgetall(order_key(order_id)) if order_id else {}
+        if not record:
+            raise ApiError(404, "not_found", "no order has this tracking id", "tracking_id")
+        return JSONResponse(_tracking_view(store, order_id or "", _order_view(order_id or "", record)))
+
+    @app.get("/track/{tracking_id}", tags=["tracking"], response_class=HTMLResponse)
+    async def track_page(tracking_id: str) -> HTMLResponse:
+        """The customer's tracking page: it reads `/v1/track/{tracking_id}` every 15 s."""
+        return HTMLResponse(TRACK_PAGE.replace("{{tracking}}", re.sub(r"[^A-Za-z0-9_-]", "", tracking_id)))
+
     # --- one error shape -------------------------------------------------------------------------------------
 
     @app.exception_handler(ApiError)
@@ -497,6 +541,33 @@ def _order_view(order_id: str, record: Mapping[str, str]) -> dict[str, Any]:
     for name in ("updated", "delivered_at"):
         if name in record:
             view[name] = int(record[name])
+    if "tracking" in record:
+        view["tracking"] = record["tracking"]
+    return view
+
+
+_ON_BOARD = ("picked_up",)
+
+
+def _tracking_view(store: Any, order_id: str, order: Mapping[str, Any]) -> dict[str, Any]:
+    """An order as its customer may see it (`TrackingView`)."""
+    view: dict[str, Any] = {"state": order["state"], "eta": order.get("eta") or order.get("quoted_eta"),
+                            "promise_by": order.get("promise_by"), "delivered_at": order.get("delivered_at"),
+                            "destination": order.get("location"), "courier_location": None,
+                            "courier_location_at": None, "stops_before": None, "updated": order.get("updated")}
+    courier = order.get("courier")
+    if not isinstance(courier, str) or order["state"] not in ("assigned", *_ON_BOARD):
+        return view
+    raw = store.get(route_key(courier))
+    stops = json.loads(raw)["stops"] if raw else []
+    doors = [s for s in stops if s["kind"] == "dropoff"]
+    mine = next((k for k, s in enumerate(doors) if s.get("order") == order_id), None)
+    if mine is not None:
+        view["stops_before"] = sum(1 for s in doors[:mine] if s.get("status") != "completed")
+    if order["state"] in _ON_BOARD:
+        seen = store.hgetall(courier_key(courier))
+        if seen:
+            view["courier_location"], view["courier_location_at"] = json.loads(seen["location"]), int(seen["at"])
     return view
 
 

@@ -28,7 +28,7 @@ from typing import Any
 from api.deployment import Deployment
 from api.errors import ConflictError
 from api.metrics import STATS_KEY
-from api.store import Op, Store, order_key, route_key
+from api.store import Op, Store, courier_key, order_key, route_key, tracking_key
 from api.store.base import Applied
 from dispatch.errors import DispatchError, InvalidDispatchError
 from dispatch.operations import Event, Operations, Outcome, items_from_json, order_from_json
@@ -223,6 +223,8 @@ class Worker:
             order = order_from_json({**command["order"], "placed_at": now})
             self.orders[order.id] = {"location": list(order.location), "mode": order.mode,
                                      "returns": bool(order.returns)}
+            if command.get("tracking"):
+                ops.append(Op(kind="set", key=tracking_key(command["tracking"]), value=order.id))
             return core.place(order, now), {}
         if op == "quote":
             quote = core.quote(tuple(command["location"]), items_from_json(command["items"]), now)
@@ -232,7 +234,11 @@ class Worker:
         if op == "configure":
             self._configure(command, ops)
             return Outcome(), {}
-        return core.apply(command), {}
+        outcome = core.apply(command)
+        if op == "position":
+            ops.append(Op(kind="hset", key=courier_key(command["courier"]),
+                          value={"location": json.dumps(list(command["location"])), "at": str(now)}))
+        return outcome, {}
 
     def _stop(self, command: Mapping[str, Any]) -> Outcome:
         """A courier app's stop status: pickup completed → picked_up; at a door arrived (remembered),

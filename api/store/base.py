@@ -70,6 +70,16 @@ def route_key(courier_id: str) -> str:
     return f"route:{courier_id}"
 
 
+def courier_key(courier_id: str) -> str:
+    """The key of what is known of a courier beside its route (a hash: `location`, `at` of its last report)."""
+    return f"courier:{courier_id}"
+
+
+def tracking_key(tracking_id: str) -> str:
+    """The key that leads from an order's tracking id to the order's id (a string value)."""
+    return f"track:{tracking_id}"
+
+
 def body_hash(body: bytes | str | Mapping[str, Any]) -> str:
     """The fingerprint an idempotency key is bound to (SHA-256 of canonical JSON)."""
     if isinstance(body, Mapping):
