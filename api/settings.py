@@ -1,6 +1,6 @@
 """Settings of the live service (`lastmile serve`), read from `LASTMILE_*` environment variables.
 
-Command-line flags of `lastmile serve` override them. Every setting is listed in the README.
+Command-line flags of `lastmile serve` override them. Every setting is listed in docs/api.md.
 """
 
 from __future__ import annotations

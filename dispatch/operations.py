@@ -446,7 +446,7 @@ class Operations:
     # --- snapshot and restore ------------------------------------------------------------------------------
 
     def snapshot(self) -> bytes:
-        """The core's whole state as UTF-8 JSON (format `lastmile.operations`, version 1; see the README).
+        """The core's whole state as UTF-8 JSON (format `lastmile.operations`, version 1; see docs/core.md).
 
         Configuration (map, facilities, fleet, policy, options) is not in it: `restore` takes it into a core made
         with the same configuration.

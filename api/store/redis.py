@@ -7,7 +7,7 @@ number, stream entry, order record: `SET NX` inside `MULTI` would not stop the c
 stream whose entry ids are the sequence numbers (`{seq}-0`).
 
 Durability is Redis's: run it with `appendonly yes` and `appendfsync always` so that an acknowledged command
-survives a crash of the server (see the README).
+survives a crash of the server (see docs/api.md).
 """
 
 from __future__ import annotations
