@@ -39,6 +39,7 @@ from api.errors import ApiError
 from api.metrics import RequestTimer
 from api.service import Service
 from api.store import body_hash, courier_key, order_key, route_key, tracking_key
+from api.webhooks import EVENT_TYPES, Registry, Subscription, cursor_key
 from dispatch.errors import DispatchError
 from dispatch.model import MAX_UNITS
 from dispatch.operations import order_to_json
@@ -101,6 +102,12 @@ class TrackingView(BaseModel):
     courier_location_at: int | None = None
     stops_before: int | None = Field(None, description="doors the courier serves before this one, once assigned")
     updated: int | None = None
+
+
+class WebhookRequest(_Body):
+    url: str = Field(min_length=8, max_length=2000, pattern=r"^https?://", description="where to POST events")
+    events: list[str] = Field(min_length=1, max_length=len(EVENT_TYPES), description="event types to receive",
+                              json_schema_extra={"items": {"enum": list[Any](sorted(EVENT_TYPES.values()))}})
 
 
 class ErrorDetail(BaseModel):
@@ -465,6 +472,52 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
                                    "outcome": body.outcome, "reason": body.reason}
         reply = service.submit(command)
         return _answer(reply, lambda r: (200, json.loads(store.get(route_key(courier_id)) or "{}")))
+
+    # --- webhooks ---------------------------------------------------------------------------------------------
+
+    registry = Registry(store)
+
+    def subscription(sub_id: str, who: Principal) -> Subscription:
+        sub = registry.get(sub_id)
+        if sub is None or (who["role"] != "admin" and sub.owner != who.get("id")):
+            raise ApiError(404, "not_found", f"no webhook {sub_id!r}", "webhook_id")
+        return sub
+
+    @app.post("/v1/webhooks", status_code=201, tags=["webhooks"])
+    def create_webhook(body: WebhookRequest, who: OrderSystem) -> dict[str, Any]:
+        """Subscribe `url` to event types (`order.assigned`, `order.delivered`, ..., `courier.shift_on`): events
+        published from now on are POSTed to it, signed the Standard Webhooks way with the secret answered here
+        (shown once)."""
+        try:
+            sub = registry.create(body.url, body.events, owner=who.get("id", ""))
+        except ValueError as e:
+            field, _, message = str(e).partition(": ")
+            raise ApiError(422, "invalid", message, field) from None
+        return {**sub.public(), "secret": sub.secrets[0]}
+
+    @app.get("/v1/webhooks", tags=["webhooks"])
+    def list_webhooks(who: OrderSystem) -> dict[str, Any]:
+        """The key's subscriptions (an admin key: all), without their secrets."""
+        return {"webhooks": [s.public() for s in registry.all()
+                             if who["role"] == "admin" or s.owner == who.get("id")]}
+
+    @app.delete("/v1/webhooks/{webhook_id}", status_code=204, tags=["webhooks"])
+    def delete_webhook(webhook_id: str, who: OrderSystem) -> None:
+        """Unsubscribe: nothing more is sent."""
+        registry.delete(subscription(webhook_id, who).id)
+
+    @app.post("/v1/webhooks/{webhook_id}/rotate", tags=["webhooks"])
+    def rotate_webhook(webhook_id: str, who: OrderSystem) -> dict[str, Any]:
+        """A new secret; deliveries carry signatures by the new and the previous one for a day."""
+        sub = registry.rotate(subscription(webhook_id, who), time.time())
+        return {"id": sub.id, "secret": sub.secrets[0], "previous_until": int(sub.rotated_until)}
+
+    @app.get("/v1/webhooks/{webhook_id}/deliveries", tags=["webhooks"])
+    def webhook_deliveries(webhook_id: str, who: OrderSystem) -> dict[str, Any]:
+        """The last delivery attempts (`webhook-id`, type, attempt, HTTP status (0: no answer), time) and where in
+        the event stream the subscription is."""
+        sub = subscription(webhook_id, who)
+        return {**sub.public(), "cursor": store.get(cursor_key(sub.id)), "deliveries": registry.deliveries(sub.id)}
 
     # --- customer tracking (no key) ---------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from api.errors import ApiError
 from api.metrics import Metrics
 from api.settings import Settings
 from api.store import Store, key_id, open_store
+from api.webhooks import Sender
 from api.worker import Worker
 
 CACHE_S = 1.0
@@ -71,6 +72,7 @@ class Service:
         self.workers = [Worker(self.store, deployment, self.clock, lease_ms=settings.lease_ms,
                                snapshot_every=settings.snapshot_every, observe=self.metrics.decisions.observe)
                         for _ in range(settings.workers)]
+        self.sender = Sender(self.store) if settings.webhooks else None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._keys: dict[str, tuple[float, dict[str, str]]] = {}
@@ -89,12 +91,15 @@ class Service:
     # --- lifecycle -----------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the worker threads (idempotent)."""
+        """Start the worker threads and the webhook sender (idempotent)."""
         if self._threads:
             return
         self._stop.clear()
-        for w in self.workers:
-            t = threading.Thread(target=w.run, args=(self._stop,), name=w.name, daemon=True)
+        loops: list[tuple[str, Callable[[threading.Event], None]]] = [(w.name, w.run) for w in self.workers]
+        if self.sender is not None:
+            loops.append((self.sender.name, self.sender.run))
+        for name, loop in loops:
+            t = threading.Thread(target=loop, args=(self._stop,), name=name, daemon=True)
             t.start()
             self._threads.append(t)
 
@@ -157,6 +162,7 @@ class Service:
             return None
         if len(self._keys) > 100_000:
             self._keys.clear()
+        record = {**record, "id": kid}
         self._keys[kid] = (now, record)
         return record
 

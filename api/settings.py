@@ -33,5 +33,7 @@ class Settings(BaseSettings):
     lease_ms: int = Field(5000, ge=100, description="a dead worker's lease expires after this long")
     snapshot_every: int = Field(1000, ge=1, description="commands between the worker's snapshots")
     rate_per_s: float = Field(200.0, gt=0, description="requests per second allowed per API key (burst: 2 s worth)")
+    webhooks: bool = Field(True, description="run the webhook sender in this process (one per deployment holds "
+                                             "its lease, so any number of processes may)")
     track_rate_per_s: float = Field(1.0, gt=0, description="requests per second to `/v1/track` allowed per client "
                                                            "address (no key; burst: 2 s worth)")

@@ -9,6 +9,10 @@ timelines, the couriers' routes and each command's reply (which the API waits fo
 store to the stream itself when the service clock passes one (so a replay ticks at the same times), and saves a
 snapshot every `snapshot_every` commands.
 
+Every domain event is also published to the deployment's event stream (`events`, entry ids `{seq}-{k}`), with two
+kinds the core does not make: `eta_changed` (a committed trip moved an order's ETA by more than `ETA_CHANGE_S`)
+and `shift_on` / `shift_off` of a courier. Webhooks (`api/webhooks.py`) deliver that stream.
+
 The worker adds to the core only what the courier app says that the core does not keep: when a courier arrived at a
 door (a later `delivered` is on time by the arrival) and the routes as the app shows them.
 """
@@ -29,7 +33,7 @@ from api.deployment import Deployment
 from api.errors import ConflictError
 from api.metrics import STATS_KEY
 from api.store import Op, Store, courier_key, order_key, route_key, tracking_key
-from api.store.base import Applied
+from api.store.base import EVENTS_STREAM, Applied
 from dispatch.errors import DispatchError, InvalidDispatchError
 from dispatch.operations import Event, Operations, Outcome, items_from_json, order_from_json
 from dispatch.state import Trip
@@ -44,6 +48,8 @@ STATES = {"placed": "placed", "rejected": "rejected", "allocated": "allocated", 
 """The state an order is in after each event (the order record's `state`)."""
 FINAL = frozenset({"rejected", "returned", "cancelled", "collected"})
 _STOP_STATUS = ("en_route", "arrived", "completed")
+ETA_CHANGE_S = 300
+"""An order's ETA moving by more than this is an `eta_changed` event."""
 PUBLISH_EVERY = 64
 PUBLISH_AFTER_S = 0.005
 
@@ -203,6 +209,7 @@ class Worker:
             log.exception("%s: command %d (%s) failed", self.name, seq, command.get("op"))
             reply = {"ok": False, "error": {"code": "internal", "message": f"{type(e).__name__}: {e}", "field": ""}}
             outcome = Outcome()
+        ops.extend(self._stream(seq, command, reply, outcome))
         ops.extend(self._views(outcome))
         if outcome.events:
             ops.append(Op(kind="hincrby", key=STATS_KEY, value=dict(Counter(e.event for e in outcome.events))))
@@ -294,6 +301,27 @@ class Worker:
         self.core, self.deployment, self.routes = fresh, deployment, {}
 
     # --- views ---------------------------------------------------------------------------------------------
+
+    def _stream(self, seq: int, command: Mapping[str, Any], reply: Mapping[str, Any],
+                outcome: Outcome) -> list[Op]:
+        """The event stream entries of one command: the core's events, ETA changes and shift changes."""
+        lines = [e.line() for e in outcome.events]
+        now = int(command["now"])
+        for trip in outcome.trips:
+            for oid, eta in zip(trip.order_ids, trip.etas, strict=True):
+                info = self.orders.get(oid)
+                if info is None:
+                    continue
+                before = info.get("eta")
+                if before is not None and abs(eta - before) > ETA_CHANGE_S:
+                    lines.append({"t": now, "order": oid, "event": "eta_changed", "eta": eta, "previous": before,
+                                  "courier": trip.courier_id})
+                info["eta"] = eta
+        if command.get("op") == "shift" and reply.get("ok"):
+            lines.append({"t": now, "courier": command["courier"],
+                          "event": "shift_on" if command.get("on") else "shift_off"})
+        return [Op(kind="xadd", key=EVENTS_STREAM, value=[f"{seq}-{k}", json.dumps(line, separators=(",", ":"))])
+                for k, line in enumerate(lines)]
 
     def _views(self, outcome: Outcome) -> list[Op]:
         """The order records, timelines and routes an outcome changes."""

@@ -41,9 +41,10 @@ class Appended:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Op:
     """One write of a publish: `hset` fields of a hash, `hincrby` counters of a hash (a mapping of amounts),
-    `rpush` a value on a list, `set` or `delete` a value."""
+    `rpush` a value on a list, `set` or `delete` a value, `xadd` an entry `[id, json]` to a stream (`id` as
+    `"{seq}-{k}"`, increasing; the stream keeps about `STREAM_KEEP` entries)."""
 
-    kind: Literal["hset", "hincrby", "rpush", "set", "delete"]
+    kind: Literal["hset", "hincrby", "rpush", "set", "delete", "xadd"]
     key: str
     value: Any = None
 
@@ -58,6 +59,19 @@ class Applied:
     seq: int
     ops: Sequence[Op]
     reply: Mapping[str, Any]
+
+
+EVENTS_STREAM = "events"
+"""The stream of domain events the workers publish, in order (webhooks read it)."""
+
+STREAM_KEEP = 100_000
+"""Entries an event stream keeps (Redis trims approximately)."""
+
+
+def stream_id(entry_id: str) -> tuple[int, int]:
+    """`"12-3"` as (12, 3), for ordering stream entry ids."""
+    seq, _, k = entry_id.partition("-")
+    return int(seq), int(k or 0)
 
 
 def order_key(order_id: str) -> str:
@@ -146,13 +160,34 @@ class Store(Protocol):
     def get(self, key: str) -> str | None:
         ...
 
-    # --- workers -------------------------------------------------------------------------------------------
-
-    def lease(self, worker: str, ttl_ms: int) -> bool:
-        """Take the deployment's lease, or renew it if `worker` holds it; False if another worker holds it."""
+    def read_stream(self, key: str, after: str, *, count: int = 256, block_ms: int = 0) -> list[tuple[str, str]]:
+        """Entries `(id, json)` of stream `key` after entry `after` (`"0-0"`: from the first kept), in order,
+        waiting up to `block_ms` for one."""
         ...
 
-    def release(self, worker: str) -> None:
+    # --- direct writes (outside the command stream: webhook subscriptions and their delivery state) -----------
+
+    def hset(self, key: str, fields: Mapping[str, str]) -> None:
+        ...
+
+    def hdel(self, key: str, field: str) -> bool:
+        ...
+
+    def set(self, key: str, value: str) -> None:
+        ...
+
+    def log(self, key: str, value: str, keep: int) -> None:
+        """Append `value` to list `key`, keeping its last `keep` values."""
+        ...
+
+    # --- workers -------------------------------------------------------------------------------------------
+
+    def lease(self, worker: str, ttl_ms: int, name: str = "lease") -> bool:
+        """Take the deployment's lease (or another lease by `name`, e.g. the webhook sender's), or renew it if
+        `worker` holds it; False if another holds it."""
+        ...
+
+    def release(self, worker: str, name: str = "lease") -> None:
         ...
 
     def save_snapshot(self, worker: str, seq: int, data: bytes) -> bool:

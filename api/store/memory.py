@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from api.store.base import Appended, Applied, Op, order_key
+from api.store.base import STREAM_KEEP, Appended, Applied, Op, order_key, stream_id
 
 MAX_REPLIES = 100_000
 """Replies kept for late readers; a retry of an older command reads the order record instead."""
@@ -33,7 +33,8 @@ class MemoryStore:
         self._keys: dict[str, dict[str, str]] = {}
         self._last_now = 0
         self._applied = 0
-        self._lease: tuple[str, float] | None = None
+        self._streams: dict[str, list[tuple[tuple[int, int], str, str]]] = {}
+        self._leases: dict[str, tuple[str, float]] = {}
         self._snapshot: tuple[int, bytes] | None = None
 
     # --- command stream ------------------------------------------------------------------------------------
@@ -104,6 +105,10 @@ class MemoryStore:
                 self._lists.setdefault(op.key, []).append(op.value)
             elif op.kind == "set":
                 self._values[op.key] = op.value
+            elif op.kind == "xadd":
+                stream = self._streams.setdefault(op.key, [])
+                stream.append((stream_id(op.value[0]), op.value[0], op.value[1]))
+                del stream[:max(0, len(stream) - STREAM_KEEP)]
             else:
                 for space in (self._hashes, self._lists, self._values):
                     space.pop(op.key, None)
@@ -133,22 +138,54 @@ class MemoryStore:
         with self._lock:
             return self._values.get(key)
 
+    def read_stream(self, key: str, after: str, *, count: int = 256, block_ms: int = 0) -> list[tuple[str, str]]:
+        since = stream_id(after)
+
+        def newer() -> list[tuple[str, str]]:
+            return [(i, data) for k, i, data in self._streams.get(key, []) if k > since][:count]
+
+        with self._lock:
+            if block_ms > 0 and not newer():
+                self._lock.wait_for(lambda: bool(newer()), timeout=block_ms / 1000)
+            return newer()
+
+    def hset(self, key: str, fields: Mapping[str, str]) -> None:
+        with self._lock:
+            self._hashes.setdefault(key, {}).update(fields)
+
+    def hdel(self, key: str, field: str) -> bool:
+        with self._lock:
+            return self._hashes.get(key, {}).pop(field, None) is not None
+
+    def set(self, key: str, value: str) -> None:
+        with self._lock:
+            self._values[key] = value
+
+    def log(self, key: str, value: str, keep: int) -> None:
+        with self._lock:
+            values = self._lists.setdefault(key, [])
+            values.append(value)
+            del values[:max(0, len(values) - keep)]
+
     # --- workers -------------------------------------------------------------------------------------------
 
-    def _holds(self, worker: str) -> bool:
-        return self._lease is not None and self._lease[0] == worker and self._lease[1] > time.monotonic()
+    def _holds(self, worker: str, name: str = "lease") -> bool:
+        held = self._leases.get(name)
+        return held is not None and held[0] == worker and held[1] > time.monotonic()
 
-    def lease(self, worker: str, ttl_ms: int) -> bool:
+    def lease(self, worker: str, ttl_ms: int, name: str = "lease") -> bool:
         with self._lock:
-            if self._lease is not None and self._lease[0] != worker and self._lease[1] > time.monotonic():
+            held = self._leases.get(name)
+            if held is not None and held[0] != worker and held[1] > time.monotonic():
                 return False
-            self._lease = (worker, time.monotonic() + ttl_ms / 1000)
+            self._leases[name] = (worker, time.monotonic() + ttl_ms / 1000)
             return True
 
-    def release(self, worker: str) -> None:
+    def release(self, worker: str, name: str = "lease") -> None:
         with self._lock:
-            if self._lease is not None and self._lease[0] == worker:
-                self._lease = None
+            held = self._leases.get(name)
+            if held is not None and held[0] == worker:
+                del self._leases[name]
 
     def save_snapshot(self, worker: str, seq: int, data: bytes) -> bool:
         with self._lock:

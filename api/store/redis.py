@@ -18,7 +18,7 @@ from typing import Any
 
 import redis
 
-from api.store.base import Appended, Applied, order_key
+from api.store.base import STREAM_KEEP, Appended, Applied, order_key
 
 _APPEND = """
 local idem, order = KEYS[4], KEYS[5]
@@ -63,6 +63,8 @@ for _, entry in ipairs(cjson.decode(ARGV[4])) do
         redis.call('RPUSH', key, value)
       elseif kind == 'set' then
         redis.call('SET', key, value)
+      elseif kind == 'xadd' then
+        redis.call('XADD', key, 'MAXLEN', '~', ARGV[5], value[1], 'e', value[2])
       else
         redis.call('DEL', key)
       end
@@ -149,7 +151,7 @@ class RedisStore:
 
     def publish(self, worker: str, batch: Sequence[Applied]) -> bool:
         entries = [[e.seq, [op.wire() for op in e.ops], json.dumps(dict(e.reply))] for e in batch]
-        args = [worker, self.prefix, REPLY_TTL_S, json.dumps(entries)]
+        args = [worker, self.prefix, REPLY_TTL_S, json.dumps(entries), STREAM_KEEP]
         return bool(self._publish(keys=[self._k("lease"), self._k("applied")], args=args))
 
     def applied(self) -> int:
@@ -179,13 +181,34 @@ class RedisStore:
         raw = self.client.get(self._k(key))
         return None if raw is None else raw.decode()
 
+    def read_stream(self, key: str, after: str, *, count: int = 256, block_ms: int = 0) -> list[tuple[str, str]]:
+        if block_ms > 0:
+            got = self.client.xread({self._k(key): after}, count=count, block=block_ms)
+            entries = got[0][1] if got else []
+        else:
+            entries = self.client.xrange(self._k(key), min="(" + after, count=count)
+        return [(eid.decode(), fields[b"e"].decode()) for eid, fields in entries]
+
+    def hset(self, key: str, fields: Mapping[str, str]) -> None:
+        self.client.hset(self._k(key), mapping=dict(fields))
+
+    def hdel(self, key: str, field: str) -> bool:
+        return bool(self.client.hdel(self._k(key), field))
+
+    def set(self, key: str, value: str) -> None:
+        self.client.set(self._k(key), value)
+
+    def log(self, key: str, value: str, keep: int) -> None:
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.rpush(self._k(key), value).ltrim(self._k(key), -keep, -1).execute()
+
     # --- workers -------------------------------------------------------------------------------------------
 
-    def lease(self, worker: str, ttl_ms: int) -> bool:
-        return bool(self._lease(keys=[self._k("lease")], args=[worker, int(ttl_ms)]))
+    def lease(self, worker: str, ttl_ms: int, name: str = "lease") -> bool:
+        return bool(self._lease(keys=[self._k(name)], args=[worker, int(ttl_ms)]))
 
-    def release(self, worker: str) -> None:
-        self._release(keys=[self._k("lease")], args=[worker])
+    def release(self, worker: str, name: str = "lease") -> None:
+        self._release(keys=[self._k(name)], args=[worker])
 
     def save_snapshot(self, worker: str, seq: int, data: bytes) -> bool:
         return bool(self._snapshot(keys=[self._k("lease"), self._k("snapshot")], args=[worker, seq, data]))

@@ -182,3 +182,55 @@ def test_keys_are_stored_and_revoked(store: Store) -> None:
     assert store.get_key("abc") is None
     assert not store.delete_key("abc")
     assert store.ping()
+
+
+def test_published_events_stream_in_order_and_read_after_an_id(store: Store) -> None:
+    """`xadd` ops of a publish land in the event stream in id order; reads resume after any id, and block for one."""
+    assert store.lease("w", 5000)
+    ops = [Op(kind="xadd", key="events", value=[f"{seq}-{k}", f'{{"n": {seq * 10 + k}}}']) for seq, k in
+           ((1, 0), (1, 1), (2, 0))]
+    assert store.publish("w", [Applied(seq=1, ops=ops[:2], reply={}), Applied(seq=2, ops=ops[2:], reply={})])
+    assert store.read_stream("events", "0-0") == [("1-0", '{"n": 10}'), ("1-1", '{"n": 11}'), ("2-0", '{"n": 20}')]
+    assert [i for i, _ in store.read_stream("events", "1-0")] == ["1-1", "2-0"]
+    assert [i for i, _ in store.read_stream("events", "1-1", count=1)] == ["2-0"]
+    started = time.perf_counter()
+    assert store.read_stream("events", "2-0", block_ms=200) == []
+    assert time.perf_counter() - started >= 0.15
+    late = [Applied(seq=3, ops=[Op(kind="xadd", key="events", value=["3-0", "{}"])], reply={})]
+    errors: list[BaseException] = []
+
+    def publish_late() -> None:
+        time.sleep(0.1)
+        try:
+            store.publish("w", late)
+        except BaseException as e:
+            errors.append(e)
+
+    thread = threading.Thread(target=publish_late)
+    thread.start()
+    got = store.read_stream("events", "2-0", block_ms=3000)
+    thread.join()
+    assert not errors, errors
+    assert [i for i, _ in got] == ["3-0"]
+
+
+def test_direct_writes_and_capped_logs(store: Store) -> None:
+    """hset/hdel/set write outside the stream; a log keeps only its last `keep` values."""
+    store.hset("webhooks", {"a": "1", "b": "2"})
+    assert store.hdel("webhooks", "a") and not store.hdel("webhooks", "a")
+    assert store.hgetall("webhooks") == {"b": "2"}
+    store.set("cursor", "4-1")
+    assert store.get("cursor") == "4-1"
+    for n in range(7):
+        store.log("log", str(n), keep=3)
+    assert store.lrange("log") == ["4", "5", "6"]
+
+
+def test_named_leases_are_independent(store: Store) -> None:
+    """A lease by another name does not stop the deployment's lease, nor the other way round."""
+    assert store.lease("worker-1", 5000)
+    assert store.lease("sender-1", 5000, name="webhook-sender")
+    assert not store.lease("sender-2", 5000, name="webhook-sender")
+    store.release("sender-1", name="webhook-sender")
+    assert store.lease("sender-2", 5000, name="webhook-sender")
+    assert not store.lease("worker-2", 5000)
