@@ -16,6 +16,9 @@ from shapely.geometry import MultiPolygon, Polygon
 from dispatch.errors import DispatchError, InvalidFacilityError, InvalidOrderError
 
 DAY_S = 86_400
+MAX_INT = 2**31 - 1
+"""The largest count, time (seconds), weight (grams) or size (millimetres) of the domain types, so that their sums
+stay far inside the 64-bit integer arrays of the dispatch kernels."""
 
 DeliveryMode = Literal["courier", "pickup_point", "locker", "store"]
 Mode = Literal["courier", "pickup_point", "locker", "store", "return_pickup_point"]
@@ -32,12 +35,14 @@ Hours = tuple[int, int]
 Zone: TypeAlias = Polygon | MultiPolygon
 
 
-def check_int(error: type[DispatchError], field: str, value: Any, *, minimum: int) -> int:
+def check_int(error: type[DispatchError], field: str, value: Any, *, minimum: int, maximum: int = MAX_INT) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise error(field, f"must be an integer, got {value!r}")
     if value < minimum:
         wanted = {0: "must not be negative", 1: "must be positive"}.get(minimum, f"must be at least {minimum}")
         raise error(field, f"{wanted}, got {value}")
+    if value > maximum:
+        raise error(field, f"must be at most {maximum}, got {value}")
     return int(value)
 
 

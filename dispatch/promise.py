@@ -71,6 +71,8 @@ __all__ = [
 OptionKind = Literal["express", "slot", "pickup_point", "locker", "store"]
 OPTION_KINDS: tuple[OptionKind, ...] = get_args(OptionKind)
 
+MAX_FACTOR = 100.0
+"""The largest `margin_rate` or `travel_factor` of the promise options (larger ones overflow the times)."""
 SLOT_FULL = "slot_full"
 """The slot has as many orders promised as `PromiseOptions.slot_capacity`."""
 NO_SLOT = "no_slot"
@@ -108,13 +110,15 @@ class PromiseOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise InvalidDispatchError(name, f"must be an integer >= {minimum}, got {value!r}")
-        if self.slot_s > DAY_S:
-            raise InvalidDispatchError("slot_s", f"must be at most one day ({DAY_S} s), got {self.slot_s}")
+            if value > DAY_S:
+                raise InvalidDispatchError(name, f"must be at most one day ({DAY_S} s), got {value}")
         for name, low in (("margin_rate", 0.0), ("travel_factor", 1e-9)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < low:
                 wanted = "a finite number >= 0" if low == 0.0 else "a finite number > 0"
                 raise InvalidDispatchError(name, f"must be {wanted}, got {value!r}")
+            if value > MAX_FACTOR:
+                raise InvalidDispatchError(name, f"must be at most {MAX_FACTOR:g}, got {value!r}")
         capacity = self.slot_capacity
         if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1):
             raise InvalidDispatchError("slot_capacity", f"must be a positive integer or None, got {capacity!r}")

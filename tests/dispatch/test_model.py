@@ -37,6 +37,7 @@ def test_quantities_sum_repeated_skus_in_first_seen_order() -> None:
     ({"sku": ""}, "sku: must be a non-empty string"),
     ({"dims_mm": (10, 20)}, "dims_mm: must be three integers"),
     ({"dims_mm": (10, 20, -3)}, r"dims_mm\[2\]: must be positive, got -3"),
+    ({"weight_g": 10**23}, "weight_g: must be at most 2147483647, got 100000000000000000000000"),
 ])
 def test_bad_item_names_the_field(kwargs: dict[str, object], message: str) -> None:
     """Each invalid Item field raises InvalidOrderError (a ValueError) whose message starts with the field."""
@@ -54,6 +55,7 @@ def test_bad_item_names_the_field(kwargs: dict[str, object], message: str) -> No
     ({"items": ()}, "items: an order needs at least one item"),
     ({"items": ("MILK",)}, r"items\[0\]: must be an Item"),
     ({"placed_at": -5}, "placed_at: must not be negative, got -5"),
+    ({"placed_at": 2**63}, "placed_at: must be at most 2147483647"),
 ])
 def test_bad_order_names_the_field(kwargs: dict[str, object], message: str) -> None:
     """Each invalid Order field raises InvalidOrderError naming it."""

@@ -294,6 +294,10 @@ def test_bad_input_raises_naming_the_field(moscow: RoadNetwork) -> None:
             q.quote(WEST, [MILK], now)  # type: ignore[arg-type]
     with pytest.raises(InvalidDispatchError, match=r"^margin_rate: must be a finite number >= 0"):
         PromiseOptions(margin_rate=-0.1)
+    with pytest.raises(InvalidDispatchError, match=r"^travel_factor: must be at most 100"):
+        PromiseOptions(travel_factor=1e308)
+    with pytest.raises(InvalidDispatchError, match=r"^margin_s: must be at most one day"):
+        PromiseOptions(margin_s=10**20)
     with pytest.raises(InvalidDispatchError, match=r"^promise\.margin: unknown option"):
         PromiseOptions.from_mapping({"margin": 60})
     with pytest.raises(InvalidDispatchError, match=r"^promise\.slot_capacity: must be a positive integer"):
