@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
+from dispatch.errors import DispatchError
 from dispatch.model import Item, Order, Promise
 from routing.network import RoadNetwork
 from simulator.errors import ScenarioError
@@ -30,7 +32,10 @@ def orders_for(scenario: Scenario, network: RoadNetwork) -> tuple[Order, ...]:
     """The day's orders of `scenario`, sorted by (placed_at, id): generated with its seed, or read from its file."""
     demand = scenario.demand
     if demand.kind == "generate":
-        orders = generate(demand, scenario.clock, network, seed=scenario.seed)
+        try:
+            orders = generate(demand, scenario.clock, network, seed=scenario.seed)
+        except ScenarioError as exc:
+            raise exc if scenario.path is None else exc.in_file(str(scenario.path)) from None
     elif demand.kind == "replay":
         if demand.file is None:
             raise ScenarioError("demand.file", "a replay demand needs a file", file=_name(scenario.path))
@@ -215,8 +220,13 @@ def _order(row: dict[str, str], express_s: int, skus: dict[str, Sku], lines: dic
     promise_s = _positive_int(row["promise_s"]) if row.get("promise_s") else express_s
     if promise_s is None:
         raise fail("promise_s", f"must be a positive integer number of seconds, got {row['promise_s']!r}")
-    return Order(id=row["id"], location=(lon, lat), mode=row["mode"],  # type: ignore[arg-type]
-                 items=_items(row["items"], skus, lines, fail), placed_at=placed_at, promise=Promise.express(promise_s))
+    items = _items(row["items"], skus, lines, fail)
+    try:
+        return Order(id=row["id"], location=(lon, lat), mode=row["mode"],  # type: ignore[arg-type]
+                     items=items, placed_at=placed_at, promise=Promise.express(promise_s))
+    except DispatchError as exc:
+        head = re.split(r"[.\[]", exc.field, maxsplit=1)[0]
+        raise fail({"promise": "promise_s", "within_s": "promise_s"}.get(head, head) or "id", exc.message) from None
 
 
 def _coordinate(row: dict[str, str], column: str, limit: float, fail: _Fail) -> float:
@@ -247,7 +257,11 @@ def _items(cell: str, skus: dict[str, Sku], lines: dict[tuple[str, int], Item], 
             raise fail("items", f"qty of {sku_id!r} must be a positive integer, got {raw_qty!r}")
         item = lines.get((sku_id, qty))
         if item is None:
-            item = lines[sku_id, qty] = Item(sku=sku.id, qty=qty, weight_g=sku.weight_g, dims_mm=sku.dims_mm)
+            try:
+                item = Item(sku=sku.id, qty=qty, weight_g=sku.weight_g, dims_mm=sku.dims_mm)
+            except DispatchError as exc:
+                raise fail("items", f"{sku_id}: {exc}") from None
+            lines[sku_id, qty] = item
         items.append(item)
     return tuple(items)
 

@@ -101,7 +101,8 @@ def check_on_map(scenario: Scenario, network: RoadNetwork) -> None:
     for (key, fid, (lon, lat)), far, dist in zip(points, snapped.too_far, snapped.distance_m, strict=True):
         if far:
             raise ScenarioError(key, f"{fid!r} at ({lon:.6f}, {lat:.6f}) is {dist:.0f} m from the nearest road of "
-                                f"the map (limit {scenario.max_snap_m:.0f} m): off the map?")
+                                f"the map (limit {scenario.max_snap_m:.0f} m): off the map?",
+                                file=None if scenario.path is None else str(scenario.path))
 
 
 class _Day:

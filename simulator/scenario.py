@@ -26,6 +26,16 @@ PROFILES = ("bike", "ebike", "foot", "car")
 DELIVERY_MODES = ("courier", "locker", "pickup_point")
 FailedTo = Literal["store", "locker"]
 FAILED_TO: tuple[FailedTo, ...] = get_args(FailedTo)
+MAX_COUNT = 1_000_000
+"""The most couriers, pickers, orders, boxes, compartments, iterations or basket lines a scenario may ask for."""
+MAX_SECONDS = 2 * 86_400
+"""The longest duration (tick, picking, hold, detour, service, promise, ...) a scenario may give: two days."""
+MAX_INT = 2**31 - 1
+"""The largest other integer (seed, stock, grams, millimetres) a scenario may give."""
+MAX_METRES = 20_000_000.0
+"""The largest distance (zone radius, spread, snap limit) a scenario may give: half way round the Earth."""
+MAX_NUMBER = 1e9
+"""The largest weight, share or cost a scenario may give."""
 DEFAULT_HOURLY = (0, 0, 0, 0, 0, 0, 0, 1, 3, 4, 5, 6, 8, 7, 5, 4, 5, 6, 9, 10, 8, 5, 3, 1)
 """Orders placed per hour of the day, relative weights (a grocery day: lunch and evening peaks)."""
 
@@ -257,7 +267,7 @@ class _Table:
             raise ScenarioError(self.where(key), "must be an array of tables ([[...]])")
         return [_Table(v, f"{self.where(key)}[{i}]") for i, v in enumerate(value)]
 
-    def integer(self, key: str, default: int | None = None, *, minimum: int = 0) -> int:
+    def integer(self, key: str, default: int | None = None, *, minimum: int = 0, maximum: int = MAX_INT) -> int:
         value = self.raw(key, default)
         if value is None:
             raise ScenarioError(self.where(key), "is required")
@@ -265,10 +275,18 @@ class _Table:
             raise ScenarioError(self.where(key), f"must be an integer, got {value!r}")
         if value < minimum:
             raise ScenarioError(self.where(key), f"must be at least {minimum}, got {value}")
+        if value > maximum:
+            raise ScenarioError(self.where(key), f"must be at most {maximum}, got {value}")
         return value
 
+    def count(self, key: str, default: int | None = None, *, minimum: int = 0) -> int:
+        return self.integer(key, default, minimum=minimum, maximum=MAX_COUNT)
+
+    def seconds(self, key: str, default: int | None = None, *, minimum: int = 0) -> int:
+        return self.integer(key, default, minimum=minimum, maximum=MAX_SECONDS)
+
     def number(self, key: str, default: float | None = None, *, minimum: float = 0.0,
-              maximum: float = math.inf) -> float:
+              maximum: float = MAX_NUMBER) -> float:
         value = self.raw(key, default)
         if value is None:
             raise ScenarioError(self.where(key), "is required")
@@ -315,7 +333,8 @@ class _Table:
     def lonlat(self, key: str) -> tuple[float, float]:
         return _lonlat(self.raw(key), self.where(key))
 
-    def counts(self, key: str, default: Mapping[str, float], *, keys: tuple[str, ...]) -> dict[str, float]:
+    def counts(self, key: str, default: Mapping[str, float], *, keys: tuple[str, ...],
+               maximum: float = MAX_NUMBER) -> dict[str, float]:
         value = self.raw(key, dict(default))
         where = self.where(key)
         if not isinstance(value, dict):
@@ -324,8 +343,8 @@ class _Table:
         for k, v in value.items():
             if k not in keys:
                 raise ScenarioError(f"{where}.{k}", f"unknown key; expected one of {list(keys)}")
-            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
-                raise ScenarioError(f"{where}.{k}", f"must be a number >= 0, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or not 0 <= v <= maximum:
+                raise ScenarioError(f"{where}.{k}", f"must be a number in [0, {maximum:g}], got {v!r}")
             out[k] = float(v)
         return out
 
@@ -333,6 +352,12 @@ class _Table:
         unknown = sorted(set(self.data) - self.used)
         if unknown:
             raise ScenarioError(self.where(unknown[0]), "unknown key")
+
+
+def _weight(value: object) -> bool:
+    """A finite number (not a bool) of at most MAX_NUMBER in size."""
+    return (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+            and abs(value) <= MAX_NUMBER)
 
 
 def _lonlat(value: object, where: str) -> tuple[float, float]:
@@ -357,23 +382,23 @@ def _clock(t: _Table) -> Clock:
     start, end = t.time("start", 8 * 3600), t.time("end", 23 * 3600)
     if end <= start:
         raise ScenarioError(t.where("end"), f"must be after start, got {t.raw('end')!r}")
-    clock = Clock(start=start, end=end, tick_s=t.integer("tick_s", 60, minimum=1),
-                  decision_latency_s=t.integer("decision_latency_s", 0), traffic=t.flag("traffic", True))
+    clock = Clock(start=start, end=end, tick_s=t.seconds("tick_s", 60, minimum=1),
+                  decision_latency_s=t.seconds("decision_latency_s", 0), traffic=t.flag("traffic", True))
     t.done()
     return clock
 
 
 def _policy(t: _Table) -> Policy:
     p = Policy(name=t.text("name", "batch", choices=POLICIES),  # type: ignore[arg-type]
-               max_orders=t.integer("max_orders", 3, minimum=1), hold_s=t.integer("hold_s", 300),
-               radius_s=t.integer("radius_s", 600), iterations=t.integer("iterations", 200, minimum=1))
+               max_orders=t.count("max_orders", 3, minimum=1), hold_s=t.seconds("hold_s", 300),
+               radius_s=t.seconds("radius_s", 600), iterations=t.count("iterations", 200, minimum=1))
     t.done()
     return p
 
 
 def _allocation(t: _Table) -> Allocation:
     a = Allocation(rank=t.text("rank", "eta", choices=RANKS),  # type: ignore[arg-type]
-                   max_detour_s=t.integer("max_detour_s", 600))
+                   max_detour_s=t.seconds("max_detour_s", 600))
     t.done()
     return a
 
@@ -389,31 +414,32 @@ def _demand(t: _Table, base: Path) -> Demand:
     kind = t.text("kind", "generate", choices=get_args(DemandKind))
     hourly = t.raw("hourly", list(DEFAULT_HOURLY))
     if (not isinstance(hourly, list) or len(hourly) != 24
-            or not all(isinstance(w, int | float) and not isinstance(w, bool) and w >= 0 for w in hourly)
-            or sum(hourly) <= 0):
-        raise ScenarioError(t.where("hourly"), "must be 24 numbers >= 0, not all zero")
+            or not all(_weight(w) and w >= 0 for w in hourly) or sum(hourly) <= 0):
+        raise ScenarioError(t.where("hourly"), f"must be 24 numbers in [0, {MAX_NUMBER:g}], not all zero")
     centres_raw = t.raw("centres", [])
     if not isinstance(centres_raw, list):
         raise ScenarioError(t.where("centres"), "must be a list of [lon, lat]")
     centres = tuple(_lonlat(c, f"{t.where('centres')}[{i}]") for i, c in enumerate(centres_raw))
     weights_raw = t.raw("centre_weights", [1.0] * len(centres))
     if (not isinstance(weights_raw, list) or len(weights_raw) != len(centres)
-            or not all(isinstance(w, int | float) and not isinstance(w, bool) and w > 0 for w in weights_raw)):
-        raise ScenarioError(t.where("centre_weights"), f"must be {len(centres)} numbers > 0, one per centre")
+            or not all(_weight(w) and w > 0 for w in weights_raw)):
+        raise ScenarioError(t.where("centre_weights"),
+                            f"must be {len(centres)} numbers in (0, {MAX_NUMBER:g}], one per centre")
     modes = t.counts("modes", {"courier": 1.0}, keys=DELIVERY_MODES)
     if sum(modes.values()) <= 0:
         raise ScenarioError(t.where("modes"), "needs a share > 0 for at least one mode")
     basket_raw = t.raw("basket", [1, 6])
     if (not isinstance(basket_raw, list) or len(basket_raw) != 2
             or not all(isinstance(b, int) and not isinstance(b, bool) for b in basket_raw)
-            or not 1 <= basket_raw[0] <= basket_raw[1]):
-        raise ScenarioError(t.where("basket"), f"must be [low, high] with 1 <= low <= high, got {basket_raw!r}")
+            or not 1 <= basket_raw[0] <= basket_raw[1] <= MAX_COUNT):
+        raise ScenarioError(t.where("basket"),
+                            f"must be [low, high] with 1 <= low <= high <= {MAX_COUNT}, got {basket_raw!r}")
     skus = []
     for s in t.tables("skus"):
         dims = s.raw("dims_mm")
         if (not isinstance(dims, list) or len(dims) != 3
-                or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in dims)):
-            raise ScenarioError(s.where("dims_mm"), f"must be three integers > 0, got {dims!r}")
+                or not all(isinstance(d, int) and not isinstance(d, bool) and 0 < d <= MAX_INT for d in dims)):
+            raise ScenarioError(s.where("dims_mm"), f"must be three integers in [1, {MAX_INT}], got {dims!r}")
         skus.append(Sku(id=s.text("id"), weight_g=s.integer("weight_g", minimum=1),
                         dims_mm=(dims[0], dims[1], dims[2])))
         s.done()
@@ -425,10 +451,10 @@ def _demand(t: _Table, base: Path) -> Demand:
             raise ScenarioError(t.where("file"), f"no such file: {file}")
     elif t.has("file"):
         raise ScenarioError(t.where("file"), "only a replay demand reads a file (set kind = \"replay\")")
-    demand = Demand(kind=kind, orders=t.integer("orders", 1000), hourly=tuple(float(w) for w in hourly),  # type: ignore[arg-type]
+    demand = Demand(kind=kind, orders=t.count("orders", 1000), hourly=tuple(float(w) for w in hourly),  # type: ignore[arg-type]
                     centres=centres, centre_weights=tuple(float(w) for w in weights_raw),
-                    spread_m=t.number("spread_m", 2000.0, minimum=1.0), modes=modes,
-                    basket=(basket_raw[0], basket_raw[1]), express_s=t.integer("express_s", 45 * 60, minimum=1),
+                    spread_m=t.number("spread_m", 2000.0, minimum=1.0, maximum=MAX_METRES), modes=modes,
+                    basket=(basket_raw[0], basket_raw[1]), express_s=t.seconds("express_s", 45 * 60, minimum=1),
                     file=file, skus=tuple(skus) or DEFAULT_SKUS)
     t.done()
     return demand
@@ -459,22 +485,23 @@ def scenario_from_dict(data: Mapping[str, Any], *, base: Path, name: str = "scen
     map_file = base / m.text("file")
     if not map_file.is_file():
         raise ScenarioError(m.where("file"), f"no such map file: {map_file}")
-    max_snap_m = m.number("max_snap_m", 300.0, minimum=1.0)
+    max_snap_m = m.number("max_snap_m", 300.0, minimum=1.0, maximum=MAX_METRES)
     m.done()
 
     stores = []
     for s in top.tables("stores"):
         hours = s.span("hours") if s.has("hours") else None
-        stores.append(Store(id=s.text("id"), location=s.lonlat("location"), pickers=s.integer("pickers", 2, minimum=1),
-                            picking_s=s.integer("picking_s", 240), hours=hours,
-                            zone_radius_m=s.integer("zone_radius_m", 0), stock=s.integer("stock", 100_000)))
+        stores.append(Store(id=s.text("id"), location=s.lonlat("location"), pickers=s.count("pickers", 2, minimum=1),
+                            picking_s=s.seconds("picking_s", 240), hours=hours,
+                            zone_radius_m=s.integer("zone_radius_m", 0, maximum=int(MAX_METRES)),
+                            stock=s.integer("stock", 100_000)))
         s.done()
     if not stores:
         raise ScenarioError("stores", "a scenario needs at least one dark store ([[stores]])")
     store_ids = [s.id for s in stores]
     lockers = []
     for t in top.tables("lockers"):
-        comp = t.counts("compartments", {}, keys=("S", "M", "L"))
+        comp = t.counts("compartments", {}, keys=("S", "M", "L"), maximum=MAX_COUNT)
         if not any(comp.values()) or any(v != int(v) for v in comp.values()):
             raise ScenarioError(t.where("compartments"), "must give whole numbers of S, M, L compartments, not all 0")
         lockers.append(Locker(id=t.text("id"), location=t.lonlat("location"),
@@ -484,7 +511,7 @@ def scenario_from_dict(data: Mapping[str, Any], *, base: Path, name: str = "scen
     points = []
     for t in top.tables("pickup_points"):
         points.append(PickupPoint(id=t.text("id"), location=t.lonlat("location"),
-                                  capacity=t.integer("capacity", minimum=1),
+                                  capacity=t.count("capacity", minimum=1),
                                   store=t.text("store", choices=tuple(store_ids)) if t.has("store") else None))
         t.done()
     facility_ids = store_ids + [x.id for x in lockers] + [x.id for x in points]
@@ -498,8 +525,8 @@ def scenario_from_dict(data: Mapping[str, Any], *, base: Path, name: str = "scen
     fleet = []
     for g in top.tables("fleet"):
         fleet.append(FleetGroup(store=g.text("store", choices=tuple(store_ids)),
-                                profile=g.text("profile", choices=PROFILES), count=g.integer("count"),
-                                shift=g.span("shift"), capacity=g.integer("capacity", 4, minimum=1)))
+                                profile=g.text("profile", choices=PROFILES), count=g.count("count"),
+                                shift=g.span("shift"), capacity=g.count("capacity", 4, minimum=1)))
         g.done()
 
     clock = _clock(top.table("clock"))
@@ -517,9 +544,9 @@ def scenario_from_dict(data: Mapping[str, Any], *, base: Path, name: str = "scen
 
 
 def _delivery(t: _Table) -> Delivery:
-    d = Delivery(service_s=t.integer("service_s", 120), failure_rate=t.number("failure_rate", 0.0, maximum=1.0),
-                 cancel_rate=t.number("cancel_rate", 0.0, maximum=1.0), cancel_after_s=t.integer("cancel_after_s", 600),
-                 collect_after_s=t.integer("collect_after_s", 3 * 3600),
+    d = Delivery(service_s=t.seconds("service_s", 120), failure_rate=t.number("failure_rate", 0.0, maximum=1.0),
+                 cancel_rate=t.number("cancel_rate", 0.0, maximum=1.0), cancel_after_s=t.seconds("cancel_after_s", 600),
+                 collect_after_s=t.seconds("collect_after_s", 3 * 3600),
                  failed_to=t.text("failed_to", "store", choices=FAILED_TO))  # type: ignore[arg-type]
     t.done()
     return d
@@ -552,20 +579,22 @@ def apply_setting(scenario: Scenario, key: str, value: str) -> Scenario:
         knob = key.removeprefix("policy.")
         if knob not in {f.name for f in fields(Policy)} - {"name"}:
             raise ScenarioError(where, f"unknown policy knob {knob!r}")
-        knobs: dict[str, Any] = {knob: _int_value(where, value)}
+        knobs: dict[str, Any] = {knob: _int_value(where, value, _KNOB_MAXIMA[knob])}
         return replace(scenario, policy=replace(scenario.policy, **knobs))
     if key == "allocation.rank":
         if value not in RANKS:
             raise ScenarioError(where, f"must be one of {list(RANKS)}, got {value!r}")
         return replace(scenario, allocation=replace(scenario.allocation, rank=value))
     if key == "allocation.max_detour_s":
-        return replace(scenario, allocation=replace(scenario.allocation, max_detour_s=_int_value(where, value)))
+        detour = _int_value(where, value, MAX_SECONDS)
+        return replace(scenario, allocation=replace(scenario.allocation, max_detour_s=detour))
     if key == "demand.orders":
-        return replace(scenario, demand=replace(scenario.demand, orders=_int_value(where, value)))
+        return replace(scenario, demand=replace(scenario.demand, orders=_int_value(where, value, MAX_COUNT)))
     if key == "seed":
-        return replace(scenario, seed=_int_value(where, value))
+        return replace(scenario, seed=_int_value(where, value, MAX_INT))
     if key == "clock.decision_latency_s":
-        return replace(scenario, clock=replace(scenario.clock, decision_latency_s=_int_value(where, value)))
+        latency = _int_value(where, value, MAX_SECONDS)
+        return replace(scenario, clock=replace(scenario.clock, decision_latency_s=latency))
     if key == "fleet.scale":
         try:
             factor = float(value)
@@ -573,13 +602,16 @@ def apply_setting(scenario: Scenario, key: str, value: str) -> Scenario:
             factor = -1.0
         if not math.isfinite(factor) or factor < 0:
             raise ScenarioError(where, f"must be a number >= 0, got {value!r}")
+        if any(round(g.count * factor) > MAX_COUNT for g in scenario.fleet):
+            raise ScenarioError(where, f"would make a fleet group larger than {MAX_COUNT} couriers")
         return replace(scenario, fleet=tuple(replace(g, count=round(g.count * factor)) for g in scenario.fleet))
     if key.startswith("fleet."):
         profile = key.removeprefix("fleet.")
         groups = [i for i, g in enumerate(scenario.fleet) if g.profile == profile]
         if not groups:
             raise ScenarioError(where, f"the scenario has no {profile!r} couriers to set")
-        return replace(scenario, fleet=set_profile_count(scenario.fleet, profile, _int_value(where, value)))
+        total = _int_value(where, value, MAX_COUNT)
+        return replace(scenario, fleet=set_profile_count(scenario.fleet, profile, total))
     raise ScenarioError(where, f"unknown setting; expected one of {list(SETTINGS)}")
 
 
@@ -604,11 +636,16 @@ def spread_count(fleet: tuple[FleetGroup, ...], groups: list[int], total: int) -
     return tuple(out)
 
 
-def _int_value(where: str, value: str) -> int:
+_KNOB_MAXIMA = {"max_orders": MAX_COUNT, "hold_s": MAX_SECONDS, "radius_s": MAX_SECONDS, "iterations": MAX_COUNT}
+
+
+def _int_value(where: str, value: str, maximum: int) -> int:
     try:
         n = int(value)
     except ValueError:
         raise ScenarioError(where, f"must be an integer, got {value!r}") from None
     if n < 0:
         raise ScenarioError(where, f"must be at least 0, got {n}")
+    if n > maximum:
+        raise ScenarioError(where, f"must be at most {maximum}, got {n}")
     return n

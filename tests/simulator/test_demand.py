@@ -196,6 +196,8 @@ GOOD = "a-1,10:15,37.6020,55.8177,courier,milk-1l:2"
     ("a-2,10:20,37.60,55.81,courier,bread:1;bread:2", "items", "sku 'bread' is listed twice"),
     ("a-2,10:20,37.60,55.81,courier,", "items", "must list at least one sku:qty"),
     ("a-2,10:20,37.60,55.81,courier,bread:1,extra", "", "has 7 fields, the header has 6"),
+    ("a-2,10:20,37.60,55.81,courier,bread:99999999999999999999999", "items", "bread: qty: must be at most"),
+    ("a-2,10:20,37.60,55.81,courier,bread:150;milk-1l:60", "items", "at most 200 units in one order, got 210"),
 ])
 def test_bad_rows(tmp_path: Path, row: str, column: str, message: str) -> None:
     """Each bad cell raises a ScenarioError naming the file, its line (header = 1) and the column."""
@@ -209,10 +211,13 @@ def test_bad_rows(tmp_path: Path, row: str, column: str, message: str) -> None:
 
 
 def test_bad_promise_cell(tmp_path: Path) -> None:
-    """A promise_s that is not a positive integer is named with its line and column."""
+    """A promise_s that is not a positive integer, or is absurdly large, is named with its line and column."""
     path = tmp_path / "day.csv"
     path.write_text(f"id,placed_at,lon,lat,mode,items,promise_s\n{GOOD},0\n")
     with pytest.raises(ScenarioError, match=r"day\.csv row 2: promise_s: must be a positive integer"):
+        read_orders_csv(path, demand())
+    path.write_text(f"id,placed_at,lon,lat,mode,items,promise_s\n{GOOD},{10**20}\n")
+    with pytest.raises(ScenarioError, match=r"day\.csv row 2: promise_s: must be at most 2147483647"):
         read_orders_csv(path, demand())
 
 

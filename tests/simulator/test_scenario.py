@@ -78,6 +78,16 @@ def test_tiny_values() -> None:
     (lambda d: d.update(allocation={"max_detour_s": -5}), "allocation.max_detour_s: must be at least 0"),
     (lambda d: d.update(promise={"margin": 60}), "promise.margin: unknown option"),
     (lambda d: d.update(promise={"margin_s": -1}), "promise.margin_s: must be an integer >= 0"),
+    (lambda d: d["stores"][0].update(picking_s=2**63 - 1), "stores[0].picking_s: must be at most 172800"),
+    (lambda d: d["fleet"][0].update(count=10**23), "fleet[0].count: must be at most 1000000"),
+    (lambda d: d["demand"].update(orders=10**9), "demand.orders: must be at most 1000000"),
+    (lambda d: d["demand"].update(basket=[1, 10**23]), "demand.basket: must be [low, high] with 1 <= low <= high"),
+    (lambda d: d["demand"].update(hourly=[float("inf")] * 24), "demand.hourly: must be 24 numbers in [0, 1e"),
+    (lambda d: d["demand"].update(centre_weights=[float("nan"), 1]), "demand.centre_weights: must be 2 numbers"),
+    (lambda d: d["demand"].update(spread_m=1e308), "demand.spread_m: must lie in [1.0, 20000000.0]"),
+    (lambda d: d.update(seed=2**64), "seed: must be at most 2147483647"),
+    (lambda d: d.update(costs={"per_km": {"car": 1e308}}), "costs.per_km.car: must be a number in [0, 1e"),
+    (lambda d: d.update(promise={"margin_rate": 1e308}), "promise.margin_rate: must be at most 100"),
 ])
 def test_bad_scenario_names_the_key(tmp_path: Path, mutate, message: str) -> None:
     """A bad value or unknown key raises ScenarioError naming the key path."""
@@ -130,6 +140,8 @@ def test_settings() -> None:
     assert sc.allocation.rank == "eta" and apply_setting(sc, "allocation.rank", "nearest").allocation.rank == "nearest"
     assert apply_setting(sc, "allocation.max_detour_s", "120").allocation.max_detour_s == 120
     for key, value in (("fleet.rocket", "3"), ("policy", "magic"), ("fleet.bike", "-1"), ("color", "1"),
-                       ("policy.nope", "1"), ("allocation.rank", "random")):
+                       ("policy.nope", "1"), ("allocation.rank", "random"), ("fleet.bike", str(10**23)),
+                       ("fleet.scale", "1e300"), ("policy.hold_s", str(2**63)), ("seed", str(2**64)),
+                       ("demand.orders", str(10**12))):
         with pytest.raises(ScenarioError, match=f"--set {key}"):
             apply_setting(sc, key, value)
