@@ -14,6 +14,7 @@ import simpy
 
 from dispatch.meal import MealAssignment, MealCourier, MealOrder, MealPolicy, MealRules, assignment_times
 from simulator.errors import InstanceError, SimulatorError
+from simulator.recorder import percentile
 
 __all__ = [
     "CSV_HEADER",
@@ -406,12 +407,9 @@ def simulate(instance: Instance, policy: MealPolicy) -> Recorder:
 
 
 def _pct(xs: Sequence[float], q: float) -> float:
-    xs = sorted(xs)
-    if not xs:
-        return math.nan
-    k = (len(xs) - 1) * q
-    lo, hi = math.floor(k), math.ceil(k)
-    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+    """The `q` (0..1) quantile by `simulator.recorder.percentile`; NaN for no values (the paper's tables)."""
+    got = percentile(xs, 100 * q)
+    return math.nan if got is None else got
 
 
 def _mean(xs: Sequence[float]) -> float:

@@ -20,7 +20,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from routing.errors import InvalidProblemError
 from routing.network import RoadNetwork
-from simulator.recorder import Hourly, Recorder, TripRecord, hourly
+from simulator.recorder import Hourly, Recorder, TripRecord, hourly, percentile
 from simulator.scenario import Scenario
 
 IMAGES = ("map.png", "click_to_door.png", "hourly.png", "utilisation.png")
@@ -196,7 +196,7 @@ def plot_click_to_door(path: Path, recorder: Recorder) -> None:
                         if o.status == "delivered" and o.click_to_door_s is not None], dtype=np.float64)
     if minutes.size:
         ax.hist(minutes, bins=int(np.clip(np.sqrt(minutes.size) * 2, 5, 40)), color="#4c72b0", alpha=0.85)
-        mean, p90 = float(minutes.mean()), float(np.percentile(minutes, 90))
+        mean, p90 = float(minutes.mean()), float(percentile(minutes, 90) or 0.0)
         ax.axvline(mean, color="black", linestyle="--", label=f"mean {mean:.1f} min")
         ax.axvline(p90, color="#c44e52", linestyle="-", label=f"p90 {p90:.1f} min")
         ax.legend()
