@@ -27,9 +27,27 @@ def solve_one(task: dict[str, Any]) -> dict[str, Any]:
     from routing.solvers.auto import choose_backend, solve
     from routing.solvers.base import SolveParams
 
-    instance = read_instance(task["path"])
+    if task["suite"] == "gh":
+        import tempfile
+
+        import numpy as np
+
+        from benchmarks.gh import dimacs_distance, to_solomon
+
+        text = to_solomon(Path(task["path"]))
+        with tempfile.TemporaryDirectory() as folder:
+            converted = Path(folder) / (Path(task["path"]).stem + ".txt")
+            converted.write_text(text)
+            instance = read_instance(converted)
+    else:
+        instance = read_instance(task["path"])
     result = solve(instance.problem, SolveParams(time_limit=task["time_limit"], seed=0), backend=task["backend"])
     distance = instance.exact_distance(result.plan)
+    if task["suite"] == "gh":
+        coords = np.array([[float(x) for x in row.split()[1:3]] for row in text.splitlines()[6:]])
+        labels = instance.job_labels
+        routes = [[labels[x.index] for x in r.visits if x.kind == "job"] for r in result.plan.routes]
+        distance = dimacs_distance(coords, routes)
     feasible = result.evaluation.feasible and not result.plan.unassigned
     return {
         "instance": instance.name,
@@ -74,6 +92,15 @@ def cvrp_tasks(backends: Iterable[str], small_limit: float, large_limit: float,
         tasks += [{"path": str(folder / f"{n}.vrp"), "backend": b, "time_limit": limit, "bks": bks[n],
                    "suite": "cvrp"} for b in backends]
     return tasks
+
+
+def gh_tasks(backends: Iterable[str], time_limit: float, names: list[str] | None) -> list[dict[str, Any]]:
+    from benchmarks.gh import DEFAULT, GH_DIR, best_known
+
+    chosen = names or list(DEFAULT)
+    paths = [GH_DIR / f"{n}.vrp" for n in chosen]
+    return [{"path": str(p), "backend": b, "time_limit": time_limit, "bks": best_known(p), "suite": "gh"}
+            for p in paths if p.exists() for b in backends]
 
 
 def run_tasks(tasks: list[dict[str, Any]], jobs: int, label: str) -> list[dict[str, Any]]:
@@ -138,7 +165,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def markdown(report: dict[str, Any]) -> str:
     lines = [f"# lastmile benchmarks ({report['started']}, {report['machine']})", ""]
-    for suite in ("solomon", "cvrp"):
+    for suite in ("solomon", "cvrp", "gh"):
         if suite not in report:
             continue
         lines += [f"## {suite}", "", "| backend | instances | infeasible | mean gap % | median gap % | max gap % |",
@@ -152,7 +179,7 @@ def markdown(report: dict[str, Any]) -> str:
             for algorithm, ph in s.get("phases", {}).items():
                 lines.append(f"| {backend} | {algorithm} | {ph['time_share']} | {ph['gain_pct']} |")
         lines.append("")
-        if suite == "cvrp":
+        if suite in ("cvrp", "gh"):
             lines += ["| instance | backend | time limit s | distance | BKS | gap % |", "|---|---|---|---|---|---|"]
             for r in report[suite]["runs"]:
                 lines.append(f"| {r['instance']} | {r['backend']} | {r['time_limit']} | {r['distance']} | "
@@ -196,11 +223,12 @@ def markdown(report: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--suites", default="api,city,matrix,allocation,dispatch,mdrp,sweep,solomon,cvrp")
+    parser.add_argument("--suites", default="api,city,matrix,allocation,dispatch,mdrp,sweep,solomon,cvrp,gh")
     parser.add_argument("--backends", default="pyvrp,ortools,sisr,hybrid")
     parser.add_argument("--solomon-time", type=float, default=10.0)
     parser.add_argument("--cvrp-time", type=float, default=20.0, help="seconds for X instances below 500 customers")
     parser.add_argument("--cvrp-large-time", type=float, default=60.0, help="seconds for 500 customers and more")
+    parser.add_argument("--gh-time", type=float, default=60.0, help="seconds per Gehring-Homberger instance")
     parser.add_argument("--instances", default="", help="comma-separated subset of instance names")
     parser.add_argument("--jobs", type=int, default=2, help="solver runs in parallel (one core each)")
     parser.add_argument("--out", type=Path, default=None,
@@ -240,6 +268,15 @@ def main() -> None:
         from benchmarks import bench_api
 
         bench_api.run(report)
+    if "gh" in suites:
+        from benchmarks.gh import GH_DIR
+
+        tasks = gh_tasks(backends, args.gh_time, names)
+        if tasks:
+            rows = run_tasks(tasks, args.jobs, "gh")
+            report["gh"] = {"summary": summarise(rows), "runs": rows}
+        else:
+            report["gh_skipped"] = f"no Gehring-Homberger instances at {GH_DIR} (set LASTMILE_GH_DIR)"
     if not (SHARED / "benchmarks").is_dir():
         report["skipped"] = f"no benchmark instances at {SHARED / 'benchmarks'}"
     else:
@@ -268,6 +305,7 @@ def main() -> None:
 
 GROUPS = {
     "solvers": ("solomon", "cvrp", "skipped"),
+    "gh": ("gh", "gh_skipped"),
     "fast": ("matrix", "allocation", "dispatch"),
     "mdrp": ("mdrp", "mdrp_runs"),
     "sweep": ("sweep",),
