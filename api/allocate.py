@@ -21,14 +21,20 @@ class InputFileError(ValueError):
 
 
 def _load(path: Path) -> Any:
+    if path.is_dir():
+        raise InputFileError(f"{path}: is a folder, not a JSON file")
     if not path.is_file():
         raise InputFileError(f"{path}: no such file")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except json.JSONDecodeError as exc:
         raise InputFileError(f"{path}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     except UnicodeDecodeError as exc:
         raise InputFileError(f"{path}: not UTF-8 text: {exc.reason}") from None
+    except RecursionError:
+        raise InputFileError(f"{path}: not valid JSON: nested too deeply") from None
 
 
 def _read(path: Path, convert: Callable[[Any], T]) -> T:
