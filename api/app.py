@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import schemas
 from api.errors import ApiError
+from api.jobs import make_router as planner_jobs
 from api.metrics import RequestTimer
 from api.service import Service
 from api.store import body_hash, courier_key, order_key, route_key, tracking_key
@@ -518,6 +519,8 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
         the event stream the subscription is."""
         sub = subscription(webhook_id, who)
         return {**sub.public(), "cursor": store.get(cursor_key(sub.id)), "deliveries": registry.deliveries(sub.id)}
+
+    app.include_router(planner_jobs(service.settings, role("planner", "admin")))  # docs/api.md#planner-jobs
 
     # --- customer tracking (no key) ---------------------------------------------------------------------------
 

@@ -37,3 +37,10 @@ class Settings(BaseSettings):
                                              "its lease, so any number of processes may)")
     track_rate_per_s: float = Field(1.0, gt=0, description="requests per second to `/v1/track` allowed per client "
                                                            "address (no key; burst: 2 s worth)")
+    scheduler: str = Field("", description="Dask scheduler of planner jobs, e.g. tcp://10.0.0.5:8786 (empty: a "
+                                           "LocalCluster started on the first job)")
+    job_workers: int = Field(1, ge=1, description="worker processes of that LocalCluster (one run at a time each)")
+    jobs_dir: Path | None = Field(None, description="where planner jobs write their files, a folder per job "
+                                                    "(default: lastmile-jobs under the system temp folder)")
+    scenarios_dir: Path = Field(Path("scenarios"), description="the scenario files planner jobs may name")
+    max_jobs: int = Field(100, ge=1, description="queued and running planner jobs per API process; more get 429")
