@@ -135,3 +135,23 @@ def test_folder_is_not_an_instance(tmp_path: Path) -> None:
     (tmp_path / "c101.txt").mkdir()
     with pytest.raises(InvalidProblemError, match=r"c101\.txt: is a folder"):
         read_instance(tmp_path / "c101.txt")
+
+
+VRPLIB_FILES = [DATA / "vrplib_6_customers.vrp",
+                *sorted((Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "cvrp").glob("X-n1*.vrp"))]
+
+
+@pytest.mark.parametrize("path", VRPLIB_FILES, ids=lambda p: p.stem)
+def test_vrplib_reader_agrees_with_the_vrplib_library(path: Path) -> None:
+    """Our VRPLIB parser (which names every fault) reads the arcs (EUC_2D: the library's exact lengths rounded
+    half up, VRPLIB's nint), demands and capacity the `vrplib` library reads: a second opinion on each file
+    (shared X instances when present)."""
+    vrplib = pytest.importorskip("vrplib")
+    theirs = vrplib.read_instance(str(path))
+    p = read_instance(path).problem
+    depot = int(theirs["depot"][0])
+    order = [depot, *[i for i in range(int(theirs["dimension"])) if i != depot]]
+    nint = np.floor(theirs["edge_weight"][np.ix_(order, order)] + 0.5)
+    np.testing.assert_array_equal(p.distances["car"], nint)
+    assert [j.delivery[0] for j in p.jobs] == [int(d) for d in theirs["demand"][order[1:]]]
+    assert p.vehicles[0].capacity == (int(theirs["capacity"]),)
