@@ -9,19 +9,17 @@ matrix entries up to `UNREACHABLE`.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from routing import vroom
 from routing.errors import InvalidProblemError
-from routing.evaluate import evaluate
-from routing.problem import HORIZON, UNREACHABLE, Job, Plan, Problem, Shipment, Stop, TimeWindow, Vehicle
+from routing.problem import HORIZON, UNREACHABLE, Job, Plan, Problem, Stop, TimeWindow, Vehicle
 
 SOLOMON_SCALE = 1000
 """Solomon times and distances are multiplied by this and travel times rounded up, so no route is late."""
@@ -378,190 +376,21 @@ def _vrplib(path: Path, text: str) -> Instance:
                     exact_distance=lambda plan: _plan_distance(arcs, problem, plan))
 
 
-# --- VROOM-shaped JSON -----------------------------------------------------------------------------------------
+# --- VROOM-shaped JSON (routing.vroom) -----------------------------------------------------------------------
 
-def _json_int(raw: Any, where: str, *, minimum: int = 0, maximum: int = MAX_VALUE) -> int:
-    """A JSON integer (2.0 counts as 2) in [minimum, maximum]."""
-    if isinstance(raw, float) and raw.is_integer():
-        raw = int(raw)
-    if isinstance(raw, bool) or not isinstance(raw, int):
-        raise _bad(f"{where}: must be an integer, got {json.dumps(raw)[:40]}")
-    if not minimum <= raw <= maximum:
-        raise _bad(f"{where}: must lie in [{minimum}, {maximum}], got {raw}")
-    return raw
+def read_vroom(path: str | Path, *, router: vroom.Router | None = None) -> Instance:
+    """A VROOM document (`routing.vroom`): `vehicles`, `jobs`, `shipments` and per-profile `matrices`, or
+    coordinates when `router` gives travel between them."""
+    path = Path(path)
+    doc = read_vroom_document(path, router=router)
+    return Instance(name=path.stem, problem=doc.problem, job_labels=doc.job_labels, exact_distance=doc.distance)
 
 
-def _json_list(raw: Any, where: str) -> list[Any]:
-    if not isinstance(raw, list):
-        raise _bad(f"{where}: must be a list, got {json.dumps(raw)[:40]}")
-    return raw
-
-
-def _json_object(raw: Any, where: str) -> dict[str, Any]:
-    if not isinstance(raw, dict):
-        raise _bad(f"{where}: must be an object, got {json.dumps(raw)[:40]}")
-    return raw
-
-
-def _json_id(raw: Any, where: str) -> str:
-    if isinstance(raw, bool) or not isinstance(raw, int | str) or raw == "":
-        raise _bad(f"{where}: must be an integer or a non-empty string, got {json.dumps(raw)[:40]}")
-    return str(raw)
-
-
-def _window(raw: Any, where: str) -> TimeWindow:
-    pair = _json_list(raw, where)
-    if len(pair) != 2:
-        raise _bad(f"{where}: must be [start, end], got {len(pair)} numbers")
-    start, end = _json_int(pair[0], f"{where}[0]"), _json_int(pair[1], f"{where}[1]")
-    if end < start:
-        raise _bad(f"{where}: closes at {end} before it opens at {start}")
-    return TimeWindow(start=start, end=end)
-
-
-def _windows(raw: Any, where: str) -> tuple[TimeWindow, ...]:
-    if raw is None:
-        return ()
-    return tuple(_window(w, f"{where}[{i}]") for i, w in enumerate(_json_list(raw, where)))
-
-
-def _amount(raw: Any, where: str) -> tuple[int, ...]:
-    if raw is None:
-        return ()
-    return tuple(_json_int(a, f"{where}[{i}]") for i, a in enumerate(_json_list(raw, where)))
-
-
-def _skills(raw: Any, where: str) -> frozenset[str]:
-    if raw is None:
-        return frozenset()
-    return frozenset(_json_id(s, f"{where}[{i}]") for i, s in enumerate(_json_list(raw, where)))
-
-
-def _vroom_stop(raw: Any, where: str, n: int) -> Stop:
-    stop = _json_object(raw, where)
-    if "location_index" not in stop:
-        raise _bad(f"{where}.location_index: required (give travel times in `matrices`)")
-    return Stop(location=_json_int(stop["location_index"], f"{where}.location_index", maximum=n - 1),
-                service=_json_int(stop.get("service", 0), f"{where}.service"),
-                time_windows=_windows(stop.get("time_windows"), f"{where}.time_windows"))
-
-
-def _vroom_matrix(raw: Any, where: str, size: int | None) -> np.ndarray:
-    rows = _json_list(raw, where)
-    n = len(rows) if size is None else size
-    if not rows or len(rows) != n:
-        raise _bad(f"{where}: must be a square matrix of {n or 'at least 1'} rows, got {len(rows)}")
-    out = np.empty((n, n), dtype=np.int64)
-    for i, row in enumerate(rows):
-        cells = _json_list(row, f"{where}[{i}]")
-        if len(cells) != n:
-            raise _bad(f"{where}[{i}]: must have {n} entries like the matrix has rows, got {len(cells)}")
-        for j, cell in enumerate(cells):
-            out[i, j] = _json_int(cell, f"{where}[{i}][{j}]", maximum=UNREACHABLE)
-    return out
-
-
-def _with_open_end(matrix: np.ndarray) -> np.ndarray:
-    """The matrix plus one last location reached from anywhere at no cost and left for nowhere: a route that
-    ends there ends at its last stop (VROOM's vehicles without `end_index`)."""
-    n = matrix.shape[0]
-    out = np.full((n + 1, n + 1), UNREACHABLE, dtype=np.int64)
-    out[:n, :n] = matrix
-    out[:, n] = 0
-    return out
-
-
-def read_vroom(path: str | Path) -> Instance:
-    """A VROOM-shaped problem: `vehicles`, `jobs`, `shipments` and per-profile `matrices` (durations, and
-    distances, else the durations)."""
+def read_vroom_document(path: str | Path, *, router: vroom.Router | None = None) -> vroom.VroomInput:
+    """The parsed VROOM document of a file (for `routing.vroom.render`); errors name the file and the field."""
     path = Path(path)
     with _naming(path):
-        return _vroom(path, _text(path))
-
-
-def _vroom(path: Path, text: str) -> Instance:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _bad(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
-    except RecursionError:
-        raise _bad("not valid JSON: nested too deeply") from None
-    data = _json_object(data, "the file")
-    for key in ("vehicles", "matrices"):
-        if key not in data:
-            raise _bad(f"{key}: missing (a VROOM-shaped file needs `vehicles` and `matrices`)")
-    matrices = _json_object(data["matrices"], "matrices")
-    if not matrices:
-        raise _bad("matrices: needs at least one profile")
-    durations: dict[str, np.ndarray] = {}
-    distances: dict[str, np.ndarray] = {}
-    size: int | None = None
-    for profile, raw in matrices.items():
-        m = _json_object(raw, f"matrices.{profile}")
-        if "durations" not in m:
-            raise _bad(f"matrices.{profile}.durations: missing")
-        durations[profile] = _vroom_matrix(m["durations"], f"matrices.{profile}.durations", size)
-        size = durations[profile].shape[0]
-        distances[profile] = (durations[profile] if "distances" not in m else
-                              _vroom_matrix(m["distances"], f"matrices.{profile}.distances", size))
-    n = size or 0
-    jobs = []
-    labels: list[str | int] = []
-    for k, raw in enumerate(_json_list(data.get("jobs", []), "jobs")):
-        where = f"jobs[{k}]"
-        job = _json_object(raw, where)
-        label = job.get("id", k)
-        jobs.append(Job(id=_json_id(label, f"{where}.id"), stop=_vroom_stop(job, where, n),
-                        delivery=_amount(job.get("delivery"), f"{where}.delivery"),
-                        pickup=_amount(job.get("pickup"), f"{where}.pickup"),
-                        skills=_skills(job.get("skills"), f"{where}.skills")))
-        labels.append(label)
-    shipments = []
-    for k, raw in enumerate(_json_list(data.get("shipments", []), "shipments")):
-        where = f"shipments[{k}]"
-        shipment = _json_object(raw, where)
-        for part in ("pickup", "delivery"):
-            if part not in shipment:
-                raise _bad(f"{where}.{part}: missing (a shipment needs `pickup` and `delivery`)")
-        pickup = _json_object(shipment["pickup"], f"{where}.pickup")
-        shipments.append(Shipment(id=_json_id(pickup.get("id", f"s{k}"), f"{where}.pickup.id"),
-                                  pickup=_vroom_stop(pickup, f"{where}.pickup", n),
-                                  delivery=_vroom_stop(shipment["delivery"], f"{where}.delivery", n),
-                                  amount=_amount(shipment.get("amount"), f"{where}.amount"),
-                                  skills=_skills(shipment.get("skills"), f"{where}.skills")))
-    raw_vehicles = [_json_object(raw, f"vehicles[{k}]")
-                    for k, raw in enumerate(_json_list(data["vehicles"], "vehicles"))]
-    if any("end_index" not in raw for raw in raw_vehicles):
-        durations = {pr: _with_open_end(m) for pr, m in durations.items()}
-        distances = {pr: _with_open_end(m) for pr, m in distances.items()}
-    vehicles = []
-    for k, raw in enumerate(raw_vehicles):
-        where = f"vehicles[{k}]"
-        if "start_index" not in raw:
-            raise _bad(f"{where}.start_index: required")
-        profile = raw.get("profile", "car")
-        if not isinstance(profile, str):
-            raise _bad(f"{where}.profile: must be a string, got {json.dumps(profile)[:40]}")
-        costs = _json_object(raw.get("costs", {}), f"{where}.costs")
-        limits = {key: None if raw.get(key) is None else _json_int(raw[key], f"{where}.{key}")
-                  for key in ("max_travel_time", "max_tasks")}
-        vehicles.append(Vehicle(id=_json_id(raw.get("id", k), f"{where}.id"),
-                                start=_json_int(raw["start_index"], f"{where}.start_index", maximum=n - 1),
-                                end=(_json_int(raw["end_index"], f"{where}.end_index", maximum=n - 1)
-                                     if "end_index" in raw else n),
-                                shift=_window(raw.get("time_window", [0, HORIZON]), f"{where}.time_window"),
-                                capacity=_amount(raw.get("capacity"), f"{where}.capacity"),
-                                profile=profile,
-                                fixed_cost=_json_int(costs.get("fixed", 0), f"{where}.costs.fixed"),
-                                max_duration=limits["max_travel_time"], max_stops=limits["max_tasks"],
-                                skills=_skills(raw.get("skills"), f"{where}.skills")))
-    problem = Problem(durations=durations, distances=distances, jobs=tuple(jobs), shipments=tuple(shipments),
-                      vehicles=tuple(vehicles))
-
-    def matrix_distance(plan: Plan) -> float:
-        return float(evaluate(problem, plan).distance)
-
-    return Instance(name=path.stem, problem=problem, job_labels=tuple(labels), exact_distance=matrix_distance)
+        return vroom.parse(vroom.loads(_text(path)), router=router, root="the file")
 
 
 _READERS: dict[str, Callable[[Path], Instance]] = {".txt": read_solomon, ".vrp": read_vrplib, ".json": read_vroom}
