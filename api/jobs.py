@@ -46,9 +46,13 @@ log = logging.getLogger(__name__)
 
 TOPIC = "lastmile-jobs"
 """The Dask event topic on which runs report `{"job": id, "progress": share}` (one topic for every job)."""
+LOOPBACK = "127.0.0.1:0"
+"""Where a LocalCluster's scheduler serves its HTTP routes (health, metrics; no dashboard): any free local port."""
 MAX_RUNS = 1000
 """The most runs (combinations times seeds) one sweep may ask for."""
 MAX_SEEDS = 100
+KEEP_ENDED = 1000
+"""Finished and failed jobs a process remembers; older ones are forgotten (their files stay on disk)."""
 MEDIA_TYPES = {".png": "image/png", ".html": "text/html", ".json": "application/json",
                ".jsonl": "application/x-ndjson", ".csv": "text/csv"}
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
@@ -216,6 +220,9 @@ class Jobs:
                 raise ApiError(429, "too_many_jobs", f"{active} jobs are queued or running in this API process "
                                "(LASTMILE_MAX_JOBS); retry when some are done", headers={"Retry-After": "10"})
             self._jobs[job_id] = job
+            ended = [j for j in self._jobs.values() if not j.active]
+            for old in sorted(ended, key=lambda j: j.created)[: max(0, len(ended) - KEEP_ENDED)]:
+                del self._jobs[old.id]  # its files stay on disk
         return job
 
     def _start(self, job: Job, submit: Callable[[Any], tuple[list[Any], Any]]) -> None:
@@ -231,10 +238,24 @@ class Jobs:
         last.add_done_callback(partial(self._finished, job.id))
 
     def _connect(self) -> Any:
+        """The Dask client: on the scheduler named (as `lastmile sweep --scheduler`), else on a LocalCluster of
+        single-threaded processes as `simulator.sweep.dask_client` starts, but with its HTTP server on a free
+        loopback port (not 8787, which a second cluster on the host, e.g. another API process, would find taken)."""
         if self._client is None:
             if self._closed:
                 raise RuntimeError("the API process is shutting down")
-            client = self._stack.enter_context(dask_client(self.scheduler, workers=self.workers))
+            if self.scheduler:
+                client = self._stack.enter_context(dask_client(self.scheduler))
+            else:
+                import dask
+                from distributed import Client, LocalCluster
+
+                with dask.config.set({"distributed.worker.profile.enabled": False}):
+                    cluster = self._stack.enter_context(LocalCluster(
+                        n_workers=self.workers, threads_per_worker=1, processes=True, dashboard_address=LOOPBACK,
+                        scheduler_kwargs={"dashboard": False}, silence_logs=logging.ERROR))
+                client = Client(cluster, set_as_default=False)
+                self._stack.callback(client.close)
             client.subscribe_topic(TOPIC, self._on_event)
             self._client = client
         return self._client
@@ -544,7 +565,8 @@ def make_router(settings: Settings, planner: Callable[..., Any], *, jobs: Jobs |
         """Status and progress; the KPIs and links to the report and files once done, the error if failed."""
         return JSONResponse(view(find(simulation_id, "simulation")))
 
-    @router.get("/v1/simulations/{simulation_id}/report", response_class=HTMLResponse)
+    @router.get("/v1/simulations/{simulation_id}/report", response_model=None,
+                responses={200: {"content": {"text/html": {}}, "description": "report.html"}})
     async def simulation_report(simulation_id: str) -> HTMLResponse:
         """report.html of a finished simulation (its images are under `files/`)."""
         job = find(simulation_id, "simulation")
@@ -562,7 +584,7 @@ def make_router(settings: Settings, planner: Callable[..., Any], *, jobs: Jobs |
             raise ApiError(404, "not_found", f"{job.kind} {job.id!r} has no file {name!r}", "name")
         return FileResponse(job.out / name, media_type=MEDIA_TYPES.get(Path(name).suffix, "application/octet-stream"))
 
-    @router.get("/v1/simulations/{simulation_id}/files/{name}", response_class=FileResponse, responses=file_answers)
+    @router.get("/v1/simulations/{simulation_id}/files/{name}", response_model=None, responses=file_answers)
     async def simulation_file(simulation_id: str, name: str) -> FileResponse:
         """A file the run wrote: map.png, click_to_door.png, hourly.png, utilisation.png, events.jsonl, kpis.json,
         couriers.json, report.html."""
@@ -607,7 +629,7 @@ def make_router(settings: Settings, planner: Callable[..., Any], *, jobs: Jobs |
         done, the error if a run failed."""
         return JSONResponse(view(find(sweep_id, "sweep")))
 
-    @router.get("/v1/sweeps/{sweep_id}/files/{name}", response_class=FileResponse, responses=file_answers)
+    @router.get("/v1/sweeps/{sweep_id}/files/{name}", response_model=None, responses=file_answers)
     async def sweep_file(sweep_id: str, name: str) -> FileResponse:
         """results.csv or a kpi_vs_<knob>.png of a finished sweep."""
         return serve_file(find(sweep_id, "sweep"), name)
