@@ -29,7 +29,6 @@ import redis
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
-from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -566,13 +565,21 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
             503, "store_unavailable", f"the store did not answer ({type(exc).__name__}); retry with the same "
             "Idempotency-Key", headers={"Retry-After": "1"}))
 
+    @functools.lru_cache(maxsize=1024)
+    def allowed(path: str) -> tuple[str, ...]:
+        """The methods the OpenAPI document lists for `path` (routes of included routers too)."""
+        methods: set[str] = set()
+        for template, operations in app.openapi()["paths"].items():
+            if re.fullmatch(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)), path):
+                methods |= {m.upper() for m in operations}
+        return tuple(sorted(methods))
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # every method of the path, not only those of the first route that matched it
-            headers["Allow"] = ", ".join(sorted({m for r in app.routes if isinstance(r, APIRoute)
-                                                 and r.path_regex.match(request.url.path) for m in r.methods}))
+            headers["Allow"] = ", ".join(allowed(request.url.path))
         return JSONResponse(ApiError(exc.status_code, code, str(exc.detail), "").body(), status_code=exc.status_code,
                             headers=headers)
 

@@ -31,28 +31,19 @@ from pydantic_core import ErrorDetails
 
 from dispatch import model as domain
 from dispatch.errors import DispatchError, InvalidDispatchError, InvalidFacilityError, InvalidOrderError
+from dispatch.model import parse_clock
 from dispatch.operations import CourierSetup
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 # A clock time: "H:MM", "HH:MM" or "HH:MM:SS" up to "24:00", or whole seconds from midnight.
 CLOCK_PATTERN = r"^(?:[01]?[0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9])?$|^24:00(?::00)?$"
-_CLOCK_SHAPE = re.compile(r"([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}))?")
 
 
 def clock_seconds(value: Any) -> int:
-    """Seconds from midnight of "HH:MM" or "HH:MM:SS" (up to "24:00"), or a non-negative integer as is."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        if value < 0:
-            raise ValueError(f"must not be negative, got {value}")
-        return value
-    match = _CLOCK_SHAPE.fullmatch(value) if isinstance(value, str) else None
-    if match is None:
-        raise ValueError(f"must be a time \"HH:MM\" or seconds, got {value!r}")
-    h, m, s = int(match[1]), int(match[2]), int(match[3] or 0)
-    if m >= 60 or s >= 60 or h > 24 or (h == 24 and m + s > 0):
-        raise ValueError(f"not a time of day: {value!r}")
-    return h * 3600 + m * 60 + s
+    """Seconds from midnight of "HH:MM" or "HH:MM:SS" (up to "24:00"), or whole seconds up to a day
+    (`dispatch.model.parse_clock`)."""
+    return parse_clock(value)
 
 
 Clock = Annotated[

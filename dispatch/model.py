@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -33,6 +34,30 @@ COMPARTMENT_SIZES: tuple[CompartmentSize, ...] = get_args(CompartmentSize)
 LonLat = tuple[float, float]
 Hours = tuple[int, int]
 Zone: TypeAlias = Polygon | MultiPolygon
+
+
+_CLOCK_SHAPE = re.compile(r"([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}))?")
+
+
+def parse_clock(value: Any, *, latest: int = DAY_S) -> int:
+    """Seconds from midnight of "H:MM", "HH:MM" or "HH:MM:SS", or whole seconds as an integer, from 0 up to
+    `latest` (a day by default; a simulated day's clock may run to 48:00 past midnight). The one time parser of
+    every file and request; raises ValueError saying what is wrong."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        seconds = value
+    else:
+        match = _CLOCK_SHAPE.fullmatch(value) if isinstance(value, str) else None
+        if match is None:
+            raise ValueError(f"must be a time \"HH:MM\" or seconds, got {value!r}")
+        h, m, s = int(match[1]), int(match[2]), int(match[3] or 0)
+        if m >= 60 or s >= 60:
+            raise ValueError(f"must be a time \"HH:MM\" with minutes and seconds below 60, got {value!r}")
+        seconds = h * 3600 + m * 60 + s
+    if seconds < 0:
+        raise ValueError(f"must not be negative, got {value!r}")
+    if seconds > latest:
+        raise ValueError(f"must be at most {latest // 3600:02d}:{latest % 3600 // 60:02d}, got {value!r}")
+    return seconds
 
 
 def check_int(error: type[DispatchError], field: str, value: Any, *, minimum: int, maximum: int = MAX_INT) -> int:

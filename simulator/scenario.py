@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from dispatch.errors import DispatchError
+from dispatch.model import DAY_S, parse_clock
 from dispatch.promise import PromiseOptions
 from simulator.errors import ScenarioError
 
@@ -215,27 +216,12 @@ class Scenario:
 
 
 def parse_time(value: object, where: str) -> int:
-    """Seconds of the day from "HH:MM[:SS]" or an integer number of seconds (up to 48:00 for overnight)."""
-    if isinstance(value, bool):
-        raise ScenarioError(where, f"must be a time \"HH:MM\" or seconds, got {value!r}")
-    if isinstance(value, int):
-        seconds = value
-    elif isinstance(value, str):
-        parts = value.split(":")
-        try:
-            if len(parts) not in (2, 3):
-                raise ValueError
-            h, m, s = (int(p) for p in [*parts, "0"][:3])
-        except ValueError:
-            raise ScenarioError(where, f"must be a time \"HH:MM\" or seconds, got {value!r}") from None
-        if not (0 <= m < 60 and 0 <= s < 60 and h >= 0):
-            raise ScenarioError(where, f"must be a time \"HH:MM\", got {value!r}")
-        seconds = h * 3600 + m * 60 + s
-    else:
-        raise ScenarioError(where, f"must be a time \"HH:MM\" or seconds, got {value!r}")
-    if not 0 <= seconds <= 2 * 86_400:
-        raise ScenarioError(where, f"must lie within two days, got {value!r}")
-    return seconds
+    """Seconds of the day from "HH:MM[:SS]" or an integer number of seconds, up to 48:00 (a simulated day may run
+    past midnight): `dispatch.model.parse_clock`, its error named after `where`."""
+    try:
+        return parse_clock(value, latest=2 * DAY_S)
+    except ValueError as e:
+        raise ScenarioError(where, str(e)) from None
 
 
 class _Table:

@@ -132,7 +132,7 @@ BAD_FACILITIES = [
     (lambda f: f[0]["stock"].update(MILK=-3), "facilities[0].stock['MILK']: must not be negative, got -3"),
     (lambda f: f[2].update(capacity=1.5), "facilities[2].capacity: must be an integer, got 1.5"),
     (lambda f: f[3].update(store="nowhere"), "facilities[3].store: unknown dark store 'nowhere'"),
-    (lambda f: f[1].update(hours=["07:00", "25:00"]), "facilities[1].hours[1]: not a time of day: '25:00'"),
+    (lambda f: f[1].update(hours=["07:00", "25:00"]), "facilities[1].hours[1]: must be at most 24:00, got '25:00'"),
     (lambda f: f[0].update(zone={"type": "Point", "coordinates": [37.6, 55.8]}),
      "facilities[0].zone.type: unknown type 'Point'; expected one of ['Polygon', 'MultiPolygon']"),
     (lambda f: f[0]["zone"].update(coordinates=[[[37.58, 55.80], [37.61, 55.83], [37.61, 55.80], [37.58, 55.83],

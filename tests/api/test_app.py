@@ -389,3 +389,13 @@ def test_a_facility_off_the_map_is_refused_by_name(client: TestClient) -> None:
     r = client.put("/v1/facilities", json=far, headers=ADMIN)
     assert r.status_code == 422 and r.json()["error"]["field"] == "facilities[0].location"
     assert set(client.get("/v1/config", headers=ADMIN).json()["stores"]) == {"ostankino", "vdnh"}
+
+
+def test_method_not_allowed_lists_every_method_of_the_path(client: TestClient) -> None:
+    """A 405 names in Allow all methods the path has, across routes and included routers."""
+    r = client.request("OPTIONS", "/v1/webhooks", headers=ADMIN)
+    assert r.status_code == 405 and r.headers["Allow"] == "GET, POST"
+    r = client.delete("/v1/simulations", headers=ADMIN)
+    assert r.status_code == 405 and r.headers["Allow"] == "GET, POST"
+    assert client.put("/v1/orders/o1/cancel", headers=ADMIN).headers["Allow"] == "POST"
+    assert r.json()["error"]["code"] == "method_not_allowed"

@@ -177,7 +177,7 @@ BAD_FACILITIES = [
      "['capacity', 'hours', 'id', 'kind', 'location', 'store']"),
     (lambda f: f[0]["zone"].update(bbox=[0, 0, 1, 1]), "facilities[0].zone.bbox",
      "not a field of a polygon; expected ['coordinates', 'type']"),
-    (lambda f: f[1].update(hours=["07:00", "25:00"]), "facilities[1].hours[1]", "not a time of day: '25:00'"),
+    (lambda f: f[1].update(hours=["07:00", "25:00"]), "facilities[1].hours[1]", "must be at most 24:00, got '25:00'"),
     (lambda f: f[1].update(hours=["07:00"]), "facilities[1].hours", "must have 2 items, got 1"),
     (lambda f: f[1].update(hours=["7 am", "23:00"]), "facilities[1].hours[0]",
      "must be a time \"HH:MM\" or seconds, got '7 am'"),
