@@ -79,7 +79,10 @@ class VroomError(InvalidProblemError):
 class Router(Protocol):
     """Travel between (lon, lat) points, for documents that give coordinates and no `matrices`."""
 
-    profiles: tuple[str, ...]
+    @property
+    def profiles(self) -> tuple[str, ...]:
+        """The profiles it knows."""
+        ...
 
     def __call__(self, points: np.ndarray, fields: Sequence[str],
                  profiles: Sequence[str]) -> Mapping[str, tuple[np.ndarray, np.ndarray]]:
