@@ -15,12 +15,13 @@ import numpy.typing as npt
 from dispatch.errors import DispatchError
 from dispatch.model import Item, Order, Promise
 from routing.network import RoadNetwork
+from routing.snap import EARTH_RADIUS_M
 from simulator.errors import ScenarioError
 from simulator.scenario import DELIVERY_MODES, Clock, Demand, Scenario, Sku, parse_time
 
 COLUMNS = ("id", "placed_at", "lon", "lat", "mode", "items")
 OPTIONAL_COLUMNS = ("promise_s",)
-M_PER_DEG = 6_371_000.0 * math.pi / 180.0
+M_PER_DEG = EARTH_RADIUS_M * math.pi / 180.0
 JITTER_M = 3.0
 """Standard deviation of the offset of a generated address from its road node (clipped at 3 sigma per axis)."""
 MAX_QTY = 3
