@@ -108,8 +108,11 @@ def dask_client(scheduler: str | None = None, *, workers: int = 2) -> Iterator[A
             # The workers' statistical profiler samples the task thread every 10 ms: a real cost to pure-Python
             # simulation tasks and of no use here.
             with dask.config.set({"distributed.worker.profile.enabled": False}):
+                # the scheduler's HTTP routes on a free loopback port: with dashboard_address=None it still takes
+                # 8787, and a second cluster on the machine would warn that the port is in use
                 cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=logging.ERROR)
+                                       dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": False},
+                                       silence_logs=logging.ERROR)
             client = Client(cluster)
         else:
             client = Client(scheduler)
