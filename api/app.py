@@ -39,6 +39,7 @@ from api.errors import ApiError
 from api.jobs import make_router as planner_jobs
 from api.metrics import RequestTimer
 from api.service import Service
+from api.solve import make_router as vroom_solve
 from api.store import body_hash, courier_key, order_key, route_key, tracking_key
 from api.webhooks import EVENT_TYPES, Registry, Subscription, cursor_key
 from dispatch.errors import DispatchError
@@ -521,6 +522,7 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
         return {**sub.public(), "cursor": store.get(cursor_key(sub.id)), "deliveries": registry.deliveries(sub.id)}
 
     app.include_router(planner_jobs(service.settings, role("planner", "admin")))  # docs/api.md#planner-jobs
+    app.include_router(vroom_solve(service, role("planner", "order_system", "admin")))  # docs/api.md#stateless-solve
 
     # --- customer tracking (no key) ---------------------------------------------------------------------------
 

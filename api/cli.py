@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from routing.errors import RoutingError
-from routing.io import Instance, read_instance
+from routing.io import Instance, read_instance, read_vroom, read_vroom_document
 from routing.solvers.auto import BACKEND_NAMES, solve
 from routing.solvers.base import SolveParams, SolveResult
 
@@ -55,8 +55,25 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
 
 
 def cmd_solve(args: argparse.Namespace) -> None:
-    instance = read_instance(args.path)
+    router = None
+    if args.vroom or args.network is not None:
+        if args.path.suffix.lower() != ".json":
+            raise CliError(f"{'--vroom' if args.vroom else '--network'} needs a VROOM .json document, got {args.path}")
+        if args.network is not None:
+            from routing.network import RoadNetwork
+            from routing.vroom import RoadMatrices
+
+            router = RoadMatrices(RoadNetwork.from_osm(args.network), max_snap_m=args.max_snap_m)
     params = SolveParams(time_limit=args.time_limit, iterations=args.iterations, seed=args.seed)
+    if args.vroom:
+        from routing.vroom import render
+
+        started = time.perf_counter()
+        doc = read_vroom_document(args.path, router=router)
+        loading_ms = round((time.perf_counter() - started) * 1000)
+        print(json.dumps(render(doc, solve(doc.problem, params, backend=args.backend), loading_ms=loading_ms)))
+        return
+    instance = read_instance(args.path) if router is None else read_vroom(args.path, router=router)
     result = solve(instance.problem, params, backend=args.backend)
     out = solution_json(instance, result)
     if args.json:
@@ -218,7 +235,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="iteration limit: the same seed and limit give the same routes")
     p.add_argument("--backend", choices=BACKEND_NAMES, default="auto")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print one JSON object")
+    out.add_argument("--vroom", action="store_true",
+                     help="a VROOM .json document: print VROOM's output (routes with steps, summary, unassigned "
+                          "tasks with reasons)")
+    p.add_argument("--network", type=Path, default=None, metavar="OSMFILE",
+                   help="a VROOM .json document with coordinates and no matrices: travel on this road map")
+    p.add_argument("--max-snap-m", type=_positive(float), default=500.0, metavar="M",
+                   help="with --network: how far a point may lie from the nearest road (default 500)")
     p.set_defaults(run=cmd_solve)
     d = sub.add_parser("demo", help="route couriers from dark stores on the Porto centre map")
     d.add_argument("--orders", type=_positive(int), default=40)
