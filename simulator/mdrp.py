@@ -14,12 +14,11 @@ import simpy
 
 from dispatch.meal import MealAssignment, MealCourier, MealOrder, MealPolicy, MealRules, assignment_times
 from simulator.errors import InstanceError, SimulatorError
-from simulator.recorder import percentile
+from simulator.recorder import CourierRecord, OrderRecord, Recorder, TripRecord, percentile
 
 __all__ = [
     "CSV_HEADER",
     "Courier",
-    "CourierActivity",
     "Delivery",
     "Instance",
     "Metrics",
@@ -28,6 +27,7 @@ __all__ = [
     "Recorder",
     "Restaurant",
     "compute_metrics",
+    "deliveries",
     "deliveries_csv",
     "lower_bound",
     "read_instance",
@@ -272,34 +272,29 @@ class Delivery:
     dropoff_time: int
 
 
-@dataclass(slots=True, kw_only=True)
-class CourierActivity:
-    driving: int = 0
-    service: int = 0
-    bundles: list[tuple[str, ...]] = field(default_factory=list)
+MINUTE = 60
+"""The replay runs in the instances' minutes; the recorder keeps seconds, as for every simulated day."""
 
 
-@dataclass(slots=True)
-class Recorder:
-    """Per-order pickup and drop-off times and per-courier activity, filled during a run."""
+def _log_pickup(rec: Recorder, courier: str, restaurant: str, orders: Sequence[str], time: int) -> None:
+    for o in orders:
+        rec.apply(time * MINUTE, o, "assigned", {"courier": courier})
+        rec.apply(time * MINUTE, o, "picked_up", {"courier": courier})
+    rec.trips.append(TripRecord(courier=courier, store=restaurant, profile="meal", orders=tuple(orders), nodes=(),
+                                times=(time * MINUTE,), metres=0))
 
-    deliveries: dict[str, Delivery] = field(default_factory=dict)
-    couriers: dict[str, CourierActivity] = field(default_factory=dict)
-    pickups: dict[str, tuple[str, int]] = field(default_factory=dict)
 
-    def pickup(self, courier: str, orders: Sequence[str], time: int) -> None:
-        for o in orders:
-            self.pickups[o] = (courier, time)
-        self.couriers.setdefault(courier, CourierActivity()).bundles.append(tuple(orders))
+def _log_activity(rec: Recorder, courier: str, *, driving: int, service: int) -> None:
+    c = rec.couriers[courier]
+    c.driving_s += driving * MINUTE
+    c.service_s += service * MINUTE
 
-    def dropoff(self, order: str, time: int) -> None:
-        courier, picked = self.pickups[order]
-        self.deliveries[order] = Delivery(order=order, courier=courier, pickup_time=picked, dropoff_time=time)
 
-    def activity(self, courier: str, *, driving: int, service: int) -> None:
-        act = self.couriers.setdefault(courier, CourierActivity())
-        act.driving += driving
-        act.service += service
+def deliveries(recorder: Recorder) -> dict[str, Delivery]:
+    """Every order dropped off, late or not, with its courier and times in minutes."""
+    return {o.id: Delivery(order=o.id, courier=o.courier or "", pickup_time=(o.pickup_at or 0) // MINUTE,
+                           dropoff_time=o.delivered_at // MINUTE)
+            for o in recorder.orders.values() if o.delivered_at is not None}
 
 
 class _Model:
@@ -374,24 +369,24 @@ class _Model:
             here = restaurant
             pickup = max(max(o.ready_time for o in orders), int(env.now) + half_pick)
             if pickup > courier.off_time:
-                rec.activity(courier.id, driving=leg, service=0)
+                _log_activity(rec, courier.id, driving=leg, service=0)
                 for o in orders:
                     self.open[o.id] = o
                 self._dispatch()
                 continue
             yield env.timeout(pickup - env.now)
-            rec.pickup(courier.id, [o.id for o in orders], pickup)
+            _log_pickup(rec, courier.id, orders[0].restaurant, [o.id for o in orders], pickup)
             yield env.timeout(half_pick)
             driving = leg
             for o in orders:
                 leg = rules.travel(here, o.door)
                 driving += leg
                 yield env.timeout(leg + half_drop)
-                rec.dropoff(o.id, int(env.now))
+                rec.apply(int(env.now) * MINUTE, o.id, "delivered", {"courier": courier.id})
                 yield env.timeout(half_drop)
                 here = o.door
             service = rules.pickup_service + rules.dropoff_service * len(orders)
-            rec.activity(courier.id, driving=driving, service=service)
+            _log_activity(rec, courier.id, driving=driving, service=service)
             self._dispatch()
 
     def run(self) -> None:
@@ -402,6 +397,12 @@ def simulate(instance: Instance, policy: MealPolicy) -> Recorder:
     """Run the day: orders appear at placement, the policy is asked on every placement and courier release, and
     every `policy.period` minutes if the policy has a positive integer `period` attribute."""
     recorder = Recorder()
+    for o in instance.orders:
+        recorder.orders[o.id] = OrderRecord(id=o.id, placed_at=o.placement_time * MINUTE, location=o.location,
+                                            mode="courier", ready_at=o.ready_time * MINUTE, store=o.restaurant)
+    for c in instance.couriers:
+        recorder.couriers[c.id] = CourierRecord(id=c.id, store="", profile="meal", shift_start=c.on_time * MINUTE,
+                                                shift_end=c.off_time * MINUTE)
     _Model(instance, policy, recorder).run()
     return recorder
 
@@ -441,7 +442,8 @@ class Metrics:
 def delivered(instance: Instance, recorder: Recorder) -> list[tuple[Order, Delivery]]:
     """Orders dropped off within the maximum click-to-door, in instance order."""
     limit = instance.parameters.max_click_to_door
-    return [(o, d) for o in instance.orders if (d := recorder.deliveries.get(o.id)) is not None
+    done = deliveries(recorder)
+    return [(o, d) for o in instance.orders if (d := done.get(o.id)) is not None
             and d.dropoff_time - o.placement_time <= limit]
 
 
@@ -458,10 +460,10 @@ def compute_metrics(instance: Instance, recorder: Recorder) -> Metrics:
                    / 60) for c in instance.couriers)
     util = []
     for c in instance.couriers:
-        act = recorder.couriers.get(c.id, CourierActivity())
-        util.append((act.driving + act.service) / max(c.off_time - c.on_time, 1))
+        work = recorder.couriers[c.id]
+        util.append((work.driving_s + work.service_s) / MINUTE / max(c.off_time - c.on_time, 1))
     ok = {o.id for o, _ in done}
-    bundles = sum(1 for act in recorder.couriers.values() for b in act.bundles if ok.intersection(b))
+    bundles = sum(1 for trip in recorder.trips if ok.intersection(trip.orders))
     n = len(instance.orders)
     lb = lower_bound(instance)
     mean = _mean(ctd)

@@ -1,7 +1,8 @@
 """What a simulated day leaves behind: order events, courier work and trips, and the KPIs computed from them.
 
 The model only appends here (no I/O, no plotting); `kpis`, `hourly` and the report read it after the run.
-Times are seconds of the simulated clock.
+Times are seconds of the simulated clock. The one recorder of every simulation: the MDRP meal-delivery replay
+(`simulator/mdrp.py`) records its orders, couriers and bundles (as trips from the restaurant) here too.
 """
 
 from __future__ import annotations

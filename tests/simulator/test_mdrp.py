@@ -19,6 +19,7 @@ from simulator.mdrp import (
     Instance,
     Recorder,
     compute_metrics,
+    deliveries,
     deliveries_csv,
     lower_bound,
     read_instance,
@@ -43,7 +44,7 @@ def tiny() -> tuple[Instance, Recorder]:
 
 
 def times(recorder: Recorder) -> dict[str, tuple[str, int, int]]:
-    return {o: (d.courier, d.pickup_time, d.dropoff_time) for o, d in recorder.deliveries.items()}
+    return {o: (d.courier, d.pickup_time, d.dropoff_time) for o, d in deliveries(recorder).items()}
 
 
 def test_reads_tiny_instance() -> None:
@@ -70,16 +71,17 @@ def test_hand_computed_times(tiny: tuple[Instance, Recorder]) -> None:
 def test_pickup_never_before_ready(tiny: tuple[Instance, Recorder]) -> None:
     """Every pickup happens at or after the order's ready time."""
     instance, recorder = tiny
-    assert all(recorder.deliveries[o.id].pickup_time >= o.ready_time for o in instance.orders
-               if o.id in recorder.deliveries)
+    done = deliveries(recorder)
+    assert all(done[o.id].pickup_time >= o.ready_time for o in instance.orders if o.id in done)
 
 
 def test_no_pickup_after_off_time(tiny: tuple[Instance, Recorder]) -> None:
     """c2 (off at 30) would reach r3 first for o3 but could not pick up before 32; o6 finds nobody on shift."""
     instance, recorder = tiny
     off = {c.id: c.off_time for c in instance.couriers}
-    assert all(d.pickup_time <= off[d.courier] for d in recorder.deliveries.values())
-    assert recorder.deliveries["o3"].courier == "c1" and "o6" not in recorder.deliveries
+    done = deliveries(recorder)
+    assert all(d.pickup_time <= off[d.courier] for d in done.values())
+    assert done["o3"].courier == "c1" and "o6" not in done
 
 
 def test_late_dropoff_is_undelivered(tiny: tuple[Instance, Recorder]) -> None:
@@ -208,7 +210,7 @@ def test_rolling_delivers_at_least_greedy_on_tiny(tiny: tuple[Instance, Recorder
     assert compute_metrics(instance, first).delivered >= compute_metrics(instance, greedy).delivered
     assert times(first) == times(second)
     for o in instance.orders:
-        d = first.deliveries.get(o.id)
+        d = deliveries(first).get(o.id)
         assert d is None or d.pickup_time >= o.ready_time
 
 
