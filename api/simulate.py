@@ -6,7 +6,6 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from tqdm import tqdm
 
@@ -14,7 +13,7 @@ from routing.network import RoadNetwork
 from simulator.errors import ScenarioError
 from simulator.model import SimulationResult, simulate
 from simulator.report import KPI_LABELS as REPORT_LABELS
-from simulator.report import write_report
+from simulator.report import kpi_table, write_report
 from simulator.scenario import Scenario, apply_setting, load_scenario
 
 KPI_LABELS = {key: label for key, (label, _) in REPORT_LABELS.items()}
@@ -44,17 +43,6 @@ def configured(path: Path, settings: Sequence[str], *, seed: int | None = None,
     if seed is not None:
         scenario = apply_setting(scenario, "seed", str(seed))
     return scenario
-
-
-def kpi_table(kpis: dict[str, Any]) -> str:
-    width = max(len(v) for v in KPI_LABELS.values())
-    lines = []
-    for key, value in kpis.items():
-        label = KPI_LABELS.get(key, key)
-        shown = "-" if value is None else (f"{value:.1%}" if key.endswith(("_rate", "utilisation"))
-                                           else f"{value:,}" if isinstance(value, int) else f"{value:,.2f}")
-        lines.append(f"  {label:<{width}}  {shown:>10}")
-    return "\n".join(lines)
 
 
 def write_outputs(out: Path, result: SimulationResult, network: RoadNetwork) -> Path:

@@ -197,7 +197,7 @@ def table(results: Results) -> str:
 
 def make_run(results: Results) -> str:
     """What `make run` prints for the Porto day, as the city suite's run of the same scenario and seed printed it."""
-    from api.simulate import kpi_table
+    from simulator.report import kpi_table
 
     city = results.get("latest-city", {}).get("city", {}).get("porto_centre_5k", {})
     kpis = city.get("kpis")

@@ -67,6 +67,19 @@ def kpi_label(key: str) -> str:
     return known[0] if known else key.replace("_", " ").capitalize()
 
 
+def kpi_table(kpis: Mapping[str, Any]) -> str:
+    """The KPIs as the text table `lastmile simulate` prints (and the README shows): one line per KPI."""
+    labels = {key: label for key, (label, _) in KPI_LABELS.items()}
+    width = max(len(v) for v in labels.values())
+    lines = []
+    for key, value in kpis.items():
+        label = labels.get(key, key)
+        shown = "-" if value is None else (f"{value:.1%}" if key.endswith(("_rate", "utilisation"))
+                                           else f"{value:,}" if isinstance(value, int) else f"{value:,.2f}")
+        lines.append(f"  {label:<{width}}  {shown:>10}")
+    return "\n".join(lines)
+
+
 def format_kpi(key: str, value: Any) -> str:
     """A KPI value as shown in the report: rates in %, times in min, distances in km, n/a for missing."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
