@@ -35,7 +35,9 @@ def solution_json(instance: Instance, result: SolveResult) -> dict[str, Any]:
         "feasible": result.evaluation.feasible and not result.plan.unassigned,
         "runtime_s": round(result.runtime_s, 3),
         "routes": routes,
-        "unassigned": [{"job": labels[u.index], "reason": u.reason} for u in result.plan.unassigned],
+        "unassigned": [{"job": labels[u.index], "reason": u.reason} if u.kind == "job" else
+                       {"shipment": instance.problem.shipments[u.index].id, "reason": u.reason}
+                       for u in result.plan.unassigned],
         "violations": list(result.evaluation.violations),
     }
 
@@ -84,7 +86,7 @@ def cmd_solve(args: argparse.Namespace) -> None:
     for k, route in enumerate(out["routes"], 1):
         print(f"  route {k}: {' '.join(str(c) for c in route)}")
     for u in out["unassigned"]:
-        print(f"  unassigned {u['job']}: {u['reason']}")
+        print(f"  unassigned {u['job'] if 'job' in u else 'shipment ' + str(u['shipment'])}: {u['reason']}")
 
 
 def cmd_demo(args: argparse.Namespace) -> None:

@@ -94,3 +94,14 @@ def test_console_script_exit_status() -> None:
                           check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "lastmile: error: missing.vrp: no such file"
+
+
+def test_an_unassigned_shipment_is_named_as_a_shipment(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`solve --json` lists a shipment that cannot be served under `shipment` with its own id, not a job label."""
+    doc = {"vehicles": [{"id": 1, "start_index": 0, "end_index": 0, "capacity": [1]}],
+           "shipments": [{"pickup": {"id": 10, "location_index": 1}, "delivery": {"id": 11, "location_index": 2},
+                          "amount": [5]}],
+           "matrices": {"car": {"durations": [[0, 5, 5], [5, 0, 5], [5, 5, 0]]}}}
+    (tmp_path / "one.json").write_text(json.dumps(doc))
+    assert main(["solve", str(tmp_path / "one.json"), "--iterations", "10", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["unassigned"] == [{"shipment": "10/11", "reason": "over_capacity"}]
