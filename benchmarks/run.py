@@ -210,8 +210,14 @@ def markdown(report: dict[str, Any]) -> str:
                        ("sweep", "sweep throughput on Dask (8 scenario days, 1 vs 2 workers)")):
         if key in report:
             lines += [f"## {title}", "", "| figure | value |", "|---|---|"]
-            lines += [f"| {k} | {v} |" for k, v in report[key].items() if k != "ablation"]
+            lines += [f"| {k} | {v} |" for k, v in report[key].items() if not isinstance(v, dict)]
             lines.append("")
+            if "splits" in report[key]:
+                rows = report[key]["splits"]
+                columns = sorted({c for v in rows.values() for c in v}, key=list(next(iter(rows.values()))).index)
+                lines += ["| days, policy | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+                lines += [f"| {b} | " + " | ".join(str(v.get(c, "")) for c in columns) + " |" for b, v in rows.items()]
+                lines.append("")
             if "ablation" in report[key]:
                 rows = report[key]["ablation"]
                 columns = list(next(iter(rows.values())))
