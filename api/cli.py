@@ -103,9 +103,9 @@ def cmd_allocate(args: argparse.Namespace) -> None:
 
 
 def cmd_schema(args: argparse.Namespace) -> None:
-    from api.schemas import json_schema_text
+    from api import scenario_file, schemas
 
-    print(json_schema_text(args.file), end="")
+    print(scenario_file.json_schema_text() if args.file == "scenario" else schemas.json_schema_text(args.file), end="")
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:
@@ -259,8 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--orders", type=Path, required=True, metavar="ORDERS.json", help='{"orders": [...]}')
     a.add_argument("--json", action="store_true", help="print one JSON object")
     a.set_defaults(run=cmd_allocate)
-    s = sub.add_parser("schema", help="print the JSON Schema of the allocate facilities or orders file")
-    s.add_argument("file", choices=("facilities", "orders"), help="which file of `lastmile allocate`")
+    s = sub.add_parser("schema", help="print the JSON Schema of the allocate facilities or orders file, or of a "
+                                      "scenario file")
+    s.add_argument("file", choices=("facilities", "orders", "scenario"),
+                   help="which file: of `lastmile allocate`, or a scenario (TOML, as parsed)")
     s.set_defaults(run=cmd_schema)
     m = sub.add_parser("simulate", help="simulate a scenario day (KPIs, events, report) or a Grubhub MDRP day")
     m.add_argument("scenario", type=Path, nargs="?", default=None, metavar="SCENARIO",

@@ -9,12 +9,13 @@ from typing import Any
 
 from api import schemas
 from api.errors import ApiError
+from api.scenario_file import load_scenario
 from dispatch.errors import InvalidDispatchError
 from dispatch.model import DarkStore, Facility
 from dispatch.operations import CourierSetup, Operations, OperationsOptions
 from routing.network import RoadNetwork
 from simulator.model import check_on_map, facilities, fleet_of, make_policy, operations_options
-from simulator.scenario import Policy, load_scenario
+from simulator.scenario import Policy
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

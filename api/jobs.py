@@ -37,9 +37,10 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from api.errors import ApiError
+from api.scenario_file import load_scenario, scenario_from_dict
 from api.settings import Settings
 from simulator.errors import ScenarioError
-from simulator.scenario import MAX_INT, Scenario, apply_setting, load_scenario, scenario_from_dict
+from simulator.scenario import MAX_INT, Scenario, apply_setting
 from simulator.sweep import configure, dask_client, grid, network_for, run_one
 
 log = logging.getLogger(__name__)

@@ -9,12 +9,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from api.scenario_file import load_scenario
 from routing.network import RoadNetwork
 from simulator.errors import ScenarioError
 from simulator.model import SimulationResult, simulate
 from simulator.report import KPI_LABELS as REPORT_LABELS
 from simulator.report import kpi_table, write_report
-from simulator.scenario import Scenario, apply_setting, load_scenario
+from simulator.scenario import Scenario, apply_setting
 
 KPI_LABELS = {key: label for key, (label, _) in REPORT_LABELS.items()}
 

@@ -11,9 +11,10 @@ from typing import Any
 
 from tqdm import tqdm
 
+from api.scenario_file import load_scenario
 from api.simulate import KPI_LABELS, parse_settings
 from simulator.errors import ScenarioError
-from simulator.scenario import Scenario, load_scenario
+from simulator.scenario import Scenario
 from simulator.sweep import (
     KPI_KEYS,
     MAIN_KPIS,
