@@ -567,21 +567,21 @@ def apply_setting(scenario: Scenario, key: str, value: str) -> Scenario:
         knob = key.removeprefix("policy.")
         if knob not in {f.name for f in fields(Policy)} - {"name"}:
             raise ScenarioError(where, f"unknown policy knob {knob!r}")
-        knobs: dict[str, Any] = {knob: _int_value(where, value, _KNOB_MAXIMA[knob])}
+        knobs: dict[str, Any] = {knob: _int_value(where, value, key)}
         return replace(scenario, policy=replace(scenario.policy, **knobs))
     if key == "allocation.rank":
         if value not in RANKS:
             raise ScenarioError(where, f"must be one of {list(RANKS)}, got {value!r}")
         return replace(scenario, allocation=replace(scenario.allocation, rank=value))
     if key == "allocation.max_detour_s":
-        detour = _int_value(where, value, MAX_SECONDS)
+        detour = _int_value(where, value, key)
         return replace(scenario, allocation=replace(scenario.allocation, max_detour_s=detour))
     if key == "demand.orders":
-        return replace(scenario, demand=replace(scenario.demand, orders=_int_value(where, value, MAX_COUNT)))
+        return replace(scenario, demand=replace(scenario.demand, orders=_int_value(where, value, key)))
     if key == "seed":
-        return replace(scenario, seed=_int_value(where, value, MAX_INT))
+        return replace(scenario, seed=_int_value(where, value, key))
     if key == "clock.decision_latency_s":
-        latency = _int_value(where, value, MAX_SECONDS)
+        latency = _int_value(where, value, key)
         return replace(scenario, clock=replace(scenario.clock, decision_latency_s=latency))
     if key == "fleet.scale":
         try:
@@ -598,7 +598,7 @@ def apply_setting(scenario: Scenario, key: str, value: str) -> Scenario:
         groups = [i for i, g in enumerate(scenario.fleet) if g.profile == profile]
         if not groups:
             raise ScenarioError(where, f"the scenario has no {profile!r} couriers to set")
-        total = _int_value(where, value, MAX_COUNT)
+        total = _int_value(where, value, "fleet.<profile>")
         return replace(scenario, fleet=set_profile_count(scenario.fleet, profile, total))
     raise ScenarioError(where, f"unknown setting; expected one of {list(SETTINGS)}")
 
@@ -624,16 +624,23 @@ def spread_count(fleet: tuple[FleetGroup, ...], groups: list[int], total: int) -
     return tuple(out)
 
 
-_KNOB_MAXIMA = {"max_orders": MAX_COUNT, "hold_s": MAX_SECONDS, "radius_s": MAX_SECONDS, "iterations": MAX_COUNT}
+INT_SETTINGS: dict[str, tuple[int, int]] = {
+    "policy.max_orders": (1, MAX_COUNT), "policy.hold_s": (0, MAX_SECONDS), "policy.radius_s": (0, MAX_SECONDS),
+    "policy.iterations": (1, MAX_COUNT), "allocation.max_detour_s": (0, MAX_SECONDS), "demand.orders": (0, MAX_COUNT),
+    "seed": (0, MAX_INT), "clock.decision_latency_s": (0, MAX_SECONDS), "fleet.<profile>": (0, MAX_COUNT),
+}
+"""The integer settings of `--set` and their [minimum, maximum]: those of the scenario file's keys they change
+(tests/api/test_scenario_file.py checks them against the file's models)."""
 
 
-def _int_value(where: str, value: str, maximum: int) -> int:
+def _int_value(where: str, value: str, setting: str) -> int:
+    minimum, maximum = INT_SETTINGS[setting]
     try:
         n = int(value)
     except ValueError:
         raise ScenarioError(where, f"must be an integer, got {value!r}") from None
-    if n < 0:
-        raise ScenarioError(where, f"must be at least 0, got {n}")
+    if n < minimum:
+        raise ScenarioError(where, f"must be at least {minimum}, got {n}")
     if n > maximum:
         raise ScenarioError(where, f"must be at most {maximum}, got {n}")
     return n

@@ -25,7 +25,7 @@ from api.scenario_file import (
     scenario_from_dict,
 )
 from simulator.errors import ScenarioError
-from simulator.scenario import DEFAULT_SKUS
+from simulator.scenario import DEFAULT_SKUS, INT_SETTINGS, apply_setting
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"
@@ -210,6 +210,34 @@ def test_times_go_up_to_48_hours() -> None:
     for bad in ("8h", "12:60", "48:01", True, 1.5, -1, 2 * 86_400 + 1):
         with pytest.raises(ValueError, match=r"^must"):
             day_time(bad)
+
+
+# --- --set knobs: the file's own bounds ---------------------------------------------------------------------------
+
+SETTING_KEYS = {"policy.max_orders": ("Policy", "max_orders"), "policy.hold_s": ("Policy", "hold_s"),
+                "policy.radius_s": ("Policy", "radius_s"), "policy.iterations": ("Policy", "iterations"),
+                "allocation.max_detour_s": ("Allocation", "max_detour_s"), "demand.orders": ("Demand", "orders"),
+                "clock.decision_latency_s": ("Clock", "decision_latency_s"), "seed": (None, "seed"),
+                "fleet.<profile>": ("FleetGroup", "count")}
+"""The scenario file's key each integer `--set` setting changes."""
+
+
+@pytest.mark.parametrize("setting", sorted(INT_SETTINGS))
+def test_set_takes_the_bounds_of_the_file(setting: str) -> None:
+    """`--set KEY=N` accepts exactly the integers the scenario file's key accepts: the bounds are the model's,
+    and one beyond either is refused naming `--set KEY`."""
+    table, field = SETTING_KEYS[setting]
+    schema = json_schema()
+    prop = (schema["$defs"][table] if table else schema)["properties"][field]
+    assert INT_SETTINGS[setting] == (prop["minimum"], prop["maximum"])
+    key = setting.replace("<profile>", "bike")
+    sc = load_scenario(TINY)
+    low, high = INT_SETTINGS[setting]
+    for ok in (low, high):
+        apply_setting(sc, key, str(ok))
+    for bad in (low - 1, high + 1):
+        with pytest.raises(ScenarioError, match=re.escape(f"--set {key}: must be at")):
+            apply_setting(sc, key, str(bad))
 
 
 # --- the JSON Schema ------------------------------------------------------------------------------------------------
