@@ -35,6 +35,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import schemas
+from api.console import make_router as map_console
 from api.errors import ApiError
 from api.jobs import make_router as planner_jobs
 from api.metrics import RequestTimer
@@ -523,6 +524,8 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
 
     app.include_router(planner_jobs(service.settings, role("planner", "admin")))  # docs/api.md#planner-jobs
     app.include_router(vroom_solve(service, role("planner", "order_system", "admin")))  # docs/api.md#stateless-solve
+    app.include_router(map_console(service, planner=role("planner", "admin"), order_view=_order_view,
+                                   reader=role("order_system", "planner", "admin")))  # docs/api.md#map-console
 
     # --- customer tracking (no key) ---------------------------------------------------------------------------
 

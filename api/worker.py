@@ -52,6 +52,15 @@ ETA_CHANGE_S = 300
 """An order's ETA moving by more than this is an `eta_changed` event."""
 PUBLISH_EVERY = 64
 PUBLISH_AFTER_S = 0.005
+OPEN_ORDERS_KEY = "orders:open"
+"""The ids of the orders not yet closed, in placement order (a JSON list), rewritten by a publish that changes
+them: the map console lists open orders by it (`GET /v1/orders?state=open`)."""
+FACILITIES_KEY = "config:facilities"
+"""The facilities document of the last `PUT /v1/facilities` applied (JSON; unset: the deployment's own)."""
+SHIFTS_KEY = "couriers:shift"
+"""Whether each courier is on shift (a hash, courier id: `on` or `off`; absent: never started one)."""
+ON_TIME_KEY = "stats:on_time"
+"""Deliveries with a promise, counted `on_time` and `late` (a hash): the console's on-time rate."""
 
 
 def error_reply(error: DispatchError | ValueError, code: str = "invalid") -> dict[str, Any]:
@@ -81,6 +90,7 @@ class Worker:
         self.routes: dict[str, dict[str, Any]] = {}
         self._changed_routes: set[str] = set()
         self.arrivals: dict[str, int] = {}
+        self._open_published: list[str] | None = None
         self.observe = observe
         """Called with the seconds each command that decided something took (the metrics' histogram)."""
 
@@ -102,6 +112,7 @@ class Worker:
     def _recover(self) -> None:
         self.seq, self.orders, self.routes, self.arrivals, self.last_tick = 0, {}, {}, {}, -1
         self._changed_routes.clear()
+        self._open_published = None
         self.deployment = self.base
         saved = self.store.load_snapshot()
         envelope = None
@@ -186,7 +197,13 @@ class Worker:
     def _publish(self, batch: list[Applied]) -> bool:
         """Publish applied commands (renewing the lease when due, so that a long batch keeps it); False (and the
         core dropped, to be recovered) if the lease was lost."""
+        open_ids = list(self.orders)
+        if open_ids != self._open_published:  # the open orders' index rides on the batch's last command
+            last = batch[-1]
+            batch = [*batch[:-1], Applied(seq=last.seq, reply=last.reply, ops=[
+                *last.ops, Op(kind="set", key=OPEN_ORDERS_KEY, value=json.dumps(open_ids))])]
         if self.holds_lease() and self.store.publish(self.name, batch):
+            self._open_published = open_ids
             self.seq = batch[-1].seq
             self._since_snapshot += len(batch)
             return True
@@ -213,6 +230,10 @@ class Worker:
         ops.extend(self._views(outcome))
         if outcome.events:
             ops.append(Op(kind="hincrby", key=STATS_KEY, value=dict(Counter(e.event for e in outcome.events))))
+            on_time = Counter("on_time" if e.fields["on_time"] else "late" for e in outcome.events
+                              if e.event == "delivered" and e.fields.get("on_time") is not None)
+            if on_time:
+                ops.append(Op(kind="hincrby", key=ON_TIME_KEY, value=dict(on_time)))
         if self.observe is not None and (command.get("op") != "tick" or outcome.events):
             self.observe(time.perf_counter() - started)
         return Applied(seq=seq, ops=ops, reply=reply)
@@ -245,6 +266,9 @@ class Worker:
         if op == "position":
             ops.append(Op(kind="hset", key=courier_key(command["courier"]),
                           value={"location": json.dumps(list(command["location"])), "at": str(now)}))
+        elif op == "shift":
+            ops.append(Op(kind="hset", key=SHIFTS_KEY,
+                          value={command["courier"]: "on" if command.get("on") else "off"}))
         return outcome, {}
 
     def _stop(self, command: Mapping[str, Any]) -> Outcome:
@@ -298,6 +322,8 @@ class Worker:
                 fresh.shift(c, True, now)
         ops.extend(Op(kind="delete", key=route_key(c)) for c in sorted(self.routes))
         ops.append(Op(kind="set", key="config", value=json.dumps(deployment.view())))
+        if command.get("facilities") is not None:
+            ops.append(Op(kind="set", key=FACILITIES_KEY, value=json.dumps(command["facilities"])))
         self.core, self.deployment, self.routes = fresh, deployment, {}
 
     # --- views ---------------------------------------------------------------------------------------------
