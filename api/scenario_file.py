@@ -39,6 +39,7 @@ from simulator import scenario as domain
 from simulator.errors import ScenarioError
 from simulator.scenario import (
     DEFAULT_HOURLY,
+    LATEST_S,
     MAX_COUNT,
     MAX_INT,
     MAX_METRES,
@@ -53,9 +54,6 @@ from simulator.scenario import (
     Rank,
 )
 
-LATEST = 2 * DAY_S
-"""The latest time of day a scenario may give: 48:00 (a simulated day may run past midnight)."""
-
 # A scenario time: "H:MM", "HH:MM" or "HH:MM:SS" up to "48:00", or whole seconds from midnight.
 TIME_PATTERN = r"^(?:[0-3]?[0-9]|4[0-7]):[0-5][0-9](?::[0-5][0-9])?$|^48:00(?::00)?$"
 
@@ -63,7 +61,7 @@ TIME_PATTERN = r"^(?:[0-3]?[0-9]|4[0-7]):[0-5][0-9](?::[0-5][0-9])?$|^48:00(?::0
 def day_time(value: Any) -> int:
     """Seconds from midnight of "HH:MM" or "HH:MM:SS", or whole seconds, up to 48:00 (`dispatch.model.parse_clock`,
     the one time parser)."""
-    return parse_clock(value, latest=LATEST)
+    return parse_clock(value, latest=LATEST_S)
 
 
 def _hhmm(seconds: int) -> str:
@@ -87,7 +85,7 @@ Time = Annotated[
     WithJsonSchema({
         "anyOf": [
             {"type": "string", "pattern": TIME_PATTERN, "description": "\"HH:MM\" or \"HH:MM:SS\", 00:00 to 48:00"},
-            {"type": "integer", "minimum": 0, "maximum": LATEST, "description": "seconds from midnight"},
+            {"type": "integer", "minimum": 0, "maximum": LATEST_S, "description": "seconds from midnight"},
         ],
         "examples": ["08:00", "23:30"],
     }),

@@ -199,9 +199,9 @@ class _Procs:
 
 def _orders(n: int) -> list[bytes]:
     """`n` orders of the Porto scenario's demand (addresses, baskets, promises), with fresh ids."""
+    from benchmarks.bench_sweep import load_scenario
     from routing.network import RoadNetwork
     from simulator.demand import orders_for
-    from simulator.scenario import load_scenario
 
     scenario = load_scenario(SCENARIO).with_setting("demand.orders", str(n))
     orders = orders_for(scenario, RoadNetwork.from_osm(scenario.map_file))
@@ -293,8 +293,8 @@ def _drain(port: int) -> float:
 
 
 def _first_shift() -> list[str]:
+    from benchmarks.bench_sweep import load_scenario
     from simulator.model import fleet_of
-    from simulator.scenario import load_scenario
 
     scenario = load_scenario(SCENARIO)
     return [c.id for c in fleet_of(scenario) if c.shift_start <= scenario.clock.start]

@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from benchmarks import ROOT
@@ -26,6 +30,18 @@ FLEET_SCALE = "4"
 WORKERS = (1, 2)
 ROUNDS = 3
 TARGET_RATIO = 1.7
+
+
+_LOAD = ("import pickle, sys; from api.scenario_file import load_scenario; "
+         "sys.stdout.buffer.write(pickle.dumps(load_scenario(sys.argv[1])))")
+
+
+def load_scenario(path: Path) -> Any:
+    """The `simulator.scenario.Scenario` of a scenario file, read by `lastmile`'s own loader
+    (`api.scenario_file.load_scenario`) in a child process: the benchmarks do not import api
+    (tests/test_architecture.py), and a Scenario pickles (a sweep ships it to its Dask workers that way)."""
+    done = subprocess.run([sys.executable, "-c", _LOAD, str(path)], capture_output=True, check=True, cwd=ROOT)
+    return pickle.loads(done.stdout)
 
 
 def _batch(client: Any, scenario: Any) -> float:
@@ -44,7 +60,6 @@ def _batch(client: Any, scenario: Any) -> float:
 def run(results: dict[str, Any]) -> None:
     """ROUNDS rounds, each one batch on the warmed-up 1-worker cluster then one on the 2-worker cluster; the
     speedup is the median over rounds of the paired ratio (a round on a busy machine does not decide alone)."""
-    from simulator.scenario import load_scenario
     from simulator.sweep import configure, dask_client, network_for
 
     scenario = configure(load_scenario(SCENARIO), {"demand.orders": str(ORDERS), "fleet.scale": FLEET_SCALE})

@@ -1,19 +1,19 @@
-"""Scenario files (TOML): map, facilities, fleet per shift and profile, policy and its knobs, demand; validated.
+"""A scenario as frozen dataclasses: map, facilities, fleet per shift and profile, policy and its knobs, demand;
+the bounds of its values, and the `--set KEY=VALUE` knobs of a run or sweep.
 
-Every error names the file and the key path (`fleet[2].count`), so `lastmile simulate` can exit 2 with one line.
-Times of day are "HH:MM" (or "HH:MM:SS") strings or integer seconds; coordinates are `[lon, lat]`.
+Scenario files (TOML) are read and validated at the edge, by the pydantic models of `api.scenario_file`, which
+convert them into these dataclasses; a sweep ships the loaded `Scenario` to its Dask workers, and each worker
+applies its settings with `apply_setting` here.
 """
 
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from dispatch.errors import DispatchError
 from dispatch.model import DAY_S, parse_clock
 from dispatch.promise import PromiseOptions
 from simulator.errors import ScenarioError
@@ -29,6 +29,8 @@ DeliveryMode = Literal["courier", "locker", "pickup_point"]
 DELIVERY_MODES: tuple[str, ...] = get_args(DeliveryMode)
 FailedTo = Literal["store", "locker"]
 FAILED_TO: tuple[FailedTo, ...] = get_args(FailedTo)
+LATEST_S = 2 * DAY_S
+"""The latest time of day a scenario may give: 48:00 (a simulated day may run past midnight)."""
 MAX_COUNT = 1_000_000
 """The most couriers, pickers, orders, boxes, compartments, iterations or basket lines a scenario may ask for."""
 MAX_SECONDS = 2 * 86_400
@@ -221,331 +223,9 @@ def parse_time(value: object, where: str) -> int:
     """Seconds of the day from "HH:MM[:SS]" or an integer number of seconds, up to 48:00 (a simulated day may run
     past midnight): `dispatch.model.parse_clock`, its error named after `where`."""
     try:
-        return parse_clock(value, latest=2 * DAY_S)
+        return parse_clock(value, latest=LATEST_S)
     except ValueError as e:
         raise ScenarioError(where, str(e)) from None
-
-
-class _Table:
-    """One TOML table being read: typed getters that name the key path, and a check for unknown keys."""
-
-    def __init__(self, data: object, path: str) -> None:
-        if not isinstance(data, dict):
-            raise ScenarioError(path, f"must be a table, got {type(data).__name__}")
-        self.data: dict[str, Any] = data
-        self.path = path
-        self.used: set[str] = set()
-
-    def where(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def has(self, key: str) -> bool:
-        return key in self.data
-
-    def raw(self, key: str, default: object = None) -> Any:
-        self.used.add(key)
-        return self.data.get(key, default)
-
-    def table(self, key: str) -> _Table:
-        return _Table(self.raw(key, {}), self.where(key))
-
-    def tables(self, key: str) -> list[_Table]:
-        value = self.raw(key, [])
-        if not isinstance(value, list):
-            raise ScenarioError(self.where(key), "must be an array of tables ([[...]])")
-        return [_Table(v, f"{self.where(key)}[{i}]") for i, v in enumerate(value)]
-
-    def integer(self, key: str, default: int | None = None, *, minimum: int = 0, maximum: int = MAX_INT) -> int:
-        value = self.raw(key, default)
-        if value is None:
-            raise ScenarioError(self.where(key), "is required")
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ScenarioError(self.where(key), f"must be an integer, got {value!r}")
-        if value < minimum:
-            raise ScenarioError(self.where(key), f"must be at least {minimum}, got {value}")
-        if value > maximum:
-            raise ScenarioError(self.where(key), f"must be at most {maximum}, got {value}")
-        return value
-
-    def count(self, key: str, default: int | None = None, *, minimum: int = 0) -> int:
-        return self.integer(key, default, minimum=minimum, maximum=MAX_COUNT)
-
-    def seconds(self, key: str, default: int | None = None, *, minimum: int = 0) -> int:
-        return self.integer(key, default, minimum=minimum, maximum=MAX_SECONDS)
-
-    def number(self, key: str, default: float | None = None, *, minimum: float = 0.0,
-              maximum: float = MAX_NUMBER) -> float:
-        value = self.raw(key, default)
-        if value is None:
-            raise ScenarioError(self.where(key), "is required")
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise ScenarioError(self.where(key), f"must be a number, got {value!r}")
-        if not minimum <= value <= maximum:
-            raise ScenarioError(self.where(key), f"must lie in [{minimum}, {maximum}], got {value}")
-        return float(value)
-
-    def text(self, key: str, default: str | None = None, *, choices: tuple[str, ...] | None = None) -> str:
-        value = self.raw(key, default)
-        if value is None:
-            raise ScenarioError(self.where(key), "is required")
-        if not isinstance(value, str) or not value:
-            raise ScenarioError(self.where(key), f"must be a non-empty string, got {value!r}")
-        if choices is not None and value not in choices:
-            raise ScenarioError(self.where(key), f"must be one of {list(choices)}, got {value!r}")
-        return value
-
-    def flag(self, key: str, default: bool) -> bool:
-        value = self.raw(key, default)
-        if not isinstance(value, bool):
-            raise ScenarioError(self.where(key), f"must be true or false, got {value!r}")
-        return value
-
-    def time(self, key: str, default: int | None = None) -> int:
-        value = self.raw(key, default)
-        if value is None:
-            raise ScenarioError(self.where(key), "is required")
-        return parse_time(value, self.where(key))
-
-    def span(self, key: str, default: tuple[int, int] | None = None) -> tuple[int, int]:
-        value = self.raw(key, default)
-        where = self.where(key)
-        if value is None:
-            raise ScenarioError(where, "is required")
-        if not isinstance(value, list | tuple) or len(value) != 2:
-            raise ScenarioError(where, f"must be [start, end], got {value!r}")
-        start, end = parse_time(value[0], f"{where}[0]"), parse_time(value[1], f"{where}[1]")
-        if end <= start:
-            raise ScenarioError(where, f"must end after it starts, got {value!r}")
-        return start, end
-
-    def lonlat(self, key: str) -> tuple[float, float]:
-        return _lonlat(self.raw(key), self.where(key))
-
-    def counts(self, key: str, default: Mapping[str, float], *, keys: tuple[str, ...],
-               maximum: float = MAX_NUMBER) -> dict[str, float]:
-        value = self.raw(key, dict(default))
-        where = self.where(key)
-        if not isinstance(value, dict):
-            raise ScenarioError(where, f"must be a table of numbers, got {value!r}")
-        out: dict[str, float] = {}
-        for k, v in value.items():
-            if k not in keys:
-                raise ScenarioError(f"{where}.{k}", f"unknown key; expected one of {list(keys)}")
-            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or not 0 <= v <= maximum:
-                raise ScenarioError(f"{where}.{k}", f"must be a number in [0, {maximum:g}], got {v!r}")
-            out[k] = float(v)
-        return out
-
-    def done(self) -> None:
-        unknown = sorted(set(self.data) - self.used)
-        if unknown:
-            raise ScenarioError(self.where(unknown[0]), "unknown key")
-
-
-def _weight(value: object) -> bool:
-    """A finite number (not a bool) of at most MAX_NUMBER in size."""
-    return (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-            and abs(value) <= MAX_NUMBER)
-
-
-def _lonlat(value: object, where: str) -> tuple[float, float]:
-    if not isinstance(value, list | tuple) or len(value) != 2 or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in value):
-        raise ScenarioError(where, f"must be [lon, lat], got {value!r}")
-    lon, lat = float(value[0]), float(value[1])
-    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        raise ScenarioError(where, f"must be [lon, lat] in degrees, got {value!r}")
-    return lon, lat
-
-
-def _unique(ids: list[str], where: str) -> None:
-    seen: set[str] = set()
-    for i, x in enumerate(ids):
-        if x in seen:
-            raise ScenarioError(f"{where}[{i}].id", f"duplicate id {x!r}")
-        seen.add(x)
-
-
-def _clock(t: _Table) -> Clock:
-    start, end = t.time("start", 8 * 3600), t.time("end", 23 * 3600)
-    if end <= start:
-        raise ScenarioError(t.where("end"), f"must be after start, got {t.raw('end')!r}")
-    clock = Clock(start=start, end=end, tick_s=t.seconds("tick_s", 60, minimum=1),
-                  decision_latency_s=t.seconds("decision_latency_s", 0), traffic=t.flag("traffic", True))
-    t.done()
-    return clock
-
-
-def _policy(t: _Table) -> Policy:
-    p = Policy(name=t.text("name", "batch", choices=POLICIES),  # type: ignore[arg-type]
-               max_orders=t.count("max_orders", 3, minimum=1), hold_s=t.seconds("hold_s", 300),
-               radius_s=t.seconds("radius_s", 600), iterations=t.count("iterations", 200, minimum=1))
-    t.done()
-    return p
-
-
-def _allocation(t: _Table) -> Allocation:
-    a = Allocation(rank=t.text("rank", "eta", choices=RANKS),  # type: ignore[arg-type]
-                   max_detour_s=t.seconds("max_detour_s", 600))
-    t.done()
-    return a
-
-
-def _promise(data: object) -> PromiseOptions:
-    try:
-        return PromiseOptions.from_mapping(data)  # type: ignore[arg-type]
-    except DispatchError as exc:
-        raise ScenarioError(exc.field, exc.message) from None
-
-
-def _demand(t: _Table, base: Path) -> Demand:
-    kind = t.text("kind", "generate", choices=get_args(DemandKind))
-    hourly = t.raw("hourly", list(DEFAULT_HOURLY))
-    if (not isinstance(hourly, list) or len(hourly) != 24
-            or not all(_weight(w) and w >= 0 for w in hourly) or sum(hourly) <= 0):
-        raise ScenarioError(t.where("hourly"), f"must be 24 numbers in [0, {MAX_NUMBER:g}], not all zero")
-    centres_raw = t.raw("centres", [])
-    if not isinstance(centres_raw, list):
-        raise ScenarioError(t.where("centres"), "must be a list of [lon, lat]")
-    centres = tuple(_lonlat(c, f"{t.where('centres')}[{i}]") for i, c in enumerate(centres_raw))
-    weights_raw = t.raw("centre_weights", [1.0] * len(centres))
-    if (not isinstance(weights_raw, list) or len(weights_raw) != len(centres)
-            or not all(_weight(w) and w > 0 for w in weights_raw)):
-        raise ScenarioError(t.where("centre_weights"),
-                            f"must be {len(centres)} numbers in (0, {MAX_NUMBER:g}], one per centre")
-    modes = t.counts("modes", {"courier": 1.0}, keys=DELIVERY_MODES)
-    if sum(modes.values()) <= 0:
-        raise ScenarioError(t.where("modes"), "needs a share > 0 for at least one mode")
-    basket_raw = t.raw("basket", [1, 6])
-    if (not isinstance(basket_raw, list) or len(basket_raw) != 2
-            or not all(isinstance(b, int) and not isinstance(b, bool) for b in basket_raw)
-            or not 1 <= basket_raw[0] <= basket_raw[1] <= MAX_COUNT):
-        raise ScenarioError(t.where("basket"),
-                            f"must be [low, high] with 1 <= low <= high <= {MAX_COUNT}, got {basket_raw!r}")
-    skus = []
-    for s in t.tables("skus"):
-        dims = s.raw("dims_mm")
-        if (not isinstance(dims, list) or len(dims) != 3
-                or not all(isinstance(d, int) and not isinstance(d, bool) and 0 < d <= MAX_INT for d in dims)):
-            raise ScenarioError(s.where("dims_mm"), f"must be three integers in [1, {MAX_INT}], got {dims!r}")
-        skus.append(Sku(id=s.text("id"), weight_g=s.integer("weight_g", minimum=1),
-                        dims_mm=(dims[0], dims[1], dims[2])))
-        s.done()
-    _unique([s.id for s in skus], t.where("skus"))
-    file: Path | None = None
-    if kind == "replay":
-        file = base / t.text("file")
-        if not file.is_file():
-            raise ScenarioError(t.where("file"), f"no such file: {file}")
-    elif t.has("file"):
-        raise ScenarioError(t.where("file"), "only a replay demand reads a file (set kind = \"replay\")")
-    demand = Demand(kind=kind, orders=t.count("orders", 1000), hourly=tuple(float(w) for w in hourly),  # type: ignore[arg-type]
-                    centres=centres, centre_weights=tuple(float(w) for w in weights_raw),
-                    spread_m=t.number("spread_m", 2000.0, minimum=1.0, maximum=MAX_METRES), modes=modes,
-                    basket=(basket_raw[0], basket_raw[1]), express_s=t.seconds("express_s", 45 * 60, minimum=1),
-                    file=file, skus=tuple(skus) or DEFAULT_SKUS)
-    t.done()
-    return demand
-
-
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario file; raises ScenarioError naming the file and the key."""
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScenarioError("", f"no such scenario file: {path}", file=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError("", f"cannot read: {exc}", file=str(path)) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError("", f"not valid TOML: {exc}", file=str(path)) from None
-    try:
-        return scenario_from_dict(data, base=path.parent, name=path.stem, path=path)
-    except ScenarioError as exc:
-        raise exc.in_file(str(path)) from None
-
-
-def scenario_from_dict(data: Mapping[str, Any], *, base: Path, name: str = "scenario",
-                       path: Path | None = None) -> Scenario:
-    """A validated Scenario from parsed TOML (relative files are resolved against `base`)."""
-    top = _Table(dict(data), "")
-    m = top.table("map")
-    map_file = base / m.text("file")
-    if not map_file.is_file():
-        raise ScenarioError(m.where("file"), f"no such map file: {map_file}")
-    max_snap_m = m.number("max_snap_m", 300.0, minimum=1.0, maximum=MAX_METRES)
-    m.done()
-
-    stores = []
-    for s in top.tables("stores"):
-        hours = s.span("hours") if s.has("hours") else None
-        stores.append(Store(id=s.text("id"), location=s.lonlat("location"), pickers=s.count("pickers", 2, minimum=1),
-                            picking_s=s.seconds("picking_s", 240), hours=hours,
-                            zone_radius_m=s.integer("zone_radius_m", 0, maximum=int(MAX_METRES)),
-                            stock=s.integer("stock", 100_000)))
-        s.done()
-    if not stores:
-        raise ScenarioError("stores", "a scenario needs at least one dark store ([[stores]])")
-    store_ids = [s.id for s in stores]
-    lockers = []
-    for t in top.tables("lockers"):
-        comp = t.counts("compartments", {}, keys=("S", "M", "L"), maximum=MAX_COUNT)
-        if not any(comp.values()) or any(v != int(v) for v in comp.values()):
-            raise ScenarioError(t.where("compartments"), "must give whole numbers of S, M, L compartments, not all 0")
-        lockers.append(Locker(id=t.text("id"), location=t.lonlat("location"),
-                              compartments={k: int(v) for k, v in comp.items()},
-                              store=t.text("store", choices=tuple(store_ids)) if t.has("store") else None))
-        t.done()
-    points = []
-    for t in top.tables("pickup_points"):
-        points.append(PickupPoint(id=t.text("id"), location=t.lonlat("location"),
-                                  capacity=t.count("capacity", minimum=1),
-                                  store=t.text("store", choices=tuple(store_ids)) if t.has("store") else None))
-        t.done()
-    facility_ids = store_ids + [x.id for x in lockers] + [x.id for x in points]
-    seen: set[str] = set()
-    for fid in facility_ids:
-        if fid in seen:
-            raise ScenarioError("stores", f"facility id {fid!r} is used twice (stores, lockers and pickup points "
-                                "share one id space)")
-        seen.add(fid)
-
-    fleet = []
-    for g in top.tables("fleet"):
-        fleet.append(FleetGroup(store=g.text("store", choices=tuple(store_ids)),
-                                profile=g.text("profile", choices=PROFILES), count=g.count("count"),
-                                shift=g.span("shift"), capacity=g.count("capacity", 4, minimum=1)))
-        g.done()
-
-    clock = _clock(top.table("clock"))
-    scenario = Scenario(
-        name=top.text("name", name), path=path, map_file=map_file, max_snap_m=max_snap_m,
-        seed=top.integer("seed", 0), clock=clock, policy=_policy(top.table("policy")),
-        allocation=_allocation(top.table("allocation")), promise=_promise(top.raw("promise", {})),
-        stores=tuple(stores),
-        lockers=tuple(lockers), pickup_points=tuple(points), fleet=tuple(fleet),
-        demand=_demand(top.table("demand"), base), delivery=_delivery(top.table("delivery")),
-        costs=_costs(top.table("costs")),
-    )
-    top.done()
-    return scenario
-
-
-def _delivery(t: _Table) -> Delivery:
-    d = Delivery(service_s=t.seconds("service_s", 120), failure_rate=t.number("failure_rate", 0.0, maximum=1.0),
-                 cancel_rate=t.number("cancel_rate", 0.0, maximum=1.0), cancel_after_s=t.seconds("cancel_after_s", 600),
-                 collect_after_s=t.seconds("collect_after_s", 3 * 3600),
-                 failed_to=t.text("failed_to", "store", choices=FAILED_TO))  # type: ignore[arg-type]
-    t.done()
-    return d
-
-
-def _costs(t: _Table) -> Costs:
-    base = Costs()
-    c = Costs(courier_hour={**base.courier_hour, **t.counts("courier_hour", base.courier_hour, keys=PROFILES)},
-              per_km={**base.per_km, **t.counts("per_km", base.per_km, keys=PROFILES)})
-    t.done()
-    return c
 
 
 SETTINGS = ("fleet.<profile>", "fleet.scale", "policy", "policy.<knob>", "allocation.rank",

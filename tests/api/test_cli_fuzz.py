@@ -150,7 +150,7 @@ def test_mdrp_mutated_folder(data: st.DataObject, tmp_path: Path, capsys: pytest
     check_one_line(code, err, str(folder))
 
 
-# --- simulator.scenario: `lastmile simulate`, `sweep`, `fleet-size` -----------------------------------------------
+# --- api.scenario_file: `lastmile simulate`, `sweep`, `fleet-size` ------------------------------------------------
 
 def tiny_scenario_bytes() -> bytes:
     """The tiny scenario with its map path made absolute, so a copy elsewhere still finds the map."""

@@ -335,24 +335,3 @@ def test_time_pattern_in_schema_matches_the_validator() -> None:
     disagree = [c for c in candidates if bool(re.search(TIME_PATTERN, c)) != valid(c)]
     assert disagree == [] and sum(map(valid, candidates)) > 2000
 
-
-# --- the switch from the hand-written loader (removed with it) -----------------------------------------------------
-
-@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
-def test_same_scenario_as_the_hand_written_loader(path: Path) -> None:
-    """Every shipped scenario loads to the same Scenario as simulator.scenario's hand-written loader gave, down to
-    the type of each number (the repr)."""
-    from simulator.scenario import load_scenario as old_load
-
-    new, old = load_scenario(path), old_load(path)
-    assert new == old and repr(new) == repr(old)
-
-
-def test_same_defaults_as_the_hand_written_loader() -> None:
-    """A minimal document gets the same defaults from the models as from the hand-written loader."""
-    from simulator.scenario import scenario_from_dict as old_from_dict
-
-    data = {"map": {"file": "maps/moscow_ostankino_drive.osm.bz2"}, "stores": [{"id": "s", "location": [37.6, 55.8]}],
-            "lockers": [{"id": "l", "location": [37.6, 55.8], "compartments": {"M": 2}}]}
-    new, old = scenario_from_dict(data, base=SCENARIOS), old_from_dict(copy.deepcopy(data), base=SCENARIOS)
-    assert new == old and repr(new) == repr(old)

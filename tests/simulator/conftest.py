@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from api.scenario_file import load_scenario
 from routing.network import RoadNetwork
-from simulator.scenario import Scenario, load_scenario
+from simulator.scenario import Scenario
 
 TINY = Path(__file__).resolve().parents[2] / "scenarios" / "moscow-ostankino-tiny.toml"
 

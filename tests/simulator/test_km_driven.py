@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from api.scenario_file import load_scenario
 from routing.matrix import ScipyEngine
 from routing.network import RoadNetwork
 from simulator.model import simulate
-from simulator.scenario import apply_setting, load_scenario
+from simulator.scenario import apply_setting
 
 ROOT = Path(__file__).resolve().parents[2]
 

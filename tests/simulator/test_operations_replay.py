@@ -64,7 +64,7 @@ import json, sys
 from pathlib import Path
 from routing.network import RoadNetwork
 from simulator.model import operations_for
-from simulator.scenario import load_scenario
+from api.scenario_file import load_scenario
 sc = load_scenario({str(TINY)!r})
 core = operations_for(sc, RoadNetwork.from_osm(sc.map_file, cache_dir={str(tmp_path / "cache")!r}))
 core.restore(Path({str(tmp_path / "snapshot.json")!r}).read_bytes())

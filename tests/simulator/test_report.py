@@ -10,11 +10,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from api.scenario_file import scenario_from_dict
 from routing.network import RoadNetwork
 from simulator.recorder import CourierRecord, OrderRecord, Recorder, TripRecord
 from simulator.recorder import kpis as compute_kpis
 from simulator.report import IMAGES, format_kpi, sample_trips, trip_paths, write_report
-from simulator.scenario import Scenario, scenario_from_dict
+from simulator.scenario import Scenario
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 MOSCOW = DATA / "moscow_ostankino_drive.osm.bz2"

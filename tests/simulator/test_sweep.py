@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
+from api.scenario_file import load_scenario
 from simulator import sweep
 from simulator.errors import ScenarioError
-from simulator.scenario import FleetGroup, Scenario, load_scenario
+from simulator.scenario import FleetGroup, Scenario
 from simulator.sweep import (
     MAIN_KPIS,
     fleet_size,
