@@ -20,6 +20,7 @@ times come from the workers of this process only (as `/metrics`' open orders), a
 """
 
 import functools
+import gzip
 import json
 import math
 from collections import Counter
@@ -29,7 +30,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import shapely
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -303,7 +304,9 @@ def make_router(service: Service, *, planner: Callable[..., Any], reader: Callab
         return published_facilities(store.get(FACILITIES_KEY))
 
     @functools.lru_cache(maxsize=8)
-    def map_body(tolerance_m: float) -> bytes:
+    def map_body(tolerance_m: float, zipped: bool) -> bytes:
+        if zipped:
+            return gzip.compress(map_body(tolerance_m, False), compresslevel=6, mtime=0)
         return json.dumps(road_map(network, tolerance_m, service.deployment.name), separators=(",", ":")).encode()
 
     paths: dict[tuple[Any, ...], list[Any]] = {}
@@ -365,12 +368,16 @@ def make_router(service: Service, *, planner: Callable[..., Any], reader: Callab
     @router.get("/v1/map", tags=["console"], response_model=None,
                 responses={200: {"description": "GeoJSON FeatureCollection", "content": {"application/json": {
                     "schema": {"type": "object", "required": ["type", "bbox", "features"]}}}}})
-    def road_map_route(_who: Planner, tolerance_m: Annotated[float, Query(ge=0, le=100)] = 5.0) -> Response:
+    def road_map_route(_who: Planner, tolerance_m: Annotated[float, Query(ge=0, le=100)] = 5.0,
+                       accept_encoding: Annotated[str | None, Header(include_in_schema=False)] = None) -> Response:
         """The loaded road network as GeoJSON: a FeatureCollection with a MultiLineString of the major roads
         (motorway to tertiary) and one of the minor roads, simplified within `tolerance_m` metres, and its
-        `bbox`. Computed once per tolerance."""
-        return Response(map_body(round(tolerance_m, 1)), media_type="application/json",
-                        headers={"Cache-Control": "private, max-age=3600"})
+        `bbox`. Computed once per tolerance; gzip-compressed for a client that accepts it."""
+        zipped = "gzip" in (accept_encoding or "").lower()
+        headers = {"Cache-Control": "private, max-age=3600", "Vary": "Accept-Encoding"}
+        if zipped:
+            headers["Content-Encoding"] = "gzip"
+        return Response(map_body(round(tolerance_m, 1), zipped), media_type="application/json", headers=headers)
 
     @router.get("/v1/facilities", tags=["console"], response_model=FacilitiesView)
     def facilities_route(_who: Planner) -> dict[str, Any]:

@@ -4,6 +4,7 @@ over a live server on the tiny Ostankino map (skipped without chromium and chrom
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -55,6 +56,9 @@ def test_the_map_is_small_simplified_geojson_of_the_roads(client: TestClient, se
     segments = sum(f["properties"]["segments"] for f in body["features"])
     assert len(service.deployment.network.tail) / 2 <= segments < len(service.deployment.network.tail)  # each once
     assert len(points) < 2 * segments and len(r.content) < 20_000  # merged, simplified, rounded
+    assert r.headers["content-encoding"] == "gzip" and int(r.headers["content-length"]) < len(r.content) / 2
+    plain = client.get("/v1/map", headers={**planner, "Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.json() == body
     coarse = client.get("/v1/map?tolerance_m=50", headers=planner)
     assert len(coarse.content) < len(r.content)
     bad = client.get("/v1/map?tolerance_m=500", headers=planner)
@@ -369,6 +373,42 @@ def test_a_replay_plays_the_day_with_the_slider(browser: Any, live: LiveServer, 
     wait(browser, lambda: at_time(browser) != "12:00", "the replay playing")
     browser.find_element("id", "replay-play").click()
     no_browser_errors(browser)
+
+
+def test_a_finished_planner_job_replays_from_its_files(browser: Any, deployment: Deployment,  # noqa: F811
+                                                       tmp_path: Path, shots: Path) -> None:
+    """A simulation run as a planner job is listed in the replay tab; choosing it reads its files and scenario
+    from the API, and it loads and plays as a run's own files do."""
+    import dask
+    from distributed import LocalCluster
+
+    from api.jobs import LOOPBACK
+
+    with (dask.config.set({"distributed.worker.profile.enabled": False}),
+          LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=LOOPBACK,
+                       scheduler_kwargs={"dashboard": False}, silence_logs=logging.ERROR) as cluster,
+          LiveServer(make_service(deployment, scenarios_dir=ROOT / "scenarios", jobs_dir=tmp_path / "jobs",
+                                  scheduler=cluster.scheduler_address)) as server):
+        status, job = server.call("/v1/simulations", {"scenario": "moscow-ostankino-tiny", "seed": 2})
+        assert status == 202, job
+        wait_for(lambda: server.call(f"/v1/simulations/{job['id']}")[1]["status"] == "done", 120, "the job")
+        status, planner = server.call("/v1/keys", {"role": "planner"})
+        open_console(browser, server, planner["key"])
+        browser.find_element("id", "tab-replay").click()
+        option = f"#replay-jobs option[value='{job['id']}']"
+        wait(browser, lambda: count(browser, option), "the job in the list")
+        browser.find_element("css selector", option).click()
+        wait(browser, lambda: "read" in browser.find_element("id", "replay-status").text, "the job's files")
+        assert browser.find_element("id", "replay-seed").get_attribute("value") == "2"
+        browser.find_element("id", "replay-load").click()
+        wait(browser, lambda: browser.find_element("id", "replay-status").get_attribute("data-ready"), "the replay")
+        assert "120 orders, 7 couriers" in browser.find_element("id", "replay-status").text
+        assert "addresses unknown" not in browser.find_element("id", "replay-status").text
+        browser.execute_script("const s = document.getElementById('replay-slider'); s.value = 43200;"
+                               "s.dispatchEvent(new Event('input'));")
+        assert count(browser, ".order") > 0 and count(browser, ".courier") == 7
+        browser.save_screenshot(str(shots / "5-job-replay.png"))
+        no_browser_errors(browser)
 
 
 def click(driver: Any, element: Any) -> None:

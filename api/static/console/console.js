@@ -90,7 +90,7 @@ async function api(path, options = {}) {
       : `${response.status} ${response.statusText}`);
   }
   const type = response.headers.get("content-type") ?? "";
-  return type.includes("json") ? response.json() : response.text();
+  return type.startsWith("application/json") ? response.json() : response.text(); // events.jsonl: x-ndjson
 }
 
 function failed(error) {
@@ -411,7 +411,8 @@ function timelineList(events) {
   const list = el("ol", { class: "timeline" });
   for (const e of events) {
     const extra = Object.entries(e).filter(([k]) => !["t", "order", "event"].includes(k))
-      .map(([k, v]) => `${k} ${typeof v === "number" && /eta|_by|_at/.test(k) ? clock(v) : JSON.stringify(v)}`);
+      .map(([k, v]) => `${k} ${typeof v === "number" && /eta|_by|_at/.test(k) ? clock(v)
+        : typeof v === "string" ? v : JSON.stringify(v)}`);
     const text = `${clock(e.t)} ${e.event}${extra.length ? ` · ${extra.join(", ")}` : ""}`;
     list.append(el("li", { "data-event": e.event, text }));
   }
