@@ -86,6 +86,14 @@ def _solver_rows() -> list[Row]:
                    "mean / median / max gap",
             source="latest-solvers", target="≤ 3 % worst" if backend == "auto" else "",
             measured=lambda r, b=backend: _gaps(r["cvrp"]["summary"][b])))
+    for backend in ("auto", "hybrid", "pyvrp"):
+        rows.append(Row(
+            figure=f"Gehring–Homberger VRPTW, 1000 customers, one instance of each of the 6 classes, 60 s "
+                   f"(suite `gh`, data from `$LASTMILE_GH_DIR`): {BACKEND_LABELS[backend]}, mean / median / max gap",
+            source="latest-gh", target="≤ 3.0 % mean" if backend == "auto" else "",
+            measured=lambda r, b=backend: _gaps(r["gh"]["summary"][b]) + (
+                f" (chooses {', '.join(f'{k} × {v}' for k, v in r['gh']['summary'][b]['chooses'].items())})"
+                if b == "auto" else "")))
     return rows
 
 

@@ -277,3 +277,18 @@ def test_sisr_backend_repeats_for_a_seed_and_refuses_what_it_cannot_model() -> N
     brk = Break(window=TimeWindow(start=0, end=50), duration=5)
     with_break = line_problem([0, 10, 20], [job(1), job(2)], [Vehicle(id="v", start=0, breaks=(brk,))])
     assert "breaks, stop, duration or trip limits" in SisrBackend().unsupported(with_break)
+
+
+def test_auto_picks_by_kind_and_size_of_problem() -> None:
+    """`auto` runs the hybrid on timed problems up to its size limit and PyVRP above it and on capacities alone;
+    soft deadlines, which PyVRP lacks, stay with the hybrid at any size."""
+    from dataclasses import replace
+
+    from routing.solvers.auto import HYBRID_MAX_TIMED_JOBS, choose_backend
+
+    small, large = random_vrptw(1, 40, 8), random_vrptw(2, HYBRID_MAX_TIMED_JOBS + 1, 60)
+    assert choose_backend(small).name == "hybrid"
+    assert choose_backend(large).name == "pyvrp"
+    assert choose_backend(random_cvrp(3, 40, 8, 10)).name == "pyvrp"
+    soft = replace(large, jobs=tuple(replace(j, deadline=900, lateness_cost=5) for j in large.jobs))
+    assert choose_backend(soft).name == "hybrid"
