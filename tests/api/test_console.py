@@ -69,8 +69,7 @@ def test_the_map_is_small_simplified_geojson_of_the_roads(client: TestClient, se
 
 
 def test_facilities_couriers_orders_and_stats_follow_the_day(client: TestClient, service: Service) -> None:
-    """An order is listed open, its courier shows the route with road legs and counts out; once delivered on time
-    the order leaves the list, the on-time rate is 1 and the courier is idle again."""
+    """An order is listed open, its courier shown out on its route, and once delivered on time all of it clears."""
     planner, osys = key(client, "planner"), key(client, "order_system")
     facilities = client.get("/v1/facilities", headers=planner).json()
     assert facilities["live"] is True
@@ -109,8 +108,7 @@ def test_facilities_couriers_orders_and_stats_follow_the_day(client: TestClient,
 
 
 def test_replay_places_are_those_of_the_simulated_day(client: TestClient, tmp_path: Path) -> None:
-    """POST /v1/replay gives every order of `lastmile simulate`'s events.jsonl with its placement time and mode, the
-    scenario's facilities and couriers; a scenario that does not exist is a 422 naming it."""
+    """POST /v1/replay gives the very orders of events.jsonl (id, time, mode); an unknown scenario is 422 naming it."""
     events = simulated_day(tmp_path) / "events.jsonl"
     placed = {e["order"]: e for e in map(json.loads, events.read_text().splitlines()) if e["event"] == "placed"}
     planner = key(client, "planner")
@@ -227,9 +225,15 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def shots(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    """The folder the browser tests save their screenshots in (its path is printed, captured output or not)."""
     folder = tmp_path_factory.mktemp("console-screenshots")
-    print(f"\nconsole screenshots: {folder}")
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.ensure_newline()
+            reporter.write_line(f"console screenshots: {folder}")
     return folder
 
 
@@ -260,8 +264,7 @@ def open_console(driver: Any, live: LiveServer, planner_key: str) -> None:
 
 def test_the_console_draws_roads_facilities_and_couriers(browser: Any, live: LiveServer, planner_key: str,
                                                           shots: Path) -> None:
-    """The key given in the URL is kept for the tab and dropped from the address; the road layer, one marker per
-    facility and one per courier are drawn, with no error in the browser's console."""
+    """The URL's key is kept for the tab; roads, one marker per facility and per courier are drawn, with no error."""
     open_console(browser, live, planner_key)
     assert "key=" not in browser.current_url
     assert browser.execute_script("return sessionStorage.getItem('lastmile.console.key')") == planner_key
@@ -278,8 +281,7 @@ def test_the_console_draws_roads_facilities_and_couriers(browser: Any, live: Liv
 
 def test_a_posted_order_appears_and_its_courier_route_is_drawn(browser: Any, live: LiveServer, planner_key: str,
                                                                shots: Path) -> None:
-    """An order posted with the API shows up as an open order; once assigned, its courier's route is drawn with a
-    numbered stop and the courier and store counts follow."""
+    """A posted order is drawn; once assigned, its courier's route with a numbered stop and the panel follow."""
     open_console(browser, live, planner_key)
     for cid in live.service.deployment.couriers:
         assert live.call(f"/v1/couriers/{cid}/shift", {"on": True})[0] == 200
@@ -328,9 +330,7 @@ def test_clicking_an_order_opens_its_timeline_and_facility(browser: Any, live: L
 
 def test_a_replay_plays_the_day_with_the_slider(browser: Any, live: LiveServer, planner_key: str, shots: Path,
                                                 tmp_path: Path) -> None:
-    """A run's events.jsonl, kpis.json and couriers.json load into the replay; moving the slider moves couriers,
-    changes which orders are drawn and moves the KPI charts' cursors; clicking a replayed order shows its
-    timeline."""
+    """A run's files replay: the slider moves couriers, orders and chart cursors; an order shows its timeline."""
     run = simulated_day(tmp_path)
     open_console(browser, live, planner_key)
     browser.find_element("id", "tab-replay").click()
@@ -377,8 +377,7 @@ def test_a_replay_plays_the_day_with_the_slider(browser: Any, live: LiveServer, 
 
 def test_a_finished_planner_job_replays_from_its_files(browser: Any, deployment: Deployment,  # noqa: F811
                                                        tmp_path: Path, shots: Path) -> None:
-    """A simulation run as a planner job is listed in the replay tab; choosing it reads its files and scenario
-    from the API, and it loads and plays as a run's own files do."""
+    """A finished planner job is listed in the replay tab and replays from its files fetched over the API."""
     import dask
     from distributed import LocalCluster
 
