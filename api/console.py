@@ -225,7 +225,8 @@ def facility_view(f: Facility, core: Operations | None = None) -> dict[str, Any]
     if isinstance(f, DarkStore):
         zone = None
         if f.zone is not None:
-            zone = shapely.geometry.mapping(shapely.simplify(f.zone, 5 / M_PER_DEGREE))
+            simple = shapely.simplify(f.zone, 5 / M_PER_DEGREE)
+            zone = shapely.geometry.mapping(shapely.transform(simple, lambda xy: np.round(xy, 6)))
         view |= {"kind": "store", "hours": list(f.hours) if f.hours else None, "zone": zone,
                  "open_orders": core.open_orders(f.id) if live and core is not None else None}
     elif isinstance(f, Locker):
