@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import schemas
 from api.console import make_router as map_console
+from api.console import road_map
 from api.errors import ApiError
 from api.jobs import make_router as planner_jobs
 from api.metrics import RequestTimer
@@ -51,6 +52,8 @@ from routing.snap import snap
 
 Principal = dict[str, str]
 TRACK_PAGE = (Path(__file__).parent / "static" / "track.html").read_text()
+TRACK_MAP_M = 1500.0
+"""How far around the customer's address the tracking page draws the roads."""
 THREADS = 256
 _REJECTION_FIELDS = {"out_of_stock": "items", "no_box_fits": "items", "outside_service_area": "location",
                      "unreachable": "location", "store_closed": "placed_at"}
@@ -529,20 +532,38 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
 
     # --- customer tracking (no key) ---------------------------------------------------------------------------
 
-    @app.get("/v1/track/{tracking_id}", tags=["tracking"], responses={200: {"model": TrackingView}})
-    async def track(tracking_id: str, request: Request) -> JSONResponse:
-        """The order's state and ETA for its customer, by the tracking id `POST /v1/orders` returned; once the
-        order is on board, the courier's last position and how many doors come before this one. No key; rate
-        limited per client address."""
+    def tracked(tracking_id: str, request: Request) -> tuple[str, dict[str, Any]]:
+        """The order behind a tracking id and its view, after the client address's rate limit."""
         wait = public.take(request.client.host if request.client else "")
         if wait > 0:
             raise ApiError(429, "rate_limited", f"too many requests; retry in {wait:.2f} s", "tracking_id",
                            headers={"Retry-After": f"{wait:.2f}"})
         order_id = store.get(tracking_key(tracking_id)) if len(tracking_id) <= 64 else None
         record = store.hgetall(order_key(order_id)) if order_id else {}
-        if not record:
+        if not order_id or not record:
             raise ApiError(404, "not_found", "no order has this tracking id", "tracking_id")
-        return JSONResponse(_tracking_view(store, order_id or "", _order_view(order_id or "", record)))
+        return order_id, _order_view(order_id, record)
+
+    @app.get("/v1/track/{tracking_id}", tags=["tracking"], responses={200: {"model": TrackingView}})
+    async def track(tracking_id: str, request: Request) -> JSONResponse:
+        """The order's state and ETA for its customer, by the tracking id `POST /v1/orders` returned; once the
+        order is on board, the courier's last position and how many doors come before this one. No key; rate
+        limited per client address."""
+        order_id, view = tracked(tracking_id, request)
+        return JSONResponse(_tracking_view(store, order_id, view))
+
+    @functools.lru_cache(maxsize=256)
+    def roads_near(lon: float, lat: float) -> dict[str, Any]:
+        return road_map(network, 5.0, around=(lon, lat, TRACK_MAP_M))
+
+    @app.get("/v1/track/{tracking_id}/map", tags=["tracking"], response_model=None,
+             responses={200: {"description": "GeoJSON FeatureCollection", "content": {"application/json": {
+                 "schema": {"type": "object", "required": ["type", "bbox", "features"]}}}}})
+    async def track_map(tracking_id: str, request: Request) -> JSONResponse:
+        """The roads within 1.5 km of the order's address (GeoJSON, as `/v1/map`), for the tracking page."""
+        _, view = tracked(tracking_id, request)
+        lon, lat = view["location"]
+        return JSONResponse(roads_near(round(lon, 3), round(lat, 3)))
 
     @app.get("/track/{tracking_id}", tags=["tracking"], response_class=HTMLResponse)
     async def track_page(tracking_id: str) -> HTMLResponse:

@@ -190,13 +190,21 @@ class ReplayPlaces(BaseModel):
 
 # --- the road map ------------------------------------------------------------------------------------------------
 
-def road_map(network: RoadNetwork, tolerance_m: float, name: str = "") -> dict[str, Any]:
+def road_map(network: RoadNetwork, tolerance_m: float, name: str = "",
+             around: tuple[float, float, float] | None = None) -> dict[str, Any]:
     """The network as a GeoJSON FeatureCollection of two MultiLineStrings (major and minor roads): each road
     segment once whatever its directions, merged into lines through nodes of degree two, simplified
-    (Douglas-Peucker within `tolerance_m`) and rounded to 5 decimals (about a metre)."""
+    (Douglas-Peucker within `tolerance_m`) and rounded to 5 decimals (about a metre). With `around` = (lon, lat,
+    metres), only the segments with both ends within that distance (the customer's tracking page)."""
     tail, head = network.tail.astype(np.int64), network.head.astype(np.int64)
     a, b = np.minimum(tail, head), np.maximum(tail, head)
     keep = a != b
+    if around is not None:
+        lon0, lat0, radius = around
+        dx = (network.lon - lon0) * M_PER_DEGREE * math.cos(math.radians(lat0))
+        dy = (network.lat - lat0) * M_PER_DEGREE
+        near = dx * dx + dy * dy <= radius * radius
+        keep &= near[tail] & near[head]
     pairs, first = np.unique(np.stack([a[keep], b[keep]], axis=1), axis=0, return_index=True)
     highway = network.highway[keep][first]
     lonlat = network.lonlat
@@ -210,8 +218,9 @@ def road_map(network: RoadNetwork, tolerance_m: float, name: str = "") -> dict[s
         lines = [np.round(shapely.get_coordinates(part), 5).tolist() for part in shapely.get_parts(merged)]
         features.append({"type": "Feature", "properties": {"roads": roads, "segments": int(mask.sum())},
                          "geometry": {"type": "MultiLineString", "coordinates": lines}})
-    bbox = [round(float(network.lon.min()), 5), round(float(network.lat.min()), 5),
-            round(float(network.lon.max()), 5), round(float(network.lat.max()), 5)]
+    used = np.unique(pairs) if len(pairs) else np.arange(len(network.lon))
+    bbox = [round(float(network.lon[used].min()), 5), round(float(network.lat[used].min()), 5),
+            round(float(network.lon[used].max()), 5), round(float(network.lat[used].max()), 5)]
     return {"type": "FeatureCollection", "name": name, "source": Path(network.source).name, "bbox": bbox,
             "tolerance_m": tolerance_m, "features": features}
 

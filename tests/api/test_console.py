@@ -193,7 +193,7 @@ class LiveServer:
 
 @pytest.fixture(scope="module")
 def live(deployment: Deployment) -> Iterator[LiveServer]:  # noqa: F811
-    with LiveServer(make_service(deployment, scenarios_dir=ROOT / "scenarios")) as server:
+    with LiveServer(make_service(deployment, scenarios_dir=ROOT / "scenarios", track_rate_per_s=100.0)) as server:
         yield server
 
 
@@ -418,3 +418,16 @@ def click(driver: Any, element: Any) -> None:
 
 def at_time(driver: Any) -> str:
     return str(driver.find_element("id", "replay-time").text)
+
+
+def test_the_tracking_page_draws_the_streets_around_the_address(browser: Any, live: LiveServer, shots: Path) -> None:
+    """The customer's page (no key) shows the order's state and draws the roads near its address and its pin."""
+    status, body = live.call("/v1/orders", order("t-page", location=NEAR_VDNH), **{"Idempotency-Key": "t-page"})
+    assert status == 201, body
+    browser.get(f"{live.url}/track/{body['tracking']}")
+    wait(browser, lambda: browser.find_element("css selector", "#state").text not in ("", "Loading…"), "the state")
+    wait(browser, lambda: count(browser, "#map path.leaflet-interactive") >= 3, "the roads and the pin")
+    assert browser.find_element("css selector", "#state").text in ("Being prepared", "A courier is on the way to "
+                                                                   "the store", "Packed, waiting for a courier")
+    browser.save_screenshot(str(shots / "6-tracking.png"))
+    no_browser_errors(browser)

@@ -82,3 +82,21 @@ def test_tracking_is_rate_limited_per_client(deployment: Deployment) -> None:  #
     assert [a.status_code for a in answers[:2]] == [404, 404]
     limited = [a for a in answers if a.status_code == 429]
     assert limited and float(limited[0].headers["Retry-After"]) > 0
+
+
+def test_the_tracking_map_is_the_streets_near_the_address(client: TestClient) -> None:
+    """GET /v1/track/{id}/map (no key) gives road lines all within 1.5 km of the order's address, nothing far."""
+    import math
+
+    osys = key(client, "order_system")
+    tracking = client.post("/v1/orders", json=order("t3"), headers={**osys, "Idempotency-Key": "t3"}).json()["tracking"]
+    body = client.get(f"/v1/track/{tracking}/map").json()
+    points = [p for f in body["features"] for line in f["geometry"]["coordinates"] for p in line]
+    assert body["type"] == "FeatureCollection" and len(points) > 10
+
+    def metres(p: list[float]) -> float:
+        dx = (p[0] - NEAR_VDNH[0]) * 111_195 * math.cos(math.radians(NEAR_VDNH[1]))
+        return math.hypot(dx, (p[1] - NEAR_VDNH[1]) * 111_195)
+
+    assert max(metres(p) for p in points) <= 1510
+    assert client.get("/v1/track/nope/map").status_code == 404
