@@ -88,7 +88,7 @@ def _solver_rows() -> list[Row]:
             measured=lambda r, b=backend: _gaps(r["cvrp"]["summary"][b])))
     for backend in ("auto", "hybrid", "pyvrp"):
         rows.append(Row(
-            figure=f"Gehring–Homberger VRPTW, 1000 customers, one instance of each of the 6 classes, 60 s "
+            figure=f"Gehring–Homberger VRPTW, 1000 customers, the first two instances of each of the 6 classes, 60 s "
                    f"(suite `gh`, data from `$LASTMILE_GH_DIR`): {BACKEND_LABELS[backend]}, mean / median / max gap",
             source="latest-gh", target="≤ 3.0 % mean" if backend == "auto" else "",
             measured=lambda r, b=backend: _gaps(r["gh"]["summary"][b]) + (

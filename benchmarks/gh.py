@@ -19,8 +19,8 @@ import numpy as np
 from benchmarks import SHARED
 
 GH_DIR = Path(os.environ.get("LASTMILE_GH_DIR", SHARED / "benchmarks" / "gh"))
-DEFAULT = ("C1_10_1", "C2_10_1", "R1_10_1", "R2_10_1", "RC1_10_1", "RC2_10_1")
-"""One instance of each of the six classes (by default; `--instances` picks others)."""
+DEFAULT = tuple(f"{cls}_10_{k}" for cls in ("C1", "C2", "R1", "R2", "RC1", "RC2") for k in (1, 2))
+"""The first two instances of each of the six classes (by default; `--instances` picks others)."""
 
 
 def _sections(text: str) -> tuple[dict[str, str], dict[str, list[list[str]]]]:
