@@ -190,6 +190,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from api.app import create_app
     from api.service import Deployment, Service
 
+    if args.demo is not None:
+        cmd_serve_demo(args)
+        return
+    if args.exit:
+        raise CliError("--exit is for --demo (stop when the demo day is over)")
     settings = _settings(args)
     if settings.admin_key is None:
         settings = settings.model_copy(update={"admin_key": SecretStr("lm_admin_" + secrets.token_urlsafe(24))})
@@ -200,6 +205,20 @@ def cmd_serve(args: argparse.Namespace) -> None:
           f"couriers, store {settings.store}; API on http://{settings.host}:{settings.port} (docs at /docs)",
           flush=True)
     uvicorn.run(create_app(service), host=settings.host, port=settings.port, log_level="warning")
+
+
+def cmd_serve_demo(args: argparse.Namespace) -> None:
+    from api.demo_live import run_live_demo
+
+    if args.scenario is not None:
+        raise CliError("--demo SCENARIO loads that scenario; leave out --scenario")
+    if args.store not in (None, "memory"):
+        raise CliError("--demo runs on the embedded store; leave out --store")
+    if args.workers == 0:
+        raise CliError("--demo needs a dispatch worker in this process; leave out --workers 0")
+    args.scenario = args.demo
+    args.store = "memory"
+    run_live_demo(_settings(args), exit_after=args.exit, echo=lambda line: print(line, flush=True))
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
@@ -324,6 +343,11 @@ def build_parser() -> argparse.ArgumentParser:
             v.add_argument("--port", type=int, default=None, help="port (default 8000)")
             v.add_argument("--workers", type=int, default=None, metavar="N",
                            help="dispatch worker threads in this process (default 1; 0 with `lastmile worker`)")
+            v.add_argument("--demo", type=Path, default=None, metavar="SCENARIO",
+                           help="live demo: serve SCENARIO's stores and couriers and drive its day through the API "
+                                "over HTTP (orders posted, simulated courier apps); --speed defaults to a five-minute "
+                                "day; prints the console URL, hourly KPIs and the day's KPIs, then serves until Ctrl-C")
+            v.add_argument("--exit", action="store_true", help="with --demo: stop when the day is over")
         v.set_defaults(run=run)
     return parser
 

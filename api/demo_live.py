@@ -1,0 +1,469 @@
+"""`lastmile serve --demo SCENARIO` (what `make run` runs): the live API driven through a scenario's day over HTTP.
+
+The API runs under uvicorn in a thread of this process over the embedded (memory) store, with the scenario's
+stores and couriers loaded (as `lastmile serve --scenario`). The scenario's own demand (`simulator.demand.orders_for`,
+its seed) is posted to `POST /v1/orders` at each order's placement time on the service clock, with an
+Idempotency-Key; the store signals each order ready (`POST /v1/orders/{id}/ready`) once one of its pickers has
+picked it (`picking_s`, `pickers` at a time, as in the simulator); the customers empty lockers and pickup places
+`collect_after_s` after delivery. Simulated courier apps, each with a courier key minted through `POST /v1/keys`,
+start their shifts, pull their routes (`GET /v1/couriers/{id}/route`) and post their stops and positions: `pickup`
+completed when the trip leaves (its departure, or once its orders are ready), each door `arrived` at its ETA and
+`completed` (delivered) `service_s` later, `return` arrived at the trip's end. Every courier is delivered to:
+no failures or cancellations are drawn.
+
+It prints the console URL with a planner key first, then one KPI line each simulated hour, then the day's KPIs.
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import itertools
+import json
+import secrets
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from pydantic import SecretStr
+
+from api.app import create_app
+from api.service import Deployment, Service
+from api.settings import Settings
+from dispatch.model import Order
+from simulator.demand import orders_for
+from simulator.model import DRAIN_S
+from simulator.scenario import Scenario
+
+DAY_WALL_S = 300.0
+"""How long the scenario's day (clock start to end) takes at the default speed."""
+POLL_WALL_S = 0.2
+"""An idle courier app asks for its route at most this often (wall seconds), and at least every tick."""
+DELIVERED = ("delivered", "collected")
+WAITING = frozenset({"received", "placed", "allocated", "ready", "assigned", "picked_up"})
+"""Order states still waiting for a courier: the day is over when none is left (after the clock's end)."""
+
+
+class DemoError(RuntimeError):
+    """The API answered the demo's driver unexpectedly (a bug, or the server went away)."""
+
+
+def default_speed(scenario: Scenario) -> float:
+    """The clock speed at which the scenario's day (clock start..end) takes about DAY_WALL_S."""
+    return max(1.0, (scenario.clock.end - scenario.clock.start) / DAY_WALL_S)
+
+
+def hhmm(t: int) -> str:
+    return f"{t // 3600:02d}:{t // 60 % 60:02d}"
+
+
+class Http:
+    """JSON over HTTP with one key (urllib): retries a 429 after its Retry-After and a 503 or dropped connection."""
+
+    def __init__(self, base: str, key: str) -> None:
+        self.base = base
+        self.key = key
+
+    def __call__(self, method: str, path: str, body: Any = None, *, headers: dict[str, str] | None = None,
+                 tries: int = 20) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        sent = {"Authorization": f"Bearer {self.key}", **(headers or {})}
+        if data is not None:
+            sent["Content-Type"] = "application/json"
+        for attempt in range(tries):
+            req = urllib.request.Request(self.base + path, data=data, method=method, headers=sent)
+            try:
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    raw = r.read()
+                    return r.status, json.loads(raw) if raw else None
+            except urllib.error.HTTPError as e:
+                raw = e.read()
+                if e.code in (429, 503) and attempt + 1 < tries:
+                    time.sleep(min(2.0, float(e.headers.get("Retry-After") or 0.1)))
+                    continue
+                return e.code, json.loads(raw) if raw else None
+            except (urllib.error.URLError, OSError):
+                if attempt + 1 == tries:
+                    raise
+                time.sleep(0.1)
+        raise DemoError(f"{method} {path}: no answer")  # pragma: no cover - the loop returns or raises
+
+
+class Agenda:
+    """Actions at service times (a heap), shared between threads."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[int, int, Callable[[], None]]] = []
+        self._seq = itertools.count()
+        self._lock = threading.Lock()
+
+    def add(self, t: int, action: Callable[[], None]) -> None:
+        with self._lock:
+            heapq.heappush(self._heap, (t, next(self._seq), action))
+
+    def due(self, now: int) -> list[Callable[[], None]]:
+        with self._lock:
+            out = []
+            while self._heap and self._heap[0][0] <= now:
+                out.append(heapq.heappop(self._heap)[2])
+            return out
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+
+@dataclass(slots=True, kw_only=True)
+class CourierApp:
+    """One simulated courier app: its key, shift, and the stop posts of the trip under way."""
+
+    id: str
+    store: str
+    http: Http
+    shift_start: int
+    shift_end: int
+    on: bool = False
+    plan: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
+    """(service time, stop id, body) of the posts still to make, in order."""
+    done: set[tuple[Any, ...]] = field(default_factory=set)
+    next_poll: float = 0.0
+    last_status: str = "none"
+
+    def busy(self) -> bool:
+        """On a trip, or with one committed (as of the last poll)."""
+        return bool(self.plan) or self.last_status in ("assigned", "en_route")
+
+
+class LiveDemo:
+    """The demo's driver (see the module doc); `run` returns the day's KPIs."""
+
+    def __init__(self, settings: Settings, *, echo: Callable[[str], object] = print) -> None:
+        assert settings.scenario is not None
+        from api.scenario_file import load_scenario
+
+        self.scenario = load_scenario(settings.scenario)
+        speed = settings.speed if settings.speed is not None else default_speed(self.scenario)
+        admin = settings.admin_key or SecretStr("lm_admin_" + secrets.token_urlsafe(24))
+        self.speed: float = speed
+        self.settings = settings.model_copy(update={"store": "memory", "speed": speed, "admin_key": admin})
+        self.echo = echo
+        self.deployment = Deployment.load(settings.scenario, settings.network)
+        self.orders: tuple[Order, ...] = orders_for(self.scenario, self.deployment.network)
+        self.service = Service(self.settings, self.deployment)
+        self.clock = self.service.clock
+        self.agenda = Agenda()
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.placed: dict[str, int] = {}
+        """Order id: the service time it was posted at."""
+        self.states: dict[str, str] = {}
+        self.errors: Counter[str] = Counter()
+        self.pickers: dict[str, list[int]] = {s.id: [0] * s.pickers for s in self.scenario.stores}
+        self.picking_s = {s.id: s.picking_s for s in self.scenario.stores}
+        self.ready_at: dict[str, int] = {}
+        self.mode = {o.id: o.mode for o in self.orders}
+        self.server: uvicorn.Server | None = None
+        self.thread: threading.Thread | None = None
+        self.base = ""
+        self.osys = Http("", "")
+        self.day_over = threading.Event()
+
+    # --- the server ------------------------------------------------------------------------------------------
+
+    def start_server(self) -> None:
+        config = uvicorn.Config(create_app(self.service), host=self.settings.host, port=self.settings.port,
+                                log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="demo-uvicorn", daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise DemoError(f"the API did not start on {self.settings.host}:{self.settings.port}")
+            time.sleep(0.02)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.base = f"http://{self.settings.host}:{port}"
+
+    def stop_server(self) -> None:
+        if self.server is not None and self.thread is not None:
+            self.server.should_exit = True
+            self.thread.join(timeout=30)
+
+    def serve_until_interrupted(self) -> None:
+        assert self.thread is not None
+        try:
+            while self.thread.is_alive():
+                self.thread.join(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop_server()
+
+    # --- keys ------------------------------------------------------------------------------------------------
+
+    def mint(self, role: str, courier: str | None = None) -> str:
+        assert self.settings.admin_key is not None
+        admin = Http(self.base, self.settings.admin_key.get_secret_value())
+        status, body = admin("POST", "/v1/keys", {"role": role, "courier_id": courier})
+        if status != 201:
+            raise DemoError(f"POST /v1/keys ({role}): {status} {body}")
+        return str(body["key"])
+
+    # --- the order system and the stores ----------------------------------------------------------------------
+
+    def order_body(self, order: Order) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": order.id, "location": list(order.location), "mode": order.mode,
+            "items": [{"sku": i.sku, "qty": i.qty, "weight_g": i.weight_g, "dims_mm": list(i.dims_mm)}
+                      for i in order.items]}
+        if order.returns:
+            body["returns"] = [{"sku": i.sku, "qty": i.qty, "weight_g": i.weight_g, "dims_mm": list(i.dims_mm)}
+                               for i in order.returns]
+        p = order.promise
+        if p is not None:
+            if p.kind == "express":
+                assert p.within_s is not None
+                body["promise"] = {"kind": "express", "within_min": max(1, -(-p.within_s // 60))}
+            elif p.kind == "slot":
+                assert p.window is not None
+                body["promise"] = {"kind": "slot", "window": [hhmm(p.window[0]), hhmm(p.window[1])]}
+            else:
+                body["promise"] = {"kind": "next_day"}
+        return body
+
+    def place(self, osys: Http, order: Order) -> None:
+        now = self.clock()
+        status, body = osys("POST", "/v1/orders", self.order_body(order),
+                            headers={"Idempotency-Key": f"demo-{self.scenario.seed}-{order.id}"})
+        with self.lock:
+            self.placed[order.id] = now
+            if status == 422 and isinstance(body, dict) and "order" in body:
+                self.states[order.id] = "rejected"
+                return
+            if status not in (201, 202):
+                self.errors[f"POST /v1/orders {status}"] += 1
+                return
+            self.states[order.id] = body.get("state", "received")
+        store = body.get("store")
+        if store in self.pickers:  # the store's pickers take the order in turn
+            free = self.pickers[store]
+            start = max(now, heapq.heappop(free))
+            done = start + self.picking_s[store]
+            heapq.heappush(free, done)
+            self.ready_at[order.id] = done
+            self.agenda.add(done, functools.partial(self.order_post, osys, order.id, "ready"))
+
+    def order_post(self, osys: Http, order_id: str, what: str) -> None:
+        status, _ = osys("POST", f"/v1/orders/{order_id}/{what}")
+        if status != 200:
+            self.errors[f"POST /v1/orders/{{id}}/{what} {status}"] += 1
+
+    def order_system(self, osys: Http) -> None:
+        """Post each order at its placement time, ready signals and collections when due."""
+        pending = list(self.orders)
+        k = 0
+        while not self.stop.is_set():
+            now = self.clock()
+            while k < len(pending) and pending[k].placed_at <= now:
+                self.place(osys, pending[k])
+                k += 1
+            for action in self.agenda.due(now):
+                action()
+            if k == len(pending) and self.day_over.is_set() and not len(self.agenda):
+                return
+            time.sleep(0.01)
+
+    # --- the courier apps ----------------------------------------------------------------------------------
+
+    def courier_loop(self, apps: list[CourierApp]) -> None:
+        tick_wall = self.deployment.options.tick_s / self.speed
+        while not self.stop.is_set():
+            for app in apps:
+                self.step(app, tick_wall)
+            time.sleep(0.01)
+
+    def step(self, app: CourierApp, tick_wall: float) -> None:
+        now = self.clock()
+        if now < app.shift_start:
+            return
+        depot = list(self.deployment_store_location(app.store))
+        if not app.on:
+            status, _ = app.http("POST", f"/v1/couriers/{app.id}/shift", {"on": True})
+            app.on = status == 200
+            if app.on:
+                app.http("POST", f"/v1/couriers/{app.id}/location", {"location": depot})
+            return
+        while app.plan and app.plan[0][0] <= now:
+            _, stop, body = app.plan.pop(0)
+            status, route = app.http("POST", f"/v1/couriers/{app.id}/stops/{stop}", body)
+            if status == 202:  # durable, applied later: the route as it will be
+                status, route = self.route_when(app, stop, body["status"])
+            if status != 200:
+                self.errors[f"POST /v1/couriers/{{id}}/stops {status}"] += 1
+                if stop == "pickup":  # ask again on the next poll
+                    app.done.clear()
+                app.plan.clear()
+                break
+            if body.get("location") is not None:
+                app.http("POST", f"/v1/couriers/{app.id}/location", {"location": body["location"]})
+            if stop == "pickup":
+                self.follow(app, route, now)
+            elif body.get("outcome") == "delivered" and self.mode.get(stop) in ("locker", "pickup_point"):
+                collect = now + self.scenario.delivery.collect_after_s
+                self.agenda.add(collect, functools.partial(self.order_post, self.osys, stop, "collected"))
+        if app.plan or time.monotonic() < app.next_poll:
+            return
+        app.next_poll = time.monotonic() + max(POLL_WALL_S, tick_wall)
+        status, route = app.http("GET", f"/v1/couriers/{app.id}/route?geometry=false")
+        if status != 200:
+            self.errors[f"GET /v1/couriers/{{id}}/route {status}"] += 1
+            return
+        app.last_status = route.get("status", "none")
+        stops = route.get("stops", [])
+        sig = (route.get("dispatch_at"), route.get("departure"), tuple(s["id"] for s in stops))
+        if stops and stops[0]["kind"] == "pickup" and stops[0]["status"] == "pending" and sig not in app.done:
+            app.done.add(sig)
+            ready = max([self.ready_at.get(o, 0) for o in stops[0].get("orders", [])], default=0)
+            at = max(int(route["departure"]), ready, now)
+            app.plan.append((at, "pickup", {"status": "completed", "location": stops[0]["location"]}))
+
+    def route_when(self, app: CourierApp, stop: str, status: str) -> tuple[int, Any]:
+        """The courier's route once it shows `stop` at `status` (after a 202), waiting a few seconds at most."""
+        deadline = time.monotonic() + 2 * self.settings.reply_timeout_s
+        while time.monotonic() < deadline:
+            got, route = app.http("GET", f"/v1/couriers/{app.id}/route?geometry=false")
+            if got == 200 and any(x["id"] == stop and x["status"] == status for x in route.get("stops", [])):
+                return got, route
+            time.sleep(0.05)
+        return 504, None
+
+    def follow(self, app: CourierApp, route: dict[str, Any], left: int) -> None:
+        """The stop posts of the trip the courier just left with: its ETAs, later by however late it left."""
+        late = max(0, left - int(route.get("departure", left)))
+        service_s = self.scenario.delivery.service_s
+        for s in route.get("stops", []):
+            if s["status"] != "pending":
+                continue
+            at = int(s["eta"]) + late
+            if s["kind"] == "dropoff":
+                app.plan.append((at, s["id"], {"status": "arrived", "location": s["location"]}))
+                app.plan.append((at + service_s, s["id"], {"status": "completed", "outcome": "delivered"}))
+            elif s["kind"] == "return":
+                app.plan.append((at, s["id"], {"status": "arrived", "location": s["location"]}))
+        app.plan.sort(key=lambda p: p[0])
+
+    def deployment_store_location(self, store: str) -> tuple[float, float]:
+        return next(f.location for f in self.deployment.facilities if f.id == store)
+
+    # --- KPIs ------------------------------------------------------------------------------------------------
+
+    def hourly(self, planner: Http, t: int) -> None:
+        status, stats = planner("GET", "/v1/stats")
+        _, open_orders = self.osys("GET", "/v1/orders?state=open&limit=10000")
+        events = stats.get("events", {}) if status == 200 else {}
+        rate = stats.get("on_time_rate") if status == 200 else None
+        with self.lock:
+            placed = len(self.placed)
+        self.echo(f"{hhmm(t)}  placed {placed:>5}  delivered {events.get('delivered', 0):>5}  on time "
+                  f"{'-' if rate is None else f'{100 * rate:.1f} %':>7}  open {len(open_orders['orders']):>5}")
+
+    def waiting(self) -> int:
+        _, body = self.osys("GET", "/v1/orders?state=open&limit=10000")
+        return sum(1 for o in body["orders"] if o["state"] in WAITING)
+
+    def final(self) -> dict[str, Any]:
+        states: Counter[str] = Counter()
+        on_time = late = 0
+        click_to_door: list[int] = []
+        for oid, at in sorted(self.placed.items()):
+            status, view = self.osys("GET", f"/v1/orders/{oid}")
+            if status != 200:
+                states["unknown"] += 1
+                continue
+            state = view["state"]
+            states["delivered" if state in DELIVERED else state if state in ("rejected", "cancelled", "failed")
+                   else "open"] += 1
+            if state in DELIVERED and view.get("delivered_at") is not None:
+                click_to_door.append(int(view["delivered_at"]) - at)
+                if view.get("on_time") is not None:
+                    on_time, late = on_time + bool(view["on_time"]), late + (not view["on_time"])
+        return {"placed": len(self.placed), "delivered": states["delivered"], "rejected": states["rejected"],
+                "cancelled": states["cancelled"], "failed": states["failed"],
+                "open": states["open"] + states["unknown"],
+                "on_time_rate": round(on_time / (on_time + late), 4) if on_time + late else None,
+                "click_to_door_min": round(sum(click_to_door) / len(click_to_door) / 60, 1) if click_to_door
+                else None,
+                "errors": dict(self.errors)}
+
+    # --- the day ---------------------------------------------------------------------------------------------
+
+    def run(self, *, exit_after: bool) -> dict[str, Any]:
+        sc = self.scenario
+        self.start_server()
+        threads: list[threading.Thread] = []
+        try:
+            planner_key = self.mint("planner")
+            self.echo(f"console: {self.base}/console?key={planner_key}")
+            self.echo(f"lastmile demo: {sc.name}, {len(self.orders)} orders {hhmm(sc.clock.start)}-"
+                      f"{hhmm(sc.clock.end)}, {len(self.deployment.couriers)} couriers, clock x{self.speed:g} "
+                      f"(about {(sc.clock.end - sc.clock.start) / self.speed / 60:.1f} min for the day); "
+                      f"API on {self.base} (docs at /docs)")
+            planner = Http(self.base, planner_key)
+            self.osys = Http(self.base, self.mint("order_system"))
+            apps = [CourierApp(id=c.id, store=c.store, http=Http(self.base, self.mint("courier", c.id)),
+                               shift_start=c.shift_start, shift_end=c.shift_end)
+                    for c in self.deployment.couriers.values()]
+            groups = [apps[k::4] for k in range(min(4, len(apps)))]
+            threads = [threading.Thread(target=self.order_system, args=(self.osys,), name="demo-orders", daemon=True)]
+            threads += [threading.Thread(target=self.courier_loop, args=(g,), name=f"demo-couriers-{k}", daemon=True)
+                        for k, g in enumerate(groups)]
+            for t in threads:
+                t.start()
+            next_hour = sc.clock.start + 3600
+            cut = sc.clock.end + DRAIN_S
+            last_shift = max((a.shift_end for a in apps), default=sc.clock.end)
+            while True:
+                now = self.clock()
+                if now >= next_hour:
+                    self.hourly(planner, next_hour - next_hour % 3600)
+                    next_hour += 3600
+                if now >= cut or (now >= sc.clock.end and len(self.placed) == len(self.orders) and (
+                        self.waiting() == 0 or (now >= last_shift and not any(a.busy() for a in apps)))):
+                    break
+                time.sleep(0.05)
+            self.day_over.set()
+            self.stop.set()
+            for t in threads:
+                t.join(timeout=30)
+            for app in apps:  # off shift once the day is over (going off with a trip just committed strands it)
+                if app.on:
+                    app.http("POST", f"/v1/couriers/{app.id}/shift", {"on": False})
+            kpis = self.final()
+            rate = kpis["on_time_rate"]
+            self.echo(f"day over at {hhmm(self.clock())}: placed {kpis['placed']}, delivered {kpis['delivered']}, "
+                      f"rejected {kpis['rejected']}, cancelled {kpis['cancelled']}, failed {kpis['failed']}, "
+                      f"open {kpis['open']}; on time "
+                      f"{'-' if rate is None else f'{100 * rate:.1f} %'}, "
+                      f"click-to-door {kpis['click_to_door_min']} min")
+            self.echo("kpis: " + json.dumps(kpis))
+        except BaseException:
+            self.stop.set()
+            self.stop_server()
+            raise
+        if exit_after:
+            self.stop_server()
+        else:
+            self.echo(f"serving the console on {self.base}/console?key={planner_key} until Ctrl-C")
+            self.serve_until_interrupted()
+        return kpis
+
+
+def run_live_demo(settings: Settings, *, exit_after: bool = False,
+                  echo: Callable[[str], object] = print) -> dict[str, Any]:
+    """`lastmile serve --demo`: `settings.scenario`'s day through the live API (see the module doc)."""
+    return LiveDemo(settings, echo=echo).run(exit_after=exit_after)
