@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint lock clean
+.PHONY: run simulate test bench lint lock clean
 
 # constraints.txt pins every package the project installs (refreshed by `make lock`).
 $(STAMP): pyproject.toml constraints.txt
@@ -15,7 +15,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -c 'from dispatch._load_kernel import warm_up; warm_up()'
 	touch $(STAMP)
 
+# The live demo: the API with the map console, the Porto day's orders and courier apps driven through it over HTTP.
 run: $(STAMP)
+	$(BIN)/lastmile serve --demo scenarios/porto-centre-day.toml
+
+simulate: $(STAMP)
 	$(BIN)/lastmile simulate scenarios/porto-centre-day.toml --out out
 
 test: $(STAMP)

@@ -223,7 +223,7 @@ def make_run(results: Results) -> str:
     if kpis is None:
         return "(not measured yet: `python -m benchmarks.run --suites city`)"
     shown = {k: v for k, v in kpis.items() if k not in ("scenario", "seed", "policy")}
-    return (f"`make run` prints (seed {kpis['seed']}, policy {kpis['policy']}; "
+    return (f"`make simulate` prints (seed {kpis['seed']}, policy {kpis['policy']}; "
             f"`benchmarks/results/latest-city.json`, {results['latest-city']['started'][:10]}, "
             f"{results['latest-city']['machine']}):\n\n```\n{kpi_table(shown)}\n```")
 
