@@ -43,8 +43,11 @@ from simulator.scenario import Scenario
 
 DAY_WALL_S = 300.0
 """How long the scenario's day (clock start to end) takes at the default speed."""
-POLL_WALL_S = 0.2
-"""An idle courier app asks for its route at most this often (wall seconds), and at least every tick."""
+POLLS_PER_S = 200.0
+"""An idle courier app asks for its route every dispatch tick of the service clock, but the fleet together at most
+this often a second: route polls of a city's fleet would otherwise crowd out the rest in this one process."""
+COURIERS_PER_THREAD = 20
+MAX_COURIER_THREADS = 8
 DELIVERED = ("delivered", "collected")
 WAITING = frozenset({"received", "placed", "allocated", "ready", "assigned", "picked_up"})
 """Order states still waiting for a courier: the day is over when none is left (after the clock's end)."""
@@ -161,7 +164,6 @@ class LiveDemo:
         self.lock = threading.Lock()
         self.placed: dict[str, int] = {}
         """Order id: the service time it was posted at."""
-        self.states: dict[str, str] = {}
         self.errors: Counter[str] = Counter()
         self.pickers: dict[str, list[int]] = {s.id: [0] * s.pickers for s in self.scenario.stores}
         self.picking_s = {s.id: s.picking_s for s in self.scenario.stores}
@@ -171,7 +173,6 @@ class LiveDemo:
         self.thread: threading.Thread | None = None
         self.base = ""
         self.osys = Http("", "")
-        self.day_over = threading.Event()
 
     # --- the server ------------------------------------------------------------------------------------------
 
@@ -242,13 +243,11 @@ class LiveDemo:
                             headers={"Idempotency-Key": f"demo-{self.scenario.seed}-{order.id}"})
         with self.lock:
             self.placed[order.id] = now
-            if status == 422 and isinstance(body, dict) and "order" in body:
-                self.states[order.id] = "rejected"
+            if status == 422 and isinstance(body, dict) and "order" in body:  # rejected (out of stock, ...)
                 return
             if status not in (201, 202):
                 self.errors[f"POST /v1/orders {status}"] += 1
                 return
-            self.states[order.id] = body.get("state", "received")
         store = body.get("store")
         if store in self.pickers:  # the store's pickers take the order in turn
             free = self.pickers[store]
@@ -264,30 +263,33 @@ class LiveDemo:
             self.errors[f"POST /v1/orders/{{id}}/{what} {status}"] += 1
 
     def order_system(self, osys: Http) -> None:
-        """Post each order at its placement time, ready signals and collections when due."""
+        """Post each order at its placement time."""
         pending = list(self.orders)
         k = 0
-        while not self.stop.is_set():
+        while not self.stop.is_set() and k < len(pending):
             now = self.clock()
             while k < len(pending) and pending[k].placed_at <= now:
                 self.place(osys, pending[k])
                 k += 1
-            for action in self.agenda.due(now):
+            time.sleep(0.01)
+
+    def stores_and_customers(self) -> None:
+        """Ready signals and collections when due."""
+        while not self.stop.is_set():
+            for action in self.agenda.due(self.clock()):
                 action()
-            if k == len(pending) and self.day_over.is_set() and not len(self.agenda):
-                return
             time.sleep(0.01)
 
     # --- the courier apps ----------------------------------------------------------------------------------
 
     def courier_loop(self, apps: list[CourierApp]) -> None:
-        tick_wall = self.deployment.options.tick_s / self.speed
+        poll_wall = max(self.deployment.options.tick_s / self.speed, len(self.deployment.couriers) / POLLS_PER_S)
         while not self.stop.is_set():
             for app in apps:
-                self.step(app, tick_wall)
+                self.step(app, poll_wall)
             time.sleep(0.01)
 
-    def step(self, app: CourierApp, tick_wall: float) -> None:
+    def step(self, app: CourierApp, poll_wall: float) -> None:
         now = self.clock()
         if now < app.shift_start:
             return
@@ -318,7 +320,7 @@ class LiveDemo:
                 self.agenda.add(collect, functools.partial(self.order_post, self.osys, stop, "collected"))
         if app.plan or time.monotonic() < app.next_poll:
             return
-        app.next_poll = time.monotonic() + max(POLL_WALL_S, tick_wall)
+        app.next_poll = time.monotonic() + poll_wall
         status, route = app.http("GET", f"/v1/couriers/{app.id}/route?geometry=false")
         if status != 200:
             self.errors[f"GET /v1/couriers/{{id}}/route {status}"] += 1
@@ -418,8 +420,10 @@ class LiveDemo:
             apps = [CourierApp(id=c.id, store=c.store, http=Http(self.base, self.mint("courier", c.id)),
                                shift_start=c.shift_start, shift_end=c.shift_end)
                     for c in self.deployment.couriers.values()]
-            groups = [apps[k::4] for k in range(min(4, len(apps)))]
-            threads = [threading.Thread(target=self.order_system, args=(self.osys,), name="demo-orders", daemon=True)]
+            n = min(MAX_COURIER_THREADS, -(-len(apps) // COURIERS_PER_THREAD))
+            groups = [apps[k::n] for k in range(n)]
+            threads = [threading.Thread(target=self.order_system, args=(self.osys,), name="demo-orders", daemon=True),
+                       threading.Thread(target=self.stores_and_customers, name="demo-stores", daemon=True)]
             threads += [threading.Thread(target=self.courier_loop, args=(g,), name=f"demo-couriers-{k}", daemon=True)
                         for k, g in enumerate(groups)]
             for t in threads:
@@ -436,7 +440,6 @@ class LiveDemo:
                         self.waiting() == 0 or (now >= last_shift and not any(a.busy() for a in apps)))):
                     break
                 time.sleep(0.05)
-            self.day_over.set()
             self.stop.set()
             for t in threads:
                 t.join(timeout=30)
