@@ -180,8 +180,8 @@ ROWS: list[Row] = [
         measured=lambda r: f"{r['sweep']['speedup_2w_over_1w_median']:.2f}× (median of "
                            f"{r['sweep']['rounds']} paired rounds: "
                            f"{', '.join(f'{x:.2f}' for x in r['sweep']['speedup_per_round'])})"),
-    Row(figure="Porto day (5,000 orders, 163 couriers), `make run`", source="latest-city", target="≤ 3 min, ≤ 500 MB",
-        measured=_city("porto_centre_5k")),
+    Row(figure="Porto day (5,000 orders, 163 couriers), `make simulate`", source="latest-city",
+        target="≤ 3 min, ≤ 500 MB", measured=_city("porto_centre_5k")),
     Row(figure="Porto day × 4 (`--set demand.orders=20000 --set fleet.scale=4`)", source="latest-city",
         target="≤ 4 × the 5,000-order day, ≤ 1 GB",
         measured=lambda r: _city("porto_centre_20k_fleet_x4")(r) + f"; {r['city']['time_20k_over_5k']:.1f} × the "
