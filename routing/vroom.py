@@ -168,18 +168,11 @@ class VroomInput:
         total = 0
         for route in plan.routes:
             v = self.problem.vehicles[route.vehicle]
-            path = [v.start, *(self._location(x) for x in route.visits if x.kind not in ("break", "reload")),
-                    v.end_location]
+            path = [v.start, *(_stop_location(self.problem, x) for x in route.visits
+                               if x.kind not in ("break", "reload")), v.end_location]
             metres = self.distances[v.profile]
             total += sum(int(metres[a, b]) for a, b in itertools.pairwise(path))
         return float(total)
-
-    def _location(self, visit: Visit) -> int:
-        p = self.problem
-        if visit.kind == "job":
-            return p.jobs[visit.index].stop.location
-        s = p.shipments[visit.index]
-        return (s.pickup if visit.kind == "pickup" else s.delivery).location
 
 
 # --- JSON values ------------------------------------------------------------------------------------------------
