@@ -42,7 +42,7 @@ from api.jobs import make_router as planner_jobs
 from api.metrics import RequestTimer
 from api.service import Service
 from api.solve import make_router as vroom_solve
-from api.store import body_hash, courier_key, order_key, route_key, tracking_key
+from api.store import Store, body_hash, courier_key, order_key, route_key, tracking_key
 from api.webhooks import EVENT_TYPES, Registry, Subscription, cursor_key
 from dispatch.errors import DispatchError
 from dispatch.model import MAX_UNITS
@@ -216,7 +216,8 @@ async def _send_error(send: Send, error: ApiError) -> None:
 
 
 class RateLimiter:
-    """A token bucket per API key in this process: `rate` requests per second, bursts of two seconds' worth."""
+    """A token bucket per caller (an API key, a client address) in this process: `rate` requests per second,
+    bursts of two seconds' worth."""
 
     def __init__(self, rate: float) -> None:
         self.rate = rate
@@ -235,6 +236,13 @@ class RateLimiter:
                 return (1 - tokens) / self.rate
             self._buckets[who] = (tokens - 1, now)
             return 0.0
+
+    def admit(self, who: str, field: str) -> None:
+        """Let `who` through, or raise 429 with Retry-After naming `field`."""
+        wait = self.take(who)
+        if wait > 0:
+            raise ApiError(429, "rate_limited", f"too many requests; retry in {wait:.2f} s", field,
+                           headers={"Retry-After": f"{wait:.2f}"})
 
 
 # --- the app ---------------------------------------------------------------------------------------------------
@@ -271,10 +279,7 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
         record = service.authenticate(key)
         if record is None:
             raise ApiError(401, "unauthorized", "unknown or revoked key", "Authorization")
-        wait = limiter.take(key)
-        if wait > 0:
-            raise ApiError(429, "rate_limited", f"too many requests; retry in {wait:.2f} s", "Authorization",
-                           headers={"Retry-After": f"{wait:.2f}"})
+        limiter.admit(key, "Authorization")
         return record
 
     def role(*allowed: str) -> Callable[[Principal], Awaitable[Principal]]:
@@ -534,10 +539,7 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
 
     def tracked(tracking_id: str, request: Request) -> tuple[str, dict[str, Any]]:
         """The order behind a tracking id and its view, after the client address's rate limit."""
-        wait = public.take(request.client.host if request.client else "")
-        if wait > 0:
-            raise ApiError(429, "rate_limited", f"too many requests; retry in {wait:.2f} s", "tracking_id",
-                           headers={"Retry-After": f"{wait:.2f}"})
+        public.admit(request.client.host if request.client else "", "tracking_id")
         order_id = store.get(tracking_key(tracking_id)) if len(tracking_id) <= 64 else None
         record = store.hgetall(order_key(order_id)) if order_id else {}
         if not order_id or not record:
@@ -643,7 +645,7 @@ def _order_view(order_id: str, record: Mapping[str, str]) -> dict[str, Any]:
 _ON_BOARD = ("picked_up",)
 
 
-def _tracking_view(store: Any, order_id: str, order: Mapping[str, Any]) -> dict[str, Any]:
+def _tracking_view(store: Store, order_id: str, order: Mapping[str, Any]) -> dict[str, Any]:
     """An order as its customer may see it (`TrackingView`)."""
     view: dict[str, Any] = {"state": order["state"], "eta": order.get("eta") or order.get("quoted_eta"),
                             "promise_by": order.get("promise_by"), "delivered_at": order.get("delivered_at"),

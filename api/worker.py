@@ -90,7 +90,8 @@ class Worker:
         self.routes: dict[str, dict[str, Any]] = {}
         self._changed_routes: set[str] = set()
         self.arrivals: dict[str, int] = {}
-        self._open_published: list[str] | None = None
+        self._open_changed = True
+        """Whether `orders` (the open orders) changed since their index was last published."""
         self.observe = observe
         """Called with the seconds each command that decided something took (the metrics' histogram)."""
 
@@ -112,7 +113,7 @@ class Worker:
     def _recover(self) -> None:
         self.seq, self.orders, self.routes, self.arrivals, self.last_tick = 0, {}, {}, {}, -1
         self._changed_routes.clear()
-        self._open_published = None
+        self._open_changed = True
         self.deployment = self.base
         saved = self.store.load_snapshot()
         envelope = None
@@ -197,13 +198,12 @@ class Worker:
     def _publish(self, batch: list[Applied]) -> bool:
         """Publish applied commands (renewing the lease when due, so that a long batch keeps it); False (and the
         core dropped, to be recovered) if the lease was lost."""
-        open_ids = list(self.orders)
-        if open_ids != self._open_published:  # the open orders' index rides on the batch's last command
+        if self._open_changed:  # the open orders' index rides on the batch's last command
             last = batch[-1]
             batch = [*batch[:-1], Applied(seq=last.seq, reply=last.reply, ops=[
-                *last.ops, Op(kind="set", key=OPEN_ORDERS_KEY, value=json.dumps(open_ids))])]
+                *last.ops, Op(kind="set", key=OPEN_ORDERS_KEY, value=json.dumps(list(self.orders)))])]
         if self.holds_lease() and self.store.publish(self.name, batch):
-            self._open_published = open_ids
+            self._open_changed = False
             self.seq = batch[-1].seq
             self._since_snapshot += len(batch)
             return True
@@ -251,6 +251,7 @@ class Worker:
             order = order_from_json({**command["order"], "placed_at": now})
             self.orders[order.id] = {"location": list(order.location), "mode": order.mode,
                                      "returns": bool(order.returns)}
+            self._open_changed = True
             if command.get("tracking"):
                 ops.append(Op(kind="set", key=tracking_key(command["tracking"]), value=order.id))
             return core.place(order, now), {}
@@ -383,7 +384,7 @@ class Worker:
                     stop["outcome"] = event.event
         if STATES[event.event] in FINAL or (event.event == "delivered" and self.orders.get(event.order, {}).get(
                 "mode") == "courier"):
-            self.orders.pop(event.order, None)
+            self._open_changed |= self.orders.pop(event.order, None) is not None
         return [Op(kind="hset", key=order_key(event.order), value=fields),
                 Op(kind="rpush", key=order_key(event.order) + ":events", value=json.dumps(event.line()))]
 

@@ -6,6 +6,7 @@ Every call holds one lock, so appends are atomic exactly as the Redis store's sc
 
 from __future__ import annotations
 
+import bisect
 import json
 import threading
 import time
@@ -142,7 +143,9 @@ class MemoryStore:
         since = stream_id(after)
 
         def newer() -> list[tuple[str, str]]:
-            return [(i, data) for k, i, data in self._streams.get(key, []) if k > since][:count]
+            stream = self._streams.get(key, [])
+            start = bisect.bisect_right(stream, since, key=lambda entry: entry[0])  # ids increase along the stream
+            return [(i, data) for _, i, data in stream[start:start + count]]
 
         with self._lock:
             if block_ms > 0 and not newer():
