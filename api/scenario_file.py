@@ -12,7 +12,6 @@ Times of day are "HH:MM" (or "HH:MM:SS") strings or integer seconds, up to 48:00
 from __future__ import annotations
 
 import json
-import re
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -29,7 +28,6 @@ from pydantic import (
     ValidationError,
     WithJsonSchema,
 )
-from pydantic_core import ErrorDetails
 
 from api.schemas import JSON_SCHEMA_DIALECT, LOCATION_DOC, Id, LonLat, describe
 from dispatch.errors import DispatchError
@@ -452,30 +450,10 @@ def scenario_from_dict(data: Mapping[str, Any], *, base: Path, name: str = "scen
     try:
         model = ScenarioFile.model_validate(data)
     except ValidationError as exc:
-        key, message = explain(exc.errors()[0])
+        # keys as TOML writes them (`costs.per_km.car`), bounds named by their value (`must be at least 0, got -3`)
+        key, message = describe(exc.errors()[0], ScenarioFile, dotted_keys=True, bounds_by_value=True)
         raise ScenarioError(key, message) from None
     return model.to_domain(base=base, name=name, path=path)
-
-
-# --- pydantic errors as `key.path: message` -----------------------------------------------------------------------
-
-_BOUND_WORDS = {"greater_than": ("gt", "must be greater than"), "greater_than_equal": ("ge", "must be at least"),
-                "less_than": ("lt", "must be less than"), "less_than_equal": ("le", "must be at most")}
-_MAPPING_KEY = re.compile(r"\['((?:[^'\\]|\\.)*)'\]")
-
-
-def explain(error: ErrorDetails) -> tuple[str, str]:
-    """A pydantic error of a scenario document as (key path like `fleet[2].count`, message): `api.schemas.describe`,
-    with the keys of a table written as TOML writes them (`costs.per_km.car`) and bounds named by their value
-    (`must be at least 0, got -3`)."""
-    key, message = describe(error, ScenarioFile)
-    key = _MAPPING_KEY.sub(r".\1", key)
-    if error["type"] in _BOUND_WORDS:
-        bound, words = _BOUND_WORDS[error["type"]]
-        limit = error.get("ctx", {}).get(bound)
-        limit = int(limit) if isinstance(limit, float) and limit.is_integer() else limit
-        message = f"{words} {limit}, got {error.get('input')!r}"
-    return key, message
 
 
 # --- the JSON Schema -------------------------------------------------------------------------------------------------

@@ -436,7 +436,8 @@ class _Place:
     in_key: bool = False
 
     @classmethod
-    def find(cls, root: type[BaseModel], loc: tuple[int | str, ...]) -> _Place:
+    def find(cls, root: type[BaseModel], loc: tuple[int | str, ...], *, dotted_keys: bool = False) -> _Place:
+        """`dotted_keys`: a mapping's key written as TOML writes it (`per_km.car`), not as `per_km['car']`."""
         place = cls(node=root)
         for part in loc:
             node = _strip(place.node)
@@ -457,18 +458,25 @@ class _Place:
                     place.node = args[part] if part < len(args) else None
                 else:
                     place.node = args[0] if args else None
-            else:  # a key of a mapping, or a place the models do not describe
-                place.path += f"[{part!r}]" if origin is dict else f".{part}"
-                place.node = args[1] if origin is dict else None
+            elif origin is dict:  # a key of a mapping
+                key = repr(part)
+                place.path += f".{key[1:-1]}" if dotted_keys and key.startswith("'") else f"[{key}]"
+                place.node = args[1]
+            else:  # a place the models do not describe
+                place.path += f".{part}"
+                place.node = None
         return place
 
 
-def describe(error: ErrorDetails, root: type[BaseModel]) -> tuple[str, str]:
-    """A pydantic error found validating `root`, as (field path like `orders[3].items[0].qty`, readable message)."""
+def describe(error: ErrorDetails, root: type[BaseModel], *, dotted_keys: bool = False,
+             bounds_by_value: bool = False) -> tuple[str, str]:
+    """A pydantic error found validating `root`, as (field path like `orders[3].items[0].qty`, readable message).
+    `dotted_keys`: a mapping's keys as TOML writes them (`costs.per_km.car`); `bounds_by_value`: every bound named
+    by its value (`must be at least 0`, not `must not be negative`)."""
     kind, loc, ctx = error["type"], tuple(error["loc"]), error.get("ctx", {})
     value = error.get("input")
     got = f"got {value!r}"
-    place = _Place.find(root, loc)
+    place = _Place.find(root, loc, dotted_keys=dotted_keys)
     path = place.path
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         discriminator = str(ctx.get("discriminator", "")).strip("'")
@@ -493,7 +501,7 @@ def describe(error: ErrorDetails, root: type[BaseModel]) -> tuple[str, str]:
     if kind in _BOUNDS:
         bound, limit = _BOUNDS[kind], ctx.get(_BOUNDS[kind])
         limit = int(limit) if isinstance(limit, float) and limit.is_integer() else limit
-        words = _NAMED_BOUNDS.get((bound, limit)) or f"{_BOUND_WORDS[bound]} {limit}"
+        words = (None if bounds_by_value else _NAMED_BOUNDS.get((bound, limit))) or f"{_BOUND_WORDS[bound]} {limit}"
         return path, f"{words}, {got}"
     if kind in ("too_short", "too_long"):
         actual, length = ctx.get("actual_length"), _fixed_length(place.node)
