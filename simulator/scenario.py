@@ -28,7 +28,6 @@ PROFILES: tuple[Profile, ...] = get_args(Profile)
 DeliveryMode = Literal["courier", "locker", "pickup_point"]
 DELIVERY_MODES: tuple[str, ...] = get_args(DeliveryMode)
 FailedTo = Literal["store", "locker"]
-FAILED_TO: tuple[FailedTo, ...] = get_args(FailedTo)
 LATEST_S = 2 * DAY_S
 """The latest time of day a scenario may give: 48:00 (a simulated day may run past midnight)."""
 MAX_COUNT = 1_000_000
@@ -270,9 +269,11 @@ def apply_setting(scenario: Scenario, key: str, value: str) -> Scenario:
             factor = -1.0
         if not math.isfinite(factor) or factor < 0:
             raise ScenarioError(where, f"must be a number >= 0, got {value!r}")
-        if any(round(g.count * factor) > MAX_COUNT for g in scenario.fleet):
+        counts = [round(g.count * factor) for g in scenario.fleet]
+        if any(count > MAX_COUNT for count in counts):
             raise ScenarioError(where, f"would make a fleet group larger than {MAX_COUNT} couriers")
-        return replace(scenario, fleet=tuple(replace(g, count=round(g.count * factor)) for g in scenario.fleet))
+        return replace(scenario, fleet=tuple(replace(g, count=count)
+                                             for g, count in zip(scenario.fleet, counts, strict=True)))
     if key.startswith("fleet."):
         profile = key.removeprefix("fleet.")
         groups = [i for i, g in enumerate(scenario.fleet) if g.profile == profile]
