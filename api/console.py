@@ -230,22 +230,22 @@ def road_map(network: RoadNetwork, tolerance_m: float, name: str = "",
 def facility_view(f: Facility, core: Operations | None = None) -> dict[str, Any]:
     """A facility as `FacilityView` (live counters from `core` when given and it knows the facility)."""
     view: dict[str, Any] = {"id": f.id, "location": [float(f.location[0]), float(f.location[1])]}
-    live = core is not None and f.id in core.facility
+    live = core if core is not None and f.id in core.facility else None
     if isinstance(f, DarkStore):
         zone = None
         if f.zone is not None:
             simple = shapely.simplify(f.zone, 5 / M_PER_DEGREE)
             zone = shapely.geometry.mapping(shapely.transform(simple, lambda xy: np.round(xy, 6)))
         view |= {"kind": "store", "hours": list(f.hours) if f.hours else None, "zone": zone,
-                 "open_orders": core.open_orders(f.id) if live and core is not None else None}
+                 "open_orders": live.open_orders(f.id) if live is not None else None}
     elif isinstance(f, Locker):
-        free = core.allocator.inventory.free_compartments(f.id) if live and core is not None else None
+        free = live.allocator.inventory.free_compartments(f.id) if live is not None else None
         view |= {"kind": "locker", "store": f.store, "compartments": dict(f.compartments),
                  "free_compartments": None if free is None else dict(free)}
     elif isinstance(f, PickupPoint):
         view |= {"kind": "pickup_point", "store": f.store, "hours": list(f.hours) if f.hours else None,
                  "capacity": f.capacity,
-                 "free_capacity": core.allocator.inventory.free_capacity(f.id) if live and core is not None else None}
+                 "free_capacity": live.allocator.inventory.free_capacity(f.id) if live is not None else None}
     return view
 
 
@@ -325,18 +325,22 @@ def make_router(service: Service, *, planner: Callable[..., Any], reader: Callab
         nodes = snap(network, np.array(stops, dtype=np.float64), max_distance_m=math.inf).nodes
         return leg_lines(network, profile, [int(n) for n in nodes], hour=hour, tolerance_m=3.0)
 
-    def couriers(geometry: bool) -> list[tuple[dict[str, Any], int | None]]:
-        """(row, when its last trip was dispatched) of every courier configured."""
-        where = {f.id: [float(f.location[0]), float(f.location[1])] for f in current_facilities()}
-        rows: list[tuple[dict[str, Any], int | None]] = []
-        new_paths = 0
+    def routes() -> list[tuple[str, Mapping[str, str], CourierState, dict[str, Any] | None]]:
+        """(id, configuration, status, published route) of every courier configured, in id order."""
         shifts = store.hgetall(SHIFTS_KEY)
+        rows: list[tuple[str, Mapping[str, str], CourierState, dict[str, Any] | None]] = []
         for cid, c in sorted(service.couriers().items()):
-            seen = store.hgetall(courier_key(cid))
             raw = store.get(route_key(cid))
             route = json.loads(raw) if raw else None
-            dispatched = None if route is None else route.get("dispatch_at")
-            status = courier_status(shifts.get(cid), route)
+            rows.append((cid, c, courier_status(shifts.get(cid), route), route))
+        return rows
+
+    def couriers(geometry: bool) -> list[dict[str, Any]]:
+        """`CourierView` of every courier configured."""
+        where = {f.id: [float(f.location[0]), float(f.location[1])] for f in current_facilities()}
+        rows: list[dict[str, Any]] = []
+        new_paths = 0
+        for cid, c, status, route in routes():
             if status in ("off", "idle"):
                 route = None
             if route is not None and geometry:
@@ -351,10 +355,11 @@ def make_router(service: Service, *, planner: Callable[..., Any], reader: Callab
                     paths[key] = lines
                 if lines is not None:
                     route["geometry"] = {"type": "MultiLineString", "coordinates": lines}
+            seen = store.hgetall(courier_key(cid))
             reported = "location" in seen
-            rows.append(({"id": cid, "store": c["store"], "profile": c["profile"], "status": status,
-                          "location": json.loads(seen["location"]) if reported else where.get(c["store"]),
-                          "at": int(seen["at"]) if reported else None, "route": route}, dispatched))
+            rows.append({"id": cid, "store": c["store"], "profile": c["profile"], "status": status,
+                         "location": json.loads(seen["location"]) if reported else where.get(c["store"]),
+                         "at": int(seen["at"]) if reported else None, "route": route})
         return rows
 
     # --- the page and its files -----------------------------------------------------------------------------
@@ -402,7 +407,7 @@ def make_router(service: Service, *, planner: Callable[..., Any], reader: Callab
         """Every courier: status, last reported position (its store's until it reports one) and, while it is
         out, its route (stops in order with ETAs); with `geometry=true` each route's road path, one line per leg
         (computed for at most 10 new routes per request; the others come with later requests)."""
-        return {"now": service.clock(), "couriers": [row for row, _ in couriers(geometry)]}
+        return {"now": service.clock(), "couriers": couriers(geometry)}
 
     @router.get("/v1/orders", tags=["orders"], response_model=OpenOrdersView)
     def open_orders_route(_who: Reader, state: Literal["open"] = "open",
@@ -429,11 +434,12 @@ def make_router(service: Service, *, planner: Callable[..., Any], reader: Callab
         events = {k: int(v) for k, v in sorted(store.hgetall(STATS_KEY).items())}
         counted = store.hgetall(ON_TIME_KEY)
         on_time, late = int(counted.get("on_time", 0)), int(counted.get("late", 0))
-        rows = couriers(False)
         by_store: dict[str, Counter[str]] = {s: Counter() for s in service.config()["stores"]}
-        for row, _ in rows:
-            by_store.setdefault(row["store"], Counter())[row["status"]] += 1
-        dispatched = [t for _, t in rows if t is not None]
+        dispatched: list[int] = []
+        for _, c, status, route in routes():
+            by_store.setdefault(c["store"], Counter())[status] += 1
+            if route is not None and route.get("dispatch_at") is not None:
+                dispatched.append(route["dispatch_at"])
         count, total = _histogram(service)
         return {"now": service.clock(), "events": events, "on_time": on_time, "late": late,
                 "on_time_rate": round(on_time / (on_time + late), 4) if on_time + late else None,
