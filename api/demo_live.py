@@ -36,7 +36,7 @@ from pydantic import SecretStr
 from api.app import create_app
 from api.service import Deployment, Service
 from api.settings import Settings
-from dispatch.model import Order
+from dispatch.model import Item, Order
 from simulator.demand import orders_for
 from simulator.model import DRAIN_S
 from simulator.scenario import Scenario
@@ -117,9 +117,6 @@ class Agenda:
                 out.append(heapq.heappop(self._heap)[2])
             return out
 
-    def __len__(self) -> int:
-        return len(self._heap)
-
 
 @dataclass(slots=True, kw_only=True)
 class CourierApp:
@@ -169,6 +166,7 @@ class LiveDemo:
         self.picking_s = {s.id: s.picking_s for s in self.scenario.stores}
         self.ready_at: dict[str, int] = {}
         self.mode = {o.id: o.mode for o in self.orders}
+        self.depot = {f.id: f.location for f in self.deployment.facilities}
         self.server: uvicorn.Server | None = None
         self.thread: threading.Thread | None = None
         self.base = ""
@@ -218,13 +216,13 @@ class LiveDemo:
     # --- the order system and the stores ----------------------------------------------------------------------
 
     def order_body(self, order: Order) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "id": order.id, "location": list(order.location), "mode": order.mode,
-            "items": [{"sku": i.sku, "qty": i.qty, "weight_g": i.weight_g, "dims_mm": list(i.dims_mm)}
-                      for i in order.items]}
+        def lines(items: tuple[Item, ...]) -> list[dict[str, Any]]:
+            return [{"sku": i.sku, "qty": i.qty, "weight_g": i.weight_g, "dims_mm": list(i.dims_mm)} for i in items]
+
+        body: dict[str, Any] = {"id": order.id, "location": list(order.location), "mode": order.mode,
+                                "items": lines(order.items)}
         if order.returns:
-            body["returns"] = [{"sku": i.sku, "qty": i.qty, "weight_g": i.weight_g, "dims_mm": list(i.dims_mm)}
-                               for i in order.returns]
+            body["returns"] = lines(order.returns)
         p = order.promise
         if p is not None:
             if p.kind == "express":
@@ -293,12 +291,11 @@ class LiveDemo:
         now = self.clock()
         if now < app.shift_start:
             return
-        depot = list(self.deployment_store_location(app.store))
         if not app.on:
             status, _ = app.http("POST", f"/v1/couriers/{app.id}/shift", {"on": True})
             app.on = status == 200
             if app.on:
-                app.http("POST", f"/v1/couriers/{app.id}/location", {"location": depot})
+                app.http("POST", f"/v1/couriers/{app.id}/location", {"location": list(self.depot[app.store])})
             return
         while app.plan and app.plan[0][0] <= now:
             _, stop, body = app.plan.pop(0)
@@ -358,9 +355,6 @@ class LiveDemo:
             elif s["kind"] == "return":
                 app.plan.append((at, s["id"], {"status": "arrived", "location": s["location"]}))
         app.plan.sort(key=lambda p: p[0])
-
-    def deployment_store_location(self, store: str) -> tuple[float, float]:
-        return next(f.location for f in self.deployment.facilities if f.id == store)
 
     # --- KPIs ------------------------------------------------------------------------------------------------
 
