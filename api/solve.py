@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse
 
 from api.errors import ApiError
 from api.service import Service
-from routing.errors import InvalidProblemError
+from routing.errors import InvalidProblemError, UnsupportedProblemError
 from routing.solvers.auto import BACKEND_NAMES, solve
 from routing.solvers.base import SolveParams
 from routing.vroom import INPUT_ERROR, INTERNAL_ERROR, RoadMatrices, VroomError, loads, parse, render
@@ -176,11 +176,10 @@ def make_router(service: Service, allowed: Callable[..., Any]) -> APIRouter:
             params = SolveParams(time_limit=time_limit, iterations=iterations, seed=options.get("seed", 0))
             try:
                 result = solve(doc.problem, params, backend=options.get("backend", "auto"))
-            except InvalidProblemError as e:  # a backend that cannot honour the problem
-                message = str(e)
-                if message.startswith("backend"):
-                    raise _invalid("backend", message.removeprefix("backend: ")) from None
-                raise _invalid("body", message) from None
+            except UnsupportedProblemError as e:  # no backend (or not the one named) honours the problem
+                raise _invalid("backend", str(e).removeprefix("backend: ")) from None
+            except InvalidProblemError as e:
+                raise _invalid("body", str(e)) from None
             return render(doc, result, loading_ms=loading_ms)
 
     @router.post("/v1/solve", response_model=None,

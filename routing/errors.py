@@ -15,3 +15,7 @@ class SnapError(RoutingError, ValueError):
 
 class InvalidProblemError(RoutingError, ValueError):
     """A routing request or one of its parameters is invalid."""
+
+
+class UnsupportedProblemError(InvalidProblemError):
+    """No backend (or not the one named) honours every feature of the problem; the message starts `backend`."""

@@ -14,7 +14,7 @@ budget. What it measured decides `auto`:
 
 from __future__ import annotations
 
-from routing.errors import InvalidProblemError
+from routing.errors import UnsupportedProblemError
 from routing.problem import Problem
 from routing.solvers import lns
 from routing.solvers.base import Backend, SolveParams, SolveResult, run_backend
@@ -52,14 +52,14 @@ def choose_backend(problem: Problem) -> Backend:
         if not missing:
             return backend
         reasons.append(f"{backend.name} lacks {', '.join(missing)}")
-    raise InvalidProblemError("backend: no backend supports this problem (" + "; ".join(reasons) + ")")
+    raise UnsupportedProblemError("backend: no backend supports this problem (" + "; ".join(reasons) + ")")
 
 
 def get_backend(name: str, problem: Problem) -> Backend:
     if name == "auto":
         return choose_backend(problem)
     if name not in BACKENDS:
-        raise InvalidProblemError(f"backend: unknown backend {name!r}, choose one of {', '.join(BACKEND_NAMES)}")
+        raise UnsupportedProblemError(f"backend: unknown backend {name!r}, choose one of {', '.join(BACKEND_NAMES)}")
     return BACKENDS[name]()
 
 

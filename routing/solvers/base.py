@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
-from routing.errors import InvalidProblemError
+from routing.errors import InvalidProblemError, UnsupportedProblemError
 from routing.evaluate import Evaluation, evaluate
 from routing.problem import UNREACHABLE, Job, Plan, Problem, Route, Shipment, Unassigned, Vehicle, Visit
 
@@ -322,7 +322,7 @@ def run_backend(backend: Backend, problem: Problem, params: SolveParams) -> Solv
     """Screen, reduce, let the backend search, restore, repair and evaluate — within the time limit."""
     missing = backend.unsupported(problem)
     if missing:
-        raise InvalidProblemError(f"backend {backend.name} cannot honour: {', '.join(missing)}")
+        raise UnsupportedProblemError(f"backend {backend.name} cannot honour: {', '.join(missing)}")
     backend.prepare(problem)
     started = time.perf_counter()
     deadline = None if params.time_limit is None else started + params.time_limit
