@@ -199,12 +199,12 @@ class Jobs:
         self._submitter.submit(self._start, job, partial(_submit_simulation, job, scenario))
         return job
 
-    def sweep(self, scenario: Scenario, combos: Sequence[Mapping[str, str]], knobs: Sequence[str],
-              shown: Mapping[str, Any], seeds: Sequence[int], values: Mapping[str, Mapping[str, Any]]) -> Job:
-        """Queue a grid (every combination already checked to apply); `values` maps each knob's text back to the
-        value the request gave, for the rows."""
+    def sweep(self, scenario: Scenario, combos: Sequence[Mapping[str, str]], shown: Mapping[str, Any],
+              seeds: Sequence[int], values: Mapping[str, Mapping[str, Any]]) -> Job:
+        """Queue a grid (every combination already checked to apply); `values` maps each knob, in order, from its
+        texts back to the values the request gave, for the rows."""
         job = self._add("sweep", scenario, shown, tuple(seeds), len(combos))
-        self._submitter.submit(self._start, job, partial(_submit_sweep, job, scenario, combos, knobs, values,
+        self._submitter.submit(self._start, job, partial(_submit_sweep, job, scenario, combos, values,
                                                          self._run_done))
         return job
 
@@ -239,24 +239,12 @@ class Jobs:
         last.add_done_callback(partial(self._finished, job.id))
 
     def _connect(self) -> Any:
-        """The Dask client: on the scheduler named (as `lastmile sweep --scheduler`), else on a LocalCluster of
-        single-threaded processes as `simulator.sweep.dask_client` starts, but with its HTTP server on a free
-        loopback port (not 8787, which a second cluster on the host, e.g. another API process, would find taken)."""
+        """The Dask client of `simulator.sweep.dask_client`: on the scheduler named (as `lastmile sweep
+        --scheduler`), else on a LocalCluster of `workers` single-threaded processes; closed with the registry."""
         if self._client is None:
             if self._closed:
                 raise RuntimeError("the API process is shutting down")
-            if self.scheduler:
-                client = self._stack.enter_context(dask_client(self.scheduler))
-            else:
-                import dask
-                from distributed import Client, LocalCluster
-
-                with dask.config.set({"distributed.worker.profile.enabled": False}):
-                    cluster = self._stack.enter_context(LocalCluster(
-                        n_workers=self.workers, threads_per_worker=1, processes=True, dashboard_address=LOOPBACK,
-                        scheduler_kwargs={"dashboard": False}, silence_logs=logging.ERROR))
-                client = Client(cluster, set_as_default=False)
-                self._stack.callback(client.close)
+            client = self._stack.enter_context(dask_client(self.scheduler, workers=self.workers))
             client.subscribe_topic(TOPIC, self._on_event)
             self._client = client
         return self._client
@@ -409,7 +397,7 @@ def _submit_simulation(job: Job, scenario: Scenario, client: Any) -> tuple[list[
     return [], future
 
 
-def _submit_sweep(job: Job, scenario: Scenario, combos: Sequence[Mapping[str, str]], knobs: Sequence[str],
+def _submit_sweep(job: Job, scenario: Scenario, combos: Sequence[Mapping[str, str]],
                   values: Mapping[str, Mapping[str, Any]], on_run: Callable[[str, Any], None],
                   client: Any) -> tuple[list[Any], Any]:
     runs = [client.submit(sweep_run_task, job.id, scenario, dict(combo), key=f"lastmile-{job.id}-{k}", pure=False)
@@ -417,7 +405,7 @@ def _submit_sweep(job: Job, scenario: Scenario, combos: Sequence[Mapping[str, st
     for future in runs:
         future.add_done_callback(partial(on_run, job.id))
     rows = client.submit(_rows, runs, values, key=f"lastmile-{job.id}-rows", pure=False)
-    last = client.submit(sweep_files_task, str(job.out), rows, list(knobs), key=f"lastmile-{job.id}-files",
+    last = client.submit(sweep_files_task, str(job.out), rows, list(values), key=f"lastmile-{job.id}-files",
                          pure=False)
     return [*runs, rows], last
 
@@ -610,14 +598,11 @@ def make_router(settings: Settings, planner: Callable[..., Any], *, jobs: Jobs |
             raise ApiError(422, "invalid", f"the grid has {runs} runs; at most {MAX_RUNS}", "set")
         try:
             combos = grid(settings_, seeds)
+            for combo in combos:
+                configure(scenario, combo)
         except ScenarioError as exc:
             raise ApiError(422, "invalid", exc.message, field_of(exc.key)) from None
-        for combo in combos:
-            try:
-                configure(scenario, combo)
-            except ScenarioError as exc:
-                raise ApiError(422, "invalid", exc.message, field_of(exc.key)) from None
-        return accepted(registry.sweep(scenario, combos, list(given), body.set, seeds, given))
+        return accepted(registry.sweep(scenario, combos, body.set, seeds, given))
 
     @router.get("/v1/sweeps", response_model=None)
     async def list_sweeps(limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
