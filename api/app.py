@@ -12,7 +12,6 @@ day (as in `events.jsonl`).
 import functools
 import gc
 import json
-import math
 import re
 import secrets
 import threading
@@ -24,7 +23,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import anyio
-import numpy as np
 import redis
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
@@ -47,8 +45,7 @@ from api.webhooks import EVENT_TYPES, Registry, Subscription, cursor_key
 from dispatch.errors import DispatchError
 from dispatch.model import MAX_UNITS
 from dispatch.operations import order_to_json
-from routing.paths import leg_lines
-from routing.snap import snap
+from routing.paths import StopLines
 
 Principal = dict[str, str]
 TRACK_PAGE = (Path(__file__).parent / "static" / "track.html").read_text()
@@ -452,12 +449,7 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
     network = service.deployment.network
     traffic = service.deployment.options.traffic
 
-    @functools.lru_cache(maxsize=4096)
-    def legs(profile: str, hour: int | None, stops: tuple[tuple[float, float], ...]) -> dict[str, Any]:
-        nodes = snap(network, np.array(stops, dtype=np.float64), max_distance_m=math.inf).nodes
-        lines = leg_lines(network, profile, [int(n) for n in nodes], hour=hour, tolerance_m=3.0)
-        return {"type": "Feature", "properties": {"legs": "one line per leg, from each stop to the next"},
-                "geometry": {"type": "MultiLineString", "coordinates": lines}}
+    lines = StopLines(network)
 
     @app.get("/v1/couriers/{courier_id}/route", tags=["couriers"])
     async def route(courier_id: str, who: CourierKey, geometry: bool = True) -> JSONResponse:
@@ -471,7 +463,10 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
         points = tuple(tuple(s["location"]) for s in body["stops"] if s.get("location") is not None)
         if geometry and len(points) >= 2:
             hour = body["departure"] // 3600 % 24 if traffic else None
-            body["geometry"] = legs(courier["profile"], hour, points)
+            body["geometry"] = {"type": "Feature",
+                                "properties": {"legs": "one line per leg, from each stop to the next"},
+                                "geometry": {"type": "MultiLineString",
+                                             "coordinates": lines(courier["profile"], hour, points)}}
         return JSONResponse(body)
 
     @app.post("/v1/couriers/{courier_id}/stops/{stop_id}", tags=["couriers"], responses=QUEUED)
@@ -532,7 +527,7 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
 
     app.include_router(planner_jobs(service.settings, role("planner", "admin")))  # docs/api.md#planner-jobs
     app.include_router(vroom_solve(service, role("planner", "order_system", "admin")))  # docs/api.md#stateless-solve
-    app.include_router(map_console(service, planner=role("planner", "admin"), order_view=_order_view,
+    app.include_router(map_console(service, lines=lines, planner=role("planner", "admin"), order_view=_order_view,
                                    reader=role("order_system", "planner", "admin")))  # docs/api.md#map-console
 
     # --- customer tracking (no key) ---------------------------------------------------------------------------

@@ -46,8 +46,8 @@ from dispatch.model import DarkStore, Facility, Locker, PickupPoint
 from dispatch.operations import Operations
 from routing.errors import RoutingError
 from routing.network import HIGHWAY_CODE, RoadNetwork
-from routing.paths import leg_lines
-from routing.snap import EARTH_RADIUS_M, snap
+from routing.paths import StopLines
+from routing.snap import EARTH_RADIUS_M
 from simulator.demand import orders_for
 from simulator.errors import ScenarioError
 from simulator.model import facilities as scenario_facilities
@@ -285,10 +285,11 @@ def replay_places(scenario: Scenario) -> dict[str, Any]:
 
 # --- the routes ----------------------------------------------------------------------------------------------------
 
-def make_router(service: Service, *, planner: Callable[..., Any], reader: Callable[..., Any],
+def make_router(service: Service, *, lines: StopLines, planner: Callable[..., Any], reader: Callable[..., Any],
                 order_view: Callable[[str, Mapping[str, str]], dict[str, Any]]) -> APIRouter:
-    """The console's page, files and reads. `planner` is the app's role check for planner and admin keys, `reader`
-    the one that also lets order-system keys read orders; `order_view` shows an order record as the API does."""
+    """The console's page, files and reads. `lines` is the app's cache of route geometry (the courier apps' too),
+    `planner` the app's role check for planner and admin keys, `reader` the one that also lets order-system keys
+    read orders; `order_view` shows an order record as the API does."""
     store = service.store
     network = service.deployment.network
     traffic = service.deployment.options.traffic
@@ -319,12 +320,6 @@ def make_router(service: Service, *, planner: Callable[..., Any], reader: Callab
             return gzip.compress(map_body(tolerance_m, False), compresslevel=6, mtime=0)
         return json.dumps(road_map(network, tolerance_m, service.deployment.name), separators=(",", ":")).encode()
 
-    paths: dict[tuple[Any, ...], list[Any]] = {}
-
-    def road_path(profile: str, hour: int | None, stops: tuple[tuple[float, ...], ...]) -> list[Any]:
-        nodes = snap(network, np.array(stops, dtype=np.float64), max_distance_m=math.inf).nodes
-        return leg_lines(network, profile, [int(n) for n in nodes], hour=hour, tolerance_m=3.0)
-
     def routes() -> list[tuple[str, Mapping[str, str], CourierState, dict[str, Any] | None]]:
         """(id, configuration, status, published route) of every courier configured, in id order."""
         shifts = store.hgetall(SHIFTS_KEY)
@@ -346,15 +341,12 @@ def make_router(service: Service, *, planner: Callable[..., Any], reader: Callab
             if route is not None and geometry:
                 points = tuple(tuple(s["location"]) for s in route["stops"] if s.get("location") is not None)
                 key = (c["profile"], route["departure"] // 3600 % 24 if traffic else None, points)
-                lines = paths.get(key)
-                if lines is None and len(points) >= 2 and new_paths < MAX_NEW_PATHS:
+                drawn = lines.cached(*key)
+                if drawn is None and len(points) >= 2 and new_paths < MAX_NEW_PATHS:
                     new_paths += 1
-                    lines = road_path(*key)
-                    if len(paths) >= 4096:
-                        paths.clear()
-                    paths[key] = lines
-                if lines is not None:
-                    route["geometry"] = {"type": "MultiLineString", "coordinates": lines}
+                    drawn = lines(*key)
+                if drawn is not None:
+                    route["geometry"] = {"type": "MultiLineString", "coordinates": drawn}
             seen = store.hgetall(courier_key(cid))
             reported = "location" in seen
             rows.append({"id": cid, "store": c["store"], "profile": c["profile"], "status": status,

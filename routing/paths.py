@@ -16,7 +16,7 @@ import scipy.sparse.csgraph
 import shapely
 
 from routing.network import Profile, RoadNetwork
-from routing.snap import EARTH_RADIUS_M
+from routing.snap import EARTH_RADIUS_M, snap
 
 _NO_PREDECESSOR = -9999
 _M_PER_DEGREE = EARTH_RADIUS_M * math.pi / 180
@@ -53,3 +53,34 @@ def leg_lines(network: RoadNetwork, profile: str | Profile, stops: Sequence[int]
             points = np.vstack([points, points])
         lines.append([(round(float(x), 6), round(float(y), 6)) for x, y in points])
     return lines
+
+
+Lines = list[list[tuple[float, float]]]
+
+
+class StopLines:
+    """`leg_lines` of stop sequences given as (lon, lat) points, snapped to `network`'s nearest nodes, cached by
+    (profile, hour, stops): the courier app's route and the map console draw the same routes from one cache."""
+
+    def __init__(self, network: RoadNetwork, *, tolerance_m: float = 3.0, size: int = 4096) -> None:
+        self.network = network
+        self.tolerance_m = tolerance_m
+        self.size = size
+        self._lines: dict[tuple[str, int | None, tuple[tuple[float, ...], ...]], Lines] = {}
+
+    def cached(self, profile: str, hour: int | None,
+               stops: tuple[tuple[float, ...], ...]) -> Lines | None:
+        """The lines if already computed, else None (nothing is computed)."""
+        return self._lines.get((profile, hour, stops))
+
+    def __call__(self, profile: str, hour: int | None, stops: tuple[tuple[float, ...], ...]) -> Lines:
+        """The lines, computed on the first call for these stops."""
+        key = (profile, hour, stops)
+        lines = self._lines.get(key)
+        if lines is None:
+            nodes = snap(self.network, np.array(stops, dtype=np.float64), max_distance_m=math.inf).nodes
+            lines = leg_lines(self.network, profile, [int(n) for n in nodes], hour=hour, tolerance_m=self.tolerance_m)
+            if len(self._lines) >= self.size:
+                self._lines.clear()
+            self._lines[key] = lines
+        return lines
