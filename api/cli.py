@@ -162,6 +162,13 @@ def cmd_fleet_size(args: argparse.Namespace) -> None:
                        workers=args.workers, as_json=args.json, echo=print)
 
 
+def cmd_calibrate_quotes(args: argparse.Namespace) -> None:
+    from api.sweep import run_calibrate_cli
+
+    run_calibrate_cli(args.scenario, args.seeds, quantile=args.quantile, scheduler=args.scheduler,
+                      workers=args.workers, as_json=args.json, progress=not args.no_progress, echo=print)
+
+
 def _settings(args: argparse.Namespace) -> Any:
     """Settings from LASTMILE_* variables, overridden by the flags given."""
     from pydantic import ValidationError
@@ -328,6 +335,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="1 (default): simulate here; more: a local Dask cluster running the seeds at once")
     f.add_argument("--json", action="store_true", help="print one JSON object")
     f.set_defaults(run=cmd_fleet_size)
+    c = sub.add_parser("calibrate-quotes", help="fit the express quote model of a scenario on simulated days "
+                                                "(prints a [promise.express_model] table)")
+    c.add_argument("scenario", type=Path, metavar="SCENARIO", help="scenario file (.toml)")
+    c.add_argument("--seeds", required=True, metavar="S1,S2",
+                   help="the days to fit on: seeds other than those you score the scenario on, e.g. 11,12,13")
+    c.add_argument("--quantile", type=float, default=0.95,
+                   help="share of orders to deliver by their quote (default 0.95)")
+    c.add_argument("--scheduler", default=None, metavar="ADDRESS", help="a Dask scheduler (default: a local cluster)")
+    c.add_argument("--workers", type=_positive(int), default=2, help="local worker processes (default 2)")
+    c.add_argument("--json", action="store_true", help="print one JSON object")
+    c.add_argument("--no-progress", action="store_true", help="no progress bar")
+    c.set_defaults(run=cmd_calibrate_quotes)
     for name, helptext, run in (("serve", "run the live API (FastAPI) with its dispatch workers", cmd_serve),
                                 ("worker", "run a dispatch worker against a Redis store", cmd_worker)):
         v = sub.add_parser(name, help=helptext)

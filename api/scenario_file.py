@@ -33,6 +33,7 @@ from api.schemas import JSON_SCHEMA_DIALECT, LOCATION_DOC, Id, LonLat, describe
 from dispatch.errors import DispatchError
 from dispatch.model import DAY_S, CompartmentSize, parse_clock
 from dispatch.promise import MAX_FACTOR, PromiseOptions
+from dispatch.reoptimize import DEFAULT_MINUTE_COST_M, Objective
 from simulator import scenario as domain
 from simulator.errors import ScenarioError
 from simulator.scenario import (
@@ -46,6 +47,7 @@ from simulator.scenario import (
     PROFILES,
     DeliveryMode,
     DemandKind,
+    DispatchBackend,
     FailedTo,
     PolicyName,
     Profile,
@@ -177,6 +179,15 @@ class Policy(_Table):
     hold_s: Seconds = Field(300, description="`batch`: longest an order waits for others to join its trip, seconds")
     radius_s: Seconds = Field(600, description="`batch`: farthest apart (road seconds) orders of one trip may be")
     iterations: PositiveCount = Field(200, description="`reoptimize`: search iterations per decision")
+    objective: Objective = Field("click_to_door", description="`reoptimize`: what a minute costs: `click_to_door`"
+                                 " (every minute from placement to the door) or `lateness` (every minute past "
+                                 "the promise)")
+    minute_cost_m: WholeMetres = Field(DEFAULT_MINUTE_COST_M, description="`reoptimize`: metres of riding one "
+                                       "minute of the objective is worth (0: minimise metres alone)")
+    backend: DispatchBackend = Field("sisr", description="`reoptimize`: the routing backend of each decision "
+                                     "(`sisr`: the compiled string-removal search; `hybrid`: OR-Tools first)")
+    warm_start: Annotated[bool, Strict()] = Field(True, description="`reoptimize`: each decision starts from the "
+                                                  "previous one's plan with the new orders inserted")
 
 
 class Allocation(_Table):
@@ -186,6 +197,26 @@ class Allocation(_Table):
                                           "and couriers, among stores within `max_detour_s` of the nearest's road "
                                           "time; `nearest`: by road alone")
     max_detour_s: Seconds = Field(600, description="`eta`: most road seconds a store may lie beyond the nearest")
+
+
+class ExpressModel(_Table):
+    """`[promise.express_model]`: a fitted quantile model of express click-to-door (`lastmile calibrate-quotes`
+    prints one): lead = constant_s + picking × picking + courier_wait × courier wait + road × road time + plan ×
+    the dispatcher's planned lead."""
+
+    constant_s: Annotated[float, Strict(), Field(ge=-DAY_S, le=DAY_S), _NUMBER] = Field(
+        description="seconds added to every lead")
+    picking: Annotated[float, Strict(), Field(ge=0.0, le=MAX_FACTOR), _NUMBER] = Field(
+        description="weight of the estimated time until picking is done")
+    courier_wait: Annotated[float, Strict(), Field(ge=0.0, le=MAX_FACTOR), _NUMBER] = Field(
+        description="weight of the estimated wait for a courier at the store")
+    road: Annotated[float, Strict(), Field(ge=0.0, le=MAX_FACTOR), _NUMBER] = Field(
+        description="weight of the road time from the store to the door")
+    plan: Annotated[float, Strict(), Field(ge=0.0, le=MAX_FACTOR), _NUMBER] = Field(
+        0.0, description="weight of the store dispatcher's planned hand-over (the plain estimate where its policy "
+                         "makes no plan)")
+    quantile: Annotated[float, Strict(), Field(gt=0.0, lt=1.0), _NUMBER] = Field(
+        0.95, description="the share of orders the model was fitted to deliver by their quote")
 
 
 class Promise(_Table):
@@ -198,6 +229,8 @@ class Promise(_Table):
     travel_factor: PositiveFactor = Field(1.0, description="road times are multiplied by this")
     slot_s: SlotSeconds = Field(3600, description="slot length, seconds (at least a minute)")
     slot_capacity: PositiveCount | None = Field(None, description="orders per slot and store (default unlimited)")
+    express_model: ExpressModel | None = Field(None, description="express ETAs from this fitted model instead of "
+                                                                 "the margins (slots and collection keep them)")
 
 
 class Store(_Table):

@@ -40,14 +40,14 @@ SHORT = {"on_time_rate": "on time", "click_to_door_mean_min": "c2d mean", "click
          "cost_per_order": "cost/order", "courier_utilisation": "util", "orders_per_courier_hour": "ord/c-h"}
 
 
-def parse_seed_list(text: str) -> list[int]:
-    """`1,2,5` as seeds; anything else is a ScenarioError naming --seed-list."""
+def parse_seed_list(text: str, flag: str = "--seed-list") -> list[int]:
+    """`1,2,5` as seeds; anything else is a ScenarioError naming `flag`."""
     try:
         seeds = [int(s) for s in text.split(",")]
     except ValueError:
-        raise ScenarioError("--seed-list", f"must be integers separated by commas, got {text!r}") from None
+        raise ScenarioError(flag, f"must be integers separated by commas, got {text!r}") from None
     if any(s < 0 for s in seeds):
-        raise ScenarioError("--seed-list", f"seeds must be >= 0, got {text!r}")
+        raise ScenarioError(flag, f"seeds must be >= 0, got {text!r}")
     return list(dict.fromkeys(seeds))
 
 
@@ -179,3 +179,42 @@ def run_fleet_size_cli(path: Path, target_text: str, *, seeds: int = 1, schedule
     echo(f"  {'total':<{width}}  {out['couriers']:>8}  ({scenario.couriers})")
     echo(f"  achieved {label}: {shown}")
     return sizing
+
+
+def run_calibrate_cli(path: Path, seed_list: str, *, quantile: float = 0.95, scheduler: str | None = None,
+                      workers: int = 2, as_json: bool = False, progress: bool = True,
+                      echo: Callable[[str], object] = print) -> Any:
+    """Fit the scenario's express quote model on the days of `seed_list`; print it as a `[promise.express_model]`
+    table to paste into the scenario (or as JSON)."""
+    from dataclasses import asdict
+
+    from simulator.calibrate import calibrate
+
+    started = time.perf_counter()
+    scenario = load_scenario(path)
+    seeds = parse_seed_list(seed_list, "--seeds")
+    if not 0 < quantile < 1:
+        raise ScenarioError("--quantile", f"must be in (0, 1), got {quantile}")
+    bar = tqdm(total=len(seeds), unit="day", disable=not progress or as_json)
+
+    def tick(done: int, total: int) -> None:
+        bar.n = done
+        bar.refresh()
+
+    try:
+        result = calibrate(scenario, seeds, quantile=quantile, workers=workers, scheduler=scheduler, progress=tick)
+    finally:
+        bar.close()
+    if as_json:
+        echo(json.dumps({"scenario": scenario.name, "seeds": list(result.seeds), "samples": result.samples,
+                         "met_rate": result.met_rate, "slack_mean_min": result.slack_mean_min,
+                         "express_model": asdict(result.model)}))
+        return result
+    m = result.model
+    echo(f"# {scenario.name}, policy {scenario.policy.name}: fitted on seeds {','.join(map(str, seeds))} "
+         f"({result.samples:,} delivered express orders, {time.perf_counter() - started:.0f} s); on them "
+         f"{result.met_rate:.1%} delivered by the quote, {result.slack_mean_min:.2f} min mean slack")
+    echo("[promise.express_model]")
+    for key in ("constant_s", "picking", "courier_wait", "road", "plan", "quantile"):
+        echo(f"{key} = {getattr(m, key)}")
+    return result

@@ -136,6 +136,19 @@ def _dispatch(r: dict[str, Any]) -> str:
             f"{d['late_orders_mean']:.1f} late orders, {d['km_mean']:.1f} km per plan ({others})")
 
 
+def _policies(day: str) -> Callable[[dict[str, Any]], str]:
+    def render(r: dict[str, Any]) -> str:
+        rows = r["policies"][day]
+        return "; ".join(f"{p}: {v['click_to_door_mean_min']:.1f} min, {v['km_per_order']:.2f} km/order, "
+                         f"{v['on_time_rate']:.1%} on time" for p, v in rows.items())
+    return render
+
+
+def _ablation(r: dict[str, Any]) -> str:
+    return "; ".join(f"{name}: {v['click_to_door_mean_min']:.1f} min, {v['km_per_order']:.2f} km/order, "
+                     f"{v['wall_s']:.0f} s" for name, v in r["policies"]["ablation"].items())
+
+
 def _mdrp(r: dict[str, Any]) -> str:
     m = r["mdrp"]
     return (f"{m['rolling_ctd_excess']:.3f} min / {m['rolling_undelivered_pct']:.3f} % "
@@ -168,6 +181,15 @@ ROWS: list[Row] = [
         measured=lambda r: f"{_num(r['allocation']['orders_per_s_median'])} orders/s median"),
     Row(figure="re-optimising 60 open orders and 20 couriers, 0.3 s budget (`auto`), beside each backend alone at "
                "the same budget", source="latest-fast", target="p95 ≤ 0.5 s", measured=_dispatch),
+    Row(figure="dispatch policies, Ostankino day, mean of seeds 1–5: click-to-door, km per order, on time",
+        source="latest-policies", target="reoptimize ≤ the better of batch and greedy on each",
+        measured=_policies("ostankino")),
+    Row(figure="dispatch policies, Porto centre day (5,000 orders)", source="latest-policies",
+        target="reoptimize ≤ the better of batch and greedy on each, ≤ 10 min",
+        measured=lambda r: (_policies("porto")(r)
+                            + f"; reoptimize's day {r['policies']['porto_reoptimize_wall_s']:.0f} s")),
+    Row(figure="reoptimize, what each part adds (Ostankino, seeds 1–5)", source="latest-policies",
+        measured=_ablation),
     Row(figure="MDRP, 120 shared days, rolling: excess over the lower bound / undelivered", source="latest-mdrp",
         target="≤ 1.2 min / ≤ 0.25 %", measured=_mdrp),
     Row(figure="MDRP rolling, days of seeds 0–2 / of seeds 3–4 (validation): excess over the delivered orders' own "

@@ -1,4 +1,5 @@
-"""`make bench`: solver gaps on Solomon and CVRPLIB X, matrix timings; writes JSON and a Markdown table."""
+"""`make bench`: solver gaps on Solomon and CVRPLIB X, dispatch policies on whole days, city days, matrix timings,
+the live API; writes JSON and a Markdown table per group of suites."""
 
 from __future__ import annotations
 
@@ -199,6 +200,10 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["", "| figure | value |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in city.items() if k not in days]
         lines.append("")
+    if "policies" in report:
+        from benchmarks import bench_policies
+
+        lines += bench_policies.markdown(report["policies"])
     if "api" in report:
         from benchmarks import bench_api
 
@@ -229,7 +234,8 @@ def markdown(report: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--suites", default="api,city,matrix,allocation,dispatch,mdrp,sweep,solomon,cvrp,gh")
+    parser.add_argument("--suites",
+                        default="api,city,policies,matrix,allocation,dispatch,mdrp,sweep,solomon,cvrp,gh")
     parser.add_argument("--backends", default="pyvrp,ortools,sisr,hybrid")
     parser.add_argument("--solomon-time", type=float, default=10.0)
     parser.add_argument("--cvrp-time", type=float, default=20.0, help="seconds for X instances below 500 customers")
@@ -258,6 +264,10 @@ def main() -> None:
         from benchmarks import bench_dispatch
 
         bench_dispatch.run(report)
+    if "policies" in suites:
+        from benchmarks import bench_policies
+
+        bench_policies.run(report, jobs=args.jobs)
     if "allocation" in suites:
         from benchmarks import bench_allocation
 
@@ -316,6 +326,7 @@ GROUPS = {
     "mdrp": ("mdrp", "mdrp_runs"),
     "sweep": ("sweep",),
     "city": ("city",),
+    "policies": ("policies",),
     "api": ("api",),
 }
 """Which suites share a result file (`benchmarks/results/latest-GROUP.{json,md}`)."""

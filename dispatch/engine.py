@@ -18,6 +18,9 @@ Courier events (`on_courier_event`):
 - `position` (`location`): where the courier is now.
 - `off` / `on`: shift break or end / back on (optionally at `location`). Going off reopens a committed trip not
   yet picked up; a courier with parcels on board must deliver or bring them back first.
+
+Each decision sees the previous one's tentative plan (`DispatchState.plan`), so a policy can repair its plan on
+events instead of building it from nothing; the plan is part of the snapshot.
 """
 
 from __future__ import annotations
@@ -72,6 +75,8 @@ class Dispatcher:
         self._collected: dict[str, list[str]] = {}
         self._completed: dict[str, int] = {}
         self._now = 0
+        self._plan: dict[str, tuple[str, ...]] = {}
+        """The last decision's tentative plan (courier id -> order ids): the next decision starts from it."""
         self.last: Decisions | None = None
         for c in couriers:
             self.add_courier(c)
@@ -131,7 +136,8 @@ class Dispatcher:
         return DispatchState.trusted(now=self._now if now is None else now, store_id=self.store_id,
                                      store_location=self.store_location, orders=tuple(self._orders.values()),
                                      couriers=tuple(self._couriers.values()), travel=self.travel,
-                                     tick_s=self.tick_s, co2_g_per_km=self.co2_g_per_km, by_id=dict(self._orders))
+                                     tick_s=self.tick_s, co2_g_per_km=self.co2_g_per_km, by_id=dict(self._orders),
+                                     plan=MappingProxyType(self._plan))
 
     def _checked_state(self) -> DispatchState:
         """The state through every check of `DispatchState` (on set-up, new couriers and orders, restore)."""
@@ -176,6 +182,23 @@ class Dispatcher:
         except Exception:
             del self._orders[order.id]
             raise
+
+    def preview(self, order: DispatchOrder, now: int) -> Decisions:
+        """What the policy would decide at `now` (>= the dispatcher's time) with `order` added: a dry run for
+        quotes, which changes nothing (the order is not kept, no trip is committed)."""
+        if order.id in self._orders or order.id in self._completed:
+            raise InvalidDispatchError("order.id", f"duplicate order id {order.id!r}")
+        if order.store != self.store_id:
+            raise InvalidDispatchError("order.store", f"{order.store!r} is not this store {self.store_id!r}")
+        self._check_order(order)
+        if isinstance(now, bool) or not isinstance(now, int) or now < self._now:
+            raise InvalidDispatchError("now", f"must be integer seconds >= {self._now}, got {now!r}")
+        orders = {**self._orders, order.id: order}
+        state = DispatchState.trusted(now=now, store_id=self.store_id, store_location=self.store_location,
+                                      orders=tuple(orders.values()), couriers=tuple(self._couriers.values()),
+                                      travel=self.travel, tick_s=self.tick_s, co2_g_per_km=self.co2_g_per_km,
+                                      by_id=orders, plan=MappingProxyType(self._plan))
+        return self.policy.decide(state)
 
     def _check_order(self, order: DispatchOrder) -> None:
         """What `DispatchState` would check of one more order: a known location, the couriers' load dimensions."""
@@ -265,6 +288,7 @@ class Dispatcher:
             "couriers": [asdict(c) for c in self._couriers.values()],
             "collected": {cid: list(oids) for cid, oids in self._collected.items()},
             "completed": dict(self._completed),
+            "plan": {cid: list(oids) for cid, oids in self._plan.items()},
         }
 
     def restore(self, data: Mapping[str, Any]) -> None:
@@ -275,6 +299,7 @@ class Dispatcher:
                           for c in data["couriers"]}
         self._collected = {cid: list(oids) for cid, oids in data["collected"].items()}
         self._completed = {oid: int(t) for oid, t in data["completed"].items()}
+        self._plan = {cid: tuple(oids) for cid, oids in data.get("plan", {}).items()}
         self.last = None
         self.version += 1
         self._checked_state()
@@ -297,5 +322,6 @@ class Dispatcher:
             c = self._couriers[trip.courier_id]
             self._couriers[c.id] = replace(c, status="assigned", carrying=trip.order_ids,
                                            available_at=trip.departure)
+        self._plan = {t.courier_id: t.order_ids for t in decisions.tentative}
         self.last = decisions
         return decisions

@@ -19,6 +19,12 @@ class StoreLoad(Protocol):
         for one), or None when no courier is on shift there."""
         ...
 
+    def planned_at(self, store: DarkStore, node: int, ready_at: int, boxes: int, now: int) -> int | None:
+        """When the store's dispatcher would plan to hand over an order placed now for road node `node`, ready
+        at `ready_at`, of `boxes` boxes (a dry run of its policy: nothing changes), or None when the policy makes
+        no plan for it (greedy and batch plan only orders ready by their next tick) or the store has none."""
+        ...
+
 
 def departure_at(load: StoreLoad, store: DarkStore, now: int) -> int | None:
     """When an order placed at `store` now could leave it: picked and a courier free (None: no courier)."""

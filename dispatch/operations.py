@@ -16,7 +16,7 @@ Events (`Event.line()` is one line of `events.jsonl`: `{"t", "order", "event", .
 
 | event | fields | when |
 |---|---|---|
-| `placed` | `mode`, `quoted_eta` (express ETA at checkout, or null) | every order, first |
+| `placed` | `mode`, `quoted_eta` (express ETA at checkout, or null), `quote_basis` (with an ETA) | every order, first |
 | `rejected` | `reason` (`out_of_stock: SKU`, `outside_service_area`, ...) | cannot be served; final |
 | `allocated` | `store`, `facility`, `boxes`, `promise_by` | served: stock and room reserved |
 | `picked` | `store` | picking done: ready at the store |
@@ -28,6 +28,9 @@ Events (`Event.line()` is one line of `events.jsonl`: `{"t", "order", "event", .
 | `returned` | `reason` | a failed parcel is back at the store; final |
 | `cancelled` | | withdrawn before a courier took it; final |
 | `collected` | | the customer emptied the locker compartment or pickup place |
+
+`quote_basis` is what the express ETA is made of, seconds from placing: `picking_s`, `courier_wait_s`, `road_s`
+(`dispatch.promise.QuoteBasis`; `lastmile calibrate-quotes` fits the quote model on it).
 """
 
 from __future__ import annotations
@@ -175,7 +178,8 @@ class Operations:
                                   shift_end=c.shift_end, position=d.store_location, profile=c.profile,
                                   home_store=c.store, status="off"))
             self.store_of[c.id] = c.store
-        self.load = DispatcherLoad(self.dispatchers, pickers=self.pickers)
+        self.load = DispatcherLoad(self.dispatchers, pickers=self.pickers, places=self.places,
+                                   service_s=opts.service_s)
         self.allocator = Allocator(network, self.facilities, profile=opts.allocation_profile,
                                    max_snap_m=opts.max_snap_m, load=self.load if opts.rank == "eta" else None,
                                    max_detour_s=opts.max_detour_s)
@@ -237,17 +241,23 @@ class Operations:
         if self.journal is not None:
             self._log("place", now, order=order_to_json(order))
         alloc = self.allocator.allocate([order])[0]
-        quoted = self.quoter.express_for(alloc, now).eta if order.mode == "courier" and order.items else None
-        events = [Event(t=now, order=order.id, event="placed", fields={"mode": order.mode, "quoted_eta": quoted})]
+        express = self.quoter.express_for(alloc, now, plan=False) if order.mode == "courier" and order.items else None
+
+        def placed() -> Event:
+            fields: dict[str, Any] = {"mode": order.mode, "quoted_eta": None if express is None else express.eta}
+            if express is not None and express.basis is not None:
+                fields["quote_basis"] = asdict(express.basis)
+            return Event(t=now, order=order.id, event="placed", fields=fields)
+
         if not alloc.allocated:
-            events.append(Event(t=now, order=order.id, event="rejected", fields={"reason": alloc.reason}))
-            return Outcome(events=tuple(events))
+            return Outcome(events=(placed(), Event(t=now, order=order.id, event="rejected",
+                                                   fields={"reason": alloc.reason})))
         assert alloc.store is not None and alloc.facility is not None
         promise_by = deadline(order)
         self.orders[order.id] = _Booked(mode=order.mode, store=alloc.store, facility=alloc.facility,
                                         boxes=alloc.boxes, promise_by=promise_by, placed_at=order.placed_at)
-        events.append(Event(t=now, order=order.id, event="allocated", fields={
-            "store": alloc.store, "facility": alloc.facility, "boxes": list(alloc.boxes), "promise_by": promise_by}))
+        allocated = Event(t=now, order=order.id, event="allocated", fields={
+            "store": alloc.store, "facility": alloc.facility, "boxes": list(alloc.boxes), "promise_by": promise_by})
         ready_at = self._queue_picking(alloc.store, now)
         d, places = self.dispatchers[alloc.store], self.places[alloc.store]
         node = alloc.node if order.mode == "courier" else self.node_of_facility[alloc.facility]
@@ -255,7 +265,12 @@ class Operations:
         dorder = DispatchOrder(id=order.id, store=alloc.store, location=places.place(node), ready_at=ready_at,
                                promise_by=promise_by, load=(max(1, len(alloc.boxes)),),
                                service_s=self.options.service_s, placed_at=order.placed_at)
-        return Outcome(events=tuple(events)) + self._decided(d.on_order(dorder, now))
+        decisions = d.on_order(dorder, now)
+        if express is not None:  # the checkout's quote, from the decision the order was just placed into
+            trip = decisions.trip_of(order.id)
+            express = self.quoter.with_plan(express, None if trip is None else
+                                            trip.etas[trip.order_ids.index(order.id)], now)
+        return Outcome(events=(placed(), allocated)) + self._decided(decisions)
 
     def _queue_picking(self, store: str, now: int) -> int:
         """When picking will be done: the store's pickers work first come first served, `picking_s` each."""

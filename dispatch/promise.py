@@ -24,7 +24,7 @@ import heapq
 import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
@@ -45,21 +45,24 @@ from dispatch.model import (
     check_units,
     open_at,
 )
-from dispatch.state import FIFO, NO_COURIER
+from dispatch.state import FIFO, NO_COURIER, DispatchOrder
 from routing.matrix import UNREACHABLE
 
 if TYPE_CHECKING:
     from dispatch.engine import Dispatcher
+    from dispatch.places import LivePlaces
 
 __all__ = [
     "NO_COURIER",
     "NO_SLOT",
     "SLOT_FULL",
     "DispatcherLoad",
+    "ExpressModel",
     "OptionKind",
     "PromiseOptions",
     "QueueLoad",
     "Quote",
+    "QuoteBasis",
     "QuoteOption",
     "Quoter",
     "StoreLoad",
@@ -85,6 +88,68 @@ Slot = tuple[int, int]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class QuoteBasis:
+    """What an express quote is made of, in seconds from now: picking done (`picking_s`), then waiting for a
+    courier at the store (`courier_wait_s`, from the live load), then the road to the door (`road_s`); and
+    `planned_s`, when the store's dispatcher would hand the order over by its own plan (None when its policy
+    makes no plan for an order not yet picked: greedy and batch)."""
+
+    picking_s: int
+    courier_wait_s: int
+    road_s: int
+    planned_s: int | None = None
+
+    @property
+    def lead_s(self) -> int:
+        """The plain estimate: the three one after the other."""
+        return self.picking_s + self.courier_wait_s + self.road_s
+
+    @property
+    def plan_s(self) -> int:
+        """The dispatcher's planned lead, or the plain estimate where there is no plan."""
+        return self.lead_s if self.planned_s is None else self.planned_s
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExpressModel:
+    """A quantile model of express click-to-door from a quote's basis, fitted on simulated days
+    (`fit_express_model`, `lastmile calibrate-quotes`): the lead promised is
+
+        constant_s + picking × picking_s + courier_wait × courier_wait_s + road × road_s + plan × plan_s
+
+    (never less than picking plus road), so that about `quantile` of the orders arrive by it. The weights say
+    how the live estimate's parts turn into what happens: with a dispatcher that plans every order (reoptimize)
+    the plan carries most of the weight; a courier wait weight below 1 is the bundling and re-planning the
+    estimate's one-order-per-courier queue does not see.
+    """
+
+    constant_s: float
+    picking: float
+    courier_wait: float
+    road: float
+    plan: float = 0.0
+    quantile: float = 0.95
+
+    def __post_init__(self) -> None:
+        for name in ("constant_s", "picking", "courier_wait", "road", "plan", "quantile"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise InvalidDispatchError(f"express_model.{name}", f"must be a finite number, got {value!r}")
+            if not -DAY_S <= value <= DAY_S:
+                raise InvalidDispatchError(f"express_model.{name}", f"must be within ±{DAY_S}, got {value!r}")
+        for name in ("picking", "courier_wait", "road", "plan"):
+            if getattr(self, name) < 0:
+                raise InvalidDispatchError(f"express_model.{name}", f"must not be negative, got {getattr(self, name)}")
+        if not 0 < self.quantile < 1:
+            raise InvalidDispatchError("express_model.quantile", f"must be in (0, 1), got {self.quantile}")
+
+    def lead_s(self, basis: QuoteBasis) -> int:
+        raw = (self.constant_s + self.picking * basis.picking_s + self.courier_wait * basis.courier_wait_s
+               + self.road * basis.road_s + self.plan * basis.plan_s)
+        return max(math.ceil(raw), basis.picking_s + basis.road_s)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PromiseOptions:
     """How conservative quotes are and how slots are cut (all times in seconds).
 
@@ -96,6 +161,8 @@ class PromiseOptions:
       couriers slower than the Allocator's profile.
     - `slot_s`: slot length; slots tile each opening session of the store from its opening time.
     - `slot_capacity`: orders per slot and store (None: unlimited), counted by `Quoter.book_slot`.
+    - `express_model`: a fitted `ExpressModel` for express ETAs in place of the margins (slots and collection
+      keep the margins); None: the margins.
     """
 
     margin_s: int = 300
@@ -104,8 +171,16 @@ class PromiseOptions:
     travel_factor: float = 1.0
     slot_s: int = 3600
     slot_capacity: int | None = None
+    express_model: ExpressModel | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.express_model, Mapping):
+            try:
+                object.__setattr__(self, "express_model", ExpressModel(**self.express_model))
+            except TypeError as e:
+                raise InvalidDispatchError("express_model", str(e)) from None
+        if self.express_model is not None and not isinstance(self.express_model, ExpressModel):
+            raise InvalidDispatchError("express_model", f"must be an ExpressModel, got {self.express_model!r}")
         for name, minimum in (("margin_s", 0), ("round_to_s", 1), ("slot_s", 60)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -140,6 +215,14 @@ class PromiseOptions:
     def buffer_s(self, lead_s: int) -> int:
         """The safety buffer for an estimate `lead_s` seconds ahead of now."""
         return self.margin_s + math.ceil(self.margin_rate * max(lead_s, 0))
+
+    def express_eta(self, basis: QuoteBasis, now: int) -> int:
+        """The express ETA promised at `now`: the model's lead if there is one, else the estimate plus the buffer;
+        rounded up to `round_to_s`."""
+        if self.express_model is None:
+            return self.promise(now + basis.lead_s, now)
+        t = now + self.express_model.lead_s(basis)
+        return -(-t // self.round_to_s) * self.round_to_s
 
     def promise(self, estimate: int, start: int) -> int:
         """The promised time for an estimate of work starting at `start` (now, or the store's opening): plus the
@@ -212,6 +295,10 @@ class QueueLoad:
             heapq.heappush(free, max(heapq.heappop(free), ready) + q.trip_s)
         return free[0]
 
+    def planned_at(self, store: DarkStore, node: int, ready_at: int, boxes: int, now: int) -> int | None:
+        """Plain numbers hold no dispatcher: no plan."""
+        return None
+
 
 class DispatcherLoad:
     """A `StoreLoad` read from the live per-store Dispatchers (store id -> Dispatcher).
@@ -224,10 +311,17 @@ class DispatcherLoad:
     courier that is not idle now is counted free one `tick_s` after it is back (the dispatcher sees it at its
     next tick), and again after each round trip. A courier whose shift ends before it is free counts no more.
     A store without a dispatcher has no courier.
+
+    Plans (`planned_at`): a dry run of the store dispatcher's policy with the order added (`Dispatcher.preview`),
+    its door a live place of the store (`places`), handed over in `service_s`; the probe's promise is a day away,
+    so a policy that prices lateness sees it as never late.
     """
 
-    def __init__(self, dispatchers: Mapping[str, Dispatcher], *, pickers: int | Mapping[str, int] = 1) -> None:
+    def __init__(self, dispatchers: Mapping[str, Dispatcher], *, pickers: int | Mapping[str, int] = 1,
+                 places: Mapping[str, LivePlaces] | None = None, service_s: int = 0) -> None:
         self.dispatchers = dict(dispatchers)
+        self.places = dict(places or {})
+        self.service_s = service_s
         self.pickers = pickers if isinstance(pickers, Mapping) else {}
         self.default_pickers = pickers if isinstance(pickers, int) else 1
         self._free_at: dict[tuple[str, int, int], int | None] = {}
@@ -242,6 +336,19 @@ class DispatcherLoad:
         picking = sorted(o.ready_at for o in (d.orders.values() if d else ()) if not o.is_return and o.ready_at > now)
         start = picking[-pickers] if len(picking) >= pickers else now
         return max(now, start) + store.picking_s
+
+    def planned_at(self, store: DarkStore, node: int, ready_at: int, boxes: int, now: int) -> int | None:
+        d, places = self.dispatchers.get(store.id), self.places.get(store.id)
+        if d is None or places is None:
+            return None
+        probe_id = _PREVIEW_ID
+        while probe_id in d.orders:
+            probe_id += "_"
+        probe = DispatchOrder(id=probe_id, store=store.id, location=places.place(node), ready_at=max(ready_at, now),
+                              promise_by=max(ready_at, now) + DAY_S, load=(max(1, boxes),), service_s=self.service_s,
+                              placed_at=now)
+        trip = d.preview(probe, max(now, d.now)).trip_of(probe_id)
+        return None if trip is None else trip.etas[trip.order_ids.index(probe_id)]
 
     def courier_free_at(self, store: DarkStore, now: int) -> int | None:
         d = self.dispatchers.get(store.id)
@@ -304,6 +411,7 @@ class QuoteOption:
     - `allocate_at`: the `placed_at` under which the Allocator makes this choice: `now`, or the next opening
       when every candidate store is closed now (slots and collection kinds wait for it; express does not).
     - `compartments`: the locker compartments the boxes would take.
+    - `basis`: express: what the ETA is made of (`QuoteBasis`).
     """
 
     kind: OptionKind
@@ -315,6 +423,7 @@ class QuoteOption:
     allocate_at: int | None = None
     compartments: tuple[CompartmentSize, ...] = ()
     reason: str | None = None
+    basis: QuoteBasis | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in OPTION_KINDS:
@@ -522,10 +631,18 @@ class Quoter:
         where, basket = self._inputs(location, items, now)
         return self._express(self._preview(where, basket, "courier", now), now)
 
-    def express_for(self, allocation: Allocation, now: int) -> QuoteOption:
+    def express_for(self, allocation: Allocation, now: int, *, plan: bool = True) -> QuoteOption:
         """The express option for a courier order the Allocator has just allocated (or rejected) at `now`: what
-        `express` would have quoted for it a moment before, without allocating it a second time."""
-        return self._express(_Preview(allocation, now, "courier"), now)
+        `express` would have quoted for it a moment before, without allocating it a second time. `plan=False`
+        skips the dispatcher's dry run (the caller has the real decision: `with_plan`)."""
+        return self._express(_Preview(allocation, now, "courier"), now, plan=plan)
+
+    def with_plan(self, option: QuoteOption, planned_at: int | None, now: int) -> QuoteOption:
+        """The express `option` with the dispatcher's planned hand-over (None: no plan) in its basis and ETA."""
+        if option.basis is None:
+            return option
+        basis = replace(option.basis, planned_s=None if planned_at is None else planned_at - now)
+        return replace(option, basis=basis, eta=self.options.express_eta(basis, now))
 
     def _inputs(self, location: LonLat, items: Iterable[Item], now: int) -> tuple[LonLat, tuple[Item, ...]]:
         where = check_location(InvalidOrderError, "location", location)
@@ -578,15 +695,20 @@ class Quoter:
     def _road(self, seconds: int) -> int:
         return math.ceil(seconds * self.options.travel_factor)
 
-    def _express(self, preview: _Preview, now: int) -> QuoteOption:
+    def _express(self, preview: _Preview, now: int, *, plan: bool = True) -> QuoteOption:
         a = preview.allocation
         if a.reason is not None or a.store is None or a.travel_time_s is None:
             return QuoteOption(kind="express", reason=a.reason)
-        chain = self._chain(self._stores[a.store], now, now)
+        store = self._stores[a.store]
+        chain = self._chain(store, now, now)
         if chain.departure is None:
             return QuoteOption(kind="express", facility=a.store, store=a.store, reason=NO_COURIER)
-        eta = self.options.promise(chain.departure + self._road(a.travel_time_s), now)
-        return QuoteOption(kind="express", facility=a.store, store=a.store, eta=eta, allocate_at=now)
+        planned = self.load.planned_at(store, a.node, chain.picked, len(a.boxes), now) if (
+            plan and a.node is not None) else None
+        basis = QuoteBasis(picking_s=chain.picked - now, courier_wait_s=chain.departure - chain.picked,
+                           road_s=self._road(a.travel_time_s), planned_s=None if planned is None else planned - now)
+        return QuoteOption(kind="express", facility=a.store, store=a.store, eta=self.options.express_eta(basis, now),
+                           allocate_at=now, basis=basis)
 
     def _slots(self, preview: _Preview, now: int) -> list[QuoteOption]:
         a = preview.allocation
@@ -632,3 +754,40 @@ class Quoter:
             ready = next_open(self._hours.get(a.facility), arrived)
         return QuoteOption(kind=kind, facility=a.facility, store=a.store, ready_at=ready, allocate_at=preview.at,
                            compartments=a.compartments)
+
+
+# --- fitting the express model ------------------------------------------------------------------------------
+
+
+def fit_express_model(samples: Sequence[tuple[QuoteBasis, int]], quantile: float = 0.95) -> ExpressModel:
+    """The `ExpressModel` whose lead is the `quantile` of the actual click-to-door given the quote's basis: a
+    linear quantile regression (least pinball loss, solved as a linear programme) of the actual lead on the
+    basis' parts (`ExpressModel`) and a constant, the parts' weights kept >= 0.
+
+    `samples`: (the basis an express quote was made of, the seconds from placing to the door) of delivered
+    orders, from simulated days (`simulator.calibrate`) or the live service's history.
+    """
+    from scipy import sparse
+    from scipy.optimize import linprog
+
+    if not 0 < quantile < 1:
+        raise InvalidDispatchError("quantile", f"must be in (0, 1), got {quantile}")
+    if len(samples) < 20:
+        raise InvalidDispatchError("samples", f"need at least 20 delivered express orders, got {len(samples)}")
+    x = np.array([[1.0, b.picking_s, b.courier_wait_s, b.road_s, b.plan_s] for b, _ in samples])
+    k = x.shape[1]
+    y = np.array([float(actual) for _, actual in samples])
+    n = len(y)
+    scale = np.maximum(np.abs(x).max(axis=0), 1.0)  # columns to about 1, for the solver's tolerances
+    xs = x / scale
+    # variables: beta (k), over (n), under (n); xs @ beta + over - under = y
+    cost = np.concatenate([np.zeros(k), np.full(n, quantile), np.full(n, 1.0 - quantile)])
+    eye = sparse.identity(n, format="csr")
+    result = linprog(cost, A_eq=sparse.hstack([sparse.csr_matrix(xs), eye, -eye], format="csr"), b_eq=y,
+                     bounds=[(None, None)] + [(0, None)] * (k - 1) + [(0, None)] * (2 * n), method="highs")
+    if not result.success:  # pragma: no cover - a feasible, bounded LP (beta = 0 with slacks is feasible)
+        raise InvalidDispatchError("samples", f"the quantile fit failed: {result.message}")
+    beta = result.x[:k] / scale
+    return ExpressModel(constant_s=round(float(beta[0]), 1), picking=round(float(beta[1]), 4),
+                        courier_wait=round(float(beta[2]), 4), road=round(float(beta[3]), 4),
+                        plan=round(float(beta[4]), 4), quantile=quantile)

@@ -19,11 +19,16 @@ Model (one dark store, one decision):
   (a `delivery` amount): the load on board never exceeds the sum of all a trip's parcels, so this is a safe
   (slightly pessimistic) capacity check, and it keeps one kind of load per job. The routing layer's pickup
   loads would be exact but need PyVRP, which has no soft deadlines; OR-Tools has soft deadlines but refuses to
-  mix delivery and pickup jobs. Hence: soft deadlines on deliveries, hard windows on returns, and `auto` picks
-  the `hybrid` backend (OR-Tools, then the compiled string-removal search, both of which model soft deadlines
-  and release times). With `lateness_cost_per_minute=0` promises are ignored.
-- Objective: metres ridden (×60) + `lateness_cost_per_minute` per minute late: with the default 1000, one
-  minute late weighs like 1 km of riding.
+  mix delivery and pickup jobs. Hence: soft deadlines on deliveries (the objective's minutes), hard windows on
+  returns, and a backend that models soft deadlines and release times (`sisr`, the default: the compiled
+  string-removal search; `hybrid`, `ortools`, `auto`).
+- Objective (`ReoptimizeOptions.objective`): metres ridden (×60) plus `minute_cost_m` metres for each minute
+  of either
+  - `click_to_door` (the default): every minute from an order's placement to its door, so an order waiting at
+    the store costs from the start and bundling must pay for itself in minutes saved for the others; or
+  - `lateness`: every minute past an order's promise (`promise_by`), so the plan rides as few metres as it
+    can while the promises hold (bundling holds orders back as long as promises allow).
+  With `minute_cost_m=0` time is free: the plan minimises metres alone.
 
 A trip starts now (is committed) when its courier carries nothing and must set off by `now + tick_s`; every
 other trip is tentative and re-planned at the next decision. With an iteration limit alone (and a seed) the
@@ -34,6 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -42,20 +48,25 @@ from dispatch.state import (
     NO_COURIER,
     Courier,
     Decisions,
+    DispatchOrder,
     DispatchState,
     FreePoint,
     Trip,
     UnassignedOrder,
 )
 from routing.errors import InvalidProblemError
-from routing.problem import UNREACHABLE, Job, Problem, Stop, TimeWindow, Vehicle
+from routing.problem import UNREACHABLE, Job, Plan, Problem, Route, Stop, TimeWindow, Vehicle, Visit
 from routing.solvers.auto import BACKEND_NAMES, get_backend
 from routing.solvers.base import SolveParams, SolveResult, run_backend
 from routing.solvers.ortools import OrToolsBackend
 
 RETURNS_SKILL = "store_return"
 COST_PER_METRE = 60
-"""Objective units per metre ridden; a second late then costs `lateness_cost_per_minute` units (an integer)."""
+"""Objective units per metre ridden; a second of the objective then costs `minute_cost_m` units (an integer)."""
+Objective = Literal["click_to_door", "lateness"]
+OBJECTIVES: tuple[Objective, ...] = get_args(Objective)
+DEFAULT_MINUTE_COST_M = 100
+"""Metres of riding one minute of click-to-door is worth by default (tuned on the Ostankino day, seeds 11-15)."""
 _ORDER = "o:"
 _COURIER = "c:"
 
@@ -64,7 +75,10 @@ _COURIER = "c:"
 class ReoptimizeOptions:
     """How to re-optimise: a wall-clock budget and/or an iteration limit (deterministic alone), seed, backend.
 
-    `lateness_cost_per_minute` is in metres of riding one minute of lateness is worth (0: ignore promises).
+    `objective` is what a minute costs (see the module doc: `click_to_door` or `lateness`) and `minute_cost_m`
+    how many metres of riding one such minute is worth (0: minutes are free, the plan minimises metres).
+    `warm_start`: the search starts from the previous decision's tentative plan (`DispatchState.plan`) with the
+    new orders inserted, instead of from nothing.
     `ortools_gls_share` is the share of the time budget the `hybrid` backend spends in OR-Tools' guided local
     search before the compiled string-removal search takes over (1.0: guided local search alone).
     """
@@ -72,8 +86,10 @@ class ReoptimizeOptions:
     time_limit_s: float | None = 0.3
     iterations: int | None = None
     seed: int = 0
-    lateness_cost_per_minute: int = 1000
-    backend: str = "auto"
+    objective: Objective = "click_to_door"
+    minute_cost_m: int = DEFAULT_MINUTE_COST_M
+    backend: str = "sisr"
+    warm_start: bool = True
     ortools_gls_share: float = 0.3
 
     def __post_init__(self) -> None:
@@ -83,15 +99,19 @@ class ReoptimizeOptions:
             raise InvalidDispatchError("iterations", f"must be at least 1, got {self.iterations}")
         if self.time_limit_s is None and self.iterations is None:
             raise InvalidDispatchError("time_limit_s", "give a time limit, an iteration limit or both")
-        if self.lateness_cost_per_minute < 0:
-            raise InvalidDispatchError("lateness_cost_per_minute", "must not be negative")
+        if self.objective not in OBJECTIVES:
+            raise InvalidDispatchError("objective", f"must be one of {list(OBJECTIVES)}, got {self.objective!r}")
+        if isinstance(self.minute_cost_m, bool) or not isinstance(self.minute_cost_m, int) or self.minute_cost_m < 0:
+            raise InvalidDispatchError("minute_cost_m", f"must be an integer >= 0, got {self.minute_cost_m!r}")
         if self.backend not in BACKEND_NAMES:
             raise InvalidDispatchError("backend", f"must be one of {list(BACKEND_NAMES)}, got {self.backend!r}")
         if not 0 < self.ortools_gls_share <= 1:
             raise InvalidDispatchError("ortools_gls_share", f"must be in (0, 1], got {self.ortools_gls_share}")
-        if self.backend == "pyvrp" and self.lateness_cost_per_minute:
-            raise InvalidDispatchError("backend", "pyvrp has no soft deadlines: use auto, hybrid, sisr or ortools, "
-                                       "or set lateness_cost_per_minute=0")
+        if not isinstance(self.warm_start, bool):
+            raise InvalidDispatchError("warm_start", f"must be true or false, got {self.warm_start!r}")
+        if self.backend == "pyvrp" and self.minute_cost_m:
+            raise InvalidDispatchError("backend", "pyvrp has no soft deadlines: use sisr, hybrid, ortools or auto, "
+                                       "or set minute_cost_m=0")
 
     @property
     def params(self) -> SolveParams:
@@ -155,15 +175,17 @@ def build_problem(state: DispatchState, options: ReoptimizeOptions) -> DispatchP
     anywhere = len(locations)
     durations, distances = _matrices(state, locations, {c.profile for c, _ in starts}, open_end)
     has_returns = any(o.is_return for o in orders)
-    late = options.lateness_cost_per_minute
+    late = options.minute_cost_m
+    by_placement = options.objective == "click_to_door"
     jobs = []
     for o in orders:
         windows = (TimeWindow(start=o.ready_at, end=o.promise_by),) if o.is_return else ()
         soft = not o.is_return and late > 0
+        due = o.placed_at if by_placement else o.promise_by
         jobs.append(Job(id=_ORDER + o.id, stop=Stop(location=compact[o.location], service=o.service_s,
                                                      time_windows=windows),
                         delivery=o.load_vector, release=0 if o.is_return else o.ready_at,
-                        deadline=o.promise_by if soft else None, lateness_cost=late if soft else 0,
+                        deadline=due if soft else None, lateness_cost=late if soft else 0,
                         skills=frozenset({RETURNS_SKILL}) if o.is_return else frozenset()))
     vehicles = []
     for c, at_store in starts:
@@ -172,9 +194,24 @@ def build_problem(state: DispatchState, options: ReoptimizeOptions) -> DispatchP
                                 shift=TimeWindow(start=at_store, end=c.shift_end), capacity=c.capacity_vector,
                                 profile=c.profile, skills=skills, fixed_cost=_approach_cost(state, c, free[c.id])))
     problem = Problem(durations=durations, distances=distances, jobs=tuple(jobs), vehicles=tuple(vehicles),
-                      distance_cost=COST_PER_METRE)
+                      distance_cost=COST_PER_METRE,
+                      initial=_previous_plan(state, orders, starts) if options.warm_start else None)
     return DispatchProblem(problem=problem, order_ids=tuple(o.id for o in orders),
                            couriers=tuple(c for c, _ in starts), free=free)
+
+
+def _previous_plan(state: DispatchState, orders: tuple[DispatchOrder, ...],
+                   starts: list[tuple[Courier, int]]) -> Plan | None:
+    """The previous decision's tentative trips over this problem's jobs and vehicles (the search starts there)."""
+    if not state.plan:
+        return None
+    job_of = {o.id: i for i, o in enumerate(orders)}
+    routes = []
+    for v, (c, _) in enumerate(starts):
+        visits = tuple(Visit(kind="job", index=job_of.pop(oid)) for oid in state.plan.get(c.id, ()) if oid in job_of)
+        if visits:
+            routes.append(Route(vehicle=v, visits=visits))
+    return Plan(routes=tuple(routes)) if routes else None
 
 
 def _carried(state: DispatchState) -> tuple[Trip, ...]:

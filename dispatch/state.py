@@ -378,7 +378,8 @@ class DispatchState:
     `orders` are every order the dispatcher still tracks for this store: the open ones and those couriers carry
     (`open_orders` are those no courier carries). `tick_s` is the time to the next decision: a trip whose courier
     must set off by `now + tick_s` starts now, later ones stay tentative. `co2_g_per_km` must cover every profile
-    of the couriers.
+    of the couriers. `plan` is the previous decision's tentative plan (courier id -> order ids in visiting order):
+    a hint a policy may start from and repair; ids no longer open or on shift are ignored.
     """
 
     now: int
@@ -389,6 +390,7 @@ class DispatchState:
     travel: TravelMatrices
     tick_s: int = 60
     co2_g_per_km: Mapping[str, float] = field(default_factory=lambda: DEFAULT_CO2_G_PER_KM)
+    plan: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
     _by_id: dict[str, DispatchOrder] = field(init=False, repr=False, compare=False)
     _carried_by: dict[str, str] = field(init=False, repr=False, compare=False)
 
@@ -402,6 +404,9 @@ class DispatchState:
         object.__setattr__(self, "orders", tuple(self.orders))
         object.__setattr__(self, "couriers", tuple(self.couriers))
         object.__setattr__(self, "co2_g_per_km", MappingProxyType(dict(self.co2_g_per_km)))
+        if not isinstance(self.plan, Mapping):
+            raise InvalidDispatchError("plan", f"must be a mapping of courier id to order ids, got {self.plan!r}")
+        object.__setattr__(self, "plan", MappingProxyType({str(k): tuple(v) for k, v in self.plan.items()}))
         by_id: dict[str, DispatchOrder] = {}
         for i, o in enumerate(self.orders):
             if not isinstance(o, DispatchOrder):
@@ -448,7 +453,8 @@ class DispatchState:
     @classmethod
     def trusted(cls, *, now: int, store_id: str, store_location: int, orders: tuple[DispatchOrder, ...],
                 couriers: tuple[Courier, ...], travel: TravelMatrices, tick_s: int,
-                co2_g_per_km: Mapping[str, float], by_id: dict[str, DispatchOrder] | None = None) -> DispatchState:
+                co2_g_per_km: Mapping[str, float], by_id: dict[str, DispatchOrder] | None = None,
+                plan: Mapping[str, tuple[str, ...]] | None = None) -> DispatchState:
         """A state from parts a `Dispatcher` checked as they came in: skips the per-order and per-courier checks
         of the constructor (which cost as much as a greedy decision on a busy store). `by_id`: the orders by id,
         if the caller has them (the state keeps that dict)."""
@@ -457,6 +463,7 @@ class DispatchState:
         for name, value in (("now", now), ("store_id", store_id), ("store_location", store_location),
                             ("orders", orders), ("couriers", couriers), ("travel", travel), ("tick_s", tick_s),
                             ("co2_g_per_km", co2_g_per_km), ("_by_id", by_id),
+                            ("plan", MappingProxyType({}) if plan is None else plan),
                             ("_carried_by", {oid: c.id for c in couriers for oid in c.carrying})):
             object.__setattr__(state, name, value)
         return state

@@ -37,6 +37,9 @@ class OrderRecord:
     express: bool = True
     quoted_eta: int | None = None
     """The express ETA the checkout quoted when the order was placed (None: no quote could be made)."""
+    quote_basis: tuple[int, int, int, int | None] | None = None
+    """What the quote was made of: picking, courier wait, road, the dispatcher's planned lead or None (seconds;
+    `dispatch.promise.QuoteBasis`)."""
     ready_at: int | None = None
     assigned_at: int | None = None
     pickup_at: int | None = None
@@ -108,6 +111,10 @@ class Recorder:
         rec = self.orders[order]
         if event == "placed":
             rec.quoted_eta = fields.get("quoted_eta")
+            basis = fields.get("quote_basis")
+            if basis is not None:
+                rec.quote_basis = (basis["picking_s"], basis["courier_wait_s"], basis["road_s"],
+                                   basis.get("planned_s"))
         elif event == "rejected":
             rec.status, rec.reason, rec.closed_at = "rejected", fields["reason"], t
         elif event == "allocated":
@@ -146,6 +153,24 @@ def percentile(values: np.ndarray | Sequence[float], q: float) -> float | None:
 
 def _minutes(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds / 60.0, 2)
+
+
+def quote_calibration(rec: Recorder, groups: int = 10) -> list[dict[str, Any]]:
+    """Express quotes against what happened, by decile of the quoted lead (delivered orders with a quote): per
+    group the orders, the mean quoted lead and the mean click-to-door (minutes), the share delivered by the quote
+    and the mean slack (quoted minus actual, minutes)."""
+    rows = sorted((o.quoted_eta - o.placed_at, o.delivered_at - o.placed_at) for o in rec.orders.values()
+                  if o.status == "delivered" and o.quoted_eta is not None and o.delivered_at is not None)
+    if not rows:
+        return []
+    out = []
+    for k, part in enumerate(np.array_split(np.asarray(rows, dtype=float).reshape(-1, 2), min(groups, len(rows)))):
+        quoted, actual = part[:, 0], part[:, 1]
+        out.append({"decile": k + 1, "orders": len(part), "quoted_min": _minutes(float(quoted.mean())),
+                    "delivered_min": _minutes(float(actual.mean())),
+                    "met_rate": round(float((actual <= quoted).mean()), 4),
+                    "slack_min": _minutes(float((quoted - actual).mean()))})
+    return out
 
 
 def kpis(rec: Recorder, *, courier_hour_cost: Mapping[str, float], per_km_cost: Mapping[str, float],
@@ -189,6 +214,8 @@ def kpis(rec: Recorder, *, courier_hour_cost: Mapping[str, float], per_km_cost: 
         "express_quote_met_rate": (round(sum(at <= eta for at, eta, _ in quoted) / len(quoted), 4)
                                    if quoted else None),
         "express_quote_mean_min": _minutes(float(quote_lead.mean()) if quote_lead.size else None),
+        "express_quote_slack_mean_min": _minutes(float(np.mean([eta - at for at, eta, _ in quoted]))
+                                                 if quoted else None),
         "click_to_door_mean_min": _minutes(float(c2d.mean()) if c2d.size else None),
         "click_to_door_p50_min": _minutes(percentile(c2d, 50)),
         "click_to_door_p90_min": _minutes(percentile(c2d, 90)),

@@ -20,7 +20,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from routing.errors import InvalidProblemError
 from routing.network import RoadNetwork
-from simulator.recorder import Hourly, Recorder, TripRecord, hourly, percentile
+from simulator.recorder import Hourly, Recorder, TripRecord, hourly, percentile, quote_calibration
 from simulator.scenario import Scenario
 
 IMAGES = ("map.png", "click_to_door.png", "hourly.png", "utilisation.png")
@@ -40,6 +40,7 @@ KPI_LABELS: dict[str, tuple[str, str]] = {
     "express_met_rate": ("Express promise met", "%"),
     "express_quote_met_rate": ("Express quote met (checkout ETA)", "%"),
     "express_quote_mean_min": ("Express quote, mean lead", "min"),
+    "express_quote_slack_mean_min": ("Express quote, slack (quoted − actual)", "min"),
     "click_to_door_mean_min": ("Click-to-door, mean", "min"),
     "click_to_door_p50_min": ("Click-to-door, median", "min"),
     "click_to_door_p90_min": ("Click-to-door, p90", "min"),
@@ -278,8 +279,23 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def render_html(*, scenario: Scenario, kpis: Mapping[str, Any], shown_trips: int, all_trips: int) -> str:
-    """The report page: title, facts, KPI table and the four images (relative links), all text escaped."""
+def calibration_html(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The express quotes' calibration table (`simulator.recorder.quote_calibration`) as an HTML section."""
+    if not rows:
+        return ""
+    e = html.escape
+    body = "\n".join(f"<tr><td>{r['decile']}</td><td>{r['orders']:,}</td><td>{r['quoted_min']:.1f}</td>"
+                     f"<td>{r['delivered_min']:.1f}</td><td>{r['met_rate'] * 100:.1f} %</td>"
+                     f"<td>{r['slack_min']:.1f}</td></tr>" for r in rows)
+    head = "".join(f"<th>{e(h)}</th>" for h in ("decile of quoted lead", "orders", "quoted, min", "delivered, min",
+                                               "met", "slack, min"))
+    return (f"<h2>Express quotes: quoted vs delivered</h2>\n<table>\n<tr>{head}</tr>\n{body}\n</table>")
+
+
+def render_html(*, scenario: Scenario, kpis: Mapping[str, Any], shown_trips: int, all_trips: int,
+                calibration: Sequence[Mapping[str, Any]] = ()) -> str:
+    """The report page: title, facts, KPI table, the express quotes' calibration table and the four images
+    (relative links), all text escaped."""
     e = html.escape
     facts = " · ".join((_plural(len(scenario.stores), "dark store"), _plural(len(scenario.lockers), "locker"),
                         _plural(len(scenario.pickup_points), "pickup point"), _plural(scenario.couriers, "courier")))
@@ -316,6 +332,7 @@ footer {{ margin-top: 2em; font-size: small; color: #777; }}
 <table>
 {rows}
 </table>
+{calibration_html(calibration)}
 {figures}
 <footer>{e(ATTRIBUTION)}</footer>
 </body>
@@ -336,6 +353,6 @@ def write_report(out_dir: Path, *, scenario: Scenario, network: RoadNetwork, rec
     plot_hourly(out_dir / "hourly.png", series)
     plot_utilisation(out_dir / "utilisation.png", series)
     page = out_dir / "report.html"
-    page.write_text(render_html(scenario=scenario, kpis=kpis, shown_trips=len(shown),
-                                all_trips=len(recorder.trips)), encoding="utf-8")
+    page.write_text(render_html(scenario=scenario, kpis=kpis, shown_trips=len(shown), all_trips=len(recorder.trips),
+                                calibration=quote_calibration(recorder)), encoding="utf-8")
     return page

@@ -16,10 +16,14 @@ from typing import Any, Literal, get_args
 
 from dispatch.model import DAY_S, parse_clock
 from dispatch.promise import PromiseOptions
+from dispatch.reoptimize import DEFAULT_MINUTE_COST_M, OBJECTIVES, Objective
 from simulator.errors import ScenarioError
 
 PolicyName = Literal["greedy", "batch", "reoptimize"]
 POLICIES: tuple[PolicyName, ...] = get_args(PolicyName)
+DispatchBackend = Literal["sisr", "hybrid", "ortools", "auto"]
+"""The routing backends that model soft deadlines and release times (what `reoptimize` needs)."""
+DISPATCH_BACKENDS: tuple[DispatchBackend, ...] = get_args(DispatchBackend)
 DemandKind = Literal["generate", "replay"]
 Rank = Literal["eta", "nearest"]
 RANKS: tuple[Rank, ...] = get_args(Rank)
@@ -58,13 +62,18 @@ class Clock:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Policy:
-    """The dispatch policy and its knobs (`batch`: max_orders, hold_s, radius_s; `reoptimize`: iterations)."""
+    """The dispatch policy and its knobs (`batch`: max_orders, hold_s, radius_s; `reoptimize`: iterations,
+    objective, minute_cost_m, backend: see `dispatch.reoptimize.ReoptimizeOptions`)."""
 
     name: PolicyName = "batch"
     max_orders: int = 3
     hold_s: int = 300
     radius_s: int = 600
     iterations: int = 200
+    objective: Objective = "click_to_door"
+    minute_cost_m: int = DEFAULT_MINUTE_COST_M
+    backend: DispatchBackend = "sisr"
+    warm_start: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -246,7 +255,11 @@ def apply_setting(scenario: Scenario, key: str, value: str) -> Scenario:
         knob = key.removeprefix("policy.")
         if knob not in {f.name for f in fields(Policy)} - {"name"}:
             raise ScenarioError(where, f"unknown policy knob {knob!r}")
-        knobs: dict[str, Any] = {knob: _int_value(where, value, key)}
+        choices = {"objective": OBJECTIVES, "backend": DISPATCH_BACKENDS, "warm_start": ("true", "false")}.get(knob)
+        if choices is not None and value not in choices:
+            raise ScenarioError(where, f"must be one of {list(choices)}, got {value!r}")
+        knobs: dict[str, Any] = {knob: (value == "true" if knob == "warm_start" else value) if choices is not None
+                                 else _int_value(where, value, key)}
         return replace(scenario, policy=replace(scenario.policy, **knobs))
     if key == "allocation.rank":
         if value not in RANKS:
@@ -307,7 +320,8 @@ def spread_count(fleet: tuple[FleetGroup, ...], groups: list[int], total: int) -
 
 INT_SETTINGS: dict[str, tuple[int, int]] = {
     "policy.max_orders": (1, MAX_COUNT), "policy.hold_s": (0, MAX_SECONDS), "policy.radius_s": (0, MAX_SECONDS),
-    "policy.iterations": (1, MAX_COUNT), "allocation.max_detour_s": (0, MAX_SECONDS), "demand.orders": (0, MAX_COUNT),
+    "policy.iterations": (1, MAX_COUNT), "policy.minute_cost_m": (0, int(MAX_METRES)),
+    "allocation.max_detour_s": (0, MAX_SECONDS), "demand.orders": (0, MAX_COUNT),
     "seed": (0, MAX_INT), "clock.decision_latency_s": (0, MAX_SECONDS), "fleet.<profile>": (0, MAX_COUNT),
 }
 """The integer settings of `--set` and their [minimum, maximum]: those of the scenario file's keys they change

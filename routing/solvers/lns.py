@@ -72,6 +72,19 @@ def to_plan(problem: Problem, routes: list[list[int]]) -> Plan:
                                  if j not in served))
 
 
+def initial_routes(problem: Problem) -> list[list[int]] | None:
+    """`problem.initial` as the search keeps routes (job indices per vehicle), or None when there is none or it
+    visits anything but jobs."""
+    if problem.initial is None:
+        return None
+    routes: list[list[int]] = [[] for _ in problem.vehicles]
+    for r in problem.initial.routes:
+        if any(x.kind != "job" for x in r.visits):
+            return None
+        routes[r.vehicle] = [x.index for x in r.visits]
+    return routes
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Data:
     nd: np.ndarray
@@ -230,6 +243,15 @@ class StringRemovalSearch:
         if self.n_jobs >= 2:
             unit = max(1.0, self._arc_unit(cur, routes))
             self._loop(cur, best, unit * o.start_temperature, unit * o.end_temperature, seed, steps, deadline)
+        elif self.n_jobs == 1 and cur[2][0] < 0:  # one job left out: nothing to search, insert it where cheapest
+            d = self.d
+            touched = np.zeros(self.n_veh, dtype=np.bool_)
+            seen = np.zeros(int(d.vclass.max()) + 1, dtype=np.bool_)
+            delta = self.k._recreate(np.zeros(1, dtype=np.int64), cur, touched, 1, self.n_veh, d.nd, d.demand,
+                                     d.penalty, d.allowed, d.capacity, d.fixed, d.profile, d.vclass, d.times,
+                                     d.costs, d.timed, 0.0, seen)
+            cur[-1][0] += delta
+            best = cur
         nxt, out = best[0], []
         for v in range(self.n_veh):
             nodes, node = [], int(nxt[self.n_jobs + v])

@@ -128,7 +128,8 @@ class HybridBackend(OrToolsBackend):
 
 
 class SisrBackend:
-    """The compiled string-removal search alone, from an empty plan (its first step inserts every job)."""
+    """The compiled string-removal search alone, from the problem's initial plan if it has a feasible one, else
+    from an empty plan (its first step inserts every job)."""
 
     name = "sisr"
 
@@ -147,7 +148,12 @@ class SisrBackend:
     def solve_reduced(self, problem: Problem, params: SolveParams, deadline: float | None, trace: Trace) -> Plan:
         steps = None if params.iterations is None else params.iterations * self.options.steps_per_iteration
         search = lns.StringRemovalSearch(problem, self.options)
-        routes, _ = search.run([[] for _ in problem.vehicles], seed=params.seed, steps=steps, deadline=deadline)
+        empty: list[list[int]] = [[] for _ in problem.vehicles]
+        start = lns.initial_routes(problem) or empty
+        try:
+            routes, _ = search.run(start, seed=params.seed, steps=steps, deadline=deadline)
+        except InvalidProblemError:  # the initial plan breaks a window or a capacity
+            routes, _ = search.run(empty, seed=params.seed, steps=steps, deadline=deadline)
         plan = lns.to_plan(problem, routes)
         trace.record("sisr", plan)
         return plan

@@ -1,14 +1,16 @@
-"""`lastmile sweep` and `lastmile fleet-size`: end to end on the tiny scenario, bad input is one line and exit 2."""
+"""`lastmile sweep`, `fleet-size`, `calibrate-quotes` end to end on the tiny scenario; bad input: one line, exit 2."""
 
 from __future__ import annotations
 
 import csv
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
 from api.cli import main
+from api.scenario_file import load_scenario
 from api.sweep import parse_target
 
 TINY = Path(__file__).resolve().parents[2] / "scenarios" / "moscow-ostankino-tiny.toml"
@@ -41,6 +43,9 @@ def test_sweep_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     (["fleet-size", str(TINY), "--target", "on_time=high"], "on_time_rate must be compared with a number, got 'high'"),
     (["fleet-size", str(TINY), "--target", "on_time"], "--target: must be METRIC=VALUE"),
     (["fleet-size", str(TINY)], "required: --target"),
+    (["calibrate-quotes", str(TINY), "--seeds", "1,x"], "--seeds: must be integers separated by commas, got '1,x'"),
+    (["calibrate-quotes", str(TINY), "--seeds", "1", "--quantile", "1.5"], "--quantile: must be in (0, 1), got 1.5"),
+    (["calibrate-quotes", str(TINY)], "required: --seeds"),
 ])
 def test_bad_input_is_one_line_exit_2(argv: list[str], names: str, capsys: pytest.CaptureFixture[str]) -> None:
     """Bad --set, seeds, metric or target value: exit status 2 and one line on stderr naming the fault."""
@@ -59,3 +64,21 @@ def test_fleet_size_json_accepts_on_time_alias(capsys: pytest.CaptureFixture[str
     assert out["value"] >= 0.9
     assert set(out["couriers_per_shift"]) == set(out["original_per_shift"])
     assert all(out["couriers_per_shift"][s] <= n for s, n in out["original_per_shift"].items())
+
+
+def test_calibrate_quotes_fits_a_model_that_loads_into_the_scenario(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """calibrate-quotes fits on the given days and prints a [promise.express_model] table that, pasted into the
+    scenario, is read back as the same model; --json says what it was fitted on and how it does there."""
+    assert main(["calibrate-quotes", str(TINY), "--seeds", "11,12", "--no-progress", "--workers", "1"]) == 0
+    printed = capsys.readouterr().out
+    table = printed[printed.index("[promise.express_model]"):]
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text(TINY.read_text().replace('file = "maps/', f'file = "{TINY.parent}/maps/') + "\n" + table)
+    model = load_scenario(scenario).promise.express_model
+    assert model is not None and model.quantile == 0.95
+    assert f"constant_s = {model.constant_s}" in table and f"plan = {model.plan}" in table
+    assert main(["calibrate-quotes", str(TINY), "--seeds", "11,12", "--json", "--workers", "1"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["seeds"] == [11, 12] and out["samples"] > 100 and out["express_model"] == asdict(model)
+    assert 0.9 <= out["met_rate"] <= 1.0 and out["slack_mean_min"] > 0

@@ -24,6 +24,7 @@ from api.scenario_file import (
     load_scenario,
     scenario_from_dict,
 )
+from dispatch.promise import ExpressModel
 from simulator.errors import ScenarioError
 from simulator.scenario import DEFAULT_SKUS, INT_SETTINGS, apply_setting
 
@@ -169,6 +170,11 @@ def test_whole_floats_are_integers() -> None:
     (lambda d: d.update(seed=2**64), "seed: must be at most 2147483647"),
     (lambda d: d.update(costs={"per_km": {"car": 1e308}}), "costs.per_km.car: must be at most 1000000000"),
     (lambda d: d.update(promise={"margin_rate": 1e308}), "promise.margin_rate: must be at most 100"),
+    (lambda d: d.update(promise={"express_model": {"constant_s": 60.0, "picking": 1.0, "courier_wait": 1.0,
+                                                   "road": -1.0}}), "promise.express_model.road: must be at least 0"),
+    (lambda d: d.update(promise={"express_model": {"constant_s": 60.0}}), "promise.express_model.picking: "),
+    (lambda d: d.update(policy={"objective": "speed"}), "policy.objective: must be one of 'click_to_door' or "
+                                                         "'lateness'"),
 ])
 def test_bad_scenario_names_the_key(tmp_path: Path, mutate: Any, message: str) -> None:
     """A bad value or unknown key raises ScenarioError whose message starts with the key path."""
@@ -177,6 +183,20 @@ def test_bad_scenario_names_the_key(tmp_path: Path, mutate: Any, message: str) -
     with pytest.raises(ScenarioError) as err:
         load_with(tmp_path, data)
     assert str(err.value).startswith(message)
+
+
+def test_reoptimize_knobs_and_a_quote_model_load(tmp_path: Path) -> None:
+    """The reoptimize knobs and a fitted express model (integers where floats are meant, too) reach the domain."""
+    data = tiny_data()
+    data["policy"] = {"name": "reoptimize", "objective": "lateness", "minute_cost_m": 500, "backend": "hybrid",
+                      "warm_start": False}
+    data["promise"] = {"express_model": {"constant_s": 60, "picking": 1, "courier_wait": 0.5, "road": 1.2,
+                                         "plan": 0.25}}
+    sc = scenario_from_dict(data, base=SCENARIOS, path=tmp_path / "x.toml")
+    assert (sc.policy.objective, sc.policy.minute_cost_m, sc.policy.backend, sc.policy.warm_start) == (
+        "lateness", 500, "hybrid", False)
+    assert sc.promise.express_model == ExpressModel(constant_s=60.0, picking=1.0, courier_wait=0.5, road=1.2,
+                                                    plan=0.25)
 
 
 def test_error_names_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -216,6 +236,7 @@ def test_times_go_up_to_48_hours() -> None:
 
 SETTING_KEYS = {"policy.max_orders": ("Policy", "max_orders"), "policy.hold_s": ("Policy", "hold_s"),
                 "policy.radius_s": ("Policy", "radius_s"), "policy.iterations": ("Policy", "iterations"),
+                "policy.minute_cost_m": ("Policy", "minute_cost_m"),
                 "allocation.max_detour_s": ("Allocation", "max_detour_s"), "demand.orders": ("Demand", "orders"),
                 "clock.decision_latency_s": ("Clock", "decision_latency_s"), "seed": (None, "seed"),
                 "fleet.<profile>": ("FleetGroup", "count")}
@@ -264,7 +285,7 @@ def test_schema_is_draft_2020_12_closed_and_documented() -> None:
     objects = [schema, *schema["$defs"].values()]
     assert {o["title"] for o in objects} == {"ScenarioFile", "Map", "Clock", "Policy", "Allocation", "Promise",
                                              "Store", "Locker", "PickupPoint", "FleetGroup", "Demand", "Sku",
-                                             "Delivery", "CostTable"}
+                                             "Delivery", "CostTable", "ExpressModel"}
     for obj in objects:
         assert obj["additionalProperties"] is False and obj["description"]
         undocumented = [field for field, prop in obj["properties"].items() if not prop.get("description")]
@@ -281,7 +302,7 @@ def test_models_are_closed() -> None:
         assert model.model_config.get("extra") == "forbid" and model.__doc__, model.__name__
         for field in model.model_fields.values():
             models += [t for t in _models_in(field.annotation) if t not in seen]
-    assert len(seen) == 14
+    assert len(seen) == 15
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:

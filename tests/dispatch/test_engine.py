@@ -46,6 +46,36 @@ def test_tentative_trips_do_not_bind_couriers() -> None:
     assert [t.order_ids for t in committed.trips] == [("later",)] and d.couriers["a"].carrying == ("later",)
 
 
+def test_the_next_decision_sees_the_tentative_plan_which_survives_a_snapshot() -> None:
+    """After a decision, the state holds its tentative trips as `plan` (committed ones are not in it), and the
+    plan is part of the snapshot: a restored dispatcher decides from the same plan."""
+    d = dispatcher(ReoptimizePolicy(options=FAST), courier("a"), courier("b"))
+    d.on_order(order("later", 1, ready_at=900), now=0)
+    d.on_order(order("west", 4, ready_at=1200), now=10)
+    plan = dict(d.state().plan)
+    assert sorted(oid for oids in plan.values() for oid in oids) == ["later", "west"]
+    again = dispatcher(ReoptimizePolicy(options=FAST), courier("a"), courier("b"))
+    again.restore(d.snapshot())
+    assert dict(again.state().plan) == plan
+    assert again.tick(870) == d.tick(870)
+    assert "later" not in {oid for oids in d.state().plan.values() for oid in oids}
+
+
+def test_preview_decides_with_an_order_without_keeping_anything() -> None:
+    """A preview plans the extra order as a real decision would, and leaves orders, couriers, the plan, the time
+    and the version as they were; a duplicate or foreign order is refused as on_order refuses it."""
+    d = dispatcher(ReoptimizePolicy(options=FAST), courier("a"), courier("b"))
+    d.on_order(order("later", 1, ready_at=900), now=10)
+    before = (d.orders, d.couriers, dict(d.state().plan), d.now, d.version, d.last)
+    preview = d.preview(order("probe", 4), 20)
+    assert preview.trip_of("probe") is not None and preview.trip_of("later") is not None
+    assert (d.orders, d.couriers, dict(d.state().plan), d.now, d.version, d.last) == before
+    with pytest.raises(InvalidDispatchError, match=r"^order.id: duplicate"):
+        d.preview(order("later", 2), 20)
+    with pytest.raises(InvalidDispatchError, match=r"^now: must be integer seconds >= 10"):
+        d.preview(order("probe", 4), 5)
+
+
 def test_undelivered_orders_reopen_when_the_courier_is_back() -> None:
     """Orders still on board when a courier gets back to the store are open again, never lost."""
     d = dispatcher(GreedyPolicy(), courier("a", capacity=4))

@@ -9,7 +9,8 @@ import pytest
 from dispatch.errors import InvalidDispatchError
 from dispatch.model import DarkStore, Item, Locker, Order, Promise
 from dispatch.operations import CourierSetup, Event, Operations, OperationsOptions, order_from_json, order_to_json
-from dispatch.policy import GreedyPolicy
+from dispatch.policy import DispatchPolicy, GreedyPolicy, ReoptimizeOptions, ReoptimizePolicy
+from dispatch.promise import ExpressModel, PromiseOptions
 from routing.network import RoadNetwork
 
 MAP = Path(__file__).resolve().parents[1] / "data" / "moscow_ostankino_drive.osm.bz2"
@@ -24,13 +25,15 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> RoadNetwork:
     return RoadNetwork.from_osm(MAP, cache_dir=tmp_path_factory.mktemp("cache"))
 
 
-def core(network: RoadNetwork, *, stock: int = 5, failed_to: str = "store", couriers: int = 1) -> Operations:
+def core(network: RoadNetwork, *, stock: int = 5, failed_to: str = "store", couriers: int = 1,
+         policy: DispatchPolicy | None = None, promise: PromiseOptions | None = None) -> Operations:
     facilities = [DarkStore(id="s1", location=STORE, stock={"MILK": stock}, picking_s=120),
                   Locker(id="lk", location=(37.5942, 55.8132), compartments={"S": 1}, store="s1")]
     fleet = [CourierSetup(id=f"c{k}", store="s1", profile="bike", capacity=4, shift_start=0, shift_end=86_400)
              for k in range(couriers)]
-    ops = Operations(network, facilities, fleet, GreedyPolicy(), pickers={"s1": 1},
-                     options=OperationsOptions(service_s=60, failed_to=failed_to))  # type: ignore[arg-type]
+    options = OperationsOptions(service_s=60, failed_to=failed_to,  # type: ignore[arg-type]
+                                promise=promise or PromiseOptions())
+    ops = Operations(network, facilities, fleet, policy or GreedyPolicy(), pickers={"s1": 1}, options=options)
     for c in fleet:
         ops.shift(c.id, True, 0)
     return ops
@@ -179,3 +182,23 @@ def test_a_courier_position_becomes_a_live_place_of_its_store(network: RoadNetwo
     ops.journal = []
     ops.position("c0", STORE, NOON + 2)
     assert ops.journal == [{"op": "position", "now": NOON + 2, "courier": "c0", "location": list(STORE)}]
+
+
+def test_the_quote_of_a_placed_order_follows_the_dispatchers_plan(network: RoadNetwork) -> None:
+    """Under reoptimize the placed event's quote basis holds the planned hand-over of the decision the order went
+    into, a checkout quote a moment before plans the same (a dry run that changes nothing), and with a fitted
+    model the quoted ETA is the model's lead rounded up to the minute; greedy makes no plan for an order in
+    picking, so its basis has none."""
+    model = ExpressModel(constant_s=100.0, picking=0.0, courier_wait=0.0, road=0.0, plan=1.0)
+    ops = core(network, policy=ReoptimizePolicy(options=ReoptimizeOptions(iterations=20, time_limit_s=None)),
+               promise=PromiseOptions(express_model=model))
+    quote = ops.quote(DOOR, (MILK,), NOON)
+    assert quote.express.basis is not None and quote.express.basis.planned_s is not None
+    assert ops.open_orders("s1") == 0 and ops.dispatchers["s1"].state().plan == {}
+    placed = ops.place(order("o1"), NOON).events[0].fields
+    basis = placed["quote_basis"]
+    assert basis["planned_s"] == quote.express.basis.planned_s
+    assert basis["planned_s"] >= basis["picking_s"] + basis["road_s"] - 60
+    assert placed["quoted_eta"] == quote.express.eta == NOON + -(-(100 + basis["planned_s"]) // 60) * 60
+    greedy = core(network).place(order("o2"), NOON).events[0].fields["quote_basis"]
+    assert greedy["planned_s"] is None and greedy["picking_s"] == 120

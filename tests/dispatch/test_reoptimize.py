@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from dispatch.errors import InvalidDispatchError
 from dispatch.policy import ReoptimizeOptions, ReoptimizePolicy
-from dispatch.reoptimize import RETURNS_SKILL, build_problem, reoptimize
+from dispatch.reoptimize import DEFAULT_MINUTE_COST_M, RETURNS_SKILL, build_problem, reoptimize
 from tests.dispatch.test_policy import accounted, courier, order, state
 
 FAST = ReoptimizeOptions(iterations=40, time_limit_s=None, seed=3)
@@ -120,14 +122,50 @@ def test_free_floating_courier_rides_to_the_store_then_ends_at_the_door() -> Non
     assert not trip.ends_at_store and trip.end_at == 500 and trip.distance_m == 2000
 
 
-def test_without_lateness_cost_auto_uses_pyvrp_and_soft_deadlines_use_ortools() -> None:
-    """Soft deadlines make auto pick OR-Tools; with promises ignored it picks PyVRP; pyvrp with lateness fails."""
+def test_without_minute_cost_auto_uses_pyvrp_and_soft_deadlines_use_the_hybrid() -> None:
+    """Soft deadlines make auto pick the hybrid; with minutes free it picks PyVRP; pyvrp with minute costs fails;
+    the default backend is the compiled search alone."""
     s = state([order("a", 1), order("b", 4)], [courier("a"), courier("b")])
-    assert reoptimize(s, FAST).backend == "hybrid"
-    no_promises = ReoptimizeOptions(iterations=40, time_limit_s=None, lateness_cost_per_minute=0)
-    assert reoptimize(s, no_promises).backend == "pyvrp"
+    assert reoptimize(s, FAST).backend == "sisr"
+    assert reoptimize(s, replace(FAST, backend="auto")).backend == "hybrid"
+    free_minutes = ReoptimizeOptions(iterations=40, time_limit_s=None, minute_cost_m=0, backend="auto")
+    assert reoptimize(s, free_minutes).backend == "pyvrp"
     with pytest.raises(InvalidDispatchError, match=r"^backend: pyvrp has no soft deadlines"):
         ReoptimizeOptions(backend="pyvrp")
+
+
+def test_the_objective_prices_click_to_door_or_lateness() -> None:
+    """click_to_door prices every minute from placement (soft deadline = placed_at), lateness only those past the
+    promise; each at minute_cost_m metres a minute."""
+    s = state([order("a", 1, placed_at=30, promise_by=2000)], [courier("c")], now=60)
+    (ctd,) = build_problem(s, replace(FAST, minute_cost_m=150)).problem.jobs  # type: ignore[union-attr]
+    (late,) = build_problem(s, replace(FAST, objective="lateness")).problem.jobs  # type: ignore[union-attr]
+    assert (ctd.deadline, ctd.lateness_cost) == (30, 150)
+    assert (late.deadline, late.lateness_cost) == (2000, DEFAULT_MINUTE_COST_M)
+
+
+def test_click_to_door_sends_a_ready_order_rather_than_hold_it_for_a_bundle() -> None:
+    """An order ready now and one ready in ten minutes next door: the lateness objective holds the first to ride
+    both in one trip (promises are loose); click_to_door sends the first at once and the second when it is ready."""
+    s = state([order("now", 1), order("soon", 2, ready_at=600)], [courier("a"), courier("b")])
+    held = reoptimize(s, replace(FAST, objective="lateness"))
+    assert held.trips == () and [sorted(t.order_ids) for t in held.tentative] == [["now", "soon"]]
+    fast = reoptimize(s, replace(FAST, minute_cost_m=400))
+    assert [t.order_ids for t in fast.trips] == [("now",)] and fast.trips[0].etas == (250,)
+    assert [t.order_ids for t in fast.tentative] == [("soon",)]
+
+
+def test_the_search_starts_from_the_previous_plan() -> None:
+    """With warm_start the problem's initial plan is the previous decision's trips over the orders still open (in
+    their order, on couriers still on shift); without it, or without a plan, there is none."""
+    orders = [order("a", 1), order("b", 2), order("c", 4)]
+    plan = {"x": ("b", "gone", "a"), "y": ("c",), "off-shift": ("a",)}
+    s = state(orders, [courier("x"), courier("y")], plan=plan)
+    initial = build_problem(s, FAST).problem.initial  # type: ignore[union-attr]
+    assert initial is not None
+    assert [(r.vehicle, [x.index for x in r.visits]) for r in initial.routes] == [(0, [1, 0]), (1, [2])]
+    assert build_problem(s, replace(FAST, warm_start=False)).problem.initial is None  # type: ignore[union-attr]
+    assert build_problem(state(orders, [courier("x")]), FAST).problem.initial is None  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -135,7 +173,9 @@ def test_without_lateness_cost_auto_uses_pyvrp_and_soft_deadlines_use_ortools() 
     ({"time_limit_s": None}, "^time_limit_s: give a time limit"),
     ({"iterations": 0}, "^iterations: must be at least 1"),
     ({"backend": "cplex"}, "^backend: must be one of"),
-    ({"lateness_cost_per_minute": -1}, "^lateness_cost_per_minute: must not be negative"),
+    ({"minute_cost_m": -1}, "^minute_cost_m: must be an integer >= 0"),
+    ({"objective": "speed"}, "^objective: must be one of"),
+    ({"warm_start": 1}, "^warm_start: must be true or false"),
 ])
 def test_bad_options_name_the_field(kwargs: dict[str, object], message: str) -> None:
     """Invalid re-optimisation options raise InvalidDispatchError naming the field."""

@@ -292,3 +292,22 @@ def test_auto_picks_by_kind_and_size_of_problem() -> None:
     assert choose_backend(random_cvrp(3, 40, 8, 10)).name == "pyvrp"
     soft = replace(large, jobs=tuple(replace(j, deadline=900, lateness_cost=5) for j in large.jobs))
     assert choose_backend(soft).name == "hybrid"
+
+
+def test_sisr_backend_plans_a_single_job_and_starts_from_the_initial_plan() -> None:
+    """A problem of one job gets it planned (there is nothing to search, only to insert); a feasible initial plan
+    is where the search starts, so with no steps to improve it the plan is kept; an infeasible one is dropped."""
+    from dataclasses import replace
+
+    single = line_problem([0, 10, 20], [job(2)], [Vehicle(id="v", start=0), Vehicle(id="w", start=0)])
+    plan = SisrBackend().solve(single, SolveParams(iterations=1, seed=0)).plan
+    assert [[x.index for x in r.visits] for r in plan.routes] == [[0]] and plan.unassigned == ()
+    p = random_vrptw(6, 12, 4)
+    good = SisrBackend().solve(p, SolveParams(iterations=100, seed=0))
+    one_step = SisrBackend(LnsOptions(steps_per_iteration=1))
+    warm = one_step.solve(replace(p, initial=good.plan), SolveParams(iterations=1, seed=0))
+    cold = one_step.solve(p, SolveParams(iterations=1, seed=0))
+    assert warm.evaluation.cost <= good.evaluation.cost < cold.evaluation.cost
+    broken = Plan(routes=(Route(vehicle=0, visits=tuple(Visit(kind="job", index=j) for j in range(12))),))
+    full = SisrBackend().solve(replace(p, initial=broken), SolveParams(iterations=5, seed=0))
+    assert full.evaluation.feasible and not full.plan.unassigned

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.recorder import CourierRecord, OrderRecord, Recorder, TripRecord, kpis
+from simulator.recorder import CourierRecord, OrderRecord, Recorder, TripRecord, kpis, quote_calibration
 
 COSTS = {"courier_hour_cost": {"bike": 11.0, "car": 15.0}, "per_km_cost": {"bike": 0.0, "car": 0.25},
          "co2_g_per_km": {"bike": 0.0, "car": 120.0}}
@@ -69,6 +69,21 @@ def test_counts_and_promises() -> None:
     assert k["on_time_rate"] == 0.6667 and k["express_met_rate"] == 0.6667
     assert k["express_quote_met_rate"] == 0.5
     assert k["express_quote_mean_min"] == 24.17  # ((1500 - 0) + (2000 - 600)) / 2 = 1450 s
+    assert k["express_quote_slack_mean_min"] == -5.83  # ((1500 - 1200) + (2000 - 3000)) / 2 = -350 s
+
+
+def test_the_calibration_table_splits_quotes_by_quoted_lead() -> None:
+    """The two quoted deliveries fall in two groups by quoted lead (o2: 1400 s, o1: 1500 s), each with its mean
+    quote, its click-to-door, whether it was met and its slack; the quote basis is kept from the placed event."""
+    rec = tiny_day()
+    assert quote_calibration(rec) == [
+        {"decile": 1, "orders": 1, "quoted_min": 23.33, "delivered_min": 40.0, "met_rate": 0.0, "slack_min": -16.67},
+        {"decile": 2, "orders": 1, "quoted_min": 25.0, "delivered_min": 20.0, "met_rate": 1.0, "slack_min": 5.0}]
+    assert quote_calibration(Recorder(end=0)) == []
+    rec.apply(0, "o5", "placed", {"mode": "courier", "quoted_eta": 900,
+                                  "quote_basis": {"picking_s": 120, "courier_wait_s": 0, "road_s": 300,
+                                                  "planned_s": 480}})
+    assert rec.orders["o5"].quote_basis == (120, 0, 300, 480)
 
 
 def test_click_to_door_and_waiting() -> None:

@@ -14,7 +14,7 @@ from api.scenario_file import scenario_from_dict
 from routing.network import RoadNetwork
 from simulator.recorder import CourierRecord, OrderRecord, Recorder, TripRecord
 from simulator.recorder import kpis as compute_kpis
-from simulator.report import IMAGES, format_kpi, sample_trips, trip_paths, write_report
+from simulator.report import IMAGES, calibration_html, format_kpi, sample_trips, trip_paths, write_report
 from simulator.scenario import Scenario
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -119,6 +119,16 @@ def test_html_names_images_scenario_and_kpis(tmp_path: Path, network: RoadNetwor
     assert "Click-to-door, mean" in text and "min" in text
     assert "1 dark store · 1 locker · 1 pickup point · 2 couriers" in text
     assert "Map data © OpenStreetMap contributors, ODbL" in text
+
+
+def test_html_shows_the_quote_calibration_table() -> None:
+    """The calibration rows become a table of quoted vs delivered minutes, met share and slack; none, no table."""
+    rows = [{"decile": 1, "orders": 1200, "quoted_min": 12.25, "delivered_min": 9.5, "met_rate": 0.975,
+             "slack_min": 2.75}]
+    text = calibration_html(rows)
+    assert "Express quotes: quoted vs delivered" in text
+    assert "<td>1</td><td>1,200</td><td>12.2</td><td>9.5</td><td>97.5 %</td><td>2.8</td>" in text
+    assert calibration_html([]) == ""
 
 
 def test_html_escapes_scenario_name(tmp_path: Path, network: RoadNetwork) -> None:

@@ -28,6 +28,10 @@ def test_settings(scenario: Scenario) -> None:
     assert [g.count for g in bikes.fleet if g.profile != "bike"] == [g.count for g in sc.fleet if g.profile != "bike"]
     assert apply_setting(sc, "policy", "greedy").policy.name == "greedy"
     assert apply_setting(sc, "policy.hold_s", "60").policy.hold_s == 60
+    tuned = apply_setting(apply_setting(apply_setting(sc, "policy.objective", "lateness"), "policy.backend", "hybrid"),
+                          "policy.warm_start", "false")
+    assert (tuned.policy.objective, tuned.policy.backend, tuned.policy.warm_start) == ("lateness", "hybrid", False)
+    assert apply_setting(sc, "policy.minute_cost_m", "75").policy.minute_cost_m == 75
     assert apply_setting(sc, "seed", "9").seed == 9
     assert apply_setting(sc, "fleet.scale", "2").couriers == 2 * sc.couriers
     assert sc.allocation.rank == "eta" and apply_setting(sc, "allocation.rank", "nearest").allocation.rank == "nearest"
@@ -35,6 +39,7 @@ def test_settings(scenario: Scenario) -> None:
     for key, value in (("fleet.rocket", "3"), ("policy", "magic"), ("fleet.bike", "-1"), ("color", "1"),
                        ("policy.nope", "1"), ("allocation.rank", "random"), ("fleet.bike", str(10**23)),
                        ("fleet.scale", "1e300"), ("policy.hold_s", str(2**63)), ("seed", str(2**64)),
-                       ("demand.orders", str(10**12)), ("policy.max_orders", "0")):
+                       ("demand.orders", str(10**12)), ("policy.max_orders", "0"), ("policy.objective", "speed"),
+                       ("policy.backend", "pyvrp"), ("policy.warm_start", "yes"), ("policy.minute_cost_m", "-5")):
         with pytest.raises(ScenarioError, match=f"--set {key}"):
             apply_setting(sc, key, value)

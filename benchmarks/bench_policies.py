@@ -1,0 +1,154 @@
+"""Policies suite: greedy, batch and reoptimize side by side on whole simulated days.
+
+Every run is one `lastmile simulate` in a child process (two at a time), so each figure is what a user gets from
+the command line with the same scenario, policy and seed:
+
+- **scored**: the Ostankino day (`scenarios/moscow-ostankino-tiny.toml`) over seeds 1-5 (mean of the seeds'
+  KPIs) and the Porto centre day (`scenarios/porto-centre-day.toml`, its own seed) with each policy at its
+  defaults; reoptimize must be at least as good as the better of batch and greedy on both click-to-door and km
+  per order, at the same or better on-time rate, and run the Porto day in at most 10 minutes.
+- **tuning**: reoptimize's `minute_cost_m` on the Ostankino day over seeds 11-15, which are not scored. The rule
+  that set the default: the largest weight whose km per order stays at least 5 % below the better baseline's
+  on those seeds (more weight buys click-to-door with metres).
+- **ablation** (Ostankino, seeds 1-5): what each part of the default adds, from the optimizer as it was (objective
+  `lateness` at 1,000 m a minute, the `hybrid` backend, every decision from nothing) through the click-to-door
+  objective and the compiled search alone to the warm start (the default).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from benchmarks import ROOT
+
+OSTANKINO = "scenarios/moscow-ostankino-tiny.toml"
+PORTO = "scenarios/porto-centre-day.toml"
+SCORED_SEEDS = (1, 2, 3, 4, 5)
+TUNING_SEEDS = (11, 12, 13, 14, 15)
+WEIGHTS = (50, 100, 200, 400)
+KM_MARGIN = 0.05
+POLICIES = ("greedy", "batch", "reoptimize")
+KPIS = ("click_to_door_mean_min", "km_per_order", "on_time_rate", "delivered", "express_quote_met_rate",
+        "express_quote_mean_min")
+ABLATION: dict[str, list[str]] = {
+    "lateness objective, hybrid, cold start (as it was)": ["policy.objective=lateness", "policy.minute_cost_m=1000",
+                                                           "policy.backend=hybrid", "policy.warm_start=false"],
+    "+ click_to_door objective": ["policy.backend=hybrid", "policy.warm_start=false"],
+    "+ compiled search alone (sisr)": ["policy.warm_start=false"],
+    "+ warm start (the default)": [],
+}
+
+
+def simulate(scenario: str, policy: str, seed: int | None, sets: list[str]) -> dict[str, Any]:
+    """One `lastmile simulate` in a child process: its KPIs and wall seconds."""
+    lastmile = Path(sys.executable).parent / "lastmile"
+    extra = [arg for s in sets for arg in ("--set", s)] + ([] if seed is None else ["--seed", str(seed)])
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        done = subprocess.run([str(lastmile), "simulate", str(ROOT / scenario), "--policy", policy, *extra,
+                               "--out", out, "--no-progress"], capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - start
+        if done.returncode != 0:
+            raise RuntimeError(f"{scenario} {policy} {seed} {sets}: exit {done.returncode}: {done.stderr[-2000:]}")
+        kpis = json.loads((Path(out) / "kpis.json").read_text())
+    return {"wall_s": round(wall, 1), **{k: kpis.get(k) for k in KPIS}}
+
+
+def _mean(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k in ("click_to_door_mean_min", "km_per_order", "on_time_rate", "express_quote_met_rate",
+              "express_quote_mean_min", "wall_s"):
+        values = [r[k] for r in runs if r[k] is not None]
+        out[k] = round(statistics.fmean(values), 4) if values else None
+    out["delivered"] = sum(r["delivered"] for r in runs)
+    return out
+
+
+def verdict(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Whether reoptimize is at least as good as the better of batch and greedy on each criterion."""
+    r, others = rows["reoptimize"], [rows["batch"], rows["greedy"]]
+    return {"click_to_door": r["click_to_door_mean_min"] <= min(o["click_to_door_mean_min"] for o in others),
+            "km_per_order": r["km_per_order"] <= min(o["km_per_order"] for o in others),
+            "on_time": r["on_time_rate"] >= max(o["on_time_rate"] for o in others)}
+
+
+def run(results: dict[str, Any], jobs: int = 2) -> None:
+    tasks: dict[tuple[str, str, str, int | None], tuple[str, str, int | None, list[str]]] = {}
+    for policy in POLICIES:
+        for seed in SCORED_SEEDS:
+            tasks[("scored", policy, "", seed)] = (OSTANKINO, policy, seed, [])
+        tasks[("porto", policy, "", None)] = (PORTO, policy, None, [])
+        for seed in TUNING_SEEDS:
+            if policy != "reoptimize":
+                tasks[("tuning", policy, "", seed)] = (OSTANKINO, policy, seed, [])
+    for weight in WEIGHTS:
+        for seed in TUNING_SEEDS:
+            tasks[("tuning", "reoptimize", str(weight), seed)] = (OSTANKINO, "reoptimize", seed,
+                                                                  [f"policy.minute_cost_m={weight}"])
+    for name, sets in ABLATION.items():
+        if sets:
+            for seed in SCORED_SEEDS:
+                tasks[("ablation", "reoptimize", name, seed)] = (OSTANKINO, "reoptimize", seed, sets)
+    order = sorted(tasks, key=lambda k: k[0] != "porto")  # the long Porto days first
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        done = dict(zip(order, pool.map(lambda k: simulate(*tasks[k]), order), strict=True))
+
+    def runs(kind: str, policy: str, variant: str, seeds: tuple[int, ...]) -> list[dict[str, Any]]:
+        return [done[(kind, policy, variant, s)] for s in seeds]
+
+    scored = {p: _mean(runs("scored", p, "", SCORED_SEEDS)) for p in POLICIES}
+    porto = {p: done[("porto", p, "", None)] for p in POLICIES}
+    tuning = {p: _mean(runs("tuning", p, "", TUNING_SEEDS)) for p in ("greedy", "batch")}
+    for weight in WEIGHTS:
+        tuning[f"reoptimize, minute_cost_m={weight}"] = _mean(runs("tuning", "reoptimize", str(weight), TUNING_SEEDS))
+    best_km = min(tuning["batch"]["km_per_order"], tuning["greedy"]["km_per_order"])
+    fits = [w for w in WEIGHTS if tuning[f"reoptimize, minute_cost_m={w}"]["km_per_order"] <= (1 - KM_MARGIN) * best_km]
+    ablation = {name: (scored["reoptimize"] if not sets else _mean(runs("ablation", "reoptimize", name, SCORED_SEEDS)))
+                for name, sets in ABLATION.items()}
+    results["policies"] = {
+        "ostankino_seeds": list(SCORED_SEEDS),
+        "ostankino_beats_both": verdict(scored),
+        "porto_beats_both": verdict(porto),
+        "porto_reoptimize_wall_s": porto["reoptimize"]["wall_s"],
+        "tuned_minute_cost_m": max(fits) if fits else None,
+        "tuning_seeds": list(TUNING_SEEDS),
+        "ostankino": scored,
+        "porto": porto,
+        "per_seed": {p: runs("scored", p, "", SCORED_SEEDS) for p in POLICIES},
+        "tuning": tuning,
+        "ablation": ablation,
+    }
+
+
+def markdown(r: dict[str, Any]) -> list[str]:
+    columns = ("click_to_door_mean_min", "km_per_order", "on_time_rate", "express_quote_met_rate",
+               "express_quote_mean_min", "wall_s")
+    head = "| policy | click-to-door min | km / order | on time | express quote met | quoted lead min | wall s |"
+    lines = ["## policies: greedy, batch, reoptimize on whole days", ""]
+    for key, title in (("ostankino", f"Ostankino day, mean of seeds {r['ostankino_seeds']}"),
+                       ("porto", "Porto centre day (5,000 orders), the scenario's seed"),
+                       ("tuning", f"tuning reoptimize's minute_cost_m, Ostankino seeds {r['tuning_seeds']} (not "
+                                  "scored)"),
+                       ("ablation", f"ablation of reoptimize, Ostankino seeds {r['ostankino_seeds']}")):
+        lines += [f"{title}:", "", head, "|---|---|---|---|---|---|---|"]
+        lines += [f"| {name} | " + " | ".join(str(row.get(c)) for c in columns) + " |" for name, row in r[key].items()]
+        lines.append("")
+    lines += ["| figure | value |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in r.items()
+              if k in ("ostankino_beats_both", "porto_beats_both", "porto_reoptimize_wall_s", "tuned_minute_cost_m")]
+    lines.append("")
+    return lines
+
+
+if __name__ == "__main__":
+    report: dict[str, Any] = {}
+    run(report)
+    print("\n".join(markdown(report["policies"])))

@@ -1,0 +1,75 @@
+"""Fitting the express quote model on simulated days (`lastmile calibrate-quotes`).
+
+Each day of `seeds` is simulated with the scenario as it is (quotes do not steer dispatch, so the days do not
+depend on the model being fitted); every delivered express order gives one sample: the basis its quote was made
+of (`dispatch.promise.QuoteBasis`) and its actual click-to-door. `dispatch.promise.fit_express_model` turns the
+samples into an `ExpressModel` for the scenario's `[promise.express_model]`. Fit on seeds other than those the
+scenario is scored on: the model is then judged on days it has not seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from dispatch.promise import ExpressModel, QuoteBasis, fit_express_model
+from simulator.errors import ScenarioError
+from simulator.model import simulate
+from simulator.recorder import Recorder
+from simulator.scenario import Scenario
+
+Sample = tuple[QuoteBasis, int]
+
+
+def quote_samples(rec: Recorder) -> list[Sample]:
+    """(quote basis, click-to-door seconds) of each delivered order that had an express quote."""
+    return [(QuoteBasis(picking_s=o.quote_basis[0], courier_wait_s=o.quote_basis[1], road_s=o.quote_basis[2],
+                        planned_s=o.quote_basis[3]), o.delivered_at - o.placed_at)
+            for o in rec.orders.values()
+            if o.status == "delivered" and o.quote_basis is not None and o.delivered_at is not None]
+
+
+def day_samples(scenario: Scenario) -> list[Sample]:
+    """The samples of one simulated day (module level: it runs on Dask workers)."""
+    from simulator.sweep import network_for
+
+    return quote_samples(simulate(scenario, network=network_for(scenario)).recorder)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Calibration:
+    """A fitted model, the seeds and samples it came from, and how it does on them (in-sample)."""
+
+    model: ExpressModel
+    seeds: tuple[int, ...]
+    samples: int
+    met_rate: float
+    slack_mean_min: float
+
+
+def calibrate(scenario: Scenario, seeds: Sequence[int], *, quantile: float = 0.95, workers: int = 2,
+              scheduler: str | None = None, progress: Callable[[int, int], None] | None = None) -> Calibration:
+    """Simulate the scenario on each seed (on Dask, see `simulator.sweep.dask_client`) and fit the model."""
+    if not seeds:
+        raise ScenarioError("--seeds", "give at least one seed")
+    days = [replace(scenario, seed=s) for s in seeds]
+    from distributed import as_completed
+
+    from simulator.sweep import dask_client
+
+    samples: list[Sample] = []
+    with dask_client(scheduler, workers=workers) as client:
+        futures = [client.submit(day_samples, day, pure=False) for day in days]
+        if progress is not None:
+            progress(0, len(futures))
+        for done, future in enumerate(as_completed(futures), 1):
+            samples.extend(future.result())
+            if progress is not None:
+                progress(done, len(futures))
+    samples.sort(key=lambda s: (s[1], s[0].picking_s, s[0].courier_wait_s, s[0].road_s, s[0].plan_s))  # any order
+    model = fit_express_model(samples, quantile)
+    leads = [model.lead_s(b) for b, _ in samples]
+    met = sum(actual <= lead for (_, actual), lead in zip(samples, leads, strict=True)) / len(samples)
+    slack = sum(lead - actual for (_, actual), lead in zip(samples, leads, strict=True)) / len(samples) / 60.0
+    return Calibration(model=model, seeds=tuple(seeds), samples=len(samples), met_rate=round(met, 4),
+                       slack_mean_min=round(slack, 2))
