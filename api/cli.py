@@ -131,7 +131,7 @@ def cmd_simulate_mdrp(args: argparse.Namespace) -> None:
     rules = instance.parameters.rules
     if args.policy not in (None, "greedy", "rolling"):
         raise CliError(f"--policy for --mdrp must be greedy or rolling, got {args.policy!r}")
-    name = args.policy or "greedy"
+    name = args.policy or "rolling"
     policy: MealPolicy = RollingHorizonMealPolicy(rules=rules) if name == "rolling" else GreedyMealPolicy(rules=rules)
     recorder = simulate(instance, policy)
     metrics = compute_metrics(instance, recorder)
@@ -302,8 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--mdrp", type=Path, default=None, metavar="INSTANCE_DIR",
                    help="folder with orders.txt, couriers.txt, restaurants.txt, instance_parameters.txt")
     m.add_argument("--policy", default=None,
-                   help="scenario: greedy, batch or reoptimize (default: the scenario's); --mdrp: greedy (nearest "
-                        "courier per order at once) or rolling (rolling-horizon bundling and matching)")
+                   help="scenario: greedy, batch or reoptimize (default: the scenario's); --mdrp: rolling "
+                        "(rolling-horizon bundling and matching, the default) or greedy (nearest courier per order "
+                        "at once: the paper's naive baseline)")
     m.add_argument("--json", action="store_true", help="print one JSON object")
     m.add_argument("--deliveries", type=Path, default=None, metavar="FILE",
                    help="write the delivered orders as CSV order,placement_time,ready_time,pickup_time,"

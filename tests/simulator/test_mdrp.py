@@ -157,7 +157,7 @@ def test_not_utf8_names_the_file(tmp_path: Path, content: bytes) -> None:
 def test_cli_json_and_deliveries(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`simulate --json` prints one object with the lower bound and excess, and writes the CSV."""
     csv_path = tmp_path / "d.csv"
-    assert main(["simulate", "--mdrp", str(TINY), "--json", "--deliveries", str(csv_path)]) == 0
+    assert main(["simulate", "--mdrp", str(TINY), "--policy", "greedy", "--json", "--deliveries", str(csv_path)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["ctd_lower_bound"] == 29.0 and out["ctd_excess"] == -6.25 and out["delivered"] == 4
     assert out["policy"] == "greedy" and csv_path.read_text().startswith("order,placement_time")
@@ -214,12 +214,17 @@ def test_rolling_delivers_at_least_greedy_on_tiny(tiny: tuple[Instance, Recorder
         assert d is None or d.pickup_time >= o.ready_time
 
 
-def test_cli_policy_rolling(capsys: pytest.CaptureFixture[str]) -> None:
-    """`simulate --policy rolling --json` runs the rolling-horizon policy and names it."""
+def test_cli_policy_rolling_is_the_default(capsys: pytest.CaptureFixture[str]) -> None:
+    """`simulate --mdrp` runs the rolling-horizon policy unless told otherwise (`--policy rolling` the same) and
+    names it; its figures are the library's."""
     from dispatch.meal import RollingHorizonMealPolicy
 
     assert main(["simulate", "--mdrp", str(TINY), "--policy", "rolling", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
+    assert main(["simulate", "--mdrp", str(TINY), "--json"]) == 0
+    default = json.loads(capsys.readouterr().out)
+    assert {k: v for k, v in default.items() if not k.startswith("runtime")} == {
+        k: v for k, v in out.items() if not k.startswith("runtime")}
     instance = read_instance(TINY)
     library = compute_metrics(instance, simulate(instance, RollingHorizonMealPolicy(
         rules=instance.parameters.rules))).as_dict()
