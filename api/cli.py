@@ -165,7 +165,7 @@ def cmd_fleet_size(args: argparse.Namespace) -> None:
 def cmd_calibrate_quotes(args: argparse.Namespace) -> None:
     from api.sweep import run_calibrate_cli
 
-    run_calibrate_cli(args.scenario, args.seeds, quantile=args.quantile, scheduler=args.scheduler,
+    run_calibrate_cli(args.scenario, args.seeds, quantile=args.quantile, rounds=args.rounds, scheduler=args.scheduler,
                       workers=args.workers, as_json=args.json, progress=not args.no_progress, echo=print)
 
 
@@ -343,6 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the days to fit on: seeds other than those you score the scenario on, e.g. 11,12,13")
     c.add_argument("--quantile", type=float, default=0.95,
                    help="share of orders to deliver by their quote (default 0.95)")
+    c.add_argument("--rounds", type=_positive(int), default=2,
+                   help="fit, then simulate under the fitted quotes and fit again, this many times in all (default 2: "
+                        "a dispatcher that keeps quotes plans differently under tighter ones)")
     c.add_argument("--scheduler", default=None, metavar="ADDRESS", help="a Dask scheduler (default: a local cluster)")
     c.add_argument("--workers", type=_positive(int), default=2, help="local worker processes (default 2)")
     c.add_argument("--json", action="store_true", help="print one JSON object")

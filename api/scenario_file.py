@@ -33,7 +33,7 @@ from api.schemas import JSON_SCHEMA_DIALECT, LOCATION_DOC, Id, LonLat, describe
 from dispatch.errors import DispatchError
 from dispatch.model import DAY_S, CompartmentSize, parse_clock
 from dispatch.promise import MAX_FACTOR, PromiseOptions
-from dispatch.reoptimize import DEFAULT_MINUTE_COST_M, Objective
+from dispatch.reoptimize import DEFAULT_MINUTE_COST_M, DEFAULT_QUOTE_MINUTE_COST_M, Objective
 from simulator import scenario as domain
 from simulator.errors import ScenarioError
 from simulator.scenario import (
@@ -184,6 +184,10 @@ class Policy(_Table):
                                  "the promise)")
     minute_cost_m: WholeMetres = Field(DEFAULT_MINUTE_COST_M, description="`reoptimize`: metres of riding one "
                                        "minute of the objective is worth (0: minimise metres alone)")
+    quote_minute_cost_m: WholeMetres = Field(DEFAULT_QUOTE_MINUTE_COST_M, description="`reoptimize`, objective "
+                                             "`click_to_door`: metres of riding one minute past a customer's quoted "
+                                             "ETA is worth (0: quotes are not kept; more than 0 needs backend sisr "
+                                             "or auto)")
     backend: DispatchBackend = Field("sisr", description="`reoptimize`: the routing backend of each decision "
                                      "(`sisr`: the compiled string-removal search; `hybrid`: OR-Tools first)")
     warm_start: Annotated[bool, Strict()] = Field(True, description="`reoptimize`: each decision starts from the "

@@ -181,7 +181,8 @@ def run_fleet_size_cli(path: Path, target_text: str, *, seeds: int = 1, schedule
     return sizing
 
 
-def run_calibrate_cli(path: Path, seed_list: str, *, quantile: float = 0.95, scheduler: str | None = None,
+def run_calibrate_cli(path: Path, seed_list: str, *, quantile: float = 0.95, rounds: int = 2,
+                      scheduler: str | None = None,
                       workers: int = 2, as_json: bool = False, progress: bool = True,
                       echo: Callable[[str], object] = print) -> Any:
     """Fit the scenario's express quote model on the days of `seed_list`; print it as a `[promise.express_model]`
@@ -195,24 +196,27 @@ def run_calibrate_cli(path: Path, seed_list: str, *, quantile: float = 0.95, sch
     seeds = parse_seed_list(seed_list, "--seeds")
     if not 0 < quantile < 1:
         raise ScenarioError("--quantile", f"must be in (0, 1), got {quantile}")
-    bar = tqdm(total=len(seeds), unit="day", disable=not progress or as_json)
+    bar = tqdm(total=len(seeds) * rounds, unit="day", disable=not progress or as_json)
 
     def tick(done: int, total: int) -> None:
         bar.n = done
         bar.refresh()
 
     try:
-        result = calibrate(scenario, seeds, quantile=quantile, workers=workers, scheduler=scheduler, progress=tick)
+        result = calibrate(scenario, seeds, quantile=quantile, rounds=rounds, workers=workers, scheduler=scheduler,
+                           progress=tick)
     finally:
         bar.close()
     if as_json:
-        echo(json.dumps({"scenario": scenario.name, "seeds": list(result.seeds), "samples": result.samples,
+        echo(json.dumps({"scenario": scenario.name, "seeds": list(result.seeds), "rounds": result.rounds,
+                         "samples": result.samples,
                          "met_rate": result.met_rate, "slack_mean_min": result.slack_mean_min,
                          "express_model": asdict(result.model)}))
         return result
     m = result.model
     echo(f"# {scenario.name}, policy {scenario.policy.name}: fitted on seeds {','.join(map(str, seeds))} "
-         f"({result.samples:,} delivered express orders, {time.perf_counter() - started:.0f} s); on them "
+         f"in {rounds} round(s) ({result.samples:,} delivered express orders in the last, "
+         f"{time.perf_counter() - started:.0f} s); on them "
          f"{result.met_rate:.1%} delivered by the quote, {result.slack_mean_min:.2f} min mean slack")
     echo("[promise.express_model]")
     for key in ("constant_s", "picking", "courier_wait", "road", "plan", "quantile"):

@@ -214,6 +214,14 @@ class Dispatcher:
             raise InvalidDispatchError("order.load", f"has {len(order.load_vector)} dimensions, expected {dims} "
                                        "like the couriers' capacity")
 
+    def set_quote(self, order_id: str, quoted_by: int | None) -> None:
+        """Record the ETA the customer was quoted for an order the dispatcher tracks (policies may keep it)."""
+        order = self._orders.get(order_id)
+        if order is None:
+            raise InvalidDispatchError("order_id", f"unknown order {order_id!r}")
+        self._orders[order_id] = replace(order, quoted_by=quoted_by)
+        self.version += 1
+
     def cancel(self, order_id: str, now: int) -> None:
         """Withdraw an open order (one on a courier cannot be cancelled here)."""
         self._advance(now)

@@ -270,6 +270,8 @@ class Operations:
             trip = decisions.trip_of(order.id)
             express = self.quoter.with_plan(express, None if trip is None else
                                             trip.etas[trip.order_ids.index(order.id)], now)
+            if express.eta is not None:
+                d.set_quote(order.id, express.eta)
         return Outcome(events=(placed(), allocated)) + self._decided(decisions)
 
     def _queue_picking(self, store: str, now: int) -> int:

@@ -25,7 +25,10 @@ Model (one dark store, one decision):
 - Objective (`ReoptimizeOptions.objective`): metres ridden (×60) plus `minute_cost_m` metres for each minute
   of either
   - `click_to_door` (the default): every minute from an order's placement to its door, so an order waiting at
-    the store costs from the start and bundling must pay for itself in minutes saved for the others; or
+    the store costs from the start and bundling must pay for itself in minutes saved for the others; plus
+    `quote_minute_cost_m` metres for each minute past the ETA the customer was quoted (`quoted_by`), so that a
+    later order does not push an earlier one past its quote (two time costs on one job: the compiled search
+    models them, OR-Tools does not); or
   - `lateness`: every minute past an order's promise (`promise_by`), so the plan rides as few metres as it
     can while the promises hold (bundling holds orders back as long as promises allow).
   With `minute_cost_m=0` time is free: the plan minimises metres alone.
@@ -65,6 +68,9 @@ COST_PER_METRE = 60
 """Objective units per metre ridden; a second of the objective then costs `minute_cost_m` units (an integer)."""
 Objective = Literal["click_to_door", "lateness"]
 OBJECTIVES: tuple[Objective, ...] = get_args(Objective)
+DEFAULT_QUOTE_MINUTE_COST_M = 1000
+"""Metres of riding one minute past a customer's quoted ETA is worth by default (click_to_door): of 0, 300 and
+1000, the one whose fitted quotes left the least slack on the Ostankino day's seeds 11-30 (not scored)."""
 DEFAULT_MINUTE_COST_M = 100
 """Metres of riding one minute of click-to-door is worth by default (tuned on the Ostankino day, seeds 11-15)."""
 _ORDER = "o:"
@@ -88,6 +94,7 @@ class ReoptimizeOptions:
     seed: int = 0
     objective: Objective = "click_to_door"
     minute_cost_m: int = DEFAULT_MINUTE_COST_M
+    quote_minute_cost_m: int = DEFAULT_QUOTE_MINUTE_COST_M
     backend: str = "sisr"
     warm_start: bool = True
     ortools_gls_share: float = 0.3
@@ -101,8 +108,13 @@ class ReoptimizeOptions:
             raise InvalidDispatchError("time_limit_s", "give a time limit, an iteration limit or both")
         if self.objective not in OBJECTIVES:
             raise InvalidDispatchError("objective", f"must be one of {list(OBJECTIVES)}, got {self.objective!r}")
-        if isinstance(self.minute_cost_m, bool) or not isinstance(self.minute_cost_m, int) or self.minute_cost_m < 0:
-            raise InvalidDispatchError("minute_cost_m", f"must be an integer >= 0, got {self.minute_cost_m!r}")
+        for name in ("minute_cost_m", "quote_minute_cost_m"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidDispatchError(name, f"must be an integer >= 0, got {value!r}")
+        if self.keeps_quotes and self.minute_cost_m and self.backend in ("hybrid", "ortools"):
+            raise InvalidDispatchError("backend", f"{self.backend} cannot price both click-to-door and lateness past "
+                                       "the quote: use sisr or auto, or set quote_minute_cost_m=0")
         if self.backend not in BACKEND_NAMES:
             raise InvalidDispatchError("backend", f"must be one of {list(BACKEND_NAMES)}, got {self.backend!r}")
         if not 0 < self.ortools_gls_share <= 1:
@@ -112,6 +124,11 @@ class ReoptimizeOptions:
         if self.backend == "pyvrp" and self.minute_cost_m:
             raise InvalidDispatchError("backend", "pyvrp has no soft deadlines: use sisr, hybrid, ortools or auto, "
                                        "or set minute_cost_m=0")
+
+    @property
+    def keeps_quotes(self) -> bool:
+        """Whether lateness past the quoted ETA is priced (objective click_to_door, quote_minute_cost_m > 0)."""
+        return self.objective == "click_to_door" and self.quote_minute_cost_m > 0
 
     @property
     def params(self) -> SolveParams:
@@ -175,17 +192,23 @@ def build_problem(state: DispatchState, options: ReoptimizeOptions) -> DispatchP
     anywhere = len(locations)
     durations, distances = _matrices(state, locations, {c.profile for c, _ in starts}, open_end)
     has_returns = any(o.is_return for o in orders)
-    late = options.minute_cost_m
+    minute = options.minute_cost_m
     by_placement = options.objective == "click_to_door"
     jobs = []
     for o in orders:
         windows = (TimeWindow(start=o.ready_at, end=o.promise_by),) if o.is_return else ()
-        soft = not o.is_return and late > 0
-        due = o.placed_at if by_placement else o.promise_by
+        delivery = not o.is_return
+        wait = delivery and by_placement and minute > 0
+        if by_placement:
+            keep = delivery and options.keeps_quotes and o.quoted_by is not None
+            deadline, late = (o.quoted_by, options.quote_minute_cost_m) if keep else (None, 0)
+        else:
+            deadline, late = (o.promise_by, minute) if delivery and minute > 0 else (None, 0)
         jobs.append(Job(id=_ORDER + o.id, stop=Stop(location=compact[o.location], service=o.service_s,
                                                      time_windows=windows),
                         delivery=o.load_vector, release=0 if o.is_return else o.ready_at,
-                        deadline=due if soft else None, lateness_cost=late if soft else 0,
+                        wait_from=o.placed_at if wait else None, wait_cost=minute if wait else 0,
+                        deadline=deadline, lateness_cost=late,
                         skills=frozenset({RETURNS_SKILL}) if o.is_return else frozenset()))
     vehicles = []
     for c, at_store in starts:

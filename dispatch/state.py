@@ -145,7 +145,8 @@ class DispatchOrder:
     is penalised, never refused). Return: collected at the door within [`ready_at`, `promise_by`] (hard window),
     then brought back to the store. `load` is in the couriers' capacity units, one amount per dimension (e.g.
     boxes, grams, millilitres: `dispatch.packaging.order_load`); an int is one dimension (boxes) and is stored
-    as a 1-tuple. `service_s` is the handover time.
+    as a 1-tuple. `service_s` is the handover time. `quoted_by` is the ETA the customer was quoted at checkout
+    (None: none); a policy may try to keep it.
     """
 
     id: str
@@ -157,10 +158,13 @@ class DispatchOrder:
     service_s: int = 0
     placed_at: int = 0
     is_return: bool = False
+    quoted_by: int | None = None
 
     def __post_init__(self) -> None:
         _id(InvalidOrderError, "id", self.id)
         _id(InvalidOrderError, "store", self.store)
+        if self.quoted_by is not None:
+            _int(InvalidOrderError, "quoted_by", self.quoted_by)
         for name in ("location", "ready_at", "promise_by", "service_s", "placed_at"):
             _int(InvalidOrderError, name, getattr(self, name))
         object.__setattr__(self, "load", _amounts(InvalidOrderError, "load", self.load, 0))

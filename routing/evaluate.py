@@ -189,6 +189,8 @@ class _RouteWalker:
             item = self.p.shipments[visit.index]
         else:
             return 0, cost
+        if isinstance(item, Job) and item.wait_from is not None and start > item.wait_from:
+            cost += (start - item.wait_from) * item.wait_cost
         if item.deadline is None or start <= item.deadline:
             return 0, cost
         late = start - item.deadline

@@ -90,7 +90,11 @@ class Stop:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Job:
-    """A single stop served from the vehicle's depot: a delivery (and/or a pickup brought back to the depot)."""
+    """A single stop served from the vehicle's depot: a delivery (and/or a pickup brought back to the depot).
+
+    Time costs (per second of service start, both soft): `lateness_cost` past `deadline`, and `wait_cost` from
+    `wait_from` (e.g. the customer's click-to-door from placement), which may be given together.
+    """
 
     id: str
     stop: Stop
@@ -99,11 +103,15 @@ class Job:
     release: int = 0
     deadline: int | None = None
     lateness_cost: int = 0
+    wait_from: int | None = None
+    wait_cost: int = 0
     penalty: int | None = None
     skills: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         _check_task(self, "job")
+        if self.wait_cost < 0:
+            _fail(f"job {self.id}: wait_cost", f"must not be negative, got {self.wait_cost}")
         _check_amounts(f"job {self.id}: delivery", self.delivery)
         _check_amounts(f"job {self.id}: pickup", self.pickup)
         if self.release < 0:

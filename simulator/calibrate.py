@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from dispatch.promise import ExpressModel, QuoteBasis, fit_express_model
 from simulator.errors import ScenarioError
@@ -38,34 +39,55 @@ def day_samples(scenario: Scenario) -> list[Sample]:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Calibration:
-    """A fitted model, the seeds and samples it came from, and how it does on them (in-sample)."""
+    """A fitted model, the seeds, rounds and samples it came from (the last round's), and how it does on them
+    (in-sample)."""
 
     model: ExpressModel
     seeds: tuple[int, ...]
     samples: int
     met_rate: float
     slack_mean_min: float
+    rounds: int = 1
 
 
-def calibrate(scenario: Scenario, seeds: Sequence[int], *, quantile: float = 0.95, workers: int = 2,
-              scheduler: str | None = None, progress: Callable[[int, int], None] | None = None) -> Calibration:
-    """Simulate the scenario on each seed (on Dask, see `simulator.sweep.dask_client`) and fit the model."""
+def calibrate(scenario: Scenario, seeds: Sequence[int], *, quantile: float = 0.95, rounds: int = 2,
+              workers: int = 2, scheduler: str | None = None,
+              progress: Callable[[int, int], None] | None = None) -> Calibration:
+    """Simulate the scenario on each seed (on Dask, see `simulator.sweep.dask_client`) and fit the model; then,
+    `rounds - 1` times, simulate again with the model just fitted and fit anew. Rounds matter when the
+    dispatcher keeps quotes (`quote_minute_cost_m`): tighter quotes change how it plans, so the model is fitted
+    on days run under the quotes it makes."""
     if not seeds:
         raise ScenarioError("--seeds", "give at least one seed")
-    days = [replace(scenario, seed=s) for s in seeds]
-    from distributed import as_completed
-
+    if rounds < 1:
+        raise ScenarioError("--rounds", f"must be at least 1, got {rounds}")
     from simulator.sweep import dask_client
 
-    samples: list[Sample] = []
+    total = rounds * len(seeds)
+    if progress is not None:
+        progress(0, total)
     with dask_client(scheduler, workers=workers) as client:
-        futures = [client.submit(day_samples, day, pure=False) for day in days]
+        for k in range(rounds):
+            samples = _samples(client, [replace(scenario, seed=s) for s in seeds], k * len(seeds), total, progress)
+            result = _fit(samples, quantile, seeds)
+            scenario = replace(scenario, promise=replace(scenario.promise, express_model=result.model))
+    return replace(result, rounds=rounds)
+
+
+def _samples(client: Any, days: list[Scenario], before: int, total: int,
+             progress: Callable[[int, int], None] | None) -> list[Sample]:
+    from distributed import as_completed
+
+    samples: list[Sample] = []
+    futures = [client.submit(day_samples, day, pure=False) for day in days]
+    for done, future in enumerate(as_completed(futures), 1):
+        samples.extend(future.result())
         if progress is not None:
-            progress(0, len(futures))
-        for done, future in enumerate(as_completed(futures), 1):
-            samples.extend(future.result())
-            if progress is not None:
-                progress(done, len(futures))
+            progress(before + done, total)
+    return samples
+
+
+def _fit(samples: list[Sample], quantile: float, seeds: Sequence[int]) -> Calibration:
     samples.sort(key=lambda s: (s[1], s[0].picking_s, s[0].courier_wait_s, s[0].road_s, s[0].plan_s))  # any order
     model = fit_express_model(samples, quantile)
     leads = [model.lead_s(b) for b, _ in samples]

@@ -51,7 +51,8 @@ def make_policy(policy: Policy, *, seed: int) -> DispatchPolicy:
         return BatchPolicy(max_orders=policy.max_orders, hold_s=policy.hold_s, radius_s=policy.radius_s)
     return ReoptimizePolicy(options=ReoptimizeOptions(
         time_limit_s=None, iterations=policy.iterations, seed=seed, objective=policy.objective,
-        minute_cost_m=policy.minute_cost_m, backend=policy.backend, warm_start=policy.warm_start))
+        minute_cost_m=policy.minute_cost_m, quote_minute_cost_m=policy.quote_minute_cost_m, backend=policy.backend,
+        warm_start=policy.warm_start))
 
 
 def facilities(scenario: Scenario, skus: Sequence[str]) -> list[DarkStore | DispatchLocker | DispatchPickupPoint]:

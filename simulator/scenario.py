@@ -16,7 +16,7 @@ from typing import Any, Literal, get_args
 
 from dispatch.model import DAY_S, parse_clock
 from dispatch.promise import PromiseOptions
-from dispatch.reoptimize import DEFAULT_MINUTE_COST_M, OBJECTIVES, Objective
+from dispatch.reoptimize import DEFAULT_MINUTE_COST_M, DEFAULT_QUOTE_MINUTE_COST_M, OBJECTIVES, Objective
 from simulator.errors import ScenarioError
 
 PolicyName = Literal["greedy", "batch", "reoptimize"]
@@ -63,7 +63,8 @@ class Clock:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Policy:
     """The dispatch policy and its knobs (`batch`: max_orders, hold_s, radius_s; `reoptimize`: iterations,
-    objective, minute_cost_m, backend: see `dispatch.reoptimize.ReoptimizeOptions`)."""
+    objective, minute_cost_m, quote_minute_cost_m, backend, warm_start: see
+    `dispatch.reoptimize.ReoptimizeOptions`)."""
 
     name: PolicyName = "batch"
     max_orders: int = 3
@@ -72,6 +73,7 @@ class Policy:
     iterations: int = 200
     objective: Objective = "click_to_door"
     minute_cost_m: int = DEFAULT_MINUTE_COST_M
+    quote_minute_cost_m: int = DEFAULT_QUOTE_MINUTE_COST_M
     backend: DispatchBackend = "sisr"
     warm_start: bool = True
 
@@ -321,6 +323,7 @@ def spread_count(fleet: tuple[FleetGroup, ...], groups: list[int], total: int) -
 INT_SETTINGS: dict[str, tuple[int, int]] = {
     "policy.max_orders": (1, MAX_COUNT), "policy.hold_s": (0, MAX_SECONDS), "policy.radius_s": (0, MAX_SECONDS),
     "policy.iterations": (1, MAX_COUNT), "policy.minute_cost_m": (0, int(MAX_METRES)),
+    "policy.quote_minute_cost_m": (0, int(MAX_METRES)),
     "allocation.max_detour_s": (0, MAX_SECONDS), "demand.orders": (0, MAX_COUNT),
     "seed": (0, MAX_INT), "clock.decision_latency_s": (0, MAX_SECONDS), "fleet.<profile>": (0, MAX_COUNT),
 }

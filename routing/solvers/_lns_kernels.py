@@ -10,7 +10,7 @@ import math
 import numpy as np
 from numba import njit
 
-LOC, SERVICE, READY, DUE, RELEASE, DEADLINE, LATE_COST = range(7)
+LOC, SERVICE, READY, DUE, RELEASE, DEADLINE, LATE_COST, WAIT_FROM, WAIT_COST = range(9)
 NXT, PRV, ROUTE, EARLY, LATE, LOAD, SIZE, LATENESS, COST = range(9)
 
 
@@ -50,6 +50,8 @@ def _update(v, st, n_jobs, n_veh, nd, demand, times, profile):
             break
         if early[cur] > nd[DEADLINE, cur]:
             cost += nd[LATE_COST, cur] * (early[cur] - nd[DEADLINE, cur])
+        if early[cur] > nd[WAIT_FROM, cur]:
+            cost += nd[WAIT_COST, cur] * (early[cur] - nd[WAIT_FROM, cur])
         prev, cur = cur, nxt[cur]
     lateness[v] = cost
     late[end] = nd[DUE, end]
@@ -80,6 +82,8 @@ def _timed_insertion(v, a, c, st, n_jobs, n_veh, nd, times, profile):
             return cost
         if begin > nd[DEADLINE, node]:
             cost += nd[LATE_COST, node] * (begin - nd[DEADLINE, node])
+        if begin > nd[WAIT_FROM, node]:
+            cost += nd[WAIT_COST, node] * (begin - nd[WAIT_FROM, node])
         t = begin + nd[SERVICE, node]
         prev = node
         node = b if node == c else (c if node == a else nxt[node])

@@ -9,7 +9,9 @@ budget. What it measured decides `auto`:
 - otherwise PyVRP where it honours every feature (capacities alone: closer on CVRPLIB X; multi-trip,
   shipments with windows);
 - otherwise `hybrid`, which falls back on OR-Tools' local search inside ruin and recreate (skills that differ
-  between vehicles, breaks, soft deadlines beside shipments).
+  between vehicles, breaks, soft deadlines beside shipments);
+- otherwise the compiled search alone (`sisr`): jobs with both a wait cost and a soft deadline, which only it
+  models.
 """
 
 from __future__ import annotations
@@ -37,17 +39,18 @@ customers, PyVRP at 1000; sizes in between are not measured, and 300 is where th
 def timed(problem: Problem) -> bool:
     """Whether any job has a time window, a release time or a soft deadline."""
     return any(j.stop.time_windows or j.release or (j.deadline is not None and j.lateness_cost)
-               for j in problem.jobs)
+               or (j.wait_from is not None and j.wait_cost) for j in problem.jobs)
 
 
 def choose_backend(problem: Problem) -> Backend:
     """The backend that measured best for this kind of problem among those that honour all of it."""
-    hybrid, pyvrp = HybridBackend(), PyVrpBackend()
+    hybrid, pyvrp, sisr = HybridBackend(), PyVrpBackend(), SisrBackend()
     small = len(problem.jobs) <= HYBRID_MAX_TIMED_JOBS or pyvrp.unsupported(problem)
     if timed(problem) and small and not hybrid.unsupported(problem) and not lns.unsupported(problem):
         return hybrid
     reasons = []
-    for backend in (pyvrp, hybrid):
+    backends: tuple[Backend, ...] = (pyvrp, hybrid, sisr)
+    for backend in backends:
         missing = backend.unsupported(problem)
         if not missing:
             return backend

@@ -101,7 +101,7 @@ class _Data:
     timed: bool
 
 
-NODE_ROWS = ("loc", "service", "ready", "due", "release", "deadline", "late_cost")
+NODE_ROWS = ("loc", "service", "ready", "due", "release", "deadline", "late_cost", "wait_from", "wait_cost")
 """Rows of the node attribute array, in the order of the kernels' row constants (LOC, SERVICE, ...)."""
 
 
@@ -113,12 +113,15 @@ def _nodes(problem: Problem, loc: np.ndarray) -> np.ndarray:
     nd = np.zeros((len(NODE_ROWS), n_jobs + 2 * n_veh), dtype=np.int64)
     nd[row["loc"]] = loc
     nd[row["deadline"]] = HORIZON
+    nd[row["wait_from"]] = HORIZON
     for i, j in enumerate(jobs):
         nd[row["service"], i] = j.stop.service
         nd[row["ready"], i], nd[row["due"], i] = j.stop.earliest, j.stop.latest
         nd[row["release"], i] = j.release
         if j.deadline is not None and j.lateness_cost:
             nd[row["deadline"], i], nd[row["late_cost"], i] = j.deadline, j.lateness_cost
+        if j.wait_from is not None and j.wait_cost:
+            nd[row["wait_from"], i], nd[row["wait_cost"], i] = j.wait_from, j.wait_cost
     for k, v in enumerate(vehicles):
         for node in (n_jobs + k, n_jobs + n_veh + k):
             nd[row["ready"], node], nd[row["due"], node] = v.shift.start, v.shift.end
@@ -160,7 +163,8 @@ def _data(problem: Problem) -> _Data:
     np.fill_diagonal(near, -1)
     neighbours = np.argsort(near, axis=1, kind="stable")[:, 1:] if n_jobs > 1 else np.zeros((n_jobs, 0))
     fixed = np.array([v.fixed_cost for v in vehicles], dtype=np.int64)
-    timed = bool(nd[NODE_ROWS.index("release")].any() or nd[NODE_ROWS.index("late_cost")].any())
+    timed = bool(nd[NODE_ROWS.index("release")].any() or nd[NODE_ROWS.index("late_cost")].any()
+                 or nd[NODE_ROWS.index("wait_cost")].any())
     c = _contiguous
     return _Data(nd=c(nd), demand=c(demand), penalty=c(penalty), allowed=c(allowed), capacity=c(capacity),
                  fixed=c(fixed), profile=c(profile), vclass=c(vclass), times=c(times), costs=c(costs),

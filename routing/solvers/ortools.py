@@ -18,7 +18,7 @@ import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from routing.errors import InvalidProblemError
-from routing.problem import HORIZON, Plan, Problem, Route, Stop, Visit
+from routing.problem import HORIZON, Job, Plan, Problem, Route, Stop, Visit
 from routing.solvers import lns
 from routing.solvers.base import (
     BIG_PENALTY,
@@ -82,6 +82,21 @@ class OrToolsOptions:
         return self.string_removal is not None and not lns.unsupported(problem)
 
 
+def _unmodelled(problem: Problem) -> list[str]:
+    """What neither OR-Tools' model nor the compiled search (which builds on the same nodes) handles."""
+    missing = []
+    if any(v.max_trips > 1 for v in problem.vehicles):
+        missing.append("multi-trip vehicles (max_trips > 1)")
+    job_loads = any(any(j.delivery) or any(j.pickup) for j in problem.jobs)
+    if any(any(j.delivery) and any(j.pickup) for j in problem.jobs) or (
+        any(any(j.delivery) for j in problem.jobs) and any(any(j.pickup) for j in problem.jobs)
+    ):
+        missing.append("jobs that both deliver and pick up loads")
+    if job_loads and any(any(s.amount) for s in problem.shipments):
+        missing.append("loads on both jobs and shipments")
+    return missing
+
+
 ORTOOLS_ALONE = OrToolsOptions(string_removal=None, ruin_up_to=0)
 """OR-Tools' own search and nothing else: guided local search takes the whole budget."""
 
@@ -96,16 +111,10 @@ class OrToolsBackend:
         self.options = options or self.default_options
 
     def unsupported(self, problem: Problem) -> list[str]:
-        missing = []
-        if any(v.max_trips > 1 for v in problem.vehicles):
-            missing.append("multi-trip vehicles (max_trips > 1)")
-        job_loads = any(any(j.delivery) or any(j.pickup) for j in problem.jobs)
-        if any(any(j.delivery) and any(j.pickup) for j in problem.jobs) or (
-            any(any(j.delivery) for j in problem.jobs) and any(any(j.pickup) for j in problem.jobs)
-        ):
-            missing.append("jobs that both deliver and pick up loads")
-        if job_loads and any(any(s.amount) for s in problem.shipments):
-            missing.append("loads on both jobs and shipments")
+        missing = _unmodelled(problem)
+        if any(j.wait_cost and j.wait_from is not None and j.lateness_cost and j.deadline is not None
+               for j in problem.jobs):
+            missing.append("two time costs on one job (a wait cost beside a soft deadline)")
         return missing
 
     def prepare(self, problem: Problem) -> None:
@@ -137,7 +146,7 @@ class SisrBackend:
         self.options = options or lns.LnsOptions()
 
     def unsupported(self, problem: Problem) -> list[str]:
-        return [*OrToolsBackend().unsupported(problem), *lns.unsupported(problem)]
+        return [*_unmodelled(problem), *lns.unsupported(problem)]
 
     def prepare(self, problem: Problem) -> None:
         lns.kernels()
@@ -231,6 +240,8 @@ class _OrToolsModel:
                 model.AddDisjunction([index], penalty)
             if node.visit.kind != "pickup" and item.deadline is not None and item.lateness_cost:
                 time_dim.SetCumulVarSoftUpperBound(index, item.deadline, item.lateness_cost)
+            elif isinstance(item, Job) and item.wait_from is not None and item.wait_cost:
+                time_dim.SetCumulVarSoftUpperBound(index, item.wait_from, item.wait_cost)
             allowed = [vi for vi, v in enumerate(p.vehicles) if item.skills <= v.skills]
             if len(allowed) < len(p.vehicles):
                 model.VehicleVar(index).SetValues([-1, *allowed])

@@ -24,9 +24,8 @@ class PyVrpBackend:
 
     def unsupported(self, problem: Problem) -> list[str]:
         missing = []
-        if any(j.deadline is not None and j.lateness_cost for j in problem.jobs) or any(
-            s.deadline is not None and s.lateness_cost for s in problem.shipments
-        ):
+        if any((j.deadline is not None and j.lateness_cost) or (j.wait_from is not None and j.wait_cost)
+               for j in problem.jobs) or any(s.deadline is not None and s.lateness_cost for s in problem.shipments):
             missing.append("soft deadlines")
         if any(v.breaks for v in problem.vehicles):
             missing.append("breaks")

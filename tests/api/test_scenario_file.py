@@ -237,6 +237,7 @@ def test_times_go_up_to_48_hours() -> None:
 SETTING_KEYS = {"policy.max_orders": ("Policy", "max_orders"), "policy.hold_s": ("Policy", "hold_s"),
                 "policy.radius_s": ("Policy", "radius_s"), "policy.iterations": ("Policy", "iterations"),
                 "policy.minute_cost_m": ("Policy", "minute_cost_m"),
+                "policy.quote_minute_cost_m": ("Policy", "quote_minute_cost_m"),
                 "allocation.max_detour_s": ("Allocation", "max_detour_s"), "demand.orders": ("Demand", "orders"),
                 "clock.decision_latency_s": ("Clock", "decision_latency_s"), "seed": (None, "seed"),
                 "fleet.<profile>": ("FleetGroup", "count")}

@@ -8,7 +8,13 @@ import pytest
 
 from dispatch.errors import InvalidDispatchError
 from dispatch.policy import ReoptimizeOptions, ReoptimizePolicy
-from dispatch.reoptimize import DEFAULT_MINUTE_COST_M, RETURNS_SKILL, build_problem, reoptimize
+from dispatch.reoptimize import (
+    DEFAULT_MINUTE_COST_M,
+    DEFAULT_QUOTE_MINUTE_COST_M,
+    RETURNS_SKILL,
+    build_problem,
+    reoptimize,
+)
 from tests.dispatch.test_policy import accounted, courier, order, state
 
 FAST = ReoptimizeOptions(iterations=40, time_limit_s=None, seed=3)
@@ -135,13 +141,32 @@ def test_without_minute_cost_auto_uses_pyvrp_and_soft_deadlines_use_the_hybrid()
 
 
 def test_the_objective_prices_click_to_door_or_lateness() -> None:
-    """click_to_door prices every minute from placement (soft deadline = placed_at), lateness only those past the
-    promise; each at minute_cost_m metres a minute."""
-    s = state([order("a", 1, placed_at=30, promise_by=2000)], [courier("c")], now=60)
-    (ctd,) = build_problem(s, replace(FAST, minute_cost_m=150)).problem.jobs  # type: ignore[union-attr]
-    (late,) = build_problem(s, replace(FAST, objective="lateness")).problem.jobs  # type: ignore[union-attr]
-    assert (ctd.deadline, ctd.lateness_cost) == (30, 150)
-    assert (late.deadline, late.lateness_cost) == (2000, DEFAULT_MINUTE_COST_M)
+    """click_to_door prices every minute from placement at minute_cost_m and, once the customer has a quote,
+    every minute past it at quote_minute_cost_m; lateness prices only the minutes past the promise."""
+    a = order("a", 1, placed_at=30, promise_by=2000)
+    s = state([a, replace(a, id="q", quoted_by=900)], [courier("c")], now=60)
+    ctd, quoted = build_problem(s, replace(FAST, minute_cost_m=150)).problem.jobs  # type: ignore[union-attr]
+    late, _ = build_problem(s, replace(FAST, objective="lateness")).problem.jobs  # type: ignore[union-attr]
+    assert (ctd.wait_from, ctd.wait_cost, ctd.deadline, ctd.lateness_cost) == (30, 150, None, 0)
+    assert (quoted.wait_from, quoted.deadline, quoted.lateness_cost) == (30, 900, DEFAULT_QUOTE_MINUTE_COST_M)
+    assert (late.wait_from, late.deadline, late.lateness_cost) == (None, 2000, DEFAULT_MINUTE_COST_M)
+    unkept = build_problem(s, replace(FAST, quote_minute_cost_m=0)).problem.jobs[1]  # type: ignore[union-attr]
+    assert (unkept.wait_cost, unkept.deadline) == (DEFAULT_MINUTE_COST_M, None)
+    with pytest.raises(InvalidDispatchError, match="^backend: hybrid cannot price both"):
+        ReoptimizeOptions(backend="hybrid")
+    assert ReoptimizeOptions(backend="hybrid", quote_minute_cost_m=0).backend == "hybrid"
+
+
+def test_a_later_order_does_not_push_an_earlier_one_past_its_quote() -> None:
+    """One courier, an order quoted to arrive by 260 s and a new one next to the store: minimising click-to-door
+    alone serves the new, nearer one first (the quoted one arrives late), keeping quotes serves the quoted one
+    first."""
+    orders = [replace(order("quoted", 1), quoted_by=260), order("near", 7)]
+    s = state(orders, [courier("a")])
+    alone = reoptimize(s, replace(FAST, quote_minute_cost_m=0))
+    kept = reoptimize(s, replace(FAST, quote_minute_cost_m=1000))
+    assert [t.order_ids for t in alone.trips + alone.tentative] == [("near", "quoted")]
+    assert [t.order_ids for t in kept.trips + kept.tentative] == [("quoted", "near")]
 
 
 def test_click_to_door_sends_a_ready_order_rather_than_hold_it_for_a_bundle() -> None:

@@ -232,8 +232,8 @@ def test_node_rows_match_the_kernels() -> None:
     from routing.solvers import _lns_kernels as k
     from routing.solvers.lns import NODE_ROWS
 
-    kernel_rows = [k.LOC, k.SERVICE, k.READY, k.DUE, k.RELEASE, k.DEADLINE, k.LATE_COST]
-    names = ("loc", "service", "ready", "due", "release", "deadline", "late_cost")
+    kernel_rows = [k.LOC, k.SERVICE, k.READY, k.DUE, k.RELEASE, k.DEADLINE, k.LATE_COST, k.WAIT_FROM, k.WAIT_COST]
+    names = ("loc", "service", "ready", "due", "release", "deadline", "late_cost", "wait_from", "wait_cost")
     assert kernel_rows == [NODE_ROWS.index(name) for name in names]
 
 
@@ -311,3 +311,28 @@ def test_sisr_backend_plans_a_single_job_and_starts_from_the_initial_plan() -> N
     broken = Plan(routes=(Route(vehicle=0, visits=tuple(Visit(kind="job", index=j) for j in range(12))),))
     full = SisrBackend().solve(replace(p, initial=broken), SolveParams(iterations=5, seed=0))
     assert full.evaluation.feasible and not full.plan.unassigned
+
+
+def test_a_wait_cost_beside_a_soft_deadline_is_the_compiled_searchs_alone() -> None:
+    """A job may cost per second from `wait_from` and per second past `deadline` at once: the compiled search
+    and the evaluator price both (and agree), auto picks the compiled search, OR-Tools and PyVRP decline it.
+    Two vehicles, two jobs at 10 and 20 on a line: serving the near one first keeps the far one's promise."""
+    from dataclasses import replace
+
+    from routing.solvers.auto import choose_backend
+    from routing.solvers.pyvrp import PyVrpBackend
+
+    p = line_problem([0, 10, 20], [job(1), job(2)], [Vehicle(id="v", start=0)])
+    timed = replace(p, jobs=(replace(p.jobs[0], wait_from=0, wait_cost=1),
+                             replace(p.jobs[1], wait_from=0, wait_cost=1, deadline=20, lateness_cost=100)))
+    result = SisrBackend().solve(timed, SolveParams(iterations=5, seed=0))
+    assert [[x.index for x in r.visits] for r in result.plan.routes] == [[0, 1]]
+    evaluation = evaluate(timed, result.plan)
+    assert evaluation.lateness_cost == 10 + 20 and evaluation.cost == 40 + 30  # arcs 0-10-20-0, waits 10 + 20
+    late_first = evaluate(timed, as_plan([[1, 0]]))
+    assert late_first.lateness_cost == 20 + 30 + 0 * 100  # the far job on time at 20, the near one waits 30
+    assert choose_backend(timed).name == "sisr"
+    assert "two time costs on one job" in " ".join(OrToolsBackend().unsupported(timed))
+    assert "soft deadlines" in " ".join(PyVrpBackend().unsupported(timed))
+    one_piece = replace(timed, jobs=tuple(replace(j, deadline=None, lateness_cost=0) for j in timed.jobs))
+    assert OrToolsBackend().unsupported(one_piece) == [] and choose_backend(one_piece).name == "hybrid"
