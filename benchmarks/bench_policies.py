@@ -12,7 +12,10 @@ the command line with the same scenario, policy and seed:
   on those seeds (more weight buys click-to-door with metres).
 - **ablation** (Ostankino, seeds 1-5): what each part of the default adds, from the optimizer as it was (objective
   `lateness` at 1,000 m a minute, the `hybrid` backend, every decision from nothing) through the click-to-door
-  objective and the compiled search alone to the warm start (the default).
+  objective, the compiled search alone and the warm start to keeping quotes (the default).
+- **quotes**: for batch and reoptimize, the express quote model fitted with `lastmile calibrate-quotes` on
+  training seeds (Ostankino 11-30, Porto 11-13; two rounds), pasted into the scenario and scored on the scored
+  seeds: share of express quotes met, mean slack (quoted minus actual), and the calibration table by decile.
 """
 
 from __future__ import annotations
@@ -41,14 +44,23 @@ KPIS = ("click_to_door_mean_min", "km_per_order", "on_time_rate", "delivered", "
 ABLATION: dict[str, list[str]] = {
     "lateness objective, hybrid, cold start (as it was)": ["policy.objective=lateness", "policy.minute_cost_m=1000",
                                                            "policy.backend=hybrid", "policy.warm_start=false"],
-    "+ click_to_door objective": ["policy.backend=hybrid", "policy.warm_start=false"],
-    "+ compiled search alone (sisr)": ["policy.warm_start=false"],
-    "+ warm start (the default)": [],
+    "+ click_to_door objective": ["policy.backend=hybrid", "policy.warm_start=false", "policy.quote_minute_cost_m=0"],
+    "+ compiled search alone (sisr)": ["policy.warm_start=false", "policy.quote_minute_cost_m=0"],
+    "+ warm start": ["policy.quote_minute_cost_m=0"],
+    "+ keeping quotes (the default)": [],
 }
+QUOTES: dict[str, tuple[str, tuple[int, ...], tuple[int | None, ...]]] = {
+    "ostankino": (OSTANKINO, tuple(range(11, 31)), SCORED_SEEDS),
+    "porto": (PORTO, (11, 12, 13), (None,)),
+}
+"""Express quotes: the scenario, the seeds the model is fitted on, the seeds it is scored on (None: its own)."""
+QUOTE_POLICIES = ("batch", "reoptimize")
 
 
-def simulate(scenario: str, policy: str, seed: int | None, sets: list[str]) -> dict[str, Any]:
-    """One `lastmile simulate` in a child process: its KPIs and wall seconds."""
+def simulate(scenario: str | Path, policy: str, seed: int | None, sets: list[str],
+             quotes: bool = False) -> dict[str, Any]:
+    """One `lastmile simulate` in a child process: its KPIs and wall seconds (`quotes`: and each delivered express
+    order's quoted lead and click-to-door, seconds, from its events)."""
     lastmile = Path(sys.executable).parent / "lastmile"
     extra = [arg for s in sets for arg in ("--set", s)] + ([] if seed is None else ["--seed", str(seed)])
     with tempfile.TemporaryDirectory() as out:
@@ -59,7 +71,76 @@ def simulate(scenario: str, policy: str, seed: int | None, sets: list[str]) -> d
         if done.returncode != 0:
             raise RuntimeError(f"{scenario} {policy} {seed} {sets}: exit {done.returncode}: {done.stderr[-2000:]}")
         kpis = json.loads((Path(out) / "kpis.json").read_text())
-    return {"wall_s": round(wall, 1), **{k: kpis.get(k) for k in KPIS}}
+        pairs = _quoted(Path(out) / "events.jsonl") if quotes else []
+    return {"wall_s": round(wall, 1), **{k: kpis.get(k) for k in KPIS}, **({"pairs": pairs} if quotes else {})}
+
+
+def _quoted(events: Path) -> list[tuple[int, int]]:
+    placed: dict[str, tuple[int, int]] = {}
+    pairs = []
+    for line in events.read_text().splitlines():
+        e = json.loads(line)
+        if e["event"] == "placed" and e.get("quoted_eta") is not None:
+            placed[e["order"]] = (e["t"], e["quoted_eta"])
+        elif e["event"] == "delivered" and e["order"] in placed:
+            t, eta = placed[e["order"]]
+            pairs.append((eta - t, e["t"] - t))
+    return pairs
+
+
+def calibrated(scenario: str, policy: str, seeds: tuple[int, ...], folder: Path) -> tuple[Path, dict[str, Any]]:
+    """`lastmile calibrate-quotes` on the training seeds with `policy`; the scenario with the fitted model."""
+    lastmile = Path(sys.executable).parent / "lastmile"
+    text = (ROOT / scenario).read_text().replace('file = "maps/', f'file = "{ROOT / "scenarios"}/maps/')
+    text = text.replace('[policy]\nname = "batch"', f'[policy]\nname = "{policy}"')
+    base = folder / f"{Path(scenario).stem}-{policy}.toml"
+    base.write_text(text)
+    done = subprocess.run([str(lastmile), "calibrate-quotes", str(base), "--seeds", ",".join(map(str, seeds)),
+                           "--json"], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"calibrate-quotes {scenario} {policy}: {done.stderr[-2000:]}")
+    fit = json.loads(done.stdout)
+    table = "\n[promise.express_model]\n" + "".join(f"{k} = {v}\n" for k, v in fit["express_model"].items())
+    fitted = folder / f"{Path(scenario).stem}-{policy}-fitted.toml"
+    fitted.write_text(text + table)
+    return fitted, fit
+
+
+def deciles(pairs: list[tuple[int, int]]) -> list[dict[str, Any]]:
+    """Quoted vs delivered by decile of the quoted lead (minutes), as the report's calibration table."""
+    rows = sorted(pairs)
+    out = []
+    for k in range(10):
+        part = rows[k * len(rows) // 10:(k + 1) * len(rows) // 10]
+        if part:
+            out.append({"decile": k + 1, "orders": len(part),
+                        "quoted_min": round(statistics.fmean(q for q, _ in part) / 60, 2),
+                        "delivered_min": round(statistics.fmean(a for _, a in part) / 60, 2),
+                        "met_rate": round(sum(a <= q for q, a in part) / len(part), 4)})
+    return out
+
+
+def quotes(jobs: int) -> dict[str, Any]:
+    """Fit each quote model on its training seeds, then score it on the scored seeds (see `QUOTES`)."""
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for day, (scenario, train, scored) in QUOTES.items():
+            for policy in QUOTE_POLICIES:
+                fitted, fit = calibrated(scenario, policy, train, Path(folder))
+                with ThreadPoolExecutor(max_workers=jobs) as pool:
+                    runs = list(pool.map(lambda seed, f=fitted, p=policy: simulate(f, p, seed, [], quotes=True),
+                                         scored))
+                pairs = [pair for r in runs for pair in r["pairs"]]
+                out[f"{day}, {policy}"] = {
+                    "trained_on": list(train), "scored_on": [s for s in scored if s is not None] or "scenario's",
+                    "model": fit["express_model"], "in_sample_met_rate": fit["met_rate"],
+                    "in_sample_slack_min": fit["slack_mean_min"],
+                    "met_rate": round(sum(a <= q for q, a in pairs) / len(pairs), 4),
+                    "slack_mean_min": round(statistics.fmean(q - a for q, a in pairs) / 60, 2),
+                    "quoted_lead_min": round(statistics.fmean(q for q, _ in pairs) / 60, 2),
+                    "click_to_door_mean_min": round(statistics.fmean(a for _, a in pairs) / 60, 2),
+                    "orders": len(pairs), "deciles": deciles(pairs)}
+    return out
 
 
 def _mean(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -125,6 +206,7 @@ def run(results: dict[str, Any], jobs: int = 2) -> None:
         "per_seed": {p: runs("scored", p, "", SCORED_SEEDS) for p in POLICIES},
         "tuning": tuning,
         "ablation": ablation,
+        "quotes": quotes(jobs),
     }
 
 
@@ -141,6 +223,16 @@ def markdown(r: dict[str, Any]) -> list[str]:
         lines += [f"{title}:", "", head, "|---|---|---|---|---|---|---|"]
         lines += [f"| {name} | " + " | ".join(str(row.get(c)) for c in columns) + " |" for name, row in r[key].items()]
         lines.append("")
+    lines += ["express quotes: a model fitted on some seeds (`lastmile calibrate-quotes`), scored on others:", "",
+              "| day, policy | fitted on | met | slack min | quoted lead min | click-to-door min | orders |",
+              "|---|---|---|---|---|---|---|"]
+    lines += [f"| {name} | {q['trained_on'][0]}–{q['trained_on'][-1]} | {q['met_rate']} | {q['slack_mean_min']} | "
+              f"{q['quoted_lead_min']} | {q['click_to_door_mean_min']} | {q['orders']} |"
+              for name, q in r["quotes"].items()]
+    lines += ["", "calibration by decile of the quoted lead (quoted / delivered minutes, met):", ""]
+    lines += [f"- {name}: " + "; ".join(f"{d['quoted_min']:.1f} / {d['delivered_min']:.1f}, {d['met_rate']:.0%}"
+                                          for d in q["deciles"]) for name, q in r["quotes"].items()]
+    lines.append("")
     lines += ["| figure | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in r.items()
               if k in ("ostankino_beats_both", "porto_beats_both", "porto_reoptimize_wall_s", "tuned_minute_cost_m")]
