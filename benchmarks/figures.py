@@ -149,6 +149,11 @@ def _ablation(r: dict[str, Any]) -> str:
                      f"{v['wall_s']:.0f} s" for name, v in r["policies"]["ablation"].items())
 
 
+def _quotes(r: dict[str, Any]) -> str:
+    return "; ".join(f"{name}: {q['met_rate']:.1%} met, {q['slack_mean_min']:.2f} min slack"
+                     for name, q in r["policies"]["quotes"].items())
+
+
 def _mdrp(r: dict[str, Any]) -> str:
     m = r["mdrp"]
     return (f"{m['rolling_ctd_excess']:.3f} min / {m['rolling_undelivered_pct']:.3f} % "
@@ -190,6 +195,9 @@ ROWS: list[Row] = [
                             + f"; reoptimize's day {r['policies']['porto_reoptimize_wall_s']:.0f} s")),
     Row(figure="reoptimize, what each part adds (Ostankino, seeds 1–5)", source="latest-policies",
         measured=_ablation),
+    Row(figure="express quotes from a model fitted on other seeds (`lastmile calibrate-quotes`): met, mean slack "
+               "(quoted − actual click-to-door)", source="latest-policies", target="≥ 95 % met, ≤ 7 min slack",
+        measured=_quotes),
     Row(figure="MDRP, 120 shared days, rolling: excess over the lower bound / undelivered", source="latest-mdrp",
         target="≤ 1.2 min / ≤ 0.25 %", measured=_mdrp),
     Row(figure="MDRP rolling, days of seeds 0–2 / of seeds 3–4 (validation): excess over the delivered orders' own "

@@ -152,7 +152,7 @@ def test_the_objective_prices_click_to_door_or_lateness() -> None:
     assert (late.wait_from, late.deadline, late.lateness_cost) == (None, 2000, DEFAULT_MINUTE_COST_M)
     unkept = build_problem(s, replace(FAST, quote_minute_cost_m=0)).problem.jobs[1]  # type: ignore[union-attr]
     assert (unkept.wait_cost, unkept.deadline) == (DEFAULT_MINUTE_COST_M, None)
-    with pytest.raises(InvalidDispatchError, match="^backend: hybrid cannot price both"):
+    with pytest.raises(InvalidDispatchError, match=r"^backend: hybrid cannot price both"):
         ReoptimizeOptions(backend="hybrid")
     assert ReoptimizeOptions(backend="hybrid", quote_minute_cost_m=0).backend == "hybrid"
 
