@@ -219,6 +219,6 @@ def run_calibrate_cli(path: Path, seed_list: str, *, quantile: float = 0.95, rou
          f"{time.perf_counter() - started:.0f} s); on them "
          f"{result.met_rate:.1%} delivered by the quote, {result.slack_mean_min:.2f} min mean slack")
     echo("[promise.express_model]")
-    for key in ("constant_s", "picking", "courier_wait", "road", "plan", "quantile"):
-        echo(f"{key} = {getattr(m, key)}")
+    for key, value in asdict(m).items():
+        echo(f"{key} = {value}")
     return result

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,9 @@ LIVE = 300
 ADDS = 500
 
 
-def simulate_day(scenario: str, extra: list[str]) -> dict[str, Any]:
-    """One `lastmile simulate` run in a child process: wall seconds, peak RSS (MB), its KPIs."""
+def simulate_day(scenario: str, extra: list[str], *, read: Callable[[Path], Any] | None = None) -> dict[str, Any]:
+    """One `lastmile simulate` run in a child process: wall seconds, peak RSS (MB), its KPIs (and, with `read`,
+    what it reads from the run's output folder, under "read")."""
     lastmile = Path(sys.executable).parent / "lastmile"
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
@@ -55,8 +57,9 @@ def simulate_day(scenario: str, extra: list[str]) -> dict[str, Any]:
             raise RuntimeError(f"{scenario} {extra}: exit {status}: {child.stderr.read().decode()[-2000:]}"
                                if child.stderr else f"{scenario}: exit {status}")
         kpis = json.loads((Path(out) / "kpis.json").read_text())
+        extras = {} if read is None else {"read": read(Path(out))}
     return {"wall_s": round(wall, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024.0, 1),
-            **{k: kpis.get(k) for k in KPIS}, "kpis": kpis}
+            **{k: kpis.get(k) for k in KPIS}, "kpis": kpis, **extras}
 
 
 def add_place_latency(profiles: list[str], distances: str = "fastest_path", rounds: int = 3) -> dict[str, Any]:

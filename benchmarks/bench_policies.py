@@ -25,12 +25,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from benchmarks import ROOT
+from benchmarks.bench_city import simulate_day
 
 OSTANKINO = "scenarios/moscow-ostankino-tiny.toml"
 PORTO = "scenarios/porto-centre-day.toml"
@@ -59,26 +59,19 @@ QUOTE_POLICIES = ("batch", "reoptimize")
 
 def simulate(scenario: str | Path, policy: str, seed: int | None, sets: list[str],
              quotes: bool = False) -> dict[str, Any]:
-    """One `lastmile simulate` in a child process: its KPIs and wall seconds (`quotes`: and each delivered express
-    order's quoted lead and click-to-door, seconds, from its events)."""
-    lastmile = Path(sys.executable).parent / "lastmile"
-    extra = [arg for s in sets for arg in ("--set", s)] + ([] if seed is None else ["--seed", str(seed)])
-    with tempfile.TemporaryDirectory() as out:
-        start = time.perf_counter()
-        done = subprocess.run([str(lastmile), "simulate", str(ROOT / scenario), "--policy", policy, *extra,
-                               "--out", out, "--no-progress"], capture_output=True, text=True, check=False)
-        wall = time.perf_counter() - start
-        if done.returncode != 0:
-            raise RuntimeError(f"{scenario} {policy} {seed} {sets}: exit {done.returncode}: {done.stderr[-2000:]}")
-        kpis = json.loads((Path(out) / "kpis.json").read_text())
-        pairs = _quoted(Path(out) / "events.jsonl") if quotes else []
-    return {"wall_s": round(wall, 1), **{k: kpis.get(k) for k in KPIS}, **({"pairs": pairs} if quotes else {})}
+    """One `lastmile simulate` in a child process (`bench_city.simulate_day`): its KPIs and wall seconds
+    (`quotes`: and each delivered express order's quoted lead and click-to-door, seconds, from its events)."""
+    extra = ["--policy", policy, *(arg for s in sets for arg in ("--set", s)),
+             *([] if seed is None else ["--seed", str(seed)])]
+    run = simulate_day(str(scenario), extra, read=_quoted if quotes else None)
+    return {"wall_s": run["wall_s"], **{k: run["kpis"].get(k) for k in KPIS},
+            **({"pairs": run["read"]} if quotes else {})}
 
 
-def _quoted(events: Path) -> list[tuple[int, int]]:
+def _quoted(out: Path) -> list[tuple[int, int]]:
     placed: dict[str, tuple[int, int]] = {}
     pairs = []
-    for line in events.read_text().splitlines():
+    for line in (out / "events.jsonl").read_text().splitlines():
         e = json.loads(line)
         if e["event"] == "placed" and e.get("quoted_eta") is not None:
             placed[e["order"]] = (e["t"], e["quoted_eta"])

@@ -131,12 +131,14 @@ class Dispatcher:
         """Order id -> when it was delivered (a return: when it reached the store)."""
         return dict(self._completed)
 
-    def state(self, now: int | None = None) -> DispatchState:
-        """What a decision sees now (orders and couriers were checked as they came in)."""
+    def state(self, now: int | None = None, *, extra: DispatchOrder | None = None) -> DispatchState:
+        """What a decision sees now (orders and couriers were checked as they came in), with `extra` added if
+        given (a dry run: `preview`)."""
+        orders = dict(self._orders) if extra is None else {**self._orders, extra.id: extra}
         return DispatchState.trusted(now=self._now if now is None else now, store_id=self.store_id,
-                                     store_location=self.store_location, orders=tuple(self._orders.values()),
+                                     store_location=self.store_location, orders=tuple(orders.values()),
                                      couriers=tuple(self._couriers.values()), travel=self.travel,
-                                     tick_s=self.tick_s, co2_g_per_km=self.co2_g_per_km, by_id=dict(self._orders),
+                                     tick_s=self.tick_s, co2_g_per_km=self.co2_g_per_km, by_id=orders,
                                      plan=MappingProxyType(self._plan))
 
     def _checked_state(self) -> DispatchState:
@@ -170,11 +172,7 @@ class Dispatcher:
 
     def on_order(self, order: DispatchOrder, now: int) -> Decisions:
         """Take a new order and decide at once (the policy may hold it)."""
-        if order.id in self._orders or order.id in self._completed:
-            raise InvalidDispatchError("order.id", f"duplicate order id {order.id!r}")
-        if order.store != self.store_id:
-            raise InvalidDispatchError("order.store", f"{order.store!r} is not this store {self.store_id!r}")
-        self._check_order(order)
+        self._check_new(order)
         self._advance(now)
         self._orders[order.id] = order
         try:
@@ -186,19 +184,18 @@ class Dispatcher:
     def preview(self, order: DispatchOrder, now: int) -> Decisions:
         """What the policy would decide at `now` (>= the dispatcher's time) with `order` added: a dry run for
         quotes, which changes nothing (the order is not kept, no trip is committed)."""
+        self._check_new(order)
+        if isinstance(now, bool) or not isinstance(now, int) or now < self._now:
+            raise InvalidDispatchError("now", f"must be integer seconds >= {self._now}, got {now!r}")
+        return self.policy.decide(self.state(now, extra=order))
+
+    def _check_new(self, order: DispatchOrder) -> None:
+        """A new order of this store: not seen before, and what `DispatchState` would check of it."""
         if order.id in self._orders or order.id in self._completed:
             raise InvalidDispatchError("order.id", f"duplicate order id {order.id!r}")
         if order.store != self.store_id:
             raise InvalidDispatchError("order.store", f"{order.store!r} is not this store {self.store_id!r}")
         self._check_order(order)
-        if isinstance(now, bool) or not isinstance(now, int) or now < self._now:
-            raise InvalidDispatchError("now", f"must be integer seconds >= {self._now}, got {now!r}")
-        orders = {**self._orders, order.id: order}
-        state = DispatchState.trusted(now=now, store_id=self.store_id, store_location=self.store_location,
-                                      orders=tuple(orders.values()), couriers=tuple(self._couriers.values()),
-                                      travel=self.travel, tick_s=self.tick_s, co2_g_per_km=self.co2_g_per_km,
-                                      by_id=orders, plan=MappingProxyType(self._plan))
-        return self.policy.decide(state)
 
     def _check_order(self, order: DispatchOrder) -> None:
         """What `DispatchState` would check of one more order: a known location, the couriers' load dimensions."""

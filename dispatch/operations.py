@@ -50,7 +50,7 @@ from dispatch.model import DarkStore, Item, Locker, Order, PickupPoint, Promise,
 from dispatch.packaging import compartments_for
 from dispatch.places import LivePlaces
 from dispatch.policy import DispatchPolicy
-from dispatch.promise import DispatcherLoad, PromiseOptions, Quote, Quoter
+from dispatch.promise import DispatcherLoad, PromiseOptions, Quote, QuoteOption, Quoter
 from dispatch.state import Courier, Decisions, DispatchOrder, Trip
 from routing.network import RoadNetwork
 from routing.oracle import TravelOracle
@@ -242,16 +242,9 @@ class Operations:
             self._log("place", now, order=order_to_json(order))
         alloc = self.allocator.allocate([order])[0]
         express = self.quoter.express_for(alloc, now, plan=False) if order.mode == "courier" and order.items else None
-
-        def placed() -> Event:
-            fields: dict[str, Any] = {"mode": order.mode, "quoted_eta": None if express is None else express.eta}
-            if express is not None and express.basis is not None:
-                fields["quote_basis"] = asdict(express.basis)
-            return Event(t=now, order=order.id, event="placed", fields=fields)
-
         if not alloc.allocated:
-            return Outcome(events=(placed(), Event(t=now, order=order.id, event="rejected",
-                                                   fields={"reason": alloc.reason})))
+            return Outcome(events=(_placed(order, now, express), Event(t=now, order=order.id, event="rejected",
+                                                                       fields={"reason": alloc.reason})))
         assert alloc.store is not None and alloc.facility is not None
         promise_by = deadline(order)
         self.orders[order.id] = _Booked(mode=order.mode, store=alloc.store, facility=alloc.facility,
@@ -272,7 +265,7 @@ class Operations:
                                             trip.etas[trip.order_ids.index(order.id)], now)
             if express.eta is not None:
                 d.set_quote(order.id, express.eta)
-        return Outcome(events=(placed(), allocated)) + self._decided(decisions)
+        return Outcome(events=(_placed(order, now, express), allocated)) + self._decided(decisions)
 
     def _queue_picking(self, store: str, now: int) -> int:
         """When picking will be done: the store's pickers work first come first served, `picking_s` each."""
@@ -564,6 +557,14 @@ def order_from_json(data: Mapping[str, Any]) -> Order:
 def items_from_json(rows: Iterable[Mapping[str, Any]]) -> tuple[Item, ...]:
     """Items from their `asdict` shape (as in `order_to_json`)."""
     return tuple(Item(**{**r, "dims_mm": tuple(r["dims_mm"])}) for r in rows)
+
+
+def _placed(order: Order, now: int, express: QuoteOption | None) -> Event:
+    """The `placed` event: the mode and the checkout's express quote with what it was made of."""
+    fields: dict[str, Any] = {"mode": order.mode, "quoted_eta": None if express is None else express.eta}
+    if express is not None and express.basis is not None:
+        fields["quote_basis"] = asdict(express.basis)
+    return Event(t=now, order=order.id, event="placed", fields=fields)
 
 
 def _locker_hold(order_id: str) -> str:

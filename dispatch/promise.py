@@ -221,13 +221,14 @@ class PromiseOptions:
         rounded up to `round_to_s`."""
         if self.express_model is None:
             return self.promise(now + basis.lead_s, now)
-        t = now + self.express_model.lead_s(basis)
-        return -(-t // self.round_to_s) * self.round_to_s
+        return self._round_up(now + self.express_model.lead_s(basis))
 
     def promise(self, estimate: int, start: int) -> int:
         """The promised time for an estimate of work starting at `start` (now, or the store's opening): plus the
         buffer for the lead time `estimate - start`, rounded up to `round_to_s`."""
-        t = estimate + self.buffer_s(estimate - start)
+        return self._round_up(estimate + self.buffer_s(estimate - start))
+
+    def _round_up(self, t: int) -> int:
         return -(-t // self.round_to_s) * self.round_to_s
 
 

@@ -247,14 +247,14 @@ class StringRemovalSearch:
         if self.n_jobs >= 2:
             unit = max(1.0, self._arc_unit(cur, routes))
             self._loop(cur, best, unit * o.start_temperature, unit * o.end_temperature, seed, steps, deadline)
-        elif self.n_jobs == 1 and cur[2][0] < 0:  # one job left out: nothing to search, insert it where cheapest
+        elif self.n_jobs == 1 and cur[self.k.ROUTE][0] < 0:  # one job left out: nothing to search, insert it
             d = self.d
             touched = np.zeros(self.n_veh, dtype=np.bool_)
             seen = np.zeros(int(d.vclass.max()) + 1, dtype=np.bool_)
             delta = self.k._recreate(np.zeros(1, dtype=np.int64), cur, touched, 1, self.n_veh, d.nd, d.demand,
                                      d.penalty, d.allowed, d.capacity, d.fixed, d.profile, d.vclass, d.times,
                                      d.costs, d.timed, 0.0, seen)
-            cur[-1][0] += delta
+            cur[self.k.COST][0] += delta
             best = cur
         nxt, out = best[0], []
         for v in range(self.n_veh):
