@@ -35,6 +35,7 @@ from dispatch.places import LivePlaces
 from dispatch.policy import DispatchPolicy
 from dispatch.state import (
     DEFAULT_CO2_G_PER_KM,
+    FIFO,
     Courier,
     CourierStatus,
     Decisions,
@@ -67,6 +68,10 @@ class Dispatcher:
         self._travel: TravelMatrices | None = None
         self.version = 0
         """Changes whenever anything the dispatcher knows may have changed (callers cache by it)."""
+        self.content_version = 0
+        """Changes when its orders, couriers or travel change, not when only time passes (callers cache what
+        does not depend on the time by it)."""
+        self._queue: tuple[int, tuple[DispatchOrder, ...]] = (-1, ())
         self.travel = travel
         self.tick_s = tick_s
         self.co2_g_per_km = MappingProxyType(dict(co2_g_per_km))
@@ -98,7 +103,7 @@ class Dispatcher:
 
     @travel.setter
     def travel(self, travel: TravelMatrices | LivePlaces) -> None:
-        self.version += 1
+        self._changed()
         if isinstance(travel, LivePlaces):
             self.places, self._travel = travel, None
             travel.bind(self.referenced_locations)
@@ -126,6 +131,32 @@ class Dispatcher:
         carried = {oid for c in self._couriers.values() for oid in c.carrying}
         return tuple(o for o in self._orders.values() if o.id not in carried)
 
+    def orders_view(self) -> Iterable[DispatchOrder]:
+        """Every order not done yet, without a copy (read it at once: it changes with the dispatcher)."""
+        return self._orders.values()
+
+    def queue(self) -> tuple[DispatchOrder, ...]:
+        """The open orders first come, first served (`FIFO`), kept until the orders or couriers change."""
+        if self._queue[0] != self.content_version:
+            self._queue = (self.content_version, tuple(sorted(self.open_orders, key=FIFO)))
+        return self._queue[1]
+
+    @property
+    def travel_epoch(self) -> tuple[int, int, int | None]:
+        """Changes when the travel matrices' values may have changed for the places already in them (a new
+        place changes none): new matrices, a pool that grew or was restored, a new hour."""
+        if self.places is None:
+            return (id(self._travel), 0, None)
+        return (id(self.places), self.places.pool.version, self.places.pool.hour)
+
+    def free_points(self, now: int) -> list[tuple[Courier, int, int]]:
+        """Each active courier with where and when it can start new work (`DispatchState.free_at`), from a view
+        of the state that copies nothing."""
+        view = DispatchState.trusted(now=now, store_id=self.store_id, store_location=self.store_location,
+                                     orders=(), couriers=tuple(self._couriers.values()), travel=self.travel,
+                                     tick_s=self.tick_s, co2_g_per_km=self.co2_g_per_km, by_id=self._orders)
+        return [(c, *view.free_at(c)) for c in view.active_couriers]
+
     @property
     def completed(self) -> dict[str, int]:
         """Order id -> when it was delivered (a return: when it reached the store)."""
@@ -149,6 +180,10 @@ class Dispatcher:
 
     # --- inputs --------------------------------------------------------------------------------------------
 
+    def _changed(self) -> None:
+        self.version += 1
+        self.content_version += 1
+
     def _advance(self, now: int) -> None:
         if isinstance(now, bool) or not isinstance(now, int):
             raise InvalidDispatchError("now", f"must be integer seconds, got {now!r}")
@@ -163,7 +198,7 @@ class Dispatcher:
         if courier.carrying:
             raise InvalidDispatchError(f"courier {courier.id}: carrying", "a new courier carries nothing")
         self._couriers[courier.id] = courier
-        self.version += 1
+        self._changed()
         try:
             self._checked_state()
         except Exception:
@@ -175,10 +210,12 @@ class Dispatcher:
         self._check_new(order)
         self._advance(now)
         self._orders[order.id] = order
+        self._changed()
         try:
             return self.tick(now)
         except Exception:
             del self._orders[order.id]
+            self._changed()
             raise
 
     def preview(self, order: DispatchOrder, now: int) -> Decisions:
@@ -217,7 +254,7 @@ class Dispatcher:
         if order is None:
             raise InvalidDispatchError("order_id", f"unknown order {order_id!r}")
         self._orders[order_id] = replace(order, quoted_by=quoted_by)
-        self.version += 1
+        self._changed()
 
     def cancel(self, order_id: str, now: int) -> None:
         """Withdraw an open order (one on a courier cannot be cancelled here)."""
@@ -227,6 +264,7 @@ class Dispatcher:
         if order_id not in {o.id for o in self.open_orders}:
             raise InvalidDispatchError("order_id", f"order {order_id!r} is already on a courier")
         del self._orders[order_id]
+        self._changed()
 
     def on_courier_event(self, courier_id: str, event: CourierEvent, now: int, *, order_id: str | None = None,
                          location: int | None = None) -> None:
@@ -262,6 +300,7 @@ class Dispatcher:
                 raise InvalidDispatchError(where, f"the courier is {c.status}, not off")
             c = replace(c, status="idle", available_at=now, position=c.position if location is None else location)
         self._couriers[courier_id] = c
+        self._changed()
 
     def _delivered(self, c: Courier, order_id: str | None, now: int, where: str) -> Courier:
         if c.status != "en_route" or order_id not in c.carrying:
@@ -306,7 +345,7 @@ class Dispatcher:
         self._completed = {oid: int(t) for oid, t in data["completed"].items()}
         self._plan = {cid: tuple(oids) for cid, oids in data.get("plan", {}).items()}
         self.last = None
-        self.version += 1
+        self._changed()
         self._checked_state()
 
     # --- decisions -----------------------------------------------------------------------------------------
@@ -327,6 +366,8 @@ class Dispatcher:
             c = self._couriers[trip.courier_id]
             self._couriers[c.id] = replace(c, status="assigned", carrying=trip.order_ids,
                                            available_at=trip.departure)
+        if decisions.trips:
+            self._changed()
         self._plan = {t.courier_id: t.order_ids for t in decisions.tentative}
         self.last = decisions
         return decisions

@@ -17,6 +17,8 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
+
 from dispatch.errors import InvalidDispatchError
 from dispatch.reoptimize import ReoptimizeOptions, reoptimize
 from dispatch.state import (
@@ -30,7 +32,9 @@ from dispatch.state import (
     DispatchState,
     FreePoint,
     Trip,
-    UnassignedOrder,
+)
+from dispatch.state import (
+    unassigned as unassigned_order,
 )
 from routing.matrix import UNREACHABLE
 from routing.solvers.lns import kernels
@@ -122,12 +126,20 @@ class _Simple:
         ready = [o for o in fifo if o.ready_at <= self.limit]
         done: set[str] = set()
         trips: list[Trip] = []
-        for head in ready:
+        # who may join a bundle: ready, not a return, not in a trip yet (the head itself is left out below)
+        locations = np.fromiter((o.location for o in ready), dtype=np.int64, count=len(ready))
+        free = np.fromiter((not o.is_return for o in ready), dtype=np.bool_, count=len(ready))
+        position = {o.id: k for k, o in enumerate(ready)}
+        for k, head in enumerate(ready):
             if head.id in done:
                 continue
-            bundles = self.idle and self.max_orders != 1 and not head.is_return  # else _bundle is [head] alone
-            others = [o for o in ready if o.id not in done and o.id != head.id] if bundles else []
-            bundle = self._bundle(head, others)
+            near: list[DispatchOrder] = []
+            if self.idle and self.max_orders != 1 and not head.is_return:  # else _bundle is [head] alone
+                dur = self.s.travel.durations[self.idle[0].profile]
+                close = free & (dur[head.location, locations] <= self.radius_s)
+                close[k] = False
+                near = [ready[i] for i in np.flatnonzero(close)]
+            bundle = self._bundle(head, near)
             if not self._due(head, bundle):
                 left[head.id] = HELD_FOR_BATCHING
                 continue
@@ -141,18 +153,19 @@ class _Simple:
             trips.append(trip)
             for o in bundle:
                 done.add(o.id)
+                free[position[o.id]] = False
                 left.pop(o.id, None)
         carried = tuple(fp.carried for fp in self.free.values() if fp.carried is not None)
-        unassigned = tuple(UnassignedOrder(order_id=o.id, reason=left[o.id]) for o in fifo if o.id in left)
+        unassigned = tuple(unassigned_order(o.id, left[o.id]) for o in fifo if o.id in left)
         return Decisions(now=s.now, policy=self.name, trips=tuple(trips), carried=carried, unassigned=unassigned)
 
-    def _bundle(self, head: DispatchOrder, others: list[DispatchOrder]) -> list[DispatchOrder]:
+    def _bundle(self, head: DispatchOrder, near: list[DispatchOrder]) -> list[DispatchOrder]:
+        """`head` and, nearest first, those of `near` (orders within `radius_s` of it that may join) that fit."""
         if self.max_orders == 1 or head.is_return or not self.idle:
             return [head]
         dur = self.s.travel.durations[self.idle[0].profile]
         room = [c - a for c, a in zip(self._roomiest(), head.load_vector, strict=True)]
-        near = sorted((o for o in others if not o.is_return and dur[head.location, o.location] <= self.radius_s),
-                      key=lambda o: (int(dur[head.location, o.location]), o.placed_at, o.id))
+        near = sorted(near, key=lambda o: (int(dur[head.location, o.location]), o.placed_at, o.id))
         bundle = [head]
         for o in near:
             if len(bundle) == self.max_orders:

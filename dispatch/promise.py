@@ -45,8 +45,8 @@ from dispatch.model import (
     check_units,
     open_at,
 )
-from dispatch.state import FIFO, NO_COURIER, DispatchOrder
-from routing.matrix import UNREACHABLE
+from dispatch.state import NO_COURIER, DispatchOrder
+from routing.matrix import UNREACHABLE, IntArray
 
 if TYPE_CHECKING:
     from dispatch.engine import Dispatcher
@@ -326,6 +326,7 @@ class DispatcherLoad:
         self.pickers = pickers if isinstance(pickers, Mapping) else {}
         self.default_pickers = pickers if isinstance(pickers, int) else 1
         self._free_at: dict[tuple[str, int, int], int | None] = {}
+        self._queues: dict[str, tuple[Any, _Queue]] = {}
         for name, count in (("pickers", self.default_pickers), *self.pickers.items()):
             if isinstance(count, bool) or not isinstance(count, int) or count < 1:
                 raise InvalidDispatchError(f"pickers[{name!r}]" if name != "pickers" else name,
@@ -334,9 +335,22 @@ class DispatcherLoad:
     def picking_done_at(self, store: DarkStore, now: int) -> int:
         d = self.dispatchers.get(store.id)
         pickers = self.pickers.get(store.id, self.default_pickers)
-        picking = sorted(o.ready_at for o in (d.orders.values() if d else ()) if not o.is_return and o.ready_at > now)
-        start = picking[-pickers] if len(picking) >= pickers else now
+        start = now
+        if d is not None:
+            picking = self._queue(d).picking  # when each order still to pick will be ready, ascending
+            waiting = len(picking) - int(np.searchsorted(picking, now, side="right"))
+            if waiting >= pickers:
+                start = int(picking[-pickers])
         return max(now, start) + store.picking_s
+
+    def _queue(self, d: Dispatcher) -> _Queue:
+        """The store's FIFO queue as arrays, kept until its orders, couriers or travel change."""
+        key = (d.content_version, d.travel_epoch)
+        cached = self._queues.get(d.store_id)
+        if cached is None or cached[0] != key:
+            cached = (key, _Queue.of(d))
+            self._queues[d.store_id] = cached
+        return cached[1]
 
     def planned_at(self, store: DarkStore, node: int, ready_at: int, boxes: int, now: int) -> int | None:
         d, places = self.dispatchers.get(store.id), self.places.get(store.id)
@@ -362,30 +376,22 @@ class DispatcherLoad:
             self._free_at[key] = self._courier_free_at(d, now)
         return self._free_at[key]
 
-    @staticmethod
-    def _courier_free_at(d: Dispatcher, now: int) -> int | None:
+    def _courier_free_at(self, d: Dispatcher, now: int) -> int | None:
         from dispatch import _load_kernel
 
-        state = d.state(now)
-        home = state.store_location
+        home = d.store_location
         handoff = d.tick_s
+        dur = d.travel.durations
         couriers: list[tuple[str, int, int, str]] = []  # id, free at the store, shift end, profile
-        for c in state.active_couriers:
-            fp = state.free_point(c, trip=False)
-            t = fp.time + state.travel.duration(c.profile, fp.location, home) + (0 if c.status == "idle" else handoff)
+        for c, where, when in d.free_points(now):
+            t = when + int(dur[c.profile][where, home]) + (0 if c.status == "idle" else handoff)
             if t < c.shift_end:
                 couriers.append((c.id, t, c.shift_end, c.profile))
         if not couriers:
             return None
-        queue = sorted(state.open_orders, key=FIFO)
-        n = len(queue)
-        locations = np.fromiter((o.location for o in queue), dtype=np.int64, count=n)
+        queue = self._queue(d)
         profiles = sorted({p for _, _, _, p in couriers})
-        round_trip = np.empty((len(profiles), n), dtype=np.int64)
-        for row, p in enumerate(profiles):
-            dur = state.travel.durations[p]
-            out, back = dur[home, locations], dur[locations, home]
-            round_trip[row] = np.where((out >= UNREACHABLE) | (back >= UNREACHABLE), -1, out + back)
+        round_trip = np.stack([queue.round_trip(d, p) for p in profiles])
         rank = {cid: r for r, cid in enumerate(sorted(cid for cid, _, _, _ in couriers))}
         row_of = {p: r for r, p in enumerate(profiles)}
         first = _load_kernel.first_free(
@@ -393,9 +399,39 @@ class DispatcherLoad:
             np.array([rank[cid] for cid, _, _, _ in couriers], dtype=np.int64),
             np.array([end for _, _, end, _ in couriers], dtype=np.int64),
             np.array([row_of[p] for _, _, _, p in couriers], dtype=np.int64), round_trip,
-            np.fromiter((o.ready_at for o in queue), dtype=np.int64, count=n),
-            np.fromiter((o.service_s for o in queue), dtype=np.int64, count=n), handoff)
+            queue.ready_at, queue.service_s, handoff)
         return None if first == _load_kernel.NONE else int(first)
+
+
+@dataclass(slots=True)
+class _Queue:
+    """A store's open orders first come, first served, as arrays (what the store load reads of them)."""
+
+    locations: IntArray
+    ready_at: IntArray
+    service_s: IntArray
+    picking: IntArray
+    """When each order that is not a return will be ready, ascending (what the pickers have to do)."""
+    trips: dict[str, IntArray]
+
+    @classmethod
+    def of(cls, d: Dispatcher) -> _Queue:
+        queue = d.queue()
+        n = len(queue)
+        return cls(locations=np.fromiter((o.location for o in queue), dtype=np.int64, count=n),
+                   ready_at=np.fromiter((o.ready_at for o in queue), dtype=np.int64, count=n),
+                   service_s=np.fromiter((o.service_s for o in queue), dtype=np.int64, count=n),
+                   picking=np.sort(np.fromiter((o.ready_at for o in d.orders_view() if not o.is_return),
+                                               dtype=np.int64)), trips={})
+
+    def round_trip(self, d: Dispatcher, profile: str) -> IntArray:
+        """Store -> door -> store seconds of each queued order by `profile` (-1: a way is unreachable)."""
+        got = self.trips.get(profile)
+        if got is None:
+            dur, home = d.travel.durations[profile], d.store_location
+            out, back = dur[home, self.locations], dur[self.locations, home]
+            got = self.trips[profile] = np.where((out >= UNREACHABLE) | (back >= UNREACHABLE), -1, out + back)
+        return got
 
 
 # --- the quote ----------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ Courier statuses, with what `position` and `available_at` mean in each:
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 from collections.abc import Iterable, Mapping, Sequence
@@ -294,6 +295,13 @@ class UnassignedOrder:
     reason: str
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def unassigned(order_id: str, reason: str) -> UnassignedOrder:
+    """`UnassignedOrder(order_id=..., reason=...)`, shared while it is asked for again (a busy store lists the
+    same waiting orders with the same reasons decision after decision; the objects are immutable)."""
+    return UnassignedOrder(order_id=order_id, reason=reason)
+
+
 NOT_READY = "not_ready"
 """Picking will not be done before the next tick (greedy and batch wait for it)."""
 HELD_FOR_BATCHING = "held_for_batching"
@@ -535,20 +543,23 @@ class DispatchState:
 
         Store couriers are free at their store (after riding back); free-floating ones where they stand.
         """
-        now, store = self.now, self.store_location
         carried: Trip | None = None
+        if trip and courier.status in ("assigned", "en_route"):
+            start, departure, approach = self._setting_off(courier)
+            carried = self.make_trip(courier, courier.carrying, departure, start=start, approach_from=approach)
+            location = self.store_location if not courier.free_floating else self.order(courier.carrying[-1]).location
+            return FreePoint(location=location, time=max(carried.end_at, self.now, courier.shift_start),
+                             carried=carried)
+        location, time = self.free_at(courier)
+        return FreePoint(location=location, time=time, carried=None)
+
+    def free_at(self, courier: Courier) -> tuple[int, int]:
+        """(location, time) of `free_point(courier)`, without building the rest of its trip."""
+        now, store = self.now, self.store_location
         dur = self.travel.durations[courier.profile]
         if courier.status in ("assigned", "en_route"):
-            if courier.status == "assigned":
-                start, departure = store, max(now + int(dur[courier.position, store]), courier.available_at)
-                approach = None if courier.position == store else courier.position
-            else:
-                start, departure, approach = courier.position, courier.available_at, None
-            if trip:
-                carried = self.make_trip(courier, courier.carrying, departure, start=start, approach_from=approach)
-                time = carried.end_at
-            else:
-                time = self.walk(courier, start, departure, courier.carrying)[2]
+            start, departure, _ = self._setting_off(courier)
+            time = self.walk(courier, start, departure, courier.carrying)[2]
             location = store if not courier.free_floating else self.order(courier.carrying[-1]).location
         elif courier.status == "returning":
             location, time = store, courier.available_at + int(dur[courier.position, store])
@@ -557,4 +568,13 @@ class DispatchState:
         else:
             location = store
             time = max(now, courier.available_at) + int(dur[courier.position, store])
-        return FreePoint(location=location, time=max(time, now, courier.shift_start), carried=carried)
+        return location, max(time, now, courier.shift_start)
+
+    def _setting_off(self, courier: Courier) -> tuple[int, int, int | None]:
+        """Where and when a courier with a trip sets off with it, and where it rides to the store from first."""
+        if courier.status == "assigned":
+            store = self.store_location
+            departure = max(self.now + int(self.travel.durations[courier.profile][courier.position, store]),
+                            courier.available_at)
+            return store, departure, None if courier.position == store else courier.position
+        return courier.position, courier.available_at, None

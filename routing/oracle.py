@@ -56,9 +56,14 @@ class TravelOracle:
     """
 
     def __init__(self, network: RoadNetwork, profiles: Sequence[str], *, traffic: bool = False,
-                 distances: CCHDistances = "fastest_path") -> None:
+                 distances: CCHDistances = "fastest_path", threads: int = 2) -> None:
         if not profiles:
             raise InvalidProblemError("profiles: at least one profile is needed")
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise InvalidProblemError(f"threads must be a positive integer, got {threads!r}")
+        self.threads = threads
+        """Threads that recompute a pool's exact (Dijkstra) rows when its hour changes (rows are independent:
+        the result does not depend on how many)."""
         self.network = network
         self.profiles = tuple(dict.fromkeys(profiles))
         self.traffic = traffic
@@ -368,11 +373,12 @@ class PlacePool:
             if p in self._cch:
                 self._cch[p] = self._cch_rows(p, hour)
             dur, dist = self._dur[p], self._dist[p]
-            for k, slot in enumerate(slots):
-                if self.oracle.method[p] != "dijkstra":
+            if self.oracle.method[p] == "dijkstra":  # every row at once, on the oracle's threads
+                rows_d, rows_m = self.oracle._fastest[p].matrix(nodes, nodes, hour=self.oracle.hour_for(p, hour),
+                                                                threads=self.oracle.threads)
+                dur[np.ix_(slots, slots)], dist[np.ix_(slots, slots)] = rows_d, rows_m
+            else:
+                for k, slot in enumerate(slots):
                     out_d, out_m, _, _ = self._rows(p, int(nodes[k]), nodes)
-                else:
-                    out_d, out_m = self.oracle.search(p, self.oracle.hour_for(p, hour), int(nodes[k]), nodes,
-                                                      is_target=self._is_live)
-                dur[slot, slots], dist[slot, slots] = out_d, out_m
-                dur[slot, slot] = dist[slot, slot] = 0
+                    dur[slot, slots], dist[slot, slots] = out_d, out_m
+            dur[slots, slots] = dist[slots, slots] = 0

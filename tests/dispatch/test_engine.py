@@ -215,3 +215,47 @@ def test_batching_rides_fewer_km_than_greedy() -> None:
         _, decisions = _simulate(policy)
         km[name] = sum(t.km for ds in decisions for t in ds.trips)
     assert km["batch"] < km["greedy"] and km["reoptimize"] < km["greedy"]
+
+
+def _fresh_queue(d: Dispatcher) -> list[str]:
+    return [o.id for o in sorted(d.open_orders, key=lambda o: (o.placed_at, o.ready_at, o.id))]
+
+
+def test_the_kept_queue_follows_every_change_of_orders_and_couriers() -> None:
+    """`queue()` (kept between changes) always equals the open orders sorted first come, first served: after
+    new orders, commits, pick-ups, deliveries, reopening, going off and cancelling."""
+    d = dispatcher(GreedyPolicy(), courier("a"), courier("b"))
+    steps = [
+        lambda: d.on_order(order("o1", 1, placed_at=0, ready_at=900), now=0),
+        lambda: d.on_order(order("o2", 4, placed_at=5), now=5),
+        lambda: d.on_order(order("o3", 2, placed_at=6, ready_at=950), now=6),
+        lambda: d.on_courier_event("b", "off", 7),
+        lambda: d.on_courier_event("a", "picked_up", 8),
+        lambda: d.on_courier_event("a", "at_store", 20),
+        lambda: d.cancel("o3", 30),
+        lambda: d.tick(900),
+        lambda: d.on_courier_event("a", "picked_up", 905),
+        lambda: d.on_courier_event("a", "delivered", 1100, order_id=d.couriers["a"].carrying[0]),
+    ]
+    seen = set()
+    for step in steps:
+        step()
+        assert [o.id for o in d.queue()] == _fresh_queue(d)
+        seen.add(tuple(o.id for o in d.queue()))
+    assert len(seen) >= 4  # the queue did change along the way
+
+
+def test_free_points_are_the_states_free_points_without_trips() -> None:
+    """`Dispatcher.free_points` gives each active courier the location and time of `DispatchState.free_point`
+    for every courier status (idle, assigned, en route, returning, off skipped)."""
+    d = dispatcher(GreedyPolicy(), courier("a"), courier("b"), courier("c"), courier("f", home=None, position=7))
+    d.on_order(order("o1", 1, placed_at=0), now=0)
+    d.on_order(order("o2", 4, placed_at=0), now=0)
+    d.on_courier_event("a", "picked_up", 10)
+    d.on_courier_event("a", "delivered", 200, order_id="o1")  # a: returning; b: assigned o2
+    d.on_courier_event("c", "off", 210)
+    state = d.state(220)
+    got = {c.id: (where, when) for c, where, when in d.free_points(220)}
+    want = {c.id: (fp.location, fp.time) for c in state.active_couriers for fp in [state.free_point(c)]}
+    assert got == want and set(got) == {"a", "b", "f"}
+    assert {d.couriers[c].status for c in got} >= {"returning", "assigned", "idle"}

@@ -394,3 +394,32 @@ def test_express_alone_is_the_express_option_of_the_full_quote(moscow: RoadNetwo
         quoter(moscow).quote(NEAR_VDNH_WEST, [MILK], NOON))
     with pytest.raises(InvalidOrderError, match="items"):
         quoter(moscow).express(NEAR_VDNH_WEST, [], NOON)
+
+
+def test_dispatcher_load_follows_the_dispatcher_between_changes() -> None:
+    """The store load (which keeps the queue's arrays between changes) gives what a fresh reading of the
+    dispatcher gives: picking done behind the orders still to pick by each picker, and a later courier once
+    the only courier is taken, at every time and after every change."""
+    store = DarkStore(id="s1", location=(37.6, 55.8), stock={}, picking_s=PICKING_S)
+    travel = grid_travel()
+    d = Dispatcher(GreedyPolicy(), store_id="s1", store_location=0, travel=travel, tick_s=60,
+                   couriers=[Courier(id="a", capacity=(4,), shift_start=0, shift_end=86_400, position=0,
+                                     home_store="s1")])
+    load = DispatcherLoad({"s1": d}, pickers=2)
+
+    def fresh_picking(now: int) -> int:
+        todo = sorted(o.ready_at for o in d.orders.values() if not o.is_return and o.ready_at > now)
+        return max(now, todo[-2] if len(todo) >= 2 else now) + PICKING_S
+
+    frees = []
+    for k, ready in enumerate((300, 200, 500, 400)):
+        d.on_order(DispatchOrder(id=f"o{k}", store="s1", location=k + 1, ready_at=ready, promise_by=3000,
+                                 placed_at=k), now=k)
+        for now in (k, 250, 450):
+            assert load.picking_done_at(store, max(now, k)) == fresh_picking(max(now, k))
+        frees.append(load.courier_free_at(store, k))
+    assert frees[0] is not None and all(f is not None and f >= frees[0] for f in frees)
+    d.tick(300)  # the courier takes the first order ready
+    assert d.couriers["a"].status == "assigned"
+    after = load.courier_free_at(store, 300)
+    assert after is not None and after > 300

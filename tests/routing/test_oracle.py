@@ -94,6 +94,22 @@ def test_set_hour_recomputes_time_dependent_profiles_only(porto: RoadNetwork) ->
     assert np.array_equal(_block(pool.durations("bike"), slots), bike_before)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_new_hour_gives_the_rows_a_pool_made_at_that_hour_has(porto: RoadNetwork, threads: int) -> None:
+    """Rows recomputed on `set_hour` (every row at once, on one thread or several) equal, in times and
+    distances, those of a pool whose places were added at that hour, diagonal zero and free slots untouched."""
+    nodes = [int(n) for n in np.random.default_rng(9).choice(porto.n_nodes, 25, replace=False)]
+    moved = TravelOracle(porto, ["car"], traffic=True, threads=threads).pool(hour=3, capacity=32)
+    slots = [moved.place(n) for n in nodes]
+    moved.set_hour(18)
+    made = TravelOracle(porto, ["car"], traffic=True).pool(hour=18, capacity=32)
+    assert [made.place(n) for n in nodes] == slots
+    assert np.array_equal(moved.durations("car"), made.durations("car"))
+    assert np.array_equal(moved.distances("car"), made.distances("car"))
+    with pytest.raises(InvalidProblemError, match="threads"):
+        TravelOracle(porto, ["car"], threads=0)
+
+
 def test_views_are_read_only_and_bad_requests_name_the_field(moscow: RoadNetwork) -> None:
     """Callers cannot write the matrices; an unknown profile, a node off the network or a bad hour is refused."""
     oracle = TravelOracle(moscow, ["bike"])
