@@ -68,10 +68,12 @@ class Dispatcher:
         self._travel: TravelMatrices | None = None
         self.version = 0
         """Changes whenever anything the dispatcher knows may have changed (callers cache by it)."""
-        self.content_version = 0
-        """Changes when its orders, couriers or travel change, not when only time passes (callers cache what
-        does not depend on the time by it)."""
+        self.queue_version = 0
+        """Changes when the open orders may have changed (new, committed, reopened, cancelled, restored, quoted),
+        not when only time passes or couriers move: callers keep what they read of the queue by it."""
         self._queue: tuple[int, tuple[DispatchOrder, ...]] = (-1, ())
+        self._free: dict[str, tuple[Courier, tuple[int, int, int] | None]] = {}
+        self._free_epoch: tuple[int, int, int | None] | None = None
         self.travel = travel
         self.tick_s = tick_s
         self.co2_g_per_km = MappingProxyType(dict(co2_g_per_km))
@@ -104,6 +106,7 @@ class Dispatcher:
     @travel.setter
     def travel(self, travel: TravelMatrices | LivePlaces) -> None:
         self._changed()
+        self._free_epoch = None  # what free_points keeps is of the old travel
         if isinstance(travel, LivePlaces):
             self.places, self._travel = travel, None
             travel.bind(self.referenced_locations)
@@ -136,9 +139,9 @@ class Dispatcher:
         return self._orders.values()
 
     def queue(self) -> tuple[DispatchOrder, ...]:
-        """The open orders first come, first served (`FIFO`), kept until the orders or couriers change."""
-        if self._queue[0] != self.content_version:
-            self._queue = (self.content_version, tuple(sorted(self.open_orders, key=FIFO)))
+        """The open orders first come, first served (`FIFO`), kept until they change (`queue_version`)."""
+        if self._queue[0] != self.queue_version:
+            self._queue = (self.queue_version, tuple(sorted(self.open_orders, key=FIFO)))
         return self._queue[1]
 
     @property
@@ -150,12 +153,39 @@ class Dispatcher:
         return (id(self.places), self.places.pool.version, self.places.pool.hour)
 
     def free_points(self, now: int) -> list[tuple[Courier, int, int]]:
-        """Each active courier with where and when it can start new work (`DispatchState.free_at`), from a view
-        of the state that copies nothing."""
-        view = DispatchState.trusted(now=now, store_id=self.store_id, store_location=self.store_location,
-                                     orders=(), couriers=tuple(self._couriers.values()), travel=self.travel,
-                                     tick_s=self.tick_s, co2_g_per_km=self.co2_g_per_km, by_id=self._orders)
-        return [(c, *view.free_at(c)) for c in view.active_couriers]
+        """Each active courier with where and when it can start new work (`DispatchState.free_at` at `now`).
+
+        Each courier's `DispatchState.free_shape` is kept while the courier (the object: a change replaces it)
+        and the travel stay the same, so a busy store answers without riding every courier's trip again.
+        """
+        epoch = self.travel_epoch
+        if epoch != self._free_epoch:
+            self._free.clear()
+            self._free_epoch = epoch
+        view: DispatchState | None = None
+        out: list[tuple[Courier, int, int]] = []
+        for c in self._couriers.values():
+            if c.status == "off":
+                continue
+            kept = self._free.get(c.id)
+            if kept is None or kept[0] is not c:
+                if view is None:
+                    view = DispatchState.trusted(now=now, store_id=self.store_id, store_location=self.store_location,
+                                                 orders=(), couriers=tuple(self._couriers.values()),
+                                                 travel=self.travel, tick_s=self.tick_s,
+                                                 co2_g_per_km=self.co2_g_per_km, by_id=self._orders)
+                kept = self._free[c.id] = (c, view.free_shape(c))
+            shape = kept[1]
+            if shape is None:
+                if view is None or view.now != now:
+                    view = DispatchState.trusted(now=now, store_id=self.store_id, store_location=self.store_location,
+                                                 orders=(), couriers=tuple(self._couriers.values()),
+                                                 travel=self.travel, tick_s=self.tick_s,
+                                                 co2_g_per_km=self.co2_g_per_km, by_id=self._orders)
+                out.append((c, *view.free_at(c)))
+            else:
+                out.append((c, shape[0], max(now + shape[1], shape[2])))
+        return out
 
     @property
     def completed(self) -> dict[str, int]:
@@ -180,9 +210,11 @@ class Dispatcher:
 
     # --- inputs --------------------------------------------------------------------------------------------
 
-    def _changed(self) -> None:
+    def _changed(self, *, queue: bool = True) -> None:
+        """Something but the time changed (`queue`: the open orders may have)."""
         self.version += 1
-        self.content_version += 1
+        if queue:
+            self.queue_version += 1
 
     def _advance(self, now: int) -> None:
         if isinstance(now, bool) or not isinstance(now, int):
@@ -198,7 +230,7 @@ class Dispatcher:
         if courier.carrying:
             raise InvalidDispatchError(f"courier {courier.id}: carrying", "a new courier carries nothing")
         self._couriers[courier.id] = courier
-        self._changed()
+        self._changed(queue=False)
         try:
             self._checked_state()
         except Exception:
@@ -277,12 +309,14 @@ class Dispatcher:
             raise InvalidDispatchError("location", f"{location} is outside the {self.travel.n_locations} locations")
         self._advance(now)
         c = self._couriers[courier_id]
+        delivered: DispatchOrder | None = None
         where = f"courier {courier_id}: {event}"
         if event == "picked_up":
             if c.status != "assigned":
                 raise InvalidDispatchError(where, f"the courier is {c.status}, not assigned a trip")
             c = replace(c, status="en_route", position=self.store_location, available_at=now)
         elif event == "delivered":
+            delivered = self._orders.get(order_id) if order_id is not None else None
             c = self._delivered(c, order_id, now, where)
         elif event == "at_store":
             c = self._at_store(c, now)
@@ -299,8 +333,13 @@ class Dispatcher:
             if c.status != "off":
                 raise InvalidDispatchError(where, f"the courier is {c.status}, not off")
             c = replace(c, status="idle", available_at=now, position=c.position if location is None else location)
+        before = self._couriers[courier_id]
+        # the queue changes when orders on a courier reopen; a delivered order leaves the orders (the picking
+        # queue counts it only while it is still to pick: never, once delivered, unless it was early)
+        reopened = event in ("off", "at_store") and bool(before.carrying)
+        early = delivered is not None and delivered.ready_at > now
         self._couriers[courier_id] = c
-        self._changed()
+        self._changed(queue=reopened or early)
 
     def _delivered(self, c: Courier, order_id: str | None, now: int, where: str) -> Courier:
         if c.status != "en_route" or order_id not in c.carrying:

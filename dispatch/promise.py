@@ -344,8 +344,8 @@ class DispatcherLoad:
         return max(now, start) + store.picking_s
 
     def _queue(self, d: Dispatcher) -> _Queue:
-        """The store's FIFO queue as arrays, kept until its orders, couriers or travel change."""
-        key = (d.content_version, d.travel_epoch)
+        """The store's FIFO queue as arrays, kept until its open orders or its travel change."""
+        key = (d.queue_version, d.travel_epoch)
         cached = self._queues.get(d.store_id)
         if cached is None or cached[0] != key:
             cached = (key, _Queue.of(d))

@@ -555,20 +555,46 @@ class DispatchState:
 
     def free_at(self, courier: Courier) -> tuple[int, int]:
         """(location, time) of `free_point(courier)`, without building the rest of its trip."""
-        now, store = self.now, self.store_location
+        shape = self.free_shape(courier)
+        if shape is not None:
+            location, lag, floor = shape
+            return location, max(self.now + lag, floor)
+        start, departure, _ = self._setting_off(courier)  # an assigned trip with a return to collect
+        time = self.walk(courier, start, departure, courier.carrying)[2]
+        location = self.store_location if not courier.free_floating else self.order(courier.carrying[-1]).location
+        return location, max(time, self.now, courier.shift_start)
+
+    def free_shape(self, courier: Courier) -> tuple[int, int, int] | None:
+        """(location, lag, floor) such that `free_at(courier)` is (location, max(now + lag, floor)) at any time
+        `now` while the courier and the travel stay as they are (callers keep it between decisions), or None
+        for the one case without that form: an assigned trip with a return, whose collection waits for its
+        window (the ride is not a fixed time after the departure).
+
+        Store couriers are free at the store after riding back, free-floating ones where they stand. An idle
+        store courier rides back from where it is (lag: that ride); an assigned one rides to the store, sets off
+        at `available_at` at the earliest and rides its trip (lag: both rides); en route or returning, the time
+        is fixed by where it is and since when.
+        """
+        store, shift = self.store_location, courier.shift_start
         dur = self.travel.durations[courier.profile]
-        if courier.status in ("assigned", "en_route"):
-            start, departure, _ = self._setting_off(courier)
-            time = self.walk(courier, start, departure, courier.carrying)[2]
+        status = courier.status
+        if status == "en_route":
+            end = self.walk(courier, courier.position, courier.available_at, courier.carrying)[2]
             location = store if not courier.free_floating else self.order(courier.carrying[-1]).location
-        elif courier.status == "returning":
-            location, time = store, courier.available_at + int(dur[courier.position, store])
-        elif courier.free_floating:
-            location, time = courier.position, max(now, courier.available_at)
-        else:
-            location = store
-            time = max(now, courier.available_at) + int(dur[courier.position, store])
-        return location, max(time, now, courier.shift_start)
+            return location, 0, max(end, shift)
+        if status == "assigned":
+            if any(self._by_id[oid].is_return for oid in courier.carrying):
+                return None
+            to_store = int(dur[courier.position, store])
+            ride = self.walk(courier, store, 0, courier.carrying)[2]  # departure + ride: no waits without returns
+            location = store if not courier.free_floating else self.order(courier.carrying[-1]).location
+            return location, to_store + ride, max(courier.available_at + ride, shift)
+        if status == "returning":
+            return store, 0, max(courier.available_at + int(dur[courier.position, store]), shift)
+        if courier.free_floating:
+            return courier.position, 0, max(courier.available_at, shift)
+        back = int(dur[courier.position, store])
+        return store, back, max(courier.available_at + back, shift)
 
     def _setting_off(self, courier: Courier) -> tuple[int, int, int | None]:
         """Where and when a courier with a trip sets off with it, and where it rides to the store from first."""

@@ -245,17 +245,24 @@ def test_the_kept_queue_follows_every_change_of_orders_and_couriers() -> None:
     assert len(seen) >= 4  # the queue did change along the way
 
 
-def test_free_points_are_the_states_free_points_without_trips() -> None:
-    """`Dispatcher.free_points` gives each active courier the location and time of `DispatchState.free_point`
-    for every courier status (idle, assigned, en route, returning, off skipped)."""
-    d = dispatcher(GreedyPolicy(), courier("a"), courier("b"), courier("c"), courier("f", home=None, position=7))
+def test_free_points_are_the_states_free_points_at_every_later_time() -> None:
+    """`Dispatcher.free_points` (which keeps each courier's free shape until the courier changes) gives each
+    active courier the location and time of `DispatchState.free_point` at every later time, for every status:
+    idle, assigned (with and without a return to collect), en route, returning, free-floating; off skipped."""
+    d = dispatcher(GreedyPolicy(), courier("a"), courier("b"), courier("c"), courier("r"),
+                   courier("f", home=None, position=7), courier("i", position=3, available_at=300))
     d.on_order(order("o1", 1, placed_at=0), now=0)
     d.on_order(order("o2", 4, placed_at=0), now=0)
+    d.on_order(order("ret", 5, placed_at=0, is_return=True, promise_by=4000, ready_at=50), now=0)
     d.on_courier_event("a", "picked_up", 10)
-    d.on_courier_event("a", "delivered", 200, order_id="o1")  # a: returning; b: assigned o2
-    d.on_courier_event("c", "off", 210)
-    state = d.state(220)
-    got = {c.id: (where, when) for c, where, when in d.free_points(220)}
-    want = {c.id: (fp.location, fp.time) for c in state.active_couriers for fp in [state.free_point(c)]}
-    assert got == want and set(got) == {"a", "b", "f"}
-    assert {d.couriers[c].status for c in got} >= {"returning", "assigned", "idle"}
+    d.on_courier_event("a", "delivered", 200, order_id="o1")  # a: returning
+    d.on_courier_event("r", "off", 210)
+    assert any(d.orders[oid].is_return for c in d.couriers.values() if c.status == "assigned" for oid in c.carrying)
+    statuses = set()
+    for now in (220, 221, 400, 1000, 2500, 9000):
+        state = d.state(now)
+        got = {c.id: (where, when) for c, where, when in d.free_points(now)}
+        want = {c.id: (fp.location, fp.time) for c in state.active_couriers for fp in [state.free_point(c)]}
+        assert got == want and "r" not in got
+        statuses |= {d.couriers[cid].status for cid in got}
+    assert statuses >= {"returning", "assigned", "idle"}
