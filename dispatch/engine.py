@@ -42,6 +42,7 @@ from dispatch.state import (
     DispatchOrder,
     DispatchState,
     TravelMatrices,
+    Trip,
 )
 
 CourierEvent = Literal["picked_up", "delivered", "at_store", "position", "off", "on"]
@@ -74,6 +75,7 @@ class Dispatcher:
         self._queue: tuple[int, tuple[DispatchOrder, ...]] = (-1, ())
         self._free: dict[str, tuple[Courier, tuple[int, int, int] | None]] = {}
         self._free_epoch: tuple[int, int, int | None] | None = None
+        self._trips: dict[str, tuple[Courier, Trip]] = {}
         self.travel = travel
         self.tick_s = tick_s
         self.co2_g_per_km = MappingProxyType(dict(co2_g_per_km))
@@ -158,10 +160,7 @@ class Dispatcher:
         Each courier's `DispatchState.free_shape` is kept while the courier (the object: a change replaces it)
         and the travel stay the same, so a busy store answers without riding every courier's trip again.
         """
-        epoch = self.travel_epoch
-        if epoch != self._free_epoch:
-            self._free.clear()
-            self._free_epoch = epoch
+        self._keep_for_travel()
         view: DispatchState | None = None
         out: list[tuple[Courier, int, int]] = []
         for c in self._couriers.values():
@@ -196,11 +195,13 @@ class Dispatcher:
         """What a decision sees now (orders and couriers were checked as they came in), with `extra` added if
         given (a dry run: `preview`)."""
         orders = dict(self._orders) if extra is None else {**self._orders, extra.id: extra}
+        self._keep_for_travel()
         return DispatchState.trusted(now=self._now if now is None else now, store_id=self.store_id,
                                      store_location=self.store_location, orders=tuple(orders.values()),
                                      couriers=tuple(self._couriers.values()), travel=self.travel,
                                      tick_s=self.tick_s, co2_g_per_km=self.co2_g_per_km, by_id=orders,
-                                     plan=MappingProxyType(self._plan))
+                                     plan=MappingProxyType(self._plan),
+                                     fifo=self.queue() if extra is None else None, trips=self._trips)
 
     def _checked_state(self) -> DispatchState:
         """The state through every check of `DispatchState` (on set-up, new couriers and orders, restore)."""
@@ -209,6 +210,14 @@ class Dispatcher:
                              travel=self.travel, tick_s=self.tick_s, co2_g_per_km=self.co2_g_per_km)
 
     # --- inputs --------------------------------------------------------------------------------------------
+
+    def _keep_for_travel(self) -> None:
+        """Forget the free shapes and trips kept for couriers when the travel changed since they were made."""
+        epoch = self.travel_epoch
+        if epoch != self._free_epoch:
+            self._free.clear()
+            self._trips.clear()
+            self._free_epoch = epoch
 
     def _changed(self, *, queue: bool = True) -> None:
         """Something but the time changed (`queue`: the open orders may have)."""

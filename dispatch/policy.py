@@ -22,7 +22,6 @@ import numpy as np
 from dispatch.errors import InvalidDispatchError
 from dispatch.reoptimize import ReoptimizeOptions, reoptimize
 from dispatch.state import (
-    FIFO,
     HELD_FOR_BATCHING,
     NO_IDLE_COURIER,
     NOT_READY,
@@ -121,7 +120,7 @@ class _Simple:
 
     def run(self) -> Decisions:
         s = self.s
-        fifo = sorted(s.open_orders, key=FIFO)
+        fifo = s.fifo
         left: dict[str, str] = {o.id: NOT_READY for o in fifo if o.ready_at > self.limit}
         ready = [o for o in fifo if o.ready_at <= self.limit]
         done: set[str] = set()

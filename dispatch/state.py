@@ -405,6 +405,8 @@ class DispatchState:
     plan: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
     _by_id: dict[str, DispatchOrder] = field(init=False, repr=False, compare=False)
     _carried_by: dict[str, str] = field(init=False, repr=False, compare=False)
+    _fifo: tuple[DispatchOrder, ...] | None = field(init=False, repr=False, compare=False)
+    _trips: dict[str, tuple[Courier, Trip]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _int(InvalidDispatchError, "now", self.now)
@@ -461,22 +463,29 @@ class DispatchState:
                 carried_by[oid] = c.id
         object.__setattr__(self, "_by_id", by_id)
         object.__setattr__(self, "_carried_by", carried_by)
+        object.__setattr__(self, "_fifo", None)
+        object.__setattr__(self, "_trips", {})
 
     @classmethod
     def trusted(cls, *, now: int, store_id: str, store_location: int, orders: tuple[DispatchOrder, ...],
                 couriers: tuple[Courier, ...], travel: TravelMatrices, tick_s: int,
                 co2_g_per_km: Mapping[str, float], by_id: dict[str, DispatchOrder] | None = None,
-                plan: Mapping[str, tuple[str, ...]] | None = None) -> DispatchState:
+                plan: Mapping[str, tuple[str, ...]] | None = None, fifo: tuple[DispatchOrder, ...] | None = None,
+                trips: dict[str, tuple[Courier, Trip]] | None = None) -> DispatchState:
         """A state from parts a `Dispatcher` checked as they came in: skips the per-order and per-courier checks
         of the constructor (which cost as much as a greedy decision on a busy store). `by_id`: the orders by id,
-        if the caller has them (the state keeps that dict)."""
+        if the caller has them (the state keeps that dict); `fifo`: the open orders sorted by `FIFO`, if the
+        caller keeps them; `trips`: where to keep the rest of each en-route courier's trip between states (the
+        caller's dict, valid while the travel stays the same: a trip is kept with its courier object and used
+        only for that very object)."""
         state = object.__new__(cls)
         by_id = {o.id: o for o in orders} if by_id is None else by_id
         for name, value in (("now", now), ("store_id", store_id), ("store_location", store_location),
                             ("orders", orders), ("couriers", couriers), ("travel", travel), ("tick_s", tick_s),
                             ("co2_g_per_km", co2_g_per_km), ("_by_id", by_id),
                             ("plan", MappingProxyType({}) if plan is None else plan),
-                            ("_carried_by", {oid: c.id for c in couriers for oid in c.carrying})):
+                            ("_carried_by", {oid: c.id for c in couriers for oid in c.carrying}),
+                            ("_fifo", fifo), ("_trips", {} if trips is None else trips)):
             object.__setattr__(state, name, value)
         return state
 
@@ -486,6 +495,14 @@ class DispatchState:
     @property
     def open_orders(self) -> tuple[DispatchOrder, ...]:
         return tuple(o for o in self.orders if o.id not in self._carried_by)
+
+    @property
+    def fifo(self) -> tuple[DispatchOrder, ...]:
+        """The open orders first come, first served (sorted by `FIFO`)."""
+        if self._fifo is None:
+            object.__setattr__(self, "_fifo", tuple(sorted(self.open_orders, key=FIFO)))
+        assert self._fifo is not None
+        return self._fifo
 
     @property
     def active_couriers(self) -> tuple[Courier, ...]:
@@ -545,8 +562,14 @@ class DispatchState:
         """
         carried: Trip | None = None
         if trip and courier.status in ("assigned", "en_route"):
-            start, departure, approach = self._setting_off(courier)
-            carried = self.make_trip(courier, courier.carrying, departure, start=start, approach_from=approach)
+            kept = self._trips.get(courier.id)
+            if kept is not None and kept[0] is courier:
+                carried = kept[1]
+            else:
+                start, departure, approach = self._setting_off(courier)
+                carried = self.make_trip(courier, courier.carrying, departure, start=start, approach_from=approach)
+                if courier.status == "en_route":  # set off at a known time: the same trip at any later time
+                    self._trips[courier.id] = (courier, carried)
             location = self.store_location if not courier.free_floating else self.order(courier.carrying[-1]).location
             return FreePoint(location=location, time=max(carried.end_at, self.now, courier.shift_start),
                              carried=carried)
