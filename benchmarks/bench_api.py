@@ -209,9 +209,8 @@ def _orders(n: int) -> list[bytes]:
     for k, o in enumerate(orders):
         body: dict[str, Any] = {"id": f"b{k}", "location": list(o.location), "mode": o.mode,
                                 "items": [{"sku": i.sku, "qty": i.qty, "weight_g": i.weight_g,
-                                           "dims_mm": list(i.dims_mm)} for i in o.items]}
-        if o.mode == "courier":
-            body["promise"] = {"kind": "express", "within_min": 45}
+                                           "dims_mm": list(i.dims_mm)} for i in o.items],
+                                "promise": {"kind": "express", "within_min": 45}}
         out.append(json.dumps(body).encode())
     return out
 
