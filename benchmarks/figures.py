@@ -215,7 +215,8 @@ ROWS: list[Row] = [
     Row(figure="Porto day × 4 (`--set demand.orders=20000 --set fleet.scale=4`)", source="latest-city",
         target="≤ 4 × the 5,000-order day, ≤ 1 GB",
         measured=lambda r: _city("porto_centre_20k_fleet_x4")(r) + f"; {r['city']['time_20k_over_5k']:.1f} × the "
-                                                                   "5,000-order day's time in the same run"),
+                           "5,000-order day's time (median of the ratios of "
+                           f"{len(r['city'].get('time_20k_over_5k_pairs', [0]))} runs of the two in turn)"),
     Row(figure="Porto metro day (50,000 orders, 44 stores, 1,275 couriers)", source="latest-city",
         target="≤ 15 min, ≤ 2 GB, ≥ 95 % on time", measured=_city("porto_metro_50k")),
     Row(figure="adding a place to a store with 300 live places, Porto metro (car + bike + foot, exact fastest-path "
