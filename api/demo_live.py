@@ -8,8 +8,12 @@ picked it (`picking_s`, `pickers` at a time, as in the simulator); the customers
 `collect_after_s` after delivery. Simulated courier apps, each with a courier key minted through `POST /v1/keys`,
 start their shifts, pull their routes (`GET /v1/couriers/{id}/route`) and post their stops and positions: `pickup`
 completed when the trip leaves (its departure, or once its orders are ready), each door `arrived` at its ETA and
-`completed` (delivered) `service_s` later, `return` arrived at the trip's end. Every courier is delivered to:
-no failures or cancellations are drawn.
+`completed` (delivered) `service_s` later, `return` arrived at the trip's end. A courier goes off shift at the end
+of its shift once its route is empty (as in the simulator, it finishes the trip it is on first). Customers are
+drawn as in the simulator (`simulator.model.customer_draws`, the scenario's seed): an absent one's first delivery
+is posted `failed` (`customer_absent`; the core sends the parcel back or to a locker, by the scenario's
+`failed_to`), and a cancelling one posts `POST /v1/orders/{id}/cancel` `cancel_after_s` after placing (a 409, the
+order already on a courier, is what the simulator's customer meets too: the order goes on).
 
 It prints the console URL with a planner key first, then one KPI line each simulated hour, then the day's KPIs.
 """
@@ -38,7 +42,7 @@ from api.service import Deployment, Service
 from api.settings import Settings
 from dispatch.model import Item, Order
 from simulator.demand import orders_for
-from simulator.model import DRAIN_S
+from simulator.model import DRAIN_S, customer_draws
 from simulator.scenario import Scenario
 
 DAY_WALL_S = 300.0
@@ -128,6 +132,8 @@ class CourierApp:
     shift_start: int
     shift_end: int
     on: bool = False
+    ended: bool = False
+    """Went off at the end of its shift (it does not come back)."""
     plan: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
     """(service time, stop id, body) of the posts still to make, in order."""
     done: set[tuple[Any, ...]] = field(default_factory=set)
@@ -166,6 +172,11 @@ class LiveDemo:
         self.picking_s = {s.id: s.picking_s for s in self.scenario.stores}
         self.ready_at: dict[str, int] = {}
         self.mode = {o.id: o.mode for o in self.orders}
+        self.absent, self.cancelling = customer_draws(self.scenario, self.orders)
+        """The customers absent at the door (their first delivery fails) and those who cancel `cancel_after_s`
+        after placing: the simulator's draws for the same scenario and seed."""
+        self.cancelled: set[str] = set()
+        self.failed: set[str] = set()
         self.depot = {f.id: f.location for f in self.deployment.facilities}
         self.server: uvicorn.Server | None = None
         self.thread: threading.Thread | None = None
@@ -247,6 +258,8 @@ class LiveDemo:
                 self.errors[f"POST /v1/orders {status}"] += 1
                 return
         store = body.get("store")
+        if self.cancelling.get(order.id):
+            self.agenda.add(now + self.scenario.delivery.cancel_after_s, functools.partial(self.cancel, osys, order.id))
         if store in self.pickers:  # the store's pickers take the order in turn
             free = self.pickers[store]
             start = max(now, heapq.heappop(free))
@@ -255,7 +268,18 @@ class LiveDemo:
             self.ready_at[order.id] = done
             self.agenda.add(done, functools.partial(self.order_post, osys, order.id, "ready"))
 
+    def cancel(self, osys: Http, order_id: str) -> None:
+        """The customer cancels: 200 if no courier has the order yet, 409 once one has (then it goes on)."""
+        status, _ = osys("POST", f"/v1/orders/{order_id}/cancel")
+        if status == 200:
+            with self.lock:
+                self.cancelled.add(order_id)
+        elif status not in (202, 409):  # 202: applied later (its outcome shows in the order's state)
+            self.errors[f"POST /v1/orders/{{id}}/cancel {status}"] += 1
+
     def order_post(self, osys: Http, order_id: str, what: str) -> None:
+        if what == "ready" and order_id in self.cancelled:  # picked all the same, but there is nothing to signal
+            return
         status, _ = osys("POST", f"/v1/orders/{order_id}/{what}")
         if status != 200:
             self.errors[f"POST /v1/orders/{{id}}/{what} {status}"] += 1
@@ -289,7 +313,7 @@ class LiveDemo:
 
     def step(self, app: CourierApp, poll_wall: float) -> None:
         now = self.clock()
-        if now < app.shift_start:
+        if now < app.shift_start or app.ended:
             return
         if not app.on:
             status, _ = app.http("POST", f"/v1/couriers/{app.id}/shift", {"on": True})
@@ -324,6 +348,12 @@ class LiveDemo:
             return
         app.last_status = route.get("status", "none")
         stops = route.get("stops", [])
+        if now >= app.shift_end and not app.busy():  # shift over, nothing on board or committed (the last poll)
+            status, _ = app.http("POST", f"/v1/couriers/{app.id}/shift", {"on": False})
+            app.on, app.ended = status != 200, status == 200
+            if status != 200:
+                self.errors[f"POST /v1/couriers/{{id}}/shift {status}"] += 1
+            return
         sig = (route.get("dispatch_at"), route.get("departure"), tuple(s["id"] for s in stops))
         if stops and stops[0]["kind"] == "pickup" and stops[0]["status"] == "pending" and sig not in app.done:
             app.done.add(sig)
@@ -351,7 +381,11 @@ class LiveDemo:
             at = int(s["eta"]) + late
             if s["kind"] == "dropoff":
                 app.plan.append((at, s["id"], {"status": "arrived", "location": s["location"]}))
-                app.plan.append((at + service_s, s["id"], {"status": "completed", "outcome": "delivered"}))
+                done: dict[str, Any] = {"status": "completed", "outcome": "delivered"}
+                if self.absent.get(s["id"]) and s["id"] not in self.failed:  # the first attempt finds nobody
+                    self.failed.add(s["id"])
+                    done = {"status": "completed", "outcome": "failed", "reason": "customer_absent"}
+                app.plan.append((at + service_s, s["id"], done))
             elif s["kind"] == "return":
                 app.plan.append((at, s["id"], {"status": "arrived", "location": s["location"]}))
         app.plan.sort(key=lambda p: p[0])
@@ -381,7 +415,7 @@ class LiveDemo:
             if status != 200:
                 states["unknown"] += 1
                 continue
-            state = view["state"]
+            state = "failed" if view["state"] == "returned" else view["state"]  # a failed parcel back at its store
             states["delivered" if state in DELIVERED else state if state in ("rejected", "cancelled", "failed")
                    else "open"] += 1
             if state in DELIVERED and view.get("delivered_at") is not None:

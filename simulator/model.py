@@ -108,6 +108,17 @@ def check_on_map(scenario: Scenario, network: RoadNetwork) -> None:
                                 file=None if scenario.path is None else str(scenario.path))
 
 
+def customer_draws(scenario: Scenario, orders: Sequence[Order]) -> tuple[dict[str, bool], dict[str, bool]]:
+    """Which customers are absent at the door (`delivery.failure_rate`) and which cancel (`delivery.cancel_rate`,
+    `cancel_after_s` after placing), drawn from the scenario's seed: the simulator and the live demo draw the
+    same customers."""
+    rng = np.random.default_rng(scenario.seed)
+    n = len(orders)
+    fails = dict(zip((o.id for o in orders), rng.random(n) < scenario.delivery.failure_rate, strict=True))
+    cancels = dict(zip((o.id for o in orders), rng.random(n) < scenario.delivery.cancel_rate, strict=True))
+    return {k: bool(v) for k, v in fails.items()}, {k: bool(v) for k, v in cancels.items()}
+
+
 class _Day:
     """One simulated day (see the module doc): the world around a `dispatch.operations.Operations` core."""
 
@@ -123,12 +134,7 @@ class _Day:
         self.core = operations_for(scenario, network)
         self.core.journal = journal
         fleet = fleet_of(scenario)
-        rng = np.random.default_rng(scenario.seed)
-        n = len(self.orders)
-        self.fails = dict(zip((o.id for o in self.orders), rng.random(n) < scenario.delivery.failure_rate,
-                              strict=True))
-        self.cancels = dict(zip((o.id for o in self.orders), rng.random(n) < scenario.delivery.cancel_rate,
-                                strict=True))
+        self.fails, self.cancels = customer_draws(scenario, self.orders)
         self.pickers = {s.id: simpy.Resource(self.env, capacity=s.pickers) for s in scenario.stores}
         self.picking_s = {s.id: s.picking_s for s in scenario.stores}
         self.picked: dict[str, simpy.Event] = {}
