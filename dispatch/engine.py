@@ -168,19 +168,11 @@ class Dispatcher:
                 continue
             kept = self._free.get(c.id)
             if kept is None or kept[0] is not c:
-                if view is None:
-                    view = DispatchState.trusted(now=now, store_id=self.store_id, store_location=self.store_location,
-                                                 orders=(), couriers=tuple(self._couriers.values()),
-                                                 travel=self.travel, tick_s=self.tick_s,
-                                                 co2_g_per_km=self.co2_g_per_km, by_id=self._orders)
+                view = view or self._view(now)
                 kept = self._free[c.id] = (c, view.free_shape(c))
             shape = kept[1]
             if shape is None:
-                if view is None or view.now != now:
-                    view = DispatchState.trusted(now=now, store_id=self.store_id, store_location=self.store_location,
-                                                 orders=(), couriers=tuple(self._couriers.values()),
-                                                 travel=self.travel, tick_s=self.tick_s,
-                                                 co2_g_per_km=self.co2_g_per_km, by_id=self._orders)
+                view = view or self._view(now)
                 out.append((c, *view.free_at(c)))
             else:
                 out.append((c, shape[0], max(now + shape[1], shape[2])))
@@ -210,6 +202,12 @@ class Dispatcher:
                              travel=self.travel, tick_s=self.tick_s, co2_g_per_km=self.co2_g_per_km)
 
     # --- inputs --------------------------------------------------------------------------------------------
+
+    def _view(self, now: int) -> DispatchState:
+        """A state at `now` that copies nothing (for reading couriers at once: it changes with the dispatcher)."""
+        return DispatchState.trusted(now=now, store_id=self.store_id, store_location=self.store_location, orders=(),
+                                     couriers=tuple(self._couriers.values()), travel=self.travel, tick_s=self.tick_s,
+                                     co2_g_per_km=self.co2_g_per_km, by_id=self._orders)
 
     def _keep_for_travel(self) -> None:
         """Forget the free shapes and trips kept for couriers when the travel changed since they were made."""

@@ -32,9 +32,7 @@ from dispatch.state import (
     FreePoint,
     Trip,
 )
-from dispatch.state import (
-    unassigned as unassigned_order,
-)
+from dispatch.state import unassigned as unassigned_order
 from routing.matrix import UNREACHABLE
 from routing.solvers.lns import kernels
 
