@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	$(BIN)/python -c 'from routing.solvers.lns import kernels; kernels()'
 	$(BIN)/python -c 'from routing._dijkstra import warm_up; warm_up()'
+	$(BIN)/python -c 'from routing._cch_exact import warm_up; warm_up()'
 	$(BIN)/python -c 'from dispatch._load_kernel import warm_up; warm_up()'
 	touch $(STAMP)
 

@@ -12,13 +12,14 @@ on most maps), the fastest path is the shortest one and a CCH length sweep gives
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import ModuleType
 
 import numpy as np
 import numpy.typing as npt
+import routingkit_cch as rk
 
 from routing.network import HOURS_PER_DAY, Profile, RoadNetwork, check_hour, get_profile, min_parallel
 
@@ -154,24 +155,148 @@ class FastestPaths:
     def matrix(self, sources: IntArray, targets: IntArray, *, hour: int | None = None,
                threads: int = 1) -> tuple[IntArray, IntArray]:
         """Durations and fastest-path distances from each of `sources` to each of `targets` (distinct targets)."""
-        durations = np.empty((len(sources), len(targets)), dtype=np.int64)
-        distances = np.empty_like(durations)
         mask = np.zeros(self.network.n_nodes, dtype=np.bool_)
         mask[targets] = True
         self._graph(hour, False)
+        return _rows(lambda source: self.search(source, targets, hour=hour, is_target=mask), sources, len(targets),
+                     threads)
 
-        def rows(chunk: range) -> None:
-            for i in chunk:
-                durations[i], distances[i] = self.search(int(sources[i]), targets, hour=hour, is_target=mask)
 
-        chunks = [range(k, len(sources), threads) for k in range(max(1, min(threads, len(sources))))]
-        if len(chunks) == 1:
-            rows(chunks[0])
-        else:
-            with ThreadPoolExecutor(max_workers=len(chunks), thread_name_prefix="fastest") as pool:
-                for done in [pool.submit(rows, c) for c in chunks]:
-                    done.result()
-        return durations, distances
+class ExactCCH:
+    """What `FastestPaths` answers (fastest times and the lengths of those paths, the same numbers), from an exact
+    CCH of its own: routingkit's nested-dissection order made chordal once per network topology, customised per
+    hour on the packed (time, length) weights in a few tens of ms (`routing._cch_exact`). A query walks the
+    source's ancestors up and the targets' ancestors down, a few hundred nodes each, instead of settling every
+    node closer than the farthest target: on a store's 300 live places of the Porto metro map both directions
+    take a fraction of a millisecond where the Dijkstra takes milliseconds.
+    """
+
+    KEEP_HOURS = 4
+    """Customised hours kept (each two int64 arrays of the hierarchy's edges); older ones are redone on demand."""
+
+    def __init__(self, network: RoadNetwork, profile: str | Profile) -> None:
+        self.network = network
+        self.profile = get_profile(profile)
+        self._hierarchy = network.cached(("cch_exact", self.profile.oneway), lambda: _Hierarchy.of(network,
+                                                                                                  self.profile))
+        self._metrics: dict[int | None, tuple[IntArray, IntArray]] = {}
+        self._lock = threading.Lock()
+        self._scratch = threading.local()
+
+    def _metric(self, hour: int | None) -> tuple[IntArray, IntArray]:
+        check_hour(hour)
+        with self._lock:
+            got = self._metrics.pop(hour, None)
+            if got is None:
+                h = self._hierarchy
+                ms = arc_time_ms(self.network, self.profile, hour, h.edge)
+                weight = (ms << kernel().LENGTH_BITS) | h.cm
+                up, down = np.empty(len(h.indices), dtype=np.int64), np.empty(len(h.indices), dtype=np.int64)
+                _cch_kernel().customize(h.indptr, h.indices, h.tail, h.head, weight, up, down)
+                got = (up, down)
+            self._metrics[hour] = got  # most recent last
+            while len(self._metrics) > self.KEEP_HOURS:
+                del self._metrics[next(iter(self._metrics))]
+            return got
+
+    def search(self, source: int, targets: IntArray, *, hour: int | None = None, backward: bool = False,
+               is_target: npt.NDArray[np.bool_] | None = None) -> tuple[IntArray, IntArray]:
+        """As `FastestPaths.search` (`is_target` is not needed and is ignored)."""
+        if len(targets) == 0:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        h = self._hierarchy
+        up, down = self._metric(hour)
+        scratch = getattr(self._scratch, "arrays", None)
+        if scratch is None:
+            n = self.network.n_nodes
+            scratch = self._scratch.arrays = (np.full(n, _cch_kernel().INF, dtype=np.int64),
+                                              np.zeros(n, dtype=np.bool_), np.empty(n, dtype=np.int64))
+        best, mark, selection = scratch
+        if backward:
+            up, down = down, up
+        packed = _cch_kernel().one_to_many(h.indptr, h.indices, up, down, int(h.rank[int(source)]),
+                                           h.rank[np.asarray(targets, dtype=np.int64)], best, mark, selection)
+        return unpack(np.where(packed >= _cch_kernel().INF, _NOT_REACHED, packed), kernel().LENGTH_BITS)
+
+    def matrix(self, sources: IntArray, targets: IntArray, *, hour: int | None = None,
+               threads: int = 1) -> tuple[IntArray, IntArray]:
+        """Durations and fastest-path distances from each of `sources` to each of `targets` (distinct targets)."""
+        self._metric(hour)
+        return _rows(lambda source: self.search(source, targets, hour=hour), sources, len(targets), threads)
+
+
+@dataclass(frozen=True, slots=True)
+class _Hierarchy:
+    """An exact CCH's topology in rank space (see `routing._cch_exact`) and the arcs its metrics are made of."""
+
+    rank: IntArray
+    indptr: IntArray
+    indices: IntArray
+    tail: IntArray
+    head: IntArray
+    edge: IntArray
+    cm: IntArray
+
+    @classmethod
+    def of(cls, network: RoadNetwork, profile: Profile) -> _Hierarchy:
+        arcs = network.arcs(profile)
+        n = network.n_nodes
+        rank = np.empty(n, dtype=np.int64)
+        rank[cch_order(network, profile)] = np.arange(n, dtype=np.int64)
+        tail, head = rank[arcs.tail], rank[arcs.head]
+        above: list[set[int]] = [set() for _ in range(n)]
+        for a, b in zip(tail.tolist(), head.tolist(), strict=True):
+            if a != b:
+                above[min(a, b)].add(max(a, b))
+        for r in range(n):  # eliminate in rank order: the upper neighbours of a node join its parent's
+            ups = above[r]
+            if len(ups) > 1:
+                parent = min(ups)
+                above[parent] |= ups
+                above[parent].discard(parent)
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum([len(a) for a in above], out=indptr[1:])
+        indices = np.fromiter((x for a in above for x in sorted(a)), dtype=np.int64, count=int(indptr[-1]))
+        cm = np.rint(network.length_m[arcs.edge] * 100.0).astype(np.int64)
+        return cls(rank=rank, indptr=indptr, indices=indices, tail=tail, head=head, edge=arcs.edge, cm=cm)
+
+
+def cch_order(network: RoadNetwork, profile: str | Profile) -> IntArray:
+    """routingkit's nested-dissection (inertial flow) node order of `profile`'s arcs, kept on the network."""
+    spec = get_profile(profile)
+
+    def make() -> IntArray:
+        arcs = network.arcs(spec)
+        return np.asarray(rk.compute_order_inertial(network.n_nodes, arcs.tail.tolist(), arcs.head.tolist(),
+                                                    network.lat.tolist(), network.lon.tolist()), dtype=np.int64)
+
+    return network.cached(("cch_order", spec.oneway), make)
+
+
+def _cch_kernel() -> ModuleType:
+    from routing import _cch_exact
+
+    return _cch_exact
+
+
+def _rows(search: Callable[[int], tuple[IntArray, IntArray]], sources: IntArray, n_targets: int,
+          threads: int) -> tuple[IntArray, IntArray]:
+    """`search` from each of `sources` as matrix rows, on `threads` threads (rows are independent)."""
+    durations = np.empty((len(sources), n_targets), dtype=np.int64)
+    distances = np.empty_like(durations)
+
+    def rows(chunk: range) -> None:
+        for i in chunk:
+            durations[i], distances[i] = search(int(sources[i]))
+
+    chunks = [range(k, len(sources), threads) for k in range(max(1, min(threads, len(sources))))]
+    if len(chunks) == 1:
+        rows(chunks[0])
+    else:
+        with ThreadPoolExecutor(max_workers=len(chunks), thread_name_prefix="fastest") as pool:
+            for done in [pool.submit(rows, c) for c in chunks]:
+                done.result()
+    return durations, distances
 
 
 def unpack(packed: IntArray, shift: int) -> tuple[IntArray, IntArray]:

@@ -15,7 +15,7 @@ import scipy.sparse
 from scipy.sparse.csgraph import dijkstra
 
 from routing.errors import InvalidProblemError, RoutingError
-from routing.fastest import UNREACHABLE, FastestPaths, arc_time_ms, uniform_speed
+from routing.fastest import UNREACHABLE, ExactCCH, arc_time_ms, cch_order, uniform_speed
 from routing.network import (
     FLAT_DAY,
     Profile,
@@ -164,7 +164,7 @@ class _CCHIndex:
 def _build_cch(network: RoadNetwork, profile: Profile) -> _CCHIndex:
     arcs = network.arcs(profile)
     tail, head = arcs.tail.tolist(), arcs.head.tolist()
-    order = rk.compute_order_inertial(network.n_nodes, tail, head, network.lat.tolist(), network.lon.tolist())
+    order = cch_order(network, profile).tolist()
     return _CCHIndex(cch=rk.CCH(order, tail, head, False), tail=arcs.tail, head=arcs.head, edge=arcs.edge)
 
 
@@ -175,10 +175,10 @@ class CCHEngine:
     Durations use integer milliseconds per arc and round half up to seconds, exactly like ScipyEngine, so
     both engines return the same durations. Distances are, by default (distances="fastest_path"), the length of
     the fastest path, the one a courier rides: where the profile's speed is the same on every arc at that hour
-    (bike, foot on most maps) that is the shortest path and a second CCH sweep gives it; otherwise (cars) an
-    exact one-to-many Dijkstra on (time, length) weights does (`routing.fastest`, several ms a row on Porto
-    metro: what exactness costs). distances="shortest" reports the shortest road distance, which is shorter
-    than what a car rides (9 % on Porto centre). durations() (durations only) takes one sweep a row.
+    (bike, foot on most maps) that is the shortest path and a second CCH sweep gives it; otherwise (cars) the
+    project's exact CCH on (time, length) weights does (`routing.fastest.ExactCCH`: the numbers of a Dijkstra on
+    those weights). distances="shortest" reports the shortest road distance, which is shorter than what a car
+    rides (9 % on Porto centre). durations() (durations only) takes one sweep a row.
 
     routingkit releases the GIL during each sweep, so rows are shared among `threads` threads (default:
     the usable CPUs, at most MAX_THREADS; this only pays off when cores are idle). Each thread owns its
@@ -210,7 +210,7 @@ class CCHEngine:
         self._arc_length_cm = np.rint(network.length_m[self._index.edge] * 100.0).astype(np.int64)
         self._time_metrics: dict[int | None, rk.CCHMetric] = {}
         self._length_metric: rk.CCHMetric | None = None
-        self._fastest: FastestPaths | None = None
+        self._fastest: ExactCCH | None = None
         self._uniform_at: dict[int | None, bool] = {}
 
     def customize(self, hour: int | None = None) -> None:
@@ -247,7 +247,7 @@ class CCHEngine:
         metric = self._time_metric(hour)
         if self.distances == "fastest_path" and not self._uniform(hour):
             if self._fastest is None:
-                self._fastest = FastestPaths(self.network, self.profile)
+                self._fastest = ExactCCH(self.network, self.profile)
             durations, metres = self._fastest.matrix(src, tgt, hour=hour, threads=self.threads)
             return MatrixResult(durations=_expand(durations, src_pos, tgt_pos),
                                 distances=_expand(metres, src_pos, tgt_pos))

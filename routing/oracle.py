@@ -16,12 +16,12 @@ courier rides. Two ways to compute rows, chosen per profile and network:
 - `cch_checked`: where at most 1 % of arcs are slower than the top speed (bikes on Porto metro: 2 of 122,006
   arcs), the same sweeps, and a row whose fastest times do not prove, pair by pair, that the fastest path is no
   longer than the shortest (to within a few metres, `routing.fastest.fastest_is_shortest`) is searched exactly.
-- `dijkstra`: otherwise (cars: road classes, congestion by class), a compiled one-to-many Dijkstra on arc
-  weights that pack (ms, cm) lexicographically gives the fastest time and that path's exact length; it stops
-  once every live place is settled. Exactness costs time: on the Porto metro map a car row pair takes several
-  ms (`make bench`, city suite). `TravelOracle(..., distances="shortest")` uses CCH for every profile instead:
-  exact durations, but shortest-road distances, which under-count what a car rides (an explicit choice, never
-  a silent one).
+- `cch_exact`: otherwise (cars: road classes, congestion by class), the project's own CCH on arc weights that
+  pack (ms, cm) lexicographically (`routing.fastest.ExactCCH`) gives the fastest time and that path's exact
+  length: the same numbers as a one-to-many Dijkstra on those weights (`routing.fastest.FastestPaths`, which the
+  tests compare it with), in a fraction of its time. `TravelOracle(..., distances="shortest")` uses routingkit's
+  CCH for every profile instead: exact durations, but shortest-road distances, which under-count what a car
+  rides (an explicit choice, never a silent one).
 
 Hours: a time-dependent profile (car with traffic) is recomputed for the live places when `set_hour` changes
 the hour; the others are computed once per place.
@@ -30,7 +30,6 @@ the hour; the others are computed once per place.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import numpy as np
@@ -38,12 +37,12 @@ import numpy.typing as npt
 import routingkit_cch as rk
 
 from routing.errors import InvalidProblemError
-from routing.fastest import FastestPaths, all_hours, fastest_is_shortest, speeds, time_dependent
+from routing.fastest import ExactCCH, all_hours, fastest_is_shortest, speeds, time_dependent
 from routing.matrix import NO_PATH, UNREACHABLE, CCHDistances, CCHEngine, round_weights
 from routing.network import RoadNetwork, check_hour, get_profile
 
 IntArray = npt.NDArray[np.int64]
-RowMethod = Literal["cch", "cch_checked", "dijkstra"]
+RowMethod = Literal["cch", "cch_checked", "cch_exact"]
 NEARLY_UNIFORM = 0.01
 """A profile with at most this share of arcs below its top speed is answered by CCH, pair by pair checked."""
 
@@ -62,7 +61,7 @@ class TravelOracle:
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise InvalidProblemError(f"threads must be a positive integer, got {threads!r}")
         self.threads = threads
-        """Threads that recompute a pool's exact (Dijkstra) rows when its hour changes (rows are independent:
+        """Threads that recompute a pool's exact (`cch_exact`) rows when its hour changes (rows are independent:
         the result does not depend on how many)."""
         self.network = network
         self.profiles = tuple(dict.fromkeys(profiles))
@@ -78,21 +77,13 @@ class TravelOracle:
             if distances == "shortest" or slow == 0.0:
                 self.method[p] = "cch"
             else:
-                self.method[p] = "cch_checked" if slow <= NEARLY_UNIFORM else "dijkstra"
+                self.method[p] = "cch_checked" if slow <= NEARLY_UNIFORM else "cch_exact"
         self._cch: dict[str, CCHEngine] = {}
-        self._fastest = {p: FastestPaths(network, p) for p in self.profiles}
-        self._helper: ThreadPoolExecutor | None = None
+        self._fastest = {p: ExactCCH(network, p) for p in self.profiles}
         self._same_as: dict[str, list[int]] = {}
         for p in self.profiles:
             factors = get_profile(p).time_of_day.hourly
             self._same_as[p] = [factors.index(f) for f in factors]
-
-    def helper(self) -> ThreadPoolExecutor:
-        """A thread that runs the backward search while the caller runs the forward one (the compiled search
-        releases the GIL, so a place's two directions take about the time of one on an idle second core)."""
-        if self._helper is None:
-            self._helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="oracle")
-        return self._helper
 
     def hour_for(self, profile: str, hour: int | None) -> int | None:
         """The hour whose times `profile` uses when a pool is at `hour` (None: free flow): the first hour of the
@@ -118,7 +109,8 @@ class TravelOracle:
     def search(self, profile: str, hour: int | None, source: int, targets: IntArray, *,
                backward: bool = False, is_target: npt.NDArray[np.bool_] | None = None) -> tuple[IntArray, IntArray]:
         """Durations (s) and fastest-path distances (m) from `source` to each of `targets` (distinct nodes),
-        or from each of them to `source` when `backward` (see `routing.fastest.FastestPaths.search`)."""
+        or from each of them to `source` when `backward` (see `routing.fastest.FastestPaths.search`: the same
+        numbers, from `routing.fastest.ExactCCH`)."""
         return self._fastest[profile].search(source, targets, hour=hour, backward=backward, is_target=is_target)
 
 
@@ -196,7 +188,7 @@ class PlacePool:
         self._is_live = np.zeros(oracle.network.n_nodes, dtype=np.bool_)
         self._dur = {p: self._blank(capacity) for p in self.profiles}
         self._dist = {p: self._blank(capacity) for p in self.profiles}
-        self._cch = {p: self._cch_rows(p, hour) for p in self.profiles if oracle.method[p] != "dijkstra"}
+        self._cch = {p: self._cch_rows(p, hour) for p in self.profiles if oracle.method[p] != "cch_exact"}
         self._pinned: set[int] = set()
         for node in pinned:
             self._pinned.add(self.place(node))
@@ -278,7 +270,7 @@ class PlacePool:
     def _rows(self, profile: str, node: int, targets: IntArray) -> tuple[IntArray, IntArray, IntArray, IntArray]:
         method = self.oracle.method[profile]
         hour = self.oracle.hour_for(profile, self.hour)
-        if method != "dijkstra":
+        if method != "cch_exact":
             out_d, out_m, in_d, in_m = self._cch[profile].rows(node, targets.tolist())
             if method == "cch":
                 return out_d, out_m, in_d, in_m
@@ -288,10 +280,8 @@ class PlacePool:
             if not fastest_is_shortest(in_d, in_m, top).all():
                 in_d, in_m = self.oracle.search(profile, hour, node, targets, backward=True, is_target=self._is_live)
             return out_d, out_m, in_d, in_m
-        backward = self.oracle.helper().submit(self.oracle.search, profile, hour, node, targets, backward=True,
-                                               is_target=self._is_live)
-        out_d, out_m = self.oracle.search(profile, hour, node, targets, is_target=self._is_live)
-        in_d, in_m = backward.result()
+        out_d, out_m = self.oracle.search(profile, hour, node, targets)
+        in_d, in_m = self.oracle.search(profile, hour, node, targets, backward=True)
         return out_d, out_m, in_d, in_m
 
     def retain(self, keep: Iterable[int]) -> int:
@@ -373,7 +363,7 @@ class PlacePool:
             if p in self._cch:
                 self._cch[p] = self._cch_rows(p, hour)
             dur, dist = self._dur[p], self._dist[p]
-            if self.oracle.method[p] == "dijkstra":  # every row at once, on the oracle's threads
+            if self.oracle.method[p] == "cch_exact":  # every row at once, on the oracle's threads
                 rows_d, rows_m = self.oracle._fastest[p].matrix(nodes, nodes, hour=self.oracle.hour_for(p, hour),
                                                                 threads=self.oracle.threads)
                 dur[np.ix_(slots, slots)], dist[np.ix_(slots, slots)] = rows_d, rows_m

@@ -17,9 +17,9 @@ def _block(pool_array: np.ndarray, slots: list[int]) -> np.ndarray:
 @pytest.mark.parametrize("hour", [None, 8])
 def test_rows_equal_exact_fastest_paths_for_every_profile(porto: RoadNetwork, hour: int | None) -> None:
     """Durations equal scipy's exact fastest times and distances that fastest path's length (±2 m of rounding),
-    for cars (compiled Dijkstra) and bikes and walkers (CCH), at free flow and in the morning peak."""
+    for cars (the exact CCH) and bikes and walkers (CCH), at free flow and in the morning peak."""
     oracle = TravelOracle(porto, ["car", "bike", "foot"], traffic=True)
-    assert oracle.method == {"car": "dijkstra", "bike": "cch", "foot": "cch"}
+    assert oracle.method == {"car": "cch_exact", "bike": "cch", "foot": "cch"}
     nodes = np.random.default_rng(5).choice(porto.n_nodes, 60, replace=False)
     pool = oracle.pool(pinned=[int(nodes[0])], hour=hour, capacity=8)
     slots = [pool.place(int(n)) for n in nodes]
