@@ -202,7 +202,7 @@ ROWS: list[Row] = [
         target="≤ 1.2 min / ≤ 0.25 %", measured=_mdrp),
     Row(figure="MDRP rolling, days of seeds 0–2 / of seeds 3–4 (validation): excess over the delivered orders' own "
                "bound (`mdrp_check.py`) / undelivered (structural floor)", source="latest-mdrp",
-        target="≤ 1.2 min / ≤ 0.25 %", measured=_mdrp_splits),
+        target="seeds 3–4: ≤ 1.0 min / ≤ the floor + 0.05 pp", measured=_mdrp_splits),
     Row(figure="MDRP, largest shared day (1,185 orders), rolling", source="latest-mdrp", target="≤ 25 s",
         measured=lambda r: f"{r['mdrp']['rolling_runtime_largest_s']:.2f} s (slowest day "
                            f"{r['mdrp']['rolling_runtime_max_s']:.2f} s)"),
