@@ -40,7 +40,7 @@ from api.jobs import make_router as planner_jobs
 from api.metrics import RequestTimer
 from api.service import Service
 from api.solve import make_router as vroom_solve
-from api.store import Store, body_hash, courier_key, order_key, route_key, tracking_key
+from api.store import Store, body_hash, courier_key, order_key, planned_key, route_key, tracking_key
 from api.webhooks import EVENT_TYPES, Registry, Subscription, cursor_key
 from dispatch.errors import DispatchError
 from dispatch.model import MAX_UNITS
@@ -454,12 +454,15 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
     @app.get("/v1/couriers/{courier_id}/route", tags=["couriers"])
     async def route(courier_id: str, who: CourierKey, geometry: bool = True) -> JSONResponse:
         """The committed trip: stops in order with ETAs, addresses and what to pick up or hand over, and (unless
-        `geometry=false`) the road path as a GeoJSON Feature, one line per leg."""
+        `geometry=false`) the road path as a GeoJSON Feature, one line per leg; `planned`: the trips the
+        dispatcher plans after it (orders with ETAs and where they go; they may still change)."""
         courier = courier_of(courier_id, who)
         raw = store.get(route_key(courier_id))
+        planned = json.loads(store.get(planned_key(courier_id)) or "[]")
         if raw is None:
-            return JSONResponse({"courier": courier_id, "status": "none", "stops": []})
+            return JSONResponse({"courier": courier_id, "status": "none", "stops": [], "planned": planned})
         body = dict(json.loads(raw))
+        body["planned"] = planned
         points = tuple(tuple(s["location"]) for s in body["stops"] if s.get("location") is not None)
         if geometry and len(points) >= 2:
             hour = body["departure"] // 3600 % 24 if traffic else None

@@ -32,7 +32,7 @@ from typing import Any
 from api.deployment import Deployment
 from api.errors import ConflictError
 from api.metrics import STATS_KEY
-from api.store import Op, Store, courier_key, order_key, route_key, tracking_key
+from api.store import Op, Store, courier_key, order_key, planned_key, route_key, tracking_key
 from api.store.base import EVENTS_STREAM, Applied
 from dispatch.errors import DispatchError, InvalidDispatchError
 from dispatch.operations import Event, Operations, Outcome, items_from_json, order_from_json
@@ -88,6 +88,10 @@ class Worker:
         self.last_tick = -1
         self.orders: dict[str, dict[str, Any]] = {}
         self.routes: dict[str, dict[str, Any]] = {}
+        self.planned: dict[str, list[dict[str, Any]]] = {}
+        """What each courier's dispatcher plans after its committed trip, as last published (`planned_key`)."""
+        self._decided: dict[str, Any] = {}
+        """Each store's last decisions seen (the dispatcher's `last`): plans are republished when it changes."""
         self._changed_routes: set[str] = set()
         self.arrivals: dict[str, int] = {}
         self._open_changed = True
@@ -112,6 +116,7 @@ class Worker:
 
     def _recover(self) -> None:
         self.seq, self.orders, self.routes, self.arrivals, self.last_tick = 0, {}, {}, {}, -1
+        self.planned, self._decided = {}, {}
         self._changed_routes.clear()
         self._open_changed = True
         self.deployment = self.base
@@ -128,6 +133,7 @@ class Worker:
         if envelope is not None:
             core.restore(json.dumps(envelope["core"]).encode())
             self.orders, self.routes = envelope["orders"], envelope["routes"]
+            self.planned = envelope.get("planned", {})
             self.arrivals, self.last_tick = envelope["arrivals"], envelope["last_tick"]
         self.core = core
         log.info("%s took the lease: restored to command %d, stream at %d", self.name, self.seq,
@@ -137,6 +143,7 @@ class Worker:
         assert self.core is not None
         return json.dumps({"format": ENVELOPE_FORMAT, "version": ENVELOPE_VERSION, "seq": self.seq,
                            "core": json.loads(self.core.snapshot()), "orders": self.orders, "routes": self.routes,
+                           "planned": self.planned,
                            "arrivals": self.arrivals, "last_tick": self.last_tick,
                            "config": dict(self.deployment.config)},
                           separators=(",", ":")).encode()
@@ -228,6 +235,7 @@ class Worker:
             outcome = Outcome()
         ops.extend(self._stream(seq, command, reply, outcome))
         ops.extend(self._views(outcome))
+        ops.extend(self._plans())
         if outcome.events:
             ops.append(Op(kind="hincrby", key=STATS_KEY, value=dict(Counter(e.event for e in outcome.events))))
             on_time = Counter("on_time" if e.fields["on_time"] else "late" for e in outcome.events
@@ -322,6 +330,8 @@ class Worker:
             if c in fresh.store_of:
                 fresh.shift(c, True, now)
         ops.extend(Op(kind="delete", key=route_key(c)) for c in sorted(self.routes))
+        ops.extend(Op(kind="delete", key=planned_key(c)) for c in sorted(self.planned))
+        self.planned, self._decided = {}, {}
         ops.append(Op(kind="set", key="config", value=json.dumps(deployment.view())))
         if command.get("facilities") is not None:
             ops.append(Op(kind="set", key=FACILITIES_KEY, value=json.dumps(command["facilities"])))
@@ -388,6 +398,43 @@ class Worker:
         return [Op(kind="hset", key=order_key(event.order), value=fields),
                 Op(kind="rpush", key=order_key(event.order) + ":events", value=json.dumps(event.line()))]
 
+    def _plans(self) -> list[Op]:
+        """The planned trips of the couriers of every store that decided again (their `planned_key`s that
+        changed): the orders after the committed trip, each with its ETA and where it goes."""
+        assert self.core is not None
+        core = self.core
+        ops: list[Op] = []
+        for sid, d in core.dispatchers.items():
+            if d.last is self._decided.get(sid):
+                continue
+            self._decided[sid] = d.last
+            plans: dict[str, list[dict[str, Any]]] = {}
+            for trip in d.last.tentative if d.last is not None else ():
+                plans.setdefault(trip.courier_id, []).append({
+                    "departure": trip.departure, "end_at": trip.end_at,
+                    "stops": [{"order": oid, "eta": eta, "location": self._door(oid)[0]}
+                              for oid, eta in zip(trip.order_ids, trip.etas, strict=True)]})
+            mine = {c for c in self.planned if core.store_of.get(c) == sid}
+            for cid in sorted(mine | set(plans)):
+                new = plans.get(cid, [])
+                if new != self.planned.get(cid, []):
+                    if new:
+                        self.planned[cid] = new
+                    else:
+                        self.planned.pop(cid, None)
+                    ops.append(Op(kind="set", key=planned_key(cid), value=json.dumps(new)))
+        return ops
+
+    def _door(self, order_id: str) -> tuple[Any, str | None]:
+        """Where a courier hands an order over (its address, or its locker or pickup point) and that facility."""
+        assert self.core is not None
+        booked = self.core.orders.get(order_id)
+        where = self.orders.get(order_id, {}).get("location")
+        if booked is not None and (booked.mode != "courier" or booked.redirected_to is not None):
+            facility = booked.redirected_to or booked.facility
+            return list(self.core.facility[facility].location), facility
+        return where, None
+
     def _route(self, trip: Trip) -> dict[str, Any]:
         """A committed trip as the courier app shows it: pickup at the store, the doors, back to the store."""
         assert self.core is not None
@@ -400,11 +447,7 @@ class Worker:
         for oid, eta in zip(trip.order_ids, trip.etas, strict=True):
             booked = core.orders.get(oid)
             info = self.orders.get(oid, {})
-            where = info.get("location")
-            facility = None
-            if booked is not None and (booked.mode != "courier" or booked.redirected_to is not None):
-                facility = booked.redirected_to or booked.facility
-                where = list(core.facility[facility].location)
+            where, facility = self._door(oid)
             stops.append({"id": oid, "kind": "dropoff", "order": oid, "location": where, "eta": eta,
                           "facility": facility, "boxes": list(booked.boxes) if booked else [],
                           "collect_returns": bool(info.get("returns")), "status": "pending"})

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from api.errors import StoreSpecError
-from api.store.base import Appended, Op, Store, body_hash, courier_key, key_id, order_key, route_key, tracking_key
+from api.store.base import (
+    Appended,
+    Op,
+    Store,
+    body_hash,
+    courier_key,
+    key_id,
+    order_key,
+    planned_key,
+    route_key,
+    tracking_key,
+)
 from api.store.memory import MemoryStore
 
 __all__ = ["Appended", "MemoryStore", "Op", "Store", "body_hash", "courier_key", "key_id", "open_store", "order_key",
-           "route_key", "tracking_key"]
+           "planned_key", "route_key", "tracking_key"]
 
 
 def open_store(spec: str, *, prefix: str = "lastmile:") -> Store:

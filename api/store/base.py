@@ -84,6 +84,11 @@ def route_key(courier_id: str) -> str:
     return f"route:{courier_id}"
 
 
+def planned_key(courier_id: str) -> str:
+    """The key of what the dispatcher plans for a courier after its committed trip (a JSON list of trips)."""
+    return f"route:{courier_id}:planned"
+
+
 def courier_key(courier_id: str) -> str:
     """The key of what is known of a courier beside its route (a hash: `location`, `at` of its last report)."""
     return f"courier:{courier_id}"

@@ -92,6 +92,7 @@ def test_an_order_goes_from_post_to_delivered(client: TestClient, service: Servi
     route = client.get(f"/v1/couriers/{courier}/route", headers=app_key).json()
     assert [s["id"] for s in route["stops"]] == ["pickup", "o1", "return"]
     assert route["stops"][1]["location"] == NEAR_VDNH
+    assert route["planned"] == []  # batch plans nothing beyond the committed trip
     legs = route["geometry"]["geometry"]["coordinates"]
     assert len(legs) == 2 and all(len(line) >= 2 for line in legs)
     assert legs[0][-1] == legs[1][0]  # the legs join at the door

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 
 from api.service import Deployment
-from api.store import MemoryStore, Store, order_key, route_key
+from api.store import MemoryStore, Store, order_key, planned_key, route_key
 from api.store.redis import RedisStore
 from api.worker import Worker
 from dispatch.model import Item, Order, Promise
@@ -83,7 +84,7 @@ def _run(store: Store, deployment: Deployment, *, die_after: int | None = None) 
 def _views(store: Store, deployment: Deployment) -> dict[str, Any]:
     orders = {f"o{k}": (store.hgetall(order_key(f"o{k}")), store.lrange(order_key(f"o{k}") + ":events"))
               for k in range(9)}
-    routes = {c: store.get(route_key(c)) for c in deployment.couriers}
+    routes = {c: (store.get(route_key(c)), store.get(planned_key(c))) for c in deployment.couriers}
     return {"orders": orders, "routes": routes, "replies": [store.reply(s) for s in range(1, store.last_seq() + 1)]}
 
 
@@ -116,3 +117,37 @@ def test_a_command_that_breaks_the_core_does_not_wedge_the_stream(deployment: De
     assert reply is not None and reply["ok"] is False and reply["error"]["code"] == "internal"
     after = store.reply(good.seq)
     assert after is not None and [e["event"] for e in after["events"]][:2] == ["placed", "allocated"]
+
+
+def test_a_courier_sees_what_is_planned_after_its_committed_trip(tmp_path: Path) -> None:
+    """Under a planning policy (reoptimize), orders still being picked are planned on couriers without being
+    committed: each such courier's planned trips list them with ETAs and addresses; once a plan is committed or
+    gone, the published plans are the worker's (no stale plan is left) and never repeat a committed stop."""
+    text = TINY.read_text().replace('name = "batch"', 'name = "reoptimize"').replace(
+        'file = "maps/', f'file = "{TINY.parent}/maps/')
+    scenario = tmp_path / "tiny-reoptimize.toml"
+    scenario.write_text(text)
+    planning = Deployment.load(scenario)
+    store, clock = MemoryStore(), Clock()
+    worker = Worker(store, planning, clock, name="w")
+    for command in [{"op": "shift", "courier": c, "on": True} for c in planning.couriers] + [_order(k)
+                                                                                            for k in range(6)]:
+        store.append(command, now=clock())
+    while worker.step(block_ms=0) or store.applied() < store.last_seq():
+        pass
+    planned = {c: json.loads(store.get(planned_key(c)) or "[]") for c in planning.couriers}
+    stops = [s for trips in planned.values() for t in trips for s in t["stops"]]
+    assert stops and {s["order"] for s in stops} <= {f"o{k}" for k in range(6)}
+    assert all(s["eta"] >= START and len(s["location"]) == 2 for s in stops)
+    assert planned == {c: worker.planned.get(c, []) for c in planning.couriers}
+    clock.t += 3 * 3600  # every order is long committed and delivered by the next decision's reckoning
+    store.append({"op": "tick"}, now=clock())
+    while worker.step(block_ms=0) or store.applied() < store.last_seq():
+        pass
+    now_planned = {c: json.loads(store.get(planned_key(c)) or "[]") for c in planning.couriers}
+    assert now_planned == {c: worker.planned.get(c, []) for c in planning.couriers}  # nothing stale is left
+    committed = {c: [s.get("order") for s in json.loads(store.get(route_key(c)) or '{"stops": []}')["stops"]]
+                 for c in planning.couriers}
+    assert any(committed.values())
+    for c in planning.couriers:  # what is planned comes after the committed trip, never inside it
+        assert not {s["order"] for t in now_planned[c] for s in t["stops"]} & set(committed[c])
