@@ -47,9 +47,12 @@ from simulator.scenario import Scenario
 
 DAY_WALL_S = 300.0
 """How long the scenario's day (clock start to end) takes at the default speed."""
-POLLS_PER_S = 200.0
+POLLS_PER_S = 600.0
 """An idle courier app asks for its route every dispatch tick of the service clock, but the fleet together at most
-this often a second: route polls of a city's fleet would otherwise crowd out the rest in this one process."""
+this often a second: route polls of a city's fleet would otherwise crowd out the rest in this one process. At 200
+a second, the Porto day's 163 couriers at x180 asked every 147 s of service time, left that much after their
+trips' departures and the day ended 88.9 % on time against the simulator's 97.2 %; at 600 they ask every tick
+(60 s) and it ended 96.3 %."""
 COURIERS_PER_THREAD = 20
 MAX_COURIER_THREADS = 8
 DELIVERED = ("delivered", "collected")
