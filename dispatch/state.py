@@ -570,8 +570,7 @@ class DispatchState:
                 carried = self.make_trip(courier, courier.carrying, departure, start=start, approach_from=approach)
                 if courier.status == "en_route":  # set off at a known time: the same trip at any later time
                     self._trips[courier.id] = (courier, carried)
-            location = self.store_location if not courier.free_floating else self.order(courier.carrying[-1]).location
-            return FreePoint(location=location, time=max(carried.end_at, self.now, courier.shift_start),
+            return FreePoint(location=self._trip_end(courier), time=max(carried.end_at, self.now, courier.shift_start),
                              carried=carried)
         location, time = self.free_at(courier)
         return FreePoint(location=location, time=time, carried=None)
@@ -584,8 +583,7 @@ class DispatchState:
             return location, max(self.now + lag, floor)
         start, departure, _ = self._setting_off(courier)  # an assigned trip with a return to collect
         time = self.walk(courier, start, departure, courier.carrying)[2]
-        location = self.store_location if not courier.free_floating else self.order(courier.carrying[-1]).location
-        return location, max(time, self.now, courier.shift_start)
+        return self._trip_end(courier), max(time, self.now, courier.shift_start)
 
     def free_shape(self, courier: Courier) -> tuple[int, int, int] | None:
         """(location, lag, floor) such that `free_at(courier)` is (location, max(now + lag, floor)) at any time
@@ -603,21 +601,23 @@ class DispatchState:
         status = courier.status
         if status == "en_route":
             end = self.walk(courier, courier.position, courier.available_at, courier.carrying)[2]
-            location = store if not courier.free_floating else self.order(courier.carrying[-1]).location
-            return location, 0, max(end, shift)
+            return self._trip_end(courier), 0, max(end, shift)
         if status == "assigned":
             if any(self._by_id[oid].is_return for oid in courier.carrying):
                 return None
             to_store = int(dur[courier.position, store])
             ride = self.walk(courier, store, 0, courier.carrying)[2]  # departure + ride: no waits without returns
-            location = store if not courier.free_floating else self.order(courier.carrying[-1]).location
-            return location, to_store + ride, max(courier.available_at + ride, shift)
+            return self._trip_end(courier), to_store + ride, max(courier.available_at + ride, shift)
         if status == "returning":
             return store, 0, max(courier.available_at + int(dur[courier.position, store]), shift)
         if courier.free_floating:
             return courier.position, 0, max(courier.available_at, shift)
         back = int(dur[courier.position, store])
         return store, back, max(courier.available_at + back, shift)
+
+    def _trip_end(self, courier: Courier) -> int:
+        """Where a courier with a trip is free after it: its store, or a free-floating one's last door."""
+        return self.store_location if not courier.free_floating else self.order(courier.carrying[-1]).location
 
     def _setting_off(self, courier: Courier) -> tuple[int, int, int | None]:
         """Where and when a courier with a trip sets off with it, and where it rides to the store from first."""

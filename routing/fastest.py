@@ -199,24 +199,24 @@ class ExactCCH:
                 del self._metrics[next(iter(self._metrics))]
             return got
 
-    def search(self, source: int, targets: IntArray, *, hour: int | None = None, backward: bool = False,
-               is_target: npt.NDArray[np.bool_] | None = None) -> tuple[IntArray, IntArray]:
-        """As `FastestPaths.search` (`is_target` is not needed and is ignored)."""
+    def search(self, source: int, targets: IntArray, *, hour: int | None = None,
+               backward: bool = False) -> tuple[IntArray, IntArray]:
+        """As `FastestPaths.search` (no target mask is needed: the targets' ancestors are walked)."""
         if len(targets) == 0:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-        h = self._hierarchy
+        h, k = self._hierarchy, _cch_kernel()
         up, down = self._metric(hour)
         scratch = getattr(self._scratch, "arrays", None)
         if scratch is None:
             n = self.network.n_nodes
-            scratch = self._scratch.arrays = (np.full(n, _cch_kernel().INF, dtype=np.int64),
-                                              np.zeros(n, dtype=np.bool_), np.empty(n, dtype=np.int64))
+            scratch = self._scratch.arrays = (np.full(n, k.INF, dtype=np.int64), np.zeros(n, dtype=np.bool_),
+                                              np.empty(n, dtype=np.int64))
         best, mark, selection = scratch
         if backward:
             up, down = down, up
-        packed = _cch_kernel().one_to_many(h.indptr, h.indices, up, down, int(h.rank[int(source)]),
-                                           h.rank[np.asarray(targets, dtype=np.int64)], best, mark, selection)
-        return unpack(np.where(packed >= _cch_kernel().INF, _NOT_REACHED, packed), kernel().LENGTH_BITS)
+        packed = k.one_to_many(h.indptr, h.indices, up, down, int(h.rank[int(source)]),
+                               h.rank[np.asarray(targets, dtype=np.int64)], best, mark, selection)
+        return unpack(np.where(packed >= k.INF, _NOT_REACHED, packed), kernel().LENGTH_BITS)
 
     def matrix(self, sources: IntArray, targets: IntArray, *, hour: int | None = None,
                threads: int = 1) -> tuple[IntArray, IntArray]:

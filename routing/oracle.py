@@ -107,11 +107,15 @@ class TravelOracle:
         return self._cch[profile]
 
     def search(self, profile: str, hour: int | None, source: int, targets: IntArray, *,
-               backward: bool = False, is_target: npt.NDArray[np.bool_] | None = None) -> tuple[IntArray, IntArray]:
+               backward: bool = False) -> tuple[IntArray, IntArray]:
         """Durations (s) and fastest-path distances (m) from `source` to each of `targets` (distinct nodes),
         or from each of them to `source` when `backward` (see `routing.fastest.FastestPaths.search`: the same
         numbers, from `routing.fastest.ExactCCH`)."""
-        return self._fastest[profile].search(source, targets, hour=hour, backward=backward, is_target=is_target)
+        return self._fastest[profile].search(source, targets, hour=hour, backward=backward)
+
+    def matrix(self, profile: str, hour: int | None, nodes: IntArray) -> tuple[IntArray, IntArray]:
+        """`search` from each of `nodes` to all of them, as rows, on the oracle's `threads`."""
+        return self._fastest[profile].matrix(nodes, nodes, hour=hour, threads=self.threads)
 
 
 def _sweep_values(values: list[int | None]) -> IntArray:
@@ -185,7 +189,6 @@ class PlacePool:
         self._node = np.full(capacity, -1, dtype=np.int64)
         self._slot: dict[int, int] = {}
         self._free = list(range(capacity - 1, -1, -1))
-        self._is_live = np.zeros(oracle.network.n_nodes, dtype=np.bool_)
         self._dur = {p: self._blank(capacity) for p in self.profiles}
         self._dist = {p: self._blank(capacity) for p in self.profiles}
         self._cch = {p: self._cch_rows(p, hour) for p in self.profiles if oracle.method[p] != "cch_exact"}
@@ -264,7 +267,6 @@ class PlacePool:
             dur[slot, slot] = dist[slot, slot] = 0
         self._node[slot] = node
         self._slot[node] = slot
-        self._is_live[node] = True
         return slot
 
     def _rows(self, profile: str, node: int, targets: IntArray) -> tuple[IntArray, IntArray, IntArray, IntArray]:
@@ -276,9 +278,9 @@ class PlacePool:
                 return out_d, out_m, in_d, in_m
             top = self.oracle.top_speed[profile]
             if not fastest_is_shortest(out_d, out_m, top).all():
-                out_d, out_m = self.oracle.search(profile, hour, node, targets, is_target=self._is_live)
+                out_d, out_m = self.oracle.search(profile, hour, node, targets)
             if not fastest_is_shortest(in_d, in_m, top).all():
-                in_d, in_m = self.oracle.search(profile, hour, node, targets, backward=True, is_target=self._is_live)
+                in_d, in_m = self.oracle.search(profile, hour, node, targets, backward=True)
             return out_d, out_m, in_d, in_m
         out_d, out_m = self.oracle.search(profile, hour, node, targets)
         in_d, in_m = self.oracle.search(profile, hour, node, targets, backward=True)
@@ -291,7 +293,6 @@ class PlacePool:
         for slot in gone:
             node = int(self._node[slot])
             del self._slot[node]
-            self._is_live[node] = False
             self._node[slot] = -1
             for p in self.profiles:
                 for a in (self._dur[p], self._dist[p]):
@@ -335,7 +336,6 @@ class PlacePool:
         self._cch = {p: self._cch_rows(p, hour) for p in self._cch}
         self._node = np.full(capacity, -1, dtype=np.int64)
         self._slot = {}
-        self._is_live[:] = False
         self._dur = {p: self._blank(capacity) for p in self.profiles}
         self._dist = {p: self._blank(capacity) for p in self.profiles}
         self.version += 1
@@ -364,8 +364,7 @@ class PlacePool:
                 self._cch[p] = self._cch_rows(p, hour)
             dur, dist = self._dur[p], self._dist[p]
             if self.oracle.method[p] == "cch_exact":  # every row at once, on the oracle's threads
-                rows_d, rows_m = self.oracle._fastest[p].matrix(nodes, nodes, hour=self.oracle.hour_for(p, hour),
-                                                                threads=self.oracle.threads)
+                rows_d, rows_m = self.oracle.matrix(p, self.oracle.hour_for(p, hour), nodes)
                 dur[np.ix_(slots, slots)], dist[np.ix_(slots, slots)] = rows_d, rows_m
             else:
                 for k, slot in enumerate(slots):

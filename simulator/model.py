@@ -113,10 +113,10 @@ def customer_draws(scenario: Scenario, orders: Sequence[Order]) -> tuple[dict[st
     `cancel_after_s` after placing), drawn from the scenario's seed: the simulator and the live demo draw the
     same customers."""
     rng = np.random.default_rng(scenario.seed)
-    n = len(orders)
-    fails = dict(zip((o.id for o in orders), rng.random(n) < scenario.delivery.failure_rate, strict=True))
-    cancels = dict(zip((o.id for o in orders), rng.random(n) < scenario.delivery.cancel_rate, strict=True))
-    return {k: bool(v) for k, v in fails.items()}, {k: bool(v) for k, v in cancels.items()}
+    ids, n = [o.id for o in orders], len(orders)
+    fails = dict(zip(ids, (rng.random(n) < scenario.delivery.failure_rate).tolist(), strict=True))
+    cancels = dict(zip(ids, (rng.random(n) < scenario.delivery.cancel_rate).tolist(), strict=True))
+    return fails, cancels
 
 
 class _Day:
