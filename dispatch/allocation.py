@@ -11,7 +11,7 @@ import shapely
 
 from dispatch.errors import InvalidFacilityError, InvalidOrderError
 from dispatch.inventory import Inventory, Reservation
-from dispatch.load import StoreLoad, departure_at
+from dispatch.load import StoreLoad
 from dispatch.model import CompartmentSize, DarkStore, Facility, Item, Locker, Order, PickupPoint, Zone, open_at
 from dispatch.packaging import DEFAULT_CATALOGUE, BoxCatalogue, choose_boxes, compartments_for
 from routing.matrix import UNREACHABLE, ScipyEngine, TravelTimes
@@ -447,8 +447,18 @@ class _Batch:
             store = allocator.stores[r]
             if self.inventory.missing(store.id, needed) is not None:
                 continue
-            leaves = departure_at(load, store, order.placed_at)
-            if leaves is not None and (best is None or (leaves + time, time, r) < best):
+            # leaves when picked and a courier is free; the picking part bounds it from below, so a store
+            # that cannot beat the best door arrival even so is not asked for its couriers (later rows never
+            # win a tie: they are no nearer and, as near, come after in the stable ranking)
+            placed = order.placed_at
+            earliest = max(load.picking_done_at(store, placed), placed)
+            if best is not None and earliest + time >= best[0]:
+                continue
+            free = load.courier_free_at(store, placed)
+            if free is None:
+                continue
+            leaves = max(earliest, free)
+            if best is None or (leaves + time, time, r) < best:
                 best = (leaves + time, time, r)
         return None if best is None else best[2]
 

@@ -26,27 +26,84 @@ events instead of building it from nothing; the plan is part of the snapshot.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from types import MappingProxyType
 from typing import Any, Literal, get_args
+
+import numpy as np
+import numpy.typing as npt
 
 from dispatch.errors import InvalidDispatchError
 from dispatch.places import LivePlaces
 from dispatch.policy import DispatchPolicy
 from dispatch.state import (
     DEFAULT_CO2_G_PER_KM,
-    FIFO,
     Courier,
     CourierStatus,
     Decisions,
     DispatchOrder,
     DispatchState,
+    OpenQueue,
+    QueueArrays,
     TravelMatrices,
     Trip,
 )
+from routing.matrix import IntArray
 
 CourierEvent = Literal["picked_up", "delivered", "at_store", "position", "off", "on"]
 COURIER_EVENTS: tuple[CourierEvent, ...] = get_args(CourierEvent)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FreeTable:
+    """Each active courier of a store (`couriers`, in the dispatcher's order) with, aligned: where (`location`)
+    and when (`time`) it can start new work, the seconds from there to the store by its profile (`to_store`),
+    whether it is idle, its shift end, its profile (a row of `profiles`, sorted) and its rank by id."""
+
+    couriers: tuple[Courier, ...]
+    profiles: tuple[str, ...]
+    profile: IntArray
+    location: IntArray
+    time: IntArray
+    to_store: IntArray
+    idle: npt.NDArray[np.bool_]
+    shift_end: IntArray
+    rank: IntArray
+
+
+@dataclass(slots=True, kw_only=True)
+class _FreeColumns:
+    """One row per courier of the dispatcher (in its order, off ones too) with what `FreeTable` holds that does
+    not depend on the time, and each courier's shape (`lag`, `floor`: see `DispatchState.free_shape`; `odd`:
+    none). `couriers[i]` is the object row i was computed for (None: not yet)."""
+
+    couriers: list[Courier | None]
+    profiles: tuple[str, ...]
+    profile: IntArray
+    rank: IntArray
+    active: npt.NDArray[np.bool_]
+    idle: npt.NDArray[np.bool_]
+    odd: npt.NDArray[np.bool_]
+    location: IntArray
+    to_store: IntArray
+    lag: IntArray
+    floor: IntArray
+    shift_end: IntArray
+
+    @classmethod
+    def of(cls, couriers: tuple[Courier, ...]) -> _FreeColumns:
+        """Rows still to fill for `couriers` (profile and rank, which a courier keeps, are set)."""
+        n = len(couriers)
+        profiles = tuple(sorted({c.profile for c in couriers}))
+        row = {p: k for k, p in enumerate(profiles)}
+        rank = np.empty(n, dtype=np.int64)
+        rank[sorted(range(n), key=lambda i: couriers[i].id)] = np.arange(n, dtype=np.int64)
+        return cls(couriers=[None] * n, profiles=profiles,
+                   profile=np.array([row[c.profile] for c in couriers], dtype=np.int64).reshape(n), rank=rank,
+                   active=np.zeros(n, dtype=np.bool_), idle=np.zeros(n, dtype=np.bool_),
+                   odd=np.zeros(n, dtype=np.bool_), location=np.zeros(n, dtype=np.int64),
+                   to_store=np.zeros(n, dtype=np.int64), lag=np.zeros(n, dtype=np.int64),
+                   floor=np.zeros(n, dtype=np.int64), shift_end=np.zeros(n, dtype=np.int64))
 
 
 class Dispatcher:
@@ -72,9 +129,14 @@ class Dispatcher:
         self.queue_version = 0
         """Changes when the open orders may have changed (new, committed, reopened, cancelled, restored, quoted),
         not when only time passes or couriers move: callers keep what they read of the queue by it."""
-        self._queue: tuple[int, tuple[DispatchOrder, ...]] = (-1, ())
+        self._open = OpenQueue()
+        """The open orders (none on a courier), kept in `FIFO` order as they change."""
+        self._picking: IntArray = np.empty(0, dtype=np.int64)
+        """`ready_at` of every tracked order that is not a return, ascending (what the pickers have to do);
+        replaced on each change, never changed in place."""
         self._free: dict[str, tuple[Courier, tuple[int, int, int] | None]] = {}
         self._free_epoch: tuple[int, int, int | None] | None = None
+        self._columns: _FreeColumns | None = None
         self._trips: dict[str, tuple[Courier, Trip]] = {}
         self.travel = travel
         self.tick_s = tick_s
@@ -108,7 +170,7 @@ class Dispatcher:
     @travel.setter
     def travel(self, travel: TravelMatrices | LivePlaces) -> None:
         self._changed()
-        self._free_epoch = None  # what free_points keeps is of the old travel
+        self._free_epoch = None  # what free_table keeps is of the old travel
         if isinstance(travel, LivePlaces):
             self.places, self._travel = travel, None
             travel.bind(self.referenced_locations)
@@ -141,10 +203,16 @@ class Dispatcher:
         return self._orders.values()
 
     def queue(self) -> tuple[DispatchOrder, ...]:
-        """The open orders first come, first served (`FIFO`), kept until they change (`queue_version`)."""
-        if self._queue[0] != self.queue_version:
-            self._queue = (self.queue_version, tuple(sorted(self.open_orders, key=FIFO)))
-        return self._queue[1]
+        """The open orders first come, first served (`FIFO`)."""
+        return self._open.arrays().orders
+
+    def queue_arrays(self) -> QueueArrays:
+        """`queue()` with its columns as arrays (kept until the open orders change: `queue_version`)."""
+        return self._open.arrays()
+
+    def picking(self) -> IntArray:
+        """When each tracked order that is not a return is (or was) ready, ascending (do not change it)."""
+        return self._picking
 
     @property
     def travel_epoch(self) -> tuple[int, int, int | None]:
@@ -154,29 +222,51 @@ class Dispatcher:
             return (id(self._travel), 0, None)
         return (id(self.places), self.places.pool.version, self.places.pool.hour)
 
-    def free_points(self, now: int) -> list[tuple[Courier, int, int]]:
-        """Each active courier with where and when it can start new work (`DispatchState.free_at` at `now`).
+    def free_table(self, now: int) -> FreeTable:
+        """Each active courier with where and when it can start new work (`DispatchState.free_at` at `now`), as
+        arrays (`FreeTable`).
 
-        Each courier's `DispatchState.free_shape` is kept while the courier (the object: a change replaces it)
-        and the travel stay the same, so a busy store answers without riding every courier's trip again.
+        What does not depend on the time (each courier's `DispatchState.free_shape`, its ride to the store, its
+        shift end ...) is kept in one row per courier while the courier (the object: a change replaces it) and
+        the travel stay the same, so a busy store answers without riding every courier's trip again.
         """
         self._keep_for_travel()
-        view: DispatchState | None = None
-        out: list[tuple[Courier, int, int]] = []
-        for c in self._couriers.values():
-            if c.status == "off":
-                continue
-            kept = self._free.get(c.id)
-            if kept is None or kept[0] is not c:
-                view = view or self._view(now)
-                kept = self._free[c.id] = (c, view.free_shape(c))
-            shape = kept[1]
-            if shape is None:
-                view = view or self._view(now)
-                out.append((c, *view.free_at(c)))
-            else:
-                out.append((c, shape[0], max(now + shape[1], shape[2])))
-        return out
+        cols = self._columns
+        if cols is None or len(cols.couriers) != len(self._couriers):
+            cols = self._columns = _FreeColumns.of(tuple(self._couriers.values()))
+        couriers = list(self._couriers.values())  # what the rows are of, once they are filled
+        for i, c in enumerate(couriers):
+            if cols.couriers[i] is not c:
+                self._free_row(cols, i, c, now)
+        rows = np.flatnonzero(cols.active)
+        location, to_store = cols.location[rows], cols.to_store[rows]
+        time = np.maximum(now + cols.lag[rows], cols.floor[rows])
+        odd = np.flatnonzero(cols.odd[rows])
+        if len(odd):  # no shape: ride the trip at this time
+            view = self._view(now)
+            dur = self.travel.durations
+            for k in odd.tolist():
+                c = couriers[rows[k]]
+                location[k], time[k] = view.free_at(c)
+                to_store[k] = dur[c.profile][location[k], self.store_location]
+        return FreeTable(couriers=tuple(couriers[i] for i in rows.tolist()), profiles=cols.profiles,
+                         profile=cols.profile[rows], location=location, time=time, to_store=to_store,
+                         idle=cols.idle[rows], shift_end=cols.shift_end[rows], rank=cols.rank[rows])
+
+    def _free_row(self, cols: _FreeColumns, i: int, c: Courier, now: int) -> None:
+        """Row `i` of the kept columns for courier `c` (its shape is kept too, as long as `c` is)."""
+        got = self._free.get(c.id)
+        if got is None or got[0] is not c:
+            got = self._free[c.id] = (c, self._view(now).free_shape(c) if c.status != "off" else None)
+        shape = got[1]
+        cols.couriers[i] = c
+        cols.active[i] = c.status != "off"
+        cols.idle[i] = c.status == "idle"
+        cols.odd[i] = shape is None and c.status != "off"
+        cols.shift_end[i] = c.shift_end
+        location, cols.lag[i], cols.floor[i] = shape if shape is not None else (self.store_location, 0, 0)
+        cols.location[i] = location
+        cols.to_store[i] = self.travel.durations[c.profile][location, self.store_location]
 
     @property
     def completed(self) -> dict[str, int]:
@@ -193,7 +283,7 @@ class Dispatcher:
                                      couriers=tuple(self._couriers.values()), travel=self.travel,
                                      tick_s=self.tick_s, co2_g_per_km=self.co2_g_per_km, by_id=orders,
                                      plan=MappingProxyType(self._plan),
-                                     fifo=self.queue() if extra is None else None, trips=self._trips)
+                                     queue=self._open.arrays() if extra is None else None, trips=self._trips)
 
     def _checked_state(self) -> DispatchState:
         """The state through every check of `DispatchState` (on set-up, new couriers and orders, restore)."""
@@ -215,7 +305,14 @@ class Dispatcher:
         if epoch != self._free_epoch:
             self._free.clear()
             self._trips.clear()
+            self._columns = None
             self._free_epoch = epoch
+
+    def _track_picking(self, order: DispatchOrder, *, add: bool) -> None:
+        if order.is_return:
+            return
+        i = int(np.searchsorted(self._picking, order.ready_at))
+        self._picking = np.insert(self._picking, i, order.ready_at) if add else np.delete(self._picking, i)
 
     def _changed(self, *, queue: bool = True) -> None:
         """Something but the time changed (`queue`: the open orders may have)."""
@@ -249,11 +346,15 @@ class Dispatcher:
         self._check_new(order)
         self._advance(now)
         self._orders[order.id] = order
+        self._open.add(order)
+        self._track_picking(order, add=True)
         self._changed()
         try:
             return self.tick(now)
         except Exception:
             del self._orders[order.id]
+            self._open.discard(order.id)
+            self._track_picking(order, add=False)
             self._changed()
             raise
 
@@ -293,6 +394,8 @@ class Dispatcher:
         if order is None:
             raise InvalidDispatchError("order_id", f"unknown order {order_id!r}")
         self._orders[order_id] = replace(order, quoted_by=quoted_by)
+        if order_id in self._open:
+            self._open.add(self._orders[order_id])
         self._changed()
 
     def cancel(self, order_id: str, now: int) -> None:
@@ -300,9 +403,10 @@ class Dispatcher:
         self._advance(now)
         if order_id not in self._orders:
             raise InvalidDispatchError("order_id", f"unknown order {order_id!r}")
-        if order_id not in {o.id for o in self.open_orders}:
+        if order_id not in self._open:
             raise InvalidDispatchError("order_id", f"order {order_id!r} is already on a courier")
-        del self._orders[order_id]
+        self._track_picking(self._orders.pop(order_id), add=False)
+        self._open.discard(order_id)
         self._changed()
 
     def on_courier_event(self, courier_id: str, event: CourierEvent, now: int, *, order_id: str | None = None,
@@ -346,12 +450,16 @@ class Dispatcher:
         reopened = event in ("off", "at_store") and bool(before.carrying)
         early = delivered is not None and delivered.ready_at > now
         self._couriers[courier_id] = c
+        for oid in before.carrying:
+            if oid not in c.carrying and oid in self._orders:
+                self._open.add(self._orders[oid])
         self._changed(queue=reopened or early)
 
     def _delivered(self, c: Courier, order_id: str | None, now: int, where: str) -> Courier:
         if c.status != "en_route" or order_id not in c.carrying:
             raise InvalidDispatchError(where, f"order {order_id!r} is not on board (carrying {list(c.carrying)})")
         order = self._orders.pop(order_id)
+        self._track_picking(order, add=False)
         if order.is_return and not c.free_floating:
             self._collected.setdefault(c.id, []).append(order_id)
         else:
@@ -391,6 +499,10 @@ class Dispatcher:
         self._completed = {oid: int(t) for oid, t in data["completed"].items()}
         self._plan = {cid: tuple(oids) for cid, oids in data.get("plan", {}).items()}
         self.last = None
+        self._columns = None
+        self._open = OpenQueue(self.open_orders)
+        self._picking = np.sort(np.array([o.ready_at for o in self._orders.values() if not o.is_return],
+                                         dtype=np.int64))
         self._changed()
         self._checked_state()
 
@@ -400,7 +512,7 @@ class Dispatcher:
         """Ask the policy, commit the trips that start now (their couriers become `assigned`)."""
         self._advance(now)
         decisions = self.policy.decide(self.state(now))
-        open_ids = {o.id for o in self.open_orders}
+        open_ids = self._open
         for trip in decisions.trips:
             c = self._couriers.get(trip.courier_id)
             if c is None or c.carrying or c.status not in ("idle", "returning"):
@@ -412,6 +524,8 @@ class Dispatcher:
             c = self._couriers[trip.courier_id]
             self._couriers[c.id] = replace(c, status="assigned", carrying=trip.order_ids,
                                            available_at=trip.departure)
+            for oid in trip.order_ids:
+                self._open.discard(oid)
         if decisions.trips:
             self._changed()
         self._plan = {t.courier_id: t.order_ids for t in decisions.tentative}

@@ -25,10 +25,3 @@ class StoreLoad(Protocol):
         no plan for it (greedy and batch plan only orders ready by their next tick) or the store has none."""
         ...
 
-
-def departure_at(load: StoreLoad, store: DarkStore, now: int) -> int | None:
-    """When an order placed at `store` now could leave it: picked and a courier free (None: no courier)."""
-    free = load.courier_free_at(store, now)
-    if free is None:
-        return None
-    return max(load.picking_done_at(store, now), free, now)

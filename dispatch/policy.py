@@ -24,7 +24,6 @@ from dispatch.reoptimize import ReoptimizeOptions, reoptimize
 from dispatch.state import (
     HELD_FOR_BATCHING,
     NO_IDLE_COURIER,
-    NOT_READY,
     Courier,
     Decisions,
     DispatchOrder,
@@ -108,7 +107,8 @@ class _Simple:
         self.s = state
         self.max_orders, self.hold_s, self.radius_s, self.name = max_orders, hold_s, radius_s, name
         self.limit = state.now + state.tick_s
-        self.free: dict[str, FreePoint] = {c.id: state.free_point(c) for c in state.active_couriers}
+        self.free: dict[str, FreePoint] = {c.id: state.free_point(c) for c in state.couriers if c.status == "idle"}
+        self._room: tuple[int, ...] | None = None
         idle = [c for c in state.active_couriers if c.status == "idle"]
         self.idle = sorted(idle, key=lambda c: (self._at_store(c), c.id))
 
@@ -118,9 +118,12 @@ class _Simple:
 
     def run(self) -> Decisions:
         s = self.s
-        fifo = s.fifo
-        left: dict[str, str] = {o.id: NOT_READY for o in fifo if o.ready_at > self.limit}
-        ready = [o for o in fifo if o.ready_at <= self.limit]
+        queue = s.queue
+        fifo = queue.orders
+        waiting = queue.ready_at > self.limit  # not ready by the next tick: left NOT_READY
+        at = np.flatnonzero(~waiting).tolist()  # where each ready order is in fifo
+        ready = [fifo[i] for i in at]
+        left: dict[str, str] = {}  # ready orders left open, and why
         done: set[str] = set()
         trips: list[Trip] = []
         # who may join a bundle: ready, not a return, not in a trip yet (the head itself is left out below)
@@ -152,8 +155,15 @@ class _Simple:
                 done.add(o.id)
                 free[position[o.id]] = False
                 left.pop(o.id, None)
-        carried = tuple(fp.carried for fp in self.free.values() if fp.carried is not None)
-        unassigned = tuple(unassigned_order(o.id, left[o.id]) for o in fifo if o.id in left)
+        carried = tuple(trip for c in s.couriers if (trip := s.carried_trip(c)) is not None)
+        listed = queue.not_ready
+        if left:  # fifo order, at C speed: the waiting ones' shared entries, the ready ones left in their places
+            listed = listed.copy()
+            for k, o in enumerate(ready):
+                if o.id in left:
+                    listed[at[k]] = unassigned_order(o.id, left[o.id])
+                    waiting[at[k]] = True
+        unassigned = tuple(listed[waiting])
         return Decisions(now=s.now, policy=self.name, trips=tuple(trips), carried=carried, unassigned=unassigned)
 
     def _bundle(self, head: DispatchOrder, near: list[DispatchOrder]) -> list[DispatchOrder]:
@@ -174,7 +184,9 @@ class _Simple:
 
     def _roomiest(self) -> tuple[int, ...]:
         """The largest capacity of an idle courier in each load dimension (an upper bound on any one's room)."""
-        return tuple(max(dim) for dim in zip(*(c.capacity_vector for c in self.idle), strict=True))
+        if self._room is None:
+            self._room = tuple(max(dim) for dim in zip(*(c.capacity_vector for c in self.idle), strict=True))
+        return self._room
 
     @staticmethod
     def _total(bundle: list[DispatchOrder]) -> tuple[int, ...]:
@@ -234,6 +246,7 @@ class _Simple:
                 reasons.add(WINDOW_CLOSED)
                 continue
             self.idle.remove(c)
+            self._room = None
             return trip, ""
         for reason in (WINDOW_CLOSED, UNREACHABLE_REASON, NO_STORE_COURIER, OVER_CAPACITY):
             if reason in reasons:

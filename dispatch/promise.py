@@ -379,27 +379,15 @@ class DispatcherLoad:
     def _courier_free_at(self, d: Dispatcher, now: int) -> int | None:
         from dispatch import _load_kernel
 
-        home = d.store_location
-        handoff = d.tick_s
-        dur = d.travel.durations
-        couriers: list[tuple[str, int, int, str]] = []  # id, free at the store, shift end, profile
-        for c, where, when in d.free_points(now):
-            t = when + int(dur[c.profile][where, home]) + (0 if c.status == "idle" else handoff)
-            if t < c.shift_end:
-                couriers.append((c.id, t, c.shift_end, c.profile))
-        if not couriers:
+        table = d.free_table(now)
+        at_store = table.time + table.to_store + np.where(table.idle, 0, d.tick_s)
+        keep = at_store < table.shift_end
+        if not keep.any():
             return None
         queue = self._queue(d)
-        profiles = sorted({p for _, _, _, p in couriers})
-        round_trip = np.stack([queue.round_trip(d, p) for p in profiles])
-        rank = {cid: r for r, cid in enumerate(sorted(cid for cid, _, _, _ in couriers))}
-        row_of = {p: r for r, p in enumerate(profiles)}
-        first = _load_kernel.first_free(
-            np.array([t for _, t, _, _ in couriers], dtype=np.int64),
-            np.array([rank[cid] for cid, _, _, _ in couriers], dtype=np.int64),
-            np.array([end for _, _, end, _ in couriers], dtype=np.int64),
-            np.array([row_of[p] for _, _, _, p in couriers], dtype=np.int64), round_trip,
-            queue.ready_at, queue.service_s, handoff)
+        first = _load_kernel.first_free(at_store[keep], table.rank[keep], table.shift_end[keep],
+                                        table.profile[keep], queue.round_trips(d, table.profiles),
+                                        queue.ready_at, queue.service_s, d.tick_s)
         return None if first == _load_kernel.NONE else int(first)
 
 
@@ -412,25 +400,27 @@ class _Queue:
     service_s: IntArray
     picking: IntArray
     """When each order that is not a return will be ready, ascending (what the pickers have to do)."""
-    trips: dict[str, IntArray]
+    trips: dict[tuple[str, ...], IntArray]
 
     @classmethod
     def of(cls, d: Dispatcher) -> _Queue:
-        queue = d.queue()
-        n = len(queue)
-        return cls(locations=np.fromiter((o.location for o in queue), dtype=np.int64, count=n),
-                   ready_at=np.fromiter((o.ready_at for o in queue), dtype=np.int64, count=n),
-                   service_s=np.fromiter((o.service_s for o in queue), dtype=np.int64, count=n),
-                   picking=np.sort(np.fromiter((o.ready_at for o in d.orders_view() if not o.is_return),
-                                               dtype=np.int64)), trips={})
+        queue = d.queue_arrays()
+        return cls(locations=queue.locations, ready_at=queue.ready_at, service_s=queue.service_s,
+                   picking=d.picking(), trips={})
 
-    def round_trip(self, d: Dispatcher, profile: str) -> IntArray:
-        """Store -> door -> store seconds of each queued order by `profile` (-1: a way is unreachable)."""
-        got = self.trips.get(profile)
+    def round_trips(self, d: Dispatcher, profiles: tuple[str, ...]) -> IntArray:
+        """Store -> door -> store seconds of each queued order (columns) by each of `profiles` (rows; -1: a way
+        is unreachable)."""
+        got = self.trips.get(profiles)
         if got is None:
-            dur, home = d.travel.durations[profile], d.store_location
-            out, back = dur[home, self.locations], dur[self.locations, home]
-            got = self.trips[profile] = np.where((out >= UNREACHABLE) | (back >= UNREACHABLE), -1, out + back)
+            home = d.store_location
+            rows = []
+            for p in profiles:
+                dur = d.travel.durations[p]
+                out, back = dur[home, self.locations], dur[self.locations, home]
+                rows.append(np.where((out >= UNREACHABLE) | (back >= UNREACHABLE), -1, out + back))
+            got = self.trips[profiles] = np.stack(rows) if rows else np.empty((0, len(self.locations)),
+                                                                               dtype=np.int64)
         return got
 
 

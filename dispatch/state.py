@@ -22,6 +22,7 @@ Courier statuses, with what `position` and `available_at` mean in each:
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 import operator
@@ -31,6 +32,7 @@ from types import MappingProxyType
 from typing import Literal, get_args
 
 import numpy as np
+import numpy.typing as npt
 
 from dispatch.errors import DispatchError, InvalidDispatchError, InvalidOrderError
 from routing.matrix import UNREACHABLE, TravelTimes
@@ -302,6 +304,8 @@ def unassigned(order_id: str, reason: str) -> UnassignedOrder:
     return UnassignedOrder(order_id=order_id, reason=reason)
 
 
+_ORDER_ID = operator.attrgetter("order_id")
+
 NOT_READY = "not_ready"
 """Picking will not be done before the next tick (greedy and batch wait for it)."""
 HELD_FOR_BATCHING = "held_for_batching"
@@ -337,10 +341,12 @@ class Decisions:
                 if oid in seen:
                     raise InvalidDispatchError("decisions", f"order {oid!r} is planned twice")
                 seen.add(oid)
-        for u in self.unassigned:
-            if u.order_id in seen:
-                raise InvalidDispatchError("decisions", f"order {u.order_id!r} is both planned and unassigned")
-            seen.add(u.order_id)
+        ids = list(map(_ORDER_ID, self.unassigned))  # a busy store lists hundreds: checked at C speed
+        if len(set(ids)) != len(ids) or not seen.isdisjoint(ids):
+            for oid in ids:
+                if oid in seen:
+                    raise InvalidDispatchError("decisions", f"order {oid!r} is both planned and unassigned")
+                seen.add(oid)
         committed = [t.courier_id for t in self.trips]
         if len(set(committed)) != len(committed):
             raise InvalidDispatchError("decisions.trips", "a courier starts at most one trip at a time")
@@ -383,6 +389,81 @@ class FreePoint:
     carried: Trip | None
 
 
+@dataclass(frozen=True, slots=True)
+class QueueArrays:
+    """The open orders first come, first served (`orders`, sorted by `FIFO`) and, aligned with them, what the
+    policies and the store load read of each: when it is ready, where its door is, its hand-over time, and the
+    `unassigned(id, NOT_READY)` entry greedy and batch give an order not ready by the next tick."""
+
+    orders: tuple[DispatchOrder, ...]
+    ready_at: npt.NDArray[np.int64]
+    locations: npt.NDArray[np.int64]
+    service_s: npt.NDArray[np.int64]
+    not_ready: npt.NDArray[np.object_]
+
+
+class OpenQueue:
+    """Open orders kept sorted by `FIFO` as they come and go, with the columns of `QueueArrays` kept aligned: a
+    change moves a few items of each column (at C speed) instead of sorting and converting a busy store's
+    hundreds of waiting orders again. The columns are replaced, never changed in place, so the `QueueArrays`
+    handed out stay as they were."""
+
+    def __init__(self, orders: Iterable[DispatchOrder] = ()) -> None:
+        ordered = sorted(orders, key=FIFO)
+        self._keys: list[tuple[int, int, str]] = [FIFO(o) for o in ordered]
+        self._orders = ordered
+        self._by_id = {o.id: o for o in ordered}
+        not_ready = np.empty(len(ordered), dtype=object)
+        not_ready[:] = [unassigned(o.id, NOT_READY) for o in ordered]
+        self._columns = (_ints([o.ready_at for o in ordered]), _ints([o.location for o in ordered]),
+                         _ints([o.service_s for o in ordered]), not_ready)
+        self._arrays: QueueArrays | None = None
+
+    def __len__(self) -> int:
+        return len(self._orders)
+
+    def __contains__(self, order_id: object) -> bool:
+        return order_id in self._by_id
+
+    def add(self, order: DispatchOrder) -> None:
+        """Put `order` in its place (replacing an order of the same id)."""
+        self.discard(order.id)
+        key = FIFO(order)
+        i = bisect.bisect_left(self._keys, key)
+        self._keys.insert(i, key)
+        self._orders.insert(i, order)
+        self._by_id[order.id] = order
+        ready_at, locations, service_s, not_ready = self._columns
+        waiting = np.empty(len(not_ready) + 1, dtype=object)
+        waiting[:i], waiting[i + 1:] = not_ready[:i], not_ready[i:]
+        waiting[i] = unassigned(order.id, NOT_READY)
+        self._columns = (np.insert(ready_at, i, order.ready_at), np.insert(locations, i, order.location),
+                         np.insert(service_s, i, order.service_s), waiting)
+        self._arrays = None
+
+    def discard(self, order_id: str) -> None:
+        """Take the order out if it is in."""
+        order = self._by_id.pop(order_id, None)
+        if order is None:
+            return
+        i = bisect.bisect_left(self._keys, FIFO(order))
+        del self._keys[i]
+        del self._orders[i]
+        self._columns = tuple(np.delete(column, i) for column in self._columns)  # type: ignore[assignment]
+        self._arrays = None
+
+    def arrays(self) -> QueueArrays:
+        if self._arrays is None:
+            ready_at, locations, service_s, not_ready = self._columns
+            self._arrays = QueueArrays(orders=tuple(self._orders), ready_at=ready_at, locations=locations,
+                                       service_s=service_s, not_ready=not_ready)
+        return self._arrays
+
+
+def _ints(values: list[int]) -> npt.NDArray[np.int64]:
+    return np.array(values, dtype=np.int64) if values else np.empty(0, dtype=np.int64)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DispatchState:
     """Everything one decision needs for one dark store at time `now`.
@@ -405,7 +486,7 @@ class DispatchState:
     plan: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
     _by_id: dict[str, DispatchOrder] = field(init=False, repr=False, compare=False)
     _carried_by: dict[str, str] = field(init=False, repr=False, compare=False)
-    _fifo: tuple[DispatchOrder, ...] | None = field(init=False, repr=False, compare=False)
+    _queue: QueueArrays | None = field(init=False, repr=False, compare=False)
     _trips: dict[str, tuple[Courier, Trip]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -463,21 +544,21 @@ class DispatchState:
                 carried_by[oid] = c.id
         object.__setattr__(self, "_by_id", by_id)
         object.__setattr__(self, "_carried_by", carried_by)
-        object.__setattr__(self, "_fifo", None)
+        object.__setattr__(self, "_queue", None)
         object.__setattr__(self, "_trips", {})
 
     @classmethod
     def trusted(cls, *, now: int, store_id: str, store_location: int, orders: tuple[DispatchOrder, ...],
                 couriers: tuple[Courier, ...], travel: TravelMatrices, tick_s: int,
                 co2_g_per_km: Mapping[str, float], by_id: dict[str, DispatchOrder] | None = None,
-                plan: Mapping[str, tuple[str, ...]] | None = None, fifo: tuple[DispatchOrder, ...] | None = None,
+                plan: Mapping[str, tuple[str, ...]] | None = None, queue: QueueArrays | None = None,
                 trips: dict[str, tuple[Courier, Trip]] | None = None) -> DispatchState:
         """A state from parts a `Dispatcher` checked as they came in: skips the per-order and per-courier checks
         of the constructor (which cost as much as a greedy decision on a busy store). `by_id`: the orders by id,
-        if the caller has them (the state keeps that dict); `fifo`: the open orders sorted by `FIFO`, if the
-        caller keeps them; `trips`: where to keep the rest of each en-route courier's trip between states (the
-        caller's dict, valid while the travel stays the same: a trip is kept with its courier object and used
-        only for that very object)."""
+        if the caller has them (the state keeps that dict); `queue`: the open orders sorted by `FIFO`
+        (`QueueArrays`), if the caller keeps them; `trips`: where to keep the rest of each en-route courier's
+        trip between states (the caller's dict, valid while the travel stays the same: a trip is kept with its
+        courier object and used only for that very object)."""
         state = object.__new__(cls)
         by_id = {o.id: o for o in orders} if by_id is None else by_id
         for name, value in (("now", now), ("store_id", store_id), ("store_location", store_location),
@@ -485,7 +566,7 @@ class DispatchState:
                             ("co2_g_per_km", co2_g_per_km), ("_by_id", by_id),
                             ("plan", MappingProxyType({}) if plan is None else plan),
                             ("_carried_by", {oid: c.id for c in couriers for oid in c.carrying}),
-                            ("_fifo", fifo), ("_trips", {} if trips is None else trips)):
+                            ("_queue", queue), ("_trips", {} if trips is None else trips)):
             object.__setattr__(state, name, value)
         return state
 
@@ -499,10 +580,15 @@ class DispatchState:
     @property
     def fifo(self) -> tuple[DispatchOrder, ...]:
         """The open orders first come, first served (sorted by `FIFO`)."""
-        if self._fifo is None:
-            object.__setattr__(self, "_fifo", tuple(sorted(self.open_orders, key=FIFO)))
-        assert self._fifo is not None
-        return self._fifo
+        return self.queue.orders
+
+    @property
+    def queue(self) -> QueueArrays:
+        """`fifo` with its columns as arrays."""
+        if self._queue is None:
+            object.__setattr__(self, "_queue", OpenQueue(self.open_orders).arrays())
+        assert self._queue is not None
+        return self._queue
 
     @property
     def active_couriers(self) -> tuple[Courier, ...]:
@@ -560,20 +646,26 @@ class DispatchState:
 
         Store couriers are free at their store (after riding back); free-floating ones where they stand.
         """
-        carried: Trip | None = None
         if trip and courier.status in ("assigned", "en_route"):
-            kept = self._trips.get(courier.id)
-            if kept is not None and kept[0] is courier:
-                carried = kept[1]
-            else:
-                start, departure, approach = self._setting_off(courier)
-                carried = self.make_trip(courier, courier.carrying, departure, start=start, approach_from=approach)
-                if courier.status == "en_route":  # set off at a known time: the same trip at any later time
-                    self._trips[courier.id] = (courier, carried)
+            carried = self.carried_trip(courier)
+            assert carried is not None
             return FreePoint(location=self._trip_end(courier), time=max(carried.end_at, self.now, courier.shift_start),
                              carried=carried)
         location, time = self.free_at(courier)
         return FreePoint(location=location, time=time, carried=None)
+
+    def carried_trip(self, courier: Courier) -> Trip | None:
+        """The rest of the trip `courier` is on (assigned or en route: `free_point(courier).carried`), else None."""
+        if courier.status not in ("assigned", "en_route"):
+            return None
+        kept = self._trips.get(courier.id)
+        if kept is not None and kept[0] is courier:
+            return kept[1]
+        start, departure, approach = self._setting_off(courier)
+        carried = self.make_trip(courier, courier.carrying, departure, start=start, approach_from=approach)
+        if courier.status == "en_route":  # set off at a known time: the same trip at any later time
+            self._trips[courier.id] = (courier, carried)
+        return carried
 
     def free_at(self, courier: Courier) -> tuple[int, int]:
         """(location, time) of `free_point(courier)`, without building the rest of its trip."""

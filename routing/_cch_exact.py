@@ -61,17 +61,27 @@ def customize(indptr, indices, tail, head, weight, up, down):
 @njit(cache=True, nogil=True)
 def one_to_many(indptr, indices, up, down, source, targets, best, mark, selection):
     """Packed weights from `source` to each of `targets` (ranks; INF where no path): up the source's ancestors,
-    then down the union of the targets' ancestors by decreasing rank. `best` must hold INF and `mark` False
-    everywhere on entry, and do again on return; `selection` is scratch of the node count. For the reverse
-    direction pass `down` as `up` and `up` as `down`."""
+    then down the union of the targets' ancestors, every node after all of its ancestors. `best` must hold INF
+    and `mark` False everywhere on entry, and do again on return; `selection` is scratch of the node count. For
+    the reverse direction pass `down` as `up` and `up` as `down`.
+
+    The union is collected one target's chain at a time, from the target up to the first node already collected
+    (whose ancestors all are); each chain is stored top first, so the selection lists every node after its
+    ancestors without sorting it."""
     count = 0
     for t in targets:
         x = t
+        start = count
         while x != -1 and not mark[x]:
             mark[x] = True
             selection[count] = x
             count += 1
             x = indices[indptr[x]] if indptr[x + 1] > indptr[x] else -1
+        lo, hi = start, count - 1
+        while lo < hi:  # top first
+            selection[lo], selection[hi] = selection[hi], selection[lo]
+            lo += 1
+            hi -= 1
     x = source
     best[x] = 0
     while x != -1:
@@ -81,9 +91,8 @@ def one_to_many(indptr, indices, up, down, source, targets, best, mark, selectio
             if here + up[e] < best[y]:
                 best[y] = here + up[e]
         x = indices[indptr[x]] if indptr[x + 1] > indptr[x] else -1
-    chosen = np.sort(selection[:count])
-    for k in range(count - 1, -1, -1):
-        x = chosen[k]
+    for k in range(count):
+        x = selection[k]
         here = best[x]
         for e in range(indptr[x], indptr[x + 1]):
             via = best[indices[e]] + down[e]
@@ -94,8 +103,8 @@ def one_to_many(indptr, indices, up, down, source, targets, best, mark, selectio
     for i in range(len(targets)):
         out[i] = best[targets[i]]
     for k in range(count):
-        mark[chosen[k]] = False
-        best[chosen[k]] = INF
+        mark[selection[k]] = False
+        best[selection[k]] = INF
     x = source
     while x != -1:
         best[x] = INF

@@ -180,8 +180,10 @@ def _simulate(policy: DispatchPolicy, tick_s: int = 60) -> tuple[Dispatcher, lis
             cid, event, oid = what  # type: ignore[misc]
             ev: CourierEvent = event
             d.on_courier_event(cid, ev, t, order_id=oid)
+            _check_kept(d)
             continue
         made = d.on_order(what, t) if kind == "order" else d.tick(t)  # type: ignore[arg-type]
+        _check_kept(d)
         decisions.append(made)
         planned = [oid for trip in made.all_trips for oid in trip.order_ids]
         reasons = [u.order_id for u in made.unassigned if u.reason]
@@ -221,14 +223,29 @@ def _fresh_queue(d: Dispatcher) -> list[str]:
     return [o.id for o in sorted(d.open_orders, key=lambda o: (o.placed_at, o.ready_at, o.id))]
 
 
+def _check_kept(d: Dispatcher) -> None:
+    """What the dispatcher keeps between changes equals what it would compute afresh: the queue and its
+    columns, and the picking times of every tracked order that is not a return."""
+    queue = d.queue_arrays()
+    assert [o.id for o in queue.orders] == _fresh_queue(d)
+    assert all(o is d.orders[o.id] for o in queue.orders)  # the latest object (a quote replaces it)
+    assert queue.ready_at.tolist() == [o.ready_at for o in queue.orders]
+    assert queue.locations.tolist() == [o.location for o in queue.orders]
+    assert queue.service_s.tolist() == [o.service_s for o in queue.orders]
+    assert [(u.order_id, u.reason) for u in queue.not_ready] == [(o.id, "not_ready") for o in queue.orders]
+    assert d.picking().tolist() == sorted(o.ready_at for o in d.orders.values() if not o.is_return)
+
+
 def test_the_kept_queue_follows_every_change_of_orders_and_couriers() -> None:
-    """`queue()` (kept between changes) always equals the open orders sorted first come, first served: after
-    new orders, commits, pick-ups, deliveries, reopening, going off and cancelling."""
+    """`queue()` (kept between changes) always equals the open orders sorted first come, first served, with its
+    columns and the picking times alongside: after new orders, quotes, commits, pick-ups, deliveries, reopening,
+    going off, cancelling and a restore."""
     d = dispatcher(GreedyPolicy(), courier("a"), courier("b"))
     steps = [
         lambda: d.on_order(order("o1", 1, placed_at=0, ready_at=900), now=0),
         lambda: d.on_order(order("o2", 4, placed_at=5), now=5),
         lambda: d.on_order(order("o3", 2, placed_at=6, ready_at=950), now=6),
+        lambda: d.set_quote("o1", 1500),
         lambda: d.on_courier_event("b", "off", 7),
         lambda: d.on_courier_event("a", "picked_up", 8),
         lambda: d.on_courier_event("a", "at_store", 20),
@@ -236,19 +253,23 @@ def test_the_kept_queue_follows_every_change_of_orders_and_couriers() -> None:
         lambda: d.tick(900),
         lambda: d.on_courier_event("a", "picked_up", 905),
         lambda: d.on_courier_event("a", "delivered", 1100, order_id=d.couriers["a"].carrying[0]),
+        lambda: d.on_order(order("o4", 3, placed_at=1110, ready_at=2000), now=1110),
+        lambda: d.restore(d.snapshot()),
+        lambda: d.on_order(order("o5", 5, placed_at=1120, ready_at=1500), now=1120),
     ]
     seen = set()
     for step in steps:
         step()
-        assert [o.id for o in d.queue()] == _fresh_queue(d)
+        _check_kept(d)
         seen.add(tuple(o.id for o in d.queue()))
     assert len(seen) >= 4  # the queue did change along the way
 
 
-def test_free_points_are_the_states_free_points_at_every_later_time() -> None:
-    """`Dispatcher.free_points` (which keeps each courier's free shape until the courier changes) gives each
+def test_free_table_is_the_states_free_points_at_every_later_time() -> None:
+    """`Dispatcher.free_table` (which keeps each courier's free shape until the courier changes) gives each
     active courier the location and time of `DispatchState.free_point` at every later time, for every status:
-    idle, assigned (with and without a return to collect), en route, returning, free-floating; off skipped."""
+    idle, assigned (with and without a return to collect), en route, returning, free-floating; off skipped;
+    and the ride from there to the store."""
     d = dispatcher(GreedyPolicy(), courier("a"), courier("b"), courier("c"), courier("r"),
                    courier("f", home=None, position=7), courier("i", position=3, available_at=300))
     d.on_order(order("o1", 1, placed_at=0), now=0)
@@ -261,8 +282,12 @@ def test_free_points_are_the_states_free_points_at_every_later_time() -> None:
     statuses = set()
     for now in (220, 221, 400, 1000, 2500, 9000):
         state = d.state(now)
-        got = {c.id: (where, when) for c, where, when in d.free_points(now)}
+        table = d.free_table(now)
+        got = {c.id: (int(where), int(when)) for c, where, when in zip(table.couriers, table.location, table.time,
+                                                                       strict=True)}
         want = {c.id: (fp.location, fp.time) for c in state.active_couriers for fp in [state.free_point(c)]}
         assert got == want and "r" not in got
+        assert table.to_store.tolist() == [state.travel.duration(c.profile, int(where), state.store_location)
+                                           for c, where in zip(table.couriers, table.location, strict=True)]
         statuses |= {d.couriers[cid].status for cid in got}
     assert statuses >= {"returning", "assigned", "idle"}
