@@ -4,9 +4,11 @@ A live service never knows tomorrow's addresses, and a day of orders is too many
 `TravelOracle` holds what one road network needs to answer travel queries per vehicle profile; each
 `PlacePool` (one per dark store, say) holds the places that matter to its owner now, as dense indices into
 per-profile duration (s) and distance (m) matrices. When a place appears (`place(node)`), its row and column
-are computed against the live places only; when the pool runs out of slots it asks its owner which indices are
-still referred to (`collect`), frees the others and grows only if it must. Memory is proportional to the live
-places, never to the day.
+are computed against the live places only. The pool asks its owner which indices are still referred to
+(`collect`) and frees the others when it runs out of slots (growing only if it must), before it recomputes an
+hour, and after every `COLLECT_EVERY` new places or an eighth of the live ones, whichever is more: rows are not
+computed to places nobody needs any more for long. Memory is proportional to the live places, never to the
+day.
 
 Distances are those of the fastest path, the one whose duration is reported, at the pool's hour: what a
 courier rides. Two ways to compute rows, chosen per profile and network:
@@ -173,6 +175,9 @@ class PlacePool:
     and when the hour changes; `version` changes when they are reallocated (the pool grew).
     """
 
+    COLLECT_EVERY = 16
+    """New places between two calls of `collect` at least (see the module doc)."""
+
     def __init__(self, oracle: TravelOracle, *, pinned: Iterable[int], hour: int | None, capacity: int,
                  profiles: Sequence[str], collect: Callable[[], Iterable[int]] | None) -> None:
         check_hour(hour)
@@ -186,6 +191,8 @@ class PlacePool:
         self.hour = hour
         self.collect = collect
         self.version = 0
+        self._fresh = 0
+        """New places since `collect` was last called."""
         self._node = np.full(capacity, -1, dtype=np.int64)
         self._slot: dict[int, int] = {}
         self._free = list(range(capacity - 1, -1, -1))
@@ -254,6 +261,9 @@ class PlacePool:
             return slot
         if not 0 <= node < self.oracle.network.n_nodes:
             raise InvalidProblemError(f"node {node} is outside the network's {self.oracle.network.n_nodes} nodes")
+        self._fresh += 1
+        if self.collect is not None and self._fresh > max(self.COLLECT_EVERY, len(self._slot) // 8):
+            self.retain(self.collect())
         if not self._free:
             self._make_room()
         slot = self._free.pop()
@@ -288,6 +298,7 @@ class PlacePool:
 
     def retain(self, keep: Iterable[int]) -> int:
         """Free every live index but the pinned ones and `keep`; returns how many were freed."""
+        self._fresh = 0
         keep_set = set(int(k) for k in keep) | self._pinned
         gone = [slot for slot in self._slot.values() if slot not in keep_set]
         for slot in gone:
@@ -304,7 +315,7 @@ class PlacePool:
         return len(gone)
 
     def _make_room(self) -> None:
-        if self.collect is not None:
+        if self.collect is not None and self._fresh:
             self.retain(self.collect())
         if self._free and len(self._free) >= self.capacity // 4:
             return
@@ -355,6 +366,8 @@ class PlacePool:
         if hour == self.hour:
             return
         before, self.hour = self.hour, hour
+        if self.collect is not None and self._fresh:
+            self.retain(self.collect())
         slots = np.array(sorted(self._slot.values()), dtype=np.int64)
         nodes = self._node[slots]
         for p in self.profiles:
