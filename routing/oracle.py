@@ -5,10 +5,8 @@ A live service never knows tomorrow's addresses, and a day of orders is too many
 `PlacePool` (one per dark store, say) holds the places that matter to its owner now, as dense indices into
 per-profile duration (s) and distance (m) matrices. When a place appears (`place(node)`), its row and column
 are computed against the live places only. The pool asks its owner which indices are still referred to
-(`collect`) and frees the others when it runs out of slots (growing only if it must), before it recomputes an
-hour, and after every `COLLECT_EVERY` new places or an eighth of the live ones, whichever is more: rows are not
-computed to places nobody needs any more for long. Memory is proportional to the live places, never to the
-day.
+(`collect`) and frees the others when it runs out of slots (growing only if it must) and before it recomputes
+an hour (every live place's rows). Memory is proportional to the live places, never to the day.
 
 Distances are those of the fastest path, the one whose duration is reported, at the pool's hour: what a
 courier rides. Two ways to compute rows, chosen per profile and network:
@@ -175,9 +173,6 @@ class PlacePool:
     and when the hour changes; `version` changes when they are reallocated (the pool grew).
     """
 
-    COLLECT_EVERY = 16
-    """New places between two calls of `collect` at least (see the module doc)."""
-
     def __init__(self, oracle: TravelOracle, *, pinned: Iterable[int], hour: int | None, capacity: int,
                  profiles: Sequence[str], collect: Callable[[], Iterable[int]] | None) -> None:
         check_hour(hour)
@@ -262,8 +257,6 @@ class PlacePool:
         if not 0 <= node < self.oracle.network.n_nodes:
             raise InvalidProblemError(f"node {node} is outside the network's {self.oracle.network.n_nodes} nodes")
         self._fresh += 1
-        if self.collect is not None and self._fresh > max(self.COLLECT_EVERY, len(self._slot) // 8):
-            self.retain(self.collect())
         if not self._free:
             self._make_room()
         slot = self._free.pop()

@@ -79,26 +79,20 @@ def test_memory_follows_the_live_places_not_the_places_ever_seen(porto: RoadNetw
     assert pool.n_live <= pool.capacity
 
 
-def test_places_nobody_refers_to_are_freed_while_there_is_room(porto: RoadNetwork) -> None:
-    """With room to spare (it never runs out of slots), the pool still frees the places its owner no longer
-    refers to: after more than `COLLECT_EVERY` new places, and before it recomputes an hour."""
+def test_places_nobody_refers_to_are_freed_before_an_hour_is_recomputed(porto: RoadNetwork) -> None:
+    """With room to spare (it never runs out of slots), the pool frees the places its owner no longer refers to
+    before it recomputes every live place's rows for a new hour; the rows it keeps are those of that hour."""
     oracle = TravelOracle(porto, ["car"], traffic=True)
-    nodes = [int(n) for n in np.random.default_rng(6).choice(porto.n_nodes, 60, replace=False)]
-    live: list[int] = []
+    nodes = [int(n) for n in np.random.default_rng(6).choice(porto.n_nodes, 20, replace=False)]
     pool = oracle.pool(pinned=[nodes[0]], hour=3, capacity=256, collect=lambda: live)
-    for n in nodes[1:pool.COLLECT_EVERY + 3]:
-        live.append(pool.place(n))
-        del live[:-3]
-    # 18 placed and not one slot short; left: the pinned, the 3 referred at the collection, at most 3 placed since
-    assert pool.capacity == 256 and pool.n_live <= 1 + 3 + 3
-    for n in nodes[pool.COLLECT_EVERY + 3:pool.COLLECT_EVERY + 8]:
-        live.append(pool.place(n))
-    live[:] = live[-2:]
+    live = [pool.place(n) for n in nodes[1:]]
+    assert pool.n_live == 20
+    live = live[-2:]
     pool.set_hour(18)
-    assert pool.n_live == 3 and set(pool.live()) == {*live, *pool.pinned}
+    assert pool.capacity == 256 and pool.n_live == 3 and set(pool.live()) == {*live, *pool.pinned}
+    kept = [pool.node(i) for i in live]
     assert np.array_equal(_block(pool.durations("car"), live),
-                          ScipyEngine(porto, "car").matrix([pool.node(i) for i in live],
-                                                           [pool.node(i) for i in live], hour=18).durations)
+                          ScipyEngine(porto, "car").matrix(kept, kept, hour=18).durations)
 
 
 def test_set_hour_recomputes_time_dependent_profiles_only(porto: RoadNetwork) -> None:
