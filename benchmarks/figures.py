@@ -221,6 +221,14 @@ ROWS: list[Row] = [
         target="≤ 15 min, ≤ 2 GB, ≥ 95 % on time", measured=_city("porto_metro_50k")),
     Row(figure="adding a place to a store with 300 live places, Porto metro (car + bike + foot, exact fastest-path "
                "distances)", source="latest-city", target="p99 ≤ 2 ms", measured=_add_place),
+    Row(figure="`make run`: the Porto day through the live HTTP API (orders posted, courier apps), beside "
+               "`make simulate`", source="latest-demo", target="about 5 min",
+        measured=lambda r: (f"{r['demo']['demo']['wall_s'] / 60:.1f} min, peak RSS "
+                            f"{r['demo']['demo']['peak_rss_mb']:.0f} MB; "
+                            f"{r['demo']['demo']['kpis']['on_time_rate']:.1%} on time, click-to-door "
+                            f"{r['demo']['demo']['kpis']['click_to_door_min']:.1f} min (simulate: "
+                            f"{r['demo']['simulate']['on_time_rate']:.1%}, "
+                            f"{r['demo']['simulate']['click_to_door_mean_min']:.1f} min)")),
     Row(figure="live API, `POST /v1/orders` at 50/s on the Porto scenario (one API process, one worker, Redis "
                "`appendfsync always`)", source="latest-api", target="p99 ≤ 8 ms at 500/s", measured=_api("light")),
     Row(figure="live API, sustained `POST /v1/orders` (allocation and dispatch per order in the worker)",

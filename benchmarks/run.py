@@ -208,6 +208,10 @@ def markdown(report: dict[str, Any]) -> str:
         from benchmarks import bench_api
 
         lines += bench_api.markdown(report["api"])
+    if "demo" in report:
+        from benchmarks import bench_demo
+
+        lines += bench_demo.markdown(report["demo"])
     for key, title in (("matrix", "travel-time matrices (Porto metro)"),
                        ("dispatch", "dispatch (one store, 60 open orders, 20 couriers)"),
                        ("allocation", "allocation (Porto metro, 50 facilities)"),
@@ -235,7 +239,7 @@ def markdown(report: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--suites",
-                        default="api,city,policies,matrix,allocation,dispatch,mdrp,sweep,solomon,cvrp,gh")
+                        default="api,demo,city,policies,matrix,allocation,dispatch,mdrp,sweep,solomon,cvrp,gh")
     parser.add_argument("--backends", default="pyvrp,ortools,sisr,hybrid")
     parser.add_argument("--solomon-time", type=float, default=10.0)
     parser.add_argument("--cvrp-time", type=float, default=20.0, help="seconds for X instances below 500 customers")
@@ -284,6 +288,10 @@ def main() -> None:
         from benchmarks import bench_api
 
         bench_api.run(report)
+    if "demo" in suites:
+        from benchmarks import bench_demo
+
+        bench_demo.run(report)
     if "gh" in suites:
         from benchmarks.gh import GH_DIR
 
@@ -328,6 +336,7 @@ GROUPS = {
     "city": ("city",),
     "policies": ("policies",),
     "api": ("api",),
+    "demo": ("demo",),
 }
 """Which suites share a result file (`benchmarks/results/latest-GROUP.{json,md}`)."""
 

@@ -26,3 +26,15 @@ def test_every_block_must_be_marked():
     """A README without a block's markers is refused with the block's name, not silently left stale."""
     with pytest.raises(ValueError, match="figures:table"):
         figures.render("<!-- figures:make-run -->\n<!-- /figures:make-run -->\n", {})
+
+
+def test_the_demo_row_shows_the_demo_beside_simulate():
+    """The `make run` row renders the demo's wall time and KPIs and simulate's from a demo result."""
+    results = copy.deepcopy(figures.load_results())
+    results["latest-demo"] = {"started": "2026-12-04 20:00", "machine": "x86_64, 2 cores", "demo": {
+        "scenario": "scenarios/porto-centre-day.toml",
+        "demo": {"wall_s": 312.0, "peak_rss_mb": 640.0, "banner": "",
+                 "kpis": {"on_time_rate": 0.9631, "click_to_door_min": 21.4}},
+        "simulate": {"on_time_rate": 0.9718, "click_to_door_mean_min": 20.33}}}
+    rendered = figures.table(results)
+    assert "5.2 min, peak RSS 640 MB; 96.3% on time, click-to-door 21.4 min (simulate: 97.2%, 20.3 min)" in rendered
