@@ -59,15 +59,9 @@ def customize(indptr, indices, tail, head, weight, up, down):
 
 
 @njit(cache=True, nogil=True)
-def one_to_many(indptr, indices, up, down, source, targets, best, mark, selection):
-    """Packed weights from `source` to each of `targets` (ranks; INF where no path): up the source's ancestors,
-    then down the union of the targets' ancestors, every node after all of its ancestors. `best` must hold INF
-    and `mark` False everywhere on entry, and do again on return; `selection` is scratch of the node count. For
-    the reverse direction pass `down` as `up` and `up` as `down`.
-
-    The union is collected one target's chain at a time, from the target up to the first node already collected
-    (whose ancestors all are); each chain is stored top first, so the selection lists every node after its
-    ancestors without sorting it."""
+def _select(indptr, indices, targets, mark, selection):
+    """The union of the targets' ancestors into `selection`, every node after all of its ancestors (see
+    `one_to_many`), marking them in `mark`; returns how many."""
     count = 0
     for t in targets:
         x = t
@@ -82,6 +76,12 @@ def one_to_many(indptr, indices, up, down, source, targets, best, mark, selectio
             selection[lo], selection[hi] = selection[hi], selection[lo]
             lo += 1
             hi -= 1
+    return count
+
+
+@njit(cache=True, nogil=True)
+def _sweep(indptr, indices, up, down, source, best, selection, count):
+    """Up the source's ancestors, then down the selection: `best` holds the weights from `source`."""
     x = source
     best[x] = 0
     while x != -1:
@@ -99,16 +99,50 @@ def one_to_many(indptr, indices, up, down, source, targets, best, mark, selectio
             if via < here:
                 here = via
         best[x] = here
-    out = np.empty(len(targets), dtype=np.int64)
-    for i in range(len(targets)):
-        out[i] = best[targets[i]]
+
+
+@njit(cache=True, nogil=True)
+def _reset(indptr, indices, source, best, selection, count):
     for k in range(count):
-        mark[selection[k]] = False
         best[selection[k]] = INF
     x = source
     while x != -1:
         best[x] = INF
         x = indices[indptr[x]] if indptr[x + 1] > indptr[x] else -1
+
+
+@njit(cache=True, nogil=True)
+def many_to_many(indptr, indices, up, down, sources, targets, best, mark, selection, out):
+    """`one_to_many` from each of `sources` into the rows of `out`, the targets' ancestors selected once. The
+    scratch arrays are as `one_to_many` wants them, on entry and on return."""
+    count = _select(indptr, indices, targets, mark, selection)
+    for i in range(len(sources)):
+        _sweep(indptr, indices, up, down, sources[i], best, selection, count)
+        for j in range(len(targets)):
+            out[i, j] = best[targets[j]]
+        _reset(indptr, indices, sources[i], best, selection, count)
+    for k in range(count):
+        mark[selection[k]] = False
+
+
+@njit(cache=True, nogil=True)
+def one_to_many(indptr, indices, up, down, source, targets, best, mark, selection):
+    """Packed weights from `source` to each of `targets` (ranks; INF where no path): up the source's ancestors,
+    then down the union of the targets' ancestors, every node after all of its ancestors. `best` must hold INF
+    and `mark` False everywhere on entry, and do again on return; `selection` is scratch of the node count. For
+    the reverse direction pass `down` as `up` and `up` as `down`.
+
+    The union is collected one target's chain at a time, from the target up to the first node already collected
+    (whose ancestors all are); each chain is stored top first, so the selection lists every node after its
+    ancestors without sorting it."""
+    count = _select(indptr, indices, targets, mark, selection)
+    _sweep(indptr, indices, up, down, source, best, selection, count)
+    out = np.empty(len(targets), dtype=np.int64)
+    for i in range(len(targets)):
+        out[i] = best[targets[i]]
+    _reset(indptr, indices, source, best, selection, count)
+    for k in range(count):
+        mark[selection[k]] = False
     return out
 
 
@@ -119,5 +153,7 @@ def warm_up() -> None:
     up, down = np.empty(1, dtype=np.int64), np.empty(1, dtype=np.int64)
     customize(indptr, indices, np.array([0], dtype=np.int64), np.array([1], dtype=np.int64),
               np.array([7], dtype=np.int64), up, down)
-    one_to_many(indptr, indices, up, down, 0, np.array([1], dtype=np.int64), np.full(2, INF, dtype=np.int64),
-                np.zeros(2, dtype=np.bool_), np.empty(2, dtype=np.int64))
+    one = np.array([1], dtype=np.int64)
+    scratch = (np.full(2, INF, dtype=np.int64), np.zeros(2, dtype=np.bool_), np.empty(2, dtype=np.int64))
+    one_to_many(indptr, indices, up, down, 0, one, *scratch)
+    many_to_many(indptr, indices, up, down, one - 1, one, *scratch, np.empty((1, 1), dtype=np.int64))

@@ -206,23 +206,44 @@ class ExactCCH:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
         h, k = self._hierarchy, _cch_kernel()
         up, down = self._metric(hour)
-        scratch = getattr(self._scratch, "arrays", None)
-        if scratch is None:
-            n = self.network.n_nodes
-            scratch = self._scratch.arrays = (np.full(n, k.INF, dtype=np.int64), np.zeros(n, dtype=np.bool_),
-                                              np.empty(n, dtype=np.int64))
-        best, mark, selection = scratch
         if backward:
             up, down = down, up
         packed = k.one_to_many(h.indptr, h.indices, up, down, int(h.rank[int(source)]),
-                               h.rank[np.asarray(targets, dtype=np.int64)], best, mark, selection)
+                               h.rank[np.asarray(targets, dtype=np.int64)], *self._arrays())
         return unpack(np.where(packed >= k.INF, _NOT_REACHED, packed), kernel().LENGTH_BITS)
+
+    def _arrays(self) -> tuple[IntArray, npt.NDArray[np.bool_], IntArray]:
+        """This thread's scratch of the kernels (best, mark, selection)."""
+        scratch = getattr(self._scratch, "arrays", None)
+        if scratch is None:
+            n = self.network.n_nodes
+            scratch = self._scratch.arrays = (np.full(n, _cch_kernel().INF, dtype=np.int64),
+                                              np.zeros(n, dtype=np.bool_), np.empty(n, dtype=np.int64))
+        return scratch
 
     def matrix(self, sources: IntArray, targets: IntArray, *, hour: int | None = None,
                threads: int = 1) -> tuple[IntArray, IntArray]:
-        """Durations and fastest-path distances from each of `sources` to each of `targets` (distinct targets)."""
-        self._metric(hour)
-        return _rows(lambda source: self.search(source, targets, hour=hour), sources, len(targets), threads)
+        """Durations and fastest-path distances from each of `sources` to each of `targets` (distinct targets):
+        the targets' ancestors are selected once, and each of `threads` threads sweeps a share of the sources."""
+        h, k = self._hierarchy, _cch_kernel()
+        up, down = self._metric(hour)
+        ranks = h.rank[np.asarray(sources, dtype=np.int64)]
+        wanted = h.rank[np.asarray(targets, dtype=np.int64)]
+        packed = np.empty((len(ranks), len(wanted)), dtype=np.int64)
+
+        def rows(part: slice) -> None:
+            k.many_to_many(h.indptr, h.indices, up, down, ranks[part], wanted, *self._arrays(), packed[part])
+
+        if len(ranks) and len(wanted):
+            step = -(-len(ranks) // max(1, min(threads, len(ranks))))
+            parts = [slice(a, a + step) for a in range(0, len(ranks), step)]
+            if len(parts) == 1:
+                rows(parts[0])
+            else:
+                with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="fastest") as pool:
+                    for done in [pool.submit(rows, part) for part in parts]:
+                        done.result()
+        return unpack(np.where(packed >= k.INF, _NOT_REACHED, packed), kernel().LENGTH_BITS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,20 @@ def test_unreachable_places_and_a_node_to_itself(moscow: RoadNetwork) -> None:
     assert exact.search(0, np.empty(0, dtype=np.int64))[0].shape == (0,)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_matrix_is_the_searches_from_its_sources(porto: RoadNetwork, threads: int) -> None:
+    """`ExactCCH.matrix` (the targets' ancestors selected once, the sources shared among threads) equals one
+    search per source, for sources and targets that differ."""
+    rng = np.random.default_rng(11)
+    sources, targets = rng.choice(porto.n_nodes, 41, replace=False), rng.choice(porto.n_nodes, 67, replace=False)
+    exact = ExactCCH(porto, "car")
+    durations, distances = exact.matrix(sources, targets, hour=18, threads=threads)
+    rows = [exact.search(int(s), targets, hour=18) for s in sources]
+    assert np.array_equal(durations, np.stack([r[0] for r in rows]))
+    assert np.array_equal(distances, np.stack([r[1] for r in rows]))
+    assert exact.matrix(sources[:0], targets)[0].shape == (0, 67)
+
+
 def test_a_bounded_number_of_hours_is_kept(porto: RoadNetwork) -> None:
     """Customised hours beyond KEEP_HOURS are dropped (oldest first) and redone on demand, with equal results."""
     exact = ExactCCH(porto, "car")
