@@ -273,10 +273,13 @@ class Dispatcher:
         """Order id -> when it was delivered (a return: when it reached the store)."""
         return dict(self._completed)
 
-    def state(self, now: int | None = None, *, extra: DispatchOrder | None = None) -> DispatchState:
+    def state(self, now: int | None = None, *, extra: DispatchOrder | None = None,
+              copy: bool = True) -> DispatchState:
         """What a decision sees now (orders and couriers were checked as they came in), with `extra` added if
-        given (a dry run: `preview`)."""
-        orders = dict(self._orders) if extra is None else {**self._orders, extra.id: extra}
+        given (a dry run: `preview`). `copy=False` shares the dispatcher's orders by id instead of copying them:
+        for a state read at once (`tick`), never kept."""
+        orders = (dict(self._orders) if copy else self._orders) if extra is None else {**self._orders,
+                                                                                        extra.id: extra}
         self._keep_for_travel()
         return DispatchState.trusted(now=self._now if now is None else now, store_id=self.store_id,
                                      store_location=self.store_location, orders=tuple(orders.values()),
@@ -511,7 +514,7 @@ class Dispatcher:
     def tick(self, now: int) -> Decisions:
         """Ask the policy, commit the trips that start now (their couriers become `assigned`)."""
         self._advance(now)
-        decisions = self.policy.decide(self.state(now))
+        decisions = self.policy.decide(self.state(now, copy=False))
         open_ids = self._open
         for trip in decisions.trips:
             c = self._couriers.get(trip.courier_id)

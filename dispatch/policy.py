@@ -155,7 +155,7 @@ class _Simple:
                 done.add(o.id)
                 free[position[o.id]] = False
                 left.pop(o.id, None)
-        carried = tuple(trip for c in s.couriers if (trip := s.carried_trip(c)) is not None)
+        carried = tuple(trip for c in s.couriers if c.carrying and (trip := s.carried_trip(c)) is not None)
         listed = queue.not_ready
         if left:  # fifo order, at C speed: the waiting ones' shared entries, the ready ones left in their places
             listed = listed.copy()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 import math
 import operator
 from collections.abc import Iterable, Mapping, Sequence
@@ -305,6 +306,7 @@ def unassigned(order_id: str, reason: str) -> UnassignedOrder:
 
 
 _ORDER_ID = operator.attrgetter("order_id")
+_ORDER_IDS = operator.attrgetter("order_ids")
 
 NOT_READY = "not_ready"
 """Picking will not be done before the next tick (greedy and batch wait for it)."""
@@ -335,13 +337,16 @@ class Decisions:
     def __post_init__(self) -> None:
         for name in ("trips", "tentative", "carried", "unassigned"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
-        seen: set[str] = set()
-        for trip in self.all_trips:
-            for oid in trip.order_ids:
+        # a busy store has dozens of trips under way and hundreds of orders waiting: checked at C speed
+        planned = list(itertools.chain.from_iterable(map(_ORDER_IDS, self.all_trips)))
+        seen = set(planned)
+        if len(seen) != len(planned):
+            seen = set()
+            for oid in planned:
                 if oid in seen:
                     raise InvalidDispatchError("decisions", f"order {oid!r} is planned twice")
                 seen.add(oid)
-        ids = list(map(_ORDER_ID, self.unassigned))  # a busy store lists hundreds: checked at C speed
+        ids = list(map(_ORDER_ID, self.unassigned))
         if len(set(ids)) != len(ids) or not seen.isdisjoint(ids):
             for oid in ids:
                 if oid in seen:
@@ -485,7 +490,8 @@ class DispatchState:
     co2_g_per_km: Mapping[str, float] = field(default_factory=lambda: DEFAULT_CO2_G_PER_KM)
     plan: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
     _by_id: dict[str, DispatchOrder] = field(init=False, repr=False, compare=False)
-    _carried_by: dict[str, str] = field(init=False, repr=False, compare=False)
+    _carried_by: dict[str, str] | None = field(init=False, repr=False, compare=False)
+    """Order id -> the courier carrying it (None in a `trusted` state until `open_orders` needs it)."""
     _queue: QueueArrays | None = field(init=False, repr=False, compare=False)
     _trips: dict[str, tuple[Courier, Trip]] = field(init=False, repr=False, compare=False)
 
@@ -565,7 +571,7 @@ class DispatchState:
                             ("orders", orders), ("couriers", couriers), ("travel", travel), ("tick_s", tick_s),
                             ("co2_g_per_km", co2_g_per_km), ("_by_id", by_id),
                             ("plan", MappingProxyType({}) if plan is None else plan),
-                            ("_carried_by", {oid: c.id for c in couriers for oid in c.carrying}),
+                            ("_carried_by", None),
                             ("_queue", queue), ("_trips", {} if trips is None else trips)):
             object.__setattr__(state, name, value)
         return state
@@ -575,7 +581,11 @@ class DispatchState:
 
     @property
     def open_orders(self) -> tuple[DispatchOrder, ...]:
-        return tuple(o for o in self.orders if o.id not in self._carried_by)
+        carried = self._carried_by
+        if carried is None:
+            carried = {oid: c.id for c in self.couriers for oid in c.carrying}
+            object.__setattr__(self, "_carried_by", carried)
+        return tuple(o for o in self.orders if o.id not in carried)
 
     @property
     def fifo(self) -> tuple[DispatchOrder, ...]:
