@@ -28,7 +28,6 @@ from dispatch.state import (
     Decisions,
     DispatchOrder,
     DispatchState,
-    FreePoint,
     Trip,
 )
 from dispatch.state import unassigned as unassigned_order
@@ -107,14 +106,14 @@ class _Simple:
         self.s = state
         self.max_orders, self.hold_s, self.radius_s, self.name = max_orders, hold_s, radius_s, name
         self.limit = state.now + state.tick_s
-        self.free: dict[str, FreePoint] = {c.id: state.free_point(c) for c in state.couriers if c.status == "idle"}
         self._room: tuple[int, ...] | None = None
-        idle = [c for c in state.active_couriers if c.status == "idle"]
-        self.idle = sorted(idle, key=lambda c: (self._at_store(c), c.id))
-
-    def _at_store(self, c: Courier) -> int:
-        fp = self.free[c.id]
-        return fp.time + self.s.travel.duration(c.profile, fp.location, self.s.store_location)
+        # each idle courier: where and when it is free (`free_at`), and when it can be at the store
+        idle = [c for c in state.couriers if c.status == "idle"]
+        self.free: dict[str, tuple[int, int]] = {c.id: state.free_at(c) for c in idle}
+        durations, store = state.travel.durations, state.store_location
+        self.at_store: dict[str, int] = {c.id: time + int(durations[c.profile][location, store])
+                                         for c in idle for location, time in [self.free[c.id]]}
+        self.idle = sorted(idle, key=lambda c: (self.at_store[c.id], c.id))
 
     def run(self) -> Decisions:
         s = self.s
@@ -133,12 +132,13 @@ class _Simple:
         for k, head in enumerate(ready):
             if head.id in done:
                 continue
-            near: list[DispatchOrder] = []
+            near: list[tuple[int, DispatchOrder]] = []  # (seconds from the head's door, order)
             if self.idle and self.max_orders != 1 and not head.is_return:  # else _bundle is [head] alone
-                dur = self.s.travel.durations[self.idle[0].profile]
-                close = free & (dur[head.location, locations] <= self.radius_s)
+                row = self.s.travel.durations[self.idle[0].profile][head.location, locations]
+                close = free & (row <= self.radius_s)
                 close[k] = False
-                near = [ready[i] for i in np.flatnonzero(close)]
+                joins = np.flatnonzero(close)
+                near = list(zip(row[joins].tolist(), [ready[i] for i in joins.tolist()], strict=True))
             bundle = self._bundle(head, near)
             if not self._due(head, bundle):
                 left[head.id] = HELD_FOR_BATCHING
@@ -166,15 +166,14 @@ class _Simple:
         unassigned = tuple(listed[waiting])
         return Decisions(now=s.now, policy=self.name, trips=tuple(trips), carried=carried, unassigned=unassigned)
 
-    def _bundle(self, head: DispatchOrder, near: list[DispatchOrder]) -> list[DispatchOrder]:
-        """`head` and, nearest first, those of `near` (orders within `radius_s` of it that may join) that fit."""
+    def _bundle(self, head: DispatchOrder, near: list[tuple[int, DispatchOrder]]) -> list[DispatchOrder]:
+        """`head` and, nearest first, those of `near` (orders within `radius_s` of it that may join, with their
+        seconds from it by the first idle courier's profile) that fit."""
         if self.max_orders == 1 or head.is_return or not self.idle:
             return [head]
-        dur = self.s.travel.durations[self.idle[0].profile]
         room = [c - a for c, a in zip(self._roomiest(), head.load_vector, strict=True)]
-        near = sorted(near, key=lambda o: (int(dur[head.location, o.location]), o.placed_at, o.id))
         bundle = [head]
-        for o in near:
+        for _, o in sorted(near, key=lambda p: (p[0], p[1].placed_at, p[1].id)):
             if len(bundle) == self.max_orders:
                 break
             if all(a <= r for a, r in zip(o.load_vector, room, strict=True)):
@@ -229,14 +228,14 @@ class _Simple:
                 continue
             order_ids = self._sequence(c, bundle)
             stops = [s.store_location, *(s.order(i).location for i in order_ids), s.store_location]
-            fp = self.free[c.id]
+            location, _ = self.free[c.id]
             dur = s.travel.durations[c.profile]
             if any(dur[a, b] >= UNREACHABLE for a, b in itertools.pairwise(stops)) or (
-                    dur[fp.location, s.store_location] >= UNREACHABLE):
+                    dur[location, s.store_location] >= UNREACHABLE):
                 reasons.add(UNREACHABLE_REASON)
                 continue
-            departure = max([self._at_store(c), *(o.ready_at for o in bundle if not o.is_return)])
-            trip = s.make_trip(c, order_ids, departure, approach_from=fp.location if c.free_floating else None)
+            departure = max([self.at_store[c.id], *(o.ready_at for o in bundle if not o.is_return)])
+            trip = s.make_trip(c, order_ids, departure, approach_from=location if c.free_floating else None)
             late_return = any(s.order(i).is_return and eta > s.order(i).promise_by
                               for i, eta in zip(trip.order_ids, trip.etas, strict=True))
             if trip.dispatch_at > self.limit:
