@@ -78,6 +78,9 @@ ACTIVE = ("assigned", "en_route")
 CourierState = Literal["off", "idle", "assigned", "en_route", "returning"]
 
 
+LOW_STOCK = 3
+"""A store's SKU with this many units or fewer left is a stock alert on the console."""
+
 # --- response and request bodies ---------------------------------------------------------------------------------
 
 class FacilityView(BaseModel):
@@ -92,6 +95,10 @@ class FacilityView(BaseModel):
     compartments: dict[str, int] | None = Field(None, description="a locker's compartments by size S, M, L")
     capacity: int | None = Field(None, description="a pickup point's places")
     open_orders: int | None = Field(None, description="orders the store's dispatcher tracks")
+    pickers: int | None = Field(None, description="a store's pickers")
+    pickers_busy: int | None = Field(None, description="a store's pickers picking an order now")
+    stock_alerts: dict[str, int] | None = Field(
+        None, description=f"a store's SKUs with at most {LOW_STOCK} units orders can still take, by SKU")
     free_compartments: dict[str, int] | None = Field(None, description="a locker's free compartments by size")
     free_capacity: int | None = Field(None, description="a pickup point's free places")
 
@@ -237,7 +244,10 @@ def facility_view(f: Facility, core: Operations | None = None) -> dict[str, Any]
             simple = shapely.simplify(f.zone, 5 / M_PER_DEGREE)
             zone = shapely.geometry.mapping(shapely.transform(simple, lambda xy: np.round(xy, 6)))
         view |= {"kind": "store", "hours": list(f.hours) if f.hours else None, "zone": zone,
-                 "open_orders": live.open_orders(f.id) if live is not None else None}
+                 "open_orders": live.open_orders(f.id) if live is not None else None,
+                 "pickers": live.pickers[f.id] if live is not None else None,
+                 "pickers_busy": live.pickers_busy(f.id) if live is not None else None,
+                 "stock_alerts": live.allocator.inventory.low_stock(f.id, LOW_STOCK) if live is not None else None}
     elif isinstance(f, Locker):
         free = live.allocator.inventory.free_compartments(f.id) if live is not None else None
         view |= {"kind": "locker", "store": f.store, "compartments": dict(f.compartments),
@@ -389,8 +399,9 @@ def make_router(service: Service, *, lines: StopLines, planner: Callable[..., An
     @router.get("/v1/facilities", tags=["console"], response_model=FacilitiesView)
     def facilities_route(_who: Planner) -> dict[str, Any]:
         """Dark stores (with opening hours and zone), pickup points and lockers as configured now; with a
-        dispatch worker in this API process, a store's open orders, a locker's free compartments by size and a
-        pickup point's free places (null otherwise)."""
+        dispatch worker in this API process, a store's open orders, pickers busy and stock alerts (SKUs with a
+        few units left), a locker's free compartments by size and a pickup point's free places (null
+        otherwise)."""
         live = core()
         return {"facilities": [facility_view(f, live) for f in current_facilities()], "live": live is not None}
 

@@ -58,6 +58,11 @@ class Inventory:
         with self.lock:
             return self._store(store).get(sku, 0)
 
+    def low_stock(self, store: str, at_most: int) -> dict[str, int]:
+        """The store's SKUs with at most `at_most` units orders can still take, by SKU."""
+        with self.lock:
+            return {sku: n for sku, n in sorted(self._store(store).items()) if n <= at_most}
+
     def missing(self, store: str, needed: Mapping[str, int]) -> str | None:
         """The first SKU (in `needed` order) the store cannot supply in full, or None when it has everything."""
         with self.lock:

@@ -267,6 +267,10 @@ class Operations:
                 d.set_quote(order.id, express.eta)
         return Outcome(events=(_placed(order, now, express), allocated)) + self._decided(decisions)
 
+    def pickers_busy(self, store: str) -> int:
+        """How many of the store's pickers are picking an order now (the core's time)."""
+        return sum(1 for t in self._picker_free[store] if t > self._now)
+
     def _queue_picking(self, store: str, now: int) -> int:
         """When picking will be done: the store's pickers work first come first served, `picking_s` each."""
         free = self._picker_free[store]

@@ -69,7 +69,8 @@ def test_the_map_is_small_simplified_geojson_of_the_roads(client: TestClient, se
 
 
 def test_facilities_couriers_orders_and_stats_follow_the_day(client: TestClient, service: Service) -> None:
-    """An order is listed open, its courier shown out on its route, and once delivered on time all of it clears."""
+    """An order is listed open, its store shows a picker busy, its courier is shown out on its route, and once
+    delivered on time all of it clears; a store's low stock is an alert."""
     planner, osys = key(client, "planner"), key(client, "order_system")
     facilities = client.get("/v1/facilities", headers=planner).json()
     assert facilities["live"] is True
@@ -77,11 +78,16 @@ def test_facilities_couriers_orders_and_stats_follow_the_day(client: TestClient,
     assert kinds == {"ostankino": "store", "vdnh": "store", "locker-a": "locker", "pvz-1": "pickup_point"}
     locker = next(f for f in facilities["facilities"] if f["kind"] == "locker")
     assert locker["free_compartments"] == locker["compartments"] == {"S": 4, "M": 4, "L": 2}
+    stores = [f for f in facilities["facilities"] if f["kind"] == "store"]
+    assert [(f["pickers"], f["pickers_busy"]) for f in stores] == [(2, 0), (2, 0)]
     before = client.get("/v1/couriers", headers=planner).json()["couriers"]
     assert {c["status"] for c in before} == {"off"} and all(c["at"] is None for c in before)
     for cid in service.deployment.couriers:
         assert client.post(f"/v1/couriers/{cid}/shift", json={"on": True}, headers=ADMIN).status_code == 200
     assert client.post("/v1/orders", json=order("c1"), headers={**osys, "Idempotency-Key": "c1"}).status_code == 201
+    picking = {f["id"]: f["pickers_busy"] for f in client.get("/v1/facilities", headers=planner).json()["facilities"]
+               if f["kind"] == "store"}
+    assert sorted(picking.values()) == [0, 1]  # c1 is being picked at its store
     listed = client.get("/v1/orders?state=open", headers=osys).json()["orders"]
     assert [(o["id"], o["state"], o["mode"]) for o in listed] == [("c1", "allocated", "courier")]
     courier = until(lambda: client.get("/v1/orders/c1", headers=osys).json()["courier"], service)
@@ -105,6 +111,13 @@ def test_facilities_couriers_orders_and_stats_follow_the_day(client: TestClient,
     assert rows[courier]["store"] == store
     after = {c["id"]: c for c in client.get("/v1/couriers", headers=planner).json()["couriers"]}
     assert after[courier]["status"] == "idle" and after[courier]["route"] is None
+    views = {f["id"]: f for f in client.get("/v1/facilities", headers=planner).json()["facilities"]}
+    assert views[store]["pickers_busy"] == 0  # picked long ago
+    assert "bread" not in views["vdnh"]["stock_alerts"]
+    assert client.put("/v1/stores/vdnh/stock/bread", json={"available": 2}, headers=osys).status_code == 200
+    alerts = until(lambda: {f["id"]: f["stock_alerts"] for f in client.get("/v1/facilities", headers=planner)
+                            .json()["facilities"] if f["kind"] == "store"}["vdnh"].get("bread"), service)
+    assert alerts == 2
 
 
 def test_replay_places_are_those_of_the_simulated_day(client: TestClient, tmp_path: Path) -> None:

@@ -144,7 +144,8 @@ async function loadMap() {
 function facilityIcon(f) {
   const letter = { store: "S", locker: "L", pickup_point: "P" }[f.kind] ?? "?";
   const size = f.kind === "store" ? 22 : 18;
-  return L.divIcon({ className: `facility-marker ${f.kind}`, html: letter, iconSize: [size, size] });
+  const alert = Object.keys(f.stock_alerts ?? {}).length ? " has-stock-alert" : "";
+  return L.divIcon({ className: `facility-marker ${f.kind}${alert}`, html: letter, iconSize: [size, size] });
 }
 
 function facilityText(f) {
@@ -153,6 +154,12 @@ function facilityText(f) {
   if (f.store) lines.push(`fed by ${esc(f.store)}`);
   if (f.kind === "store" && f.open_orders !== null && f.open_orders !== undefined) {
     lines.push(`${f.open_orders} open orders`);
+  }
+  if (f.pickers !== null && f.pickers !== undefined) lines.push(`pickers busy ${f.pickers_busy}/${f.pickers}`);
+  const alerts = Object.entries(f.stock_alerts ?? {});
+  if (alerts.length) {
+    lines.push(`<span class="stock-alert">low stock: ${alerts.slice(0, 6).map(([sku, n]) => `${esc(sku)} ${n}`)
+      .join(", ")}${alerts.length > 6 ? ` and ${alerts.length - 6} more` : ""}</span>`);
   }
   if (f.compartments) {
     const free = f.free_compartments;
@@ -170,7 +177,11 @@ function drawFacilities(list, zones = true) {
   state.facilities = new Map(list.map((f) => [f.id, f]));
   const drawn = JSON.stringify([zones, list.map((f) => [f.id, f.kind, f.location])]);
   if (drawn === state.facilitiesDrawn) { // the same places: only their counters change
-    for (const f of list) state.facilityMarkers.get(f.id)?.setTooltipContent(facilityText(f));
+    for (const f of list) {
+      const marker = state.facilityMarkers.get(f.id);
+      marker?.setTooltipContent(facilityText(f));
+      marker?.getElement()?.classList.toggle("has-stock-alert", Object.keys(f.stock_alerts ?? {}).length > 0);
+    }
     return;
   }
   state.facilitiesDrawn = drawn;
