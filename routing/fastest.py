@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import ModuleType
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +28,7 @@ IntArray = npt.NDArray[np.int64]
 UNREACHABLE = 2**31 - 1
 """Seconds and metres where no road joins two places (routing.matrix re-exports it)."""
 _NOT_REACHED = -1
+_Part = TypeVar("_Part")
 
 
 def arc_time_ms(network: RoadNetwork, profile: Profile, hour: int | None, edge: IntArray) -> IntArray:
@@ -236,13 +238,7 @@ class ExactCCH:
 
         if len(ranks) and len(wanted):
             step = -(-len(ranks) // max(1, min(threads, len(ranks))))
-            parts = [slice(a, a + step) for a in range(0, len(ranks), step)]
-            if len(parts) == 1:
-                rows(parts[0])
-            else:
-                with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="fastest") as pool:
-                    for done in [pool.submit(rows, part) for part in parts]:
-                        done.result()
+            _in_threads(rows, [slice(a, a + step) for a in range(0, len(ranks), step)])
         return unpack(np.where(packed >= k.INF, _NOT_REACHED, packed), kernel().LENGTH_BITS)
 
 
@@ -310,14 +306,18 @@ def _rows(search: Callable[[int], tuple[IntArray, IntArray]], sources: IntArray,
         for i in chunk:
             durations[i], distances[i] = search(int(sources[i]))
 
-    chunks = [range(k, len(sources), threads) for k in range(max(1, min(threads, len(sources))))]
-    if len(chunks) == 1:
-        rows(chunks[0])
-    else:
-        with ThreadPoolExecutor(max_workers=len(chunks), thread_name_prefix="fastest") as pool:
-            for done in [pool.submit(rows, c) for c in chunks]:
-                done.result()
+    _in_threads(rows, [range(k, len(sources), threads) for k in range(max(1, min(threads, len(sources))))])
     return durations, distances
+
+
+def _in_threads(work: Callable[[_Part], None], parts: list[_Part]) -> None:
+    """`work` on each of `parts`, one thread each (in this thread when there is one part); errors propagate."""
+    if len(parts) == 1:
+        work(parts[0])
+        return
+    with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="fastest") as pool:
+        for done in [pool.submit(work, part) for part in parts]:
+            done.result()
 
 
 def unpack(packed: IntArray, shift: int) -> tuple[IntArray, IntArray]:
