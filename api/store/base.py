@@ -165,6 +165,10 @@ class Store(Protocol):
     def get(self, key: str) -> str | None:
         ...
 
+    def get_many(self, keys: Sequence[str]) -> list[str | None]:
+        """`get` of each key, in one round trip."""
+        ...
+
     def read_stream(self, key: str, after: str, *, count: int = 256, block_ms: int = 0) -> list[tuple[str, str]]:
         """Entries `(id, json)` of stream `key` after entry `after` (`"0-0"`: from the first kept), in order,
         waiting up to `block_ms` for one."""

@@ -139,6 +139,10 @@ class MemoryStore:
         with self._lock:
             return self._values.get(key)
 
+    def get_many(self, keys: Sequence[str]) -> list[str | None]:
+        with self._lock:
+            return [self._values.get(key) for key in keys]
+
     def read_stream(self, key: str, after: str, *, count: int = 256, block_ms: int = 0) -> list[tuple[str, str]]:
         since = stream_id(after)
 

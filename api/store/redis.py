@@ -181,6 +181,11 @@ class RedisStore:
         raw = self.client.get(self._k(key))
         return None if raw is None else raw.decode()
 
+    def get_many(self, keys: Sequence[str]) -> list[str | None]:
+        if not keys:
+            return []
+        return [None if raw is None else raw.decode() for raw in self.client.mget([self._k(k) for k in keys])]
+
     def read_stream(self, key: str, after: str, *, count: int = 256, block_ms: int = 0) -> list[tuple[str, str]]:
         if block_ms > 0:
             got = self.client.xread({self._k(key): after}, count=count, block=block_ms)

@@ -215,12 +215,15 @@ def test_published_events_stream_in_order_and_read_after_an_id(store: Store) -> 
 
 
 def test_direct_writes_and_capped_logs(store: Store) -> None:
-    """hset/hdel/set write outside the stream; a log keeps only its last `keep` values."""
+    """hset/hdel/set write outside the stream (get_many reads several values at once, None where missing); a
+    log keeps only its last `keep` values."""
     store.hset("webhooks", {"a": "1", "b": "2"})
     assert store.hdel("webhooks", "a") and not store.hdel("webhooks", "a")
     assert store.hgetall("webhooks") == {"b": "2"}
     store.set("cursor", "4-1")
     assert store.get("cursor") == "4-1"
+    store.set("other", "x")
+    assert store.get_many(["cursor", "missing", "other"]) == ["4-1", None, "x"] and store.get_many([]) == []
     for n in range(7):
         store.log("log", str(n), keep=3)
     assert store.lrange("log") == ["4", "5", "6"]
