@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,15 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import ROOT
+from benchmarks.bench_api import _free_port
 from benchmarks.bench_city import simulate_day
 
 SCENARIO = "scenarios/porto-centre-day.toml"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def demo_day(scenario: str = SCENARIO) -> dict[str, Any]:

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import ROOT
-from benchmarks.bench_demo import SCENARIO, _free_port
+from benchmarks.bench_api import _free_port
+from benchmarks.bench_demo import SCENARIO
 
 
 def _browser() -> Any:

@@ -439,6 +439,7 @@ class _Batch:
         load = allocator.load
         assert load is not None
         limit = self.store_first_time[j] + allocator.max_detour_s
+        placed = order.placed_at
         best: tuple[int, int, int] | None = None  # (door arrival, road time, row)
         for r in self.store_ranked[j, :self.store_count[j]].tolist():
             time = int(self.store_times[j, r])
@@ -447,17 +448,16 @@ class _Batch:
             store = allocator.stores[r]
             if self.inventory.missing(store.id, needed) is not None:
                 continue
-            # leaves when picked and a courier is free; the picking part bounds it from below, so a store
-            # that cannot beat the best door arrival even so is not asked for its couriers (later rows never
-            # win a tie: they are no nearer and, as near, come after in the stable ranking)
-            placed = order.placed_at
-            earliest = max(load.picking_done_at(store, placed), placed)
-            if best is not None and earliest + time >= best[0]:
+            # it leaves once picked (not before it is placed) and a courier is free; the picking part bounds it
+            # from below, so a store that cannot beat the best door arrival even so is not asked for its couriers
+            # (later rows never win a tie: they are no nearer and, as near, come after in the stable ranking)
+            picked = max(load.picking_done_at(store, placed), placed)
+            if best is not None and picked + time >= best[0]:
                 continue
             free = load.courier_free_at(store, placed)
             if free is None:
                 continue
-            leaves = max(earliest, free)
+            leaves = max(picked, free)
             if best is None or (leaves + time, time, r) < best:
                 best = (leaves + time, time, r)
         return None if best is None else best[2]

@@ -202,6 +202,10 @@ class Dispatcher:
         """Every order not done yet, without a copy (read it at once: it changes with the dispatcher)."""
         return self._orders.values()
 
+    def is_open(self, order_id: str) -> bool:
+        """Whether the order is open: tracked here and on no courier."""
+        return order_id in self._open
+
     def queue(self) -> tuple[DispatchOrder, ...]:
         """The open orders first come, first served (`FIFO`)."""
         return self._open.arrays().orders
@@ -406,7 +410,7 @@ class Dispatcher:
         self._advance(now)
         if order_id not in self._orders:
             raise InvalidDispatchError("order_id", f"unknown order {order_id!r}")
-        if order_id not in self._open:
+        if not self.is_open(order_id):
             raise InvalidDispatchError("order_id", f"order {order_id!r} is already on a courier")
         self._track_picking(self._orders.pop(order_id), add=False)
         self._open.discard(order_id)
@@ -515,12 +519,11 @@ class Dispatcher:
         """Ask the policy, commit the trips that start now (their couriers become `assigned`)."""
         self._advance(now)
         decisions = self.policy.decide(self.state(now, copy=False))
-        open_ids = self._open
         for trip in decisions.trips:
             c = self._couriers.get(trip.courier_id)
             if c is None or c.carrying or c.status not in ("idle", "returning"):
                 raise InvalidDispatchError("decisions.trips", f"courier {trip.courier_id!r} cannot start a trip")
-            missing = [oid for oid in trip.order_ids if oid not in open_ids]
+            missing = [oid for oid in trip.order_ids if not self.is_open(oid)]
             if missing:
                 raise InvalidDispatchError("decisions.trips", f"orders {missing} are not open")
         for trip in decisions.trips:

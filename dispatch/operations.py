@@ -282,7 +282,7 @@ class Operations:
     def cancellable(self, order_id: str) -> bool:
         """Whether the order is open at its store and no courier has it yet."""
         booked = self.orders.get(order_id)
-        return booked is not None and order_id in {o.id for o in self.dispatchers[booked.store].open_orders}
+        return booked is not None and self.dispatchers[booked.store].is_open(order_id)
 
     def cancel(self, order_id: str, now: int) -> Outcome:
         """Withdraw an order no courier has yet, releasing its stock and room; nothing if it cannot be."""

@@ -126,7 +126,7 @@ class _Simple:
         done: set[str] = set()
         trips: list[Trip] = []
         # who may join a bundle: ready, not a return, not in a trip yet (the head itself is left out below)
-        locations = np.fromiter((o.location for o in ready), dtype=np.int64, count=len(ready))
+        locations = queue.locations[at]
         free = np.fromiter((not o.is_return for o in ready), dtype=np.bool_, count=len(ready))
         position = {o.id: k for k, o in enumerate(ready)}
         for k, head in enumerate(ready):

@@ -45,7 +45,7 @@ from dispatch.model import (
     check_units,
     open_at,
 )
-from dispatch.state import NO_COURIER, DispatchOrder
+from dispatch.state import NO_COURIER, DispatchOrder, QueueArrays
 from routing.matrix import UNREACHABLE, IntArray
 
 if TYPE_CHECKING:
@@ -337,7 +337,7 @@ class DispatcherLoad:
         pickers = self.pickers.get(store.id, self.default_pickers)
         start = now
         if d is not None:
-            picking = self._queue(d).picking  # when each order still to pick will be ready, ascending
+            picking = d.picking()  # when each order still to pick will be ready, ascending
             waiting = len(picking) - int(np.searchsorted(picking, now, side="right"))
             if waiting >= pickers:
                 start = int(picking[-pickers])
@@ -387,40 +387,34 @@ class DispatcherLoad:
         queue = self._queue(d)
         first = _load_kernel.first_free(at_store[keep], table.rank[keep], table.shift_end[keep],
                                         table.profile[keep], queue.round_trips(d, table.profiles),
-                                        queue.ready_at, queue.service_s, d.tick_s)
+                                        queue.arrays.ready_at, queue.arrays.service_s, d.tick_s)
         return None if first == _load_kernel.NONE else int(first)
 
 
 @dataclass(slots=True)
 class _Queue:
-    """A store's open orders first come, first served, as arrays (what the store load reads of them)."""
+    """A store's open orders first come, first served (the dispatcher's `QueueArrays`) and the round trips to
+    their doors, computed once per tuple of profiles."""
 
-    locations: IntArray
-    ready_at: IntArray
-    service_s: IntArray
-    picking: IntArray
-    """When each order that is not a return will be ready, ascending (what the pickers have to do)."""
+    arrays: QueueArrays
     trips: dict[tuple[str, ...], IntArray]
 
     @classmethod
     def of(cls, d: Dispatcher) -> _Queue:
-        queue = d.queue_arrays()
-        return cls(locations=queue.locations, ready_at=queue.ready_at, service_s=queue.service_s,
-                   picking=d.picking(), trips={})
+        return cls(arrays=d.queue_arrays(), trips={})
 
     def round_trips(self, d: Dispatcher, profiles: tuple[str, ...]) -> IntArray:
         """Store -> door -> store seconds of each queued order (columns) by each of `profiles` (rows; -1: a way
         is unreachable)."""
         got = self.trips.get(profiles)
         if got is None:
-            home = d.store_location
+            home, doors = d.store_location, self.arrays.locations
             rows = []
             for p in profiles:
                 dur = d.travel.durations[p]
-                out, back = dur[home, self.locations], dur[self.locations, home]
+                out, back = dur[home, doors], dur[doors, home]
                 rows.append(np.where((out >= UNREACHABLE) | (back >= UNREACHABLE), -1, out + back))
-            got = self.trips[profiles] = np.stack(rows) if rows else np.empty((0, len(self.locations)),
-                                                                               dtype=np.int64)
+            got = self.trips[profiles] = np.stack(rows)
         return got
 
 

@@ -415,17 +415,14 @@ class OpenQueue:
 
     def __init__(self, orders: Iterable[DispatchOrder] = ()) -> None:
         ordered = sorted(orders, key=FIFO)
-        self._keys: list[tuple[int, int, str]] = [FIFO(o) for o in ordered]
         self._orders = ordered
         self._by_id = {o.id: o for o in ordered}
         not_ready = np.empty(len(ordered), dtype=object)
         not_ready[:] = [unassigned(o.id, NOT_READY) for o in ordered]
-        self._columns = (_ints([o.ready_at for o in ordered]), _ints([o.location for o in ordered]),
-                         _ints([o.service_s for o in ordered]), not_ready)
+        self._columns = (np.array([o.ready_at for o in ordered], dtype=np.int64),
+                         np.array([o.location for o in ordered], dtype=np.int64),
+                         np.array([o.service_s for o in ordered], dtype=np.int64), not_ready)
         self._arrays: QueueArrays | None = None
-
-    def __len__(self) -> int:
-        return len(self._orders)
 
     def __contains__(self, order_id: object) -> bool:
         return order_id in self._by_id
@@ -433,9 +430,7 @@ class OpenQueue:
     def add(self, order: DispatchOrder) -> None:
         """Put `order` in its place (replacing an order of the same id)."""
         self.discard(order.id)
-        key = FIFO(order)
-        i = bisect.bisect_left(self._keys, key)
-        self._keys.insert(i, key)
+        i = bisect.bisect_left(self._orders, FIFO(order), key=FIFO)
         self._orders.insert(i, order)
         self._by_id[order.id] = order
         ready_at, locations, service_s, not_ready = self._columns
@@ -451,8 +446,7 @@ class OpenQueue:
         order = self._by_id.pop(order_id, None)
         if order is None:
             return
-        i = bisect.bisect_left(self._keys, FIFO(order))
-        del self._keys[i]
+        i = bisect.bisect_left(self._orders, FIFO(order), key=FIFO)
         del self._orders[i]
         self._columns = tuple(np.delete(column, i) for column in self._columns)  # type: ignore[assignment]
         self._arrays = None
@@ -463,10 +457,6 @@ class OpenQueue:
             self._arrays = QueueArrays(orders=tuple(self._orders), ready_at=ready_at, locations=locations,
                                        service_s=service_s, not_ready=not_ready)
         return self._arrays
-
-
-def _ints(values: list[int]) -> npt.NDArray[np.int64]:
-    return np.array(values, dtype=np.int64) if values else np.empty(0, dtype=np.int64)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -160,8 +160,15 @@ class FastestPaths:
         mask = np.zeros(self.network.n_nodes, dtype=np.bool_)
         mask[targets] = True
         self._graph(hour, False)
-        return _rows(lambda source: self.search(source, targets, hour=hour, is_target=mask), sources, len(targets),
-                     threads)
+        durations = np.empty((len(sources), len(targets)), dtype=np.int64)
+        distances = np.empty_like(durations)
+
+        def rows(chunk: range) -> None:
+            for i in chunk:
+                durations[i], distances[i] = self.search(int(sources[i]), targets, hour=hour, is_target=mask)
+
+        _in_threads(rows, [range(k, len(sources), threads) for k in range(max(1, min(threads, len(sources))))])
+        return durations, distances
 
 
 class ExactCCH:
@@ -212,7 +219,7 @@ class ExactCCH:
             up, down = down, up
         packed = k.one_to_many(h.indptr, h.indices, up, down, int(h.rank[int(source)]),
                                h.rank[np.asarray(targets, dtype=np.int64)], *self._arrays())
-        return unpack(np.where(packed >= k.INF, _NOT_REACHED, packed), kernel().LENGTH_BITS)
+        return _unpacked(packed)
 
     def _arrays(self) -> tuple[IntArray, npt.NDArray[np.bool_], IntArray]:
         """This thread's scratch of the kernels (best, mark, selection)."""
@@ -239,7 +246,7 @@ class ExactCCH:
         if len(ranks) and len(wanted):
             step = -(-len(ranks) // max(1, min(threads, len(ranks))))
             _in_threads(rows, [slice(a, a + step) for a in range(0, len(ranks), step)])
-        return unpack(np.where(packed >= k.INF, _NOT_REACHED, packed), kernel().LENGTH_BITS)
+        return _unpacked(packed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,24 +297,15 @@ def cch_order(network: RoadNetwork, profile: str | Profile) -> IntArray:
     return network.cached(("cch_order", spec.oneway), make)
 
 
+def _unpacked(packed: IntArray) -> tuple[IntArray, IntArray]:
+    """Seconds and metres from the exact CCH's packed weights (`unpack`; its INF is not reached)."""
+    return unpack(np.where(packed >= _cch_kernel().INF, _NOT_REACHED, packed), kernel().LENGTH_BITS)
+
+
 def _cch_kernel() -> ModuleType:
     from routing import _cch_exact
 
     return _cch_exact
-
-
-def _rows(search: Callable[[int], tuple[IntArray, IntArray]], sources: IntArray, n_targets: int,
-          threads: int) -> tuple[IntArray, IntArray]:
-    """`search` from each of `sources` as matrix rows, on `threads` threads (rows are independent)."""
-    durations = np.empty((len(sources), n_targets), dtype=np.int64)
-    distances = np.empty_like(durations)
-
-    def rows(chunk: range) -> None:
-        for i in chunk:
-            durations[i], distances[i] = search(int(sources[i]))
-
-    _in_threads(rows, [range(k, len(sources), threads) for k in range(max(1, min(threads, len(sources))))])
-    return durations, distances
 
 
 def _in_threads(work: Callable[[_Part], None], parts: list[_Part]) -> None:

@@ -186,8 +186,6 @@ class PlacePool:
         self.hour = hour
         self.collect = collect
         self.version = 0
-        self._fresh = 0
-        """New places since `collect` was last called."""
         self._node = np.full(capacity, -1, dtype=np.int64)
         self._slot: dict[int, int] = {}
         self._free = list(range(capacity - 1, -1, -1))
@@ -256,7 +254,6 @@ class PlacePool:
             return slot
         if not 0 <= node < self.oracle.network.n_nodes:
             raise InvalidProblemError(f"node {node} is outside the network's {self.oracle.network.n_nodes} nodes")
-        self._fresh += 1
         if not self._free:
             self._make_room()
         slot = self._free.pop()
@@ -291,7 +288,6 @@ class PlacePool:
 
     def retain(self, keep: Iterable[int]) -> int:
         """Free every live index but the pinned ones and `keep`; returns how many were freed."""
-        self._fresh = 0
         keep_set = set(int(k) for k in keep) | self._pinned
         gone = [slot for slot in self._slot.values() if slot not in keep_set]
         for slot in gone:
@@ -308,7 +304,7 @@ class PlacePool:
         return len(gone)
 
     def _make_room(self) -> None:
-        if self.collect is not None and self._fresh:
+        if self.collect is not None:
             self.retain(self.collect())
         if self._free and len(self._free) >= self.capacity // 4:
             return
@@ -359,7 +355,7 @@ class PlacePool:
         if hour == self.hour:
             return
         before, self.hour = self.hour, hour
-        if self.collect is not None and self._fresh:
+        if self.collect is not None:
             self.retain(self.collect())
         slots = np.array(sorted(self._slot.values()), dtype=np.int64)
         nodes = self._node[slots]
