@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -376,8 +376,18 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
         command = {"op": "place", "order": order_json, "tracking": tracking}
         record = {"id": order.id, "state": "received", "mode": order.mode, "location": json.dumps(order.location),
                   "promise": json.dumps(None if body.promise is None else body.promise.kind), "tracking": tracking}
-        reply = service.submit(command, idempotency=(idempotency_key, body_hash(order_json)),
-                               order=(order.id, record))
+        idempotency = (idempotency_key, body_hash(order_json))
+        if service.admitter is not None:  # admitted here: answered without waiting for the worker
+            now = service.clock()
+            admitted = service.admitter.place(replace(order, placed_at=now), command, now=now,
+                                              idempotency=idempotency, record=record)
+            service.check_appended(admitted.appended)
+            if admitted.appended.status == "short":
+                raise ApiError(503, "busy", "other orders kept taking the stock or room this order needs; retry "
+                                            "with the same Idempotency-Key", "items")
+            reply: dict[str, Any] | None = {"ok": True}
+        else:
+            reply = service.submit(command, idempotency=idempotency, order=(order.id, record))
         view = _order_view(order.id, store.hgetall(order_key(order.id)))
         if reply is None:
             return JSONResponse(view, status_code=202)
@@ -427,7 +437,10 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
     @app.put("/v1/stores/{store_id}/stock/{sku}", tags=["stores"], responses=QUEUED)
     def set_stock(store_id: str, sku: str, body: StockRequest, _who: OrderSystem) -> JSONResponse:
         """The store counted this many units orders can still take (real-time stock in every channel)."""
-        reply = service.submit({"op": "stock", "store": store_id, "sku": sku, "available": body.available})
+        if store_id not in service.config()["stores"]:
+            raise ApiError(422, "invalid", f"unknown dark store {store_id!r}", "store")
+        reply = service.submit({"op": "stock", "store": store_id, "sku": sku, "available": body.available},
+                               count=(f"stock:{store_id}", sku, body.available))
         return _answer(reply, lambda r: (200, {"store": store_id, "sku": sku, "available": body.available}))
 
     # --- courier app -----------------------------------------------------------------------------------------

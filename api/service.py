@@ -17,13 +17,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from api.admission import Admitter
 from api.deployment import Deployment
 from api.errors import ApiError
 from api.metrics import Metrics
 from api.settings import Settings
 from api.store import Store, key_id, open_store
+from api.store.base import Appended
 from api.webhooks import Sender
 from api.worker import Worker
+from dispatch.inventory import Inventory
 
 CACHE_S = 1.0
 """How long an API process reuses the published configuration before reading it again."""
@@ -79,6 +82,8 @@ class Service:
         self._config: tuple[float, dict[str, Any]] | None = None
         if settings.admin_key is not None:
             self.store.put_key(key_id(settings.admin_key.get_secret_value()), {"role": "admin", "courier": ""})
+        self.store.seed_counters(Inventory(deployment.facilities).counters())  # what the first worker seeds too
+        self.admitter = Admitter(self.store, deployment) if settings.admission == "api" else None
 
     def open_orders(self) -> dict[str, int]:
         """Orders each store's dispatcher tracks, from the worker of this process holding the lease (if any)."""
@@ -112,16 +117,23 @@ class Service:
     # --- commands ------------------------------------------------------------------------------------------
 
     def submit(self, command: Mapping[str, Any], *, idempotency: tuple[str, str] | None = None,
-               order: tuple[str, Mapping[str, str]] | None = None) -> dict[str, Any] | None:
-        """Append `command` (durable on return) and wait for the worker's reply (None: not applied in time)."""
-        appended = self.store.append(command, now=self.clock(), idempotency=idempotency, order=order)
+               order: tuple[str, Mapping[str, str]] | None = None,
+               count: tuple[str, str, int] | None = None) -> dict[str, Any] | None:
+        """Append `command` (durable on return) and wait for the worker's reply (None: not applied in time).
+        `count` sets a counter as the command is appended (see `Store.append`)."""
+        appended = self.store.append(command, now=self.clock(), idempotency=idempotency, order=order, count=count)
+        self.check_appended(appended)
+        return self.store.wait_reply(appended.seq, self.settings.reply_timeout_s)
+
+    @staticmethod
+    def check_appended(appended: Appended) -> None:
+        """ApiError for an idempotency key used with another body (422) or an order id taken (409)."""
         if appended.status == "conflict":
             raise ApiError(422, "idempotency_key_reused", "this Idempotency-Key was used with another request body",
                            "Idempotency-Key")
         if appended.status == "exists":
             raise ApiError(409, "order_exists", "an order with this id exists (placed with another "
                                                 "Idempotency-Key)", "id")
-        return self.store.wait_reply(appended.seq, self.settings.reply_timeout_s)
 
     # --- keys ----------------------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ Command-line flags of `lastmile serve` override them. Every setting is listed in
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +28,11 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535, description="port to listen on")
     workers: int = Field(1, ge=0, description="dispatch workers in this process (0: run them with `lastmile "
                                                "worker`); one holds the lease, the others stand by")
+    admission: Literal["worker", "api"] = Field(
+        "worker", description="who admits a posted order (allocation, quote, stock and room reserved): `worker` "
+                              "answers once the dispatch worker placed it (its courier plan included); `api` "
+                              "answers as soon as this process admitted it and appended it with its counts "
+                              "taken, and the worker dispatches it after (much higher throughput)")
     reply_timeout_s: float = Field(5.0, gt=0, description="how long a request waits for the dispatch worker "
                                                           "before answering 202 (accepted, not yet applied)")
     max_body_bytes: int = Field(1_000_000, gt=0, description="larger request bodies get 413")

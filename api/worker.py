@@ -33,9 +33,9 @@ from api.deployment import Deployment
 from api.errors import ConflictError
 from api.metrics import STATS_KEY
 from api.store import Op, Store, courier_key, order_key, planned_key, route_key, tracking_key
-from api.store.base import EVENTS_STREAM, Applied
+from api.store.base import COUNTER_PREFIX, EVENTS_STREAM, Applied
 from dispatch.errors import DispatchError, InvalidDispatchError
-from dispatch.operations import Event, Operations, Outcome, items_from_json, order_from_json
+from dispatch.operations import Admission, Event, Operations, Outcome, items_from_json, order_from_json
 from dispatch.state import Trip
 
 log = logging.getLogger("lastmile.worker")
@@ -61,6 +61,9 @@ SHIFTS_KEY = "couriers:shift"
 """Whether each courier is on shift (a hash, courier id: `on` or `off`; absent: never started one)."""
 ON_TIME_KEY = "stats:on_time"
 """Deliveries with a promise, counted `on_time` and `late` (a hash): the console's on-time rate."""
+LOAD_KEY = "load"
+"""Each store's load as allocation sees it (`Operations.load_estimates`, JSON), rewritten with every publish: API
+processes that admit orders themselves allocate by it (`api.admission`)."""
 
 
 def error_reply(error: DispatchError | ValueError, code: str = "invalid") -> dict[str, Any]:
@@ -135,6 +138,8 @@ class Worker:
             self.orders, self.routes = envelope["orders"], envelope["routes"]
             self.planned = envelope.get("planned", {})
             self.arrivals, self.last_tick = envelope["arrivals"], envelope["last_tick"]
+        self.store.seed_counters(core.allocator.inventory.counters())  # a first start: the counts to reserve from
+        core.allocator.inventory.journal = []
         self.core = core
         log.info("%s took the lease: restored to command %d, stream at %d", self.name, self.seq,
                  self.store.last_seq())
@@ -205,10 +210,12 @@ class Worker:
     def _publish(self, batch: list[Applied]) -> bool:
         """Publish applied commands (renewing the lease when due, so that a long batch keeps it); False (and the
         core dropped, to be recovered) if the lease was lost."""
-        if self._open_changed:  # the open orders' index rides on the batch's last command
-            last = batch[-1]
-            batch = [*batch[:-1], Applied(seq=last.seq, reply=last.reply, ops=[
-                *last.ops, Op(kind="set", key=OPEN_ORDERS_KEY, value=json.dumps(list(self.orders)))])]
+        assert self.core is not None
+        extra = [Op(kind="set", key=LOAD_KEY, value=json.dumps(self.core.load_estimates(self.core.now)))]
+        if self._open_changed:
+            extra.append(Op(kind="set", key=OPEN_ORDERS_KEY, value=json.dumps(list(self.orders))))
+        last = batch[-1]  # the stores' load and the open orders' index ride on the batch's last command
+        batch = [*batch[:-1], Applied(seq=last.seq, reply=last.reply, ops=[*last.ops, *extra])]
         if self.holds_lease() and self.store.publish(self.name, batch):
             self._open_changed = False
             self.seq = batch[-1].seq
@@ -236,6 +243,7 @@ class Worker:
         ops.extend(self._stream(seq, command, reply, outcome))
         ops.extend(self._views(outcome))
         ops.extend(self._plans())
+        ops.extend(self._counts())
         if outcome.events:
             ops.append(Op(kind="hincrby", key=STATS_KEY, value=dict(Counter(e.event for e in outcome.events))))
             on_time = Counter("on_time" if e.fields["on_time"] else "late" for e in outcome.events
@@ -262,7 +270,9 @@ class Worker:
             self._open_changed = True
             if command.get("tracking"):
                 ops.append(Op(kind="set", key=tracking_key(command["tracking"]), value=order.id))
-            return core.place(order, now), {}
+            admission = command.get("admission")
+            return core.place(order, now, admission=None if admission is None else Admission.from_json(
+                order.id, admission)), {}
         if op == "quote":
             quote = core.quote(tuple(command["location"]), items_from_json(command["items"]), now)
             return Outcome(), {"quote": asdict(quote)}
@@ -329,6 +339,11 @@ class Worker:
         for c in on_shift:
             if c in fresh.store_of:
                 fresh.shift(c, True, now)
+        ops.extend(Op(kind="delete", key=COUNTER_PREFIX + name) for name in core.allocator.inventory.counters())
+        fresh_counts = fresh.allocator.inventory.counters()
+        ops.extend(Op(kind="hset", key=COUNTER_PREFIX + name, value={f: str(v) for f, v in fields.items()})
+                   for name, fields in fresh_counts.items() if fields)
+        fresh.allocator.inventory.journal = []
         ops.extend(Op(kind="delete", key=route_key(c)) for c in sorted(self.routes))
         ops.extend(Op(kind="delete", key=planned_key(c)) for c in sorted(self.planned))
         self.planned, self._decided = {}, {}
@@ -338,6 +353,20 @@ class Worker:
         self.core, self.deployment, self.routes = fresh, deployment, {}
 
     # --- views ---------------------------------------------------------------------------------------------
+
+    def _counts(self) -> list[Op]:
+        """What the core's counts changed by beyond what appends took (releases, stock counted, a redirected
+        parcel's compartments), as increments of the store's counters."""
+        assert self.core is not None
+        journal = self.core.allocator.inventory.journal
+        if not journal:
+            return []
+        deltas: dict[str, dict[str, int]] = {}
+        for name, f, delta in journal:
+            fields = deltas.setdefault(name, {})
+            fields[f] = fields.get(f, 0) + delta
+        journal.clear()
+        return [Op(kind="hincrby", key=COUNTER_PREFIX + name, value=fields) for name, fields in deltas.items()]
 
     def _stream(self, seq: int, command: Mapping[str, Any], reply: Mapping[str, Any],
                 outcome: Outcome) -> list[Op]:

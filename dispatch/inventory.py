@@ -9,7 +9,16 @@ from types import MappingProxyType
 from typing import Any
 
 from dispatch.errors import InvalidFacilityError, ReservationError
-from dispatch.model import COMPARTMENT_SIZES, CompartmentSize, DarkStore, Facility, Locker, PickupPoint, check_int
+from dispatch.model import (
+    COMPARTMENT_SIZES,
+    MAX_INT,
+    CompartmentSize,
+    DarkStore,
+    Facility,
+    Locker,
+    PickupPoint,
+    check_int,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,8 +40,33 @@ class Reservation:
                 raise ReservationError(f"compartments[{i}]", f"must be one of {list(COMPARTMENT_SIZES)}, got {size!r}")
 
 
+Counter = tuple[str, str]
+"""One count orders consume, as (name, field): (`stock:STORE`, SKU), (`pickup:POINT`, `free`) or
+(`locker:LOCKER`, SIZE). A live store keeps these counts beside the core (see `api/store`)."""
+
+
+def stock_counter(store: str, sku: str) -> Counter:
+    return (f"stock:{store}", sku)
+
+
+def claims_of(reservation: Reservation) -> list[tuple[str, str, int]]:
+    """The counts a reservation takes: (name, field, units) per counter (see `Counter`)."""
+    out = [(*stock_counter(reservation.store, sku), qty) for sku, qty in reservation.stock.items()
+           if reservation.store is not None]
+    if reservation.pickup_point is not None:
+        out.append((f"pickup:{reservation.pickup_point}", "free", 1))
+    for size in COMPARTMENT_SIZES:
+        wanted = reservation.compartments.count(size)
+        if wanted and reservation.locker is not None:
+            out.append((f"locker:{reservation.locker}", size, wanted))
+    return out
+
+
 class Inventory:
-    """Counts that orders consume: never negative, changed only by reserve/release (thread-safe, all or nothing)."""
+    """Counts that orders consume: never negative, changed only by reserve/release (thread-safe, all or nothing).
+
+    With `journal` a list, every change of a count is appended to it as (name, field, delta) (see `Counter`),
+    but for reservations made `unjournaled` (what a live store has counted already)."""
 
     def __init__(self, facilities: Sequence[Facility]) -> None:
         self._stock: dict[str, dict[str, int]] = {}
@@ -40,6 +74,7 @@ class Inventory:
         self._compartments: dict[str, dict[CompartmentSize, int]] = {}
         self._reservations: dict[str, Reservation] = {}
         self.lock = threading.RLock()
+        self.journal: list[tuple[str, str, int]] | None = None
         for i, facility in enumerate(facilities):
             if facility.id in self._stock or facility.id in self._capacity or facility.id in self._compartments:
                 raise InvalidFacilityError(f"facilities[{i}].id", f"duplicate id {facility.id!r}")
@@ -172,7 +207,23 @@ class Inventory:
                 for size in reservation.compartments:
                     free[size] -= 1
             self._reservations[order] = reservation
+            self._note(claims_of(reservation), -1)
         return reservation
+
+    def reserve_unjournaled(self, reservation: Reservation) -> Reservation:
+        """`reserve` what `reservation` holds without journaling it (a live store took its counts already)."""
+        with self.lock:
+            journal, self.journal = self.journal, None
+            try:
+                return self.reserve(reservation.order, store=reservation.store, stock=reservation.stock,
+                                    pickup_point=reservation.pickup_point, locker=reservation.locker,
+                                    compartments=reservation.compartments)
+            finally:
+                self.journal = journal
+
+    def _note(self, claims: Iterable[tuple[str, str, int]], sign: int) -> None:
+        if self.journal is not None:
+            self.journal.extend((name, field_, sign * units) for name, field_, units in claims)
 
     def release(self, order: str) -> Reservation:
         """Give back everything `order` holds (on cancel); raises ReservationError for an order holding nothing."""
@@ -190,6 +241,7 @@ class Inventory:
                 free = self._compartments[reservation.locker]
                 for size in reservation.compartments:
                     free[size] += 1
+            self._note(claims_of(reservation), 1)
         return reservation
 
     def fulfil(self, order: str) -> Reservation:
@@ -218,7 +270,43 @@ class Inventory:
             shelf = self._store(store)
             before = shelf.get(sku, 0)
             shelf[sku] = int(available)
+            if available != before:
+                self._note([(*stock_counter(store, sku), available - before)], 1)
             return before
+
+    def adjust_stock(self, store: str, sku: str, delta: int) -> int:
+        """Add `delta` units of `sku` to `store`'s shelf (never below 0), unjournaled: a live store that set its own
+        count turned a `set_stock` into this delta. Returns the level after."""
+        check_int(ReservationError, "delta", delta, minimum=-MAX_INT)
+        with self.lock:
+            shelf = self._store(store)
+            shelf[sku] = max(0, shelf.get(sku, 0) + int(delta))
+            return shelf[sku]
+
+    def counters(self) -> dict[str, dict[str, int]]:
+        """Every count (see `Counter`) as {name: {field: units}}."""
+        with self.lock:
+            out = {f"stock:{store}": dict(shelf) for store, shelf in self._stock.items()}
+            out.update({f"pickup:{p}": {"free": n} for p, n in self._capacity.items()})
+            out.update({f"locker:{lk}": {str(k): v for k, v in free.items()}
+                        for lk, free in self._compartments.items()})
+            return out
+
+    def set_counters(self, levels: Mapping[str, Mapping[str, int]]) -> None:
+        """Overwrite the given counts (names and fields of `counters`; unknown names are an error)."""
+        with self.lock:
+            for name, fields in levels.items():
+                kind, _, facility = name.partition(":")
+                if kind == "stock":
+                    self._store(facility).update({k: int(v) for k, v in fields.items()})
+                elif kind == "pickup":
+                    self._pickup_point(facility)
+                    self._capacity[facility] = int(fields.get("free", self._capacity[facility]))
+                elif kind == "locker":
+                    free = self._locker(facility)
+                    free.update({size: int(v) for size, v in fields.items() if size in free})
+                else:
+                    raise ReservationError("counter", f"unknown counter {name!r}")
 
     def snapshot(self) -> dict[str, Any]:
         """The counts left and every reservation, JSON-ready (see `dispatch.operations` for the format)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from dispatch.model import DarkStore
@@ -25,3 +26,32 @@ class StoreLoad(Protocol):
         no plan for it (greedy and batch plan only orders ready by their next tick) or the store has none."""
         ...
 
+
+
+class PublishedLoad:
+    """A `StoreLoad` from estimates another process published (`Operations.load_estimates`): per store id, when an
+    order placed at the time of publishing would be picked and when a courier would be free (None: none on
+    shift). Asked later, an estimate is never earlier than `now` plus the store's picking time; a store without
+    one has an idle picker and an idle courier. It makes no plans."""
+
+    def __init__(self) -> None:
+        self.estimates: dict[str, tuple[int, int | None]] = {}
+
+    def update(self, estimates: Mapping[str, Sequence[int | None]]) -> None:
+        """Take newly published estimates ({store: [picking_done_at, courier_free_at]})."""
+        out: dict[str, tuple[int, int | None]] = {}
+        for store, pair in estimates.items():
+            picking, free = pair
+            out[str(store)] = (int(picking or 0), None if free is None else int(free))
+        self.estimates = out
+
+    def picking_done_at(self, store: DarkStore, now: int) -> int:
+        picking = self.estimates.get(store.id, (0, 0))[0]
+        return max(now + store.picking_s, picking)
+
+    def courier_free_at(self, store: DarkStore, now: int) -> int | None:
+        free = self.estimates.get(store.id, (0, 0))[1]
+        return None if free is None else max(now, free)
+
+    def planned_at(self, store: DarkStore, node: int, ready_at: int, boxes: int, now: int) -> int | None:
+        return None

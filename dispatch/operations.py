@@ -43,10 +43,21 @@ from typing import Any, Literal
 
 import numpy as np
 
-from dispatch.allocation import Allocator, snap_facilities
+from dispatch.allocation import Allocation, Allocator, snap_facilities
 from dispatch.engine import CourierEvent, Dispatcher
-from dispatch.errors import InvalidDispatchError
-from dispatch.model import DarkStore, Item, Locker, Order, PickupPoint, Promise, check_location, deadline
+from dispatch.errors import InvalidDispatchError, ReservationError
+from dispatch.inventory import Reservation, claims_of
+from dispatch.model import (
+    CompartmentSize,
+    DarkStore,
+    Item,
+    Locker,
+    Order,
+    PickupPoint,
+    Promise,
+    check_location,
+    deadline,
+)
 from dispatch.packaging import compartments_for
 from dispatch.places import LivePlaces
 from dispatch.policy import DispatchPolicy
@@ -101,6 +112,68 @@ class CourierSetup:
     capacity: int
     shift_start: int
     shift_end: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Admission:
+    """What placing an order decides before dispatch: where it goes or why not (`allocation`), the counts it
+    takes (`reservation`: None when rejected) and the checkout's express quote (`quoted_eta`, `quote_basis`).
+
+    `admit` makes one without changing anything; `Operations.place(order, now, admission=...)` books it as
+    made. A live API admits an order where it is posted (the counts reserved atomically in the live store) and
+    answers at once; the dispatch worker places it later with the admission, so both agree on where it went."""
+
+    allocation: Allocation
+    reservation: Reservation | None = None
+    quoted_eta: int | None = None
+    quote_basis: Mapping[str, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.allocation.allocated != (self.reservation is not None):
+            raise InvalidDispatchError("admission.reservation", "an allocated order holds a reservation, a "
+                                                                "rejected one none")
+
+    def claims(self) -> list[tuple[str, str, int]]:
+        """The counts the order takes: (name, field, units) (see `dispatch.inventory.Counter`)."""
+        return [] if self.reservation is None else claims_of(self.reservation)
+
+    def to_json(self) -> dict[str, Any]:
+        a, r = self.allocation, self.reservation
+        return {"facility": a.facility, "store": a.store, "travel_time_s": a.travel_time_s, "boxes": list(a.boxes),
+                "reason": a.reason, "compartments": list(a.compartments), "node": a.node,
+                "reservation": None if r is None else {
+                    "store": r.store, "stock": dict(r.stock), "pickup_point": r.pickup_point, "locker": r.locker,
+                    "compartments": list(r.compartments)},
+                "quoted_eta": self.quoted_eta, "quote_basis": None if self.quote_basis is None else dict(
+                    self.quote_basis)}
+
+    @classmethod
+    def from_json(cls, order_id: str, data: Mapping[str, Any]) -> Admission:
+        r = data["reservation"]
+        compartments: tuple[CompartmentSize, ...] = tuple(data["compartments"])
+        return cls(allocation=Allocation(order=order_id, facility=data["facility"], store=data["store"],
+                                         travel_time_s=data["travel_time_s"], boxes=tuple(data["boxes"]),
+                                         reason=data["reason"], compartments=compartments, node=data["node"]),
+                   reservation=None if r is None else Reservation(
+                       order=order_id, store=r["store"], stock=r["stock"], pickup_point=r["pickup_point"],
+                       locker=r["locker"], compartments=tuple(r["compartments"])),
+                   quoted_eta=data["quoted_eta"], quote_basis=data["quote_basis"])
+
+
+def admit(allocator: Allocator, quoter: Quoter, order: Order, now: int) -> Admission:
+    """The admission `Operations.place` would make for `order` at `now` (allocation with the allocator's load,
+    express quote without the dispatcher's dry run), leaving the allocator's counts as they were."""
+    inventory = allocator.inventory
+    with inventory.lock:
+        journal, inventory.journal = inventory.journal, None
+        try:
+            alloc = allocator.allocate([order])[0]
+            express = quoter.express_for(alloc, now, plan=False) if order.mode == "courier" and order.items else None
+            reservation = allocator.cancel(order.id) if alloc.allocated else None
+        finally:
+            inventory.journal = journal
+    return Admission(allocation=alloc, reservation=reservation, quoted_eta=None if express is None else express.eta,
+                     quote_basis=None if express is None or express.basis is None else asdict(express.basis))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -235,16 +308,30 @@ class Operations:
 
     # --- orders --------------------------------------------------------------------------------------------
 
-    def place(self, order: Order, now: int) -> Outcome:
-        """A new order: allocate (reserving stock and room), quote, queue its picking, dispatch."""
+    def place(self, order: Order, now: int, *, admission: Admission | None = None) -> Outcome:
+        """A new order: allocate (reserving stock and room), quote, queue its picking, dispatch. With an
+        `admission` (see `Admission`), its allocation, reservation and quote stand: nothing is allocated again."""
         now = self._advance(now)
         if self.journal is not None:
-            self._log("place", now, order=order_to_json(order))
-        alloc = self.allocator.allocate([order])[0]
-        express = self.quoter.express_for(alloc, now, plan=False) if order.mode == "courier" and order.items else None
+            self._log("place", now, order=order_to_json(order),
+                      **({} if admission is None else {"admission": admission.to_json()}))
+        if admission is None:
+            alloc = self.allocator.allocate([order])[0]
+            express = (self.quoter.express_for(alloc, now, plan=False) if order.mode == "courier" and order.items
+                       else None)
+            placed = _placed(order, now, express)
+        else:
+            alloc, express = admission.allocation, None
+            placed = _placed_as(order, now, admission.quoted_eta, admission.quote_basis)
+            if admission.reservation is not None:
+                try:
+                    self.allocator.inventory.reserve_unjournaled(admission.reservation)
+                except ReservationError as e:  # the live store's counts allowed it: the core's must too
+                    alloc = Allocation(order=order.id, facility=None, store=None, travel_time_s=None, boxes=(),
+                                       reason=f"reservation_failed: {e.message}")
         if not alloc.allocated:
-            return Outcome(events=(_placed(order, now, express), Event(t=now, order=order.id, event="rejected",
-                                                                       fields={"reason": alloc.reason})))
+            return Outcome(events=(placed, Event(t=now, order=order.id, event="rejected",
+                                                 fields={"reason": alloc.reason})))
         assert alloc.store is not None and alloc.facility is not None
         promise_by = deadline(order)
         self.orders[order.id] = _Booked(mode=order.mode, store=alloc.store, facility=alloc.facility,
@@ -265,7 +352,18 @@ class Operations:
                                             trip.etas[trip.order_ids.index(order.id)], now)
             if express.eta is not None:
                 d.set_quote(order.id, express.eta)
-        return Outcome(events=(_placed(order, now, express), allocated)) + self._decided(decisions)
+            placed = _placed(order, now, express)
+        elif admission is not None and admission.quoted_eta is not None:
+            d.set_quote(order.id, admission.quoted_eta)
+        return Outcome(events=(placed, allocated)) + self._decided(decisions)
+
+    def load_estimates(self, now: int) -> dict[str, list[int | None]]:
+        """Per store: when an order placed at `now` would be picked and when a courier would be free for it (None:
+        no courier on shift), as allocation sees them (what a `dispatch.load.PublishedLoad` takes)."""
+        out: dict[str, list[int | None]] = {}
+        for sid, store in self.stores.items():
+            out[sid] = [self.load.picking_done_at(store, now), self.load.courier_free_at(store, now)]
+        return out
 
     def pickers_busy(self, store: str) -> int:
         """How many of the store's pickers are picking an order now (the core's time)."""
@@ -319,13 +417,19 @@ class Operations:
         now = self._advance(now)
         return self.quoter.quote(location, items, now)
 
-    def stock(self, store: str, sku: str, available: int, now: int) -> Outcome:
-        """The store counted `available` units of `sku` that orders can still take (deliveries, shrinkage)."""
+    def stock(self, store: str, sku: str, available: int, now: int, *, delta: int | None = None) -> Outcome:
+        """The store counted `available` units of `sku` that orders can still take (deliveries, shrinkage). With
+        `delta`, a live store set its own count and found it `delta` from what it held: the core adds that (it may
+        hold more, by what it released and the store has not counted yet)."""
         now = self._advance(now)
         if store not in self.stores:
             raise InvalidDispatchError("store", f"unknown dark store {store!r}")
-        self.allocator.inventory.set_stock(store, sku, available)
-        self._log("stock", now, store=store, sku=sku, available=available)
+        if delta is None:
+            self.allocator.inventory.set_stock(store, sku, available)
+        else:
+            self.allocator.inventory.adjust_stock(store, sku, delta)
+        self._log("stock", now, store=store, sku=sku, available=available,
+                  **({} if delta is None else {"delta": delta}))
         return Outcome()
 
     # --- dispatch ------------------------------------------------------------------------------------------
@@ -524,11 +628,12 @@ class Operations:
 
 
 _HANDLERS: dict[str, Callable[[Operations, Mapping[str, Any]], Outcome]] = {
-    "place": lambda core, c: core.place(order_from_json(c["order"]), c["now"]),
+    "place": lambda core, c: core.place(order_from_json(c["order"]), c["now"], admission=None if c.get(
+        "admission") is None else Admission.from_json(c["order"]["id"], c["admission"])),
     "cancel": lambda core, c: core.cancel(c["order"], c["now"]),
     "picked": lambda core, c: core.picked(c["order"], c["now"]),
     "collected": lambda core, c: core.collected(c["order"], c["now"]),
-    "stock": lambda core, c: core.stock(c["store"], c["sku"], c["available"], c["now"]),
+    "stock": lambda core, c: core.stock(c["store"], c["sku"], c["available"], c["now"], delta=c.get("delta")),
     "tick": lambda core, c: core.tick(c["store"], c["now"]),
     "shift": lambda core, c: core.shift(c["courier"], bool(c["on"]), c["now"]),
     "position": lambda core, c: core.position(c["courier"], tuple(c["location"]), c["now"]),
@@ -568,6 +673,14 @@ def _placed(order: Order, now: int, express: QuoteOption | None) -> Event:
     fields: dict[str, Any] = {"mode": order.mode, "quoted_eta": None if express is None else express.eta}
     if express is not None and express.basis is not None:
         fields["quote_basis"] = asdict(express.basis)
+    return Event(t=now, order=order.id, event="placed", fields=fields)
+
+
+def _placed_as(order: Order, now: int, quoted_eta: int | None, basis: Mapping[str, int] | None) -> Event:
+    """The `placed` event of an admitted order: the quote its admission gave."""
+    fields: dict[str, Any] = {"mode": order.mode, "quoted_eta": quoted_eta}
+    if basis is not None:
+        fields["quote_basis"] = dict(basis)
     return Event(t=now, order=order.id, event="placed", fields=fields)
 
 

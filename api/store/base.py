@@ -24,18 +24,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-AppendStatus = Literal["accepted", "duplicate", "conflict", "exists"]
+AppendStatus = Literal["accepted", "duplicate", "conflict", "exists", "short"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Appended:
     """What `append` did: `accepted` (a new command at `seq`), `duplicate` (the idempotency key was used before
-    with the same body: `seq` of that command), `conflict` (the key was used with another body) or `exists` (the
-    new order's id is taken by another order)."""
+    with the same body: `seq` of that command), `conflict` (the key was used with another body), `exists` (the
+    new order's id is taken by another order) or `short` (a counter it claims holds less: `short` names it as
+    `name|field`; nothing was written)."""
 
     status: AppendStatus
     seq: int = 0
     now: int = 0
+    short: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,6 +74,14 @@ def stream_id(entry_id: str) -> tuple[int, int]:
     """`"12-3"` as (12, 3), for ordering stream entry ids."""
     seq, _, k = entry_id.partition("-")
     return int(seq), int(k or 0)
+
+
+COUNTER_PREFIX = "count:"
+"""Counters (stock, pickup-point places, locker compartments: `dispatch.inventory.Counter`) are hashes under this
+prefix, e.g. `count:stock:s1` with a field per SKU."""
+
+Claim = tuple[str, str, int]
+"""(counter name, field, units) an appended command takes from a counter (see `Store.append`)."""
 
 
 def order_key(order_id: str) -> str:
@@ -120,9 +130,12 @@ class Store(Protocol):
     # --- command stream ------------------------------------------------------------------------------------
 
     def append(self, command: Mapping[str, Any], *, now: int, idempotency: tuple[str, str] | None = None,
-               order: tuple[str, Mapping[str, str]] | None = None) -> Appended:
+               order: tuple[str, Mapping[str, str]] | None = None, claims: Sequence[Claim] = (),
+               count: Claim | None = None) -> Appended:
         """Append `command` with `seq` and `now` added. `idempotency` is (key, body hash); `order` is (id, fields
-        of its new record): the command is appended only if no order has that id."""
+        of its new record): the command is appended only if no order has that id. `claims` are taken from their
+        counters, all or nothing: if one holds less, nothing is written (`short`). `count` (name, field, value)
+        sets a counter and adds to the command its `delta` from what the counter held. All in one step."""
         ...
 
     def read(self, after: int, *, count: int = 512, block_ms: int = 0) -> list[tuple[int, dict[str, Any]]]:
@@ -204,6 +217,14 @@ class Store(Protocol):
         ...
 
     def load_snapshot(self) -> tuple[int, bytes] | None:
+        ...
+
+    def counters(self, wanted: Sequence[tuple[str, Sequence[str]]]) -> list[list[int]]:
+        """The values of each (counter name, fields) (0 for a field not set), in one round trip."""
+        ...
+
+    def seed_counters(self, levels: Mapping[str, Mapping[str, int]]) -> None:
+        """Set each counter field that is not set yet ({name: {field: value}})."""
         ...
 
     def claim(self, key: str, value: str) -> str:

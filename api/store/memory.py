@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from api.store.base import STREAM_KEEP, Appended, Applied, Op, order_key, stream_id
+from api.store.base import COUNTER_PREFIX, STREAM_KEEP, Appended, Applied, Claim, Op, order_key, stream_id
 
 MAX_REPLIES = 100_000
 """Replies kept for late readers; a retry of an older command reads the order record instead."""
@@ -41,16 +41,28 @@ class MemoryStore:
     # --- command stream ------------------------------------------------------------------------------------
 
     def append(self, command: Mapping[str, Any], *, now: int, idempotency: tuple[str, str] | None = None,
-               order: tuple[str, Mapping[str, str]] | None = None) -> Appended:
+               order: tuple[str, Mapping[str, str]] | None = None, claims: Sequence[Claim] = (),
+               count: Claim | None = None) -> Appended:
         with self._lock:
             if idempotency is not None and idempotency[0] in self._idempotency:
                 fingerprint, seq = self._idempotency[idempotency[0]]
                 return Appended(status="duplicate" if fingerprint == idempotency[1] else "conflict", seq=seq)
             if order is not None and order_key(order[0]) in self._hashes:
                 return Appended(status="exists")
+            for name, field, units in claims:
+                if int(self._hashes.get(COUNTER_PREFIX + name, {}).get(field, "0")) < units:
+                    return Appended(status="short", short=f"{name}|{field}")
+            for name, field, units in claims:
+                counter = self._hashes[COUNTER_PREFIX + name]
+                counter[field] = str(int(counter[field]) - units)
+            extra: dict[str, Any] = {}
+            if count is not None:
+                counter = self._hashes.setdefault(COUNTER_PREFIX + count[0], {})
+                extra["delta"] = int(count[2]) - int(counter.get(count[1], "0"))
+                counter[count[1]] = str(int(count[2]))
             self._last_now = now = max(int(now), self._last_now)
             seq = self._trimmed + len(self._stream) + 1
-            self._stream.append((seq, json.loads(json.dumps({**command, "now": now, "seq": seq}))))
+            self._stream.append((seq, json.loads(json.dumps({**command, **extra, "now": now, "seq": seq}))))
             if idempotency is not None:
                 self._idempotency[idempotency[0]] = (idempotency[1], seq)
             if order is not None:
@@ -117,6 +129,18 @@ class MemoryStore:
     def applied(self) -> int:
         with self._lock:
             return self._applied
+
+    def counters(self, wanted: Sequence[tuple[str, Sequence[str]]]) -> list[list[int]]:
+        with self._lock:
+            return [[int(self._hashes.get(COUNTER_PREFIX + name, {}).get(f, "0")) for f in fields]
+                    for name, fields in wanted]
+
+    def seed_counters(self, levels: Mapping[str, Mapping[str, int]]) -> None:
+        with self._lock:
+            for name, fields in levels.items():
+                counter = self._hashes.setdefault(COUNTER_PREFIX + name, {})
+                for f, value in fields.items():
+                    counter.setdefault(f, str(int(value)))
 
     def reply(self, seq: int) -> dict[str, Any] | None:
         with self._lock:

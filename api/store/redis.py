@@ -18,7 +18,7 @@ from typing import Any
 
 import redis
 
-from api.store.base import STREAM_KEEP, Appended, Applied, order_key
+from api.store.base import COUNTER_PREFIX, STREAM_KEEP, Appended, Applied, Claim, order_key
 
 _APPEND = """
 local idem, order = KEYS[4], KEYS[5]
@@ -31,10 +31,24 @@ if ARGV[3] ~= '' then
   end
 end
 if ARGV[4] ~= '' and redis.call('EXISTS', order) == 1 then return {'exists', 0, 0} end
+local prefix = ARGV[8]
+local claims = cjson.decode(ARGV[6])
+for _, c in ipairs(claims) do
+  local held = tonumber(redis.call('HGET', prefix .. c[1], c[2]) or '0')
+  if held < c[3] then return {'short', 0, 0, c[1] .. '|' .. c[2]} end
+end
+for _, c in ipairs(claims) do redis.call('HINCRBY', prefix .. c[1], c[2], -c[3]) end
+local extra = ''
+if ARGV[7] ~= '' then
+  local c = cjson.decode(ARGV[7])
+  local held = tonumber(redis.call('HGET', prefix .. c[1], c[2]) or '0')
+  redis.call('HSET', prefix .. c[1], c[2], c[3])
+  extra = ',"delta":' .. string.format('%d', c[3] - held)
+end
 local now = math.max(tonumber(ARGV[2]), tonumber(redis.call('GET', KEYS[3]) or '0'))
 redis.call('SET', KEYS[3], now)
 local seq = redis.call('INCR', KEYS[2])
-redis.call('XADD', KEYS[1], seq .. '-0', 'c', ARGV[1] .. ',"now":' .. now .. ',"seq":' .. seq .. '}')
+redis.call('XADD', KEYS[1], seq .. '-0', 'c', ARGV[1] .. extra .. ',"now":' .. now .. ',"seq":' .. seq .. '}')
 if ARGV[3] ~= '' then
   redis.call('HSET', idem, 'hash', ARGV[3], 'seq', seq)
   redis.call('EXPIRE', idem, tonumber(ARGV[5]))
@@ -121,7 +135,8 @@ class RedisStore:
     # --- command stream ------------------------------------------------------------------------------------
 
     def append(self, command: Mapping[str, Any], *, now: int, idempotency: tuple[str, str] | None = None,
-               order: tuple[str, Mapping[str, str]] | None = None) -> Appended:
+               order: tuple[str, Mapping[str, str]] | None = None, claims: Sequence[Claim] = (),
+               count: Claim | None = None) -> Appended:
         text = json.dumps(dict(command), separators=(",", ":"))
         if not text.startswith("{") or text == "{}":
             raise ValueError("a command is a non-empty JSON object")
@@ -129,9 +144,13 @@ class RedisStore:
                 self._k(f"idem:{idempotency[0]}") if idempotency else self._k("idem:"),
                 self._k(order_key(order[0])) if order else self._k("order:")]
         args = [text[:-1], int(now), idempotency[1] if idempotency else "",
-                json.dumps(dict(order[1])) if order else "", IDEMPOTENCY_TTL_S]
-        status, seq, stamped = self._append(keys=keys, args=args)
-        return Appended(status=status.decode(), seq=int(seq), now=int(stamped))
+                json.dumps(dict(order[1])) if order else "", IDEMPOTENCY_TTL_S,
+                json.dumps([[n, f, int(u)] for n, f, u in claims]) if claims else "[]",
+                json.dumps([count[0], count[1], int(count[2])]) if count is not None else "",
+                self._k(COUNTER_PREFIX)]
+        status, seq, stamped, *short = self._append(keys=keys, args=args)
+        return Appended(status=status.decode(), seq=int(seq), now=int(stamped),
+                        short=short[0].decode() if short else "")
 
     def read(self, after: int, *, count: int = 512, block_ms: int = 0) -> list[tuple[int, dict[str, Any]]]:
         if block_ms > 0:
@@ -156,6 +175,21 @@ class RedisStore:
 
     def applied(self) -> int:
         return int(self.client.get(self._k("applied")) or 0)
+
+    def counters(self, wanted: Sequence[tuple[str, Sequence[str]]]) -> list[list[int]]:
+        if not wanted:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for name, fields in wanted:
+            pipe.hmget(self._k(COUNTER_PREFIX + name), list(fields))
+        return [[int(v or 0) for v in got] for got in pipe.execute()]
+
+    def seed_counters(self, levels: Mapping[str, Mapping[str, int]]) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        for name, fields in levels.items():
+            for f, value in fields.items():
+                pipe.hsetnx(self._k(COUNTER_PREFIX + name), f, int(value))
+        pipe.execute()
 
     def reply(self, seq: int) -> dict[str, Any] | None:
         raw = self.client.get(self._k(f"reply:{seq}"))

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from dispatch.errors import InvalidDispatchError
 from dispatch.model import DarkStore, Item, Locker, Order, Promise
-from dispatch.operations import CourierSetup, Event, Operations, OperationsOptions, order_from_json, order_to_json
+from dispatch.operations import (
+    Admission,
+    CourierSetup,
+    Event,
+    Operations,
+    OperationsOptions,
+    admit,
+    order_from_json,
+    order_to_json,
+)
 from dispatch.policy import DispatchPolicy, GreedyPolicy, ReoptimizeOptions, ReoptimizePolicy
 from dispatch.promise import ExpressModel, PromiseOptions
 from routing.network import RoadNetwork
@@ -202,3 +212,39 @@ def test_the_quote_of_a_placed_order_follows_the_dispatchers_plan(network: RoadN
     assert placed["quoted_eta"] == quote.express.eta == NOON + -(-(100 + basis["planned_s"]) // 60) * 60
     greedy = core(network).place(order("o2"), NOON).events[0].fields["quote_basis"]
     assert greedy["planned_s"] is None and greedy["picking_s"] == 120
+
+
+def test_an_admission_places_the_order_where_it_was_admitted(network: RoadNetwork) -> None:
+    """`admit` changes no count; placing with the admission books the same store, boxes and counts as placing
+    without one, and a rejected admission is placed as rejected with its reason."""
+    ops, twin = core(network), core(network)
+    admission = admit(ops.allocator, ops.quoter, order("o1", qty=2), NOON)
+    assert ops.allocator.inventory.available("s1", "MILK") == 5 and admission.claims() == [("stock:s1", "MILK", 2)]
+    assert admission.quoted_eta is not None and admission.quoted_eta > NOON
+    again = Admission.from_json("o1", json.loads(json.dumps(admission.to_json())))
+    assert again == admission
+    mine = ops.place(order("o1", qty=2), NOON, admission=again)
+    theirs = twin.place(order("o1", qty=2), NOON)
+    assert mine.events[1] == theirs.events[1] and mine.events[0].fields["quoted_eta"] == admission.quoted_eta
+    assert ops.allocator.inventory.counters() == twin.allocator.inventory.counters()
+    refused = admit(ops.allocator, ops.quoter, order("o2", qty=9), NOON)
+    assert refused.reservation is None and refused.claims() == []
+    out = ops.place(order("o2", qty=9), NOON, admission=refused)
+    assert kinds(out.events) == ["placed", "rejected"] and out.events[1].fields["reason"] == "out_of_stock: MILK"
+
+
+def test_the_inventory_journal_holds_what_changed_beyond_admissions(network: RoadNetwork) -> None:
+    """With a journal, reservations, releases and stock counts are noted as deltas; an admitted order's booking
+    and a stock delta from a live store are not (the store counted them)."""
+    ops = core(network, couriers=0)
+    journal: list[tuple[str, str, int]] = []
+    ops.allocator.inventory.journal = journal
+    ops.place(order("o1", qty=2), NOON)
+    ops.cancel("o1", NOON + 1)
+    ops.stock("s1", "MILK", 9, NOON + 2)
+    assert journal == [("stock:s1", "MILK", -2), ("stock:s1", "MILK", 2), ("stock:s1", "MILK", 4)]
+    journal.clear()
+    admission = admit(ops.allocator, ops.quoter, order("o2"), NOON + 3)
+    ops.place(order("o2"), NOON + 3, admission=admission)
+    ops.stock("s1", "MILK", 0, NOON + 4, delta=-3)
+    assert journal == [] and ops.allocator.inventory.available("s1", "MILK") == 5

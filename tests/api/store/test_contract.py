@@ -237,3 +237,50 @@ def test_named_leases_are_independent(store: Store) -> None:
     store.release("sender-1", name="webhook-sender")
     assert store.lease("sender-2", 5000, name="webhook-sender")
     assert not store.lease("worker-2", 5000)
+
+
+def test_claims_take_counts_all_or_nothing(store: Store) -> None:
+    """An append takes every claimed count or, if one holds less, writes nothing and names that counter."""
+    store.seed_counters({"stock:s1": {"milk": 3, "eggs": 1}, "pickup:p1": {"free": 1}})
+    store.seed_counters({"stock:s1": {"milk": 99}})  # seeding never overwrites a count
+    short = store.append({"op": "place", "order": {"id": "a"}}, now=1, idempotency=("ka", "h"),
+                         order=("a", {"state": "allocated"}), claims=[("stock:s1", "milk", 2), ("stock:s1", "eggs", 2)])
+    assert short.status == "short" and short.short == "stock:s1|eggs"
+    assert store.last_seq() == 0 and store.hgetall(order_key("a")) == {}
+    assert store.counters([("stock:s1", ["milk", "eggs", "bread"])]) == [[3, 1, 0]]
+    ok = store.append({"op": "place", "order": {"id": "a"}}, now=1, idempotency=("ka", "h"),
+                      order=("a", {"state": "allocated"}), claims=[("stock:s1", "milk", 2), ("pickup:p1", "free", 1)])
+    assert ok.status == "accepted" and ok.seq == 1
+    assert store.counters([("stock:s1", ["milk"]), ("pickup:p1", ["free"])]) == [[1], [0]]
+    again = store.append({"op": "place", "order": {"id": "a"}}, now=1, idempotency=("ka", "h"),
+                         order=("a", {"state": "allocated"}), claims=[("stock:s1", "milk", 2)])
+    assert again.status == "duplicate" and again.seq == 1  # a retry takes nothing, even with counts short
+    assert store.counters([("stock:s1", ["milk"])]) == [[1]]
+
+
+def test_setting_a_count_appends_its_delta(store: Store) -> None:
+    """`count` sets a counter with the append, and the command carries how far the count moved."""
+    store.seed_counters({"stock:s1": {"milk": 3}})
+    store.append({"op": "stock", "store": "s1", "sku": "milk", "available": 10}, now=5, count=("stock:s1", "milk", 10))
+    store.append({"op": "stock", "store": "s1", "sku": "tea", "available": 4}, now=6, count=("stock:s1", "tea", 4))
+    (_, first), (_, second) = store.read(0)
+    assert first["delta"] == 7 and second["delta"] == 4
+    assert store.counters([("stock:s1", ["milk", "tea"])]) == [[10, 4]]
+
+
+def test_concurrent_claims_never_overdraw(store: Store) -> None:
+    """50 appends racing for 10 units: exactly 10 are accepted and the count ends at 0."""
+    store.seed_counters({"stock:s1": {"bread": 10}})
+    results: list[str] = []
+
+    def claim(k: int) -> None:
+        results.append(store.append({"op": "place", "order": {"id": f"o{k}"}}, now=1, order=(f"o{k}", {"s": "x"}),
+                                    claims=[("stock:s1", "bread", 1)]).status)
+
+    threads = [threading.Thread(target=claim, args=(k,)) for k in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count("accepted") == 10 and results.count("short") == 40
+    assert store.counters([("stock:s1", ["bread"])]) == [[0]] and store.last_seq() == 10

@@ -1,0 +1,149 @@
+"""Admission in the API process (`admission = "api"`): 201 without waiting for the worker, counts reserved in the
+store atomically, the worker placing each order where the API admitted it."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.service import Deployment, Service
+from api.store import MemoryStore, Store
+from api.store.redis import RedisStore
+from tests.api.conftest import REDIS_URL
+from tests.api.test_app import ADMIN, TINY, key, make_service, order, until
+
+
+@pytest.fixture(scope="module")
+def deployment() -> Deployment:
+    return Deployment.load(TINY)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request: pytest.FixtureRequest) -> Iterator[Store]:
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    s = RedisStore(REDIS_URL, prefix=request.getfixturevalue("redis_prefix"))
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def service(deployment: Deployment, store: Store) -> Service:
+    return make_service(deployment, store, admission="api")
+
+
+@pytest.fixture
+def client(service: Service) -> Iterator[TestClient]:
+    with TestClient(create_app(service)) as c:
+        yield c
+
+
+def drained(service: Service) -> None:
+    """Wait until the worker applied every command appended so far."""
+    for _ in range(200):
+        if service.store.applied() >= service.store.last_seq():
+            return
+        time.sleep(0.02)
+    raise AssertionError("the worker did not catch up")
+
+
+def test_an_admitted_order_is_dispatched_and_delivered(client: TestClient, service: Service) -> None:
+    """POST → 201 allocated with its store and quote at once; the worker then gives it a courier and delivers."""
+    osys = key(client, "order_system")
+    for cid in service.deployment.couriers:
+        assert client.post(f"/v1/couriers/{cid}/shift", json={"on": True}, headers=ADMIN).status_code == 200
+    r = client.post("/v1/orders", json=order("a1"), headers={**osys, "Idempotency-Key": "a1"})
+    assert r.status_code == 201, r.text
+    placed = r.json()
+    assert placed["state"] == "allocated" and placed["store"] in ("vdnh", "ostankino")
+    assert placed["facility"] == placed["store"] and placed["quoted_eta"] > 10 * 3600
+    courier = until(lambda: client.get("/v1/orders/a1", headers=osys).json()["courier"], service)
+    got = client.get("/v1/orders/a1", headers=osys).json()
+    assert got["store"] == placed["store"]  # the worker placed it where the API admitted it
+    assert [e["event"] for e in got["timeline"]][:3] == ["placed", "allocated", "assigned"]
+    assert got["timeline"][0]["quoted_eta"] == placed["quoted_eta"]
+    app_key = key(client, "courier", courier)
+    for stop, status in (("pickup", "completed"), ("a1", "completed")):
+        service.clock.t += 120  # type: ignore[attr-defined]
+        assert client.post(f"/v1/couriers/{courier}/stops/{stop}", json={"status": status},
+                           headers=app_key).status_code == 200
+    assert client.get("/v1/orders/a1", headers=osys).json()["state"] == "delivered"
+
+
+def test_201_needs_no_worker(deployment: Deployment) -> None:
+    """With no dispatch worker running, an order is still admitted (201, allocated) and its stock taken."""
+    service = make_service(deployment, admission="api", workers=0)
+    with TestClient(create_app(service)) as client:
+        osys = key(client, "order_system")
+        r = client.post("/v1/orders", json=order("n1", qty=2), headers={**osys, "Idempotency-Key": "n1"})
+        assert r.status_code == 201 and r.json()["state"] == "allocated", r.text
+        store = r.json()["store"]
+        held = deployment.facilities[[f.id for f in deployment.facilities].index(store)].stock["milk-1l"]  # type: ignore[union-attr]
+        assert service.store.counters([(f"stock:{store}", ["milk-1l"])]) == [[held - 2]]
+        assert service.store.applied() == 0  # nobody applied it: the answer did not wait
+
+
+def test_the_last_units_go_to_exactly_as_many_orders(client: TestClient, service: Service) -> None:
+    """50 concurrent orders for the last 10 units: exactly 10 admitted, 40 rejected out of stock, none lost."""
+    osys = key(client, "order_system")
+    for s in service.deployment.stores:
+        assert client.put(f"/v1/stores/{s}/stock/bread", json={"available": 5}, headers=osys).status_code == 200
+
+    def post(k: int) -> tuple[int, Any]:
+        r = client.post("/v1/orders", json=order(f"b{k}", sku="bread"), headers={**osys, "Idempotency-Key": f"b{k}"})
+        return r.status_code, r.json()
+
+    with ThreadPoolExecutor(10) as pool:
+        results = list(pool.map(post, range(50)))
+    codes = [c for c, _ in results]
+    assert codes.count(201) == 10 and codes.count(422) == 40
+    assert {body["error"]["message"] for c, body in results if c == 422} == {"out_of_stock: bread"}
+    drained(service)
+    assert service.store.counters([(f"stock:{s}", ["bread"]) for s in service.deployment.stores]) == [[0], [0]]
+    states = [client.get(f"/v1/orders/b{k}", headers=osys).json()["state"] for k in range(50)]
+    assert states.count("rejected") == 40 and len(states) == 50
+
+
+def test_counts_follow_the_core(client: TestClient, service: Service) -> None:
+    """After cancels and stock counts, the store's counters equal the worker's core counts."""
+    osys = key(client, "order_system")
+    for k in range(6):
+        assert client.post("/v1/orders", json=order(f"c{k}"),
+                           headers={**osys, "Idempotency-Key": f"c{k}"}).status_code == 201
+    drained(service)
+    for k in range(3):
+        assert client.post(f"/v1/orders/c{k}/cancel", headers=osys).status_code == 200
+    assert client.put("/v1/stores/vdnh/stock/milk-1l", json={"available": 7}, headers=osys).status_code == 200
+    drained(service)
+    core = service.workers[0].core
+    assert core is not None
+    levels = core.allocator.inventory.counters()
+    names = [n for n in levels if n.startswith("stock:")]
+    published = service.store.counters([(n, sorted(levels[n])) for n in names])
+    assert published == [[levels[n][f] for f in sorted(levels[n])] for n in names]
+    assert levels["stock:vdnh"]["milk-1l"] == 7
+
+
+def test_a_retry_is_answered_as_first_and_takes_nothing(client: TestClient, service: Service) -> None:
+    """The same Idempotency-Key again gives the first answer (201 or 422) and takes no more stock."""
+    osys = key(client, "order_system")
+    headers = {**osys, "Idempotency-Key": "same"}
+    first = client.post("/v1/orders", json=order("i1", qty=3), headers=headers)
+    store = first.json()["store"]
+    before = service.store.counters([(f"stock:{store}", ["milk-1l"])])
+    again = client.post("/v1/orders", json=order("i1", qty=3), headers=headers)
+    assert first.status_code == again.status_code == 201 and again.json()["store"] == store
+    assert service.store.counters([(f"stock:{store}", ["milk-1l"])]) == before
+    other = client.post("/v1/orders", json=order("i2", qty=3), headers=headers)
+    assert other.status_code == 422 and other.json()["error"]["field"] == "Idempotency-Key"
+    placed = [c for _, c in service.store.read(0, count=1000) if c["op"] == "place"]
+    assert [c["order"]["id"] for c in placed] == ["i1"]
+    assert json.loads(json.dumps(placed[0]["admission"]))["store"] == store
