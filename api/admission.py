@@ -4,11 +4,11 @@ and appends it, all before answering, so that `201` needs no dispatch worker (se
 The `Admitter` holds the deployment's allocator and quoter (`dispatch.operations.admit`: the same code the core
 places orders with) over the store's counters (stock, pickup-point places, locker compartments) and the stores'
 load as the worker last published it (`api.worker.LOAD_KEY`, at most `LOAD_CACHE_S` old). An order's admission
-reads the counters it could take in one round trip, allocates, and appends the `place` command with its claims
-in one atomic step (`Store.append(claims=...)`): if another process took a count first, the append writes
-nothing (`short`) and the order is admitted again with fresh counts, up to `RETRIES` times. The worker then
-places the order with its admission as made (`Operations.place(admission=...)`), so the API's answer and the
-worker's books agree on where it went. Dispatch follows, as fast as the worker applies the stream.
+allocates by the counts as the process last read them (see `Admitter.place`), and appends the `place` command
+with its claims in one atomic step (`Store.append(claims=...)`): if another process took a count first, the
+append writes nothing (`short`) and the order is admitted again with fresh counts, up to `RETRIES` times. The
+worker then places the order with its admission as made (`Operations.place(admission=...)`), so the API's answer
+and the worker's books agree on where it went. Dispatch follows, as fast as the worker applies the stream.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from api.deployment import Deployment
 from api.store import Store
 from api.store.base import Appended
 from api.worker import FACILITIES_KEY, LOAD_KEY
-from dispatch.allocation import Allocator
+from dispatch.allocation import NO_FREE_COMPARTMENT, OUT_OF_STOCK, PICKUP_POINT_FULL, Allocator
 from dispatch.load import PublishedLoad
 from dispatch.model import COMPARTMENT_SIZES, Order
 from dispatch.operations import Admission, admit
@@ -31,6 +31,8 @@ from dispatch.promise import Quoter
 
 LOAD_CACHE_S = 0.1
 """How long an API process allocates by the stores' load it last read."""
+COUNTS_CACHE_S = 1.0
+"""How often an API process reads every counter afresh (between reads it counts its own admissions)."""
 CONFIG_CACHE_S = 1.0
 """How often an API process looks whether the facilities changed (`PUT /v1/facilities`)."""
 RETRIES = 5
@@ -44,6 +46,8 @@ class Admitted:
 
     appended: Appended
     admission: Admission | None
+    record: Mapping[str, str]
+    """The order's record as this admission wrote it (what an accepted order's answer shows)."""
 
 
 class _Allocation:
@@ -83,6 +87,7 @@ class Admitter:
         self._facilities_raw: str | None = None
         self._checked = 0.0
         self._loaded = 0.0
+        self._counted = 0.0
         self._alloc = _Allocation(deployment, self.load)
 
     def _current(self) -> _Allocation:
@@ -96,6 +101,7 @@ class Admitter:
                 self._facilities_raw = raw
                 deployment = self.base if raw is None else self.base.configured({"facilities": json.loads(raw)})
                 self._alloc = _Allocation(deployment, self.load)
+                self._counted = 0.0
         if now - self._loaded > LOAD_CACHE_S:
             self._loaded = now
             raw = self.store.get(LOAD_KEY)
@@ -103,29 +109,58 @@ class Admitter:
                 self.load.update(json.loads(raw))
         return self._alloc
 
-    def place(self, order: Order, command: Mapping[str, object], *, now: int, idempotency: tuple[str, str],
-              record: Mapping[str, str]) -> Admitted:
+    async def _count(self, alloc: _Allocation, wanted: list[tuple[str, list[str]]]) -> None:
+        """Read counters from the store into the allocator's counts."""
+        levels = await self.store.counters_async(wanted)
+        with self._lock:
+            alloc.allocator.inventory.set_counters(
+                {name: dict(zip(fields, values, strict=True)) for (name, fields), values in zip(
+                    wanted, levels, strict=True)})
+
+    async def place(self, order: Order, command: Mapping[str, object], *, now: int,
+                    idempotency: tuple[str, str], record: Mapping[str, str]) -> Admitted:
         """Admit `order` (placed at `now`) and append `command` (the `place` command) with its admission and the
-        order's record, its counts taken; retried while other processes take them first."""
+        order's record, its counts taken. The store is called without blocking the event loop; allocating runs
+        on it (a fraction of a millisecond).
+
+        The allocator allocates by the counts as this process last knew them: all of them read every
+        `COUNTS_CACHE_S`, less what its own admissions took since. The store's atomic check is what decides: an
+        append that finds a count short, and a rejection for want of stock or room, read the order's counters
+        afresh and admit it again (other processes and the worker's releases change the counts too)."""
+        alloc = self._current()
+        if time.monotonic() - self._counted > COUNTS_CACHE_S:
+            self._counted = time.monotonic()
+            await self._count(alloc, [(name, sorted(fields)) for name, fields in
+                                      alloc.allocator.inventory.counters().items() if fields])
+        fresh = False
         for _ in range(RETRIES):
-            alloc = self._current()
-            wanted = alloc.wanted(order)
-            levels = self.store.counters(wanted)
             with self._lock:  # one allocator per process: its counts are this request's until it is done
-                alloc.allocator.inventory.set_counters(
-                    {name: dict(zip(fields, values, strict=True)) for (name, fields), values in zip(
-                        wanted, levels, strict=True)})
                 admission = admit(alloc.allocator, alloc.quoter, order, now)
             a = admission.allocation
+            if not fresh and not a.allocated and (a.reason or "").split(":")[0] in _COUNTED:
+                fresh = True  # perhaps released or counted since: look again
+                await self._count(alloc, alloc.wanted(order))
+                continue
             fields = {**record, "state": "allocated" if a.allocated else "rejected",
                       "updated": str(now), "quoted_eta": json.dumps(admission.quoted_eta)}
             if a.allocated:
                 fields.update(store=json.dumps(a.store), facility=json.dumps(a.facility))
             else:
                 fields["reason"] = json.dumps(a.reason)
-            appended = self.store.append({**command, "admission": admission.to_json()}, now=now,
-                                         idempotency=idempotency, order=(order.id, fields),
-                                         claims=admission.claims())
-            if appended.status != "short":
-                return Admitted(appended=appended, admission=admission if appended.status == "accepted" else None)
-        return Admitted(appended=appended, admission=None)
+            appended = await self.store.append_async({**command, "admission": admission.to_json()}, now=now,
+                                                     idempotency=idempotency, order=(order.id, fields),
+                                                     claims=admission.claims())
+            if appended.status == "short":
+                fresh = True
+                await self._count(alloc, alloc.wanted(order))
+                continue
+            if appended.status == "accepted":
+                with self._lock:
+                    alloc.allocator.inventory.add_counts((n, f, -units) for n, f, units in admission.claims())
+            return Admitted(appended=appended, admission=admission if appended.status == "accepted" else None,
+                            record=fields)
+        return Admitted(appended=appended, admission=None, record=fields)
+
+
+_COUNTED = frozenset({OUT_OF_STOCK, PICKUP_POINT_FULL, NO_FREE_COMPARTMENT})
+"""Rejections that fresher counts could change."""

@@ -258,6 +258,7 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
         try:
             yield
         finally:
+            await store.close_async()
             if start_workers:  # workers started elsewhere are stopped there
                 service.stop()
 
@@ -363,8 +364,8 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
     @app.post("/v1/orders", status_code=201, tags=["orders"], responses={
         201: {"model": OrderView, "description": "durable and allocated"},
         202: {"model": OrderView, "description": "durable; the dispatch worker has not applied it yet"}})
-    def place_order(body: schemas.Order, who: OrderSystem,
-                    idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JSONResponse:
+    async def place_order(body: schemas.Order, who: OrderSystem,
+                          idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JSONResponse:
         """Place one order. Answered 201 once it is durable and allocated, 422 if it cannot be served (with the
         reason), 202 if the dispatch worker has not answered in time (the order is durable: GET it later)."""
         if not idempotency_key:
@@ -379,18 +380,22 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
         idempotency = (idempotency_key, body_hash(order_json))
         if service.admitter is not None:  # admitted here: answered without waiting for the worker
             now = service.clock()
-            admitted = service.admitter.place(replace(order, placed_at=now), command, now=now,
-                                              idempotency=idempotency, record=record)
+            admitted = await service.admitter.place(replace(order, placed_at=now), command, now=now,
+                                                    idempotency=idempotency, record=record)
             service.check_appended(admitted.appended)
             if admitted.appended.status == "short":
                 raise ApiError(503, "busy", "other orders kept taking the stock or room this order needs; retry "
                                             "with the same Idempotency-Key", "items")
-            reply: dict[str, Any] | None = {"ok": True}
+            if admitted.appended.status == "accepted":
+                view = _order_view(order.id, admitted.record)
+            else:  # a retry: the record as the first request (or the worker since) left it
+                view = _order_view(order.id, await store.hgetall_async(order_key(order.id)))
         else:
-            reply = service.submit(command, idempotency=idempotency, order=(order.id, record))
-        view = _order_view(order.id, store.hgetall(order_key(order.id)))
-        if reply is None:
-            return JSONResponse(view, status_code=202)
+            reply = await anyio.to_thread.run_sync(functools.partial(
+                service.submit, command, idempotency=idempotency, order=(order.id, record)))
+            view = _order_view(order.id, await anyio.to_thread.run_sync(store.hgetall, order_key(order.id)))
+            if reply is None:
+                return JSONResponse(view, status_code=202)
         if view["state"] == "rejected":
             reason = view.get("reason") or "rejected"
             error = ApiError(422, "rejected", reason, _REJECTION_FIELDS.get(reason.split(":")[0], "order"))

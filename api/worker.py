@@ -24,6 +24,7 @@ import logging
 import threading
 import time
 import uuid
+import zlib
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
@@ -41,7 +42,7 @@ from dispatch.state import Trip
 log = logging.getLogger("lastmile.worker")
 
 ENVELOPE_FORMAT = "lastmile.worker"
-ENVELOPE_VERSION = 1
+ENVELOPE_VERSION = 2
 STATES = {"placed": "placed", "rejected": "rejected", "allocated": "allocated", "picked": "ready",
           "assigned": "assigned", "picked_up": "picked_up", "delivered": "delivered", "failed": "failed",
           "redirected": "redirected", "returned": "returned", "cancelled": "cancelled", "collected": "collected"}
@@ -127,7 +128,10 @@ class Worker:
         envelope = None
         if saved is not None:
             self.seq, data = saved
-            envelope = json.loads(data)
+            try:
+                envelope = json.loads(zlib.decompress(data))
+            except zlib.error:
+                raise ValueError(f"snapshot: not a {ENVELOPE_FORMAT} v{ENVELOPE_VERSION} snapshot") from None
             if envelope.get("format") != ENVELOPE_FORMAT or envelope.get("version") != ENVELOPE_VERSION:
                 raise ValueError(f"snapshot: not a {ENVELOPE_FORMAT} v{ENVELOPE_VERSION} snapshot")
             if envelope["config"]:
@@ -145,13 +149,14 @@ class Worker:
                  self.store.last_seq())
 
     def snapshot(self) -> bytes:
+        """The worker's state after command `seq`: its envelope (JSON, the core's own snapshot inside as it is),
+        zlib-compressed (a fraction of the bytes for the store to write and keep)."""
         assert self.core is not None
-        return json.dumps({"format": ENVELOPE_FORMAT, "version": ENVELOPE_VERSION, "seq": self.seq,
-                           "core": json.loads(self.core.snapshot()), "orders": self.orders, "routes": self.routes,
-                           "planned": self.planned,
+        rest = json.dumps({"format": ENVELOPE_FORMAT, "version": ENVELOPE_VERSION, "seq": self.seq,
+                           "orders": self.orders, "routes": self.routes, "planned": self.planned,
                            "arrivals": self.arrivals, "last_tick": self.last_tick,
-                           "config": dict(self.deployment.config)},
-                          separators=(",", ":")).encode()
+                           "config": dict(self.deployment.config)}, separators=(",", ":")).encode()
+        return zlib.compress(rest[:-1] + b',"core":' + self.core.snapshot() + b"}", 1)
 
     # --- the loop ------------------------------------------------------------------------------------------
 

@@ -39,6 +39,10 @@ from benchmarks import ROOT
 SCENARIO = ROOT / "scenarios" / "porto-centre-day.toml"
 ADMIN = "bench-admin"
 LIGHT_RATE = 50.0
+SUSTAINED_S = 15.0
+ADMISSION = os.environ.get("LASTMILE_BENCH_API_ADMISSION", "api")
+"""Who admits posted orders in the measured service (`LASTMILE_ADMISSION`): `api` answers once admitted and
+appended, `worker` once the worker placed the order."""
 BARE_APP = '''
 import redis.asyncio as redis
 from fastapi import FastAPI, Request
@@ -137,6 +141,42 @@ async def _open_loop(port: int, requests: list[tuple[str, str, bytes | None, dic
     return _summary(latencies, statuses, time.perf_counter() - start)
 
 
+async def _with_lag(port: int, phase: Any, every_s: float = 0.1) -> dict[str, Any]:
+    """Run `phase` (a coroutine giving a summary) while sampling `/health` every `every_s`; add `worker_lag`: for
+    each sample during the phase, the seconds until the worker had applied every command appended by then."""
+    conn = _Conn("127.0.0.1", port)
+    samples: list[tuple[float, int, int]] = []
+    done = asyncio.Event()
+
+    async def sample() -> None:
+        while True:
+            _, body = await conn.request("GET", "/health", None, {})
+            h = json.loads(body)
+            samples.append((time.perf_counter(), h["commands"], h["applied"]))
+            if done.is_set() and h["applied"] >= h["commands"]:
+                return
+            await asyncio.sleep(every_s)
+
+    sampler = asyncio.ensure_future(sample())
+    summary: dict[str, Any] = await phase
+    ended = time.perf_counter()
+    done.set()
+    await sampler
+    conn.close()
+    lags = []
+    for i, (t, appended, _) in enumerate(samples):
+        if t > ended:
+            break
+        caught = next((u for u, _, applied in samples[i:] if applied >= appended), None)
+        if caught is not None:
+            lags.append((caught - t) * 1000)
+    lags.sort()
+    summary["worker_lag"] = {"samples": len(lags), "p50_s": round(_q(lags, 0.50) / 1000, 2),
+                             "p99_s": round(_q(lags, 0.99) / 1000, 2), "max_s": round(lags[-1] / 1000, 2) if lags
+                             else 0.0, "sample_every_s": every_s}
+    return summary
+
+
 async def _closed_loop(port: int, make: Any, seconds: float, connections: int = 64) -> dict[str, Any]:
     """`connections` clients each sending the next request as soon as the last is answered, for `seconds`."""
     statuses: Counter[str] = Counter()
@@ -227,7 +267,7 @@ def run(report: dict[str, Any], *, rate: float | None = None, seconds: float | N
     n_post = int(rate * burst_s)
     bodies = _orders(int(LIGHT_RATE * seconds) + n_post + 20_000)
     procs = _Procs()
-    out: dict[str, Any] = {"rate_per_s": rate, "seconds": seconds, "burst_seconds": burst_s}
+    out: dict[str, Any] = {"rate_per_s": rate, "seconds": seconds, "burst_seconds": burst_s, "admission": ADMISSION}
     with tempfile.TemporaryDirectory() as tmp:
         try:
             rport = _free_port()
@@ -247,11 +287,12 @@ def run(report: dict[str, Any], *, rate: float | None = None, seconds: float | N
             out["anchor_get"] = asyncio.run(_open_loop(bport, [("GET", "/route", None, {})] * n_post, rate))
 
             env = {**os.environ, "LASTMILE_ADMIN_KEY": ADMIN, "LASTMILE_RATE_PER_S": "1000000",
-                   "LASTMILE_STORE": url, "LASTMILE_SCENARIO": str(SCENARIO), "LASTMILE_SPEED": "10"}
+                   "LASTMILE_STORE": url, "LASTMILE_SCENARIO": str(SCENARIO), "LASTMILE_SPEED": "10",
+                   "LASTMILE_ADMISSION": ADMISSION}
             port = _free_port()
             lastmile = str(Path(sys.executable).parent / "lastmile")
             procs.start([lastmile, "serve", "--workers", "0", "--port", str(port)], env=env, cwd=ROOT)
-            procs.start([lastmile, "worker"], env=env, cwd=ROOT)
+            worker = procs.start([lastmile, "worker"], env=env, cwd=ROOT)
             _wait(f"http://127.0.0.1:{port}/health")
             auth = {"Authorization": f"Bearer {ADMIN}"}
             couriers = _first_shift()
@@ -267,13 +308,22 @@ def run(report: dict[str, Any], *, rate: float | None = None, seconds: float | N
             out["get_route"] = asyncio.run(_open_loop(port, gets, rate))
             post = [("POST", "/v1/orders", body, {**auth, "Idempotency-Key": f"k{k}"})
                     for k, body in enumerate(bodies[light:light + n_post], light)]
-            out["post_orders"] = asyncio.run(_open_loop(port, post, rate))
+            out["post_orders"] = asyncio.run(_with_lag(port, _open_loop(port, post, rate)))
             out["drain_s"] = _drain(port)
             rest = bodies[light + n_post:]
             out["post_orders_sustained"] = asyncio.run(_closed_loop(
                 port, lambda k: ("POST", "/v1/orders", rest[k % len(rest)],
-                                 {**auth, "Idempotency-Key": f"s{k}"}), 15.0))
+                                 {**auth, "Idempotency-Key": f"s{k}"}), SUSTAINED_S))
             out["drain_s_sustained"] = _drain(port)
+            if ADMISSION == "api":  # the API process alone: the worker paused, then catching up
+                worker.send_signal(signal.SIGSTOP)
+                try:
+                    out["post_orders_api_alone"] = asyncio.run(_closed_loop(
+                        port, lambda k: ("POST", "/v1/orders", rest[k % len(rest)],
+                                         {**auth, "Idempotency-Key": f"alone{k}"}), SUSTAINED_S))
+                finally:
+                    worker.send_signal(signal.SIGCONT)
+                out["drain_s_api_alone"] = _drain(port)
         finally:
             procs.stop()
     for name, anchor in (("post_orders_light", "anchor_post"), ("post_orders", "anchor_post"),
@@ -305,17 +355,26 @@ def markdown(api: dict[str, Any]) -> list[str]:
     lines = ["## api: live API on loopback (one API process, one worker, Redis appendfsync always)", "",
              "| figure | requests | answered / s | p50 ms | p99 ms | max ms | answers | errors |",
              "|---|---|---|---|---|---|---|---|"]
-    for key in ("post_orders_light", "post_orders", "anchor_post", "post_orders_sustained", "get_route",
-                "anchor_get"):
+    for key in ("post_orders_light", "post_orders", "anchor_post", "post_orders_sustained", "post_orders_api_alone",
+                "get_route", "anchor_get"):
+        if key not in api:
+            continue
         r = api[key]
         answers = ", ".join(f"{s}: {n}" for s, n in r["statuses"].items())
         lines.append(f"| {key} | {r['requests']} | {r['per_s']} | {r['p50_ms']} | {r['p99_ms']} | {r['max_ms']} | "
                      f"{answers} | {r['errors']} |")
     notes = (f"Open loop: POST {api['seconds']:g} s at {LIGHT_RATE:g} req/s (light), GET route {api['seconds']:g} s "
              f"at {api['rate_per_s']:g} req/s, POST {api['burst_seconds']:g} s at {api['rate_per_s']:g} req/s; "
-             f"sustained: closed loop, 64 connections, 15 s. The worker drained its backlog in "
-             f"{api['drain_s_light']} s, {api['drain_s']} s and {api['drain_s_sustained']} s after the POST phases. "
-             f"p99 against the anchor: POST light {api.get('post_orders_light_p99_vs_anchor')}×, POST "
+             f"sustained: closed loop, 64 connections, {SUSTAINED_S:g} s. Orders admitted by "
+             f"`LASTMILE_ADMISSION={api.get('admission', 'worker')}`. The worker drained its backlog in "
+             f"{api['drain_s_light']} s, {api['drain_s']} s and {api['drain_s_sustained']} s after the POST phases"
+             + (f" and in {api['drain_s_api_alone']} s after `post_orders_api_alone` (the API process alone: the "
+                f"worker paused during it)" if "drain_s_api_alone" in api else "") + ". "
+             + (f"Worker lag at {api['rate_per_s']:g}/s (accepted → applied by the worker, `/health` sampled every "
+                f"{api['post_orders']['worker_lag']['sample_every_s']:g} s): p50 "
+                f"{api['post_orders']['worker_lag']['p50_s']} s, p99 {api['post_orders']['worker_lag']['p99_s']} s, "
+                f"max {api['post_orders']['worker_lag']['max_s']} s. " if "worker_lag" in api["post_orders"] else "")
+             + f"p99 against the anchor: POST light {api.get('post_orders_light_p99_vs_anchor')}×, POST "
              f"{api.get('post_orders_p99_vs_anchor')}×, GET route {api.get('get_route_p99_vs_anchor')}×.")
     lines += ["", notes, ""]
     return lines

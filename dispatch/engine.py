@@ -26,7 +26,7 @@ events instead of building it from nothing; the plan is part of the snapshot.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, Literal, get_args
 
@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from dispatch.errors import InvalidDispatchError
+from dispatch.model import shallow_dict
 from dispatch.places import LivePlaces
 from dispatch.policy import DispatchPolicy
 from dispatch.state import (
@@ -489,8 +490,8 @@ class Dispatcher:
         """Orders, couriers and what is done, JSON-ready (the policy and travel are configuration)."""
         return {
             "now": self._now,
-            "orders": [asdict(o) for o in self._orders.values()],
-            "couriers": [asdict(c) for c in self._couriers.values()],
+            "orders": [shallow_dict(o) for o in self._orders.values()],
+            "couriers": [shallow_dict(c) for c in self._couriers.values()],
             "collected": {cid: list(oids) for cid, oids in self._collected.items()},
             "completed": dict(self._completed),
             "plan": {cid: list(oids) for cid, oids in self._plan.items()},

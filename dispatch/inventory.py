@@ -292,6 +292,24 @@ class Inventory:
                         for lk, free in self._compartments.items()})
             return out
 
+    def add_counts(self, deltas: Iterable[tuple[str, str, int]]) -> None:
+        """Add (name, field, delta) to counts (see `Counter`), unjournaled: a copy of a live store's counts that
+        follows what it took there."""
+        with self.lock:
+            for name, field_, delta in deltas:
+                kind, _, facility = name.partition(":")
+                if kind == "stock":
+                    shelf = self._store(facility)
+                    shelf[field_] = shelf.get(field_, 0) + delta
+                elif kind == "pickup":
+                    self._capacity[facility] = self._pickup_point(facility) + delta
+                elif kind == "locker":
+                    free = self._locker(facility)
+                    if field_ in free:
+                        free[field_] += delta
+                else:
+                    raise ReservationError("counter", f"unknown counter {name!r}")
+
     def set_counters(self, levels: Mapping[str, Mapping[str, int]]) -> None:
         """Overwrite the given counts (names and fields of `counters`; unknown names are an error)."""
         with self.lock:

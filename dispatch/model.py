@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -58,6 +59,19 @@ def parse_clock(value: Any, *, latest: int = DAY_S) -> int:
     if seconds > latest:
         raise ValueError(f"must be at most {latest // 3600:02d}:{latest % 3600 // 60:02d}, got {value!r}")
     return seconds
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def shallow_dict(obj: Any) -> dict[str, Any]:
+    """A dataclass instance as {field: value}: what `dataclasses.asdict` gives for one whose fields hold no
+    dataclass, without its deep copies (snapshots of thousands of orders)."""
+    cls = type(obj)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return {name: getattr(obj, name) for name in names}
 
 
 def check_int(error: type[DispatchError], field: str, value: Any, *, minimum: int, maximum: int = MAX_INT) -> int:

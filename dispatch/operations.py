@@ -57,6 +57,7 @@ from dispatch.model import (
     Promise,
     check_location,
     deadline,
+    shallow_dict,
 )
 from dispatch.packaging import compartments_for
 from dispatch.places import LivePlaces
@@ -578,7 +579,7 @@ class Operations:
             "inventory": self.allocator.inventory.snapshot(),
             "slot_bookings": [list(row) for row in self.quoter.bookings()],
             "pickers": {store: list(free) for store, free in self._picker_free.items()},
-            "orders": [{"id": oid, **asdict(b)} for oid, b in self.orders.items()],
+            "orders": [{"id": oid, **shallow_dict(b)} for oid, b in self.orders.items()],
             "failed": {cid: list(oids) for cid, oids in self._failed.items()},
             "stores": {sid: {"dispatcher": d.snapshot(), "places": self.places[sid].pool.snapshot()}
                        for sid, d in self.dispatchers.items()},

@@ -223,6 +223,25 @@ class Store(Protocol):
         """The values of each (counter name, fields) (0 for a field not set), in one round trip."""
         ...
 
+    async def append_async(self, command: Mapping[str, Any], *, now: int,
+                           idempotency: tuple[str, str] | None = None,
+                           order: tuple[str, Mapping[str, str]] | None = None, claims: Sequence[Claim] = (),
+                           count: Claim | None = None) -> Appended:
+        """`append` for a request handler on the event loop (it does not block the loop)."""
+        ...
+
+    async def counters_async(self, wanted: Sequence[tuple[str, Sequence[str]]]) -> list[list[int]]:
+        """`counters` for a request handler on the event loop."""
+        ...
+
+    async def hgetall_async(self, key: str) -> dict[str, str]:
+        """`hgetall` for a request handler on the event loop."""
+        ...
+
+    async def close_async(self) -> None:
+        """Close what the `*_async` calls opened on the running event loop."""
+        ...
+
     def seed_counters(self, levels: Mapping[str, Mapping[str, int]]) -> None:
         """Set each counter field that is not set yet ({name: {field: value}})."""
         ...

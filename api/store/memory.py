@@ -135,6 +135,21 @@ class MemoryStore:
             return [[int(self._hashes.get(COUNTER_PREFIX + name, {}).get(f, "0")) for f in fields]
                     for name, fields in wanted]
 
+    async def append_async(self, command: Mapping[str, Any], *, now: int,
+                           idempotency: tuple[str, str] | None = None,
+                           order: tuple[str, Mapping[str, str]] | None = None, claims: Sequence[Claim] = (),
+                           count: Claim | None = None) -> Appended:
+        return self.append(command, now=now, idempotency=idempotency, order=order, claims=claims, count=count)
+
+    async def counters_async(self, wanted: Sequence[tuple[str, Sequence[str]]]) -> list[list[int]]:
+        return self.counters(wanted)
+
+    async def hgetall_async(self, key: str) -> dict[str, str]:
+        return self.hgetall(key)
+
+    async def close_async(self) -> None:
+        return None
+
     def seed_counters(self, levels: Mapping[str, Mapping[str, int]]) -> None:
         with self._lock:
             for name, fields in levels.items():

@@ -12,11 +12,13 @@ survives a crash of the server (see docs/api.md).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
+import redis.asyncio
 
 from api.store.base import COUNTER_PREFIX, STREAM_KEEP, Appended, Applied, Claim, order_key
 
@@ -128,15 +130,27 @@ class RedisStore:
         self._lease: Any = self.client.register_script(_LEASE)
         self._release: Any = self.client.register_script(_RELEASE)
         self._snapshot: Any = self.client.register_script(_SNAPSHOT)
+        self._async: dict[asyncio.AbstractEventLoop, tuple[Any, Any]] = {}
 
     def _k(self, name: str) -> str:
         return self.prefix + name
 
     # --- command stream ------------------------------------------------------------------------------------
 
-    def append(self, command: Mapping[str, Any], *, now: int, idempotency: tuple[str, str] | None = None,
-               order: tuple[str, Mapping[str, str]] | None = None, claims: Sequence[Claim] = (),
-               count: Claim | None = None) -> Appended:
+    def _async_client(self) -> Any:
+        """A redis.asyncio client of the running event loop (made on first use there)."""
+        loop = asyncio.get_running_loop()
+        got = self._async.get(loop)
+        if got is None:
+            if len(self._async) > 8:  # loops of finished test clients
+                self._async.clear()
+            client = redis.asyncio.Redis.from_url(self.url, decode_responses=False, health_check_interval=30)
+            got = self._async[loop] = (client, client.register_script(_APPEND))
+        return got
+
+    def _append_args(self, command: Mapping[str, Any], now: int, idempotency: tuple[str, str] | None,
+                     order: tuple[str, Mapping[str, str]] | None, claims: Sequence[Claim],
+                     count: Claim | None) -> tuple[list[str], list[Any]]:
         text = json.dumps(dict(command), separators=(",", ":"))
         if not text.startswith("{") or text == "{}":
             raise ValueError("a command is a non-empty JSON object")
@@ -148,9 +162,42 @@ class RedisStore:
                 json.dumps([[n, f, int(u)] for n, f, u in claims]) if claims else "[]",
                 json.dumps([count[0], count[1], int(count[2])]) if count is not None else "",
                 self._k(COUNTER_PREFIX)]
-        status, seq, stamped, *short = self._append(keys=keys, args=args)
+        return keys, args
+
+    @staticmethod
+    def _appended(got: Sequence[Any]) -> Appended:
+        status, seq, stamped, *short = got
         return Appended(status=status.decode(), seq=int(seq), now=int(stamped),
                         short=short[0].decode() if short else "")
+
+    async def append_async(self, command: Mapping[str, Any], *, now: int,
+                           idempotency: tuple[str, str] | None = None,
+                           order: tuple[str, Mapping[str, str]] | None = None, claims: Sequence[Claim] = (),
+                           count: Claim | None = None) -> Appended:
+        keys, args = self._append_args(command, now, idempotency, order, claims, count)
+        _, script = self._async_client()
+        return self._appended(await script(keys=keys, args=args))
+
+    async def counters_async(self, wanted: Sequence[tuple[str, Sequence[str]]]) -> list[list[int]]:
+        if not wanted:
+            return []
+        client, _ = self._async_client()
+        async with client.pipeline(transaction=False) as pipe:
+            for name, fields in wanted:
+                pipe.hmget(self._k(COUNTER_PREFIX + name), list(fields))
+            got = await pipe.execute()
+        return [[int(v or 0) for v in values] for values in got]
+
+    async def hgetall_async(self, key: str) -> dict[str, str]:
+        client, _ = self._async_client()
+        got = await client.hgetall(self._k(key))
+        return {k.decode(): v.decode() for k, v in got.items()}
+
+    def append(self, command: Mapping[str, Any], *, now: int, idempotency: tuple[str, str] | None = None,
+               order: tuple[str, Mapping[str, str]] | None = None, claims: Sequence[Claim] = (),
+               count: Claim | None = None) -> Appended:
+        keys, args = self._append_args(command, now, idempotency, order, claims, count)
+        return self._appended(self._append(keys=keys, args=args))
 
     def read(self, after: int, *, count: int = 512, block_ms: int = 0) -> list[tuple[int, dict[str, Any]]]:
         if block_ms > 0:
@@ -277,6 +324,12 @@ class RedisStore:
             return bool(self.client.ping())
         except redis.RedisError:
             return False
+
+    async def close_async(self) -> None:
+        """Close the event loop's async client, if it made one."""
+        got = self._async.pop(asyncio.get_running_loop(), None)
+        if got is not None:
+            await got[0].aclose()
 
     def close(self) -> None:
         self.client.close()
