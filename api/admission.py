@@ -90,23 +90,25 @@ class Admitter:
         self._counted = 0.0
         self._alloc = _Allocation(deployment, self.load)
 
-    def _current(self) -> _Allocation:
+    async def _current(self) -> _Allocation:
         """The allocation of the facilities in force (rebuilt after a `PUT /v1/facilities` took effect), its load
-        refreshed (threads may race here: each reads a whole value and sets it whole)."""
+        refreshed (requests may race here: each reads a whole value and sets it whole)."""
         now = time.monotonic()
-        if now - self._checked > CONFIG_CACHE_S:
-            self._checked = now
-            raw = self.store.get(FACILITIES_KEY)
-            if raw != self._facilities_raw:
-                self._facilities_raw = raw
-                deployment = self.base if raw is None else self.base.configured({"facilities": json.loads(raw)})
+        config_due, load_due = now - self._checked > CONFIG_CACHE_S, now - self._loaded > LOAD_CACHE_S
+        if config_due or load_due:
+            if config_due:
+                self._checked = now
+            if load_due:
+                self._loaded = now
+            facilities, load = await self.store.get_many_async([FACILITIES_KEY, LOAD_KEY])
+            if config_due and facilities != self._facilities_raw:
+                self._facilities_raw = facilities
+                deployment = self.base if facilities is None else self.base.configured(
+                    {"facilities": json.loads(facilities)})
                 self._alloc = _Allocation(deployment, self.load)
                 self._counted = 0.0
-        if now - self._loaded > LOAD_CACHE_S:
-            self._loaded = now
-            raw = self.store.get(LOAD_KEY)
-            if raw is not None:
-                self.load.update(json.loads(raw))
+            if load_due and load is not None:
+                self.load.update(json.loads(load))
         return self._alloc
 
     async def _count(self, alloc: _Allocation, wanted: list[tuple[str, list[str]]]) -> None:
@@ -127,7 +129,7 @@ class Admitter:
         `COUNTS_CACHE_S`, less what its own admissions took since. The store's atomic check is what decides: an
         append that finds a count short, and a rejection for want of stock or room, read the order's counters
         afresh and admit it again (other processes and the worker's releases change the counts too)."""
-        alloc = self._current()
+        alloc = await self._current()
         if time.monotonic() - self._counted > COUNTS_CACHE_S:
             self._counted = time.monotonic()
             await self._count(alloc, [(name, sorted(fields)) for name, fields in

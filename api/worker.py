@@ -51,7 +51,7 @@ FINAL = frozenset({"rejected", "returned", "cancelled", "collected"})
 _STOP_STATUS = ("en_route", "arrived", "completed")
 ETA_CHANGE_S = 300
 """An order's ETA moving by more than this is an `eta_changed` event."""
-PUBLISH_EVERY = 64
+PUBLISH_EVERY = 16
 PUBLISH_AFTER_S = 0.005
 OPEN_ORDERS_KEY = "orders:open"
 """The ids of the orders not yet closed, in placement order (a JSON list), rewritten by a publish that changes
@@ -63,8 +63,11 @@ SHIFTS_KEY = "couriers:shift"
 ON_TIME_KEY = "stats:on_time"
 """Deliveries with a promise, counted `on_time` and `late` (a hash): the console's on-time rate."""
 LOAD_KEY = "load"
-"""Each store's load as allocation sees it (`Operations.load_estimates`, JSON), rewritten with every publish: API
-processes that admit orders themselves allocate by it (`api.admission`)."""
+"""Each store's load as allocation sees it (`Operations.load_estimates`, JSON), rewritten about every
+`LOAD_EVERY_S` (with a publish, or on its own when no command comes): API processes that admit orders themselves
+allocate by it (`api.admission`). It is an estimate, not state: a worker that just lost its lease may write it
+once more."""
+LOAD_EVERY_S = 0.1
 
 
 def error_reply(error: DispatchError | ValueError, code: str = "invalid") -> dict[str, Any]:
@@ -101,6 +104,7 @@ class Worker:
         self._open_changed = True
         """Whether `orders` (the open orders) changed since their index was last published."""
         self.observe = observe
+        self._load_published = 0.0
         """Called with the seconds each command that decided something took (the metrics' histogram)."""
 
     # --- lease and recovery --------------------------------------------------------------------------------
@@ -176,6 +180,9 @@ class Worker:
                 pending, since = [], time.perf_counter()
         if pending and not self._publish(pending):
             return 0
+        if not batch and time.monotonic() - self._load_published > LOAD_EVERY_S:  # quiet: the load still moves
+            op = self._load_op()
+            self.store.set(op.key, op.value)
         self._tick_if_due()
         if self._since_snapshot >= self.snapshot_every:
             self.save_snapshot()
@@ -212,11 +219,20 @@ class Worker:
         self.store.append({"op": "tick"}, now=now)  # one command ticks every store (one append, one fsync)
         self.last_tick = max(now, self.last_tick)
 
+    def _load_op(self) -> Op:
+        """The stores' load now, to publish (see `LOAD_KEY`)."""
+        assert self.core is not None
+        self._load_published = time.monotonic()
+        return Op(kind="set", key=LOAD_KEY, value=json.dumps(self.core.load_estimates(max(self.core.now,
+                                                                                           self.clock()))))
+
     def _publish(self, batch: list[Applied]) -> bool:
         """Publish applied commands (renewing the lease when due, so that a long batch keeps it); False (and the
         core dropped, to be recovered) if the lease was lost."""
         assert self.core is not None
-        extra = [Op(kind="set", key=LOAD_KEY, value=json.dumps(self.core.load_estimates(self.core.now)))]
+        extra = []
+        if time.monotonic() - self._load_published > LOAD_EVERY_S:
+            extra.append(self._load_op())
         if self._open_changed:
             extra.append(Op(kind="set", key=OPEN_ORDERS_KEY, value=json.dumps(list(self.orders))))
         last = batch[-1]  # the stores' load and the open orders' index ride on the batch's last command

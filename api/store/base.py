@@ -238,6 +238,10 @@ class Store(Protocol):
         """`hgetall` for a request handler on the event loop."""
         ...
 
+    async def get_many_async(self, keys: Sequence[str]) -> list[str | None]:
+        """`get_many` for a request handler on the event loop."""
+        ...
+
     async def close_async(self) -> None:
         """Close what the `*_async` calls opened on the running event loop."""
         ...

@@ -147,6 +147,9 @@ class MemoryStore:
     async def hgetall_async(self, key: str) -> dict[str, str]:
         return self.hgetall(key)
 
+    async def get_many_async(self, keys: Sequence[str]) -> list[str | None]:
+        return self.get_many(keys)
+
     async def close_async(self) -> None:
         return None
 

@@ -17,6 +17,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
 import redis
 import redis.asyncio
 
@@ -217,7 +218,7 @@ class RedisStore:
 
     def publish(self, worker: str, batch: Sequence[Applied]) -> bool:
         entries = [[e.seq, [op.wire() for op in e.ops], json.dumps(dict(e.reply))] for e in batch]
-        args = [worker, self.prefix, REPLY_TTL_S, json.dumps(entries), STREAM_KEEP]
+        args = [worker, self.prefix, REPLY_TTL_S, orjson.dumps(entries), STREAM_KEEP]  # a batch is tens of KB
         return bool(self._publish(keys=[self._k("lease"), self._k("applied")], args=args))
 
     def applied(self) -> int:
@@ -324,6 +325,13 @@ class RedisStore:
             return bool(self.client.ping())
         except redis.RedisError:
             return False
+
+    async def get_many_async(self, keys: Sequence[str]) -> list[str | None]:
+        if not keys:
+            return []
+        client, _ = self._async_client()
+        got = await client.mget([self._k(k) for k in keys])
+        return [None if raw is None else raw.decode() for raw in got]
 
     async def close_async(self) -> None:
         """Close the event loop's async client, if it made one."""

@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from api.admission import LOAD_CACHE_S
 from api.app import create_app
 from api.service import Deployment, Service
 from api.store import MemoryStore, Store
 from api.store.redis import RedisStore
+from api.worker import LOAD_KEY
 from tests.api.conftest import REDIS_URL
 from tests.api.test_app import ADMIN, TINY, key, make_service, order, until
 
@@ -60,6 +62,11 @@ def test_an_admitted_order_is_dispatched_and_delivered(client: TestClient, servi
     osys = key(client, "order_system")
     for cid in service.deployment.couriers:
         assert client.post(f"/v1/couriers/{cid}/shift", json={"on": True}, headers=ADMIN).status_code == 200
+    for _ in range(100):  # the worker publishes the stores' load (couriers now on shift) within LOAD_EVERY_S
+        if all(free is not None for _, free in json.loads(service.store.get(LOAD_KEY) or "{}").values()):
+            break
+        time.sleep(0.02)
+    time.sleep(LOAD_CACHE_S)  # and the API process reads it again after this long
     r = client.post("/v1/orders", json=order("a1"), headers={**osys, "Idempotency-Key": "a1"})
     assert r.status_code == 201, r.text
     placed = r.json()
