@@ -265,7 +265,7 @@ def run(report: dict[str, Any], *, rate: float | None = None, seconds: float | N
     seconds = seconds or float(os.environ.get("LASTMILE_BENCH_API_SECONDS", "60"))
     burst_s = float(os.environ.get("LASTMILE_BENCH_API_BURST_SECONDS", "20"))
     n_post = int(rate * burst_s)
-    bodies = _orders(int(LIGHT_RATE * seconds) + n_post + 20_000)
+    bodies = _orders(int(LIGHT_RATE * seconds) + n_post + 30_000)
     procs = _Procs()
     out: dict[str, Any] = {"rate_per_s": rate, "seconds": seconds, "burst_seconds": burst_s, "admission": ADMISSION}
     with tempfile.TemporaryDirectory() as tmp:
@@ -316,10 +316,12 @@ def run(report: dict[str, Any], *, rate: float | None = None, seconds: float | N
                                  {**auth, "Idempotency-Key": f"s{k}"}), SUSTAINED_S))
             out["drain_s_sustained"] = _drain(port)
             if ADMISSION == "api":  # the API process alone: the worker paused, then catching up
+                alone = [b.replace(b'"id": "b', b'"id": "a', 1) for b in rest]  # orders of their own
+                assert all(b != a for a, b in zip(rest, alone, strict=True))
                 worker.send_signal(signal.SIGSTOP)
                 try:
                     out["post_orders_api_alone"] = asyncio.run(_closed_loop(
-                        port, lambda k: ("POST", "/v1/orders", rest[k % len(rest)],
+                        port, lambda k: ("POST", "/v1/orders", alone[k % len(alone)],
                                          {**auth, "Idempotency-Key": f"alone{k}"}), SUSTAINED_S))
                 finally:
                     worker.send_signal(signal.SIGCONT)

@@ -16,7 +16,7 @@ from dispatch.model import CompartmentSize, DarkStore, Facility, Item, Locker, O
 from dispatch.packaging import DEFAULT_CATALOGUE, BoxCatalogue, choose_boxes, compartments_for
 from routing.matrix import UNREACHABLE, ScipyEngine, TravelTimes
 from routing.network import Profile, RoadNetwork
-from routing.snap import snap
+from routing.snap import NO_NODE, snap, snap_point
 
 UNREACHABLE_REASON = "unreachable"
 OUTSIDE_SERVICE_AREA = "outside_service_area"
@@ -307,18 +307,23 @@ class _Batch:
         self.packer = packer
         self.orders = orders
         points = np.array([o.location for o in orders], dtype=np.float64)
-        snapped = snap(allocator.network, points, max_distance_m=allocator.max_snap_m)
-        self.too_far = snapped.too_far.tolist()
-        self.nodes = snapped.nodes.tolist()
+        if len(orders) == 1:  # one order placed (the live path): scalars, not arrays
+            node, _ = snap_point(allocator.network, *orders[0].location, max_distance_m=allocator.max_snap_m)
+            too_far, nodes = np.array([node == NO_NODE]), np.array([node], dtype=np.int64)
+        else:
+            snapped = snap(allocator.network, points, max_distance_m=allocator.max_snap_m)
+            too_far, nodes = snapped.too_far, snapped.nodes
+        self.too_far = too_far.tolist()
+        self.nodes = nodes.tolist()
         placed = np.array([o.placed_at for o in orders], dtype=np.int64)
         modes = np.array([o.mode for o in orders])
-        reachable = ~snapped.too_far
+        reachable = ~too_far
         by_store = reachable & ((modes == "courier") | (modes == "store"))
         self.slot = np.zeros(len(orders), dtype=np.int64)
-        self._plan_stores(np.flatnonzero(by_store), snapped.nodes, points, placed, modes == "courier")
+        self._plan_stores(np.flatnonzero(by_store), nodes, points, placed, modes == "courier")
         self.via: dict[str, tuple[IntArray, IntArray, BoolArray]] = {}
         for kind in ("pickup_point", "locker", "return_pickup_point"):
-            self._plan_via(kind, np.flatnonzero(reachable & (modes == kind)), snapped.nodes, placed)
+            self._plan_via(kind, np.flatnonzero(reachable & (modes == kind)), nodes, placed)
         self.slots = self.slot.tolist()
 
     def _store_open(self, placed: IntArray) -> BoolArray:

@@ -649,8 +649,12 @@ COMMANDS = tuple(_HANDLERS)
 
 
 def order_to_json(order: Order) -> dict[str, Any]:
-    """An order as a JSON-ready dict (the `place` command's `order`)."""
-    return asdict(order)
+    """An order as a JSON-ready dict (the `place` command's `order`): `dataclasses.asdict`'s shape, built
+    directly (it is on the path of every posted order)."""
+    return {"id": order.id, "location": order.location, "mode": order.mode,
+            "items": [shallow_dict(i) for i in order.items], "placed_at": order.placed_at,
+            "promise": None if order.promise is None else shallow_dict(order.promise),
+            "returns": [shallow_dict(i) for i in order.returns]}
 
 
 def order_from_json(data: Mapping[str, Any]) -> Order:

@@ -152,7 +152,7 @@ class RedisStore:
     def _append_args(self, command: Mapping[str, Any], now: int, idempotency: tuple[str, str] | None,
                      order: tuple[str, Mapping[str, str]] | None, claims: Sequence[Claim],
                      count: Claim | None) -> tuple[list[str], list[Any]]:
-        text = json.dumps(dict(command), separators=(",", ":"))
+        text = orjson.dumps(dict(command)).decode()
         if not text.startswith("{") or text == "{}":
             raise ValueError("a command is a non-empty JSON object")
         keys = [self._k("stream"), self._k("seq"), self._k("clock"),

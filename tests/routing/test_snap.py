@@ -7,7 +7,7 @@ import pytest
 
 from routing.errors import SnapError
 from routing.network import RoadNetwork
-from routing.snap import NO_NODE, SnapResult, haversine_m, snap
+from routing.snap import NO_NODE, SnapResult, haversine_m, snap, snap_point
 
 MOSCOW = Path(__file__).resolve().parents[1] / "data" / "moscow_ostankino_drive.osm.bz2"
 
@@ -95,3 +95,17 @@ def test_snap_result_validates_consistency() -> None:
             points_lonlat=np.array([[37.6, 55.8]]),
             max_distance_m=500.0,
         )
+
+
+def test_one_point_in_scalars_snaps_as_the_array(moscow: RoadNetwork) -> None:
+    """snap_point gives the node and distance snap gives, near and far, and names a bad coordinate."""
+    rng = np.random.default_rng(3)
+    lon, lat = moscow.lonlat[:, 0], moscow.lonlat[:, 1]
+    points = np.column_stack((rng.uniform(lon.min() - 0.02, lon.max() + 0.02, 300),
+                              rng.uniform(lat.min() - 0.02, lat.max() + 0.02, 300)))
+    whole = snap(moscow, points, max_distance_m=150.0)
+    got = [snap_point(moscow, float(x), float(y), max_distance_m=150.0) for x, y in points]
+    assert [n for n, _ in got] == whole.nodes.tolist() and NO_NODE in whole.nodes
+    assert np.allclose([d for _, d in got], whole.distance_m, rtol=0, atol=1e-6)
+    with pytest.raises(SnapError, match="points_lonlat"):
+        snap_point(moscow, 37.6, float("nan"))
