@@ -475,7 +475,7 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
         `geometry=false`) the road path as a GeoJSON Feature, one line per leg; `planned`: the trips the
         dispatcher plans after it (orders with ETAs and where they go; they may still change)."""
         courier = courier_of(courier_id, who)
-        raw, planned_raw = store.get_many([route_key(courier_id), planned_key(courier_id)])  # one round trip
+        raw, planned_raw = await store.get_many_async([route_key(courier_id), planned_key(courier_id)])
         planned = json.loads(planned_raw or "[]")
         if raw is None:
             return JSONResponse({"courier": courier_id, "status": "none", "stops": [], "planned": planned})
