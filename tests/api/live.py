@@ -83,8 +83,10 @@ class RedisServer:
 class Lastmile:
     """`lastmile serve` (HTTP on a free port) or `lastmile worker` as a process of its own."""
 
-    def __init__(self, command: str, store: str, *, workers: int = 0, speed: float = 60.0) -> None:
+    def __init__(self, command: str, store: str, *, workers: int = 0, speed: float = 60.0,
+                 admission: str = "worker") -> None:
         self.command = command
+        self.admission = admission
         self.store = store
         self.port = free_port()
         self.workers = workers
@@ -100,7 +102,7 @@ class Lastmile:
         if self.command == "serve":
             args += ["--port", str(self.port), "--workers", str(self.workers)]
         env = {**os.environ, "LASTMILE_ADMIN_KEY": ADMIN_KEY, "LASTMILE_LEASE_MS": "1000",
-               "LASTMILE_RATE_PER_S": "100000", "LASTMILE_REPLY_TIMEOUT_S": "2"}
+               "LASTMILE_RATE_PER_S": "100000", "LASTMILE_REPLY_TIMEOUT_S": "2", "LASTMILE_ADMISSION": self.admission}
         self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         if wait and self.command == "serve":
             wait_for(lambda: request(self.url + "/health")[0] == 200, what=f"lastmile serve on {self.port}")

@@ -11,7 +11,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tests.api.live import Lastmile, RedisServer, request, wait_for
+import pytest
+
+from api.deployment import Deployment
+from api.store.redis import RedisStore
+from dispatch.model import DarkStore
+from tests.api.live import TINY, Lastmile, RedisServer, request, wait_for
 
 CYCLES = int(os.environ.get("LASTMILE_KILL_CYCLES", "10"))
 COURIERS = ["ostankino-bike-10h-1", "ostankino-bike-10h-2", "ostankino-bike-10h-3", "ostankino-foot-11h-1"]
@@ -51,6 +56,10 @@ class Poster:
         self.thread.join()
 
 
+def start(store: str, admission: str) -> tuple[Lastmile, Lastmile]:
+    return Lastmile("serve", store, admission=admission).start(), Lastmile("worker", store).start()
+
+
 def check_books(api: str, acked: dict[str, int]) -> Counter[str]:
     """Every acknowledged order is stored and applied, none assigned twice; the states counted."""
     wait_for(lambda: request(api + "/health")[1]["lag"] == 0, timeout_s=60, what="the worker to catch up")
@@ -65,9 +74,11 @@ def check_books(api: str, acked: dict[str, int]) -> Counter[str]:
     return states
 
 
-def test_kill_9_of_everything_loses_no_acknowledged_order(tmp_path: Path) -> None:
+@pytest.mark.parametrize("admission", ["worker", "api"])
+def test_kill_9_of_everything_loses_no_acknowledged_order(tmp_path: Path, admission: str) -> None:
     """kill -9 of the API, the worker and redis-server (AOF, fsync always) mid-stream, cycle after cycle: every
-    order acknowledged is there after restart, placed once and assigned to at most one courier."""
+    order acknowledged is there after restart, placed once and assigned to at most one courier; with admission
+    in the API, the store's stock counts equal the core's after all of it."""
     redis = RedisServer(tmp_path)
     redis.start()
     rng = random.Random(11)
@@ -76,7 +87,7 @@ def test_kill_9_of_everything_loses_no_acknowledged_order(tmp_path: Path) -> Non
     running: list[Lastmile] = []
     try:
         for cycle in range(CYCLES):
-            api, worker = Lastmile("serve", redis.url).start(), Lastmile("worker", redis.url).start()
+            api, worker = start(redis.url, admission)
             running = [api, worker]
             if cycle == 0:
                 for courier in COURIERS:
@@ -90,23 +101,37 @@ def test_kill_9_of_everything_loses_no_acknowledged_order(tmp_path: Path) -> Non
                     time.sleep(rng.uniform(0, 0.1))
             next_order = poster.next
             redis.start()
-        api, worker = Lastmile("serve", redis.url).start(), Lastmile("worker", redis.url).start()
+        api, worker = start(redis.url, admission)
         running = [api, worker]
         assert len(acked) >= CYCLES
         states = check_books(api.url, acked)
         assert states["assigned"] + states["picked_up"] + states["delivered"] >= 1
+        if admission == "api":
+            taken = 0  # orders appended with their count taken, answered or not before a kill
+            for k in range(next_order):
+                status, body = request(f"{api.url}/v1/orders/o{k}")
+                taken += status == 200 and body["state"] != "rejected"
+            store = RedisStore(redis.url, prefix="lastmile:")
+            try:
+                stores = Deployment.load(TINY).facilities
+                initial = {f.id: f.stock.get("bread", 0) for f in stores if isinstance(f, DarkStore)}
+                left = store.counters([(f"stock:{sid}", ["bread"]) for sid in initial])
+            finally:
+                store.close()
+            assert sum(initial.values()) - sum(v for (v,) in left) == taken  # every 201 took one, none twice
     finally:
         for p in running:
             p.kill()
         redis.kill()
 
 
-def test_two_apis_and_two_workers_assign_every_order_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("admission", ["worker", "api"])
+def test_two_apis_and_two_workers_assign_every_order_once(tmp_path: Path, admission: str) -> None:
     """Two API processes and two workers over one Redis, orders posted to both: one worker holds the lease,
     every order is applied, none assigned twice; the standby takes over when the holder is killed."""
     redis = RedisServer(tmp_path)
     redis.start()
-    apis = [Lastmile("serve", redis.url).start() for _ in range(2)]
+    apis = [Lastmile("serve", redis.url, admission=admission).start() for _ in range(2)]
     workers = [Lastmile("worker", redis.url).start(wait=False) for _ in range(2)]
     acked: dict[str, int] = {}
     try:
