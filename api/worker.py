@@ -104,8 +104,9 @@ class Worker:
         self._open_changed = True
         """Whether `orders` (the open orders) changed since their index was last published."""
         self.observe = observe
-        self._load_published = 0.0
         """Called with the seconds each command that decided something took (the metrics' histogram)."""
+        self._load_published = 0.0
+        self._load_value = ""
 
     # --- lease and recovery --------------------------------------------------------------------------------
 
@@ -182,7 +183,9 @@ class Worker:
             return 0
         if not batch and time.monotonic() - self._load_published > LOAD_EVERY_S:  # quiet: the load still moves
             op = self._load_op()
-            self.store.set(op.key, op.value)
+            if op.value != self._load_value:
+                self.store.set(op.key, op.value)
+                self._load_value = op.value
         self._tick_if_due()
         if self._since_snapshot >= self.snapshot_every:
             self.save_snapshot()
@@ -232,7 +235,10 @@ class Worker:
         assert self.core is not None
         extra = []
         if time.monotonic() - self._load_published > LOAD_EVERY_S:
-            extra.append(self._load_op())
+            op = self._load_op()
+            if op.value != self._load_value:
+                extra.append(op)
+                self._load_value = op.value
         if self._open_changed:
             extra.append(Op(kind="set", key=OPEN_ORDERS_KEY, value=json.dumps(list(self.orders))))
         last = batch[-1]  # the stores' load and the open orders' index ride on the batch's last command
