@@ -9,6 +9,9 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from api.store import MemoryStore, Store
+from api.store.redis import RedisStore
+
 REDIS_URL = os.environ.get("LASTMILE_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 
@@ -33,3 +36,14 @@ def redis_prefix() -> Iterator[str]:
     if keys:
         client.delete(*keys)
     client.close()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request: pytest.FixtureRequest) -> Iterator[Store]:
+    """Each store in turn: the memory store and the Redis store (under this test's prefix)."""
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    s = RedisStore(REDIS_URL, prefix=request.getfixturevalue("redis_prefix"))
+    yield s
+    s.close()

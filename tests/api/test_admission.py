@@ -15,26 +15,14 @@ from fastapi.testclient import TestClient
 from api.admission import LOAD_CACHE_S
 from api.app import create_app
 from api.service import Deployment, Service
-from api.store import MemoryStore, Store
-from api.store.redis import RedisStore
+from api.store import Store
 from api.worker import LOAD_KEY
-from tests.api.conftest import REDIS_URL
-from tests.api.test_app import ADMIN, TINY, key, make_service, order, until
+from tests.api.test_app import TINY, all_on_shift, key, make_service, order, until
 
 
 @pytest.fixture(scope="module")
 def deployment() -> Deployment:
     return Deployment.load(TINY)
-
-
-@pytest.fixture(params=["memory", "redis"])
-def store(request: pytest.FixtureRequest) -> Iterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    s = RedisStore(REDIS_URL, prefix=request.getfixturevalue("redis_prefix"))
-    yield s
-    s.close()
 
 
 @pytest.fixture
@@ -60,8 +48,7 @@ def drained(service: Service) -> None:
 def test_an_admitted_order_is_dispatched_and_delivered(client: TestClient, service: Service) -> None:
     """POST → 201 allocated with its store and quote at once; the worker then gives it a courier and delivers."""
     osys = key(client, "order_system")
-    for cid in service.deployment.couriers:
-        assert client.post(f"/v1/couriers/{cid}/shift", json={"on": True}, headers=ADMIN).status_code == 200
+    all_on_shift(client, service)
     for _ in range(100):  # the worker publishes the stores' load (couriers now on shift) within LOAD_EVERY_S
         if all(free is not None for _, free in json.loads(service.store.get(LOAD_KEY) or "{}").values()):
             break

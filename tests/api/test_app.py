@@ -77,11 +77,16 @@ def until(check: Callable[[], Any], service: Service, *, step_s: int = 60, tries
     raise AssertionError("condition not met")
 
 
+def all_on_shift(client: TestClient, service: Service) -> None:
+    """Every courier of the deployment starts a shift."""
+    for cid in service.deployment.couriers:
+        assert client.post(f"/v1/couriers/{cid}/shift", json={"on": True}, headers=ADMIN).status_code == 200
+
+
 def test_an_order_goes_from_post_to_delivered(client: TestClient, service: Service) -> None:
     """POST → 201 allocated; a courier's route shows it; the app's stop posts deliver it on time."""
     osys = key(client, "order_system")
-    for cid in service.deployment.couriers:
-        assert client.post(f"/v1/couriers/{cid}/shift", json={"on": True}, headers=ADMIN).status_code == 200
+    all_on_shift(client, service)
     r = client.post("/v1/orders", json=order("o1"), headers={**osys, "Idempotency-Key": "k-o1"})
     assert r.status_code == 201, r.text
     placed = r.json()

@@ -15,11 +15,9 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from api.app import create_app
 from api.service import Deployment, Service
-from api.store import MemoryStore, Store
+from api.store import Store
 from api.store.base import EVENTS_STREAM, stream_id
-from api.store.redis import RedisStore
 from api.webhooks import EVENT_TYPES, Backoff, Sender
-from tests.api.conftest import REDIS_URL
 from tests.api.test_app import ADMIN, deployment, key, make_service, order, until  # noqa: F401
 
 WANTED = ["order.placed", "order.allocated", "order.assigned", "courier.shift_on"]
@@ -80,16 +78,6 @@ def receiver() -> Iterator[Receiver]:
     r = Receiver()
     yield r
     r.close()
-
-
-@pytest.fixture(params=["memory", "redis"])
-def store(request: pytest.FixtureRequest) -> Iterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    s = RedisStore(REDIS_URL, prefix=request.getfixturevalue("redis_prefix"))
-    yield s
-    s.close()
 
 
 @pytest.fixture

@@ -4,25 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
-import pytest
-
-from api.store import MemoryStore, Op, Store, body_hash, order_key
+from api.store import Op, Store, body_hash, order_key
 from api.store.base import Applied
-from api.store.redis import RedisStore
-from tests.api.conftest import REDIS_URL
-
-
-@pytest.fixture(params=["memory", "redis"])
-def store(request: pytest.FixtureRequest) -> Iterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    prefix = request.getfixturevalue("redis_prefix")
-    s = RedisStore(REDIS_URL, prefix=prefix)
-    yield s
-    s.close()
 
 
 def test_append_numbers_commands_and_time_never_goes_back(store: Store) -> None:
