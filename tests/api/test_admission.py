@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,7 +15,7 @@ from api.app import create_app
 from api.service import Deployment, Service
 from api.store import Store
 from api.worker import LOAD_KEY
-from tests.api.test_app import TINY, all_on_shift, key, make_service, order, until
+from tests.api.test_app import TINY, all_on_shift, key, make_service, order, race_for_the_last_units, until
 
 
 @pytest.fixture(scope="module")
@@ -87,21 +85,10 @@ def test_201_needs_no_worker(deployment: Deployment) -> None:
 
 def test_the_last_units_go_to_exactly_as_many_orders(client: TestClient, service: Service) -> None:
     """50 concurrent orders for the last 10 units: exactly 10 admitted, 40 rejected out of stock, none lost."""
-    osys = key(client, "order_system")
-    for s in service.deployment.stores:
-        assert client.put(f"/v1/stores/{s}/stock/bread", json={"available": 5}, headers=osys).status_code == 200
-
-    def post(k: int) -> tuple[int, Any]:
-        r = client.post("/v1/orders", json=order(f"b{k}", sku="bread"), headers={**osys, "Idempotency-Key": f"b{k}"})
-        return r.status_code, r.json()
-
-    with ThreadPoolExecutor(10) as pool:
-        results = list(pool.map(post, range(50)))
-    codes = [c for c, _ in results]
-    assert codes.count(201) == 10 and codes.count(422) == 40
-    assert {body["error"]["message"] for c, body in results if c == 422} == {"out_of_stock: bread"}
+    race_for_the_last_units(client, service)
     drained(service)
     assert service.store.counters([(f"stock:{s}", ["bread"]) for s in service.deployment.stores]) == [[0], [0]]
+    osys = key(client, "order_system")
     states = [client.get(f"/v1/orders/b{k}", headers=osys).json()["state"] for k in range(50)]
     assert states.count("rejected") == 40 and len(states) == 50
 

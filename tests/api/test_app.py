@@ -136,8 +136,9 @@ def test_retries_with_one_key_place_one_order(client: TestClient, service: Servi
     assert taken.status_code == 409 and taken.json()["error"]["field"] == "id"
 
 
-def test_the_last_units_go_to_exactly_as_many_orders(client: TestClient, service: Service) -> None:
-    """50 concurrent orders for the last 10 units of a SKU: exactly 10 are accepted, 40 rejected out of stock."""
+def race_for_the_last_units(client: TestClient, service: Service) -> list[tuple[int, Any]]:
+    """5 units of bread left at each of the two stores, 50 concurrent orders for one each: exactly 10 accepted,
+    40 rejected out of stock naming `items`. The answers, in order."""
     osys = key(client, "order_system")
     for store in service.deployment.stores:
         r = client.put(f"/v1/stores/{store}/stock/bread", json={"available": 5}, headers=osys)
@@ -153,6 +154,12 @@ def test_the_last_units_go_to_exactly_as_many_orders(client: TestClient, service
     assert codes.count(201) == 10 and codes.count(422) == 40
     assert {body["error"]["message"] for c, body in results if c == 422} == {"out_of_stock: bread"}
     assert {body["error"]["field"] for c, body in results if c == 422} == {"items"}
+    return results
+
+
+def test_the_last_units_go_to_exactly_as_many_orders(client: TestClient, service: Service) -> None:
+    """50 concurrent orders for the last 10 units of a SKU: exactly 10 are accepted, 40 rejected out of stock."""
+    race_for_the_last_units(client, service)
 
 
 def test_cancel_releases_the_stock(client: TestClient, service: Service) -> None:
