@@ -149,7 +149,8 @@ class Admitter:
                 fields.update(store=json.dumps(a.store), facility=json.dumps(a.facility))
             else:
                 fields["reason"] = json.dumps(a.reason)
-            appended = await self.store.append_async({**command, "admission": admission.to_json()}, now=now,
+            appended = await self.store.append_async({**command, "admission": admission.to_json(), "noreply": True},
+                                                     now=now,
                                                      idempotency=idempotency, order=(order.id, fields),
                                                      claims=admission.claims())
             if appended.status == "short":

@@ -417,10 +417,10 @@ def make_router(service: Service, *, lines: StopLines, planner: Callable[..., An
                           limit: Annotated[int, Query(ge=1, le=10_000)] = 2000) -> dict[str, Any]:
         """The open orders (placed and not yet delivered to a door, collected, cancelled, returned or rejected),
         in placement order, at most `limit`."""
-        raw = store.get(OPEN_ORDERS_KEY)
+        index = store.hgetall(OPEN_ORDERS_KEY)
         rows: list[dict[str, Any]] = []
         truncated = False
-        for oid in json.loads(raw) if raw else []:
+        for oid in sorted(index, key=lambda o: int(index[o])):
             record = store.hgetall(order_key(oid))
             if not record or record.get("state") in FINAL:
                 continue

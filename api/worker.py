@@ -53,9 +53,10 @@ ETA_CHANGE_S = 300
 """An order's ETA moving by more than this is an `eta_changed` event."""
 PUBLISH_EVERY = 16
 PUBLISH_AFTER_S = 0.005
-OPEN_ORDERS_KEY = "orders:open"
-"""The ids of the orders not yet closed, in placement order (a JSON list), rewritten by a publish that changes
-them: the map console lists open orders by it (`GET /v1/orders?state=open`)."""
+OPEN_ORDERS_KEY = "orders:open-index"
+"""The orders not yet closed (a hash: order id -> the sequence number of its `place` command), a field added and
+removed with the command that opens or closes an order: the map console lists open orders by it, in placement
+order (`GET /v1/orders?state=open`)."""
 FACILITIES_KEY = "config:facilities"
 """The facilities document of the last `PUT /v1/facilities` applied (JSON; unset: the deployment's own)."""
 SHIFTS_KEY = "couriers:shift"
@@ -101,8 +102,6 @@ class Worker:
         """Each store's last decisions seen (the dispatcher's `last`): plans are republished when it changes."""
         self._changed_routes: set[str] = set()
         self.arrivals: dict[str, int] = {}
-        self._open_changed = True
-        """Whether `orders` (the open orders) changed since their index was last published."""
         self.observe = observe
         """Called with the seconds each command that decided something took (the metrics' histogram)."""
         self._load_published = 0.0
@@ -127,7 +126,6 @@ class Worker:
         self.seq, self.orders, self.routes, self.arrivals, self.last_tick = 0, {}, {}, {}, -1
         self.planned, self._decided = {}, {}
         self._changed_routes.clear()
-        self._open_changed = True
         self.deployment = self.base
         saved = self.store.load_snapshot()
         envelope = None
@@ -239,12 +237,10 @@ class Worker:
             if op.value != self._load_value:
                 extra.append(op)
                 self._load_value = op.value
-        if self._open_changed:
-            extra.append(Op(kind="set", key=OPEN_ORDERS_KEY, value=json.dumps(list(self.orders))))
-        last = batch[-1]  # the stores' load and the open orders' index ride on the batch's last command
-        batch = [*batch[:-1], Applied(seq=last.seq, reply=last.reply, ops=[*last.ops, *extra])]
+        if extra:  # the stores' load rides on the batch's last command
+            last = batch[-1]
+            batch = [*batch[:-1], Applied(seq=last.seq, reply=last.reply, ops=[*last.ops, *extra])]
         if self.holds_lease() and self.store.publish(self.name, batch):
-            self._open_changed = False
             self.seq = batch[-1].seq
             self._since_snapshot += len(batch)
             return True
@@ -279,7 +275,7 @@ class Worker:
                 ops.append(Op(kind="hincrby", key=ON_TIME_KEY, value=dict(on_time)))
         if self.observe is not None and (command.get("op") != "tick" or outcome.events):
             self.observe(time.perf_counter() - started)
-        return Applied(seq=seq, ops=ops, reply=reply)
+        return Applied(seq=seq, ops=ops, reply={} if command.get("noreply") else reply)
 
     def _call(self, command: Mapping[str, Any], ops: list[Op]) -> tuple[Outcome, dict[str, Any]]:
         """The core call a command stands for, plus what the worker keeps beside the core; and what the reply
@@ -294,7 +290,7 @@ class Worker:
             order = order_from_json({**command["order"], "placed_at": now})
             self.orders[order.id] = {"location": list(order.location), "mode": order.mode,
                                      "returns": bool(order.returns)}
-            self._open_changed = True
+            ops.append(Op(kind="hset", key=OPEN_ORDERS_KEY, value={order.id: str(command.get("seq", 0))}))
             if command.get("tracking"):
                 ops.append(Op(kind="set", key=tracking_key(command["tracking"]), value=order.id))
             admission = command.get("admission")
@@ -430,6 +426,7 @@ class Worker:
         return ops
 
     def _order_views(self, event: Event) -> list[Op]:
+        closed: list[Op] = []
         fields: dict[str, str] = {"state": STATES[event.event], "updated": str(event.t)}
         for name in ("store", "facility", "promise_by", "courier", "eta", "quoted_eta", "reason", "locker",
                      "on_time"):
@@ -448,11 +445,12 @@ class Worker:
                 elif stop.get("order") == event.order and event.event != "picked_up":
                     stop["status"] = "completed"
                     stop["outcome"] = event.event
-        if STATES[event.event] in FINAL or (event.event == "delivered" and self.orders.get(event.order, {}).get(
-                "mode") == "courier"):
-            self._open_changed |= self.orders.pop(event.order, None) is not None
+        final = STATES[event.event] in FINAL or (event.event == "delivered" and self.orders.get(event.order, {}).get(
+            "mode") == "courier")
+        if final and self.orders.pop(event.order, None) is not None:
+            closed = [Op(kind="hdel", key=OPEN_ORDERS_KEY, value=[event.order])]
         return [Op(kind="hset", key=order_key(event.order), value=fields),
-                Op(kind="rpush", key=order_key(event.order) + ":events", value=json.dumps(event.line()))]
+                Op(kind="rpush", key=order_key(event.order) + ":events", value=json.dumps(event.line())), *closed]
 
     def _plans(self) -> list[Op]:
         """The planned trips of the couriers of every store that decided again (their `planned_key`s that

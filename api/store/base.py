@@ -42,11 +42,11 @@ class Appended:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Op:
-    """One write of a publish: `hset` fields of a hash, `hincrby` counters of a hash (a mapping of amounts),
-    `rpush` a value on a list, `set` or `delete` a value, `xadd` an entry `[id, json]` to a stream (`id` as
-    `"{seq}-{k}"`, increasing; the stream keeps about `STREAM_KEEP` entries)."""
+    """One write of a publish: `hset` fields of a hash, `hdel` fields (a list) of a hash, `hincrby` counters of a
+    hash (a mapping of amounts), `rpush` a value on a list, `set` or `delete` a value, `xadd` an entry `[id, json]`
+    to a stream (`id` as `"{seq}-{k}"`, increasing; the stream keeps about `STREAM_KEEP` entries)."""
 
-    kind: Literal["hset", "hincrby", "rpush", "set", "delete", "xadd"]
+    kind: Literal["hset", "hdel", "hincrby", "rpush", "set", "delete", "xadd"]
     key: str
     value: Any = None
 
@@ -56,7 +56,8 @@ class Op:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Applied:
-    """What applying command `seq` changed (`ops` on the views) and its `reply` to the waiting request."""
+    """What applying command `seq` changed (`ops` on the views) and its `reply` to the waiting request (empty: no
+    request waits for it, and none is kept)."""
 
     seq: int
     ops: Sequence[Op]

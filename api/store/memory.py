@@ -100,7 +100,8 @@ class MemoryStore:
                 if entry.seq > self._applied:
                     self._write(entry.ops)
                     self._applied = entry.seq
-                    self._replies[entry.seq] = json.loads(json.dumps(entry.reply))
+                    if entry.reply:
+                        self._replies[entry.seq] = json.loads(json.dumps(entry.reply))
             while len(self._replies) > MAX_REPLIES:  # the oldest go first (Redis lets them expire)
                 del self._replies[next(iter(self._replies))]
             self._lock.notify_all()
@@ -110,6 +111,10 @@ class MemoryStore:
         for op in ops:
             if op.kind == "hset":
                 self._hashes.setdefault(op.key, {}).update(op.value)
+            elif op.kind == "hdel":
+                fields = self._hashes.get(op.key, {})
+                for name in op.value:
+                    fields.pop(name, None)
             elif op.kind == "hincrby":
                 counters = self._hashes.setdefault(op.key, {})
                 for name, amount in op.value.items():

@@ -74,6 +74,8 @@ for _, entry in ipairs(cjson.decode(ARGV[4])) do
       local kind, key, value = op[1], prefix .. op[2], op[3]
       if kind == 'hset' then
         for k, v in pairs(value) do redis.call('HSET', key, k, v) end
+      elseif kind == 'hdel' then
+        for _, f in ipairs(value) do redis.call('HDEL', key, f) end
       elseif kind == 'hincrby' then
         for k, v in pairs(value) do redis.call('HINCRBY', key, k, v) end
       elseif kind == 'rpush' then
@@ -86,9 +88,11 @@ for _, entry in ipairs(cjson.decode(ARGV[4])) do
         redis.call('DEL', key)
       end
     end
-    redis.call('SET', prefix .. 'reply:' .. seq, entry[3], 'EX', ttl)
-    redis.call('RPUSH', prefix .. 'wake:' .. seq, 1)
-    redis.call('EXPIRE', prefix .. 'wake:' .. seq, 60)
+    if entry[3] ~= '' then
+      redis.call('SET', prefix .. 'reply:' .. seq, entry[3], 'EX', ttl)
+      redis.call('RPUSH', prefix .. 'wake:' .. seq, 1)
+      redis.call('EXPIRE', prefix .. 'wake:' .. seq, 60)
+    end
     applied = seq
   end
 end
@@ -217,7 +221,7 @@ class RedisStore:
     # --- views ---------------------------------------------------------------------------------------------
 
     def publish(self, worker: str, batch: Sequence[Applied]) -> bool:
-        entries = [[e.seq, [op.wire() for op in e.ops], json.dumps(dict(e.reply))] for e in batch]
+        entries = [[e.seq, [op.wire() for op in e.ops], json.dumps(dict(e.reply)) if e.reply else ""] for e in batch]
         args = [worker, self.prefix, REPLY_TTL_S, orjson.dumps(entries), STREAM_KEEP]  # a batch is tens of KB
         return bool(self._publish(keys=[self._k("lease"), self._k("applied")], args=args))
 

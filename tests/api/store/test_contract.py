@@ -268,3 +268,15 @@ def test_concurrent_claims_never_overdraw(store: Store) -> None:
         t.join()
     assert results.count("accepted") == 10 and results.count("short") == 40
     assert store.counters([("stock:s1", ["bread"])]) == [[0]] and store.last_seq() == 10
+
+
+def test_publish_deletes_hash_fields_and_keeps_no_empty_reply(store: Store) -> None:
+    """An `hdel` op removes fields a former publish set; an empty reply is neither kept nor awaited."""
+    assert store.lease("w1", 5000)
+    a = store.append({"op": "place"}, now=1)
+    b = store.append({"op": "place"}, now=1)
+    assert store.publish("w1", [Applied(seq=a.seq, ops=[Op(kind="hset", key="idx", value={"o1": "1", "o2": "2"})],
+                                        reply={"ok": True})])
+    assert store.publish("w1", [Applied(seq=b.seq, ops=[Op(kind="hdel", key="idx", value=["o1"])], reply={})])
+    assert store.hgetall("idx") == {"o2": "2"} and store.applied() == b.seq
+    assert store.reply(a.seq) == {"ok": True} and store.reply(b.seq) is None
