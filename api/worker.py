@@ -4,14 +4,19 @@ One worker at a time holds the deployment's lease (a worker that dies is replace
 the lease it builds a fresh `dispatch.operations.Operations` core, restores the last snapshot and replays the stream
 after it: the core is deterministic, so replaying yields the state the dead worker had, and `Store.publish` skips
 what was already published, so nothing is applied twice or skipped. Then it reads the stream in order, applies each
-command, and publishes in batches (one transaction per up to 64 commands or 5 ms of work): the order records and
-timelines, the couriers' routes and each command's reply (which the API waits for). It appends a tick of every
-store to the stream itself when the service clock passes one (so a replay ticks at the same times), and saves a
-snapshot every `snapshot_every` commands.
+command, and publishes in batches (one transaction per up to `PUBLISH_EVERY` commands or 5 ms of work): the
+order records and timelines, the couriers' routes and each command's reply (which the API waits for). It appends a
+tick of every store to the stream itself when the service clock passes one (so a replay ticks at the same times),
+and saves a snapshot every `snapshot_every` commands.
 
 Every domain event is also published to the deployment's event stream (`events`, entry ids `{seq}-{k}`), with two
 kinds the core does not make: `eta_changed` (a committed trip moved an order's ETA by more than `ETA_CHANGE_S`)
 and `shift_on` / `shift_off` of a courier. Webhooks (`api/webhooks.py`) deliver that stream.
+
+With admission in the API process (`api.admission`), a `place` command carries its admission: the worker places
+the order as admitted, and publishes no reply to it (no request waits). The worker keeps the store's counters
+(`api.store.base.COUNTER_PREFIX`) in step with the core: what the core gives back or counts beyond admissions is
+published as increments with the command that caused it.
 
 The worker adds to the core only what the courier app says that the core does not keep: when a courier arrived at a
 door (a later `delivered` is on time by the arrival) and the routes as the app shows them.
