@@ -176,7 +176,7 @@ def _settings(args: argparse.Namespace) -> Any:
     from api.settings import Settings
 
     given = {name: getattr(args, name) for name in ("store", "scenario", "network", "speed", "host", "port",
-                                                    "workers") if getattr(args, name, None) is not None}
+                                                    "workers", "admission") if getattr(args, name, None) is not None}
     try:
         settings = Settings(**given)
     except ValidationError as e:
@@ -366,6 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
             v.add_argument("--port", type=int, default=None, help="port (default 8000)")
             v.add_argument("--workers", type=int, default=None, metavar="N",
                            help="dispatch worker threads in this process (default 1; 0 with `lastmile worker`)")
+            v.add_argument("--admission", choices=("worker", "api"), default=None,
+                           help="who admits a posted order: worker (201 once the worker placed it; the default) or "
+                                "api (201 once this process allocated it and took its stock in the store)")
             v.add_argument("--demo", type=Path, default=None, metavar="SCENARIO",
                            help="live demo: serve SCENARIO's stores and couriers and drive its day through the API "
                                 "over HTTP (orders posted, simulated courier apps); --speed defaults to a five-minute "

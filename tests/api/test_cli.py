@@ -105,3 +105,18 @@ def test_an_unassigned_shipment_is_named_as_a_shipment(tmp_path: Path, capsys: p
     (tmp_path / "one.json").write_text(json.dumps(doc))
     assert main(["solve", str(tmp_path / "one.json"), "--iterations", "10", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["unassigned"] == [{"shipment": "10/11", "reason": "over_capacity"}]
+
+
+def test_serve_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """`--admission` overrides LASTMILE_ADMISSION (the other serve flags too); a value not offered exits 2."""
+    from api.cli import _settings, build_parser
+
+    monkeypatch.setenv("LASTMILE_ADMISSION", "worker")
+    scenario = str(Path(__file__).resolve().parents[2] / "scenarios" / "moscow-ostankino-tiny.toml")
+    args = build_parser().parse_args(["serve", "--scenario", scenario, "--admission", "api", "--workers", "0"])
+    settings = _settings(args)
+    assert settings.admission == "api" and settings.workers == 0
+    assert _settings(build_parser().parse_args(["serve", "--scenario", scenario])).admission == "worker"
+    assert main(["serve", "--scenario", scenario, "--admission", "everyone"]) == 2
+    assert "--admission" in capsys.readouterr().err
