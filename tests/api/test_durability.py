@@ -68,7 +68,8 @@ def check_books(api: str, acked: dict[str, int]) -> Counter[str]:
         status, body = request(f"{api}/v1/orders/{oid}")
         assert status == 200, (oid, status, body)
         events = [e["event"] for e in body["timeline"]]
-        assert events[:1] == ["placed"] and events.count("placed") == 1, (oid, events)
+        assert events[:1] == ["placed"] and events.count("placed") == 1, (oid, body)
+        assert not str(body.get("reason") or "").startswith("not_placed"), (oid, body)  # admitted, core refused
         assert events.count("assigned") <= 1, (oid, events)
         states[body["state"]] += 1
     return states

@@ -151,3 +151,29 @@ def test_a_courier_sees_what_is_planned_after_its_committed_trip(tmp_path: Path)
     assert any(committed.values())
     for c in planning.couriers:  # what is planned comes after the committed trip, never inside it
         assert not {s["order"] for t in now_planned[c] for s in t["stops"]} & set(committed[c])
+
+
+def test_an_admitted_order_the_core_cannot_place_is_rejected_not_lost(deployment: Deployment) -> None:
+    """An admitted place the core refuses ends rejected with a `not_placed` reason on the order's record and
+    timeline, its counts given back to the store, and the stream goes on."""
+    store = MemoryStore()
+    clock = Clock()
+    worker = Worker(store, deployment, clock, name="w")
+    store.seed_counters({"stock:vdnh": {"milk-1l": 5}})
+    admission = {"facility": "vdnh", "store": "vdnh", "travel_time_s": 60, "boxes": ["S"], "reason": None,
+                 "compartments": [], "node": 0, "quoted_eta": None, "quote_basis": None,
+                 "reservation": {"store": "vdnh", "stock": {"milk-1l": 2}, "pickup_point": None, "locker": None,
+                                 "compartments": []}}
+    taken = store.append({**_order(7), "admission": admission, "noreply": True}, now=clock(),
+                         order=("o7", {"state": "allocated"}), claims=[("stock:vdnh", "milk-1l", 2)])
+    broken = {**_order(8), "admission": {**admission, "reservation": None}, "noreply": True}
+    bad = store.append(broken, now=clock(), order=("o8", {"state": "allocated"}))
+    good = store.append(_order(9), now=clock())
+    while store.applied() < good.seq:
+        worker.step(block_ms=0)
+    assert taken.seq < bad.seq and store.hgetall(order_key("o8"))["state"] == "rejected"
+    assert json.loads(store.hgetall(order_key("o8"))["reason"]).startswith("not_placed: ")
+    assert [json.loads(e)["event"] for e in store.lrange(order_key("o8") + ":events")] == ["placed", "rejected"]
+    assert "o8" not in store.hgetall("orders:open-index") and "o9" in store.hgetall("orders:open-index")
+    o9_here = json.loads(store.hgetall(order_key("o9"))["store"]) == "vdnh"
+    assert store.counters([("stock:vdnh", ["milk-1l"])]) == [[5 - 2 - o9_here]]  # o7's two stay taken, o8's none
