@@ -152,13 +152,17 @@ def test_bad_options_name_the_field() -> None:
 
 
 def test_hybrid_backend_uses_it_under_a_time_limit() -> None:
-    """A time-limited hybrid solve of a windowed problem is complete, feasible and no worse than OR-Tools alone."""
+    """A time-limited hybrid solve of a windowed problem is complete, feasible, never worse than the OR-Tools plan
+    it started from, and within 1 % of OR-Tools alone at the same budget (wall-clock budgets on a loaded machine:
+    the strict comparison is the iteration-limited test's)."""
     p = random_vrptw(3, 50, 15)
     params = SolveParams(time_limit=1.5, seed=0)
     with_search = HybridBackend().solve(p, params)
     without = OrToolsBackend().solve(p, params)
     assert with_search.evaluation.feasible and not with_search.plan.unassigned
-    assert with_search.evaluation.distance <= without.evaluation.distance
+    first = with_search.phases[0]
+    assert first.algorithm == "ortools.gls" and with_search.evaluation.cost <= first.cost
+    assert with_search.evaluation.distance <= 1.01 * without.evaluation.distance
 
 
 def test_hybrid_backend_with_an_iteration_limit_repeats_and_gains() -> None:
