@@ -24,6 +24,7 @@ from api.store import Store
 from api.store.base import Appended
 from api.worker import FACILITIES_KEY, LOAD_KEY
 from dispatch.allocation import NO_FREE_COMPARTMENT, OUT_OF_STOCK, PICKUP_POINT_FULL, Allocator
+from dispatch.inventory import PICKUP_FIELD, counter_name
 from dispatch.load import PublishedLoad
 from dispatch.model import COMPARTMENT_SIZES, Order
 from dispatch.operations import Admission, admit
@@ -68,11 +69,11 @@ class _Allocation:
         """The counters `order` could take: its SKUs at every store, the places of every pickup point (pickup
         and return orders), the compartments of every locker (locker orders)."""
         skus = sorted({i.sku for i in order.items})
-        out = [(f"stock:{s}", skus) for s in self.store_ids] if skus else []
+        out = [(counter_name("stock", s), skus) for s in self.store_ids] if skus else []
         if order.mode in ("pickup_point", "return_pickup_point"):
-            out.extend((f"pickup:{p}", ["free"]) for p in self.pickup_ids)
+            out.extend((counter_name("pickup", p), [PICKUP_FIELD]) for p in self.pickup_ids)
         if order.mode == "locker":
-            out.extend((f"locker:{lk}", list(COMPARTMENT_SIZES)) for lk in self.locker_ids)
+            out.extend((counter_name("locker", lk), list(COMPARTMENT_SIZES)) for lk in self.locker_ids)
         return out
 
 
@@ -149,17 +150,17 @@ class Admitter:
                 fields.update(store=json.dumps(a.store), facility=json.dumps(a.facility))
             else:
                 fields["reason"] = json.dumps(a.reason)
+            claims = admission.claims()
             appended = await self.store.append_async({**command, "admission": admission.to_json(), "noreply": True},
-                                                     now=now,
-                                                     idempotency=idempotency, order=(order.id, fields),
-                                                     claims=admission.claims())
+                                                     now=now, idempotency=idempotency, order=(order.id, fields),
+                                                     claims=claims)
             if appended.status == "short":
                 fresh = True
                 await self._count(alloc, alloc.wanted(order))
                 continue
             if appended.status == "accepted":
                 with self._lock:
-                    alloc.allocator.inventory.add_counts((n, f, -units) for n, f, units in admission.claims())
+                    alloc.allocator.inventory.add_counts((n, f, -units) for n, f, units in claims)
             return Admitted(appended=appended, admission=admission if appended.status == "accepted" else None,
                             record=fields)
         return Admitted(appended=appended, admission=None, record=fields)

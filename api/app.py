@@ -43,6 +43,7 @@ from api.solve import make_router as vroom_solve
 from api.store import Store, body_hash, courier_key, order_key, planned_key, route_key, tracking_key
 from api.webhooks import EVENT_TYPES, Registry, Subscription, cursor_key
 from dispatch.errors import DispatchError
+from dispatch.inventory import stock_counter
 from dispatch.model import MAX_UNITS
 from dispatch.operations import order_to_json
 from routing.paths import StopLines
@@ -445,7 +446,7 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
         if store_id not in service.config()["stores"]:
             raise ApiError(422, "invalid", f"unknown dark store {store_id!r}", "store")
         reply = service.submit({"op": "stock", "store": store_id, "sku": sku, "available": body.available},
-                               count=(f"stock:{store_id}", sku, body.available))
+                               count=(*stock_counter(store_id, sku), body.available))
         return _answer(reply, lambda r: (200, {"store": store_id, "sku": sku, "available": body.available}))
 
     # --- courier app -----------------------------------------------------------------------------------------

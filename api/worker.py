@@ -31,7 +31,7 @@ import time
 import uuid
 import zlib
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -74,6 +74,15 @@ LOAD_KEY = "load"
 allocate by it (`api.admission`). It is an estimate, not state: a worker that just lost its lease may write it
 once more."""
 LOAD_EVERY_S = 0.1
+
+
+def _increments(deltas: Iterable[tuple[str, str, int]]) -> list[Op]:
+    """(counter name, field, delta)s as one `hincrby` of the store's counters per counter."""
+    by_name: dict[str, dict[str, int]] = {}
+    for name, f, delta in deltas:
+        fields = by_name.setdefault(name, {})
+        fields[f] = fields.get(f, 0) + delta
+    return [Op(kind="hincrby", key=COUNTER_PREFIX + name, value=fields) for name, fields in by_name.items()]
 
 
 def error_reply(error: DispatchError | ValueError, code: str = "invalid") -> dict[str, Any]:
@@ -184,11 +193,8 @@ class Worker:
                 pending, since = [], time.perf_counter()
         if pending and not self._publish(pending):
             return 0
-        if not batch and time.monotonic() - self._load_published > LOAD_EVERY_S:  # quiet: the load still moves
-            op = self._load_op()
-            if op.value != self._load_value:
-                self.store.set(op.key, op.value)
-                self._load_value = op.value
+        if not batch and (op := self._load_op()) is not None:  # quiet: the load still moves with time
+            self.store.set(op.key, op.value)
         self._tick_if_due()
         if self._since_snapshot >= self.snapshot_every:
             self.save_snapshot()
@@ -225,26 +231,24 @@ class Worker:
         self.store.append({"op": "tick"}, now=now)  # one command ticks every store (one append, one fsync)
         self.last_tick = max(now, self.last_tick)
 
-    def _load_op(self) -> Op:
-        """The stores' load now, to publish (see `LOAD_KEY`)."""
+    def _load_op(self) -> Op | None:
+        """The stores' load now, to publish (see `LOAD_KEY`), when `LOAD_EVERY_S` passed and it changed."""
         assert self.core is not None
+        if time.monotonic() - self._load_published <= LOAD_EVERY_S:
+            return None
         self._load_published = time.monotonic()
-        return Op(kind="set", key=LOAD_KEY, value=json.dumps(self.core.load_estimates(max(self.core.now,
-                                                                                           self.clock()))))
+        value = json.dumps(self.core.load_estimates(max(self.core.now, self.clock())))
+        if value == self._load_value:
+            return None
+        self._load_value = value
+        return Op(kind="set", key=LOAD_KEY, value=value)
 
     def _publish(self, batch: list[Applied]) -> bool:
         """Publish applied commands (renewing the lease when due, so that a long batch keeps it); False (and the
         core dropped, to be recovered) if the lease was lost."""
-        assert self.core is not None
-        extra = []
-        if time.monotonic() - self._load_published > LOAD_EVERY_S:
-            op = self._load_op()
-            if op.value != self._load_value:
-                extra.append(op)
-                self._load_value = op.value
-        if extra:  # the stores' load rides on the batch's last command
+        if (load := self._load_op()) is not None:  # the stores' load rides on the batch's last command
             last = batch[-1]
-            batch = [*batch[:-1], Applied(seq=last.seq, reply=last.reply, ops=[*last.ops, *extra])]
+            batch = [*batch[:-1], Applied(seq=last.seq, reply=last.reply, ops=[*last.ops, load])]
         if self.holds_lease() and self.store.publish(self.name, batch):
             self.seq = batch[-1].seq
             self._since_snapshot += len(batch)
@@ -296,10 +300,7 @@ class Worker:
             claims = Admission.from_json(order_id, command["admission"]).claims()
         except (DispatchError, KeyError, TypeError, ValueError):  # an admission the core cannot read took nothing
             claims = []
-        counts: dict[str, dict[str, int]] = {}
-        for name, f, units in claims:
-            counts.setdefault(name, {})[f] = counts.get(name, {}).get(f, 0) + units
-        ops.extend(Op(kind="hincrby", key=COUNTER_PREFIX + name, value=fields) for name, fields in counts.items())
+        ops.extend(_increments(claims))
         now = int(command["now"])
         return Outcome(events=(Event(t=now, order=order_id, event="placed", fields={"mode": command["order"].get(
             "mode"), "quoted_eta": command["admission"].get("quoted_eta")}),
@@ -412,12 +413,9 @@ class Worker:
         journal = self.core.allocator.inventory.journal
         if not journal:
             return []
-        deltas: dict[str, dict[str, int]] = {}
-        for name, f, delta in journal:
-            fields = deltas.setdefault(name, {})
-            fields[f] = fields.get(f, 0) + delta
+        ops = _increments(journal)
         journal.clear()
-        return [Op(kind="hincrby", key=COUNTER_PREFIX + name, value=fields) for name, fields in deltas.items()]
+        return ops
 
     def _stream(self, seq: int, command: Mapping[str, Any], reply: Mapping[str, Any],
                 outcome: Outcome) -> list[Op]:

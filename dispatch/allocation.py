@@ -16,7 +16,7 @@ from dispatch.model import CompartmentSize, DarkStore, Facility, Item, Locker, O
 from dispatch.packaging import DEFAULT_CATALOGUE, BoxCatalogue, choose_boxes, compartments_for
 from routing.matrix import UNREACHABLE, ScipyEngine, TravelTimes
 from routing.network import Profile, RoadNetwork
-from routing.snap import NO_NODE, snap, snap_point
+from routing.snap import snap
 
 UNREACHABLE_REASON = "unreachable"
 OUTSIDE_SERVICE_AREA = "outside_service_area"
@@ -307,12 +307,8 @@ class _Batch:
         self.packer = packer
         self.orders = orders
         points = np.array([o.location for o in orders], dtype=np.float64)
-        if len(orders) == 1:  # one order placed (the live path): scalars, not arrays
-            node, _ = snap_point(allocator.network, *orders[0].location, max_distance_m=allocator.max_snap_m)
-            too_far, nodes = np.array([node == NO_NODE]), np.array([node], dtype=np.int64)
-        else:
-            snapped = snap(allocator.network, points, max_distance_m=allocator.max_snap_m)
-            too_far, nodes = snapped.too_far, snapped.nodes
+        snapped = snap(allocator.network, points, max_distance_m=allocator.max_snap_m)
+        too_far, nodes = snapped.too_far, snapped.nodes
         self.too_far = too_far.tolist()
         self.nodes = nodes.tolist()
         placed = np.array([o.placed_at for o in orders], dtype=np.int64)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from dispatch.errors import InvalidFacilityError, ReservationError
 from dispatch.model import (
@@ -43,10 +44,18 @@ class Reservation:
 Counter = tuple[str, str]
 """One count orders consume, as (name, field): (`stock:STORE`, SKU), (`pickup:POINT`, `free`) or
 (`locker:LOCKER`, SIZE). A live store keeps these counts beside the core (see `api/store`)."""
+CounterKind = Literal["stock", "pickup", "locker"]
+PICKUP_FIELD = "free"
+"""The one field of a pickup point's counter: its free places."""
+
+
+def counter_name(kind: CounterKind, facility: str) -> str:
+    """The name of a facility's counter (see `Counter`)."""
+    return f"{kind}:{facility}"
 
 
 def stock_counter(store: str, sku: str) -> Counter:
-    return (f"stock:{store}", sku)
+    return (counter_name("stock", store), sku)
 
 
 def claims_of(reservation: Reservation) -> list[tuple[str, str, int]]:
@@ -54,11 +63,11 @@ def claims_of(reservation: Reservation) -> list[tuple[str, str, int]]:
     out = [(*stock_counter(reservation.store, sku), qty) for sku, qty in reservation.stock.items()
            if reservation.store is not None]
     if reservation.pickup_point is not None:
-        out.append((f"pickup:{reservation.pickup_point}", "free", 1))
+        out.append((counter_name("pickup", reservation.pickup_point), PICKUP_FIELD, 1))
     for size in COMPARTMENT_SIZES:
         wanted = reservation.compartments.count(size)
         if wanted and reservation.locker is not None:
-            out.append((f"locker:{reservation.locker}", size, wanted))
+            out.append((counter_name("locker", reservation.locker), size, wanted))
     return out
 
 
@@ -210,16 +219,22 @@ class Inventory:
             self._note(claims_of(reservation), -1)
         return reservation
 
-    def reserve_unjournaled(self, reservation: Reservation) -> Reservation:
-        """`reserve` what `reservation` holds without journaling it (a live store took its counts already)."""
+    @contextmanager
+    def unjournaled(self) -> Iterator[None]:
+        """Changes made inside are not journaled (a live store counted them already, or they are undone)."""
         with self.lock:
             journal, self.journal = self.journal, None
             try:
-                return self.reserve(reservation.order, store=reservation.store, stock=reservation.stock,
-                                    pickup_point=reservation.pickup_point, locker=reservation.locker,
-                                    compartments=reservation.compartments)
+                yield
             finally:
                 self.journal = journal
+
+    def reserve_unjournaled(self, reservation: Reservation) -> Reservation:
+        """`reserve` what `reservation` holds without journaling it (a live store took its counts already)."""
+        with self.unjournaled():
+            return self.reserve(reservation.order, store=reservation.store, stock=reservation.stock,
+                                pickup_point=reservation.pickup_point, locker=reservation.locker,
+                                compartments=reservation.compartments)
 
     def _note(self, claims: Iterable[tuple[str, str, int]], sign: int) -> None:
         if self.journal is not None:
@@ -286,45 +301,39 @@ class Inventory:
     def counters(self) -> dict[str, dict[str, int]]:
         """Every count (see `Counter`) as {name: {field: units}}."""
         with self.lock:
-            out = {f"stock:{store}": dict(shelf) for store, shelf in self._stock.items()}
-            out.update({f"pickup:{p}": {"free": n} for p, n in self._capacity.items()})
-            out.update({f"locker:{lk}": {str(k): v for k, v in free.items()}
+            out = {counter_name("stock", store): dict(shelf) for store, shelf in self._stock.items()}
+            out.update({counter_name("pickup", p): {PICKUP_FIELD: n} for p, n in self._capacity.items()})
+            out.update({counter_name("locker", lk): {str(k): v for k, v in free.items()}
                         for lk, free in self._compartments.items()})
             return out
 
     def add_counts(self, deltas: Iterable[tuple[str, str, int]]) -> None:
         """Add (name, field, delta) to counts (see `Counter`), unjournaled: a copy of a live store's counts that
         follows what it took there."""
-        with self.lock:
-            for name, field_, delta in deltas:
-                kind, _, facility = name.partition(":")
-                if kind == "stock":
-                    shelf = self._store(facility)
-                    shelf[field_] = shelf.get(field_, 0) + delta
-                elif kind == "pickup":
-                    self._capacity[facility] = self._pickup_point(facility) + delta
-                elif kind == "locker":
-                    free = self._locker(facility)
-                    if field_ in free:
-                        free[field_] += delta
-                else:
-                    raise ReservationError("counter", f"unknown counter {name!r}")
+        self._change_counts(deltas, add=True)
 
     def set_counters(self, levels: Mapping[str, Mapping[str, int]]) -> None:
         """Overwrite the given counts (names and fields of `counters`; unknown names are an error)."""
+        self._change_counts(((name, f, v) for name, fields in levels.items() for f, v in fields.items()), add=False)
+
+    def _change_counts(self, cells: Iterable[tuple[str, str, int]], *, add: bool) -> None:
+        """Set (or, with `add`, add to) each (counter name, field, value); a locker size it does not know is left
+        alone, a name it does not know is an error."""
         with self.lock:
-            for name, fields in levels.items():
+            for name, field_, value in cells:
                 kind, _, facility = name.partition(":")
                 if kind == "stock":
-                    self._store(facility).update({k: int(v) for k, v in fields.items()})
-                elif kind == "pickup":
-                    self._pickup_point(facility)
-                    self._capacity[facility] = int(fields.get("free", self._capacity[facility]))
+                    counts: dict[str, int] = self._store(facility)
                 elif kind == "locker":
-                    free = self._locker(facility)
-                    free.update({size: int(v) for size, v in fields.items() if size in free})
+                    counts = self._locker(facility)  # type: ignore[assignment]
+                    if field_ not in counts:
+                        continue
+                elif kind == "pickup" and field_ == PICKUP_FIELD:
+                    self._pickup_point(facility)
+                    counts, field_ = self._capacity, facility
                 else:
                     raise ReservationError("counter", f"unknown counter {name!r}")
+                counts[field_] = (counts.get(field_, 0) if add else 0) + int(value)
 
     def snapshot(self) -> dict[str, Any]:
         """The counts left and every reservation, JSON-ready (see `dispatch.operations` for the format)."""

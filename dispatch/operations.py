@@ -164,17 +164,12 @@ class Admission:
 def admit(allocator: Allocator, quoter: Quoter, order: Order, now: int) -> Admission:
     """The admission `Operations.place` would make for `order` at `now` (allocation with the allocator's load,
     express quote without the dispatcher's dry run), leaving the allocator's counts as they were."""
-    inventory = allocator.inventory
-    with inventory.lock:
-        journal, inventory.journal = inventory.journal, None
-        try:
-            alloc = allocator.allocate([order])[0]
-            express = quoter.express_for(alloc, now, plan=False) if order.mode == "courier" and order.items else None
-            reservation = allocator.cancel(order.id) if alloc.allocated else None
-        finally:
-            inventory.journal = journal
-    return Admission(allocation=alloc, reservation=reservation, quoted_eta=None if express is None else express.eta,
-                     quote_basis=None if express is None or express.basis is None else asdict(express.basis))
+    with allocator.inventory.unjournaled():  # reserved and released at once: no change to count
+        alloc = allocator.allocate([order])[0]
+        express = quoter.express_for(alloc, now, plan=False) if order.mode == "courier" and order.items else None
+        reservation = allocator.cancel(order.id) if alloc.allocated else None
+    quoted_eta, basis = _quote(express)
+    return Admission(allocation=alloc, reservation=reservation, quoted_eta=quoted_eta, quote_basis=basis)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -320,10 +315,10 @@ class Operations:
             alloc = self.allocator.allocate([order])[0]
             express = (self.quoter.express_for(alloc, now, plan=False) if order.mode == "courier" and order.items
                        else None)
-            placed = _placed(order, now, express)
+            placed = _placed(order, now, *_quote(express))
         else:
             alloc, express = admission.allocation, None
-            placed = _placed_as(order, now, admission.quoted_eta, admission.quote_basis)
+            placed = _placed(order, now, admission.quoted_eta, admission.quote_basis)
             if admission.reservation is not None:
                 try:
                     self.allocator.inventory.reserve_unjournaled(admission.reservation)
@@ -353,7 +348,7 @@ class Operations:
                                             trip.etas[trip.order_ids.index(order.id)], now)
             if express.eta is not None:
                 d.set_quote(order.id, express.eta)
-            placed = _placed(order, now, express)
+            placed = _placed(order, now, *_quote(express))
         elif admission is not None and admission.quoted_eta is not None:
             d.set_quote(order.id, admission.quoted_eta)
         return Outcome(events=(placed, allocated)) + self._decided(decisions)
@@ -673,16 +668,15 @@ def items_from_json(rows: Iterable[Mapping[str, Any]]) -> tuple[Item, ...]:
     return tuple(Item(**{**r, "dims_mm": tuple(r["dims_mm"])}) for r in rows)
 
 
-def _placed(order: Order, now: int, express: QuoteOption | None) -> Event:
+def _quote(express: QuoteOption | None) -> tuple[int | None, dict[str, int] | None]:
+    """The checkout's express ETA and what it was made of (None, None without an express option)."""
+    if express is None:
+        return None, None
+    return express.eta, None if express.basis is None else asdict(express.basis)
+
+
+def _placed(order: Order, now: int, quoted_eta: int | None, basis: Mapping[str, int] | None) -> Event:
     """The `placed` event: the mode and the checkout's express quote with what it was made of."""
-    fields: dict[str, Any] = {"mode": order.mode, "quoted_eta": None if express is None else express.eta}
-    if express is not None and express.basis is not None:
-        fields["quote_basis"] = asdict(express.basis)
-    return Event(t=now, order=order.id, event="placed", fields=fields)
-
-
-def _placed_as(order: Order, now: int, quoted_eta: int | None, basis: Mapping[str, int] | None) -> Event:
-    """The `placed` event of an admitted order: the quote its admission gave."""
     fields: dict[str, Any] = {"mode": order.mode, "quoted_eta": quoted_eta}
     if basis is not None:
         fields["quote_basis"] = dict(basis)

@@ -26,6 +26,10 @@ class _Projection:
         y = np.radians(lonlat[:, 1] - self.lat0) * EARTH_RADIUS_M
         return np.column_stack((x, y))
 
+    def project_point(self, lon: float, lat: float) -> tuple[float, float]:
+        """`project` of one point, in scalars (the same operations, so the same result)."""
+        return math.radians(lon - self.lon0) * self.x_scale, math.radians(lat - self.lat0) * EARTH_RADIUS_M
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _NodeIndex:
@@ -75,6 +79,11 @@ def snap(network: RoadNetwork, points_lonlat: npt.ArrayLike, *, max_distance_m: 
     points = as_lonlat(points_lonlat)
     if not max_distance_m >= 0:
         raise SnapError(f"max_distance_m must be >= 0, got {max_distance_m!r}")
+    if len(points) == 1:  # one point (an order placed, a courier's position): scalars cost a third of arrays
+        node, metres = snap_point(network, float(points[0, 0]), float(points[0, 1]), max_distance_m=max_distance_m)
+        too_far = np.array([node == NO_NODE])
+        return SnapResult(nodes=np.array([node], dtype=np.int64), distance_m=np.array([metres]), too_far=too_far,
+                          points_lonlat=points, max_distance_m=float(max_distance_m))
     index = network.cached("snap_kdtree", lambda: _build_index(network))
     if len(points):
         _, nearest = index.tree.query(index.projection.project(points))
@@ -93,15 +102,12 @@ def snap(network: RoadNetwork, points_lonlat: npt.ArrayLike, *, max_distance_m: 
 
 
 def snap_point(network: RoadNetwork, lon: float, lat: float, *, max_distance_m: float = 500.0) -> tuple[int, float]:
-    """`snap` of one point, in scalars (a posted order's address; `snap` costs tens of microseconds in array
-    overhead): its nearest node (NO_NODE if farther than `max_distance_m`) and the distance in metres."""
+    """`snap` of one point, in scalars (what `snap` does for a single point): its nearest node (NO_NODE if farther
+    than `max_distance_m`) and the distance in metres."""
     if not (math.isfinite(lon) and math.isfinite(lat) and abs(lon) <= 180 and abs(lat) <= 90):
         raise SnapError(f"points_lonlat[0]: invalid (lon, lat) = ({lon!r}, {lat!r})")
     index = network.cached("snap_kdtree", lambda: _build_index(network))
-    p = index.projection
-    x = math.radians(lon - p.lon0) * p.x_scale
-    y = math.radians(lat - p.lat0) * EARTH_RADIUS_M
-    _, nearest = index.tree.query((x, y))
+    _, nearest = index.tree.query(index.projection.project_point(lon, lat))
     node = int(nearest)
     lon2, lat2 = (float(v) for v in network.lonlat[node])
     la1, la2 = math.radians(lat), math.radians(lat2)
