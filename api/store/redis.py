@@ -57,8 +57,9 @@ if ARGV[3] ~= '' then
   redis.call('EXPIRE', idem, tonumber(ARGV[5]))
 end
 if ARGV[4] ~= '' then
-  local fields = cjson.decode(ARGV[4])
-  for k, v in pairs(fields) do redis.call('HSET', order, k, v) end
+  local fields, flat = cjson.decode(ARGV[4]), {}
+  for k, v in pairs(fields) do flat[#flat + 1] = k; flat[#flat + 1] = v end
+  if #flat > 0 then redis.call('HSET', order, unpack(flat)) end
 end
 return {'accepted', seq, now}
 """
@@ -72,10 +73,12 @@ for _, entry in ipairs(cjson.decode(ARGV[4])) do
   if seq > applied then
     for _, op in ipairs(entry[2]) do
       local kind, key, value = op[1], prefix .. op[2], op[3]
-      if kind == 'hset' then
-        for k, v in pairs(value) do redis.call('HSET', key, k, v) end
+      if kind == 'hset' then  -- one command per hash: one entry in the AOF
+        local flat = {}
+        for k, v in pairs(value) do flat[#flat + 1] = k; flat[#flat + 1] = v end
+        if #flat > 0 then redis.call('HSET', key, unpack(flat)) end
       elseif kind == 'hdel' then
-        for _, f in ipairs(value) do redis.call('HDEL', key, f) end
+        if #value > 0 then redis.call('HDEL', key, unpack(value)) end
       elseif kind == 'hincrby' then
         for k, v in pairs(value) do redis.call('HINCRBY', key, k, v) end
       elseif kind == 'rpush' then
