@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -175,8 +176,9 @@ def _settings(args: argparse.Namespace) -> Any:
 
     from api.settings import Settings
 
-    given = {name: getattr(args, name) for name in ("store", "scenario", "network", "speed", "host", "port",
-                                                    "workers", "admission") if getattr(args, name, None) is not None}
+    flags = {"store": "store", "scenario": "scenario", "network": "network", "speed": "speed", "host": "host",
+             "port": "port", "workers": "workers", "admission": "admission", "nice": "worker_nice"}
+    given = {setting: getattr(args, flag) for flag, setting in flags.items() if getattr(args, flag, None) is not None}
     try:
         settings = Settings(**given)
     except ValidationError as e:
@@ -237,6 +239,8 @@ def cmd_worker(args: argparse.Namespace) -> None:
     settings = _settings(args)
     if settings.store == "memory":
         raise CliError("worker: --store must be a redis:// URL (a memory store lives inside `lastmile serve`)")
+    if settings.worker_nice:
+        os.nice(settings.worker_nice)
     service = Service(settings.model_copy(update={"workers": 1}), Deployment.load(settings.scenario, settings.network))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -374,6 +378,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 "over HTTP (orders posted, simulated courier apps); --speed defaults to a five-minute "
                                 "day; prints the console URL, hourly KPIs and the day's KPIs, then serves until Ctrl-C")
             v.add_argument("--exit", action="store_true", help="with --demo: stop when the day is over")
+        if name == "worker":
+            v.add_argument("--nice", type=int, default=None, metavar="N",
+                           help="lower this worker's CPU priority by N (0-19; default 0), so that API processes on "
+                                "the same host keep the CPU when both are busy")
         v.set_defaults(run=run)
     return parser
 

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_000_000, gt=0, description="larger request bodies get 413")
     lease_ms: int = Field(5000, ge=100, description="a dead worker's lease expires after this long")
     snapshot_every: int = Field(1000, ge=1, description="commands between the worker's snapshots")
+    worker_nice: int = Field(0, ge=0, le=19, description="`lastmile worker` lowers its CPU priority by this much "
+                                                         "(`nice`): on a host it shares with API processes, 10 "
+                                                         "leaves them the CPU when both are busy (the worker has "
+                                                         "seconds to spare, a request milliseconds)")
     rate_per_s: float = Field(200.0, gt=0, description="requests per second allowed per API key (burst: 2 s worth)")
     webhooks: bool = Field(True, description="run the webhook sender in this process (one per deployment holds "
                                              "its lease, so any number of processes may)")

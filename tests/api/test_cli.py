@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -120,3 +121,24 @@ def test_serve_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch,
     assert _settings(build_parser().parse_args(["serve", "--scenario", scenario])).admission == "worker"
     assert main(["serve", "--scenario", scenario, "--admission", "everyone"]) == 2
     assert "--admission" in capsys.readouterr().err
+
+
+def test_worker_nice_lowers_the_worker_process_priority(redis_prefix: str) -> None:
+    """`lastmile worker --nice 7` runs at a priority 7 lower than it started with; a nice above 19 exits 2."""
+    from tests.api.conftest import REDIS_URL
+    from tests.api.live import LASTMILE, ROOT, TINY
+
+    assert main(["worker", "--scenario", str(TINY), "--store", REDIS_URL, "--nice", "20"]) == 2
+    env = {**os.environ, "LASTMILE_REDIS_PREFIX": redis_prefix, "LASTMILE_WORKER_NICE": "3"}
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    proc = subprocess.Popen([*LASTMILE, "worker", "--scenario", str(TINY), "--store", REDIS_URL, "--nice", "7"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith(b"lastmile worker")  # printed once it runs
+        assert os.getpriority(os.PRIO_PROCESS, proc.pid) == min(19, before + 7)  # the flag, not the variable
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
