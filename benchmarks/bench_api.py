@@ -1,9 +1,10 @@
 """API suite: the live API on loopback under load, beside a bare FastAPI + Redis anchor measured in the same run.
 
 Set-up: a `redis-server` of its own (AOF, `appendfsync always`), one `lastmile serve --workers 0` process on the
-Porto centre scenario (clock 10× real time from 08:00, every courier of the first shift on), one `lastmile worker`
-process, and a bounded asyncio HTTP/1.1 client in this process (keep-alive connections, open loop: each request
-has its planned send time and its latency is counted from then, so a stalled server cannot hide its queue).
+Porto centre scenario (clock 10× real time from 08:00, every courier of the first shift on), one
+`lastmile worker --nice 10` process (see `WORKER_NICE`), and a bounded asyncio HTTP/1.1 client in this process
+(keep-alive connections, open loop: each request has its planned send time and its latency is counted from then,
+so a stalled server cannot hide its queue).
 
 Figures (phases in this order; the worker drains its backlog after each POST phase, timed):
 - `POST /v1/orders` at 50 req/s for `seconds` (light: the worker keeps up), orders of the scenario's demand, each
@@ -13,8 +14,8 @@ Figures (phases in this order; the worker drains its backlog after each POST pha
   then includes the lag to the worker's decision; a 202 counts an order not applied within the reply timeout).
 - `GET /v1/couriers/{id}/route` at `rate` req/s for `seconds` (geometry included, cached per route), in three
   runs: the run with the median p99 is reported.
-- `POST /v1/orders` at `rate` req/s for `burst_seconds`, in three runs likewise, with the worker's lag (accepted
-  → applied) sampled from `/health`.
+- `POST /v1/orders` at `rate` req/s for `burst_seconds` (60 s), in three runs of a third each; the figures pool
+  all their requests (p99 over the 60 s), with the worker's lag (accepted → applied) sampled from `/health`.
 - sustained `POST /v1/orders`: closed loop, 64 connections, 15 s: orders answered per second.
 - with `LASTMILE_ADMISSION=api`, the API process alone: the same closed loop with the worker paused (SIGSTOP),
   then the worker resumed and timed catching up.
@@ -48,7 +49,11 @@ SUSTAINED_S = 15.0
 GET_RUNS = 3
 """The GET phase runs this many times (each a third of `seconds`); the run with the median p99 is reported."""
 POST_RUNS = 3
-"""The POST phase at `rate` likewise (each a third of `burst_seconds`, with orders of its own)."""
+"""The POST phase at `rate` runs this many times (each a third of `burst_seconds`, with orders of its own); its
+figures pool the runs' requests (p99 of all of them), and each run's p99 is listed."""
+WORKER_NICE = 10
+"""`lastmile worker --nice`: the worker yields the CPU to the API process when both want it (they share 2 cores
+here with Redis and this client; see `api.settings.Settings.worker_nice`)."""
 ADMISSION = os.environ.get("LASTMILE_BENCH_API_ADMISSION", "api")
 """Who admits posted orders in the measured service (`LASTMILE_ADMISSION`): `api` answers once admitted and
 appended, `worker` once the worker placed the order."""
@@ -120,8 +125,10 @@ class _Conn:
 
 
 async def _open_loop(port: int, requests: list[tuple[str, str, bytes | None, dict[str, str]]], rate: float,
-                     connections: int = 64, timeout_s: float = 10.0) -> dict[str, Any]:
-    """Send `requests` at `rate` per second from planned times; latencies counted from the planned time."""
+                     connections: int = 64, timeout_s: float = 10.0,
+                     keep: tuple[list[float], Counter[str]] | None = None) -> dict[str, Any]:
+    """Send `requests` at `rate` per second from planned times; latencies counted from the planned time (added
+    to `keep`, with the answers, when given: phases of several runs pool them)."""
     pool: asyncio.Queue[_Conn] = asyncio.Queue()
     for _ in range(connections):
         pool.put_nowait(_Conn("127.0.0.1", port))
@@ -129,9 +136,7 @@ async def _open_loop(port: int, requests: list[tuple[str, str, bytes | None, dic
     statuses: Counter[str] = Counter()
     start = time.perf_counter() + 0.2
 
-    async def one(k: int) -> None:
-        planned = start + k / rate
-        await asyncio.sleep(max(0.0, planned - time.perf_counter()))
+    async def one(k: int, planned: float) -> None:
         conn = await pool.get()
         try:
             status, _ = await asyncio.wait_for(conn.request(*requests[k]), timeout_s)
@@ -144,15 +149,26 @@ async def _open_loop(port: int, requests: list[tuple[str, str, bytes | None, dic
             pool.put_nowait(conn)
         latencies.append(time.perf_counter() - planned)
 
-    await asyncio.gather(*(one(k) for k in range(len(requests))))
+    tasks: set[asyncio.Future[None]] = set()
+    for k in range(len(requests)):  # each request sent at its time (tens of thousands of timers would lag)
+        planned = start + k / rate
+        await asyncio.sleep(max(0.0, planned - time.perf_counter()))
+        task = asyncio.ensure_future(one(k, planned))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    await asyncio.gather(*tasks)
     while not pool.empty():
         pool.get_nowait().close()
+    if keep is not None:
+        keep[0].extend(latencies)
+        keep[1].update(statuses)
     return _summary(latencies, statuses, time.perf_counter() - start)
 
 
-async def _with_lag(port: int, phase: Any, every_s: float = 0.1) -> dict[str, Any]:
+async def _with_lag(port: int, phase: Any, every_s: float = 0.1, keep: list[float] | None = None) -> dict[str, Any]:
     """Run `phase` (a coroutine giving a summary) while sampling `/health` every `every_s`; add `worker_lag`: for
-    each sample during the phase, the seconds until the worker had applied every command appended by then."""
+    each sample during the phase, the seconds until the worker had applied every command appended by then (added
+    to `keep` in ms when given)."""
     conn = _Conn("127.0.0.1", port)
     samples: list[tuple[float, int, int]] = []
     done = asyncio.Event()
@@ -179,11 +195,16 @@ async def _with_lag(port: int, phase: Any, every_s: float = 0.1) -> dict[str, An
         caught = next((u for u, _, applied in samples[i:] if applied >= appended), None)
         if caught is not None:
             lags.append((caught - t) * 1000)
-    lags.sort()
-    summary["worker_lag"] = {"samples": len(lags), "p50_s": round(_q(lags, 0.50) / 1000, 2),
-                             "p99_s": round(_q(lags, 0.99) / 1000, 2), "max_s": round(lags[-1] / 1000, 2) if lags
-                             else 0.0, "sample_every_s": every_s}
+    if keep is not None:
+        keep.extend(lags)
+    summary["worker_lag"] = _lag_summary(lags, every_s)
     return summary
+
+
+def _lag_summary(lags_ms: list[float], every_s: float) -> dict[str, Any]:
+    lags = sorted(lags_ms)
+    return {"samples": len(lags), "p50_s": round(_q(lags, 0.50) / 1000, 2), "p99_s": round(_q(lags, 0.99) / 1000, 2),
+            "max_s": round(lags[-1] / 1000, 2) if lags else 0.0, "sample_every_s": every_s}
 
 
 async def _closed_loop(port: int, make: Any, seconds: float, connections: int = 64) -> dict[str, Any]:
@@ -221,9 +242,9 @@ def _summary(latencies: list[float], statuses: Counter[str], wall_s: float) -> d
     ms = sorted(x * 1000 for x in latencies)
     answered = sum(n for s, n in statuses.items() if s != "no answer")
     errors = sum(n for s, n in statuses.items() if s == "no answer" or s.startswith("5"))
-    return {"requests": len(ms), "per_s": round(answered / wall_s, 1), "p50_ms": round(_q(ms, 0.5), 2),
-            "p99_ms": round(_q(ms, 0.99), 2), "max_ms": round(ms[-1], 2) if ms else None,
-            "statuses": dict(sorted(statuses.items())), "errors": errors}
+    return {"requests": len(ms), "seconds": round(wall_s, 2), "per_s": round(answered / wall_s, 1),
+            "p50_ms": round(_q(ms, 0.5), 2), "p99_ms": round(_q(ms, 0.99), 2),
+            "max_ms": round(ms[-1], 2) if ms else None, "statuses": dict(sorted(statuses.items())), "errors": errors}
 
 
 def _q(sorted_ms: list[float], q: float) -> float:
@@ -277,7 +298,7 @@ def run(report: dict[str, Any], *, rate: float | None = None, seconds: float | N
         return
     rate = rate or float(os.environ.get("LASTMILE_BENCH_API_RATE", "500"))
     seconds = seconds or float(os.environ.get("LASTMILE_BENCH_API_SECONDS", "60"))
-    burst_s = float(os.environ.get("LASTMILE_BENCH_API_BURST_SECONDS", "20"))
+    burst_s = float(os.environ.get("LASTMILE_BENCH_API_BURST_SECONDS", "60"))
     n_post = int(rate * burst_s)
     bodies = _orders(int(LIGHT_RATE * seconds) + n_post + 30_000)
     procs = _Procs()
@@ -289,6 +310,7 @@ def run(report: dict[str, Any], *, rate: float | None = None, seconds: float | N
                          "yes", "--appendfsync", "always", "--dir", tmp])
             url = f"redis://127.0.0.1:{rport}/0"
             time.sleep(0.5)
+            forks = _Forks(rport)
             bare_dir = Path(tmp) / "bare"
             bare_dir.mkdir()
             (bare_dir / "bare_app.py").write_text(BARE_APP.format(url=url))
@@ -306,7 +328,7 @@ def run(report: dict[str, Any], *, rate: float | None = None, seconds: float | N
             port = _free_port()
             lastmile = str(Path(sys.executable).parent / "lastmile")
             procs.start([lastmile, "serve", "--workers", "0", "--port", str(port)], env=env, cwd=ROOT)
-            worker = procs.start([lastmile, "worker"], env=env, cwd=ROOT)
+            worker = procs.start([lastmile, "worker", "--nice", str(WORKER_NICE)], env=env, cwd=ROOT)
             _wait(f"http://127.0.0.1:{port}/health")
             auth = {"Authorization": f"Bearer {ADMIN}"}
             couriers = _first_shift()
@@ -325,26 +347,36 @@ def run(report: dict[str, Any], *, rate: float | None = None, seconds: float | N
             post = [("POST", "/v1/orders", body, {**auth, "Idempotency-Key": f"k{k}"})
                     for k, body in enumerate(bodies[light:light + n_post], light)]
             runs, part = [], -(-len(post) // POST_RUNS)
+            pooled: tuple[list[float], Counter[str]] = ([], Counter())
+            lags: list[float] = []
+            forks.mark()
             for r in range(POST_RUNS):  # each run's orders are new; the day fills up from run to run
-                runs.append(asyncio.run(_with_lag(port, _open_loop(port, post[r * part:(r + 1) * part], rate))))
+                runs.append(asyncio.run(_with_lag(port, _open_loop(port, post[r * part:(r + 1) * part], rate,
+                                                                   keep=pooled), keep=lags)))
                 out["drain_s"] = _drain(port)
             out["post_orders_runs"] = runs
-            out["post_orders"] = _median_run(runs)
+            out["post_orders"] = {**_summary(*pooled, sum(r["seconds"] for r in runs)),
+                                  "worker_lag": _lag_summary(lags, runs[0]["worker_lag"]["sample_every_s"]),
+                                  "aof_rewrites": forks.since()}
             rest = bodies[light + n_post:]
+            forks.mark()
             out["post_orders_sustained"] = asyncio.run(_closed_loop(
                 port, lambda k: ("POST", "/v1/orders", rest[k % len(rest)],
                                  {**auth, "Idempotency-Key": f"s{k}"}), SUSTAINED_S))
+            out["post_orders_sustained"]["aof_rewrites"] = forks.since()
             out["drain_s_sustained"] = _drain(port)
             if ADMISSION == "api":  # the API process alone: the worker paused, then catching up
                 alone = [b.replace(b'"id": "b', b'"id": "a', 1) for b in rest]  # orders of their own
                 assert all(b != a for a, b in zip(rest, alone, strict=True))
                 worker.send_signal(signal.SIGSTOP)
+                forks.mark()
                 try:
                     out["post_orders_api_alone"] = asyncio.run(_closed_loop(
                         port, lambda k: ("POST", "/v1/orders", alone[k % len(alone)],
                                          {**auth, "Idempotency-Key": f"alone{k}"}), SUSTAINED_S))
                 finally:
                     worker.send_signal(signal.SIGCONT)
+                out["post_orders_api_alone"]["aof_rewrites"] = forks.since()
                 out["drain_s_api_alone"] = _drain(port)
         finally:
             procs.stop()
@@ -353,6 +385,26 @@ def run(report: dict[str, Any], *, rate: float | None = None, seconds: float | N
         if out[anchor]["p99_ms"] > 0:
             out[f"{name}_p99_vs_anchor"] = round(out[name]["p99_ms"] / out[anchor]["p99_ms"], 2)
     report["api"] = out
+
+
+class _Forks:
+    """AOF rewrites Redis started (it forks for each; RDB saves are off here): a rewrite's child takes a core for
+    a while, which on these 2 cores the API and the worker feel."""
+
+    def __init__(self, port: int) -> None:
+        import redis
+
+        self.client = redis.Redis(port=port)
+        self.at = 0
+
+    def _forks(self) -> int:
+        return int(self.client.info("stats")["total_forks"])
+
+    def mark(self) -> None:
+        self.at = self._forks()
+
+    def since(self) -> int:
+        return self._forks() - self.at
 
 
 def _drain(port: int) -> float:
@@ -390,8 +442,8 @@ def markdown(api: dict[str, Any]) -> list[str]:
                 f"with the median p99 shown; p99 of each: {', '.join(str(r['p99_ms']) for r in gets)} ms)"
                 if gets else f"GET route {api['seconds']:g} s at {api['rate_per_s']:g} req/s")
     posts = api.get("post_orders_runs")
-    post_note = (f"POST {len(posts)} × {api['burst_seconds'] / len(posts):.3g} s at {api['rate_per_s']:g} req/s (the "
-                 f"run with the median p99 shown; p99 of each: {', '.join(str(r['p99_ms']) for r in posts)} ms)"
+    post_note = (f"POST {len(posts)} × {api['burst_seconds'] / len(posts):.3g} s at {api['rate_per_s']:g} req/s (all "
+                 f"{len(posts)} runs pooled; p99 of each: {', '.join(str(r['p99_ms']) for r in posts)} ms)"
                  if posts else f"POST {api['burst_seconds']:g} s at {api['rate_per_s']:g} req/s")
     notes = (f"Open loop: POST {api['seconds']:g} s at {LIGHT_RATE:g} req/s (light), {get_note}, {post_note}; "
              f"sustained: closed loop, 64 connections, {SUSTAINED_S:g} s. Orders admitted by "
@@ -403,6 +455,12 @@ def markdown(api: dict[str, Any]) -> list[str]:
                 f"{api['post_orders']['worker_lag']['sample_every_s']:g} s): p50 "
                 f"{api['post_orders']['worker_lag']['p50_s']} s, p99 {api['post_orders']['worker_lag']['p99_s']} s, "
                 f"max {api['post_orders']['worker_lag']['max_s']} s. " if "worker_lag" in api["post_orders"] else "")
+             + (f"Redis rewrote its AOF (a forked child taking a core for a while) "
+                f"{api['post_orders']['aof_rewrites']}, "
+                f"{api['post_orders_sustained'].get('aof_rewrites', '?')} and "
+                f"{api.get('post_orders_api_alone', {}).get('aof_rewrites', '?')} times during the POST phase at "
+                f"{api['rate_per_s']:g}/s, the sustained phase and the API alone. " if "aof_rewrites" in
+                api["post_orders"] else "")
              + f"p99 against the anchor: POST light {api.get('post_orders_light_p99_vs_anchor')}×, POST "
              f"{api.get('post_orders_p99_vs_anchor')}×, GET route {api.get('get_route_p99_vs_anchor')}×.")
     lines += ["", notes, ""]

@@ -116,21 +116,35 @@ LIGHT = 50.0
 """The light POST rate of the api suite (`benchmarks.bench_api.LIGHT_RATE`)."""
 
 
+def _times(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
 def _api(key: str) -> Callable[[dict[str, Any]], str]:
     def render(r: dict[str, Any]) -> str:
         a = r["api"]
         if key == "light":
             p, light, anchor = a["post_orders"], a["post_orders_light"], a["anchor_post"]
-            return (f"p50 {p['p50_ms']:.1f} ms, p99 {p['p99_ms']:.0f} ms, {p['errors']} errors at "
-                    f"{a['rate_per_s']:.0f}/s offered ({p['per_s']:.0f}/s answered); at {LIGHT:.0f}/s p99 "
-                    f"{light['p99_ms']:.0f} ms (bare FastAPI + one Redis transaction at {a['rate_per_s']:.0f}/s in "
+            runs = a.get("post_orders_runs", [])
+            span = f" for {a['burst_seconds']:.0f} s" if "burst_seconds" in a else ""
+            if "aof_rewrites" in p:
+                span += f" with {_times(p['aof_rewrites'], 'AOF rewrite')} of Redis in them"
+            return (f"p50 {p['p50_ms']:.1f} ms, p99 {p['p99_ms']:.1f} ms, {p['errors']} errors at "
+                    f"{a['rate_per_s']:.0f}/s offered{span} ({p['per_s']:.0f}/s answered"
+                    + (f"; p99 of its {len(runs)} parts: {', '.join(format(r['p99_ms'], '.1f') for r in runs)} ms"
+                       if runs else "") + f"); at {LIGHT:.0f}/s p99 "
+                    f"{light['p99_ms']:.1f} ms (bare FastAPI + one Redis transaction at {a['rate_per_s']:.0f}/s in "
                     f"the same run: p99 {anchor['p99_ms']:.1f} ms)")
         if key == "sustained":
             alone = a.get("post_orders_api_alone")
-            return (f"{a['post_orders_sustained']['per_s']:.0f} orders/s with the worker dispatching on the same "
-                    f"2 cores" + ("" if alone is None else f"; the API process alone (worker paused): "
-                                  f"{alone['per_s']:.0f} orders/s, the worker caught up in "
-                                  f"{a['drain_s_api_alone']} s"))
+            sustained = a["post_orders_sustained"]
+
+            def rewrites(r: dict[str, Any]) -> str:
+                return f" ({_times(r['aof_rewrites'], 'AOF rewrite')} of Redis)" if "aof_rewrites" in r else ""
+            return (f"{sustained['per_s']:.0f} orders/s with the worker dispatching on the same 2 cores"
+                    + rewrites(sustained) + ("" if alone is None else f"; the API process alone (worker paused): "
+                                             f"{alone['per_s']:.0f} orders/s{rewrites(alone)}, the worker caught "
+                                             f"up in {a['drain_s_api_alone']} s"))
         if key == "lag":
             lag = a["post_orders"].get("worker_lag")
             if lag is None:
