@@ -280,3 +280,27 @@ def test_publish_deletes_hash_fields_and_keeps_no_empty_reply(store: Store) -> N
     assert store.publish("w1", [Applied(seq=b.seq, ops=[Op(kind="hdel", key="idx", value=["o1"])], reply={})])
     assert store.hgetall("idx") == {"o2": "2"} and store.applied() == b.seq
     assert store.reply(a.seq) == {"ok": True} and store.reply(b.seq) is None
+
+
+def test_appends_made_together_each_append_once_in_order(store: Store) -> None:
+    """Appends awaited together (one pipeline on Redis) get numbers in the order made, a retry among them is a
+    duplicate, and a short claim fails only its own append."""
+    import asyncio
+
+    store.seed_counters({"stock:s1": {"a": 3}})
+
+    async def together() -> list[tuple[str, int]]:
+        calls = [store.append_async({"op": "place", "order": {"id": f"o{k}"}}, now=10 + k,
+                                    idempotency=(f"k{k % 20}", body_hash({"id": f"o{k % 20}"})),
+                                    order=(f"o{k}", {"state": "allocated"}), claims=[("stock:s1", "a", 1)])
+                 for k in range(25)]
+        got = await asyncio.gather(*calls)
+        await store.close_async()
+        return [(a.status, a.seq) for a in got]
+
+    got = asyncio.run(together())
+    assert got[:3] == [("accepted", 1), ("accepted", 2), ("accepted", 3)]
+    assert [status for status, _ in got[3:20]] == ["short"] * 17  # the count ran out after three
+    assert got[20:23] == [("duplicate", 1), ("duplicate", 2), ("duplicate", 3)]  # retries of k0, k1, k2
+    assert [status for status, _ in got[23:]] == ["short"] * 2
+    assert store.last_seq() == 3 and store.counters([("stock:s1", ["a"])]) == [[0]]
