@@ -140,29 +140,26 @@ class Admitter:
             with self._lock:  # one allocator per process: its counts are this request's until it is done
                 admission = admit(alloc.allocator, alloc.quoter, order, now)
             a = admission.allocation
-            if not fresh and not a.allocated and (a.reason or "").split(":")[0] in _COUNTED:
-                fresh = True  # perhaps released or counted since: look again
-                await self._count(alloc, alloc.wanted(order))
-                continue
-            fields = {**record, "state": "allocated" if a.allocated else "rejected",
-                      "updated": str(now), "quoted_eta": json.dumps(admission.quoted_eta)}
-            if a.allocated:
-                fields.update(store=json.dumps(a.store), facility=json.dumps(a.facility))
-            else:
-                fields["reason"] = json.dumps(a.reason)
-            claims = admission.claims()
-            appended = await self.store.append_async({**command, "admission": admission.to_json(), "noreply": True},
-                                                     now=now, idempotency=idempotency, order=(order.id, fields),
-                                                     claims=claims)
-            if appended.status == "short":
-                fresh = True
-                await self._count(alloc, alloc.wanted(order))
-                continue
-            if appended.status == "accepted":
-                with self._lock:
-                    alloc.allocator.inventory.add_counts((n, f, -units) for n, f, units in claims)
-            return Admitted(appended=appended, admission=admission if appended.status == "accepted" else None,
-                            record=fields)
+            if fresh or a.allocated or (a.reason or "").split(":")[0] not in _COUNTED:
+                fields = {**record, "state": "allocated" if a.allocated else "rejected",
+                          "updated": str(now), "quoted_eta": json.dumps(admission.quoted_eta)}
+                if a.allocated:
+                    fields.update(store=json.dumps(a.store), facility=json.dumps(a.facility))
+                else:
+                    fields["reason"] = json.dumps(a.reason)
+                claims = admission.claims()
+                appended = await self.store.append_async(
+                    {**command, "admission": admission.to_json(), "noreply": True}, now=now,
+                    idempotency=idempotency, order=(order.id, fields), claims=claims)
+                if appended.status != "short":
+                    if appended.status == "accepted":
+                        with self._lock:
+                            alloc.allocator.inventory.add_counts((n, f, -units) for n, f, units in claims)
+                    return Admitted(appended=appended, record=fields,
+                                    admission=admission if appended.status == "accepted" else None)
+            # a count was short, or a rejection for want of one may be out of date: read the order's counters
+            fresh = True
+            await self._count(alloc, alloc.wanted(order))
         return Admitted(appended=appended, admission=None, record=fields)
 
 

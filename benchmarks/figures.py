@@ -116,8 +116,10 @@ LIGHT = 50.0
 """The light POST rate of the api suite (`benchmarks.bench_api.LIGHT_RATE`)."""
 
 
-def _times(n: int, what: str) -> str:
-    return f"{n} {what}" + ("" if n == 1 else "s")
+def _rewrites(phase: dict[str, Any]) -> str:
+    """How many times Redis rewrote its AOF during an api phase ("" where not counted)."""
+    n = phase.get("aof_rewrites")
+    return "" if n is None else f"{n} AOF rewrite{'' if n == 1 else 's'} of Redis"
 
 
 def _api(key: str) -> Callable[[dict[str, Any]], str]:
@@ -127,8 +129,8 @@ def _api(key: str) -> Callable[[dict[str, Any]], str]:
             p, light, anchor = a["post_orders"], a["post_orders_light"], a["anchor_post"]
             runs = a.get("post_orders_runs", [])
             span = f" for {a['burst_seconds']:.0f} s" if "burst_seconds" in a else ""
-            if "aof_rewrites" in p:
-                span += f" with {_times(p['aof_rewrites'], 'AOF rewrite')} of Redis in them"
+            if rewrites := _rewrites(p):
+                span += f" with {rewrites} in them"
             return (f"p50 {p['p50_ms']:.1f} ms, p99 {p['p99_ms']:.1f} ms, {p['errors']} errors at "
                     f"{a['rate_per_s']:.0f}/s offered{span} ({p['per_s']:.0f}/s answered"
                     + (f"; p99 of its {len(runs)} parts: {', '.join(format(r['p99_ms'], '.1f') for r in runs)} ms"
@@ -139,12 +141,12 @@ def _api(key: str) -> Callable[[dict[str, Any]], str]:
             alone = a.get("post_orders_api_alone")
             sustained = a["post_orders_sustained"]
 
-            def rewrites(r: dict[str, Any]) -> str:
-                return f" ({_times(r['aof_rewrites'], 'AOF rewrite')} of Redis)" if "aof_rewrites" in r else ""
+            def noted(phase: dict[str, Any]) -> str:
+                return f" ({rewrites})" if (rewrites := _rewrites(phase)) else ""
             return (f"{sustained['per_s']:.0f} orders/s with the worker dispatching on the same 2 cores"
-                    + rewrites(sustained) + ("" if alone is None else f"; the API process alone (worker paused): "
-                                             f"{alone['per_s']:.0f} orders/s{rewrites(alone)}, the worker caught "
-                                             f"up in {a['drain_s_api_alone']} s"))
+                    + noted(sustained) + ("" if alone is None else f"; the API process alone (worker paused): "
+                                          f"{alone['per_s']:.0f} orders/s{noted(alone)}, the worker caught "
+                                          f"up in {a['drain_s_api_alone']} s"))
         if key == "lag":
             lag = a["post_orders"].get("worker_lag")
             if lag is None:

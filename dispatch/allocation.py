@@ -308,18 +308,17 @@ class _Batch:
         self.orders = orders
         points = np.array([o.location for o in orders], dtype=np.float64)
         snapped = snap(allocator.network, points, max_distance_m=allocator.max_snap_m)
-        too_far, nodes = snapped.too_far, snapped.nodes
-        self.too_far = too_far.tolist()
-        self.nodes = nodes.tolist()
+        self.too_far = snapped.too_far.tolist()
+        self.nodes = snapped.nodes.tolist()
         placed = np.array([o.placed_at for o in orders], dtype=np.int64)
         modes = np.array([o.mode for o in orders])
-        reachable = ~too_far
+        reachable = ~snapped.too_far
         by_store = reachable & ((modes == "courier") | (modes == "store"))
         self.slot = np.zeros(len(orders), dtype=np.int64)
-        self._plan_stores(np.flatnonzero(by_store), nodes, points, placed, modes == "courier")
+        self._plan_stores(np.flatnonzero(by_store), snapped.nodes, points, placed, modes == "courier")
         self.via: dict[str, tuple[IntArray, IntArray, BoolArray]] = {}
         for kind in ("pickup_point", "locker", "return_pickup_point"):
-            self._plan_via(kind, np.flatnonzero(reachable & (modes == kind)), nodes, placed)
+            self._plan_via(kind, np.flatnonzero(reachable & (modes == kind)), snapped.nodes, placed)
         self.slots = self.slot.tolist()
 
     def _store_open(self, placed: IntArray) -> BoolArray:

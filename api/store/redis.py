@@ -132,7 +132,7 @@ class _Pipelined:
 
     def __init__(self, client: Any, loop: asyncio.AbstractEventLoop) -> None:
         self.client, self.loop = client, loop
-        self.script = client.register_script(_APPEND)
+        self.sha = client.register_script(_APPEND).sha
         self.pending: list[tuple[list[str], list[Any], asyncio.Future[Any]]] = []
 
     def append(self, keys: list[str], args: list[Any]) -> asyncio.Future[Any]:
@@ -149,17 +149,18 @@ class _Pipelined:
         _BACKGROUND.add(task)
 
     async def _send(self, batch: list[tuple[list[str], list[Any], asyncio.Future[Any]]]) -> None:
+        """EVALSHA of each append; those that found the script missing (Redis restarted) ran nothing: the script
+        is loaded and they are sent again. Each append's future gets its reply or its error."""
         try:
-            if len(batch) == 1:
-                keys, args, _ = batch[0]
-                results: list[Any] = [await self.script(keys=keys, args=args)]
-            else:
-                results = await self._pipeline(batch)
+            results = await self._evalsha([(keys, args) for keys, args, _ in batch])
+            missing = [i for i, got in enumerate(results) if isinstance(got, redis.exceptions.NoScriptError)]
+            if missing:
+                await self.client.script_load(_APPEND)
+                again = await self._evalsha([batch[i][:2] for i in missing])
+                for i, got in zip(missing, again, strict=True):
+                    results[i] = got
         except Exception as e:  # the connection failed: every append of the batch fails alike
-            for *_, future in batch:
-                if not future.done():
-                    future.set_exception(e)
-            return
+            results = [e] * len(batch)
         for (*_, future), got in zip(batch, results, strict=True):
             if future.done():
                 continue
@@ -168,22 +169,17 @@ class _Pipelined:
             else:
                 future.set_result(got)
 
-    async def _pipeline(self, batch: list[tuple[list[str], list[Any], asyncio.Future[Any]]]) -> list[Any]:
-        """EVALSHA of each append in one pipeline; those that found the script missing (Redis restarted) ran
-        nothing: the script is loaded and they are sent again."""
-        results = await self._evalsha([(keys, args) for keys, args, _ in batch])
-        missing = [i for i, got in enumerate(results) if isinstance(got, redis.exceptions.NoScriptError)]
-        if missing:
-            self.script.sha = await self.client.script_load(_APPEND)
-            again = await self._evalsha([batch[i][:2] for i in missing])
-            for i, got in zip(missing, again, strict=True):
-                results[i] = got
-        return results
-
     async def _evalsha(self, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
+        """The replies of the calls, an error in place of a reply where one failed (one call goes on its own)."""
+        if len(calls) == 1:
+            keys, args = calls[0]
+            try:
+                return [await self.client.evalsha(self.sha, len(keys), *keys, *args)]
+            except redis.exceptions.ResponseError as e:
+                return [e]
         async with self.client.pipeline(transaction=False) as pipe:
             for keys, args in calls:
-                pipe.evalsha(self.script.sha, len(keys), *keys, *args)
+                pipe.evalsha(self.sha, len(keys), *keys, *args)
             return list(await pipe.execute(raise_on_error=False))
 
 
