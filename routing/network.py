@@ -15,7 +15,7 @@ import scipy.sparse
 
 from routing.errors import InvalidProblemError, NetworkLoadError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CAR_FALLBACK_SPEED_KMH = 30.0
 CACHE_DIR_ENV = "LASTMILE_CACHE_DIR"
 HOURS_PER_DAY = 24
@@ -286,6 +286,8 @@ class RoadNetwork:
 
         try:
             graph = ox.graph_from_xml(source, simplify=True, retain_all=False)
+            for _, _, data in graph.edges(data=True):
+                _canonical_tags(data)
             graph = ox.routing.add_edge_speeds(graph, fallback=CAR_FALLBACK_SPEED_KMH)
             graph = ox.truncate.largest_component(graph, strongly=True)
         except Exception as exc:
@@ -420,6 +422,23 @@ def min_parallel(
     first = np.ones(len(tail), dtype=np.bool_)
     first[1:] = (tail[1:] != tail[:-1]) | (head[1:] != head[:-1])
     return tail[first].astype(np.int32), head[first].astype(np.int32), weight[first]
+
+
+def _canonical_tags(data: dict[str, Any]) -> None:
+    """Put the tag lists of an edge in one order on every machine.
+
+    Simplification joins OSM ways into one edge and keeps each differing tag as a list in set order, which follows
+    Python's per-process string hash seed; osmnx then imputes a missing car speed from the list's first highway
+    class, so the cached network (and every result on it) changed with the process that built the cache. The most
+    important highway class comes first (the one `_highway_code` keeps); any other list is sorted.
+    """
+    for key, value in data.items():
+        if not isinstance(value, list):
+            continue
+        if key == "highway":
+            data[key] = sorted(value, key=lambda name: (HIGHWAY_CODE.get(name, len(HIGHWAY_CODE)), str(name)))
+        else:
+            data[key] = sorted(value, key=str)
 
 
 def _highway_code(data: dict[str, Any]) -> int:

@@ -1,8 +1,12 @@
 """Tests for routing.network: offline OSM loading, the npz cache, profiles, time of day and CSR export."""
 
 import bz2
+import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +24,7 @@ from routing.network import (
 )
 
 MOSCOW = Path(__file__).resolve().parents[1] / "data" / "moscow_ostankino_drive.osm.bz2"
+MERGED_WAYS = Path(__file__).resolve().parents[1] / "data" / "merged_ways_with_different_highway.osm"
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +78,26 @@ def test_second_load_reads_identical_arrays_from_cache(tmp_path: Path) -> None:
         "highway",
     ):
         np.testing.assert_array_equal(getattr(first, name), getattr(second, name))
+
+
+def _speeds_built_with_hash_seed(seed: int, cache_dir: Path) -> list[list[float]]:
+    code = ("import json, sys; from routing.network import RoadNetwork; "
+            "n = RoadNetwork.from_osm(sys.argv[1], cache_dir=sys.argv[2]); "
+            "print(json.dumps([n.tail.tolist(), n.head.tolist(), n.car_speed_kmh.tolist()]))")
+    done = subprocess.run([sys.executable, "-c", code, str(MERGED_WAYS), str(cache_dir)], capture_output=True,
+                          text=True, check=True, env={**os.environ, "PYTHONHASHSEED": str(seed)})
+    return json.loads(done.stdout)
+
+
+def test_network_built_by_any_process_is_the_same(tmp_path: Path) -> None:
+    """Ways joined into one edge impute its car speed from its most important highway class, whatever the hash seed."""
+    builds = [_speeds_built_with_hash_seed(seed, tmp_path / str(seed)) for seed in (1, 2, 3, 4)]
+    assert all(b == builds[0] for b in builds[1:])
+    tail, head, speed = builds[0]
+    # nodes 1-2-3 (residential way, then tertiary way, no maxspeed) become one edge, both ways: tertiary outranks
+    # residential, so the speed is the mean of tagged tertiary roads (50), not of residential ones (30)
+    joined = [s for t, h, s in zip(tail, head, speed, strict=True) if {t, h} == {0, 1} and s != 60.0]
+    assert joined == [50.0, 50.0]
 
 
 def test_cache_is_rebuilt_when_source_file_changes(tmp_path: Path) -> None:
