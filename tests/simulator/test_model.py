@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +29,24 @@ def test_same_scenario_and_seed_give_identical_kpis(scenario: Scenario, network:
     assert list(again.recorder.event_lines()) == list(day.recorder.event_lines())
     other = simulate(apply_setting(scenario, "seed", "2"), network=network)
     assert list(other.recorder.event_lines()) != list(day.recorder.event_lines())
+
+
+def _events_under_hash_seed(seed: int, cache_dir: Path) -> str:
+    code = ("import sys; from api.scenario_file import load_scenario; from routing.network import RoadNetwork; "
+            "from simulator.model import simulate; s = load_scenario(sys.argv[1]); "
+            "r = simulate(s, network=RoadNetwork.from_osm(s.map_file, cache_dir=sys.argv[2])); "
+            "print(repr(sorted(r.kpis.items())), *(repr(sorted(e.items())) for e in r.recorder.event_lines()))")
+    tiny = Path(__file__).resolve().parents[2] / "scenarios" / "moscow-ostankino-tiny.toml"
+    done = subprocess.run([sys.executable, "-c", code, str(tiny), str(cache_dir)], capture_output=True, text=True,
+                          check=True, env={**os.environ, "PYTHONHASHSEED": str(seed)})
+    return done.stdout
+
+
+def test_a_day_is_the_same_whatever_the_string_hash_seed(tmp_path: Path) -> None:
+    """Processes with different string hash seeds (as on two machines) build the map and replay the day alike."""
+    first, second = (_events_under_hash_seed(seed, tmp_path / str(seed)) for seed in (1, 2))
+    assert first.count("delivered") > 10
+    assert first == second
 
 
 def test_every_order_ends_in_exactly_one_status(day: SimulationResult) -> None:
