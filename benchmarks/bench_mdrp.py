@@ -25,6 +25,15 @@ CHECKED = ("ctd_excess_delivered", "structurally_undeliverable_pct")
 POLICIES = ("greedy", "rolling")
 PAPER = {"click_to_door_mean": 32.74, "click_to_door_p90": 49.3, "undelivered_pct": 0.25, "cost_per_order": 11.42,
          "orders_per_bundle": 1.09}
+KNOB_STEPS: tuple[tuple[str, object], ...] = (
+    ("horizon", 15), ("horizon", 35), ("courier_horizon", 20), ("courier_horizon", 45), ("max_bundle", 3),
+    ("max_bundle", 5), ("pending_weight", 0.2), ("pending_weight", 0.8), ("urgency_weight", 0.5),
+    ("urgency_weight", 2.0), ("late_penalty", 120.0), ("travel_weight", 0.3), ("join_wait", -1), ("join_wait", 6),
+    ("join_ratio", 1.0), ("join_ratio", 2.0), ("bundle_window", 4), ("bundle_window", 12),
+    ("bundle_max_delay", 15.0), ("bundle_max_delay", 40.0), ("size_window", 2), ("size_window", 10),
+    ("size_orders_window", 10), ("size_orders_window", 25), ("shift_weight", 0.0), ("shift_weight", 0.1),
+)
+"""Each knob of the rolling policy moved one step down and up from its default, one at a time (tuning days only)."""
 AVERAGED = ("ctd_lower_bound", "click_to_door_mean", "ctd_excess", "click_to_door_p90", "undelivered_pct",
             "ready_to_pickup_mean", "utilisation_mean", "cost_per_order", "orders_per_bundle")
 
@@ -62,6 +71,42 @@ def replay(task: tuple[str, str]) -> dict[str, Any]:
             **metrics, **checked}
 
 
+def replay_knob(task: tuple[str, str, object]) -> dict[str, Any]:
+    """Replay one tuning day with the rolling policy, one knob changed (none for `""`): the excess over the
+    delivered orders' own direct-delivery bound and the undelivered share, as `mdrp_check.py` counts them."""
+    from dataclasses import replace
+
+    from dispatch.meal import RollingHorizonMealPolicy, RollingHorizonOptions
+    from simulator.mdrp import delivered, read_instance, simulate
+
+    folder, knob, value = task
+    instance = read_instance(folder)
+    p = instance.parameters
+    options = RollingHorizonOptions() if not knob else replace(RollingHorizonOptions(), **{knob: value})
+    recorder = simulate(instance, RollingHorizonMealPolicy(rules=p.rules, options=options))
+    done = delivered(instance, recorder)
+    where = {r.id: r.location for r in instance.restaurants}
+    excess = sum(d.dropoff_time - o.ready_time - p.pickup_service / 2 - p.rules.travel(where[o.restaurant], o.location)
+                 - p.dropoff_service / 2 for o, d in done)
+    n = len(instance.orders)
+    return {"knob": knob, "value": value, "ctd_excess_delivered": excess / max(len(done), 1),
+            "undelivered_pct": 100 * (n - len(done)) / n}
+
+
+def knob_steps(folders: list[str], jobs: int) -> dict[str, dict[str, float]]:
+    """The rolling policy's averages on `folders` at its defaults and with each step of `KNOB_STEPS`."""
+    variants: list[tuple[str, object]] = [("", None), *KNOB_STEPS]
+    tasks = [(f, knob, value) for knob, value in variants for f in folders]
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        rows = list(pool.map(replay_knob, tasks, chunksize=4))
+    out: dict[str, dict[str, float]] = {}
+    for knob, value in variants:
+        mine = [r for r in rows if r["knob"] == knob and r["value"] == value]
+        out["defaults" if not knob else f"{knob}={value}"] = {
+            k: round(statistics.fmean(r[k] for r in mine), 3) for k in ("ctd_excess_delivered", "undelivered_pct")}
+    return out
+
+
 def run(results: dict[str, Any], jobs: int = 2) -> None:
     if not INSTANCES.is_dir():
         results["mdrp"] = {"skipped": f"no MDRP instances at {INSTANCES}"}
@@ -90,6 +135,8 @@ def run(results: dict[str, Any], jobs: int = 2) -> None:
                                                                  for k in keys},
                                            "invalid_days": sum(1 for r in mine if r.get("check_valid") is False)}
     summary["splits"] = splits
+    tuning = [str(d) for d in sorted(INSTANCES.iterdir()) if d.is_dir() and d.name[0] in SPLITS["tune"]]
+    summary["knobs"] = knob_steps(tuning, jobs)
     results["mdrp"] = summary
     results["mdrp_runs"] = rows
 

@@ -227,6 +227,14 @@ def markdown(report: dict[str, Any]) -> str:
                 lines += ["| days, policy | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
                 lines += [f"| {b} | " + " | ".join(str(v.get(c, "")) for c in columns) + " |" for b, v in rows.items()]
                 lines.append("")
+            if "knobs" in report[key]:
+                rows = report[key]["knobs"]
+                columns = list(next(iter(rows.values())))
+                lines += ["The rolling policy with one knob moved one step from its default, days of seeds 0-2 only "
+                          "(where knobs may be tuned):", ""]
+                lines += ["| knob | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+                lines += [f"| {b} | " + " | ".join(str(v[c]) for c in columns) + " |" for b, v in rows.items()]
+                lines.append("")
             if "ablation" in report[key]:
                 rows = report[key]["ablation"]
                 columns = list(next(iter(rows.values())))

@@ -203,7 +203,7 @@ class RollingHorizonOptions:
     frequency: int = 1
     horizon: int = 25
     courier_horizon: int = 30
-    max_bundle: int = 3
+    max_bundle: int = 4
     travel_weight: float = 0.0
     pending_weight: float = 0.4
     late_penalty: float = 60.0
