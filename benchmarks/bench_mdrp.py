@@ -77,20 +77,16 @@ def replay_knob(task: tuple[str, str, object]) -> dict[str, Any]:
     from dataclasses import replace
 
     from dispatch.meal import RollingHorizonMealPolicy, RollingHorizonOptions
-    from simulator.mdrp import delivered, read_instance, simulate
+    from simulator.mdrp import delivered, direct_click_to_door, read_instance, simulate
 
     folder, knob, value = task
     instance = read_instance(folder)
-    p = instance.parameters
     options = RollingHorizonOptions() if not knob else replace(RollingHorizonOptions(), **{knob: value})
-    recorder = simulate(instance, RollingHorizonMealPolicy(rules=p.rules, options=options))
+    recorder = simulate(instance, RollingHorizonMealPolicy(rules=instance.parameters.rules, options=options))
     done = delivered(instance, recorder)
-    where = {r.id: r.location for r in instance.restaurants}
-    excess = sum(d.dropoff_time - o.ready_time - p.pickup_service / 2 - p.rules.travel(where[o.restaurant], o.location)
-                 - p.dropoff_service / 2 for o, d in done)
+    excess = sum(d.dropoff_time - o.placement_time - direct_click_to_door(instance, o) for o, d in done)
     n = len(instance.orders)
-    return {"knob": knob, "value": value, "ctd_excess_delivered": excess / max(len(done), 1),
-            "undelivered_pct": 100 * (n - len(done)) / n}
+    return {"ctd_excess_delivered": excess / max(len(done), 1), "undelivered_pct": 100 * (n - len(done)) / n}
 
 
 def knob_steps(folders: list[str], jobs: int) -> dict[str, dict[str, float]]:
@@ -98,12 +94,12 @@ def knob_steps(folders: list[str], jobs: int) -> dict[str, dict[str, float]]:
     variants: list[tuple[str, object]] = [("", None), *KNOB_STEPS]
     tasks = [(f, knob, value) for knob, value in variants for f in folders]
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        rows = list(pool.map(replay_knob, tasks, chunksize=4))
+        rows = list(pool.map(replay_knob, tasks, chunksize=4))  # in task order: len(folders) rows per variant
     out: dict[str, dict[str, float]] = {}
-    for knob, value in variants:
-        mine = [r for r in rows if r["knob"] == knob and r["value"] == value]
-        out["defaults" if not knob else f"{knob}={value}"] = {
-            k: round(statistics.fmean(r[k] for r in mine), 3) for k in ("ctd_excess_delivered", "undelivered_pct")}
+    for k, (knob, value) in enumerate(variants):
+        mine = rows[k * len(folders):(k + 1) * len(folders)]
+        out["defaults" if not knob else f"{knob}={value}"] = {key: round(statistics.fmean(r[key] for r in mine), 3)
+                                                              for key in mine[0]}
     return out
 
 

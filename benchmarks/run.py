@@ -164,6 +164,13 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _named_rows(label: str, rows: dict[str, dict[str, Any]]) -> list[str]:
+    """A Markdown table of `rows` (name → columns, the first row's columns for all), then a blank line."""
+    columns = list(next(iter(rows.values())))
+    return ["| " + label + " | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|",
+            *(f"| {name} | " + " | ".join(str(v[c]) for c in columns) + " |" for name, v in rows.items()), ""]
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = [f"# lastmile benchmarks ({report['started']}, {report['machine']})", ""]
     for suite in ("solomon", "cvrp", "gh"):
@@ -228,19 +235,11 @@ def markdown(report: dict[str, Any]) -> str:
                 lines += [f"| {b} | " + " | ".join(str(v.get(c, "")) for c in columns) + " |" for b, v in rows.items()]
                 lines.append("")
             if "knobs" in report[key]:
-                rows = report[key]["knobs"]
-                columns = list(next(iter(rows.values())))
                 lines += ["The rolling policy with one knob moved one step from its default, days of seeds 0-2 only "
                           "(where knobs may be tuned):", ""]
-                lines += ["| knob | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
-                lines += [f"| {b} | " + " | ".join(str(v[c]) for c in columns) + " |" for b, v in rows.items()]
-                lines.append("")
+                lines += _named_rows("knob", report[key]["knobs"])
             if "ablation" in report[key]:
-                rows = report[key]["ablation"]
-                columns = list(next(iter(rows.values())))
-                lines += ["| backend | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
-                lines += [f"| {b} | " + " | ".join(str(v[c]) for c in columns) + " |" for b, v in rows.items()]
-                lines.append("")
+                lines += _named_rows("backend", report[key]["ablation"])
     return "\n".join(lines)
 
 

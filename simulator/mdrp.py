@@ -29,6 +29,7 @@ __all__ = [
     "compute_metrics",
     "deliveries",
     "deliveries_csv",
+    "direct_click_to_door",
     "lower_bound",
     "read_instance",
     "simulate",
@@ -254,14 +255,16 @@ def read_instance(folder: str | Path) -> Instance:
                     restaurants=tuple(restaurants), parameters=parameters)
 
 
-def lower_bound(instance: Instance) -> float:
-    """Mean direct-delivery click-to-door: picked up the moment it is ready, driven straight to the door."""
+def direct_click_to_door(instance: Instance, o: Order) -> float:
+    """The order's click-to-door if picked up the moment it is ready and driven straight to the door."""
     p = instance.parameters
-    rules = p.rules
-    total = sum(o.ready_time - o.placement_time + p.pickup_service / 2
-                + rules.travel(instance.restaurant_by_id[o.restaurant].location, o.location) + p.dropoff_service / 2
-                for o in instance.orders)
-    return total / len(instance.orders)
+    return (o.ready_time - o.placement_time + p.pickup_service / 2
+            + p.rules.travel(instance.restaurant_by_id[o.restaurant].location, o.location) + p.dropoff_service / 2)
+
+
+def lower_bound(instance: Instance) -> float:
+    """Mean direct-delivery click-to-door over all orders (`direct_click_to_door`)."""
+    return sum(direct_click_to_door(instance, o) for o in instance.orders) / len(instance.orders)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -2,11 +2,8 @@
 
 import bz2
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +19,7 @@ from routing.network import (
     RoadNetwork,
     TimeOfDayFactors,
 )
+from tests.hash_seed import run_with_hash_seed
 
 MOSCOW = Path(__file__).resolve().parents[1] / "data" / "moscow_ostankino_drive.osm.bz2"
 MERGED_WAYS = Path(__file__).resolve().parents[1] / "data" / "merged_ways_with_different_highway.osm"
@@ -84,9 +82,7 @@ def _speeds_built_with_hash_seed(seed: int, cache_dir: Path) -> list[list[float]
     code = ("import json, sys; from routing.network import RoadNetwork; "
             "n = RoadNetwork.from_osm(sys.argv[1], cache_dir=sys.argv[2]); "
             "print(json.dumps([n.tail.tolist(), n.head.tolist(), n.car_speed_kmh.tolist()]))")
-    done = subprocess.run([sys.executable, "-c", code, str(MERGED_WAYS), str(cache_dir)], capture_output=True,
-                          text=True, check=True, env={**os.environ, "PYTHONHASHSEED": str(seed)})
-    return json.loads(done.stdout)
+    return json.loads(run_with_hash_seed(code, str(MERGED_WAYS), str(cache_dir), seed=seed))
 
 
 def test_network_built_by_any_process_is_the_same(tmp_path: Path) -> None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,6 +11,7 @@ from routing.network import RoadNetwork
 from simulator.model import SimulationResult, simulate
 from simulator.recorder import ORDER_EVENTS
 from simulator.scenario import Scenario, apply_setting
+from tests.hash_seed import run_with_hash_seed
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +35,7 @@ def _events_under_hash_seed(seed: int, cache_dir: Path) -> str:
             "r = simulate(s, network=RoadNetwork.from_osm(s.map_file, cache_dir=sys.argv[2])); "
             "print(repr(sorted(r.kpis.items())), *(repr(sorted(e.items())) for e in r.recorder.event_lines()))")
     tiny = Path(__file__).resolve().parents[2] / "scenarios" / "moscow-ostankino-tiny.toml"
-    done = subprocess.run([sys.executable, "-c", code, str(tiny), str(cache_dir)], capture_output=True, text=True,
-                          check=True, env={**os.environ, "PYTHONHASHSEED": str(seed)})
-    return done.stdout
+    return run_with_hash_seed(code, str(tiny), str(cache_dir), seed=seed)
 
 
 def test_a_day_is_the_same_whatever_the_string_hash_seed(tmp_path: Path) -> None:
