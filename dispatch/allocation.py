@@ -16,7 +16,7 @@ from dispatch.model import CompartmentSize, DarkStore, Facility, Item, Locker, O
 from dispatch.packaging import DEFAULT_CATALOGUE, BoxCatalogue, choose_boxes, compartments_for
 from routing.matrix import UNREACHABLE, ScipyEngine, TravelTimes
 from routing.network import Profile, RoadNetwork
-from routing.snap import snap
+from routing.snap import NO_NODE, snap, snap_point
 
 UNREACHABLE_REASON = "unreachable"
 OUTSIDE_SERVICE_AREA = "outside_service_area"
@@ -32,7 +32,7 @@ NO_BOX_FITS = "no_box_fits"
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
-_NOT_A_CANDIDATE = np.iinfo(np.int64).max
+_NOT_A_CANDIDATE = int(np.iinfo(np.int64).max)
 _STORE_CHECKS = ("", OUTSIDE_SERVICE_AREA, UNREACHABLE_REASON, STORE_CLOSED)
 
 
@@ -98,6 +98,12 @@ def _contains(zone: Zone, x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]
     inside = np.zeros(len(x), dtype=np.bool_)
     inside[near] = shapely.contains_xy(zone, x[near], y[near])
     return inside
+
+
+def _contains_point(zone: Zone, x: float, y: float) -> bool:
+    """`_contains` of one point."""
+    min_x, min_y, max_x, max_y = zone.bounds
+    return min_x <= x <= max_x and min_y <= y <= max_y and bool(shapely.contains_xy(zone, x, y))
 
 
 def _rejected(order: str, reason: str) -> Allocation:
@@ -299,13 +305,27 @@ class Allocator:
 
 
 class _Batch:
-    """One allocate() call: whole-batch arrays first, then a thin loop reserving order by order."""
+    """One allocate() call: per-order plans first (whole-batch arrays; plain scalars for a single order, as an API
+    process admits them), then a thin loop reserving order by order. Plans are lists indexed by the order's slot
+    among the orders of its kind, so the loop reads both the same way."""
+
+    store_check: list[int]
+    store_count: list[int]
+    store_ranked: list[list[int]]
+    store_times: list[list[int]]
+    store_first: list[int]
+    store_first_time: list[int]
+    courier: list[bool]
 
     def __init__(self, allocator: Allocator, inventory: Inventory, orders: tuple[Order, ...], packer: _Packer) -> None:
         self.allocator = allocator
         self.inventory = inventory
         self.packer = packer
         self.orders = orders
+        self.via: dict[str, tuple[list[list[int]], list[int], list[list[bool]]]] = {}
+        if len(orders) == 1:
+            self._plan_one(orders[0])
+            return
         points = np.array([o.location for o in orders], dtype=np.float64)
         snapped = snap(allocator.network, points, max_distance_m=allocator.max_snap_m)
         self.too_far = snapped.too_far.tolist()
@@ -314,12 +334,51 @@ class _Batch:
         modes = np.array([o.mode for o in orders])
         reachable = ~snapped.too_far
         by_store = reachable & ((modes == "courier") | (modes == "store"))
-        self.slot = np.zeros(len(orders), dtype=np.int64)
+        slot = np.zeros(len(orders), dtype=np.int64)
+        slot[by_store] = np.arange(int(by_store.sum()))
         self._plan_stores(np.flatnonzero(by_store), snapped.nodes, points, placed, modes == "courier")
-        self.via: dict[str, tuple[IntArray, IntArray, BoolArray]] = {}
         for kind in ("pickup_point", "locker", "return_pickup_point"):
-            self._plan_via(kind, np.flatnonzero(reachable & (modes == kind)), snapped.nodes, placed)
-        self.slots = self.slot.tolist()
+            ks = np.flatnonzero(reachable & (modes == kind))
+            slot[ks] = np.arange(len(ks))
+            self._plan_via(kind, ks, snapped.nodes, placed)
+        self.slots = slot.tolist()
+
+    def _plan_one(self, order: Order) -> None:
+        """The plan of a batch of one order, in scalars (what the array path gives for it)."""
+        allocator = self.allocator
+        lon, lat = order.location
+        node, _ = snap_point(allocator.network, lon, lat, max_distance_m=allocator.max_snap_m)
+        self.too_far = [node == NO_NODE]
+        self.nodes = [node]
+        self.slots = [0]
+        if node == NO_NODE:
+            return
+        stores = allocator.stores
+        placed = order.placed_at
+        if order.mode == "courier" or order.mode == "store":
+            if not stores:
+                return
+            courier = order.mode == "courier"
+            times: list[int] = allocator._times_to["store"][node].tolist()
+            covers = [not courier or s.zone is None or _contains_point(s.zone, lon, lat) for s in stores]
+            candidates = [c and t < UNREACHABLE for c, t in zip(covers, times, strict=True)]
+            in_service, reached = any(covers), any(candidates)
+            candidates = [c and s.is_open(placed) for c, s in zip(candidates, stores, strict=True)]
+            count = sum(candidates)
+            ranked = sorted(range(len(stores)), key=lambda r: times[r] if candidates[r] else _NOT_A_CANDIDATE)
+            self.store_check = [0 if count else 3 if reached else 2 if in_service else 1]
+            self.store_count = [count]
+            self.store_ranked = [ranked]
+            self.store_times = [times]
+            self.store_first = [ranked[0]]
+            self.store_first_time = [times[ranked[0]]]
+            self.courier = [courier]
+        elif order.mode in ("pickup_point", "locker", "return_pickup_point"):
+            table = "pickup_point" if order.mode == "return_pickup_point" else order.mode
+            times = allocator._times_to[table][node].tolist()
+            ranked = sorted(range(len(times)), key=lambda r: times[r] if times[r] < UNREACHABLE else _NOT_A_CANDIDATE)
+            self.via[order.mode] = ([ranked], [sum(t < UNREACHABLE for t in times)],
+                                    [[s.is_open(placed) for s in stores]])
 
     def _store_open(self, placed: IntArray) -> BoolArray:
         """Whether each store is open at each time: (times, stores)."""
@@ -338,7 +397,6 @@ class _Batch:
         """For courier and store orders `ks` (reachable): which check fails (0 if none), the candidate stores
         ranked nearest first (stable: ties go to the earlier store), their count, the first one and its time."""
         stores = self.allocator.stores
-        self.slot[ks] = np.arange(len(ks))
         if not stores or not len(ks):  # no order gets as far as _from_store
             return
         times = self.allocator._times_to["store"][nodes[ks]]
@@ -356,10 +414,10 @@ class _Batch:
         check = np.where(served, 0, np.where(reached, 3, np.where(in_service, 2, 1)))
         ranked = np.argsort(np.where(candidates, times, _NOT_A_CANDIDATE), axis=1, kind="stable")
         first = ranked[:, 0]
-        self.store_check: list[int] = check.tolist()
+        self.store_check = check.tolist()
         self.store_count = candidates.sum(axis=1).tolist()
-        self.store_ranked = ranked
-        self.store_times = times
+        self.store_ranked = ranked.tolist()
+        self.store_times = times.tolist()
         self.store_first = first.tolist()
         self.store_first_time = times[np.arange(len(ks)), first].tolist()
         self.courier = courier[ks].tolist()
@@ -367,13 +425,12 @@ class _Batch:
     def _plan_via(self, kind: str, ks: IntArray, nodes: IntArray, placed: IntArray) -> None:
         """For pickup-point or locker orders `ks` (reachable): facilities of that kind ranked nearest first
         (reachable ones: their count), and whether each store is open when the order is placed."""
-        self.slot[ks] = np.arange(len(ks))
         if not len(ks):
             return
         times = self.allocator._times_to["pickup_point" if kind == "return_pickup_point" else kind][nodes[ks]]
         reached = times < UNREACHABLE
         ranked = np.argsort(np.where(reached, times, _NOT_A_CANDIDATE), axis=1, kind="stable")
-        self.via[kind] = (ranked, reached.sum(axis=1), self._store_open(placed[ks]))
+        self.via[kind] = (ranked.tolist(), reached.sum(axis=1).tolist(), self._store_open(placed[ks]).tolist())
 
     def run(self) -> list[Allocation]:
         packer = self.packer
@@ -417,16 +474,16 @@ class _Batch:
         spill = self._earliest_door(order, needed, j) if self.courier[j] and self.allocator.load is not None else None
         if spill is not None:
             r = spill
-            time = int(self.store_times[j, r])
+            time = self.store_times[j][r]
         elif (missing := self.inventory.missing(store_ids[r], needed)) is None:
             time = self.store_first_time[j]
         else:
-            rest = self.store_ranked[j, 1:self.store_count[j]].tolist()
+            rest = self.store_ranked[j][1:self.store_count[j]]
             found, _ = self.inventory.first_holding([store_ids[s] for s in rest], needed)
             if found < 0:
                 return _rejected(order.id, out_of_stock(missing))
             r = rest[found]
-            time = int(self.store_times[j, r])
+            time = self.store_times[j][r]
         store = store_ids[r]
         self.inventory.reserve(order.id, store=store, stock=needed)
         return Allocation(order=order.id, facility=store, store=store,
@@ -441,8 +498,8 @@ class _Batch:
         limit = self.store_first_time[j] + allocator.max_detour_s
         placed = order.placed_at
         best: tuple[int, int, int] | None = None  # (door arrival, road time, row)
-        for r in self.store_ranked[j, :self.store_count[j]].tolist():
-            time = int(self.store_times[j, r])
+        for r in self.store_ranked[j][:self.store_count[j]]:
+            time = self.store_times[j][r]
             if time > limit:
                 break
             store = allocator.stores[r]
@@ -470,14 +527,14 @@ class _Batch:
         if not kind:
             return _rejected(order.id, NO_PICKUP_POINT if pickup else NO_LOCKER)
         ranked, count, store_open = self.via[order.mode]
-        n = int(count[j])
+        n = count[j]
         if not n:
             return _rejected(order.id, UNREACHABLE_REASON)
         inventory = self.inventory
         needed = order.quantities()
         stage, reason = 0, UNREACHABLE_REASON
         is_open: list[bool] | None = None
-        for r in ranked[j, :n].tolist():
+        for r in ranked[j][:n]:
             facility = kind[r]
             compartments: tuple[CompartmentSize, ...] = ()
             if pickup:
@@ -498,7 +555,7 @@ class _Batch:
                     stage, reason = 2, feeders.failure
                 continue
             if is_open is None:
-                is_open = store_open[j].tolist()
+                is_open = store_open[j]
             open_feeders = [f for f, row in enumerate(feeders.rows) if is_open[row]]
             if not open_feeders:
                 if stage < 3:
@@ -531,7 +588,7 @@ class _Batch:
             return _rejected(order.id, NO_PICKUP_POINT)
         ranked, count, _ = self.via[order.mode]
         stage, reason = 0, UNREACHABLE_REASON
-        for r in ranked[j, :int(count[j])].tolist():
+        for r in ranked[j][:count[j]]:
             point = pickup_points[r]
             if self.inventory.free_capacity(point.id) < 1:
                 if stage < 1:

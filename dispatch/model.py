@@ -326,7 +326,12 @@ class DarkStore:
         check_int(InvalidFacilityError, "picking_s", self.picking_s, minimum=0)
 
     def is_open(self, t: int) -> bool:
-        return bool(open_at(self.hours, t))
+        """`open_at` of one time, in scalars."""
+        if self.hours is None:
+            return True
+        opens, closes = self.hours
+        t %= DAY_S
+        return opens <= t < closes if opens < closes else (t >= opens or t < closes)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

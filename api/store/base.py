@@ -19,10 +19,11 @@ one process) and `RedisStore` (production: any number of API processes and worke
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
+
+import orjson
 
 AppendStatus = Literal["accepted", "duplicate", "conflict", "exists", "short"]
 
@@ -111,9 +112,9 @@ def tracking_key(tracking_id: str) -> str:
 
 
 def body_hash(body: bytes | str | Mapping[str, Any]) -> str:
-    """The fingerprint an idempotency key is bound to (SHA-256 of canonical JSON)."""
+    """The fingerprint an idempotency key is bound to (SHA-256 of canonical JSON: keys sorted, no spaces, UTF-8)."""
     if isinstance(body, Mapping):
-        body = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        body = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
     if isinstance(body, str):
         body = body.encode()
     return hashlib.sha256(body).hexdigest()

@@ -228,9 +228,9 @@ class RedisStore:
                 self._k(f"idem:{idempotency[0]}") if idempotency else self._k("idem:"),
                 self._k(order_key(order[0])) if order else self._k("order:")]
         args = [text[:-1], int(now), idempotency[1] if idempotency else "",
-                json.dumps(dict(order[1])) if order else "", IDEMPOTENCY_TTL_S,
-                json.dumps([[n, f, int(u)] for n, f, u in claims]) if claims else "[]",
-                json.dumps([count[0], count[1], int(count[2])]) if count is not None else "",
+                orjson.dumps(dict(order[1])) if order else "", IDEMPOTENCY_TTL_S,
+                orjson.dumps([[n, f, int(u)] for n, f, u in claims]) if claims else "[]",
+                orjson.dumps([count[0], count[1], int(count[2])]) if count is not None else "",
                 self._k(COUNTER_PREFIX)]
         return keys, args
 

@@ -341,6 +341,31 @@ def test_with_ample_stock_each_order_goes_to_the_nearest_open_covering_store(
     assert {r.reason for r in results} >= {None, "outside_service_area", "store_closed"}
 
 
+def test_an_order_alone_is_allocated_as_it_is_in_a_batch(moscow: RoadNetwork) -> None:
+    """A batch of one order (planned in scalars) gets what the same order gets in a batch (planned in arrays), for
+    every mode, with zones, hours over midnight, scarce stock, lockers, pickup points and off-map addresses."""
+    rng = np.random.default_rng(11)
+    lonlat = moscow.lonlat
+    sites = rng.choice(moscow.n_nodes, 10, replace=False)
+    hours = [(8 * 3600, 20 * 3600), (22 * 3600, 6 * 3600), (10 * 3600, 11 * 3600)]
+    facilities: list[Facility] = [
+        DarkStore(id=f"s{i}", location=tuple(lonlat[n]), stock={"MILK": 30, "TEA": 5},
+                  zone=Point(lonlat[n]).buffer(0.008), hours=hours[i % 3])
+        for i, n in enumerate(sites[:5])]
+    facilities += [Locker(id=f"l{i}", location=tuple(lonlat[n]), compartments={"S": 2, "M": 1},
+                          store="s0" if i == 0 else None) for i, n in enumerate(sites[5:8])]
+    facilities += [PickupPoint(id=f"p{i}", location=tuple(lonlat[n]), capacity=3) for i, n in enumerate(sites[8:])]
+    orders = _random_orders(moscow, rng, 300, [MILK, TEA, PILLOW],
+                            modes=("courier", "store", "locker", "pickup_point", "courier"))
+    orders += [order("far", OFF_MAP), order("far-locker", OFF_MAP, mode="locker")]
+    together = Allocator(moscow, facilities).allocate(orders)
+    alone = Allocator(moscow, facilities)
+    assert together == tuple(alone.allocate([o])[0] for o in orders)
+    reasons = Counter((r.reason or "ok").split(":")[0] for r in together)
+    assert {"ok", "unreachable", "outside_service_area", "store_closed", "out_of_stock"} <= set(reasons)
+    assert {r.facility[0] for r in together if r.facility} == {"s", "l", "p"}
+
+
 def test_boxes_are_those_of_choose_boxes(moscow: RoadNetwork) -> None:
     """Every allocated order carries the boxes choose_boxes gives (one box or several), locker orders one
     compartment per box; an item fitting no box is named as first_unboxable finds it."""
