@@ -11,12 +11,13 @@ day (as in `events.jsonl`).
 
 import functools
 import gc
+import inspect
 import json
 import re
 import secrets
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -25,12 +26,15 @@ from typing import Annotated, Any, Literal
 import anyio
 import orjson
 import redis
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Request, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import schemas
@@ -54,6 +58,7 @@ TRACK_PAGE = (Path(__file__).parent / "static" / "track.html").read_text()
 TRACK_MAP_M = 1500.0
 """How far around the customer's address the tracking page draws the roads."""
 THREADS = 256
+IDEMPOTENCY_KEY_MAX = 200
 _REJECTION_FIELDS = {"out_of_stock": "items", "no_box_fits": "items", "outside_service_area": "location",
                      "unreachable": "location", "store_closed": "placed_at"}
 
@@ -226,6 +231,74 @@ async def _send_error(send: Send, error: ApiError) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+class KeyRole(HTTPBearer):
+    """The API's bearer scheme (`Authorization: Bearer KEY`, documented as such) as the one dependency of a route:
+    the key's record, through `principal` (401 for no or an unknown key, 429 over its rate), if its role is one of
+    `allowed` (403 otherwise). One dependency reading the request, rather than a role check depending on the scheme
+    or on a declared header: FastAPI resolves each level and analyses each declared parameter on every request."""
+
+    def __init__(self, principal: Callable[[HTTPAuthorizationCredentials | None], Principal],
+                 allowed: tuple[str, ...]) -> None:
+        super().__init__(auto_error=False, scheme_name="HTTPBearer",
+                         description="an API key (`POST /v1/keys`): `Authorization: Bearer KEY`")
+        self.principal = principal
+        self.allowed = allowed
+
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        who = self.principal(await super().__call__(request))
+        if who["role"] not in self.allowed:
+            raise ApiError(403, "forbidden", f"a {who['role']} key may not do this", "Authorization")
+        return who
+
+
+class DirectRoute(APIRoute):
+    """An APIRoute that handles its requests without FastAPI's per-request resolution of parameters, for the
+    routes on every order's path. Its endpoint takes only its body model (parsed from the raw bytes with
+    `model_validate_json`; errors raised as FastAPI raises them, so the one handler answers them), dependencies
+    called with the request alone (such as `KeyRole`), and the `Request`; it returns a Response. Its OpenAPI is
+    that of an ordinary route of the same signature."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        endpoint = self.endpoint
+        dependencies: list[tuple[str, Callable[[Request], Awaitable[Any]]]] = []
+        bodies: list[tuple[str, type[BaseModel]]] = []
+        requests: list[str] = []
+        for name, parameter in inspect.signature(endpoint).parameters.items():
+            annotation = parameter.annotation
+            depends = [m for m in getattr(annotation, "__metadata__", ()) if isinstance(m, params.Depends)]
+            if annotation is Request:
+                requests.append(name)
+            elif depends and depends[0].dependency is not None:
+                dependencies.append((name, depends[0].dependency))
+            elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                bodies.append((name, annotation))
+            else:
+                raise TypeError(f"{self.path}: {name!r} is not the body model, the request or a dependency on it")
+        if len(bodies) > 1:
+            raise TypeError(f"{self.path}: one body model at most")
+
+        async def handler(request: Request) -> Response:
+            values: dict[str, Any] = {name: await dependency(request) for name, dependency in dependencies}
+            for name, model in bodies:
+                values[name] = _body(model, await request.body())
+            for name in requests:
+                values[name] = request
+            response = await endpoint(**values)
+            assert isinstance(response, Response), "a DirectRoute endpoint returns a Response"
+            return response
+        return handler
+
+
+def _body(model: type[BaseModel], raw: bytes) -> BaseModel:
+    """`model` from a request's raw body, or the RequestValidationError FastAPI raises for it."""
+    if not raw:
+        raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}])
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+
+
 class RateLimiter:
     """A token bucket per caller (an API key, a client address) in this process: `rate` requests per second,
     bursts of two seconds' worth."""
@@ -284,25 +357,17 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
     public = RateLimiter(service.settings.track_rate_per_s)
     store = service.store
 
-    def principal(authorization: str | None) -> Principal:
-        if not authorization or not authorization.startswith("Bearer "):
+    def principal(key: HTTPAuthorizationCredentials | None) -> Principal:
+        if key is None:
             raise ApiError(401, "unauthorized", "send Authorization: Bearer KEY", "Authorization")
-        key = authorization.removeprefix("Bearer ").strip()
-        record = service.authenticate(key)
+        record = service.authenticate(key.credentials)
         if record is None:
             raise ApiError(401, "unauthorized", "unknown or revoked key", "Authorization")
-        limiter.admit(key, "Authorization")
+        limiter.admit(key.credentials, "Authorization")
         return record
 
-    def role(*allowed: str) -> Callable[[str | None], Awaitable[Principal]]:
-        # one dependency with the header as its parameter (not one depending on another: each level of FastAPI's
-        # dependency resolution costs every request)
-        async def check(authorization: Annotated[str | None, Header()] = None) -> Principal:
-            who = principal(authorization)
-            if who["role"] not in allowed:
-                raise ApiError(403, "forbidden", f"a {who['role']} key may not do this", "Authorization")
-            return who
-        return check
+    def role(*allowed: str) -> KeyRole:
+        return KeyRole(principal, allowed)
 
     def courier_of(courier_id: str, who: Principal) -> Mapping[str, str]:
         """The courier (store, profile) a request acts for, if the key may."""
@@ -378,16 +443,15 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
         reply = service.submit({"op": "quote", "location": list(body.location), "items": items})
         return _answer(reply, lambda r: (200, r["quote"]))
 
-    @app.post("/v1/orders", status_code=201, tags=["orders"], responses={
-        201: {"model": OrderView, "description": "durable and allocated"},
-        202: {"model": OrderView, "description": "durable; the dispatch worker has not applied it yet"}})
-    async def place_order(body: schemas.Order, who: OrderSystem,
-                          idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JSONResponse:
+    async def place_order(body: schemas.Order, who: OrderSystem, request: Request) -> JSONResponse:
         """Place one order. Answered 201 once it is durable and allocated, 422 if it cannot be served (with the
         reason), 202 if the dispatch worker has not answered in time (the order is durable: GET it later)."""
+        idempotency_key = request.headers.get("idempotency-key")
         if not idempotency_key:
             raise ApiError(400, "missing", "send an Idempotency-Key header (retries with it place one order)",
                            "Idempotency-Key")
+        if len(idempotency_key) > IDEMPOTENCY_KEY_MAX:
+            raise ApiError(422, "invalid", f"at most {IDEMPOTENCY_KEY_MAX} characters", "Idempotency-Key")
         order = body.to_domain()
         order_json = order_to_json(order)
         tracking = secrets.token_urlsafe(16)  # a retry's new id is dropped with the duplicate command
@@ -418,6 +482,17 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
             error = ApiError(422, "rejected", reason, _REJECTION_FIELDS.get(reason.split(":")[0], "order"))
             return FastJSONResponse({**error.body(), "order": view}, status_code=422)
         return FastJSONResponse(view, status_code=201)
+
+    app.router.add_api_route(
+        "/v1/orders", place_order, methods=["POST"], route_class_override=DirectRoute, status_code=201,
+        tags=["orders"], responses={
+            201: {"model": OrderView, "description": "durable and allocated"},
+            202: {"model": OrderView, "description": "durable; the dispatch worker has not applied it yet"}},
+        openapi_extra={"parameters": [{  # read from the request itself (a DirectRoute declares no header)
+            "name": "Idempotency-Key", "in": "header", "required": True,
+            "description": "retries with the same key and body place one order; the same key with another body is "
+                           "refused (422)",
+            "schema": {"type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_MAX}}]})
 
     @app.get("/v1/orders/{order_id}", tags=["orders"], responses={200: {"model": OrderView}})
     async def get_order(order_id: str, _who: Reader) -> JSONResponse:

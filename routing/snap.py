@@ -35,6 +35,60 @@ class _Projection:
 class _NodeIndex:
     projection: _Projection
     tree: cKDTree
+    grid: "_Grid"
+    first: npt.NDArray[np.int64] | None
+    """Of each node, the lowest node at the same place (None when no two share one): the k-d tree may answer
+    any of them, the grid the lowest, so both answer it."""
+
+    def query(self, xy: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+        """The nearest node of each projected point (a K×2 array), by the tree."""
+        _, nearest = self.tree.query(xy)
+        nearest = np.asarray(nearest, dtype=np.int64)
+        return nearest if self.first is None else self.first[nearest]
+
+
+_RINGS = tuple(((0, 0),) if r == 0 else (
+    *((i, -r) for i in range(-r, r + 1)), *((i, r) for i in range(-r, r + 1)),
+    *((-r, j) for j in range(-r + 1, r)), *((r, j) for j in range(-r + 1, r))) for r in range(6))
+"""Cell offsets by ring (Chebyshev distance from the centre cell)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Grid:
+    """The nodes' projected positions bucketed by square cells of `cell_m`: the nearest node of one point near the
+    roads in a few µs of plain Python (a k-d tree query of one point costs tens of µs of call overhead; an API
+    process snaps every order it admits)."""
+
+    cell_m: float
+    cells: dict[tuple[int, int], tuple[tuple[float, float, int], ...]]
+
+    @classmethod
+    def build(cls, xy: npt.NDArray[np.float64]) -> "_Grid":
+        n = len(xy)
+        area = float(np.ptp(xy[:, 0]) * np.ptp(xy[:, 1])) if n else 0.0
+        cell = max(10.0, 0.5 * math.sqrt(area / n)) if n else 10.0  # about a node per 4 cells on the whole map
+        cells: dict[tuple[int, int], list[tuple[float, float, int]]] = {}
+        for k, (x, y) in enumerate(xy.tolist()):
+            cells.setdefault((math.floor(x / cell), math.floor(y / cell)), []).append((x, y, k))
+        return cls(cell_m=cell, cells={c: tuple(v) for c, v in cells.items()})
+
+    def nearest(self, x: float, y: float) -> int | None:
+        """The node nearest to (x, y) (the lowest index among equally near ones), or None when it is not within
+        the rings searched (then ask the tree). Ring r is searched only while a node may lie nearer than what was
+        found: every node outside rings 0..r is at least r cells away."""
+        cell = self.cell_m
+        cx, cy = math.floor(x / cell), math.floor(y / cell)
+        get = self.cells.get
+        best, best_d2 = -1, math.inf
+        for r, ring in enumerate(_RINGS):
+            for i, j in ring:
+                for nx, ny, k in get((cx + i, cy + j), ()):
+                    d2 = (nx - x) ** 2 + (ny - y) ** 2
+                    if d2 < best_d2 or (d2 == best_d2 and k < best):
+                        best, best_d2 = k, d2
+            if best_d2 < (r * cell) ** 2:
+                return best
+        return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -85,11 +139,7 @@ def snap(network: RoadNetwork, points_lonlat: npt.ArrayLike, *, max_distance_m: 
         return SnapResult(nodes=np.array([node], dtype=np.int64), distance_m=np.array([metres]), too_far=too_far,
                           points_lonlat=points, max_distance_m=float(max_distance_m))
     index = network.cached("snap_kdtree", lambda: _build_index(network))
-    if len(points):
-        _, nearest = index.tree.query(index.projection.project(points))
-        nearest = np.asarray(nearest, dtype=np.int64)
-    else:
-        nearest = np.empty(0, dtype=np.int64)
+    nearest = index.query(index.projection.project(points)) if len(points) else np.empty(0, dtype=np.int64)
     distance = haversine_m(points, network.lonlat[nearest])
     too_far = distance > max_distance_m
     return SnapResult(
@@ -107,8 +157,9 @@ def snap_point(network: RoadNetwork, lon: float, lat: float, *, max_distance_m: 
     if not (math.isfinite(lon) and math.isfinite(lat) and abs(lon) <= 180 and abs(lat) <= 90):
         raise SnapError(f"points_lonlat[0]: invalid (lon, lat) = ({lon!r}, {lat!r})")
     index = network.cached("snap_kdtree", lambda: _build_index(network))
-    _, nearest = index.tree.query(index.projection.project_point(lon, lat))
-    node = int(nearest)
+    x, y = index.projection.project_point(lon, lat)
+    found = index.grid.nearest(x, y)
+    node = int(index.query(np.array([[x, y]]))[0]) if found is None else found
     lon2, lat2 = (float(v) for v in network.lonlat[node])
     la1, la2 = math.radians(lat), math.radians(lat2)
     h = math.sin((la2 - la1) / 2) ** 2 + math.cos(la1) * math.cos(la2) * math.sin(
@@ -154,4 +205,8 @@ def _build_index(network: RoadNetwork) -> _NodeIndex:
         lat0=lat0,
         x_scale=EARTH_RADIUS_M * float(np.cos(np.radians(lat0))),
     )
-    return _NodeIndex(projection=projection, tree=cKDTree(projection.project(network.lonlat)))
+    xy = projection.project(network.lonlat)
+    _, first, same = np.unique(xy, axis=0, return_index=True, return_inverse=True)
+    shared = len(first) < len(xy)
+    return _NodeIndex(projection=projection, tree=cKDTree(xy), grid=_Grid.build(xy),
+                      first=first[same.ravel()].astype(np.int64) if shared else None)

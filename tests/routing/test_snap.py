@@ -4,10 +4,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.spatial import cKDTree
 
 from routing.errors import SnapError
 from routing.network import RoadNetwork
-from routing.snap import NO_NODE, SnapResult, haversine_m, snap, snap_point
+from routing.snap import (
+    NO_NODE,
+    SnapResult,
+    _build_index,
+    _Grid,
+    _NodeIndex,
+    _Projection,
+    haversine_m,
+    snap,
+    snap_point,
+)
 
 MOSCOW = Path(__file__).resolve().parents[1] / "data" / "moscow_ostankino_drive.osm.bz2"
 
@@ -109,3 +120,27 @@ def test_one_point_in_scalars_snaps_as_the_array(moscow: RoadNetwork) -> None:
     assert np.allclose([d for _, d in got], whole.distance_m, rtol=0, atol=1e-6)
     with pytest.raises(SnapError, match="points_lonlat"):
         snap_point(moscow, 37.6, float("nan"))
+
+
+def test_grid_answers_the_tree_nearest_node_near_the_roads(moscow: RoadNetwork) -> None:
+    """The grid behind snap_point finds the k-d tree's nearest node for points near the roads (and leaves points
+    far from every node to the tree)."""
+    index = _build_index(moscow)
+    rng = np.random.default_rng(5)
+    near = index.projection.project(moscow.lonlat[rng.integers(0, moscow.n_nodes, 400)]) + rng.normal(0, 40, (400, 2))
+    found = [index.grid.nearest(float(x), float(y)) for x, y in near]
+    assert found == index.query(near).tolist()
+    far = index.projection.project(np.array([[37.75, 55.9]]))[0]
+    assert index.grid.nearest(float(far[0]), float(far[1])) is None
+
+
+def test_nodes_at_one_place_snap_to_the_lowest_whichever_way() -> None:
+    """Of nodes sharing a position, the grid and the tree both answer the lowest index."""
+    xy = np.array([[0.0, 0.0], [50.0, 0.0], [120.0, 30.0], [50.0, 0.0], [0.0, 0.0]])
+    _, first, same = np.unique(xy, axis=0, return_index=True, return_inverse=True)
+    grid = _Grid.build(xy)
+    points = np.array([[49.0, 1.0], [2.0, -1.0], [110.0, 25.0], [51.0, 0.0]])
+    assert [grid.nearest(float(x), float(y)) for x, y in points] == [1, 0, 2, 1]
+    index = _NodeIndex(projection=_Projection(lon0=0.0, lat0=0.0, x_scale=1.0), tree=cKDTree(xy), grid=grid,
+                       first=first[same.ravel()].astype(np.int64))
+    assert index.query(points).tolist() == [1, 0, 2, 1]
