@@ -11,7 +11,6 @@ day (as in `events.jsonl`).
 
 import functools
 import gc
-import inspect
 import json
 import re
 import secrets
@@ -26,7 +25,7 @@ from typing import Annotated, Any, Literal
 import anyio
 import orjson
 import redis
-from fastapi import Depends, FastAPI, Request, params
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
@@ -59,6 +58,9 @@ TRACK_MAP_M = 1500.0
 """How far around the customer's address the tracking page draws the roads."""
 THREADS = 256
 IDEMPOTENCY_KEY_MAX = 200
+HOT_ROUTES = {("/v1/orders", "POST"), ("/v1/couriers/{courier_id}/route", "GET"),
+              ("/v1/couriers/{courier_id}/location", "POST"), ("/v1/couriers/{courier_id}/stops/{stop_id}", "POST")}
+"""(path, method) of the routes matched first."""
 _REJECTION_FIELDS = {"out_of_stock": "items", "no_box_fits": "items", "outside_service_area": "location",
                      "unreachable": "location", "store_closed": "placed_at"}
 
@@ -259,23 +261,25 @@ class DirectRoute(APIRoute):
     that of an ordinary route of the same signature."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        endpoint = self.endpoint
+        endpoint, dependant = self.endpoint, self.dependant  # FastAPI's analysis of the endpoint, made once
         dependencies: list[tuple[str, Callable[[Request], Awaitable[Any]]]] = []
+        for sub in dependant.dependencies:
+            takes_more = (sub.path_params or sub.query_params or sub.header_params or sub.cookie_params
+                          or sub.body_params or sub.dependencies)
+            if sub.name is None or sub.call is None or sub.request_param_name is None or takes_more:
+                raise TypeError(f"{self.path}: a DirectRoute's dependencies take the request alone")
+            dependencies.append((sub.name, sub.call))
+        if (dependant.path_params or dependant.query_params or dependant.header_params or dependant.cookie_params
+                or len(dependant.body_params) > 1):
+            raise TypeError(f"{self.path}: a DirectRoute's endpoint takes one body model, dependencies and the "
+                            "request")
         bodies: list[tuple[str, type[BaseModel]]] = []
-        requests: list[str] = []
-        for name, parameter in inspect.signature(endpoint).parameters.items():
-            annotation = parameter.annotation
-            depends = [m for m in getattr(annotation, "__metadata__", ()) if isinstance(m, params.Depends)]
-            if annotation is Request:
-                requests.append(name)
-            elif depends and depends[0].dependency is not None:
-                dependencies.append((name, depends[0].dependency))
-            elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
-                bodies.append((name, annotation))
-            else:
-                raise TypeError(f"{self.path}: {name!r} is not the body model, the request or a dependency on it")
-        if len(bodies) > 1:
-            raise TypeError(f"{self.path}: one body model at most")
+        for f in dependant.body_params:
+            model = f.field_info.annotation
+            if not (isinstance(model, type) and issubclass(model, BaseModel)):
+                raise TypeError(f"{self.path}: a DirectRoute's body is a pydantic model")
+            bodies.append((f.name, model))
+        requests = [dependant.request_param_name] if dependant.request_param_name else []
 
         async def handler(request: Request) -> Response:
             values: dict[str, Any] = {name: await dependency(request) for name, dependency in dependencies}
@@ -719,6 +723,11 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
         return JSONResponse(ApiError(exc.status_code, code, str(exc.detail), "").body(), status_code=exc.status_code,
                             headers=headers)
 
+    # The routes on every order's and courier's path are matched first (the router tries routes in turn; no other
+    # route matches their method and path); the OpenAPI document, made before, keeps the order they were declared in.
+    app.openapi()
+    app.router.routes.sort(key=lambda r: not (isinstance(r, APIRoute) and any((r.path, m) in HOT_ROUTES
+                                                                              for m in r.methods or ())))
     return app
 
 

@@ -412,3 +412,17 @@ def test_method_not_allowed_lists_every_method_of_the_path(client: TestClient) -
     assert r.status_code == 405 and r.headers["Allow"] == "GET, POST"
     assert client.put("/v1/orders/o1/cancel", headers=ADMIN).headers["Allow"] == "POST"
     assert r.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_a_direct_route_takes_only_a_body_model_dependencies_on_the_request_and_the_request() -> None:
+    """A DirectRoute refuses, when it is made, an endpoint with a parameter it would not resolve (a query here)."""
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+
+    from api.app import DirectRoute
+
+    async def endpoint(limit: int) -> JSONResponse:
+        return JSONResponse({"limit": limit})
+
+    with pytest.raises(TypeError, match="takes one body model"):
+        FastAPI().router.add_api_route("/x", endpoint, methods=["POST"], route_class_override=DirectRoute)
