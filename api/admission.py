@@ -19,10 +19,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import orjson
-
 from api.deployment import Deployment
-from api.store import Store
+from api.store import Store, json_text
 from api.store.base import Appended
 from api.worker import FACILITIES_KEY, LOAD_KEY
 from dispatch.allocation import NO_FREE_COMPARTMENT, OUT_OF_STOCK, PICKUP_POINT_FULL, Allocator
@@ -144,11 +142,11 @@ class Admitter:
             a = admission.allocation
             if fresh or a.allocated or (a.reason or "").split(":")[0] not in _COUNTED:
                 fields = {**record, "state": "allocated" if a.allocated else "rejected",
-                          "updated": str(now), "quoted_eta": _dumps(admission.quoted_eta)}
+                          "updated": str(now), "quoted_eta": json_text(admission.quoted_eta)}
                 if a.allocated:
-                    fields.update(store=_dumps(a.store), facility=_dumps(a.facility))
+                    fields.update(store=json_text(a.store), facility=json_text(a.facility))
                 else:
-                    fields["reason"] = _dumps(a.reason)
+                    fields["reason"] = json_text(a.reason)
                 claims = admission.claims()
                 appended = await self.store.append_async(
                     {**command, "admission": admission.to_json(), "noreply": True}, now=now,
@@ -164,9 +162,6 @@ class Admitter:
             await self._count(alloc, alloc.wanted(order))
         return Admitted(appended=appended, admission=None, record=fields)
 
-
-def _dumps(value: object) -> str:
-    return orjson.dumps(value).decode()
 
 
 _COUNTED = frozenset({OUT_OF_STOCK, PICKUP_POINT_FULL, NO_FREE_COMPARTMENT})

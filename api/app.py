@@ -44,7 +44,7 @@ from api.jobs import make_router as planner_jobs
 from api.metrics import RequestTimer
 from api.service import Service
 from api.solve import make_router as vroom_solve
-from api.store import Store, body_hash, courier_key, order_key, planned_key, route_key, tracking_key
+from api.store import Store, body_hash, courier_key, json_text, order_key, planned_key, route_key, tracking_key
 from api.webhooks import EVENT_TYPES, Registry, Subscription, cursor_key
 from dispatch.errors import DispatchError
 from dispatch.inventory import stock_counter
@@ -182,10 +182,6 @@ class FastJSONResponse(JSONResponse):
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
 
-
-def _dumps(value: Any) -> str:
-    """A value as JSON text (orjson), as the store's records keep it."""
-    return orjson.dumps(value).decode()
 
 
 # --- middleware ----------------------------------------------------------------------------------------------
@@ -460,8 +456,8 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
         order_json = order_to_json(order)
         tracking = secrets.token_urlsafe(16)  # a retry's new id is dropped with the duplicate command
         command = {"op": "place", "order": order_json, "tracking": tracking}
-        record = {"id": order.id, "state": "received", "mode": order.mode, "location": _dumps(order.location),
-                  "promise": _dumps(None if body.promise is None else body.promise.kind), "tracking": tracking}
+        record = {"id": order.id, "state": "received", "mode": order.mode, "location": json_text(order.location),
+                  "promise": json_text(None if body.promise is None else body.promise.kind), "tracking": tracking}
         idempotency = (idempotency_key, body_hash(order_json))
         if service.admitter is not None:  # admitted here: answered without waiting for the worker
             now = service.clock()

@@ -9,6 +9,7 @@ from api.store.base import (
     Store,
     body_hash,
     courier_key,
+    json_text,
     key_id,
     order_key,
     planned_key,
@@ -17,8 +18,8 @@ from api.store.base import (
 )
 from api.store.memory import MemoryStore
 
-__all__ = ["Appended", "MemoryStore", "Op", "Store", "body_hash", "courier_key", "key_id", "open_store", "order_key",
-           "planned_key", "route_key", "tracking_key"]
+__all__ = ["Appended", "MemoryStore", "Op", "Store", "body_hash", "courier_key", "json_text", "key_id", "open_store",
+           "order_key", "planned_key", "route_key", "tracking_key"]
 
 
 def open_store(spec: str, *, prefix: str = "lastmile:") -> Store:

@@ -120,6 +120,11 @@ def body_hash(body: bytes | str | Mapping[str, Any]) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
+def json_text(value: Any) -> str:
+    """A value as the JSON text an order record's field holds (orjson: compact, UTF-8)."""
+    return orjson.dumps(value).decode()
+
+
 def key_id(key: str) -> str:
     """The id an API key is stored and revoked by: half its SHA-256 in hex (keys are 256-bit random tokens, so
     neither a salt nor a slow hash is needed, and the id does not lead back to the key)."""
