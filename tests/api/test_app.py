@@ -191,10 +191,14 @@ def test_cancel_releases_the_stock(client: TestClient, service: Service) -> None
     (b"id=x", {"content-type": "application/x-www-form-urlencoded"}, 415, "Content-Type"),
     (json.dumps(order("x")).encode(), {"content-type": "application/json", "Idempotency-Key": ""}, 400,
      "Idempotency-Key"),
+    (json.dumps(order("x")).encode(), {"content-type": "application/json", "Idempotency-Key": "k" * 201}, 422,
+     "Idempotency-Key"),
+    (b"", {"content-type": "application/json", "content-length": "0"}, 422, "body"),
 ])
 def test_bad_orders_get_a_4xx_naming_the_field(client: TestClient, body: bytes, headers: dict[str, str],
                                                status: int, field: str) -> None:
-    """Malformed JSON, bad coordinates, empty items, huge or non-JSON bodies: a 4xx naming the field."""
+    """Malformed JSON, bad coordinates, empty items, huge, empty or non-JSON bodies, a missing or overlong
+    Idempotency-Key: a 4xx naming the field."""
     osys = key(client, "order_system")
     sent = {"Idempotency-Key": "bad", **osys, **headers}
     r = client.post("/v1/orders", content=body, headers=sent)
