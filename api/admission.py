@@ -163,6 +163,5 @@ class Admitter:
         return Admitted(appended=appended, admission=None, record=fields)
 
 
-
 _COUNTED = frozenset({OUT_OF_STOCK, PICKUP_POINT_FULL, NO_FREE_COMPARTMENT})
 """Rejections that fresher counts could change."""

@@ -183,7 +183,6 @@ class FastJSONResponse(JSONResponse):
         return orjson.dumps(content)
 
 
-
 # --- middleware ----------------------------------------------------------------------------------------------
 
 class BodyLimit:

@@ -34,6 +34,8 @@ BoolArray = npt.NDArray[np.bool_]
 
 _NOT_A_CANDIDATE = int(np.iinfo(np.int64).max)
 _STORE_CHECKS = ("", OUTSIDE_SERVICE_AREA, UNREACHABLE_REASON, STORE_CLOSED)
+_VIA_MODES = ("pickup_point", "locker", "return_pickup_point")
+"""Modes served through a pickup point or locker (planned by their facilities' rows, not the stores')."""
 
 
 def out_of_stock(sku: str) -> str:
@@ -337,7 +339,7 @@ class _Batch:
         slot = np.zeros(len(orders), dtype=np.int64)
         slot[by_store] = np.arange(int(by_store.sum()))
         self._plan_stores(np.flatnonzero(by_store), snapped.nodes, points, placed, modes == "courier")
-        for kind in ("pickup_point", "locker", "return_pickup_point"):
+        for kind in _VIA_MODES:
             ks = np.flatnonzero(reachable & (modes == kind))
             slot[ks] = np.arange(len(ks))
             self._plan_via(kind, ks, snapped.nodes, placed)
@@ -373,7 +375,7 @@ class _Batch:
             self.store_first = [ranked[0]]
             self.store_first_time = [times[ranked[0]]]
             self.courier = [courier]
-        elif order.mode in ("pickup_point", "locker", "return_pickup_point"):
+        elif order.mode in _VIA_MODES:
             table = "pickup_point" if order.mode == "return_pickup_point" else order.mode
             times = allocator._times_to[table][node].tolist()
             ranked = sorted(range(len(times)), key=lambda r: times[r] if times[r] < UNREACHABLE else _NOT_A_CANDIDATE)

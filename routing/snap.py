@@ -64,9 +64,8 @@ class _Grid:
 
     @classmethod
     def build(cls, xy: npt.NDArray[np.float64]) -> "_Grid":
-        n = len(xy)
-        area = float(np.ptp(xy[:, 0]) * np.ptp(xy[:, 1])) if n else 0.0
-        cell = max(10.0, 0.5 * math.sqrt(area / n)) if n else 10.0  # about a node per 4 cells on the whole map
+        area = float(np.ptp(xy[:, 0]) * np.ptp(xy[:, 1])) if len(xy) else 0.0
+        cell = max(10.0, 0.5 * math.sqrt(area / max(len(xy), 1)))  # about a node per 4 cells on the whole map
         cells: dict[tuple[int, int], list[tuple[float, float, int]]] = {}
         for k, (x, y) in enumerate(xy.tolist()):
             cells.setdefault((math.floor(x / cell), math.floor(y / cell)), []).append((x, y, k))
