@@ -35,10 +35,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict
 from typing import Any
 
+import orjson
+
 from api.deployment import Deployment
 from api.errors import ConflictError
 from api.metrics import STATS_KEY
-from api.store import Op, Store, courier_key, order_key, planned_key, route_key, tracking_key
+from api.store import Op, Store, courier_key, json_text, order_key, planned_key, route_key, tracking_key
 from api.store.base import COUNTER_PREFIX, EVENTS_STREAM, Applied
 from dispatch.errors import DispatchError, InvalidDispatchError
 from dispatch.operations import Admission, Event, Operations, Outcome, items_from_json, order_from_json
@@ -146,7 +148,7 @@ class Worker:
         if saved is not None:
             self.seq, data = saved
             try:
-                envelope = json.loads(zlib.decompress(data))
+                envelope = orjson.loads(zlib.decompress(data))
             except zlib.error:
                 raise ValueError(f"snapshot: not a {ENVELOPE_FORMAT} v{ENVELOPE_VERSION} snapshot") from None
             if envelope.get("format") != ENVELOPE_FORMAT or envelope.get("version") != ENVELOPE_VERSION:
@@ -155,7 +157,7 @@ class Worker:
                 self.deployment = self.base.configured(envelope["config"])
         core = self.deployment.build()
         if envelope is not None:
-            core.restore(json.dumps(envelope["core"]).encode())
+            core.restore(orjson.dumps(envelope["core"]))
             self.orders, self.routes = envelope["orders"], envelope["routes"]
             self.planned = envelope.get("planned", {})
             self.arrivals, self.last_tick = envelope["arrivals"], envelope["last_tick"]
@@ -169,10 +171,10 @@ class Worker:
         """The worker's state after command `seq`: its envelope (JSON, the core's own snapshot inside as it is),
         zlib-compressed (a fraction of the bytes for the store to write and keep)."""
         assert self.core is not None
-        rest = json.dumps({"format": ENVELOPE_FORMAT, "version": ENVELOPE_VERSION, "seq": self.seq,
-                           "orders": self.orders, "routes": self.routes, "planned": self.planned,
-                           "arrivals": self.arrivals, "last_tick": self.last_tick,
-                           "config": dict(self.deployment.config)}, separators=(",", ":")).encode()
+        rest = orjson.dumps({"format": ENVELOPE_FORMAT, "version": ENVELOPE_VERSION, "seq": self.seq,
+                             "orders": self.orders, "routes": self.routes, "planned": self.planned,
+                             "arrivals": self.arrivals, "last_tick": self.last_tick,
+                             "config": dict(self.deployment.config)})
         return zlib.compress(rest[:-1] + b',"core":' + self.core.snapshot() + b"}", 1)
 
     # --- the loop ------------------------------------------------------------------------------------------
@@ -435,7 +437,7 @@ class Worker:
         if command.get("op") == "shift" and reply.get("ok"):
             lines.append({"t": now, "courier": command["courier"],
                           "event": "shift_on" if command.get("on") else "shift_off"})
-        return [Op(kind="xadd", key=EVENTS_STREAM, value=[f"{seq}-{k}", json.dumps(line, separators=(",", ":"))])
+        return [Op(kind="xadd", key=EVENTS_STREAM, value=[f"{seq}-{k}", json_text(line)])
                 for k, line in enumerate(lines)]
 
     def _views(self, outcome: Outcome) -> list[Op]:
@@ -446,7 +448,7 @@ class Worker:
         for trip in outcome.trips:
             self.routes[trip.courier_id] = self._route(trip)
             self._changed_routes.add(trip.courier_id)
-        ops.extend(Op(kind="set", key=route_key(c), value=json.dumps(self.routes[c]))
+        ops.extend(Op(kind="set", key=route_key(c), value=json_text(self.routes[c]))
                    for c in sorted(self._changed_routes) if c in self.routes)
         self._changed_routes.clear()
         return ops
@@ -457,7 +459,7 @@ class Worker:
         for name in ("store", "facility", "promise_by", "courier", "eta", "quoted_eta", "reason", "locker",
                      "on_time"):
             if name in event.fields:
-                fields[name] = json.dumps(event.fields[name])
+                fields[name] = json_text(event.fields[name])
         if event.event == "delivered":
             fields["delivered_at"] = str(event.t)
         courier = event.fields.get("courier")
@@ -476,7 +478,7 @@ class Worker:
         if final and self.orders.pop(event.order, None) is not None:
             closed = [Op(kind="hdel", key=OPEN_ORDERS_KEY, value=[event.order])]
         return [Op(kind="hset", key=order_key(event.order), value=fields),
-                Op(kind="rpush", key=order_key(event.order) + ":events", value=json.dumps(event.line())), *closed]
+                Op(kind="rpush", key=order_key(event.order) + ":events", value=json_text(event.line())), *closed]
 
     def _plans(self) -> list[Op]:
         """The planned trips of the couriers of every store that decided again (their `planned_key`s that
@@ -502,7 +504,7 @@ class Worker:
                         self.planned[cid] = new
                     else:
                         self.planned.pop(cid, None)
-                    ops.append(Op(kind="set", key=planned_key(cid), value=json.dumps(new)))
+                    ops.append(Op(kind="set", key=planned_key(cid), value=json_text(new)))
         return ops
 
     def _door(self, order_id: str) -> tuple[Any, str | None]:

@@ -164,7 +164,9 @@ class _Simple:
                     listed[at[k]] = unassigned_order(o.id, left[o.id])
                     waiting[at[k]] = True
         unassigned = tuple(listed[waiting])
-        return Decisions(now=s.now, policy=self.name, trips=tuple(trips), carried=carried, unassigned=unassigned)
+        # the unassigned are drawn from the queue's positions, none of them in a trip: distinct by construction
+        return Decisions.trusted(now=s.now, policy=self.name, trips=tuple(trips), carried=carried,
+                                 unassigned=unassigned)
 
     def _bundle(self, head: DispatchOrder, near: list[tuple[int, DispatchOrder]]) -> list[DispatchOrder]:
         """`head` and, nearest first, those of `near` (orders within `radius_s` of it that may join, with their

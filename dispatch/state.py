@@ -30,7 +30,7 @@ import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -337,24 +337,54 @@ class Decisions:
     def __post_init__(self) -> None:
         for name in ("trips", "tentative", "carried", "unassigned"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
-        # a busy store has dozens of trips under way and hundreds of orders waiting: checked at C speed
-        planned = list(itertools.chain.from_iterable(map(_ORDER_IDS, self.all_trips)))
+        # a busy store has dozens of trips under way and thousands of orders waiting: checked in one pass at C
+        # speed, the culprit looked for only when the count shows one
+        planned = self._check_trips()
         seen = set(planned)
-        if len(seen) != len(planned):
-            seen = set()
-            for oid in planned:
-                if oid in seen:
-                    raise InvalidDispatchError("decisions", f"order {oid!r} is planned twice")
-                seen.add(oid)
-        ids = list(map(_ORDER_ID, self.unassigned))
-        if len(set(ids)) != len(ids) or not seen.isdisjoint(ids):
-            for oid in ids:
-                if oid in seen:
-                    raise InvalidDispatchError("decisions", f"order {oid!r} is both planned and unassigned")
-                seen.add(oid)
+        seen.update(map(_ORDER_ID, self.unassigned))
+        if len(seen) != len(planned) + len(self.unassigned):
+            self._duplicate(planned)
+
+    @classmethod
+    def trusted(cls, *, now: int, policy: str, trips: tuple[Trip, ...] = (), tentative: tuple[Trip, ...] = (),
+                carried: tuple[Trip, ...] = (), unassigned: tuple[UnassignedOrder, ...] = (),
+                backend: str | None = None) -> Decisions:
+        """Decisions whose `unassigned` its maker drew from one `OpenQueue` (distinct ids, none of them planned:
+        what greedy and batch build): the trips are checked as the constructor checks them, the unassigned are
+        not (one pass over a busy store's thousands of waiting orders, at every decision)."""
+        decisions = object.__new__(cls)
+        for name, value in (("now", now), ("policy", policy), ("trips", tuple(trips)),
+                            ("tentative", tuple(tentative)), ("carried", tuple(carried)),
+                            ("unassigned", tuple(unassigned)), ("backend", backend)):
+            object.__setattr__(decisions, name, value)
+        decisions._check_trips()
+        return decisions
+
+    def _check_trips(self) -> list[str]:
+        """The ids of the planned orders (raising if one is planned twice, or a courier starts two trips)."""
+        planned = list(itertools.chain.from_iterable(map(_ORDER_IDS, self.all_trips)))
+        if len(set(planned)) != len(planned):
+            self._duplicate(planned)
         committed = [t.courier_id for t in self.trips]
         if len(set(committed)) != len(committed):
             raise InvalidDispatchError("decisions.trips", "a courier starts at most one trip at a time")
+        return planned
+
+    def _duplicate(self, planned: list[str]) -> None:
+        """Raise for the first order id that appears twice (planned twice, or planned and unassigned, or
+        unassigned twice)."""
+        seen: set[str] = set()
+        for oid in planned:
+            if oid in seen:
+                raise InvalidDispatchError("decisions", f"order {oid!r} is planned twice")
+            seen.add(oid)
+        trips = set(planned)
+        for oid in map(_ORDER_ID, self.unassigned):
+            if oid in trips:
+                raise InvalidDispatchError("decisions", f"order {oid!r} is both planned and unassigned")
+            if oid in seen:
+                raise InvalidDispatchError("decisions.unassigned", f"order {oid!r} is listed twice")
+            seen.add(oid)
 
     @property
     def all_trips(self) -> tuple[Trip, ...]:
@@ -407,6 +437,24 @@ class QueueArrays:
     not_ready: npt.NDArray[np.object_]
 
 
+_COLUMNS = operator.attrgetter("ready_at", "location", "service_s")
+"""What `OpenQueue` keeps in columns of each order (with its id)."""
+
+
+def _inserted(column: npt.NDArray[Any], i: int, value: Any) -> npt.NDArray[Any]:
+    """A copy of `column` with `value` at `i` (what `np.insert` gives, without its general-purpose overhead)."""
+    out = np.empty(len(column) + 1, dtype=column.dtype)
+    out[:i], out[i], out[i + 1:] = column[:i], value, column[i:]
+    return out
+
+
+def _deleted(column: npt.NDArray[Any], i: int) -> npt.NDArray[Any]:
+    """A copy of `column` without item `i`."""
+    out = np.empty(len(column) - 1, dtype=column.dtype)
+    out[:i], out[i:] = column[:i], column[i + 1:]
+    return out
+
+
 class OpenQueue:
     """Open orders kept sorted by `FIFO` as they come and go, with the columns of `QueueArrays` kept aligned: a
     change moves a few items of each column (at C speed) instead of sorting and converting a busy store's
@@ -429,16 +477,21 @@ class OpenQueue:
 
     def add(self, order: DispatchOrder) -> None:
         """Put `order` in its place (replacing an order of the same id)."""
+        old = self._by_id.get(order.id)
+        if old is not None and FIFO(old) == FIFO(order) and _COLUMNS(old) == _COLUMNS(order):
+            # the same place and the same columns (a quote recorded, say): only the order object changes
+            self._orders[bisect.bisect_left(self._orders, FIFO(old), key=FIFO)] = order
+            self._by_id[order.id] = order
+            self._arrays = None
+            return
         self.discard(order.id)
         i = bisect.bisect_left(self._orders, FIFO(order), key=FIFO)
         self._orders.insert(i, order)
         self._by_id[order.id] = order
         ready_at, locations, service_s, not_ready = self._columns
-        waiting = np.empty(len(not_ready) + 1, dtype=object)
-        waiting[:i], waiting[i + 1:] = not_ready[:i], not_ready[i:]
-        waiting[i] = unassigned(order.id, NOT_READY)
-        self._columns = (np.insert(ready_at, i, order.ready_at), np.insert(locations, i, order.location),
-                         np.insert(service_s, i, order.service_s), waiting)
+        self._columns = (_inserted(ready_at, i, order.ready_at), _inserted(locations, i, order.location),
+                         _inserted(service_s, i, order.service_s),
+                         _inserted(not_ready, i, unassigned(order.id, NOT_READY)))
         self._arrays = None
 
     def discard(self, order_id: str) -> None:
@@ -448,7 +501,7 @@ class OpenQueue:
             return
         i = bisect.bisect_left(self._orders, FIFO(order), key=FIFO)
         del self._orders[i]
-        self._columns = tuple(np.delete(column, i) for column in self._columns)  # type: ignore[assignment]
+        self._columns = tuple(_deleted(column, i) for column in self._columns)  # type: ignore[assignment]
         self._arrays = None
 
     def arrays(self) -> QueueArrays:

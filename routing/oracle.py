@@ -257,7 +257,7 @@ class PlacePool:
         if not self._free:
             self._make_room()
         slot = self._free.pop()
-        others = np.array(sorted(self._slot.values()), dtype=np.int64)
+        others = np.fromiter(self._slot.values(), dtype=np.int64, count=len(self._slot))  # any order: pairs are exact
         other_nodes = self._node[others]
         for p in self.profiles:
             out_d, out_m, in_d, in_m = self._rows(p, node, other_nodes)

@@ -21,7 +21,7 @@ import orjson
 import redis
 import redis.asyncio
 
-from api.store.base import COUNTER_PREFIX, STREAM_KEEP, Appended, Applied, Claim, order_key
+from api.store.base import COUNTER_PREFIX, STREAM_KEEP, Appended, Applied, Claim, json_text, order_key
 
 _APPEND = """
 local idem, order = KEYS[4], KEYS[5]
@@ -275,7 +275,7 @@ class RedisStore:
             entries = got[0][1] if got else []
         else:
             entries = self.client.xrange(self._k("stream"), min=f"{after + 1}-0", count=count)
-        return [(int(eid.split(b"-")[0]), json.loads(fields[b"c"])) for eid, fields in entries]
+        return [(int(eid.split(b"-")[0]), orjson.loads(fields[b"c"])) for eid, fields in entries]
 
     def trim(self, upto: int) -> None:
         self.client.xtrim(self._k("stream"), minid=f"{min(upto, self.applied()) + 1}-0", approximate=False)
@@ -286,7 +286,7 @@ class RedisStore:
     # --- views ---------------------------------------------------------------------------------------------
 
     def publish(self, worker: str, batch: Sequence[Applied]) -> bool:
-        entries = [[e.seq, [op.wire() for op in e.ops], json.dumps(dict(e.reply)) if e.reply else ""] for e in batch]
+        entries = [[e.seq, [op.wire() for op in e.ops], json_text(dict(e.reply)) if e.reply else ""] for e in batch]
         args = [worker, self.prefix, REPLY_TTL_S, orjson.dumps(entries), STREAM_KEEP]  # a batch is tens of KB
         return bool(self._publish(keys=[self._k("lease"), self._k("applied")], args=args))
 
