@@ -34,7 +34,6 @@ import numpy as np
 import numpy.typing as npt
 
 from dispatch.errors import InvalidDispatchError
-from dispatch.model import shallow_dict
 from dispatch.places import LivePlaces
 from dispatch.policy import DispatchPolicy
 from dispatch.state import (
@@ -487,11 +486,13 @@ class Dispatcher:
     # --- snapshot ------------------------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        """Orders, couriers and what is done, JSON-ready (the policy and travel are configuration)."""
+        """Orders, couriers and what is done (the policy and travel are configuration): ready for orjson, which
+        writes each `DispatchOrder` and `Courier` as the object of its fields; `restore` takes it as it is or as
+        parsed back from that JSON."""
         return {
             "now": self._now,
-            "orders": [shallow_dict(o) for o in self._orders.values()],
-            "couriers": [shallow_dict(c) for c in self._couriers.values()],
+            "orders": list(self._orders.values()),  # immutable: shared, not copied
+            "couriers": list(self._couriers.values()),
             "collected": {cid: list(oids) for cid, oids in self._collected.items()},
             "completed": dict(self._completed),
             "plan": {cid: list(oids) for cid, oids in self._plan.items()},
@@ -500,9 +501,8 @@ class Dispatcher:
     def restore(self, data: Mapping[str, Any]) -> None:
         """Take the state of `snapshot()`, replacing this dispatcher's orders and couriers."""
         self._now = int(data["now"])
-        self._orders = {o["id"]: DispatchOrder(**{**o, "load": tuple(o["load"])}) for o in data["orders"]}
-        self._couriers = {c["id"]: Courier(**{**c, "capacity": tuple(c["capacity"]), "carrying": tuple(c["carrying"])})
-                          for c in data["couriers"]}
+        self._orders = {o.id: o for o in map(_order_of, data["orders"])}
+        self._couriers = {c.id: c for c in map(_courier_of, data["couriers"])}
         self._collected = {cid: list(oids) for cid, oids in data["collected"].items()}
         self._completed = {oid: int(t) for oid, t in data["completed"].items()}
         self._plan = {cid: tuple(oids) for cid, oids in data.get("plan", {}).items()}
@@ -538,3 +538,17 @@ class Dispatcher:
         self._plan = {t.courier_id: t.order_ids for t in decisions.tentative}
         self.last = decisions
         return decisions
+
+
+def _order_of(entry: DispatchOrder | Mapping[str, Any]) -> DispatchOrder:
+    """An order of a dispatcher's snapshot: as it is, or from its JSON object."""
+    if isinstance(entry, DispatchOrder):
+        return entry
+    return DispatchOrder(**{**entry, "load": tuple(entry["load"])})
+
+
+def _courier_of(entry: Courier | Mapping[str, Any]) -> Courier:
+    """A courier of a dispatcher's snapshot: as it is, or from its JSON object."""
+    if isinstance(entry, Courier):
+        return entry
+    return Courier(**{**entry, "capacity": tuple(entry["capacity"]), "carrying": tuple(entry["carrying"])})

@@ -336,15 +336,14 @@ class Inventory:
                 counts[field_] = (counts.get(field_, 0) if add else 0) + int(value)
 
     def snapshot(self) -> dict[str, Any]:
-        """The counts left and every reservation, JSON-ready (see `dispatch.operations` for the format)."""
+        """The counts left and every reservation (see `dispatch.operations` for the format): ready for orjson with
+        `default=dispatch.model.json_default`, which writes each `Reservation` as the object of its fields."""
         with self.lock:
             return {
                 "stock": {store: dict(shelf) for store, shelf in self._stock.items()},
                 "pickup_points": dict(self._capacity),
                 "lockers": {locker: dict(free) for locker, free in self._compartments.items()},
-                "reservations": [{"order": r.order, "store": r.store, "stock": dict(r.stock),
-                                  "pickup_point": r.pickup_point, "locker": r.locker,
-                                  "compartments": list(r.compartments)} for r in self._reservations.values()],
+                "reservations": list(self._reservations.values()),  # immutable: shared, not copied
             }
 
     def restore(self, data: Mapping[str, Any]) -> None:

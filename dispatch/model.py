@@ -74,6 +74,14 @@ def shallow_dict(obj: Any) -> dict[str, Any]:
     return {name: getattr(obj, name) for name in names}
 
 
+def json_default(value: Any) -> Any:
+    """orjson's `default` for the core's snapshots: a read-only mapping (`MappingProxyType`) as its dict (orjson
+    writes dataclasses, lists and dicts itself)."""
+    if isinstance(value, MappingProxyType):
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def check_int(error: type[DispatchError], field: str, value: Any, *, minimum: int, maximum: int = MAX_INT) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise error(field, f"must be an integer, got {value!r}")
