@@ -177,7 +177,8 @@ def _settings(args: argparse.Namespace) -> Any:
     from api.settings import Settings
 
     flags = {"store": "store", "scenario": "scenario", "network": "network", "speed": "speed", "host": "host",
-             "port": "port", "workers": "workers", "admission": "admission", "nice": "worker_nice"}
+             "port": "port", "workers": "workers", "admission": "admission", "nice": "worker_nice",
+             "idle": "worker_idle"}
     given = {setting: getattr(args, flag) for flag, setting in flags.items() if getattr(args, flag, None) is not None}
     try:
         settings = Settings(**given)
@@ -241,6 +242,11 @@ def cmd_worker(args: argparse.Namespace) -> None:
         raise CliError("worker: --store must be a redis:// URL (a memory store lives inside `lastmile serve`)")
     if settings.worker_nice:
         os.nice(settings.worker_nice)
+    if settings.worker_idle:
+        if not hasattr(os, "SCHED_IDLE") or not os.path.isdir("/proc/self/task"):
+            raise CliError("worker: --idle needs Linux's SCHED_IDLE scheduling class; use --nice N here")
+        for task in os.listdir("/proc/self/task"):  # the threads already running (a BLAS pool, ...); later ones
+            os.sched_setscheduler(int(task), os.SCHED_IDLE, os.sched_param(0))  # take the class of their maker
     service = Service(settings.model_copy(update={"workers": 1}), Deployment.load(settings.scenario, settings.network))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -382,6 +388,10 @@ def build_parser() -> argparse.ArgumentParser:
             v.add_argument("--nice", type=int, default=None, metavar="N",
                            help="lower this worker's CPU priority by N (0-19; default 0), so that API processes on "
                                 "the same host keep the CPU when both are busy")
+            v.add_argument("--idle", action="store_const", const=True, default=None,
+                           help="run in Linux's SCHED_IDLE class: only on CPU that nothing else on the host wants "
+                                "(API processes sharing the host keep their latency; the worker catches up when "
+                                "they are idle)")
         v.set_defaults(run=run)
     return parser
 

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
                                                          "(`nice`): on a host it shares with API processes, 10 "
                                                          "leaves them the CPU when both are busy (the worker has "
                                                          "seconds to spare, a request milliseconds)")
+    worker_idle: bool = Field(False, description="`lastmile worker` runs in Linux's SCHED_IDLE class: it gets only "
+                                                 "the CPU that nothing else on the host wants, and a request that "
+                                                 "wakes an API process takes the core from it at once (a nice "
+                                                 "level only weighs the shares)")
     rate_per_s: float = Field(200.0, gt=0, description="requests per second allowed per API key (burst: 2 s worth)")
     webhooks: bool = Field(True, description="run the webhook sender in this process (one per deployment holds "
                                              "its lease, so any number of processes may)")

@@ -123,6 +123,30 @@ def test_serve_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch,
     assert "--admission" in capsys.readouterr().err
 
 
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
+def test_worker_idle_runs_the_worker_in_the_idle_scheduling_class(redis_prefix: str) -> None:
+    """`lastmile worker --idle` (or LASTMILE_WORKER_IDLE) runs in SCHED_IDLE, every thread of it; without, the
+    normal class."""
+    from tests.api.conftest import REDIS_URL
+    from tests.api.live import LASTMILE, ROOT, TINY
+
+    for flags, variable, expected in ((["--idle"], "false", os.SCHED_IDLE), ([], "true", os.SCHED_IDLE),
+                                      ([], "false", os.SCHED_OTHER)):
+        env = {**os.environ, "LASTMILE_REDIS_PREFIX": redis_prefix, "LASTMILE_WORKER_IDLE": variable}
+        proc = subprocess.Popen([*LASTMILE, "worker", "--scenario", str(TINY), "--store", REDIS_URL, *flags],
+                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().startswith(b"lastmile worker")  # printed once it runs
+            threads = [int(t) for t in os.listdir(f"/proc/{proc.pid}/task")]
+            assert {os.sched_getscheduler(t) for t in threads} == {expected}, (flags, variable)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+
 def test_worker_nice_lowers_the_worker_process_priority(redis_prefix: str) -> None:
     """`lastmile worker --nice 7` runs at a priority 7 lower than it started with; a nice above 19 exits 2."""
     from tests.api.conftest import REDIS_URL
