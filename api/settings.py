@@ -37,7 +37,9 @@ class Settings(BaseSettings):
                                                           "before answering 202 (accepted, not yet applied)")
     max_body_bytes: int = Field(1_000_000, gt=0, description="larger request bodies get 413")
     lease_ms: int = Field(5000, ge=100, description="a dead worker's lease expires after this long")
-    snapshot_every: int = Field(1000, ge=1, description="commands between the worker's snapshots")
+    snapshot_every: int = Field(1000, ge=1, description="commands between the worker's snapshots (at least: with "
+                                                        "more than ten times as many open orders, one command per "
+                                                        "ten of them; see `api.worker`)")
     worker_nice: int = Field(0, ge=0, le=19, description="`lastmile worker` lowers its CPU priority by this much "
                                                          "(`nice`): on a host it shares with API processes, 10 "
                                                          "leaves them the CPU when both are busy (the worker has "

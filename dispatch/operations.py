@@ -201,8 +201,10 @@ class OperationsOptions:
 
 @dataclass(slots=True, kw_only=True)
 class _Booked:
-    """What the core keeps of an order it allocated, until it leaves the books."""
+    """What the core keeps of an order it allocated, until it leaves the books (a snapshot's `orders` entry: orjson
+    writes it as the object of its fields)."""
 
+    id: str
     mode: str
     store: str
     facility: str
@@ -332,7 +334,7 @@ class Operations:
                                                  fields={"reason": alloc.reason})))
         assert alloc.store is not None and alloc.facility is not None
         promise_by = deadline(order)
-        self.orders[order.id] = _Booked(mode=order.mode, store=alloc.store, facility=alloc.facility,
+        self.orders[order.id] = _Booked(id=order.id, mode=order.mode, store=alloc.store, facility=alloc.facility,
                                         boxes=alloc.boxes, promise_by=promise_by, placed_at=order.placed_at)
         allocated = Event(t=now, order=order.id, event="allocated", fields={
             "store": alloc.store, "facility": alloc.facility, "boxes": list(alloc.boxes), "promise_by": promise_by})
@@ -576,7 +578,7 @@ class Operations:
             "inventory": self.allocator.inventory.snapshot(),
             "slot_bookings": [list(row) for row in self.quoter.bookings()],
             "pickers": {store: list(free) for store, free in self._picker_free.items()},
-            "orders": [{"id": oid, **shallow_dict(b)} for oid, b in self.orders.items()],
+            "orders": list(self.orders.values()),
             "failed": {cid: list(oids) for cid, oids in self._failed.items()},
             "stores": {sid: {"dispatcher": d.snapshot(), "places": self.places[sid].pool.snapshot()}
                        for sid, d in self.dispatchers.items()},
@@ -601,7 +603,7 @@ class Operations:
         self.allocator.inventory.restore(data["inventory"])
         self.quoter.restore_bookings(data["slot_bookings"])
         self._picker_free = {store: [int(t) for t in free] for store, free in data["pickers"].items()}
-        self.orders = {o["id"]: _Booked(**{k: v for k, v in o.items() if k != "id"} | {"boxes": tuple(o["boxes"])})
+        self.orders = {o["id"]: _Booked(**o | {"boxes": tuple(o["boxes"])})
                        for o in data["orders"]}
         self._failed = {cid: list(oids) for cid, oids in data["failed"].items()}
         for sid, store in data["stores"].items():

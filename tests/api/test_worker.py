@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -177,3 +178,22 @@ def test_an_admitted_order_the_core_cannot_place_is_rejected_not_lost(deployment
     assert "o8" not in store.hgetall("orders:open-index") and "o9" in store.hgetall("orders:open-index")
     o9_here = json.loads(store.hgetall(order_key("o9"))["store"]) == "vdnh"
     assert store.counters([("stock:vdnh", ["milk-1l"])]) == [[5 - 2 - o9_here]]  # o7's two stay taken, o8's none
+
+
+def test_snapshots_space_out_as_open_orders_pile_up(deployment: Deployment) -> None:
+    """A worker snapshots every `snapshot_every` commands while few orders are open, and after one command per
+    `ORDERS_PER_SNAPSHOT_COMMAND` open orders once more are (a snapshot costs more the more it holds)."""
+    from api.worker import ORDERS_PER_SNAPSHOT_COMMAND as PER
+
+    store, clock = MemoryStore(), Clock()
+    worker = Worker(store, deployment, clock, name="only", snapshot_every=2)
+    taken: list[tuple[int, int]] = []  # (command, open orders) at each snapshot
+    for k in range(120):  # nobody on shift: every order stays open
+        store.append(_order(k), now=clock())
+        worker.step(block_ms=0)
+        saved = store.load_snapshot()
+        if saved is not None and (not taken or saved[0] != taken[-1][0]):
+            taken.append((saved[0], len(worker.orders)))
+    gaps = [(b - a, opened) for (a, _), (b, opened) in itertools.pairwise(taken)]
+    assert gaps[0][0] == 2 and all(gap == max(2, opened // PER) for gap, opened in gaps)
+    assert gaps[-1][0] >= 10
