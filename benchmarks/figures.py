@@ -143,7 +143,9 @@ def _api(key: str) -> Callable[[dict[str, Any]], str]:
 
             def noted(phase: dict[str, Any]) -> str:
                 return f" ({rewrites})" if (rewrites := _rewrites(phase)) else ""
+            runs = len(a.get("post_orders_sustained_runs", [])) or 1
             return (f"{sustained['per_s']:.0f} orders/s with the worker dispatching on the same 2 cores"
+                    + (f" (median of {runs} runs)" if runs > 1 else "")
                     + noted(sustained) + ("" if alone is None else f"; the API process alone (worker paused): "
                                           f"{alone['per_s']:.0f} orders/s{noted(alone)}, the worker caught "
                                           f"up in {a['drain_s_api_alone']} s"))
