@@ -176,6 +176,25 @@ def test_every_policy_fits_the_protocol_and_accounts_for_every_order() -> None:
         assert accounted(s, policy.decide(s))
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_greedy_and_batch_decisions_pass_the_full_check_they_skip(seed: int) -> None:
+    """Greedy and batch return `Decisions.trusted` (their waiting orders unchecked); on random busy states the same
+    parts pass the constructor's full check, and every order is accounted for once."""
+    rng = np.random.default_rng(seed)
+    placed = rng.integers(0, 600, size=60).tolist()
+    orders = [order(f"o{k}", int(rng.integers(1, len(POINTS))), placed_at=placed[k],
+                    ready_at=placed[k] + int(rng.integers(0, 900)), load=int(rng.integers(1, 4)),
+                    is_return=bool(rng.random() < 0.1)) for k in range(int(rng.integers(5, 60)))]
+    couriers = [courier(f"c{k}", capacity=int(rng.integers(2, 7)), position=int(rng.integers(0, len(POINTS))),
+                        home=STORE if rng.random() < 0.7 else None) for k in range(int(rng.integers(1, 6)))]
+    s = state(orders, couriers, now=int(rng.integers(0, 900)))
+    for policy in (GreedyPolicy(), BatchPolicy(hold_s=int(rng.integers(0, 300)), max_orders=3)):
+        d = policy.decide(s)
+        checked = Decisions(now=d.now, policy=d.policy, trips=d.trips, tentative=d.tentative, carried=d.carried,
+                            unassigned=d.unassigned, backend=d.backend)
+        assert checked == d and accounted(s, d)
+
+
 def test_carried_trips_are_restated_for_every_policy() -> None:
     """What a courier carries shows up as its carried trip, first and on it, under greedy and batch too."""
     s = state([order("x", 1), order("y", 4), order("new", 2)],
