@@ -47,6 +47,8 @@ from dispatch.state import (
     QueueArrays,
     TravelMatrices,
     Trip,
+    array_deleted,
+    array_inserted,
 )
 from routing.matrix import IntArray
 
@@ -319,7 +321,7 @@ class Dispatcher:
         if order.is_return:
             return
         i = int(np.searchsorted(self._picking, order.ready_at))
-        self._picking = np.insert(self._picking, i, order.ready_at) if add else np.delete(self._picking, i)
+        self._picking = array_inserted(self._picking, i, order.ready_at) if add else array_deleted(self._picking, i)
 
     def _changed(self, *, queue: bool = True) -> None:
         """Something but the time changed (`queue`: the open orders may have)."""

@@ -339,11 +339,12 @@ class Decisions:
             object.__setattr__(self, name, tuple(getattr(self, name)))
         # a busy store has dozens of trips under way and thousands of orders waiting: checked in one pass at C
         # speed, the culprit looked for only when the count shows one
-        planned = self._check_trips()
+        planned = self._planned()
         seen = set(planned)
         seen.update(map(_ORDER_ID, self.unassigned))
         if len(seen) != len(planned) + len(self.unassigned):
             self._duplicate(planned)
+        self._check_couriers()
 
     @classmethod
     def trusted(cls, *, now: int, policy: str, trips: tuple[Trip, ...] = (), tentative: tuple[Trip, ...] = (),
@@ -357,18 +358,20 @@ class Decisions:
                             ("tentative", tuple(tentative)), ("carried", tuple(carried)),
                             ("unassigned", tuple(unassigned)), ("backend", backend)):
             object.__setattr__(decisions, name, value)
-        decisions._check_trips()
+        planned = decisions._planned()
+        if len(set(planned)) != len(planned):
+            decisions._duplicate(planned)
+        decisions._check_couriers()
         return decisions
 
-    def _check_trips(self) -> list[str]:
-        """The ids of the planned orders (raising if one is planned twice, or a courier starts two trips)."""
-        planned = list(itertools.chain.from_iterable(map(_ORDER_IDS, self.all_trips)))
-        if len(set(planned)) != len(planned):
-            self._duplicate(planned)
+    def _planned(self) -> list[str]:
+        """The ids of the orders in any of the trips, trip by trip."""
+        return list(itertools.chain.from_iterable(map(_ORDER_IDS, self.all_trips)))
+
+    def _check_couriers(self) -> None:
         committed = [t.courier_id for t in self.trips]
         if len(set(committed)) != len(committed):
             raise InvalidDispatchError("decisions.trips", "a courier starts at most one trip at a time")
-        return planned
 
     def _duplicate(self, planned: list[str]) -> None:
         """Raise for the first order id that appears twice (planned twice, or planned and unassigned, or
@@ -441,14 +444,14 @@ _COLUMNS = operator.attrgetter("ready_at", "location", "service_s")
 """What `OpenQueue` keeps in columns of each order (with its id)."""
 
 
-def _inserted(column: npt.NDArray[Any], i: int, value: Any) -> npt.NDArray[Any]:
+def array_inserted(column: npt.NDArray[Any], i: int, value: Any) -> npt.NDArray[Any]:
     """A copy of `column` with `value` at `i` (what `np.insert` gives, without its general-purpose overhead)."""
     out = np.empty(len(column) + 1, dtype=column.dtype)
     out[:i], out[i], out[i + 1:] = column[:i], value, column[i:]
     return out
 
 
-def _deleted(column: npt.NDArray[Any], i: int) -> npt.NDArray[Any]:
+def array_deleted(column: npt.NDArray[Any], i: int) -> npt.NDArray[Any]:
     """A copy of `column` without item `i`."""
     out = np.empty(len(column) - 1, dtype=column.dtype)
     out[:i], out[i:] = column[:i], column[i + 1:]
@@ -489,9 +492,9 @@ class OpenQueue:
         self._orders.insert(i, order)
         self._by_id[order.id] = order
         ready_at, locations, service_s, not_ready = self._columns
-        self._columns = (_inserted(ready_at, i, order.ready_at), _inserted(locations, i, order.location),
-                         _inserted(service_s, i, order.service_s),
-                         _inserted(not_ready, i, unassigned(order.id, NOT_READY)))
+        self._columns = (array_inserted(ready_at, i, order.ready_at), array_inserted(locations, i, order.location),
+                         array_inserted(service_s, i, order.service_s),
+                         array_inserted(not_ready, i, unassigned(order.id, NOT_READY)))
         self._arrays = None
 
     def discard(self, order_id: str) -> None:
@@ -501,7 +504,7 @@ class OpenQueue:
             return
         i = bisect.bisect_left(self._orders, FIFO(order), key=FIFO)
         del self._orders[i]
-        self._columns = tuple(_deleted(column, i) for column in self._columns)  # type: ignore[assignment]
+        self._columns = tuple(array_deleted(column, i) for column in self._columns)  # type: ignore[assignment]
         self._arrays = None
 
     def arrays(self) -> QueueArrays:

@@ -221,7 +221,7 @@ class RedisStore:
     def _append_args(self, command: Mapping[str, Any], now: int, idempotency: tuple[str, str] | None,
                      order: tuple[str, Mapping[str, str]] | None, claims: Sequence[Claim],
                      count: Claim | None) -> tuple[list[str], list[Any]]:
-        text = orjson.dumps(dict(command)).decode()
+        text = json_text(dict(command))
         if not text.startswith("{") or text == "{}":
             raise ValueError("a command is a non-empty JSON object")
         keys = [self._k("stream"), self._k("seq"), self._k("clock"),
