@@ -124,17 +124,15 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 
 
 def cmd_simulate_mdrp(args: argparse.Namespace) -> None:
-    from dispatch.meal import GreedyMealPolicy, MealPolicy, RollingHorizonMealPolicy
+    from dispatch.meal import MEAL_POLICIES, meal_policy
     from simulator.mdrp import compute_metrics, deliveries_csv, read_instance, simulate
 
     started = time.perf_counter()
+    if args.policy not in (None, *MEAL_POLICIES):
+        raise CliError(f"--policy for --mdrp must be one of {', '.join(MEAL_POLICIES)}, got {args.policy!r}")
     instance = read_instance(args.mdrp)
-    rules = instance.parameters.rules
-    if args.policy not in (None, "greedy", "rolling"):
-        raise CliError(f"--policy for --mdrp must be greedy or rolling, got {args.policy!r}")
-    name = args.policy or "rolling"
-    policy: MealPolicy = RollingHorizonMealPolicy(rules=rules) if name == "rolling" else GreedyMealPolicy(rules=rules)
-    recorder = simulate(instance, policy)
+    name = args.policy or MEAL_POLICIES[0]
+    recorder = simulate(instance, meal_policy(name, instance.parameters.rules))
     metrics = compute_metrics(instance, recorder)
     if args.deliveries is not None:
         args.deliveries.write_text(deliveries_csv(instance, recorder))
@@ -313,8 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder with orders.txt, couriers.txt, restaurants.txt, instance_parameters.txt")
     m.add_argument("--policy", default=None,
                    help="scenario: greedy, batch or reoptimize (default: the scenario's); --mdrp: rolling "
-                        "(rolling-horizon bundling and matching, the default) or greedy (nearest courier per order "
-                        "at once: the paper's naive baseline)")
+                        "(rolling-horizon bundling and matching, idle couriers ride toward expected work; the "
+                        "default), rolling-stay (the same, couriers wait where they last stopped: the paper's "
+                        "setting) or greedy (nearest courier per order at once: the paper's naive baseline)")
     m.add_argument("--json", action="store_true", help="print one JSON object")
     m.add_argument("--deliveries", type=Path, default=None, metavar="FILE",
                    help="write the delivered orders as CSV order,placement_time,ready_time,pickup_time,"

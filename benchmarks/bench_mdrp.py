@@ -22,7 +22,7 @@ CHECKER = SHARED / "tools" / "mdrp_check.py"
 SPLITS = {"tune": frozenset("012"), "validate": frozenset("34")}
 """Days by their seed (the first character of the instance name)."""
 CHECKED = ("ctd_excess_delivered", "structurally_undeliverable_pct")
-POLICIES = ("greedy", "rolling")
+POLICIES = ("greedy", "rolling-stay", "rolling")
 PAPER = {"click_to_door_mean": 32.74, "click_to_door_p90": 49.3, "undelivered_pct": 0.25, "cost_per_order": 11.42,
          "orders_per_bundle": 1.09}
 KNOB_STEPS: tuple[tuple[str, object], ...] = (
@@ -31,11 +31,12 @@ KNOB_STEPS: tuple[tuple[str, object], ...] = (
     ("urgency_weight", 2.0), ("late_penalty", 120.0), ("travel_weight", 0.3), ("join_wait", -1), ("join_wait", 6),
     ("join_ratio", 1.0), ("join_ratio", 2.0), ("bundle_window", 4), ("bundle_window", 12),
     ("bundle_max_delay", 15.0), ("bundle_max_delay", 40.0), ("size_window", 2), ("size_window", 10),
-    ("size_orders_window", 10), ("size_orders_window", 25), ("shift_weight", 0.0), ("shift_weight", 0.1),
+    ("size_orders_window", 10), ("size_orders_window", 25), ("shift_weight", 0.05), ("shift_weight", 0.1),
+    ("move_to_match", False), ("move_to_demand", False), ("demand_window", 30), ("demand_window", 120),
 )
 """Each knob of the rolling policy moved one step down and up from its default, one at a time (tuning days only)."""
 AVERAGED = ("ctd_lower_bound", "click_to_door_mean", "ctd_excess", "click_to_door_p90", "undelivered_pct",
-            "ready_to_pickup_mean", "utilisation_mean", "cost_per_order", "orders_per_bundle")
+            "ready_to_pickup_mean", "utilisation_mean", "repositioning_share", "cost_per_order", "orders_per_bundle")
 
 
 def replay(task: tuple[str, str]) -> dict[str, Any]:
@@ -45,16 +46,13 @@ def replay(task: tuple[str, str]) -> dict[str, Any]:
     import tempfile
     from pathlib import Path
 
-    from dispatch.meal import GreedyMealPolicy, MealPolicy, RollingHorizonMealPolicy
+    from dispatch.meal import meal_policy
     from simulator.mdrp import compute_metrics, deliveries_csv, read_instance, simulate
 
     folder, policy_name = task
     started = time.perf_counter()
     instance = read_instance(folder)
-    rules = instance.parameters.rules
-    policy: MealPolicy = RollingHorizonMealPolicy(rules=rules) if policy_name == "rolling" else GreedyMealPolicy(
-        rules=rules)
-    recorder = simulate(instance, policy)
+    recorder = simulate(instance, meal_policy(policy_name, instance.parameters.rules))
     metrics = compute_metrics(instance, recorder).as_dict()
     runtime = time.perf_counter() - started
     checked: dict[str, Any] = {}

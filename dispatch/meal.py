@@ -6,7 +6,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -14,16 +14,21 @@ from scipy.optimize import linear_sum_assignment
 from dispatch.errors import InvalidDispatchError
 
 __all__ = [
+    "MEAL_POLICIES",
     "GreedyMealPolicy",
     "MealAssignment",
     "MealCourier",
+    "MealMove",
     "MealOrder",
+    "MealPlan",
+    "MealPlanner",
     "MealPolicy",
     "MealRules",
     "MealTimes",
     "RollingHorizonMealPolicy",
     "RollingHorizonOptions",
     "assignment_times",
+    "meal_policy",
 ]
 
 Point = tuple[float, float]
@@ -133,6 +138,47 @@ class MealPolicy(Protocol):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MealMove:
+    """An idle courier sent toward `target`: it rides there in a straight line and waits, unless it gets work first."""
+
+    courier: str
+    target: Point
+
+    def __post_init__(self) -> None:
+        if not self.courier:
+            raise InvalidDispatchError("courier", "courier id must be non-empty")
+        if len(self.target) != 2 or not all(math.isfinite(v) for v in self.target):
+            raise InvalidDispatchError("target", f"must be a finite (x, y) point, got {self.target!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MealPlan:
+    """One call's decisions: assignments committed now and moves of couriers left idle."""
+
+    assignments: tuple[MealAssignment, ...] = ()
+    moves: tuple[MealMove, ...] = ()
+
+    def __post_init__(self) -> None:
+        moved = [m.courier for m in self.moves]
+        if len(set(moved)) != len(moved):
+            raise InvalidDispatchError("moves", "a courier is moved twice")
+        busy = {a.courier for a in self.assignments}.intersection(moved)
+        if busy:
+            raise InvalidDispatchError("moves", f"couriers {sorted(busy)} are both assigned and moved")
+
+
+@runtime_checkable
+class MealPlanner(Protocol):
+    """A policy that also moves idle couriers: assignments and moves from one look at the day.
+
+    `placed` is every order placed so far, in placement order: the demand seen up to `now`, nothing of the future.
+    A courier is idle when `free_at <= now < off_time` and it gets no assignment in the plan."""
+
+    def plan(self, now: int, open_orders: Sequence[MealOrder], couriers: Sequence[MealCourier],
+             placed: Sequence[MealOrder]) -> MealPlan: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GreedyMealPolicy:
     """Naive baseline: each open order (by placement, then id) alone to the courier that reaches its restaurant first.
 
@@ -197,7 +243,10 @@ class RollingHorizonOptions:
     together; 0: consecutive orders by ready time), unless it would add more than `bundle_max_delay` minutes of
     excess (the bundle stays smaller). `shift_weight`: cost per minute a courier has left before its off-time, up to
     `shift_window` minutes (at a similar pickup a courier about to go off serves the order, keeping couriers with
-    longer shifts for later orders).
+    longer shifts for later orders). `move_to_match`: in `plan`, a free courier matched to a bundle it need not leave
+    for yet rides toward that restaurant meanwhile. `move_to_demand`: in `plan`, every other idle courier rides
+    toward the restaurants of the orders placed within the last `demand_window` minutes (a greedy k-median over
+    them, weighted by their orders; see `RollingHorizonMealPolicy.plan`).
     """
 
     frequency: int = 1
@@ -218,17 +267,20 @@ class RollingHorizonOptions:
     join_ratio: float = 1.5
     bundle_window: int = 8
     bundle_max_delay: float = 25.0
-    shift_weight: float = 0.05
+    shift_weight: float = 0.0
     shift_window: int = 60
+    move_to_match: bool = True
+    move_to_demand: bool = True
+    demand_window: int = 60
 
     def __post_init__(self) -> None:
-        for name in ("skip_late", "commit_busy"):
+        for name in ("skip_late", "commit_busy", "move_to_match", "move_to_demand"):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidDispatchError(name, f"must be a bool, got {getattr(self, name)!r}")
         if isinstance(self.join_wait, bool) or not isinstance(self.join_wait, int) or self.join_wait < -1:
             raise InvalidDispatchError("join_wait", f"must be an integer >= -1, got {self.join_wait!r}")
         for name in ("frequency", "horizon", "courier_horizon", "max_bundle", "max_click_to_door", "size_window",
-                     "size_orders_window", "bundle_window", "shift_window"):
+                     "size_orders_window", "bundle_window", "shift_window", "demand_window"):
             value, least = getattr(self, name), 0 if name in ("size_window", "size_orders_window",
                                                                    "bundle_window") else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
@@ -269,7 +321,8 @@ class RollingHorizonMealPolicy:
     matches them. A match is committed only when the courier is free and must leave before the next call (`period`
     minutes) to pick up on time, otherwise it is postponed (busy couriers take part as look-ahead). When short of
     couriers, a committed bundle takes along spare orders of its restaurant. A courier that could not pick up by its
-    off-time is never matched.
+    off-time is never matched. `plan` (the `MealPlanner` entry) also moves the couriers left idle: toward the
+    restaurant of the bundle they are matched to but not yet leaving for, the others toward recent demand.
     """
 
     rules: MealRules
@@ -335,15 +388,36 @@ class RollingHorizonMealPolicy:
 
     def assign(self, now: int, open_orders: Sequence[MealOrder], couriers: Sequence[MealCourier],
                ) -> list[MealAssignment]:
+        return self._decide(now, open_orders, couriers)[0]
+
+    def plan(self, now: int, open_orders: Sequence[MealOrder], couriers: Sequence[MealCourier],
+             placed: Sequence[MealOrder]) -> MealPlan:
+        """`assign`, then the couriers left idle move (`RollingHorizonOptions.move_to_match`, `move_to_demand`)."""
+        opt = self.options
+        assignments, heading = self._decide(now, open_orders, couriers)
+        taken = {a.courier for a in assignments}
+        idle = [c for c in couriers if c.free_at <= now < c.off_time and c.id not in taken]
+        moves = [MealMove(courier=c.id, target=heading[c.id]) for c in idle
+                 if opt.move_to_match and c.id in heading and c.location != heading[c.id]]
+        if opt.move_to_demand:
+            moves += self._demand_moves(now, [c for c in idle if c.id not in heading or not opt.move_to_match],
+                                        placed)
+        return MealPlan(assignments=tuple(assignments), moves=tuple(moves))
+
+    def _decide(self, now: int, open_orders: Sequence[MealOrder], couriers: Sequence[MealCourier],
+                ) -> tuple[list[MealAssignment], dict[str, Point]]:
+        """The committed assignments, and the restaurant of the bundle each free courier is matched to but not yet
+        leaving for."""
         opt, rules = self.options, self.rules
         hp = rules.pickup_service // 2
+        heading: dict[str, Point] = {}
         orders = [o for o in open_orders if o.ready_time <= now + opt.horizon]
         if opt.skip_late:
             orders = [o for o in orders if max(o.ready_time, now + hp) + hp + rules.travel(o.pickup, o.door)
                       + rules.dropoff_service // 2 - o.placement_time <= opt.max_click_to_door]
         avail = [c for c in couriers if c.off_time >= now and max(now, c.free_at) <= now + opt.courier_horizon]
         if not orders or not avail:
-            return []
+            return [], heading
         soon = sum(1 for c in avail if c.free_at <= now + opt.size_window) or 1
         counted = len(orders) if not opt.size_orders_window else sum(
             1 for o in orders if o.ready_time <= now + opt.size_orders_window)
@@ -384,6 +458,8 @@ class RollingHorizonMealPolicy:
             b = bundles[i]
             latest_departure = b.ready - hp - travel[i, j]
             if latest_departure >= now + opt.frequency:
+                if start[j] <= now:
+                    heading[avail[j].id] = b.pickup
                 continue
             if not opt.commit_busy and start[j] > now:
                 continue
@@ -398,7 +474,42 @@ class RollingHorizonMealPolicy:
         if opt.join_wait >= 0 and chosen and counted >= opt.join_ratio * soon:
             chosen = self._join(orders, chosen, avail, start)
         return [MealAssignment(courier=avail[j].id, restaurant=keep[0].restaurant, orders=tuple(o.id for o in keep))
-                for j, keep in chosen]
+                for j, keep in chosen], heading
+
+    def _demand_moves(self, now: int, idle: Sequence[MealCourier], placed: Sequence[MealOrder]) -> list[MealMove]:
+        """Idle couriers toward the restaurants of recent demand: the restaurants of the orders placed within
+        `demand_window` minutes, weighted by their count, are the candidate spots; as many spots as idle couriers
+        are chosen greedily, each the one that most lowers the demand-weighted distance from every restaurant to its
+        nearest chosen spot (a greedy k-median), and the couriers are matched to the spots by the least total ride
+        (`linear_sum_assignment`). A courier already at its spot stays."""
+        if not idle:
+            return []
+        weight: dict[Point, float] = {}
+        for k in range(len(placed) - 1, -1, -1):
+            o = placed[k]
+            if o.placement_time < now - self.options.demand_window:
+                break
+            if o.placement_time <= now:
+                weight[o.pickup] = weight.get(o.pickup, 0.0) + 1.0
+        if not weight:
+            return []
+        sites = np.array(list(weight), dtype=float)
+        w = np.array(list(weight.values()))
+        d = np.sqrt(((sites[:, None, :] - sites[None, :, :]) ** 2).sum(axis=2))
+        near = np.full(len(sites), np.inf)
+        spots: list[int] = []
+        for _ in range(min(len(idle), len(sites))):
+            left = (w[None, :] * np.minimum(near[None, :], d)).sum(axis=1)
+            left[spots] = np.inf
+            best = int(np.argmin(left))
+            spots.append(best)
+            near = np.minimum(near, d[best])
+        cxy = np.array([c.location for c in idle], dtype=float)
+        txy = sites[spots]
+        ride = np.sqrt(((cxy[:, None, :] - txy[None, :, :]) ** 2).sum(axis=2))
+        rows, cols = linear_sum_assignment(ride)
+        return [MealMove(courier=idle[i].id, target=(float(txy[j][0]), float(txy[j][1])))
+                for i, j in zip(rows.tolist(), cols.tolist(), strict=True) if ride[i, j] > 0]
 
     def _join(self, orders: Sequence[MealOrder], chosen: list[tuple[int, tuple[MealOrder, ...]]],
               avail: Sequence[MealCourier], start: np.ndarray) -> list[tuple[int, tuple[MealOrder, ...]]]:
@@ -435,3 +546,20 @@ class RollingHorizonMealPolicy:
                 taken.add(joined.id)
             out.append((j, tuple(group)))
         return out
+
+
+MEAL_POLICIES = ("rolling", "rolling-stay", "greedy")
+"""The meal policies by name, the default first: `rolling` (`RollingHorizonMealPolicy`, idle couriers move),
+`rolling-stay` (the same, couriers wait where they last stopped, the paper's setting) and `greedy` (the baseline)."""
+
+
+def meal_policy(name: str, rules: MealRules) -> GreedyMealPolicy | RollingHorizonMealPolicy:
+    """The meal policy called `name` (one of `MEAL_POLICIES`) with its default knobs."""
+    if name == "rolling":
+        return RollingHorizonMealPolicy(rules=rules)
+    if name == "rolling-stay":
+        return RollingHorizonMealPolicy(rules=rules, options=RollingHorizonOptions(move_to_match=False,
+                                                                                   move_to_demand=False))
+    if name == "greedy":
+        return GreedyMealPolicy(rules=rules)
+    raise InvalidDispatchError("policy", f"must be one of {', '.join(MEAL_POLICIES)}, got {name!r}")

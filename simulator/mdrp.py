@@ -12,7 +12,17 @@ from typing import Any
 
 import simpy
 
-from dispatch.meal import MealAssignment, MealCourier, MealOrder, MealPolicy, MealRules, assignment_times
+from dispatch.meal import (
+    MealAssignment,
+    MealCourier,
+    MealMove,
+    MealOrder,
+    MealPlan,
+    MealPlanner,
+    MealPolicy,
+    MealRules,
+    assignment_times,
+)
 from simulator.errors import InstanceError, SimulatorError
 from simulator.recorder import CourierRecord, OrderRecord, Recorder, TripRecord, percentile
 
@@ -277,6 +287,9 @@ class Delivery:
 
 MINUTE = 60
 """The replay runs in the instances' minutes; the recorder keeps seconds, as for every simulated day."""
+STEP_SHARE = 1 - 1e-9
+"""A repositioning courier covers this share of meters_per_minute each minute, so that rounding never lets the
+straight ride from where it last stopped take longer than the minutes it really spent (the checker's physics)."""
 
 
 def _log_pickup(rec: Recorder, courier: str, restaurant: str, orders: Sequence[str], time: int) -> None:
@@ -310,6 +323,10 @@ class _Model:
         self.state = {c.id: MealCourier(id=c.id, location=c.location, free_at=c.on_time, off_time=c.off_time)
                       for c in instance.couriers}
         self.queues = {c.id: simpy.Store(self.env) for c in instance.couriers}
+        self.shift = {c.id: c for c in instance.couriers}
+        self.placed: list[MealOrder] = []
+        self.moving: dict[str, tuple[int, Point, Point]] = {}
+        self.planner = policy if isinstance(policy, MealPlanner) else None
         for c in instance.couriers:
             self.env.process(self._courier(c))
         self.env.process(self._placements())
@@ -332,17 +349,63 @@ class _Model:
             yield self.env.timeout(t - self.env.now)
             for oid in by_time[t]:
                 self.open[oid] = self.meal[oid]
+                self.placed.append(self.meal[oid])
             self._dispatch()
+
+    def _position(self, courier: str, now: int) -> Point:
+        """Where a courier is at `now`: a moving courier covers (just under) meters_per_minute each minute."""
+        t0, start, target = self.moving[courier]
+        gap = math.dist(start, target)
+        step = (now - t0) * self.rules.meters_per_minute * STEP_SHARE
+        if step >= gap:
+            return target
+        f = step / gap
+        return (start[0] + f * (target[0] - start[0]), start[1] + f * (target[1] - start[1]))
+
+    def _stop(self, courier: str, now: int) -> Point:
+        """End a courier's move where it is now (logging the minutes it drove)."""
+        here = self._position(courier, now)
+        t0, start, target = self.moving.pop(courier)
+        driven = min(now - t0, math.ceil(math.dist(start, target) / (self.rules.meters_per_minute * STEP_SHARE)))
+        self.recorder.couriers[courier].repositioning_s += driven * MINUTE
+        c = self.state[courier]
+        self.state[courier] = MealCourier(id=c.id, location=here, free_at=c.free_at, off_time=c.off_time)
+        return here
 
     def _dispatch(self) -> None:
         now = int(self.env.now)
+        for cid, (_, _, target) in list(self.moving.items()):
+            here = self._position(cid, now)
+            if here == target:
+                self._stop(cid, now)
+                continue
+            c = self.state[cid]
+            self.state[cid] = MealCourier(id=cid, location=here, free_at=c.free_at, off_time=c.off_time)
         limit = self.instance.parameters.max_click_to_door
         for oid in [oid for oid, o in self.open.items() if now >= o.placement_time + limit]:
             del self.open[oid]
-        if not self.open:
+        if self.planner is not None:
+            plan = self.planner.plan(now, tuple(self.open.values()), tuple(self.state.values()), self.placed)
+        elif self.open:
+            plan = MealPlan(assignments=tuple(self.policy.assign(now, tuple(self.open.values()),
+                                                                 tuple(self.state.values()))))
+        else:
             return
-        for a in self.policy.assign(now, tuple(self.open.values()), tuple(self.state.values())):
+        for a in plan.assignments:
             self._accept(now, a)
+        for move in plan.moves:
+            self._move(now, move)
+
+    def _move(self, now: int, move: MealMove) -> None:
+        c = self.state.get(move.courier)
+        if c is None:
+            raise SimulatorError(f"policy moved unknown courier {move.courier}")
+        if not (c.free_at <= now < c.off_time and self.shift[c.id].on_time <= now) or self.queues[c.id].items:
+            raise SimulatorError(f"policy moved courier {c.id}, which is not idle at minute {now}")
+        if c.id in self.moving:
+            self._stop(c.id, now)
+            c = self.state[c.id]
+        self.moving[c.id] = (now, c.location, move.target)
 
     def _accept(self, now: int, a: MealAssignment) -> None:
         if a.courier not in self.state:
@@ -353,19 +416,21 @@ class _Model:
         orders = [self.open.pop(o) for o in a.orders]
         if {o.restaurant for o in orders} != {a.restaurant}:
             raise SimulatorError(f"assignment to {a.courier} mixes restaurants or names the wrong one")
+        if a.courier in self.moving:
+            self._stop(a.courier, now)
         c = self.state[a.courier]
         times = assignment_times(self.rules, max(now, c.free_at), c.location, orders)
         self.state[a.courier] = MealCourier(id=c.id, location=times.end, free_at=times.free_at, off_time=c.off_time)
-        self.queues[a.courier].put(orders)
+        self.queues[a.courier].put((c.location, orders))
 
     def _courier(self, courier: Courier) -> Any:
         env, rules, rec = self.env, self.rules, self.recorder
         half_pick, half_drop = rules.pickup_service // 2, rules.dropoff_service // 2
-        here = courier.location
         while True:
-            orders: list[MealOrder] = yield self.queues[courier.id].get()
+            start, orders = yield self.queues[courier.id].get()
             if env.now < courier.on_time:
                 yield env.timeout(courier.on_time - env.now)
+            here = start  # where the courier is (its last door, or where an idle move took it)
             restaurant = orders[0].pickup
             leg = rules.travel(here, restaurant)
             yield env.timeout(leg)
@@ -398,7 +463,9 @@ class _Model:
 
 def simulate(instance: Instance, policy: MealPolicy) -> Recorder:
     """Run the day: orders appear at placement, the policy is asked on every placement and courier release, and
-    every `policy.period` minutes if the policy has a positive integer `period` attribute."""
+    every `policy.period` minutes if the policy has a positive integer `period` attribute. A `MealPlanner` is asked
+    through `plan` (with the orders placed so far) and its moves send idle couriers riding; any other policy through
+    `assign`, and idle couriers wait where they last stopped."""
     recorder = Recorder()
     for o in instance.orders:
         recorder.orders[o.id] = OrderRecord(id=o.id, placed_at=o.placement_time * MINUTE, location=o.location,
@@ -435,6 +502,7 @@ class Metrics:
     ready_to_pickup_mean: float
     ready_to_pickup_p90: float
     utilisation_mean: float
+    repositioning_share: float
     cost_per_order: float
     orders_per_bundle: float
 
@@ -451,7 +519,8 @@ def delivered(instance: Instance, recorder: Recorder) -> list[tuple[Order, Deliv
 
 
 def compute_metrics(instance: Instance, recorder: Recorder) -> Metrics:
-    """Click-to-door, overage, ready-to-pickup, undelivered %, utilisation, cost per order, orders per bundle."""
+    """Click-to-door, overage, ready-to-pickup, undelivered %, utilisation (riding and service for deliveries, over
+    the shift), the share of the shift spent repositioning while idle, cost per order, orders per bundle."""
     p = instance.parameters
     done = delivered(instance, recorder)
     ctd = [d.dropoff_time - o.placement_time for o, d in done]
@@ -461,10 +530,11 @@ def compute_metrics(instance: Instance, recorder: Recorder) -> Metrics:
         per_courier[d.courier] = per_courier.get(d.courier, 0) + 1
     cost = sum(max(p.pay_per_order * per_courier.get(c.id, 0), p.guaranteed_pay_per_hour * (c.off_time - c.on_time)
                    / 60) for c in instance.couriers)
-    util = []
+    util, moved = [], []
     for c in instance.couriers:
         work = recorder.couriers[c.id]
         util.append((work.driving_s + work.service_s) / MINUTE / max(c.off_time - c.on_time, 1))
+        moved.append(work.repositioning_s / MINUTE / max(c.off_time - c.on_time, 1))
     ok = {o.id for o, _ in done}
     bundles = sum(1 for trip in recorder.trips if ok.intersection(trip.orders))
     n = len(instance.orders)
@@ -476,7 +546,8 @@ def compute_metrics(instance: Instance, recorder: Recorder) -> Metrics:
         ctd_lower_bound=round(lb, 2), ctd_excess=round(mean - lb, 2),
         overage_mean=round(_mean([max(0, x - p.target_click_to_door) for x in ctd]), 2),
         ready_to_pickup_mean=round(_mean(rtp), 2), ready_to_pickup_p90=round(_pct(rtp, 0.9), 2),
-        utilisation_mean=round(_mean(util), 3), cost_per_order=round(cost / max(len(done), 1), 2),
+        utilisation_mean=round(_mean(util), 3), repositioning_share=round(_mean(moved), 3),
+        cost_per_order=round(cost / max(len(done), 1), 2),
         orders_per_bundle=round(len(done) / max(bundles, 1), 3),
     )
 

@@ -79,6 +79,8 @@ class CourierRecord:
     busy: list[tuple[int, int]] = field(default_factory=list)
     off_at: int | None = None
     """When the courier actually went off (after its shift end if it was still out)."""
+    repositioning_s: int = 0
+    """Time spent riding, idle, toward where work is expected (the MDRP replay's moves; not in `driving_s`)."""
 
 
 @dataclass(slots=True, kw_only=True)

@@ -192,6 +192,9 @@ def test_rolling_urgency_serves_the_waiting_order_first() -> None:
     ({"bundle_max_delay": -1.0}, "bundle_max_delay"),
     ({"shift_weight": -0.1}, "shift_weight"),
     ({"shift_window": 0}, "shift_window"),
+    ({"move_to_match": 1}, "move_to_match"),
+    ({"move_to_demand": "yes"}, "move_to_demand"),
+    ({"demand_window": 0}, "demand_window"),
 ])
 def test_rolling_options_validation(knobs: dict[str, object], field: str) -> None:
     """The new knobs are type-checked like the old ones."""
@@ -309,12 +312,85 @@ def test_rolling_keeps_orders_apart_when_bundling_adds_too_much_delay() -> None:
 
 
 def test_rolling_sends_the_courier_whose_shift_ends_first() -> None:
-    """Of two couriers side by side, the one going off at 30 takes the order and the one on until 200 is kept; with
-    no shift cost the tie goes to the first listed (the long shift)."""
+    """With a shift cost, of two couriers side by side the one going off at 30 takes the order and the one on until
+    200 is kept; with none (the default) the tie goes to the first listed (the long shift)."""
     from dispatch.meal import RollingHorizonMealPolicy, RollingHorizonOptions
 
     o = order("o1", placed=0, ready=0)
     couriers = [courier("long", (0, 0), off=200), courier("short", (0, 0), off=30)]
-    assert [a.courier for a in RollingHorizonMealPolicy(rules=RULES).assign(0, [o], couriers)] == ["short"]
-    plain = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(shift_weight=0.0))
-    assert [a.courier for a in plain.assign(0, [o], couriers)] == ["long"]
+    shift = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(shift_weight=0.05))
+    assert [a.courier for a in shift.assign(0, [o], couriers)] == ["short"]
+    assert [a.courier for a in RollingHorizonMealPolicy(rules=RULES).assign(0, [o], couriers)] == ["long"]
+
+
+def test_meal_move_and_plan_validation() -> None:
+    """A move needs a courier and a finite target; a plan moves a courier at most once and never one it assigns."""
+    from dispatch.meal import MealMove, MealPlan
+
+    with pytest.raises(InvalidDispatchError, match="courier"):
+        MealMove(courier="", target=(0, 0))
+    with pytest.raises(InvalidDispatchError, match="target"):
+        MealMove(courier="c1", target=(0, float("nan")))
+    move = MealMove(courier="c1", target=(0, 0))
+    with pytest.raises(InvalidDispatchError, match="moved twice"):
+        MealPlan(moves=(move, MealMove(courier="c1", target=(5, 5))))
+    with pytest.raises(InvalidDispatchError, match="both assigned and moved"):
+        MealPlan(assignments=(MealAssignment(courier="c1", restaurant="r1", orders=("o1",)),), moves=(move,))
+
+
+def test_rolling_plan_sends_a_matched_courier_toward_its_restaurant() -> None:
+    """An order ready in 30 minutes is matched to the free courier 10 minutes away but not committed; the plan sends
+    that courier toward the restaurant meanwhile (couriers staying put: no move)."""
+    from dispatch.meal import MealMove, RollingHorizonMealPolicy, RollingHorizonOptions
+
+    o = order("o1", ready=30, pickup=(0, 0))
+    c = courier("c1", (0, 1000))
+    plan = RollingHorizonMealPolicy(rules=RULES).plan(0, [o], [c], [o])
+    assert plan.assignments == () and plan.moves == (MealMove(courier="c1", target=(0, 0)),)
+    stay = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(move_to_match=False,
+                                                                               move_to_demand=False))
+    assert stay.plan(0, [o], [c], [o]).moves == ()
+
+
+def test_rolling_plan_moves_idle_couriers_toward_recent_demand() -> None:
+    """With no open order, an idle courier rides to the restaurant of the last hour's orders: not to one whose
+    orders are older than the demand window, nor to one whose order is not placed yet; a busy courier stays."""
+    from dispatch.meal import MealMove, RollingHorizonMealPolicy
+
+    recent = [order(f"a{k}", placed=100 + k, ready=110 + k, pickup=(3000, 0), restaurant="ra") for k in range(2)]
+    old = [order(f"b{k}", placed=10 + k, ready=20 + k, pickup=(0, 3000), restaurant="rb") for k in range(5)]
+    future = [order(f"f{k}", placed=121, ready=130, pickup=(0, 3000), restaurant="rb") for k in range(3)]
+    idle, busy = courier("idle", (0, 2900), off=300), courier("busy", (0, 0), free_at=130, off=300)
+    policy = RollingHorizonMealPolicy(rules=RULES)
+    plan = policy.plan(120, [], [idle, busy], [*old, *recent, *future])
+    assert plan.moves == (MealMove(courier="idle", target=(3000.0, 0.0)),)
+    assert policy.plan(120, [], [idle, busy], old).moves == ()
+
+
+def test_rolling_plan_spreads_idle_couriers_over_demand() -> None:
+    """Two idle couriers and recent demand at two restaurants: one courier to each, each to the nearer one (a
+    courier already there stays)."""
+    from dispatch.meal import MealMove, RollingHorizonMealPolicy
+
+    placed = [order("a", placed=50, ready=60, pickup=(5000, 0), restaurant="ra"),
+              order("b", placed=51, ready=61, pickup=(0, 5000), restaurant="rb"),
+              order("c", placed=52, ready=62, pickup=(0, 5000), restaurant="rb")]
+    couriers = [courier("west", (0, 5000), off=300), courier("east", (4000, 100), off=300)]
+    plan = RollingHorizonMealPolicy(rules=RULES).plan(60, [], couriers, placed)
+    assert plan.moves == (MealMove(courier="east", target=(5000.0, 0.0)),)
+
+
+def test_rolling_plan_without_moves_is_assign() -> None:
+    """With both kinds of move off, `plan` commits exactly what `assign` does and moves nobody; `meal_policy` builds
+    each named policy and names the choices when the name is unknown."""
+    from dispatch.meal import MEAL_POLICIES, GreedyMealPolicy, RollingHorizonMealPolicy, meal_policy
+
+    orders = [order("a", ready=0), order("b", ready=2, door=(300, 0)), order("c", ready=20, door=(0, -400))]
+    couriers = [courier("c1", (0, 100)), courier("c2", (0, 900)), courier("c3", (0, 0), free_at=5)]
+    stay = meal_policy("rolling-stay", RULES)
+    assert isinstance(stay, RollingHorizonMealPolicy)
+    plan = stay.plan(0, orders, couriers, orders)
+    assert plan.moves == () and list(plan.assignments) == stay.assign(0, orders, couriers) != []
+    assert isinstance(meal_policy("greedy", RULES), GreedyMealPolicy) and MEAL_POLICIES[0] == "rolling"
+    with pytest.raises(InvalidDispatchError, match="rolling, rolling-stay, greedy"):
+        meal_policy("fastest", RULES)

@@ -7,17 +7,22 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from api.cli import main
-from dispatch.meal import GreedyMealPolicy
-from simulator.errors import InstanceError
+from dispatch.meal import GreedyMealPolicy, MealAssignment, MealCourier, MealMove, MealOrder, MealPlan, meal_policy
+from simulator.errors import InstanceError, SimulatorError
 from simulator.mdrp import (
     CSV_HEADER,
+    Courier,
     Instance,
+    Order,
+    Parameters,
     Recorder,
+    Restaurant,
     compute_metrics,
     deliveries,
     deliveries_csv,
@@ -231,3 +236,100 @@ def test_cli_policy_rolling_is_the_default(capsys: pytest.CaptureFixture[str]) -
     assert out["policy"] == "rolling" and out["delivered"] >= 1
     for key in ("delivered", "click_to_door_mean", "ctd_excess", "cost_per_order"):
         assert out[key] == library[key], key
+
+
+def one_order_day() -> Instance:
+    """c1 at the origin on 0-300; o1 placed and ready at 10 at r1, 2,050 m north; its door 500 m further."""
+    return Instance(name="one", orders=(Order(id="o1", location=(0, 2550), placement_time=10, restaurant="r1",
+                                              ready_time=10),),
+                    couriers=(Courier(id="c1", location=(0, 0), on_time=0, off_time=300),),
+                    restaurants=(Restaurant(id="r1", location=(0, 2050)),),
+                    parameters=Parameters(meters_per_minute=100, pickup_service=4, dropoff_service=4,
+                                          target_click_to_door=40, max_click_to_door=90, pay_per_order=10,
+                                          guaranteed_pay_per_hour=15))
+
+
+class Scripted:
+    """A planner called every minute: moves c1 toward `target` from minute 1 on, assigns o1 to c1 once it is open."""
+
+    period = 1
+
+    def __init__(self, target: tuple[float, float] | None, mover: str = "c1") -> None:
+        self.target, self.mover = target, mover
+
+    def assign(self, now: int, open_orders: Sequence[MealOrder], couriers: Sequence[MealCourier],
+               ) -> list[MealAssignment]:
+        return [MealAssignment(courier="c1", restaurant="r1", orders=("o1",))] if open_orders else []
+
+    def plan(self, now: int, open_orders: Sequence[MealOrder], couriers: Sequence[MealCourier],
+             placed: Sequence[MealOrder]) -> MealPlan:
+        assignments = tuple(self.assign(now, open_orders, couriers))
+        moves = (MealMove(courier=self.mover, target=self.target),) if self.target and not assignments and now == 1 \
+            else ()
+        return MealPlan(assignments=assignments, moves=moves)
+
+
+def test_idle_courier_rides_toward_its_target_and_leaves_from_where_it_is() -> None:
+    """Moved toward r1 at minute 1, c1 is ~900 m north at 10: 12 minutes to r1 (not 21), pickup at 24, drop-off at
+    33; the 9 minutes of riding count as repositioning, not as delivery work."""
+    instance = one_order_day()
+    moved = simulate(instance, Scripted((0, 2050)))
+    assert times(moved) == {"o1": ("c1", 24, 33)}
+    assert times(simulate(instance, Scripted(None))) == {"o1": ("c1", 33, 42)}
+    work = moved.couriers["c1"]
+    assert work.repositioning_s == 9 * 60 and work.driving_s == (12 + 5) * 60
+    metrics = compute_metrics(instance, moved)
+    assert metrics.utilisation_mean == round((12 + 5 + 8) / 300, 3)
+    assert metrics.repositioning_share == round(9 / 300, 3)
+
+
+def test_courier_stops_at_its_target() -> None:
+    """Sent to a point 350 m away at minute 1, c1 rides 4 minutes and waits there: from (0, 350) r1 is 17 minutes
+    away, so it picks up at 29."""
+    moved = simulate(one_order_day(), Scripted((0, 350)))
+    assert times(moved) == {"o1": ("c1", 29, 38)}
+    assert moved.couriers["c1"].repositioning_s == 4 * 60
+
+
+@pytest.mark.parametrize(("mover", "message"), [("c9", "unknown courier c9"), ("c1", "not idle")])
+def test_moving_a_courier_that_is_unknown_or_busy_is_refused(mover: str, message: str) -> None:
+    """A planner that moves an unknown courier, or one busy with an assignment, stops the replay with a clear
+    error."""
+
+    class Busy(Scripted):
+        def plan(self, now: int, open_orders: Sequence[MealOrder], couriers: Sequence[MealCourier],
+                 placed: Sequence[MealOrder]) -> MealPlan:
+            plan = super().plan(now, open_orders, couriers, placed)
+            if now == 12:
+                return MealPlan(moves=(MealMove(courier=self.mover, target=(0, 0)),))
+            return plan
+
+    with pytest.raises(SimulatorError, match=message):
+        simulate(one_order_day(), Busy(None, mover))
+
+
+@pytest.mark.skipif(not (REAL.is_dir() and CHECKER.is_file()), reason=f"MDRP data or checker not found under {SHARED}")
+def test_real_instance_with_moving_couriers_passes_checker(tmp_path: Path) -> None:
+    """The default rolling policy (idle couriers move) on 0o50t75s1p100: couriers do reposition and the independent
+    checker, which only knows the stops, finds every ride physically possible."""
+    instance = read_instance(REAL)
+    recorder = simulate(instance, meal_policy("rolling", instance.parameters.rules))
+    assert compute_metrics(instance, recorder).repositioning_share > 0
+    csv_path = tmp_path / "deliveries.csv"
+    csv_path.write_text(deliveries_csv(instance, recorder))
+    done = subprocess.run([sys.executable, str(CHECKER), str(REAL), str(csv_path)], capture_output=True, text=True,
+                          check=False)
+    report = json.loads(done.stdout)
+    assert done.returncode == 0 and report["valid"], report["problems"]
+    assert report["delivered"] == compute_metrics(instance, recorder).delivered
+
+
+def test_cli_policy_choices(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--policy rolling-stay` runs the rolling policy with couriers staying put (no repositioning); an unknown
+    policy exits 2 with one line listing the choices."""
+    assert main(["simulate", "--mdrp", str(TINY), "--policy", "rolling-stay", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["policy"] == "rolling-stay" and out["repositioning_share"] == 0
+    assert main(["simulate", "--mdrp", str(TINY), "--policy", "fastest"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "rolling, rolling-stay, greedy" in err[0] and "fastest" in err[0]
