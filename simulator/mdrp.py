@@ -363,7 +363,9 @@ class _Model:
         return (start[0] + f * (target[0] - start[0]), start[1] + f * (target[1] - start[1]))
 
     def _stop(self, courier: str, now: int) -> Point:
-        """End a courier's move where it is now (logging the minutes it drove)."""
+        """End a courier's move where it is at `now`, or where it was at its off-time if that came first (logging the
+        minutes it rode)."""
+        now = min(now, self.state[courier].off_time)
         here = self._position(courier, now)
         t0, start, target = self.moving.pop(courier)
         driven = min(now - t0, math.ceil(math.dist(start, target) / (self.rules.meters_per_minute * STEP_SHARE)))
@@ -376,7 +378,7 @@ class _Model:
         now = int(self.env.now)
         for cid, (_, _, target) in list(self.moving.items()):
             here = self._position(cid, now)
-            if here == target:
+            if here == target or now >= self.state[cid].off_time:
                 self._stop(cid, now)
                 continue
             c = self.state[cid]

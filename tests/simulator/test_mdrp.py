@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -289,6 +290,14 @@ def test_courier_stops_at_its_target() -> None:
     moved = simulate(one_order_day(), Scripted((0, 350)))
     assert times(moved) == {"o1": ("c1", 29, 38)}
     assert moved.couriers["c1"].repositioning_s == 4 * 60
+
+
+def test_riding_ends_at_the_off_time() -> None:
+    """A courier sent far away at minute 1 and going off at 5 rides 4 minutes, however long the replay runs on."""
+    day = one_order_day()
+    short = replace(day, couriers=(replace(day.couriers[0], off_time=5),))
+    moved = simulate(short, Scripted((0, 100_000)))
+    assert moved.couriers["c1"].repositioning_s == 4 * 60 and times(moved) == {}
 
 
 @pytest.mark.parametrize(("mover", "message"), [("c9", "unknown courier c9"), ("c1", "not idle")])
