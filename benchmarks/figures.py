@@ -195,13 +195,14 @@ def _mdrp(r: dict[str, Any]) -> str:
 
 def _mdrp_splits(r: dict[str, Any]) -> str:
     s = r["mdrp"]["splits"]
-    return " ; ".join(
-        f"{name}: {s[f'{split}_rolling']['ctd_excess_delivered']:.3f} min / "
-        f"{s[f'{split}_rolling']['undelivered_pct']:.3f} % "
-        f"({s[f'{split}_rolling']['structurally_undeliverable_pct']:.3f} %), {s[f'{split}_rolling']['days']} days "
-        f"(couriers staying where they stop: {s[f'{split}_rolling-stay']['ctd_excess_delivered']:.3f} min / "
-        f"{s[f'{split}_rolling-stay']['undelivered_pct']:.3f} %)"
-        for name, split in (("seeds 0–2", "tune"), ("seeds 3–4", "validate")))
+
+    def split(name: str, days: str) -> str:
+        moving, stay = s[f"{days}_rolling"], s[f"{days}_rolling-stay"]
+        return (f"{name}: {moving['ctd_excess_delivered']:.3f} min / {moving['undelivered_pct']:.3f} % "
+                f"({moving['structurally_undeliverable_pct']:.3f} %), {moving['days']} days (couriers staying where "
+                f"they stop: {stay['ctd_excess_delivered']:.3f} min / {stay['undelivered_pct']:.3f} %)")
+
+    return " ; ".join((split("seeds 0–2", "tune"), split("seeds 3–4", "validate")))
 
 
 ROWS: list[Row] = [

@@ -6,9 +6,9 @@ import csv
 import io
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import simpy
 
@@ -313,6 +313,15 @@ def deliveries(recorder: Recorder) -> dict[str, Delivery]:
             for o in recorder.orders.values() if o.delivered_at is not None}
 
 
+class _Ride(NamedTuple):
+    """An idle courier's ride toward a target, begun at minute `since` from `start` (`gap` metres long)."""
+
+    since: int
+    start: Point
+    target: Point
+    gap: float
+
+
 class _Model:
     def __init__(self, instance: Instance, policy: MealPolicy, recorder: Recorder) -> None:
         self.instance, self.policy, self.recorder = instance, policy, recorder
@@ -323,9 +332,9 @@ class _Model:
         self.state = {c.id: MealCourier(id=c.id, location=c.location, free_at=c.on_time, off_time=c.off_time)
                       for c in instance.couriers}
         self.queues = {c.id: simpy.Store(self.env) for c in instance.couriers}
-        self.shift = {c.id: c for c in instance.couriers}
         self.placed: list[MealOrder] = []
-        self.moving: dict[str, tuple[int, Point, Point]] = {}
+        self.moving: dict[str, _Ride] = {}
+        self.speed = self.rules.meters_per_minute * STEP_SHARE
         self.planner = policy if isinstance(policy, MealPlanner) else None
         for c in instance.couriers:
             self.env.process(self._courier(c))
@@ -352,37 +361,33 @@ class _Model:
                 self.placed.append(self.meal[oid])
             self._dispatch()
 
-    def _position(self, courier: str, now: int) -> Point:
-        """Where a courier is at `now`: a moving courier covers (just under) meters_per_minute each minute."""
-        t0, start, target = self.moving[courier]
-        gap = math.dist(start, target)
-        step = (now - t0) * self.rules.meters_per_minute * STEP_SHARE
-        if step >= gap:
-            return target
-        f = step / gap
-        return (start[0] + f * (target[0] - start[0]), start[1] + f * (target[1] - start[1]))
+    def _position(self, ride: _Ride, now: int) -> Point:
+        """Where a riding courier is at `now`: it covers `self.speed` (just under meters_per_minute) each minute."""
+        step = (now - ride.since) * self.speed
+        if step >= ride.gap:
+            return ride.target
+        f = step / ride.gap
+        return (ride.start[0] + f * (ride.target[0] - ride.start[0]),
+                ride.start[1] + f * (ride.target[1] - ride.start[1]))
 
-    def _stop(self, courier: str, now: int) -> Point:
-        """End a courier's move where it is at `now`, or where it was at its off-time if that came first (logging the
+    def _stop(self, courier: str, now: int) -> None:
+        """End a courier's ride where it is at `now`, or where it was at its off-time if that came first (logging the
         minutes it rode)."""
-        now = min(now, self.state[courier].off_time)
-        here = self._position(courier, now)
-        t0, start, target = self.moving.pop(courier)
-        driven = min(now - t0, math.ceil(math.dist(start, target) / (self.rules.meters_per_minute * STEP_SHARE)))
-        self.recorder.couriers[courier].repositioning_s += driven * MINUTE
         c = self.state[courier]
-        self.state[courier] = MealCourier(id=c.id, location=here, free_at=c.free_at, off_time=c.off_time)
-        return here
+        now = min(now, c.off_time)
+        ride = self.moving.pop(courier)
+        self.recorder.couriers[courier].repositioning_s += min(now - ride.since,
+                                                               math.ceil(ride.gap / self.speed)) * MINUTE
+        self.state[courier] = replace(c, location=self._position(ride, now))
 
     def _dispatch(self) -> None:
         now = int(self.env.now)
-        for cid, (_, _, target) in list(self.moving.items()):
-            here = self._position(cid, now)
-            if here == target or now >= self.state[cid].off_time:
+        for cid, ride in list(self.moving.items()):
+            here = self._position(ride, now)
+            if here == ride.target or now >= self.state[cid].off_time:
                 self._stop(cid, now)
-                continue
-            c = self.state[cid]
-            self.state[cid] = MealCourier(id=cid, location=here, free_at=c.free_at, off_time=c.off_time)
+            else:
+                self.state[cid] = replace(self.state[cid], location=here)
         limit = self.instance.parameters.max_click_to_door
         for oid in [oid for oid, o in self.open.items() if now >= o.placement_time + limit]:
             del self.open[oid]
@@ -402,12 +407,14 @@ class _Model:
         c = self.state.get(move.courier)
         if c is None:
             raise SimulatorError(f"policy moved unknown courier {move.courier}")
-        if not (c.free_at <= now < c.off_time and self.shift[c.id].on_time <= now) or self.queues[c.id].items:
+        # free_at starts at the on-time and only grows, so a courier free by now is on shift
+        if not c.free_at <= now < c.off_time or self.queues[c.id].items:
             raise SimulatorError(f"policy moved courier {c.id}, which is not idle at minute {now}")
         if c.id in self.moving:
             self._stop(c.id, now)
             c = self.state[c.id]
-        self.moving[c.id] = (now, c.location, move.target)
+        self.moving[c.id] = _Ride(since=now, start=c.location, target=move.target,
+                                  gap=math.dist(c.location, move.target))
 
     def _accept(self, now: int, a: MealAssignment) -> None:
         if a.courier not in self.state:
