@@ -35,6 +35,10 @@ KNOB_STEPS: tuple[tuple[str, object], ...] = (
     ("move_to_match", False), ("move_to_demand", False), ("demand_window", 30), ("demand_window", 120),
 )
 """Each knob of the rolling policy moved one step down and up from its default, one at a time (tuning days only)."""
+SPEED = "speed"
+SPEEDUPS = (1.05, 1.1)
+"""What-if rows (tuning days only): the rolling policy at its defaults with couriers riding this many times as fast,
+to show how much of the excess is the fleet's capacity at the peak rather than the policy's decisions."""
 AVERAGED = ("ctd_lower_bound", "click_to_door_mean", "ctd_excess", "click_to_door_p90", "undelivered_pct",
             "ready_to_pickup_mean", "utilisation_mean", "repositioning_share", "cost_per_order", "orders_per_bundle")
 
@@ -71,7 +75,8 @@ def replay(task: tuple[str, str]) -> dict[str, Any]:
 
 def replay_knob(task: tuple[str, str, object]) -> dict[str, Any]:
     """Replay one tuning day with the rolling policy, one knob changed (none for `""`): the excess over the
-    delivered orders' own direct-delivery bound and the undelivered share, as `mdrp_check.py` counts them."""
+    delivered orders' own direct-delivery bound and the undelivered share, as `mdrp_check.py` counts them.
+    The knob `SPEED` is not a policy knob: it scales the couriers' meters per minute (a what-if on the fleet)."""
     from dataclasses import replace
 
     from dispatch.meal import RollingHorizonMealPolicy, RollingHorizonOptions
@@ -79,6 +84,10 @@ def replay_knob(task: tuple[str, str, object]) -> dict[str, Any]:
 
     folder, knob, value = task
     instance = read_instance(folder)
+    if knob == SPEED:
+        assert isinstance(value, float)
+        faster = replace(instance.parameters, meters_per_minute=instance.parameters.meters_per_minute * value)
+        instance, knob = replace(instance, parameters=faster), ""
     options = RollingHorizonOptions() if not knob else replace(RollingHorizonOptions(), **{knob: value})
     recorder = simulate(instance, RollingHorizonMealPolicy(rules=instance.parameters.rules, options=options))
     done = delivered(instance, recorder)
@@ -87,17 +96,36 @@ def replay_knob(task: tuple[str, str, object]) -> dict[str, Any]:
     return {"ctd_excess_delivered": excess / max(len(done), 1), "undelivered_pct": 100 * (n - len(done)) / n}
 
 
-def knob_steps(folders: list[str], jobs: int) -> dict[str, dict[str, float]]:
-    """The rolling policy's averages on `folders` at its defaults and with each step of `KNOB_STEPS`."""
-    variants: list[tuple[str, object]] = [("", None), *KNOB_STEPS]
+def knob_steps(folders: list[str], jobs: int) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+    """The rolling policy's averages on `folders` at its defaults and with each step of `KNOB_STEPS`; then, apart,
+    at its defaults with the couriers sped up by each of `SPEEDUPS` (the defaults row first in both)."""
+    variants: list[tuple[str, object]] = [("", None), *KNOB_STEPS, *((SPEED, f) for f in SPEEDUPS)]
     tasks = [(f, knob, value) for knob, value in variants for f in folders]
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         rows = list(pool.map(replay_knob, tasks, chunksize=4))  # in task order: len(folders) rows per variant
-    out: dict[str, dict[str, float]] = {}
+    knobs: dict[str, dict[str, float]] = {}
+    fleet: dict[str, dict[str, float]] = {}
     for k, (knob, value) in enumerate(variants):
         mine = rows[k * len(folders):(k + 1) * len(folders)]
-        out["defaults" if not knob else f"{knob}={value}"] = {key: round(statistics.fmean(r[key] for r in mine), 3)
-                                                              for key in mine[0]}
+        means = {key: round(statistics.fmean(r[key] for r in mine), 3) for key in mine[0]}
+        if not knob:
+            knobs["defaults"] = fleet["defaults"] = means
+        elif knob == SPEED:
+            fleet[f"couriers {value}x as fast"] = means
+        else:
+            knobs[f"{knob}={value}"] = means
+    return knobs, fleet
+
+
+def by_seed(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """One policy's day averages per seed (the first character of the instance name), seeds in order."""
+    out: dict[str, dict[str, Any]] = {}
+    for seed in sorted({r["instance"][0] for r in rows}):
+        mine = [r for r in rows if r["instance"][0] == seed]
+        keys = [k for k in ("ctd_excess", "undelivered_pct", *CHECKED) if k in mine[0]]
+        split = next((name for name, seeds in SPLITS.items() if seed in seeds), "")
+        out[f"seed {seed} ({split})"] = {"days": len(mine), **{k: round(statistics.fmean(r[k] for r in mine), 3)
+                                                               for k in keys}}
     return out
 
 
@@ -129,8 +157,9 @@ def run(results: dict[str, Any], jobs: int = 2) -> None:
                                                                  for k in keys},
                                            "invalid_days": sum(1 for r in mine if r.get("check_valid") is False)}
     summary["splits"] = splits
+    summary["seeds"] = by_seed([r for r in rows if r["policy"] == POLICIES[-1]])
     tuning = [str(d) for d in sorted(INSTANCES.iterdir()) if d.is_dir() and d.name[0] in SPLITS["tune"]]
-    summary["knobs"] = knob_steps(tuning, jobs)
+    summary["knobs"], summary["fleet"] = knob_steps(tuning, jobs)
     results["mdrp"] = summary
     results["mdrp_runs"] = rows
 

@@ -238,6 +238,14 @@ def markdown(report: dict[str, Any]) -> str:
                 lines += ["The rolling policy with one knob moved one step from its default, days of seeds 0-2 only "
                           "(where knobs may be tuned):", ""]
                 lines += _named_rows("knob", report[key]["knobs"])
+            if "seeds" in report[key]:
+                lines += ["The rolling policy per seed (each seed's days average the same way as the splits):", ""]
+                lines += _named_rows("seed", report[key]["seeds"])
+            if "fleet" in report[key]:
+                lines += ["What-if on the fleet, days of seeds 0-2: the rolling policy at its defaults with every "
+                          "courier riding faster (the same orders, shifts and policy; only meters per minute "
+                          "changes):", ""]
+                lines += _named_rows("fleet", report[key]["fleet"])
             if "ablation" in report[key]:
                 lines += _named_rows("backend", report[key]["ablation"])
     return "\n".join(lines)
