@@ -157,7 +157,7 @@ def run(results: dict[str, Any], jobs: int = 2) -> None:
                                                                  for k in keys},
                                            "invalid_days": sum(1 for r in mine if r.get("check_valid") is False)}
     summary["splits"] = splits
-    summary["seeds"] = by_seed([r for r in rows if r["policy"] == POLICIES[-1]])
+    summary["seeds"] = by_seed([r for r in rows if r["policy"] == "rolling"])
     tuning = [str(d) for d in sorted(INSTANCES.iterdir()) if d.is_dir() and d.name[0] in SPLITS["tune"]]
     summary["knobs"], summary["fleet"] = knob_steps(tuning, jobs)
     results["mdrp"] = summary
