@@ -35,7 +35,6 @@ KNOB_STEPS: tuple[tuple[str, object], ...] = (
     ("move_to_match", False), ("move_to_demand", False), ("demand_window", 30), ("demand_window", 120),
 )
 """Each knob of the rolling policy moved one step down and up from its default, one at a time (tuning days only)."""
-SPEED = "speed"
 SPEEDUPS = (1.05, 1.1)
 """What-if rows (tuning days only): the rolling policy at its defaults with couriers riding this many times as fast,
 to show how much of the excess is the fleet's capacity at the peak rather than the policy's decisions."""
@@ -73,21 +72,20 @@ def replay(task: tuple[str, str]) -> dict[str, Any]:
             **metrics, **checked}
 
 
-def replay_knob(task: tuple[str, str, object]) -> dict[str, Any]:
-    """Replay one tuning day with the rolling policy, one knob changed (none for `""`): the excess over the
-    delivered orders' own direct-delivery bound and the undelivered share, as `mdrp_check.py` counts them.
-    The knob `SPEED` is not a policy knob: it scales the couriers' meters per minute (a what-if on the fleet)."""
+def replay_knob(task: tuple[str, str, object, float]) -> dict[str, Any]:
+    """Replay one tuning day with the rolling policy, one knob changed (none for `""`) and the couriers' meters per
+    minute scaled by `speed` (a what-if on the fleet): the excess over the delivered orders' own direct-delivery
+    bound and the undelivered share, as `mdrp_check.py` counts them."""
     from dataclasses import replace
 
     from dispatch.meal import RollingHorizonMealPolicy, RollingHorizonOptions
     from simulator.mdrp import delivered, direct_click_to_door, read_instance, simulate
 
-    folder, knob, value = task
+    folder, knob, value, speed = task
     instance = read_instance(folder)
-    if knob == SPEED:
-        assert isinstance(value, float)
-        faster = replace(instance.parameters, meters_per_minute=instance.parameters.meters_per_minute * value)
-        instance, knob = replace(instance, parameters=faster), ""
+    if speed != 1:
+        p = instance.parameters
+        instance = replace(instance, parameters=replace(p, meters_per_minute=p.meters_per_minute * speed))
     options = RollingHorizonOptions() if not knob else replace(RollingHorizonOptions(), **{knob: value})
     recorder = simulate(instance, RollingHorizonMealPolicy(rules=instance.parameters.rules, options=options))
     done = delivered(instance, recorder)
@@ -99,33 +97,36 @@ def replay_knob(task: tuple[str, str, object]) -> dict[str, Any]:
 def knob_steps(folders: list[str], jobs: int) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
     """The rolling policy's averages on `folders` at its defaults and with each step of `KNOB_STEPS`; then, apart,
     at its defaults with the couriers sped up by each of `SPEEDUPS` (the defaults row first in both)."""
-    variants: list[tuple[str, object]] = [("", None), *KNOB_STEPS, *((SPEED, f) for f in SPEEDUPS)]
-    tasks = [(f, knob, value) for knob, value in variants for f in folders]
+    variants: list[tuple[str, str, object, float]] = [  # (row name, knob, value, speed)
+        ("defaults", "", None, 1.0), *((f"{k}={v}", k, v, 1.0) for k, v in KNOB_STEPS),
+        *((f"couriers {f}x as fast", "", None, f) for f in SPEEDUPS)]
+    tasks = [(f, knob, value, speed) for _, knob, value, speed in variants for f in folders]
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         rows = list(pool.map(replay_knob, tasks, chunksize=4))  # in task order: len(folders) rows per variant
     knobs: dict[str, dict[str, float]] = {}
     fleet: dict[str, dict[str, float]] = {}
-    for k, (knob, value) in enumerate(variants):
+    for k, (name, knob, _, speed) in enumerate(variants):
         mine = rows[k * len(folders):(k + 1) * len(folders)]
         means = {key: round(statistics.fmean(r[key] for r in mine), 3) for key in mine[0]}
-        if not knob:
-            knobs["defaults"] = fleet["defaults"] = means
-        elif knob == SPEED:
-            fleet[f"couriers {value}x as fast"] = means
-        else:
-            knobs[f"{knob}={value}"] = means
+        if speed == 1:
+            knobs[name] = means
+        if speed != 1 or not knob:
+            fleet[name] = means
     return knobs, fleet
+
+
+def _day_averages(days: list[dict[str, Any]]) -> dict[str, Any]:
+    """The number of days and their mean excess and undelivered share (with the checker's figures when present)."""
+    keys = [k for k in ("ctd_excess", "undelivered_pct", *CHECKED) if k in days[0]]
+    return {"days": len(days), **{k: round(statistics.fmean(r[k] for r in days), 3) for k in keys}}
 
 
 def by_seed(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """One policy's day averages per seed (the first character of the instance name), seeds in order."""
     out: dict[str, dict[str, Any]] = {}
     for seed in sorted({r["instance"][0] for r in rows}):
-        mine = [r for r in rows if r["instance"][0] == seed]
-        keys = [k for k in ("ctd_excess", "undelivered_pct", *CHECKED) if k in mine[0]]
         split = next((name for name, seeds in SPLITS.items() if seed in seeds), "")
-        out[f"seed {seed} ({split})"] = {"days": len(mine), **{k: round(statistics.fmean(r[k] for r in mine), 3)
-                                                               for k in keys}}
+        out[f"seed {seed} ({split})"] = _day_averages([r for r in rows if r["instance"][0] == seed])
     return out
 
 
@@ -152,9 +153,7 @@ def run(results: dict[str, Any], jobs: int = 2) -> None:
             mine = [r for r in rows if r["policy"] == policy and r["instance"][0] in seeds]
             if not mine:
                 continue
-            keys = [k for k in ("ctd_excess", "undelivered_pct", *CHECKED) if k in mine[0]]
-            splits[f"{split}_{policy}"] = {"days": len(mine), **{k: round(statistics.fmean(r[k] for r in mine), 3)
-                                                                 for k in keys},
+            splits[f"{split}_{policy}"] = {**_day_averages(mine),
                                            "invalid_days": sum(1 for r in mine if r.get("check_valid") is False)}
     summary["splits"] = splits
     summary["seeds"] = by_seed([r for r in rows if r["policy"] == "rolling"])
