@@ -38,6 +38,9 @@ KNOB_STEPS: tuple[tuple[str, object], ...] = (
 SPEEDUPS = (1.05, 1.1)
 """What-if rows (tuning days only): the rolling policy at its defaults with couriers riding this many times as fast,
 to show how much of the excess is the fleet's capacity at the peak rather than the policy's decisions."""
+LEADS = (5, 10)
+"""What-if rows (tuning days only): the rolling policy at its defaults told of every order this many minutes before
+it is placed (`simulator.mdrp.announced_early`), to show how much of the excess is what no live policy can know."""
 AVERAGED = ("ctd_lower_bound", "click_to_door_mean", "ctd_excess", "click_to_door_p90", "undelivered_pct",
             "ready_to_pickup_mean", "utilisation_mean", "repositioning_share", "cost_per_order", "orders_per_bundle")
 
@@ -72,21 +75,23 @@ def replay(task: tuple[str, str]) -> dict[str, Any]:
             **metrics, **checked}
 
 
-def replay_knob(task: tuple[str, str, object, float]) -> dict[str, Any]:
-    """Replay one tuning day with the rolling policy, one knob changed (none for `""`) and the couriers' meters per
-    minute scaled by `speed` (a what-if on the fleet): the excess over the delivered orders' own direct-delivery
-    bound and the undelivered share, as `mdrp_check.py` counts them."""
+def replay_knob(task: tuple[str, str, object, float, int]) -> dict[str, Any]:
+    """Replay one tuning day with the rolling policy, one knob changed (none for `""`), the couriers' meters per
+    minute scaled by `speed` (a what-if on the fleet) and every order known `lead` minutes before it is placed (a
+    what-if on foresight): the excess over the delivered orders' own direct-delivery bound and the undelivered share,
+    as `mdrp_check.py` counts them."""
     from dataclasses import replace
 
     from dispatch.meal import RollingHorizonMealPolicy, RollingHorizonOptions
-    from simulator.mdrp import delivered, direct_click_to_door, read_instance, simulate
+    from simulator.mdrp import announced_early, delivered, direct_click_to_door, read_instance, simulate
 
-    folder, knob, value, speed = task
-    instance = read_instance(folder)
+    folder, knob, value, speed, lead = task
+    instance = announced_early(read_instance(folder), lead)
     if speed != 1:
         p = instance.parameters
         instance = replace(instance, parameters=replace(p, meters_per_minute=p.meters_per_minute * speed))
-    options = RollingHorizonOptions() if not knob else replace(RollingHorizonOptions(), **{knob: value})
+    options = replace(RollingHorizonOptions(), max_click_to_door=instance.parameters.max_click_to_door,
+                      **({knob: value} if knob else {}))
     recorder = simulate(instance, RollingHorizonMealPolicy(rules=instance.parameters.rules, options=options))
     done = delivered(instance, recorder)
     excess = sum(d.dropoff_time - o.placement_time - direct_click_to_door(instance, o) for o, d in done)
@@ -94,25 +99,33 @@ def replay_knob(task: tuple[str, str, object, float]) -> dict[str, Any]:
     return {"ctd_excess_delivered": excess / max(len(done), 1), "undelivered_pct": 100 * (n - len(done)) / n}
 
 
-def knob_steps(folders: list[str], jobs: int) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+Means = dict[str, dict[str, float]]
+
+
+def knob_steps(folders: list[str], jobs: int) -> tuple[Means, Means, Means]:
     """The rolling policy's averages on `folders` at its defaults and with each step of `KNOB_STEPS`; then, apart,
-    at its defaults with the couriers sped up by each of `SPEEDUPS` (the defaults row first in both)."""
-    variants: list[tuple[str, str, object, float]] = [  # (row name, knob, value, speed)
-        ("defaults", "", None, 1.0), *((f"{k}={v}", k, v, 1.0) for k, v in KNOB_STEPS),
-        *((f"couriers {f}x as fast", "", None, f) for f in SPEEDUPS)]
-    tasks = [(f, knob, value, speed) for _, knob, value, speed in variants for f in folders]
+    at its defaults with the couriers sped up by each of `SPEEDUPS`, and with the orders known early by each of
+    `LEADS` (the defaults row first in all three)."""
+    variants: list[tuple[str, str, object, float, int]] = [  # (row name, knob, value, speed, lead)
+        ("defaults", "", None, 1.0, 0), *((f"{k}={v}", k, v, 1.0, 0) for k, v in KNOB_STEPS),
+        *((f"couriers {f}x as fast", "", None, f, 0) for f in SPEEDUPS),
+        *((f"orders known {m} min before placement", "", None, 1.0, m) for m in LEADS)]
+    tasks = [(f, knob, value, speed, lead) for _, knob, value, speed, lead in variants for f in folders]
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         rows = list(pool.map(replay_knob, tasks, chunksize=4))  # in task order: len(folders) rows per variant
-    knobs: dict[str, dict[str, float]] = {}
-    fleet: dict[str, dict[str, float]] = {}
-    for k, (name, knob, _, speed) in enumerate(variants):
+    knobs: Means = {}
+    fleet: Means = {}
+    foresight: Means = {}
+    for k, (name, knob, _, speed, lead) in enumerate(variants):
         mine = rows[k * len(folders):(k + 1) * len(folders)]
         means = {key: round(statistics.fmean(r[key] for r in mine), 3) for key in mine[0]}
-        if speed == 1:
+        if speed == 1 and not lead:
             knobs[name] = means
-        if speed != 1 or not knob:
+        if not knob and not lead:
             fleet[name] = means
-    return knobs, fleet
+        if not knob and speed == 1:
+            foresight[name] = means
+    return knobs, fleet, foresight
 
 
 def _day_averages(days: list[dict[str, Any]]) -> dict[str, Any]:
@@ -158,7 +171,7 @@ def run(results: dict[str, Any], jobs: int = 2) -> None:
     summary["splits"] = splits
     summary["seeds"] = by_seed([r for r in rows if r["policy"] == "rolling"])
     tuning = [str(d) for d in sorted(INSTANCES.iterdir()) if d.is_dir() and d.name[0] in SPLITS["tune"]]
-    summary["knobs"], summary["fleet"] = knob_steps(tuning, jobs)
+    summary["knobs"], summary["fleet"], summary["foresight"] = knob_steps(tuning, jobs)
     results["mdrp"] = summary
     results["mdrp_runs"] = rows
 

@@ -246,6 +246,11 @@ def markdown(report: dict[str, Any]) -> str:
                           "courier riding faster (the same orders, shifts and policy; only meters per minute "
                           "changes):", ""]
                 lines += _named_rows("fleet", report[key]["fleet"])
+            if "foresight" in report[key]:
+                lines += ["What-if on foresight, days of seeds 0-2: the rolling policy at its defaults told of every "
+                          "order some minutes before it is placed (the same orders, shifts and policy; no live "
+                          "policy knows this):", ""]
+                lines += _named_rows("foresight", report[key]["foresight"])
             if "ablation" in report[key]:
                 lines += _named_rows("backend", report[key]["ablation"])
     return "\n".join(lines)

@@ -277,6 +277,25 @@ def lower_bound(instance: Instance) -> float:
     return sum(direct_click_to_door(instance, o) for o in instance.orders) / len(instance.orders)
 
 
+def announced_early(instance: Instance, minutes: int) -> Instance:
+    """A what-if on foresight: the same day with every order known `minutes` before it is placed.
+
+    Every ready time and every courier's on- and off-time move `minutes` later while the placements stay, and the
+    maximum click-to-door grows by as much. So each order's click-to-door and its direct-delivery bound both grow by
+    `minutes` (their difference, the excess, is unchanged), an order is undelivered exactly when it would be in the
+    original day, and a policy replaying this day sees each order `minutes` earlier than it would. No live policy
+    has this foresight; the what-if measures what it would be worth."""
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or minutes < 0:
+        raise ValueError(f"minutes must be a non-negative integer, got {minutes!r}")
+    return replace(
+        instance, name=f"{instance.name} (orders known {minutes} min early)",
+        orders=tuple(replace(o, ready_time=o.ready_time + minutes) for o in instance.orders),
+        couriers=tuple(replace(c, on_time=c.on_time + minutes, off_time=c.off_time + minutes)
+                       for c in instance.couriers),
+        parameters=replace(instance.parameters,
+                           max_click_to_door=instance.parameters.max_click_to_door + minutes))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Delivery:
     order: str

@@ -14,7 +14,17 @@ from pathlib import Path
 import pytest
 
 from api.cli import main
-from dispatch.meal import GreedyMealPolicy, MealAssignment, MealCourier, MealMove, MealOrder, MealPlan, meal_policy
+from dispatch.meal import (
+    GreedyMealPolicy,
+    MealAssignment,
+    MealCourier,
+    MealMove,
+    MealOrder,
+    MealPlan,
+    RollingHorizonMealPolicy,
+    RollingHorizonOptions,
+    meal_policy,
+)
 from simulator.errors import InstanceError, SimulatorError
 from simulator.mdrp import (
     CSV_HEADER,
@@ -24,6 +34,7 @@ from simulator.mdrp import (
     Parameters,
     Recorder,
     Restaurant,
+    announced_early,
     compute_metrics,
     deliveries,
     deliveries_csv,
@@ -248,6 +259,27 @@ def one_order_day() -> Instance:
                     parameters=Parameters(meters_per_minute=100, pickup_service=4, dropoff_service=4,
                                           target_click_to_door=40, max_click_to_door=90, pay_per_order=10,
                                           guaranteed_pay_per_hour=15))
+
+
+def test_orders_announced_early_keep_the_excess_frame_and_let_a_courier_leave_sooner() -> None:
+    """o1 placed and ready at 50, r1 21 minutes from c1: the rolling policy's excess is 23 minutes, and 0 when the
+    order is known 23 minutes early (ready times, shifts and the 90-minute limit move 23 minutes later)."""
+    day = one_order_day()
+    day = replace(day, orders=(replace(day.orders[0], placement_time=50, ready_time=50),))
+    early = announced_early(day, 23)
+    assert early.orders[0].placement_time == 50 and early.orders[0].ready_time == 73
+    assert (early.couriers[0].on_time, early.couriers[0].off_time) == (23, 323)
+    assert early.parameters.max_click_to_door == 113 and announced_early(day, 0) == replace(day, name=early.name
+                                                                                            .replace("23", "0"))
+
+    def excess(instance: Instance) -> float:
+        options = RollingHorizonOptions(max_click_to_door=instance.parameters.max_click_to_door)
+        recorder = simulate(instance, RollingHorizonMealPolicy(rules=instance.parameters.rules, options=options))
+        return compute_metrics(instance, recorder).ctd_excess
+
+    assert excess(day) == 23 and excess(early) == 0
+    with pytest.raises(ValueError, match="minutes must be a non-negative integer, got -1"):
+        announced_early(day, -1)
 
 
 class Scripted:
