@@ -287,6 +287,8 @@ def announced_early(instance: Instance, minutes: int) -> Instance:
     has this foresight; the what-if measures what it would be worth."""
     if isinstance(minutes, bool) or not isinstance(minutes, int) or minutes < 0:
         raise ValueError(f"minutes must be a non-negative integer, got {minutes!r}")
+    if not minutes:
+        return instance
     return replace(
         instance, name=f"{instance.name} (orders known {minutes} min early)",
         orders=tuple(replace(o, ready_time=o.ready_time + minutes) for o in instance.orders),
