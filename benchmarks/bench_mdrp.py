@@ -58,7 +58,8 @@ def replay(task: tuple[str, str]) -> dict[str, Any]:
     folder, policy_name = task
     started = time.perf_counter()
     instance = read_instance(folder)
-    recorder = simulate(instance, meal_policy(policy_name, instance.parameters.rules))
+    recorder = simulate(instance, meal_policy(policy_name, instance.parameters.rules,
+                                              max_click_to_door=instance.parameters.max_click_to_door))
     metrics = compute_metrics(instance, recorder).as_dict()
     runtime = time.perf_counter() - started
     checked: dict[str, Any] = {}

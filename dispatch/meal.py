@@ -553,13 +553,16 @@ MEAL_POLICIES = ("rolling", "rolling-stay", "greedy")
 `rolling-stay` (the same, couriers wait where they last stopped, the paper's setting) and `greedy` (the baseline)."""
 
 
-def meal_policy(name: str, rules: MealRules) -> GreedyMealPolicy | RollingHorizonMealPolicy:
-    """The meal policy called `name` (one of `MEAL_POLICIES`) with its default knobs."""
+def meal_policy(name: str, rules: MealRules, *, max_click_to_door: int = 90,
+                ) -> GreedyMealPolicy | RollingHorizonMealPolicy:
+    """The meal policy called `name` (one of `MEAL_POLICIES`) with its default knobs, for a day whose orders count as
+    undelivered past `max_click_to_door` minutes (the rolling policies spend no courier on an order that cannot make
+    it)."""
     if name == "rolling":
-        return RollingHorizonMealPolicy(rules=rules)
+        return RollingHorizonMealPolicy(rules=rules, options=RollingHorizonOptions(max_click_to_door=max_click_to_door))
     if name == "rolling-stay":
-        return RollingHorizonMealPolicy(rules=rules, options=RollingHorizonOptions(move_to_match=False,
-                                                                                   move_to_demand=False))
+        return RollingHorizonMealPolicy(rules=rules, options=RollingHorizonOptions(
+            max_click_to_door=max_click_to_door, move_to_match=False, move_to_demand=False))
     if name == "greedy":
         return GreedyMealPolicy(rules=rules)
     raise InvalidDispatchError("policy", f"must be one of {', '.join(MEAL_POLICIES)}, got {name!r}")

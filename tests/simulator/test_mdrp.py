@@ -180,6 +180,21 @@ def test_cli_json_and_deliveries(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert out["policy"] == "greedy" and csv_path.read_text().startswith("order,placement_time")
 
 
+def test_rolling_policy_keeps_the_instance_limit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """On the tiny day with a 30-minute limit, `simulate --mdrp` spends no courier on o3 (it would be late) and
+    delivers 3 orders; a rolling policy left at 90 minutes picks o3 up and delivers only 2."""
+    folder = tmp_path / "limit30"
+    shutil.copytree(TINY, folder)
+    params = folder / "instance_parameters.txt"
+    params.write_text(params.read_text().replace("\t40\t90\t", "\t40\t30\t"))
+    instance = read_instance(folder)
+    assert instance.parameters.max_click_to_door == 30
+    assert main(["simulate", "--mdrp", str(folder), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["delivered"] == 3
+    loose = simulate(instance, meal_policy("rolling", instance.parameters.rules, max_click_to_door=90))
+    assert ("o3",) in [t.orders for t in loose.trips] and compute_metrics(instance, loose).delivered == 2
+
+
 def test_cli_table(capsys: pytest.CaptureFixture[str]) -> None:
     """Without --json a small table is printed: one row per metric, with the values --json gives."""
     assert main(["simulate", "--mdrp", str(TINY), "--json"]) == 0
