@@ -132,8 +132,7 @@ def cmd_simulate_mdrp(args: argparse.Namespace) -> None:
         raise CliError(f"--policy for --mdrp must be one of {', '.join(MEAL_POLICIES)}, got {args.policy!r}")
     instance = read_instance(args.mdrp)
     name = args.policy or MEAL_POLICIES[0]
-    recorder = simulate(instance, meal_policy(name, instance.parameters.rules,
-                                              max_click_to_door=instance.parameters.max_click_to_door))
+    recorder = simulate(instance, meal_policy(name, instance.parameters.rules))
     metrics = compute_metrics(instance, recorder)
     if args.deliveries is not None:
         args.deliveries.write_text(deliveries_csv(instance, recorder))

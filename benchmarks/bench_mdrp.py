@@ -58,8 +58,7 @@ def replay(task: tuple[str, str]) -> dict[str, Any]:
     folder, policy_name = task
     started = time.perf_counter()
     instance = read_instance(folder)
-    recorder = simulate(instance, meal_policy(policy_name, instance.parameters.rules,
-                                              max_click_to_door=instance.parameters.max_click_to_door))
+    recorder = simulate(instance, meal_policy(policy_name, instance.parameters.rules))
     metrics = compute_metrics(instance, recorder).as_dict()
     runtime = time.perf_counter() - started
     checked: dict[str, Any] = {}
@@ -91,8 +90,7 @@ def replay_knob(task: tuple[str, str, object, float, int]) -> dict[str, Any]:
     if speed != 1:
         p = instance.parameters
         instance = replace(instance, parameters=replace(p, meters_per_minute=p.meters_per_minute * speed))
-    options = replace(RollingHorizonOptions(), max_click_to_door=instance.parameters.max_click_to_door,
-                      **({knob: value} if knob else {}))
+    options = RollingHorizonOptions() if not knob else replace(RollingHorizonOptions(), **{knob: value})
     recorder = simulate(instance, RollingHorizonMealPolicy(rules=instance.parameters.rules, options=options))
     done = delivered(instance, recorder)
     excess = sum(d.dropoff_time - o.placement_time - direct_click_to_door(instance, o) for o, d in done)
@@ -107,26 +105,20 @@ def knob_steps(folders: list[str], jobs: int) -> tuple[Means, Means, Means]:
     """The rolling policy's averages on `folders` at its defaults and with each step of `KNOB_STEPS`; then, apart,
     at its defaults with the couriers sped up by each of `SPEEDUPS`, and with the orders known early by each of
     `LEADS` (the defaults row first in all three)."""
-    variants: list[tuple[str, str, object, float, int]] = [  # (row name, knob, value, speed, lead)
-        ("defaults", "", None, 1.0, 0), *((f"{k}={v}", k, v, 1.0, 0) for k, v in KNOB_STEPS),
-        *((f"couriers {f}x as fast", "", None, f, 0) for f in SPEEDUPS),
-        *((f"orders known {m} min before placement", "", None, 1.0, m) for m in LEADS)]
-    tasks = [(f, knob, value, speed, lead) for _, knob, value, speed, lead in variants for f in folders]
+    variants: list[tuple[str, str, str, object, float, int]] = [  # (table, row name, knob, value, speed, lead)
+        ("", "defaults", "", None, 1.0, 0), *(("knobs", f"{k}={v}", k, v, 1.0, 0) for k, v in KNOB_STEPS),
+        *(("fleet", f"couriers {f}x as fast", "", None, f, 0) for f in SPEEDUPS),
+        *(("foresight", f"orders known {m} min before placement", "", None, 1.0, m) for m in LEADS)]
+    tasks = [(f, knob, value, speed, lead) for _, _, knob, value, speed, lead in variants for f in folders]
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         rows = list(pool.map(replay_knob, tasks, chunksize=4))  # in task order: len(folders) rows per variant
-    knobs: Means = {}
-    fleet: Means = {}
-    foresight: Means = {}
-    for k, (name, knob, _, speed, lead) in enumerate(variants):
+    tables: dict[str, Means] = {"knobs": {}, "fleet": {}, "foresight": {}}
+    for k, (table, name, *_) in enumerate(variants):
         mine = rows[k * len(folders):(k + 1) * len(folders)]
         means = {key: round(statistics.fmean(r[key] for r in mine), 3) for key in mine[0]}
-        if speed == 1 and not lead:
-            knobs[name] = means
-        if not knob and not lead:
-            fleet[name] = means
-        if not knob and speed == 1:
-            foresight[name] = means
-    return knobs, fleet, foresight
+        for t in [table] if table else tables:  # the defaults row heads every table
+            tables[t][name] = means
+    return tables["knobs"], tables["fleet"], tables["foresight"]
 
 
 def _day_averages(days: list[dict[str, Any]]) -> dict[str, Any]:

@@ -36,15 +36,20 @@ Point = tuple[float, float]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MealRules:
-    """Travel speed and service minutes; travel time is ceil(euclidean / meters_per_minute)."""
+    """Travel speed, service minutes and the day's limit; travel time is ceil(euclidean / meters_per_minute), and an
+    order dropped off more than `max_click_to_door` minutes after it was placed counts as undelivered."""
 
     meters_per_minute: float
     pickup_service: int
     dropoff_service: int
+    max_click_to_door: int = 90
 
     def __post_init__(self) -> None:
         if not self.meters_per_minute > 0:
             raise InvalidDispatchError("meters_per_minute", f"must be positive, got {self.meters_per_minute}")
+        limit = self.max_click_to_door
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidDispatchError("max_click_to_door", f"must be an integer >= 1, got {limit!r}")
         for name in ("pickup_service", "dropoff_service"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value % 2:
@@ -222,31 +227,31 @@ class RollingHorizonOptions:
 
     `frequency`: the policy asks to be called at least every so many minutes; a matched pair is committed only if the
     courier must leave before the next call to pick up at the bundle's ready time. `horizon`: orders ready within it
-    take part in the matching; `courier_horizon`: couriers free within it do (busy ones as look-ahead).
-    `max_bundle`: largest bundle; the target size is ceil(orders / couriers) capped by it. `travel_weight`: cost per
-    minute a courier drives to the restaurant (keeps near couriers for near orders). `pending_weight`: cost per minute
-    until the courier is free (a match to a busy courier is a forecast that later orders often overturn, so at a
-    similar pickup a free courier is preferred). `late_penalty`: cost per order predicted past `max_click_to_door`
-    (such orders are still matched, after those that can make it). `order_value`: reward per order served (large: as
-    many orders as possible are matched). `size_window`: couriers free within it count for the bundle target size;
+    take part in the matching; `courier_horizon`: couriers free within it do (busy ones as look-ahead). `max_bundle`:
+    largest bundle; the target size is ceil(orders / couriers) capped by it. `travel_weight`: cost per minute a courier
+    drives to the restaurant (keeps near couriers for near orders). `pending_weight`: cost per minute until the courier
+    is free (a match to a busy courier is a forecast that later orders often overturn, so at a similar pickup a free
+    courier is preferred). `late_penalty`: cost per order predicted past the rules' `max_click_to_door` (such orders are
+    still matched, after those that can make it). `order_value`: reward per order served (large: as many orders as
+    possible are matched). `size_window`: couriers free within it count for the bundle target size;
     `size_orders_window`: orders ready within it count for it (0: the whole horizon). `skip_late`: orders that cannot
     make `max_click_to_door` even if picked up at once are left out, pairs whose orders would all be late are never
     matched and late orders are dropped from a committed bundle (a courier is not spent on an undeliverable order).
-    `urgency_weight`: reward per minute an order has already waited since its ready time (serves waiting orders
-    before fresh ones when couriers are short). `commit_busy`: a match to a courier still busy is committed at once
-    (False: it waits until the courier is free, so a later call can still change it). `join_wait`: when orders
-    outnumber couriers free within `size_window` by `join_ratio`, a committed bundle takes along open orders of the
-    same restaurant that are not committed elsewhere and are ready at most so many minutes after its pickup, up to
-    `max_bundle`, one at a time the one adding the least delay, if every drop-off stays within `max_click_to_door`
-    (-1: never). `bundle_window`: a bundle starts from its restaurant's earliest-ready order and adds, one at a time,
-    the order ready at most so many minutes later that gives the least predicted excess (doors in one direction ride
-    together; 0: consecutive orders by ready time), unless it would add more than `bundle_max_delay` minutes of
-    excess (the bundle stays smaller). `shift_weight`: cost per minute a courier has left before its off-time, up to
-    `shift_window` minutes (at a similar pickup a courier about to go off serves the order, keeping couriers with
-    longer shifts for later orders). `move_to_match`: in `plan`, a free courier matched to a bundle it need not leave
-    for yet rides toward that restaurant meanwhile. `move_to_demand`: in `plan`, every other idle courier rides
-    toward the restaurants of the orders placed within the last `demand_window` minutes (a greedy k-median over
-    them, weighted by their orders; see `RollingHorizonMealPolicy.plan`).
+    `urgency_weight`: reward per minute an order has already waited since its ready time (serves waiting orders before
+    fresh ones when couriers are short). `commit_busy`: a match to a courier still busy is committed at once (False: it
+    waits until the courier is free, so a later call can still change it). `join_wait`: when orders outnumber couriers
+    free within `size_window` by `join_ratio`, a committed bundle takes along open orders of the same restaurant that
+    are not committed elsewhere and are ready at most so many minutes after its pickup, up to `max_bundle`, one at a
+    time the one adding the least delay, if every drop-off stays within `max_click_to_door` (-1: never).
+    `bundle_window`: a bundle starts from its restaurant's earliest-ready order and adds, one at a time, the order ready
+    at most so many minutes later that gives the least predicted excess (doors in one direction ride together; 0:
+    consecutive orders by ready time), unless it would add more than `bundle_max_delay` minutes of excess (the bundle
+    stays smaller). `shift_weight`: cost per minute a courier has left before its off-time, up to `shift_window` minutes
+    (at a similar pickup a courier about to go off serves the order, keeping couriers with longer shifts for later
+    orders). `move_to_match`: in `plan`, a free courier matched to a bundle it need not leave for yet rides toward that
+    restaurant meanwhile. `move_to_demand`: in `plan`, every other idle courier rides toward the restaurants of the
+    orders placed within the last `demand_window` minutes (a greedy k-median over them, weighted by their orders; see
+    `RollingHorizonMealPolicy.plan`).
     """
 
     frequency: int = 1
@@ -257,7 +262,6 @@ class RollingHorizonOptions:
     pending_weight: float = 0.4
     late_penalty: float = 60.0
     order_value: float = 1000.0
-    max_click_to_door: int = 90
     size_window: int = 5
     size_orders_window: int = 15
     skip_late: bool = True
@@ -279,7 +283,7 @@ class RollingHorizonOptions:
                 raise InvalidDispatchError(name, f"must be a bool, got {getattr(self, name)!r}")
         if isinstance(self.join_wait, bool) or not isinstance(self.join_wait, int) or self.join_wait < -1:
             raise InvalidDispatchError("join_wait", f"must be an integer >= -1, got {self.join_wait!r}")
-        for name in ("frequency", "horizon", "courier_horizon", "max_bundle", "max_click_to_door", "size_window",
+        for name in ("frequency", "horizon", "courier_horizon", "max_bundle", "size_window",
                      "size_orders_window", "bundle_window", "shift_window", "demand_window"):
             value, least = getattr(self, name), 0 if name in ("size_window", "size_orders_window",
                                                                    "bundle_window") else 1
@@ -414,7 +418,7 @@ class RollingHorizonMealPolicy:
         orders = [o for o in open_orders if o.ready_time <= now + opt.horizon]
         if opt.skip_late:
             orders = [o for o in orders if max(o.ready_time, now + hp) + hp + rules.travel(o.pickup, o.door)
-                      + rules.dropoff_service // 2 - o.placement_time <= opt.max_click_to_door]
+                      + rules.dropoff_service // 2 - o.placement_time <= rules.max_click_to_door]
         avail = [c for c in couriers if c.off_time >= now and max(now, c.free_at) <= now + opt.courier_horizon]
         if not orders or not avail:
             return [], heading
@@ -437,7 +441,7 @@ class RollingHorizonMealPolicy:
         late = np.zeros_like(cost)
         for i, b in enumerate(bundles):
             for offset, placed in zip(b.offsets, b.placements, strict=True):
-                late[i] += (pickup[i] + hp + offset - placed) > opt.max_click_to_door
+                late[i] += (pickup[i] + hp + offset - placed) > rules.max_click_to_door
         cost += opt.late_penalty * late - opt.order_value * n
         if opt.shift_weight:
             cost += opt.shift_weight * np.minimum(off - start, opt.shift_window)[None, :]
@@ -467,7 +471,7 @@ class RollingHorizonMealPolicy:
             if opt.skip_late and late[i, j]:
                 times = assignment_times(rules, int(start[j]), avail[j].location, b.orders)
                 keep = tuple(o for o, d in zip(b.orders, times.dropoffs, strict=True)
-                             if d - o.placement_time <= opt.max_click_to_door)
+                             if d - o.placement_time <= rules.max_click_to_door)
                 if not keep:
                     continue
             chosen.append((j, keep))
@@ -533,7 +537,7 @@ class RollingHorizonMealPolicy:
                         continue
                     seq = self._bundle([*group, o]).orders
                     after = assignment_times(rules, st, c.location, seq)
-                    if after.pickup > c.off_time or any(d - x.placement_time > opt.max_click_to_door
+                    if after.pickup > c.off_time or any(d - x.placement_time > rules.max_click_to_door
                                                         for x, d in zip(seq, after.dropoffs, strict=True)):
                         continue
                     delay = float(sum(d - x.ready_time - rules.travel(x.pickup, x.door)
@@ -553,16 +557,13 @@ MEAL_POLICIES = ("rolling", "rolling-stay", "greedy")
 `rolling-stay` (the same, couriers wait where they last stopped, the paper's setting) and `greedy` (the baseline)."""
 
 
-def meal_policy(name: str, rules: MealRules, *, max_click_to_door: int = 90,
-                ) -> GreedyMealPolicy | RollingHorizonMealPolicy:
-    """The meal policy called `name` (one of `MEAL_POLICIES`) with its default knobs, for a day whose orders count as
-    undelivered past `max_click_to_door` minutes (the rolling policies spend no courier on an order that cannot make
-    it)."""
+def meal_policy(name: str, rules: MealRules) -> GreedyMealPolicy | RollingHorizonMealPolicy:
+    """The meal policy called `name` (one of `MEAL_POLICIES`) with its default knobs."""
     if name == "rolling":
-        return RollingHorizonMealPolicy(rules=rules, options=RollingHorizonOptions(max_click_to_door=max_click_to_door))
+        return RollingHorizonMealPolicy(rules=rules)
     if name == "rolling-stay":
-        return RollingHorizonMealPolicy(rules=rules, options=RollingHorizonOptions(
-            max_click_to_door=max_click_to_door, move_to_match=False, move_to_demand=False))
+        return RollingHorizonMealPolicy(rules=rules, options=RollingHorizonOptions(move_to_match=False,
+                                                                                   move_to_demand=False))
     if name == "greedy":
         return GreedyMealPolicy(rules=rules)
     raise InvalidDispatchError("policy", f"must be one of {', '.join(MEAL_POLICIES)}, got {name!r}")

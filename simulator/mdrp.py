@@ -101,7 +101,7 @@ class Parameters:
     @property
     def rules(self) -> MealRules:
         return MealRules(meters_per_minute=self.meters_per_minute, pickup_service=self.pickup_service,
-                         dropoff_service=self.dropoff_service)
+                         dropoff_service=self.dropoff_service, max_click_to_door=self.max_click_to_door)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

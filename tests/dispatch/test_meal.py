@@ -60,6 +60,13 @@ def test_greedy_skips_courier_that_cannot_pick_up_before_off_time() -> None:
     assert [a.courier for a in GreedyMealPolicy(rules=RULES).assign(0, [order("o1")], [near, far])] == ["far"]
 
 
+def test_rules_refuse_a_limit_that_is_not_a_positive_integer() -> None:
+    """The day's maximum click-to-door must be an integer of at least one minute; the message names it."""
+    for bad in (0, 1.5, True):
+        with pytest.raises(InvalidDispatchError, match="max_click_to_door"):
+            MealRules(meters_per_minute=100, pickup_service=4, dropoff_service=4, max_click_to_door=bad)
+
+
 def test_greedy_leaves_order_open_when_nobody_can() -> None:
     """With every courier off before the ready time, no assignment is made."""
     assert GreedyMealPolicy(rules=RULES).assign(0, [order("o1")], [courier("c", (0, 0), off=5)]) == []

@@ -22,7 +22,6 @@ from dispatch.meal import (
     MealOrder,
     MealPlan,
     RollingHorizonMealPolicy,
-    RollingHorizonOptions,
     meal_policy,
 )
 from simulator.errors import InstanceError, SimulatorError
@@ -191,7 +190,7 @@ def test_rolling_policy_keeps_the_instance_limit(tmp_path: Path, capsys: pytest.
     assert instance.parameters.max_click_to_door == 30
     assert main(["simulate", "--mdrp", str(folder), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["delivered"] == 3
-    loose = simulate(instance, meal_policy("rolling", instance.parameters.rules, max_click_to_door=90))
+    loose = simulate(instance, meal_policy("rolling", replace(instance.parameters.rules, max_click_to_door=90)))
     assert ("o3",) in [t.orders for t in loose.trips] and compute_metrics(instance, loose).delivered == 2
 
 
@@ -287,8 +286,7 @@ def test_orders_announced_early_keep_the_excess_frame_and_let_a_courier_leave_so
     assert early.parameters.max_click_to_door == 113 and announced_early(day, 0) is day
 
     def excess(instance: Instance) -> float:
-        options = RollingHorizonOptions(max_click_to_door=instance.parameters.max_click_to_door)
-        recorder = simulate(instance, RollingHorizonMealPolicy(rules=instance.parameters.rules, options=options))
+        recorder = simulate(instance, RollingHorizonMealPolicy(rules=instance.parameters.rules))
         return compute_metrics(instance, recorder).ctd_excess
 
     assert excess(day) == 23 and excess(early) == 0
