@@ -229,29 +229,33 @@ class RollingHorizonOptions:
     courier must leave before the next call to pick up at the bundle's ready time. `horizon`: orders ready within it
     take part in the matching; `courier_horizon`: couriers free within it do (busy ones as look-ahead). `max_bundle`:
     largest bundle; the target size is ceil(orders / couriers) capped by it. `travel_weight`: cost per minute a courier
-    drives to the restaurant (keeps near couriers for near orders). `pending_weight`: cost per minute until the courier
-    is free (a match to a busy courier is a forecast that later orders often overturn, so at a similar pickup a free
-    courier is preferred). `late_penalty`: cost per order predicted past the rules' `max_click_to_door` (such orders are
-    still matched, after those that can make it). `order_value`: reward per order served (large: as many orders as
-    possible are matched). `size_window`: couriers free within it count for the bundle target size;
-    `size_orders_window`: orders ready within it count for it (0: the whole horizon). `skip_late`: orders that cannot
-    make `max_click_to_door` even if picked up at once are left out, pairs whose orders would all be late are never
-    matched and late orders are dropped from a committed bundle (a courier is not spent on an undeliverable order).
-    `urgency_weight`: reward per minute an order has already waited since its ready time (serves waiting orders before
-    fresh ones when couriers are short). `commit_busy`: a match to a courier still busy is committed at once (False: it
-    waits until the courier is free, so a later call can still change it). `join_wait`: when orders outnumber couriers
-    free within `size_window` by `join_ratio`, a committed bundle takes along open orders of the same restaurant that
-    are not committed elsewhere and are ready at most so many minutes after its pickup, up to `max_bundle`, one at a
-    time the one adding the least delay, if every drop-off stays within `max_click_to_door` (-1: never).
-    `bundle_window`: a bundle starts from its restaurant's earliest-ready order and adds, one at a time, the order ready
-    at most so many minutes later that gives the least predicted excess (doors in one direction ride together; 0:
-    consecutive orders by ready time), unless it would add more than `bundle_max_delay` minutes of excess (the bundle
-    stays smaller). `shift_weight`: cost per minute a courier has left before its off-time, up to `shift_window` minutes
-    (at a similar pickup a courier about to go off serves the order, keeping couriers with longer shifts for later
-    orders). `move_to_match`: in `plan`, a free courier matched to a bundle it need not leave for yet rides toward that
-    restaurant meanwhile. `move_to_demand`: in `plan`, every other idle courier rides toward the restaurants of the
-    orders placed within the last `demand_window` minutes (a greedy k-median over them, weighted by their orders; see
-    `RollingHorizonMealPolicy.plan`).
+    drives to the restaurant (keeps near couriers for near orders). `trip_weight`: cost per minute of courier time the
+    pair takes, from when the courier starts (now, or when it is free) to the end of its last drop-off (riding to the
+    restaurant, waiting there for the food, pickup, the rides to the doors and the drop-offs): at a similar predicted
+    click-to-door the pair that ties a courier up least wins (a courier that arrives as the food is ready rather than
+    early, a bundle with shorter rides), which leaves courier time for the orders still to come. `pending_weight`: cost
+    per minute until the courier is free (a match to a busy courier is a forecast that later orders often overturn, so
+    at a similar pickup a free courier is preferred). `late_penalty`: cost per order predicted past the rules'
+    `max_click_to_door` (such orders are still matched, after those that can make it). `order_value`: reward per order
+    served (large: as many orders as possible are matched). `size_window`: couriers free within it count for the bundle
+    target size; `size_orders_window`: orders ready within it count for it (0: the whole horizon). `skip_late`: orders
+    that cannot make `max_click_to_door` even if picked up at once are left out, pairs whose orders would all be late
+    are never matched and late orders are dropped from a committed bundle (a courier is not spent on an undeliverable
+    order). `urgency_weight`: reward per minute an order has already waited since its ready time (serves waiting orders
+    before fresh ones when couriers are short). `commit_busy`: a match to a courier still busy is committed at once
+    (False: it waits until the courier is free, so a later call can still change it). `join_wait`: when orders outnumber
+    couriers free within `size_window` by `join_ratio`, a committed bundle takes along open orders of the same
+    restaurant that are not committed elsewhere and are ready at most so many minutes after its pickup, up to
+    `max_bundle`, one at a time the one adding the least delay, if every drop-off stays within `max_click_to_door` (-1:
+    never). `bundle_window`: a bundle starts from its restaurant's earliest-ready order and adds, one at a time, the
+    order ready at most so many minutes later that gives the least predicted excess (doors in one direction ride
+    together; 0: consecutive orders by ready time), unless it would add more than `bundle_max_delay` minutes of excess
+    (the bundle stays smaller). `shift_weight`: cost per minute a courier has left before its off-time, up to
+    `shift_window` minutes (at a similar pickup a courier about to go off serves the order, keeping couriers with longer
+    shifts for later orders). `move_to_match`: in `plan`, a free courier matched to a bundle it need not leave for yet
+    rides toward that restaurant meanwhile. `move_to_demand`: in `plan`, every other idle courier rides toward the
+    restaurants of the orders placed within the last `demand_window` minutes (a greedy k-median over them, weighted by
+    their orders; see `RollingHorizonMealPolicy.plan`).
     """
 
     frequency: int = 1
@@ -276,6 +280,7 @@ class RollingHorizonOptions:
     move_to_match: bool = True
     move_to_demand: bool = True
     demand_window: int = 60
+    trip_weight: float = 0.5
 
     def __post_init__(self) -> None:
         for name in ("skip_late", "commit_busy", "move_to_match", "move_to_demand"):
@@ -289,8 +294,8 @@ class RollingHorizonOptions:
                                                                    "bundle_window") else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise InvalidDispatchError(name, f"must be an integer >= {least}, got {value!r}")
-        for name in ("travel_weight", "pending_weight", "late_penalty", "order_value", "urgency_weight", "join_ratio",
-                     "bundle_max_delay", "shift_weight"):
+        for name in ("travel_weight", "trip_weight", "pending_weight", "late_penalty", "order_value", "urgency_weight",
+                     "join_ratio", "bundle_max_delay", "shift_weight"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise InvalidDispatchError(name, f"must be a finite non-negative number, got {value!r}")
@@ -317,16 +322,16 @@ class RollingHorizonMealPolicy:
     """Rolling-horizon repeated matching in the spirit of Reyes et al. (2018), deterministic.
 
     At each call: the open orders ready within the horizon are bundled per restaurant (from the earliest ready, the
-    orders ready soon after that add the least delay, target size ceil(orders / available couriers) up to
-    `max_bundle`, drop-off sequence with the least total delay); every
-    (bundle, courier) pair is scored by the predicted click-to-door excess of its orders over direct delivery (exact
-    MDRP times), a small travel cost, a small cost per minute the courier is still busy and a penalty for orders
-    predicted past the maximum click-to-door, minus a value per order served; `scipy.optimize.linear_sum_assignment`
-    matches them. A match is committed only when the courier is free and must leave before the next call (`period`
-    minutes) to pick up on time, otherwise it is postponed (busy couriers take part as look-ahead). When short of
-    couriers, a committed bundle takes along spare orders of its restaurant. A courier that could not pick up by its
-    off-time is never matched. `plan` (the `MealPlanner` entry) also moves the couriers left idle: toward the
-    restaurant of the bundle they are matched to but not yet leaving for, the others toward recent demand.
+    orders ready soon after that add the least delay, target size ceil(orders / available couriers) up to `max_bundle`,
+    drop-off sequence with the least total delay); every (bundle, courier) pair is scored by the predicted click-to-door
+    excess of its orders over direct delivery (exact MDRP times), a small cost per minute of courier time the trip
+    takes, a small cost per minute the courier is still busy and a penalty for orders predicted past the maximum
+    click-to-door, minus a value per order served; `scipy.optimize.linear_sum_assignment` matches them. A match is
+    committed only when the courier is free and must leave before the next call (`period` minutes) to pick up on time,
+    otherwise it is postponed (busy couriers take part as look-ahead). When short of couriers, a committed bundle takes
+    along spare orders of its restaurant. A courier that could not pick up by its off-time is never matched. `plan` (the
+    `MealPlanner` entry) also moves the couriers left idle: toward the restaurant of the bundle they are matched to but
+    not yet leaving for, the others toward recent demand.
     """
 
     rules: MealRules
@@ -443,6 +448,9 @@ class RollingHorizonMealPolicy:
             for offset, placed in zip(b.offsets, b.placements, strict=True):
                 late[i] += (pickup[i] + hp + offset - placed) > rules.max_click_to_door
         cost += opt.late_penalty * late - opt.order_value * n
+        if opt.trip_weight:
+            last = np.array([b.offsets[-1] for b in bundles], dtype=float)[:, None]
+            cost += opt.trip_weight * (pickup - start[None, :] + hp + last + rules.dropoff_service // 2)
         if opt.shift_weight:
             cost += opt.shift_weight * np.minimum(off - start, opt.shift_window)[None, :]
         if opt.urgency_weight:

@@ -186,6 +186,20 @@ def test_rolling_urgency_serves_the_waiting_order_first() -> None:
     assert [a.orders for a in plain.assign(40, [waiting, fresh], [c])] == [("fresh",)]
 
 
+def test_rolling_trip_cost_gives_a_short_courier_the_short_trip_first() -> None:
+    """One free courier, two orders that have waited as long: by default the one whose trip ties the courier up least
+    (2-minute ride to the door) goes first although its restaurant is a minute farther; without the trip cost the
+    nearer restaurant with the 30-minute ride wins."""
+    from dispatch.meal import RollingHorizonMealPolicy, RollingHorizonOptions
+
+    long = order("long", placed=0, ready=10, pickup=(0, 300), door=(0, 3300), restaurant="r1")
+    short = order("short", placed=0, ready=10, pickup=(0, -400), door=(0, -600), restaurant="r2")
+    c = courier("c1", (0, 0), free_at=20, off=200)
+    assert [a.orders for a in RollingHorizonMealPolicy(rules=RULES).assign(20, [long, short], [c])] == [("short",)]
+    plain = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(trip_weight=0.0))
+    assert [a.orders for a in plain.assign(20, [long, short], [c])] == [("long",)]
+
+
 @pytest.mark.parametrize(("knobs", "field"), [
     ({"skip_late": 1}, "skip_late"),
     ({"urgency_weight": -1.0}, "urgency_weight"),
@@ -195,6 +209,7 @@ def test_rolling_urgency_serves_the_waiting_order_first() -> None:
     ({"join_ratio": -1.0}, "join_ratio"),
     ({"courier_horizon": 0}, "courier_horizon"),
     ({"pending_weight": -0.1}, "pending_weight"),
+    ({"trip_weight": float("nan")}, "trip_weight"),
     ({"bundle_window": -1}, "bundle_window"),
     ({"bundle_max_delay": -1.0}, "bundle_max_delay"),
     ({"shift_weight": -0.1}, "shift_weight"),
@@ -254,15 +269,18 @@ def test_rolling_joined_bundle_keeps_every_order_within_the_maximum() -> None:
 
 
 def test_rolling_prefers_a_free_courier_over_a_slightly_earlier_busy_one() -> None:
-    """A waiting order goes now to a free courier picking up at 8 rather than waiting for a busy one (free at 5)
-    picking up at 7; without the pending cost it waits for the busy one."""
+    """Without the trip cost, a waiting order goes now to a free courier picking up at 8 rather than waiting for a
+    busy one (free at 5) picking up at 7; without the pending cost too it waits for the busy one, and with the trip
+    cost (the default) as well: the free courier's 6-minute ride would tie it up 4 minutes longer."""
     from dispatch.meal import RollingHorizonMealPolicy, RollingHorizonOptions
 
     o = order("o1", placed=0, ready=0)
     couriers = [courier("busy", (0, 0), free_at=5), courier("free", (0, 600))]
-    assert [a.courier for a in RollingHorizonMealPolicy(rules=RULES).assign(0, [o], couriers)] == ["free"]
-    plain = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(pending_weight=0.0))
+    pending = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(trip_weight=0.0))
+    assert [a.courier for a in pending.assign(0, [o], couriers)] == ["free"]
+    plain = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(trip_weight=0.0, pending_weight=0.0))
     assert plain.assign(0, [o], couriers) == []
+    assert RollingHorizonMealPolicy(rules=RULES).assign(0, [o], couriers) == []
 
 
 def test_rolling_looks_ahead_to_couriers_beyond_the_order_horizon() -> None:
