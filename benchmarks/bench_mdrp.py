@@ -29,7 +29,7 @@ KNOB_STEPS: tuple[tuple[str, object], ...] = (
     ("horizon", 15), ("horizon", 35), ("courier_horizon", 20), ("courier_horizon", 45), ("max_bundle", 3),
     ("max_bundle", 5), ("pending_weight", 0.2), ("pending_weight", 0.8), ("urgency_weight", 0.5),
     ("urgency_weight", 2.0), ("late_penalty", 120.0), ("travel_weight", 0.3), ("trip_weight", 0.0),
-    ("trip_weight", 0.25), ("trip_weight", 1.0), ("join_wait", -1), ("join_wait", 6), ("join_ratio", 1.0),
+    ("trip_weight", 0.5), ("trip_weight", 1.5), ("join_wait", -1), ("join_wait", 6), ("join_ratio", 1.0),
     ("join_ratio", 2.0), ("bundle_window", 4), ("bundle_window", 12),
     ("bundle_max_delay", 15.0), ("bundle_max_delay", 40.0), ("size_window", 2), ("size_window", 10),
     ("size_orders_window", 10), ("size_orders_window", 25), ("shift_weight", 0.05), ("shift_weight", 0.1),

@@ -231,9 +231,11 @@ class RollingHorizonOptions:
     largest bundle; the target size is ceil(orders / couriers) capped by it. `travel_weight`: cost per minute a courier
     drives to the restaurant (keeps near couriers for near orders). `trip_weight`: cost per minute of courier time the
     pair takes, from when the courier starts (now, or when it is free) to the end of its last drop-off (riding to the
-    restaurant, waiting there for the food, pickup, the rides to the doors and the drop-offs): at a similar predicted
-    click-to-door the pair that ties a courier up least wins (a courier that arrives as the food is ready rather than
-    early, a bundle with shorter rides), which leaves courier time for the orders still to come. `pending_weight`: cost
+    restaurant, waiting there for the food, pickup, the rides to the doors and the drop-offs) or to the courier's
+    off-time if that comes first: at a similar predicted click-to-door the pair that ties a courier up least wins (a
+    courier that arrives as the food is ready rather than early, a bundle with shorter rides), which leaves courier
+    time for the orders still to come; minutes past a courier's off-time cost nothing, as no later order could use them
+    (a courier near the end of its shift takes the long trip). `pending_weight`: cost
     per minute until the courier is free (a match to a busy courier is a forecast that later orders often overturn, so
     at a similar pickup a free courier is preferred). `late_penalty`: cost per order predicted past the rules'
     `max_click_to_door` (such orders are still matched, after those that can make it). `order_value`: reward per order
@@ -280,7 +282,7 @@ class RollingHorizonOptions:
     move_to_match: bool = True
     move_to_demand: bool = True
     demand_window: int = 60
-    trip_weight: float = 0.5
+    trip_weight: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("skip_late", "commit_busy", "move_to_match", "move_to_demand"):
@@ -450,7 +452,8 @@ class RollingHorizonMealPolicy:
         cost += opt.late_penalty * late - opt.order_value * n
         if opt.trip_weight:
             last = np.array([b.offsets[-1] for b in bundles], dtype=float)[:, None]
-            cost += opt.trip_weight * (pickup - start[None, :] + hp + last + rules.dropoff_service // 2)
+            end = np.minimum(pickup + hp + last + rules.dropoff_service // 2, off[None, :])
+            cost += opt.trip_weight * (end - start[None, :])
         if opt.shift_weight:
             cost += opt.shift_weight * np.minimum(off - start, opt.shift_window)[None, :]
         if opt.urgency_weight:

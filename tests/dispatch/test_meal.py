@@ -200,6 +200,18 @@ def test_rolling_trip_cost_gives_a_short_courier_the_short_trip_first() -> None:
     assert [a.orders for a in plain.assign(20, [long, short], [c])] == [("long",)]
 
 
+def test_rolling_trip_cost_stops_at_the_couriers_off_time() -> None:
+    """Of two couriers side by side, the one going off at 10 takes the order with a 30-minute ride (its minutes past
+    10 cost nothing, the other courier's would); without the trip cost the tie goes to the first listed."""
+    from dispatch.meal import RollingHorizonMealPolicy, RollingHorizonOptions
+
+    o = order("o1", placed=0, ready=0, door=(0, 3000))
+    couriers = [courier("long", (0, 0), off=200), courier("ending", (0, 0), off=10)]
+    assert [a.courier for a in RollingHorizonMealPolicy(rules=RULES).assign(0, [o], couriers)] == ["ending"]
+    plain = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(trip_weight=0.0))
+    assert [a.courier for a in plain.assign(0, [o], couriers)] == ["long"]
+
+
 @pytest.mark.parametrize(("knobs", "field"), [
     ({"skip_late": 1}, "skip_late"),
     ({"urgency_weight": -1.0}, "urgency_weight"),
