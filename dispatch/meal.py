@@ -281,7 +281,7 @@ class RollingHorizonOptions:
     shift_window: int = 60
     move_to_match: bool = True
     move_to_demand: bool = True
-    demand_window: int = 60
+    demand_window: int = 120
     trip_weight: float = 1.0
 
     def __post_init__(self) -> None:

@@ -390,18 +390,18 @@ def test_rolling_plan_sends_a_matched_courier_toward_its_restaurant() -> None:
 
 
 def test_rolling_plan_moves_idle_couriers_toward_recent_demand() -> None:
-    """With no open order, an idle courier rides to the restaurant of the last hour's orders: not to one whose
+    """With no open order, an idle courier rides to the restaurant of the last two hours' orders: not to one whose
     orders are older than the demand window, nor to one whose order is not placed yet; a busy courier stays."""
     from dispatch.meal import MealMove, RollingHorizonMealPolicy
 
-    recent = [order(f"a{k}", placed=100 + k, ready=110 + k, pickup=(3000, 0), restaurant="ra") for k in range(2)]
+    recent = [order(f"a{k}", placed=200 + k, ready=210 + k, pickup=(3000, 0), restaurant="ra") for k in range(2)]
     old = [order(f"b{k}", placed=10 + k, ready=20 + k, pickup=(0, 3000), restaurant="rb") for k in range(5)]
-    future = [order(f"f{k}", placed=121, ready=130, pickup=(0, 3000), restaurant="rb") for k in range(3)]
-    idle, busy = courier("idle", (0, 2900), off=300), courier("busy", (0, 0), free_at=130, off=300)
+    future = [order(f"f{k}", placed=241, ready=250, pickup=(0, 3000), restaurant="rb") for k in range(3)]
+    idle, busy = courier("idle", (0, 2900), off=400), courier("busy", (0, 0), free_at=250, off=400)
     policy = RollingHorizonMealPolicy(rules=RULES)
-    plan = policy.plan(120, [], [idle, busy], [*old, *recent, *future])
+    plan = policy.plan(240, [], [idle, busy], [*old, *recent, *future])
     assert plan.moves == (MealMove(courier="idle", target=(3000.0, 0.0)),)
-    assert policy.plan(120, [], [idle, busy], old).moves == ()
+    assert policy.plan(240, [], [idle, busy], old).moves == ()
 
 
 def test_rolling_plan_spreads_idle_couriers_over_demand() -> None:
