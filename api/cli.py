@@ -312,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--policy", default=None,
                    help="scenario: greedy, batch or reoptimize (default: the scenario's); --mdrp: rolling "
                         "(rolling-horizon bundling and matching, idle couriers ride toward expected work; the "
-                        "default), rolling-stay (the same, couriers wait where they last stopped: the paper's "
+                        "default), rolling-stay (the same matching, couriers wait where they last stopped: the paper's "
                         "setting) or greedy (nearest courier per order at once: the paper's naive baseline)")
     m.add_argument("--json", action="store_true", help="print one JSON object")
     m.add_argument("--deliveries", type=Path, default=None, metavar="FILE",

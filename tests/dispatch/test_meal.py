@@ -420,7 +420,13 @@ def test_rolling_plan_spreads_idle_couriers_over_demand() -> None:
 def test_rolling_plan_without_moves_is_assign() -> None:
     """With both kinds of move off, `plan` commits exactly what `assign` does and moves nobody; `meal_policy` builds
     each named policy and names the choices when the name is unknown."""
-    from dispatch.meal import MEAL_POLICIES, GreedyMealPolicy, RollingHorizonMealPolicy, meal_policy
+    from dispatch.meal import (
+        MEAL_POLICIES,
+        GreedyMealPolicy,
+        RollingHorizonMealPolicy,
+        RollingHorizonOptions,
+        meal_policy,
+    )
 
     orders = [order("a", ready=0), order("b", ready=2, door=(300, 0)), order("c", ready=20, door=(0, -400))]
     couriers = [courier("c1", (0, 100)), courier("c2", (0, 900)), courier("c3", (0, 0), free_at=5)]
@@ -428,6 +434,7 @@ def test_rolling_plan_without_moves_is_assign() -> None:
     assert isinstance(stay, RollingHorizonMealPolicy)
     plan = stay.plan(0, orders, couriers, orders)
     assert plan.moves == () and list(plan.assignments) == stay.assign(0, orders, couriers) != []
+    assert 0 < stay.options.trip_weight < RollingHorizonOptions().trip_weight  # its own, lighter trip cost
     assert isinstance(meal_policy("greedy", RULES), GreedyMealPolicy) and MEAL_POLICIES[0] == "rolling"
     with pytest.raises(InvalidDispatchError, match="rolling, rolling-stay, greedy"):
         meal_policy("fastest", RULES)
