@@ -233,31 +233,30 @@ class RollingHorizonOptions:
     pair takes, from when the courier starts (now, or when it is free) to the end of its last drop-off (riding to the
     restaurant, waiting there for the food, pickup, the rides to the doors and the drop-offs) or to the courier's
     off-time if that comes first: at a similar predicted click-to-door the pair that ties a courier up least wins (a
-    courier that arrives as the food is ready rather than early, a bundle with shorter rides), which leaves courier
-    time for the orders still to come; minutes past a courier's off-time cost nothing, as no later order could use them
-    (a courier near the end of its shift takes the long trip). `pending_weight`: cost
-    per minute until the courier is free (a match to a busy courier is a forecast that later orders often overturn, so
-    at a similar pickup a free courier is preferred). `late_penalty`: cost per order predicted past the rules'
-    `max_click_to_door` (such orders are still matched, after those that can make it). `order_value`: reward per order
-    served (large: as many orders as possible are matched). `size_window`: couriers free within it count for the bundle
-    target size; `size_orders_window`: orders ready within it count for it (0: the whole horizon). `skip_late`: orders
-    that cannot make `max_click_to_door` even if picked up at once are left out, pairs whose orders would all be late
-    are never matched and late orders are dropped from a committed bundle (a courier is not spent on an undeliverable
-    order). `urgency_weight`: reward per minute an order has already waited since its ready time (serves waiting orders
-    before fresh ones when couriers are short). `commit_busy`: a match to a courier still busy is committed at once
-    (False: it waits until the courier is free, so a later call can still change it). `join_wait`: when orders outnumber
-    couriers free within `size_window` by `join_ratio`, a committed bundle takes along open orders of the same
-    restaurant that are not committed elsewhere and are ready at most so many minutes after its pickup, up to
-    `max_bundle`, one at a time the one adding the least delay, if every drop-off stays within `max_click_to_door` (-1:
-    never). `bundle_window`: a bundle starts from its restaurant's earliest-ready order and adds, one at a time, the
-    order ready at most so many minutes later that gives the least predicted excess (doors in one direction ride
-    together; 0: consecutive orders by ready time), unless it would add more than `bundle_max_delay` minutes of excess
-    (the bundle stays smaller). `shift_weight`: cost per minute a courier has left before its off-time, up to
-    `shift_window` minutes (at a similar pickup a courier about to go off serves the order, keeping couriers with longer
-    shifts for later orders). `move_to_match`: in `plan`, a free courier matched to a bundle it need not leave for yet
-    rides toward that restaurant meanwhile. `move_to_demand`: in `plan`, every other idle courier rides toward the
-    restaurants of the orders placed within the last `demand_window` minutes (a greedy k-median over them, weighted by
-    their orders; see `RollingHorizonMealPolicy.plan`).
+    courier that arrives as the food is ready rather than early, a bundle with shorter rides), which leaves courier time
+    for the orders still to come; minutes past a courier's off-time cost nothing, as no later order could use them (a
+    courier near the end of its shift takes the long trip). `pending_weight`: cost per minute until the courier is free
+    (a match to a busy courier is a forecast that later orders often overturn, so at a similar pickup a free courier is
+    preferred). `late_penalty`: cost per order predicted past the rules' `max_click_to_door` (such orders are still
+    matched, after those that can make it). `order_value`: reward per order served (large: as many orders as possible
+    are matched). `size_window`: couriers free within it count for the bundle target size; `size_orders_window`: orders
+    ready within it count for it (0: the whole horizon). `skip_late`: orders that cannot make `max_click_to_door` even
+    if picked up at once are left out, pairs whose orders would all be late are never matched and late orders are
+    dropped from a committed bundle (a courier is not spent on an undeliverable order). `urgency_weight`: reward per
+    minute an order has already waited since its ready time (serves waiting orders before fresh ones when couriers are
+    short). `commit_busy`: a match to a courier still busy is committed at once (False: it waits until the courier is
+    free, so a later call can still change it). `join_wait`: when orders outnumber couriers free within `size_window` by
+    `join_ratio`, a committed bundle takes along open orders of the same restaurant that are not committed elsewhere and
+    are ready at most so many minutes after its pickup, up to `max_bundle`, one at a time the one adding the least
+    delay, if every drop-off stays within `max_click_to_door` (-1: never). `bundle_window`: a bundle starts from its
+    restaurant's earliest-ready order and adds, one at a time, the order ready at most so many minutes later that gives
+    the least predicted excess (doors in one direction ride together; 0: consecutive orders by ready time), unless it
+    would add more than `bundle_max_delay` minutes of excess (the bundle stays smaller). `shift_weight`: cost per minute
+    a courier has left before its off-time, up to `shift_window` minutes (at a similar pickup a courier about to go off
+    serves the order, keeping couriers with longer shifts for later orders). `move_to_match`: in `plan`, a free courier
+    matched to a bundle it need not leave for yet rides toward that restaurant meanwhile. `move_to_demand`: in `plan`,
+    every other idle courier rides toward the restaurants of the orders placed within the last `demand_window` minutes
+    (a greedy k-median over them, weighted by their orders; see `RollingHorizonMealPolicy.plan`).
     """
 
     frequency: int = 1
@@ -326,14 +325,14 @@ class RollingHorizonMealPolicy:
     At each call: the open orders ready within the horizon are bundled per restaurant (from the earliest ready, the
     orders ready soon after that add the least delay, target size ceil(orders / available couriers) up to `max_bundle`,
     drop-off sequence with the least total delay); every (bundle, courier) pair is scored by the predicted click-to-door
-    excess of its orders over direct delivery (exact MDRP times), a small cost per minute of courier time the trip
-    takes, a small cost per minute the courier is still busy and a penalty for orders predicted past the maximum
-    click-to-door, minus a value per order served; `scipy.optimize.linear_sum_assignment` matches them. A match is
-    committed only when the courier is free and must leave before the next call (`period` minutes) to pick up on time,
-    otherwise it is postponed (busy couriers take part as look-ahead). When short of couriers, a committed bundle takes
-    along spare orders of its restaurant. A courier that could not pick up by its off-time is never matched. `plan` (the
-    `MealPlanner` entry) also moves the couriers left idle: toward the restaurant of the bundle they are matched to but
-    not yet leaving for, the others toward recent demand.
+    excess of its orders over direct delivery (exact MDRP times), a cost per minute of courier time the trip takes up to
+    the courier's off-time, a small cost per minute the courier is still busy and a penalty for orders predicted past
+    the maximum click-to-door, minus a value per order served; `scipy.optimize.linear_sum_assignment` matches them. A
+    match is committed only when the courier is free and must leave before the next call (`period` minutes) to pick up
+    on time, otherwise it is postponed (busy couriers take part as look-ahead). When short of couriers, a committed
+    bundle takes along spare orders of its restaurant. A courier that could not pick up by its off-time is never
+    matched. `plan` (the `MealPlanner` entry) also moves the couriers left idle: toward the restaurant of the bundle
+    they are matched to but not yet leaving for, the others toward recent demand.
     """
 
     rules: MealRules
