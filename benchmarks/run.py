@@ -171,6 +171,19 @@ def _named_rows(label: str, rows: dict[str, dict[str, Any]]) -> list[str]:
             *(f"| {name} | " + " | ".join(str(v[c]) for c in columns) + " |" for name, v in rows.items()), ""]
 
 
+NAMED_TABLES = (
+    ("knobs", "knob", "The rolling policy with one knob moved one step from its default, days of seeds 0-2 only "
+                      "(where knobs may be tuned):"),
+    ("seeds", "seed", "The rolling policy per seed (each seed's days average the same way as the splits):"),
+    ("fleet", "fleet", "What-if on the fleet, days of seeds 0-2: the rolling policy at its defaults with every courier "
+                       "riding faster (the same orders, shifts and policy; only meters per minute changes):"),
+    ("foresight", "foresight", "What-if on foresight, days of seeds 0-2: the rolling policy at its defaults told of "
+                               "every order some minutes before it is placed (the same orders, shifts and policy; no "
+                               "live policy knows this):"),
+)
+"""The MDRP report's tables of named rows, in order: (key in the suite's results, first column, caption)."""
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = [f"# lastmile benchmarks ({report['started']}, {report['machine']})", ""]
     for suite in ("solomon", "cvrp", "gh"):
@@ -234,23 +247,10 @@ def markdown(report: dict[str, Any]) -> str:
                 lines += ["| days, policy | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
                 lines += [f"| {b} | " + " | ".join(str(v.get(c, "")) for c in columns) + " |" for b, v in rows.items()]
                 lines.append("")
-            if "knobs" in report[key]:
-                lines += ["The rolling policy with one knob moved one step from its default, days of seeds 0-2 only "
-                          "(where knobs may be tuned):", ""]
-                lines += _named_rows("knob", report[key]["knobs"])
-            if "seeds" in report[key]:
-                lines += ["The rolling policy per seed (each seed's days average the same way as the splits):", ""]
-                lines += _named_rows("seed", report[key]["seeds"])
-            if "fleet" in report[key]:
-                lines += ["What-if on the fleet, days of seeds 0-2: the rolling policy at its defaults with every "
-                          "courier riding faster (the same orders, shifts and policy; only meters per minute "
-                          "changes):", ""]
-                lines += _named_rows("fleet", report[key]["fleet"])
-            if "foresight" in report[key]:
-                lines += ["What-if on foresight, days of seeds 0-2: the rolling policy at its defaults told of every "
-                          "order some minutes before it is placed (the same orders, shifts and policy; no live "
-                          "policy knows this):", ""]
-                lines += _named_rows("foresight", report[key]["foresight"])
+            for table, label, caption in NAMED_TABLES:
+                if table in report[key]:
+                    lines += [caption, ""]
+                    lines += _named_rows(label, report[key][table])
             if "ablation" in report[key]:
                 lines += _named_rows("backend", report[key]["ablation"])
     return "\n".join(lines)

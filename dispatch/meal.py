@@ -419,12 +419,12 @@ class RollingHorizonMealPolicy:
         """The committed assignments, and the restaurant of the bundle each free courier is matched to but not yet
         leaving for."""
         opt, rules = self.options, self.rules
-        hp = rules.pickup_service // 2
+        hp, hd = rules.pickup_service // 2, rules.dropoff_service // 2
         heading: dict[str, Point] = {}
         orders = [o for o in open_orders if o.ready_time <= now + opt.horizon]
         if opt.skip_late:
             orders = [o for o in orders if max(o.ready_time, now + hp) + hp + rules.travel(o.pickup, o.door)
-                      + rules.dropoff_service // 2 - o.placement_time <= rules.max_click_to_door]
+                      + hd - o.placement_time <= rules.max_click_to_door]
         avail = [c for c in couriers if c.off_time >= now and max(now, c.free_at) <= now + opt.courier_horizon]
         if not orders or not avail:
             return [], heading
@@ -451,7 +451,7 @@ class RollingHorizonMealPolicy:
         cost += opt.late_penalty * late - opt.order_value * n
         if opt.trip_weight:
             last = np.array([b.offsets[-1] for b in bundles], dtype=float)[:, None]
-            end = np.minimum(pickup + hp + last + rules.dropoff_service // 2, off[None, :])
+            end = np.minimum(pickup + hp + last + hd, off[None, :])
             cost += opt.trip_weight * (end - start[None, :])
         if opt.shift_weight:
             cost += opt.shift_weight * np.minimum(off - start, opt.shift_window)[None, :]
