@@ -34,6 +34,7 @@ KNOB_STEPS: tuple[tuple[str, object], ...] = (
     ("bundle_max_delay", 15.0), ("bundle_max_delay", 40.0), ("size_window", 2), ("size_window", 10),
     ("size_orders_window", 10), ("size_orders_window", 25), ("shift_weight", 0.05), ("shift_weight", 0.1),
     ("move_to_match", False), ("move_to_demand", False), ("demand_window", 60), ("demand_window", 240),
+    ("split_idle", False), ("split_bonus", 0.0), ("split_bonus", 6.0), ("end_join", False),
 )
 """Each knob of the rolling policy moved one step down and up from its default, one at a time (tuning days only)."""
 SPEEDUPS = (1.05, 1.1)

@@ -225,38 +225,45 @@ class GreedyMealPolicy:
 class RollingHorizonOptions:
     """Knobs of the rolling-horizon policy (minutes, and cost weights in minutes of click-to-door).
 
-    `frequency`: the policy asks to be called at least every so many minutes; a matched pair is committed only if the
-    courier must leave before the next call to pick up at the bundle's ready time. `horizon`: orders ready within it
-    take part in the matching; `courier_horizon`: couriers free within it do (busy ones as look-ahead). `max_bundle`:
-    largest bundle; the target size is ceil(orders / couriers) capped by it. `travel_weight`: cost per minute a courier
-    drives to the restaurant (keeps near couriers for near orders). `trip_weight`: cost per minute of courier time the
-    pair takes, from when the courier starts (now, or when it is free) to the end of its last drop-off (riding to the
-    restaurant, waiting there for the food, pickup, the rides to the doors and the drop-offs) or to the courier's
-    off-time if that comes first: at a similar predicted click-to-door the pair that ties a courier up least wins (a
-    courier that arrives as the food is ready rather than early, a bundle with shorter rides), which leaves courier time
-    for the orders still to come; minutes past a courier's off-time cost nothing, as no later order could use them (a
-    courier near the end of its shift takes the long trip). `pending_weight`: cost per minute until the courier is free
-    (a match to a busy courier is a forecast that later orders often overturn, so at a similar pickup a free courier is
-    preferred). `late_penalty`: cost per order predicted past the rules' `max_click_to_door` (such orders are still
-    matched, after those that can make it). `order_value`: reward per order served (large: as many orders as possible
-    are matched). `size_window`: couriers free within it count for the bundle target size; `size_orders_window`: orders
-    ready within it count for it (0: the whole horizon). `skip_late`: orders that cannot make `max_click_to_door` even
-    if picked up at once are left out, pairs whose orders would all be late are never matched and late orders are
-    dropped from a committed bundle (a courier is not spent on an undeliverable order). `urgency_weight`: reward per
-    minute an order has already waited since its ready time (serves waiting orders before fresh ones when couriers are
-    short). `commit_busy`: a match to a courier still busy is committed at once (False: it waits until the courier is
-    free, so a later call can still change it). `join_wait`: when orders outnumber couriers free within `size_window` by
-    `join_ratio`, a committed bundle takes along open orders of the same restaurant that are not committed elsewhere and
-    are ready at most so many minutes after its pickup, up to `max_bundle`, one at a time the one adding the least
-    delay, if every drop-off stays within `max_click_to_door` (-1: never). `bundle_window`: a bundle starts from its
-    restaurant's earliest-ready order and adds, one at a time, the order ready at most so many minutes later that gives
-    the least predicted excess (doors in one direction ride together; 0: consecutive orders by ready time), unless it
-    would add more than `bundle_max_delay` minutes of excess (the bundle stays smaller). `shift_weight`: cost per minute
-    a courier has left before its off-time, up to `shift_window` minutes (at a similar pickup a courier about to go off
-    serves the order, keeping couriers with longer shifts for later orders). `move_to_match`: in `plan`, a free courier
-    matched to a bundle it need not leave for yet rides toward that restaurant meanwhile. `move_to_demand`: in `plan`,
-    every other idle courier rides toward the restaurants of the orders placed within the last `demand_window` minutes
-    (a greedy k-median over them, weighted by their orders; see `RollingHorizonMealPolicy.plan`).
+    `frequency`: the policy asks to be called at least every so many minutes; a matched pair is committed only if
+    the courier must leave before the next call to pick up at the bundle's ready time. `horizon`: orders ready
+    within it take part in the matching; `courier_horizon`: couriers free within it do (busy ones as look-ahead).
+    `max_bundle`: largest bundle; the target size is ceil(orders / couriers) capped by it. `travel_weight`: cost per
+    minute a courier drives to the restaurant (keeps near couriers for near orders). `trip_weight`: cost per minute
+    of courier time the pair takes, from when the courier starts (now, or when it is free) to the end of its last
+    drop-off (riding to the restaurant, waiting there for the food, pickup, the rides to the doors and the
+    drop-offs) or to the courier's off-time if that comes first: at a similar predicted click-to-door the pair that
+    ties a courier up least wins (a courier that arrives as the food is ready rather than early, a bundle with
+    shorter rides), which leaves courier time for the orders still to come; minutes past a courier's off-time cost
+    nothing, as no later order could use them (a courier near the end of its shift takes the long trip).
+    `pending_weight`: cost per minute until the courier is free (a match to a busy courier is a forecast that later
+    orders often overturn, so at a similar pickup a free courier is preferred). `late_penalty`: cost per order
+    predicted past the rules' `max_click_to_door` (such orders are still matched, after those that can make it).
+    `order_value`: reward per order served (large: as many orders as possible are matched). `size_window`: couriers
+    free within it count for the bundle target size; `size_orders_window`: orders ready within it count for it (0:
+    the whole horizon). `skip_late`: orders that cannot make `max_click_to_door` even if picked up at once are left
+    out, pairs whose orders would all be late are never matched and late orders are dropped from a committed bundle
+    (a courier is not spent on an undeliverable order). `urgency_weight`: reward per minute an order has already
+    waited since its ready time (serves waiting orders before fresh ones when couriers are short). `commit_busy`: a
+    match to a courier still busy is committed at once (False: it waits until the courier is free, so a later call
+    can still change it). `join_wait`: when orders outnumber couriers free within `size_window` by `join_ratio`, a
+    committed bundle takes along open orders of the same restaurant that are not committed elsewhere and are ready
+    at most so many minutes after its pickup, up to `max_bundle`, one at a time the one adding the least delay, if
+    every drop-off stays within `max_click_to_door` (-1: never); with `end_join`, a courier whose trip runs past its
+    off-time takes along any such order it can still pick up by its off-time (its minutes past the off-time serve no
+    later order, so they carry orders the couriers staying on would otherwise take). `split_idle`: a committed
+    bundle of two or more orders is split with a free courier that this call leaves idle when the two trips cost
+    less than the bundle plus `split_bonus` minutes (cost: the orders' predicted click-to-door excess and the trip
+    cost; the bonus counts an idle courier's minutes as cheaper than `trip_weight` says, since no order uses them
+    now). `bundle_window`: a bundle starts from its restaurant's earliest-ready order and adds, one at a time, the
+    order ready at most so many minutes later that gives the least predicted excess (doors in one direction ride
+    together; 0: consecutive orders by ready time), unless it would add more than `bundle_max_delay` minutes of
+    excess (the bundle stays smaller). `shift_weight`: cost per minute a courier has left before its off-time, up to
+    `shift_window` minutes (at a similar pickup a courier about to go off serves the order, keeping couriers with
+    longer shifts for later orders). `move_to_match`: in `plan`, a free courier matched to a bundle it need not
+    leave for yet rides toward that restaurant meanwhile. `move_to_demand`: in `plan`, every other idle courier
+    rides toward the restaurants of the orders placed within the last `demand_window` minutes (a greedy k-median
+    over them, weighted by their orders; see `RollingHorizonMealPolicy.plan`).
     """
 
     frequency: int = 1
@@ -282,9 +289,12 @@ class RollingHorizonOptions:
     move_to_demand: bool = True
     demand_window: int = 120
     trip_weight: float = 1.0
+    split_idle: bool = True
+    split_bonus: float = 3.0
+    end_join: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("skip_late", "commit_busy", "move_to_match", "move_to_demand"):
+        for name in ("skip_late", "commit_busy", "move_to_match", "move_to_demand", "split_idle", "end_join"):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidDispatchError(name, f"must be a bool, got {getattr(self, name)!r}")
         if isinstance(self.join_wait, bool) or not isinstance(self.join_wait, int) or self.join_wait < -1:
@@ -296,7 +306,7 @@ class RollingHorizonOptions:
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise InvalidDispatchError(name, f"must be an integer >= {least}, got {value!r}")
         for name in ("travel_weight", "trip_weight", "pending_weight", "late_penalty", "order_value", "urgency_weight",
-                     "join_ratio", "bundle_max_delay", "shift_weight"):
+                     "join_ratio", "bundle_max_delay", "shift_weight", "split_bonus"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise InvalidDispatchError(name, f"must be a finite non-negative number, got {value!r}")
@@ -329,10 +339,12 @@ class RollingHorizonMealPolicy:
     the courier's off-time, a small cost per minute the courier is still busy and a penalty for orders predicted past
     the maximum click-to-door, minus a value per order served; `scipy.optimize.linear_sum_assignment` matches them. A
     match is committed only when the courier is free and must leave before the next call (`period` minutes) to pick up
-    on time, otherwise it is postponed (busy couriers take part as look-ahead). When short of couriers, a committed
-    bundle takes along spare orders of its restaurant. A courier that could not pick up by its off-time is never
-    matched. `plan` (the `MealPlanner` entry) also moves the couriers left idle: toward the restaurant of the bundle
-    they are matched to but not yet leaving for, the others toward recent demand.
+    on time, otherwise it is postponed (busy couriers take part as look-ahead). A committed bundle is split with a
+    free courier the matching left idle when the two trips cost less. When short of couriers, a committed bundle
+    takes along spare orders of its restaurant (a courier whose trip runs past its off-time, any it can still pick
+    up by then). A courier that could not pick up by its off-time is never matched. `plan` (the `MealPlanner` entry)
+    also moves the couriers left idle: toward the restaurant of the bundle they are matched to but not yet leaving
+    for, the others toward recent demand.
     """
 
     rules: MealRules
@@ -485,6 +497,8 @@ class RollingHorizonMealPolicy:
                 if not keep:
                     continue
             chosen.append((j, keep))
+        if opt.split_idle and chosen:
+            chosen = self._split(now, chosen, avail, start, heading)
         if opt.join_wait >= 0 and chosen and counted >= opt.join_ratio * soon:
             chosen = self._join(orders, chosen, avail, start)
         return [MealAssignment(courier=avail[j].id, restaurant=keep[0].restaurant, orders=tuple(o.id for o in keep))
@@ -525,6 +539,58 @@ class RollingHorizonMealPolicy:
         return [MealMove(courier=idle[i].id, target=(float(txy[j][0]), float(txy[j][1])))
                 for i, j in zip(rows.tolist(), cols.tolist(), strict=True) if ride[i, j] > 0]
 
+    def _trip_costs(self, bundle: _Bundle, couriers: Sequence[MealCourier], start: np.ndarray) -> np.ndarray:
+        """Per courier (starting at `start`), the bundle's predicted click-to-door excess plus the trip cost, as in
+        the matching; infinite if it cannot pick up by its off-time or a drop-off would be past the maximum."""
+        rules, hp, hd = self.rules, self.rules.pickup_service // 2, self.rules.dropoff_service // 2
+        cxy = np.array([c.location for c in couriers], dtype=float)
+        off = np.array([c.off_time for c in couriers], dtype=float)
+        travel = np.ceil(np.sqrt(((cxy - np.array(bundle.pickup, dtype=float)) ** 2).sum(axis=1))
+                         / rules.meters_per_minute)
+        pickup = np.maximum(bundle.ready, start + travel + hp)
+        cost = (len(bundle.orders) * pickup + bundle.excess_const
+                + self.options.trip_weight * (np.minimum(pickup + hp + bundle.offsets[-1] + hd, off) - start))
+        latest = max(o - p for o, p in zip(bundle.offsets, bundle.placements, strict=True))
+        ok = (pickup <= off) & (pickup + hp + latest <= rules.max_click_to_door)
+        return np.where(ok, cost, np.inf)
+
+    def _split(self, now: int, chosen: list[tuple[int, tuple[MealOrder, ...]]], avail: Sequence[MealCourier],
+               start: np.ndarray, heading: dict[str, Point]) -> list[tuple[int, tuple[MealOrder, ...]]]:
+        """Each committed bundle of two or more orders (courier column, orders), split in two with a free courier
+        that this call leaves idle when that costs less (see `RollingHorizonOptions.split_idle`); the best split over
+        every part and idle courier, bundles in the order committed."""
+        used = {j for j, _ in chosen}
+        idle = [k for k, c in enumerate(avail) if start[k] <= now and k not in used and c.id not in heading]
+        out: list[tuple[int, tuple[MealOrder, ...]]] = []
+        extra: list[tuple[int, tuple[MealOrder, ...]]] = []
+        for j, keep in chosen:
+            if len(keep) < 2 or not idle:
+                out.append((j, keep))
+                continue
+            mine = ([avail[j]], start[j:j + 1])
+            whole = float(self._trip_costs(self._bundle(keep), *mine)[0])
+            free = [avail[k] for k in idle]
+            best: tuple[float, tuple[MealOrder, ...], tuple[MealOrder, ...], int] | None = None
+            for size in range(1, len(keep)):
+                for part in itertools.combinations(range(len(keep)), size):
+                    stay = self._bundle([o for i, o in enumerate(keep) if i not in part])
+                    kept = float(self._trip_costs(stay, *mine)[0])
+                    if not math.isfinite(kept):
+                        continue
+                    away = self._bundle([keep[i] for i in part])
+                    other = self._trip_costs(away, free, np.full(len(free), float(now)))
+                    k = int(np.argmin(other))
+                    if math.isfinite(other[k]) and (best is None or kept + other[k] < best[0]):
+                        best = (kept + float(other[k]), stay.orders, away.orders, idle[k])
+            if not math.isfinite(whole) or best is None or best[0] >= whole + self.options.split_bonus:
+                out.append((j, keep))
+                continue
+            _, stay_orders, away_orders, k = best
+            out.append((j, stay_orders))
+            extra.append((k, away_orders))
+            idle.remove(k)
+        return out + extra
+
     def _join(self, orders: Sequence[MealOrder], chosen: list[tuple[int, tuple[MealOrder, ...]]],
               avail: Sequence[MealCourier], start: np.ndarray) -> list[tuple[int, tuple[MealOrder, ...]]]:
         """Each committed bundle (courier column, orders) with spare orders of its restaurant joined (see
@@ -539,11 +605,13 @@ class RollingHorizonMealPolicy:
         for j, keep in chosen:
             c, st = avail[j], int(start[j])
             group = list(keep)
-            pickup = assignment_times(rules, st, c.location, group).pickup
+            times = assignment_times(rules, st, c.location, group)
+            pickup = times.pickup
+            ending = opt.end_join and times.free_at > c.off_time
             while len(group) < opt.max_bundle:
                 best: tuple[float, list[MealOrder], int, MealOrder] | None = None
                 for o in spare.get(group[0].restaurant, ()):
-                    if o.id in taken or o.ready_time > pickup + opt.join_wait:
+                    if o.id in taken or o.ready_time > (c.off_time if ending else pickup + opt.join_wait):
                         continue
                     seq = self._bundle([*group, o]).orders
                     after = assignment_times(rules, st, c.location, seq)

@@ -229,6 +229,9 @@ def test_rolling_trip_cost_stops_at_the_couriers_off_time() -> None:
     ({"move_to_match": 1}, "move_to_match"),
     ({"move_to_demand": "yes"}, "move_to_demand"),
     ({"demand_window": 0}, "demand_window"),
+    ({"split_idle": 1}, "split_idle"),
+    ({"split_bonus": -1.0}, "split_bonus"),
+    ({"end_join": "no"}, "end_join"),
 ])
 def test_rolling_options_validation(knobs: dict[str, object], field: str) -> None:
     """The new knobs are type-checked like the old ones."""
@@ -266,6 +269,38 @@ def test_rolling_joins_a_spare_order_of_the_same_restaurant_when_short_of_courie
     alone = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(join_ratio=1.0, join_wait=-1,
                                                                                 max_bundle=2))
     assert [len(x.orders) for x in alone.assign(0, [a, b], couriers)] == [1]
+
+
+def test_rolling_courier_ending_its_shift_takes_an_order_ready_before_its_off_time() -> None:
+    """When short of couriers, a courier whose trip runs past its off-time (20) takes along a same-restaurant order
+    ready at 19, past `join_wait`; a courier with a long shift, or the policy without `end_join`, leaves it open."""
+    from dispatch.meal import RollingHorizonMealPolicy, RollingHorizonOptions
+
+    first = order("o1", placed=0, ready=10, door=(0, 1000))
+    later = order("o2", placed=0, ready=19, door=(0, 1200))
+    busy = courier("c2", (0, 0), free_at=17, off=300)
+    policy = RollingHorizonMealPolicy(rules=RULES)
+    ending = policy.assign(10, [first, later], [courier("c1", (0, 0), off=20), busy])
+    assert [(a.courier, a.orders) for a in ending] == [("c1", ("o1", "o2"))]
+    staying = policy.assign(10, [first, later], [courier("c1", (0, 0), off=300), busy])
+    assert [(a.courier, a.orders) for a in staying] == [("c1", ("o1",))]
+    plain = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(end_join=False))
+    assert [a.orders for a in plain.assign(10, [first, later], [courier("c1", (0, 0), off=20), busy])] == [("o1",)]
+
+
+def test_rolling_splits_a_bundle_going_two_ways_with_an_idle_courier() -> None:
+    """Four orders and three couriers make two bundles; the one whose doors lie apart is split with the courier the
+    matching left idle, the one whose doors lie the same way rides together; without `split_idle` nothing splits."""
+    from dispatch.meal import RollingHorizonMealPolicy, RollingHorizonOptions
+
+    orders = [order("a1", ready=0, door=(0, 1000)), order("a2", ready=0, door=(0, 1100)),
+              order("b1", ready=0, door=(0, -1000)), order("b2", ready=0, door=(1000, -1000))]
+    couriers = [courier("c1", (0, 0)), courier("c2", (0, 0)), courier("c3", (0, 0))]
+    split = RollingHorizonMealPolicy(rules=RULES).assign(0, orders, couriers)
+    assert sorted(a.orders for a in split) == [("a1", "a2"), ("b1",), ("b2",)]
+    assert len({a.courier for a in split}) == 3
+    whole = RollingHorizonMealPolicy(rules=RULES, options=RollingHorizonOptions(split_idle=False))
+    assert sorted(a.orders for a in whole.assign(0, orders, couriers)) == [("a1", "a2"), ("b1", "b2")]
 
 
 def test_rolling_joined_bundle_keeps_every_order_within_the_maximum() -> None:
