@@ -448,23 +448,10 @@ class RollingHorizonMealPolicy:
         start = np.array([max(now, c.free_at) for c in avail], dtype=float)
         off = np.array([c.off_time for c in avail], dtype=float)
         cxy = np.array([c.location for c in avail], dtype=float)
-        rxy = np.array([b.pickup for b in bundles], dtype=float)
-        dist = np.sqrt(((rxy[:, None, :] - cxy[None, :, :]) ** 2).sum(axis=2))
-        travel = np.ceil(dist / rules.meters_per_minute)
-        ready = np.array([b.ready for b in bundles], dtype=float)[:, None]
+        travel, pickup, late, cost = self._excess_and_trip(bundles, cxy, start, off)
         n = np.array([len(b.orders) for b in bundles], dtype=float)[:, None]
-        pickup = np.maximum(ready, start[None, :] + travel + hp)
-        cost = (n * pickup + np.array([b.excess_const for b in bundles])[:, None] + opt.travel_weight * travel
-                + opt.pending_weight * (start - now)[None, :])
-        late = np.zeros_like(cost)
-        for i, b in enumerate(bundles):
-            for offset, placed in zip(b.offsets, b.placements, strict=True):
-                late[i] += (pickup[i] + hp + offset - placed) > rules.max_click_to_door
-        cost += opt.late_penalty * late - opt.order_value * n
-        if opt.trip_weight:
-            last = np.array([b.offsets[-1] for b in bundles], dtype=float)[:, None]
-            end = np.minimum(pickup + hp + last + hd, off[None, :])
-            cost += opt.trip_weight * (end - start[None, :])
+        cost += (opt.travel_weight * travel + opt.pending_weight * (start - now)[None, :] + opt.late_penalty * late
+                 - opt.order_value * n)
         if opt.shift_weight:
             cost += opt.shift_weight * np.minimum(off - start, opt.shift_window)[None, :]
         if opt.urgency_weight:
@@ -539,20 +526,35 @@ class RollingHorizonMealPolicy:
         return [MealMove(courier=idle[i].id, target=(float(txy[j][0]), float(txy[j][1])))
                 for i, j in zip(rows.tolist(), cols.tolist(), strict=True) if ride[i, j] > 0]
 
+    def _excess_and_trip(self, bundles: Sequence[_Bundle], cxy: np.ndarray, start: np.ndarray, off: np.ndarray,
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per (bundle, courier at `cxy` starting at `start`, off at `off`): the minutes riding to the restaurant,
+        the pickup minute, the number of orders dropped off past the maximum click-to-door, and the orders' predicted
+        click-to-door excess over direct delivery plus the trip cost (`RollingHorizonOptions.trip_weight`)."""
+        rules, hp, hd = self.rules, self.rules.pickup_service // 2, self.rules.dropoff_service // 2
+        rxy = np.array([b.pickup for b in bundles], dtype=float)
+        dist = np.sqrt(((rxy[:, None, :] - cxy[None, :, :]) ** 2).sum(axis=2))
+        travel = np.ceil(dist / rules.meters_per_minute)
+        ready = np.array([b.ready for b in bundles], dtype=float)[:, None]
+        n = np.array([len(b.orders) for b in bundles], dtype=float)[:, None]
+        pickup = np.maximum(ready, start[None, :] + travel + hp)
+        cost = n * pickup + np.array([b.excess_const for b in bundles])[:, None]
+        late = np.zeros_like(cost)
+        for i, b in enumerate(bundles):
+            for offset, placed in zip(b.offsets, b.placements, strict=True):
+                late[i] += (pickup[i] + hp + offset - placed) > rules.max_click_to_door
+        if self.options.trip_weight:
+            last = np.array([b.offsets[-1] for b in bundles], dtype=float)[:, None]
+            cost += self.options.trip_weight * (np.minimum(pickup + hp + last + hd, off[None, :]) - start[None, :])
+        return travel, pickup, late, cost
+
     def _trip_costs(self, bundle: _Bundle, couriers: Sequence[MealCourier], start: np.ndarray) -> np.ndarray:
         """Per courier (starting at `start`), the bundle's predicted click-to-door excess plus the trip cost, as in
         the matching; infinite if it cannot pick up by its off-time or a drop-off would be past the maximum."""
-        rules, hp, hd = self.rules, self.rules.pickup_service // 2, self.rules.dropoff_service // 2
         cxy = np.array([c.location for c in couriers], dtype=float)
         off = np.array([c.off_time for c in couriers], dtype=float)
-        travel = np.ceil(np.sqrt(((cxy - np.array(bundle.pickup, dtype=float)) ** 2).sum(axis=1))
-                         / rules.meters_per_minute)
-        pickup = np.maximum(bundle.ready, start + travel + hp)
-        cost = (len(bundle.orders) * pickup + bundle.excess_const
-                + self.options.trip_weight * (np.minimum(pickup + hp + bundle.offsets[-1] + hd, off) - start))
-        latest = max(o - p for o, p in zip(bundle.offsets, bundle.placements, strict=True))
-        ok = (pickup <= off) & (pickup + hp + latest <= rules.max_click_to_door)
-        return np.where(ok, cost, np.inf)
+        _, pickup, late, cost = self._excess_and_trip([bundle], cxy, start, off)
+        return np.where((pickup[0] <= off) & (late[0] == 0), cost[0], np.inf)
 
     def _split(self, now: int, chosen: list[tuple[int, tuple[MealOrder, ...]]], avail: Sequence[MealCourier],
                start: np.ndarray, heading: dict[str, Point]) -> list[tuple[int, tuple[MealOrder, ...]]]:
