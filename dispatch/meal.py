@@ -485,7 +485,7 @@ class RollingHorizonMealPolicy:
                     continue
             chosen.append((j, keep))
         if opt.split_idle and chosen:
-            chosen = self._split(now, chosen, avail, start, heading)
+            chosen = self._split(now, chosen, avail, cxy, off, start, heading)
         if opt.join_wait >= 0 and chosen and counted >= opt.join_ratio * soon:
             chosen = self._join(orders, chosen, avail, start)
         return [MealAssignment(courier=avail[j].id, restaurant=keep[0].restaurant, orders=tuple(o.id for o in keep))
@@ -548,30 +548,31 @@ class RollingHorizonMealPolicy:
             cost += self.options.trip_weight * (np.minimum(pickup + hp + last + hd, off[None, :]) - start[None, :])
         return travel, pickup, late, cost
 
-    def _trip_costs(self, bundle: _Bundle, couriers: Sequence[MealCourier], start: np.ndarray) -> np.ndarray:
-        """Per courier (starting at `start`), the bundle's predicted click-to-door excess plus the trip cost, as in
-        the matching; infinite if it cannot pick up by its off-time or a drop-off would be past the maximum."""
-        cxy = np.array([c.location for c in couriers], dtype=float)
-        off = np.array([c.off_time for c in couriers], dtype=float)
+    def _trip_costs(self, bundle: _Bundle, cxy: np.ndarray, off: np.ndarray, start: np.ndarray) -> np.ndarray:
+        """Per courier (at `cxy`, off at `off`, starting at `start`), the bundle's predicted click-to-door excess plus
+        the trip cost, as in the matching; infinite if it cannot pick up by its off-time or a drop-off would be past
+        the maximum."""
         _, pickup, late, cost = self._excess_and_trip([bundle], cxy, start, off)
         return np.where((pickup[0] <= off) & (late[0] == 0), cost[0], np.inf)
 
     def _split(self, now: int, chosen: list[tuple[int, tuple[MealOrder, ...]]], avail: Sequence[MealCourier],
-               start: np.ndarray, heading: dict[str, Point]) -> list[tuple[int, tuple[MealOrder, ...]]]:
+               cxy: np.ndarray, off: np.ndarray, start: np.ndarray, heading: dict[str, Point],
+               ) -> list[tuple[int, tuple[MealOrder, ...]]]:
         """Each committed bundle of two or more orders (courier column, orders), split in two with a free courier
         that this call leaves idle when that costs less (see `RollingHorizonOptions.split_idle`); the best split over
-        every part and idle courier, bundles in the order committed."""
+        every part and idle courier, bundles in the order committed. `cxy`, `off`, `start`: the matching's courier
+        columns."""
         used = {j for j, _ in chosen}
         idle = [k for k, c in enumerate(avail) if start[k] <= now and k not in used and c.id not in heading]
         out: list[tuple[int, tuple[MealOrder, ...]]] = []
         extra: list[tuple[int, tuple[MealOrder, ...]]] = []
         for j, keep in chosen:
-            if len(keep) < 2 or not idle:
+            mine = (cxy[j:j + 1], off[j:j + 1], start[j:j + 1])
+            whole = float(self._trip_costs(self._bundle(keep), *mine)[0]) if len(keep) > 1 and idle else math.inf
+            if not math.isfinite(whole):
                 out.append((j, keep))
                 continue
-            mine = ([avail[j]], start[j:j + 1])
-            whole = float(self._trip_costs(self._bundle(keep), *mine)[0])
-            free = [avail[k] for k in idle]
+            free = (cxy[idle], off[idle], start[idle])
             best: tuple[float, tuple[MealOrder, ...], tuple[MealOrder, ...], int] | None = None
             for size in range(1, len(keep)):
                 for part in itertools.combinations(range(len(keep)), size):
@@ -580,11 +581,11 @@ class RollingHorizonMealPolicy:
                     if not math.isfinite(kept):
                         continue
                     away = self._bundle([keep[i] for i in part])
-                    other = self._trip_costs(away, free, np.full(len(free), float(now)))
+                    other = self._trip_costs(away, *free)
                     k = int(np.argmin(other))
                     if math.isfinite(other[k]) and (best is None or kept + other[k] < best[0]):
                         best = (kept + float(other[k]), stay.orders, away.orders, idle[k])
-            if not math.isfinite(whole) or best is None or best[0] >= whole + self.options.split_bonus:
+            if best is None or best[0] >= whole + self.options.split_bonus:
                 out.append((j, keep))
                 continue
             _, stay_orders, away_orders, k = best
