@@ -10,6 +10,7 @@ validation only: nothing is tuned on them).
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -21,6 +22,9 @@ INSTANCES = SHARED / "mdrp" / "public_instances"
 CHECKER = SHARED / "tools" / "mdrp_check.py"
 SPLITS = {"tune": frozenset("012"), "validate": frozenset("34")}
 """Days by their seed (the first character of the instance name)."""
+SHIFTS = {"s1": "historical shifts", "s2": "optimised shifts"}
+"""The instances' courier shift schedules by the code in their names: the shifts as they were on the day, or shifts
+re-planned by the instances' authors with about the same (never more) courier hours; the orders are the same."""
 CHECKED = ("ctd_excess_delivered", "structurally_undeliverable_pct")
 POLICIES = ("greedy", "rolling-stay", "rolling")
 PAPER = {"click_to_door_mean": 32.74, "click_to_door_p90": 49.3, "undelivered_pct": 0.25, "cost_per_order": 11.42,
@@ -138,6 +142,24 @@ def by_seed(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def by_shifts(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """One policy's day averages per split (tuning, validation) and courier shift schedule (the `s` part of the
+    instance name, `SHIFTS`); a split or schedule without days is left out."""
+    out: dict[str, dict[str, Any]] = {}
+    for split, seeds in SPLITS.items():
+        for code, name in SHIFTS.items():
+            mine = [r for r in rows if r["instance"][0] in seeds and _shifts(r["instance"]) == code]
+            if mine:
+                out[f"{split}, {name} ({code})"] = _day_averages(mine)
+    return out
+
+
+def _shifts(instance: str) -> str:
+    """The shift schedule code of an instance name such as `3o50t75s2p125` (`s2`), or `""` for another name."""
+    found = re.search(r"t\d+(s\d)p\d+$", instance)
+    return found.group(1) if found else ""
+
+
 def run(results: dict[str, Any], jobs: int = 2) -> None:
     if not INSTANCES.is_dir():
         results["mdrp"] = {"skipped": f"no MDRP instances at {INSTANCES}"}
@@ -165,6 +187,7 @@ def run(results: dict[str, Any], jobs: int = 2) -> None:
                                            "invalid_days": sum(1 for r in mine if r.get("check_valid") is False)}
     summary["splits"] = splits
     summary["seeds"] = by_seed([r for r in rows if r["policy"] == "rolling"])
+    summary["shifts"] = by_shifts([r for r in rows if r["policy"] == "rolling"])
     tuning = [str(d) for d in sorted(INSTANCES.iterdir()) if d.is_dir() and d.name[0] in SPLITS["tune"]]
     summary["knobs"], summary["fleet"], summary["foresight"] = knob_steps(tuning, jobs)
     results["mdrp"] = summary

@@ -16,3 +16,20 @@ def test_every_knob_step_is_a_valid_knob_moved_off_its_default() -> None:
     for knob, value in KNOB_STEPS:
         moved = replace(default, **{knob: value})
         assert getattr(moved, knob) != getattr(default, knob), knob
+
+
+def test_days_are_grouped_by_split_and_shift_schedule() -> None:
+    """The per-shift-schedule table puts each day in its split and schedule by name and averages only those days."""
+    from benchmarks.bench_mdrp import by_shifts
+
+    def day(name: str, excess: float) -> dict[str, object]:
+        return {"instance": name, "ctd_excess": excess, "undelivered_pct": 0.0}
+
+    rows = [day("1o50t100s1p100", 4.0), day("2r50t75s1p125", 2.0), day("0o100t100s2p100", 1.0),
+            day("4o50t100s2p125", 0.5), day("3o100t75s2p100", 1.5)]
+    table = by_shifts(rows)
+    assert list(table) == ["tune, historical shifts (s1)", "tune, optimised shifts (s2)",
+                           "validate, optimised shifts (s2)"]
+    assert table["tune, historical shifts (s1)"] == {"days": 2, "ctd_excess": 3.0, "undelivered_pct": 0.0}
+    assert table["tune, optimised shifts (s2)"]["days"] == 1
+    assert table["validate, optimised shifts (s2)"] == {"days": 2, "ctd_excess": 1.0, "undelivered_pct": 0.0}
