@@ -175,9 +175,10 @@ NAMED_TABLES = (
     ("knobs", "knob", "The rolling policy with one knob moved one step from its default, days of seeds 0-2 only "
                       "(where knobs may be tuned):"),
     ("seeds", "seed", "The rolling policy per seed (each seed's days average the same way as the splits):"),
-    ("shifts", "days", "The rolling policy per courier shift schedule: the shifts as they were on the day (`s1` in "
-                       "the instance name) or re-planned by the instances' authors with about the same courier hours "
-                       "(`s2`), the same orders (each group's days average the same way as the splits):"),
+    ("shifts", "split, shifts", "The rolling policy per courier shift schedule: the shifts as they were on the day "
+                                "(`s1` in the instance name) or re-planned by the instances' authors with about the "
+                                "same courier hours (`s2`), the same orders (each group's days average the same way "
+                                "as the splits):"),
     ("fleet", "fleet", "What-if on the fleet, days of seeds 0-2: the rolling policy at its defaults with every courier "
                        "riding faster (the same orders, shifts and policy; only meters per minute changes):"),
     ("foresight", "foresight", "What-if on foresight, days of seeds 0-2: the rolling policy at its defaults told of "
