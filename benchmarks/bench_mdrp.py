@@ -147,11 +147,17 @@ def by_shifts(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     instance name, `SHIFTS`); a split or schedule without days is left out."""
     out: dict[str, dict[str, Any]] = {}
     for split, seeds in SPLITS.items():
-        for code, name in SHIFTS.items():
+        for code in SHIFTS:
             mine = [r for r in rows if r["instance"][0] in seeds and _shifts(r["instance"]) == code]
             if mine:
-                out[f"{split}, {name} ({code})"] = _day_averages(mine)
+                out[shift_label(split, code)] = _day_averages(mine)
     return out
+
+
+def shift_label(split: str, code: str) -> str:
+    """The row name of a split's days with one shift schedule in `by_shifts` (e.g. "validate, historical shifts
+    (s1)")."""
+    return f"{split}, {SHIFTS[code]} ({code})"
 
 
 def _shifts(instance: str) -> str:

@@ -211,9 +211,11 @@ def _mdrp_hard(r: dict[str, Any]) -> str:
     what_if = ", ".join(f"{name}: {v['ctd_excess_delivered']:.3f} min / {v['undelivered_pct']:.3f} %"
                         for table in ("fleet", "foresight") for name, v in r["mdrp"].get(table, {}).items()
                         if name != "defaults")
+    from benchmarks.bench_mdrp import SHIFTS, shift_label
+
     shifts = r["mdrp"].get("shifts", {})
-    schedules = ", ".join(f"with {name.split(', ')[1].split(' (')[0]}: {v['ctd_excess_delivered']:.2f} min"
-                          for name, v in shifts.items() if name.startswith("validate"))
+    schedules = ", ".join(f"with {name}: {shifts[label]['ctd_excess_delivered']:.2f} min"
+                          for code, name in SHIFTS.items() if (label := shift_label("validate", code)) in shifts)
     by_shifts = f"; seeds 3–4 days {schedules}" if schedules else ""
     return f"{per_seed} min{by_shifts}; seeds 0–2 days, {what_if}"
 

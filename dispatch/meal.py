@@ -566,13 +566,13 @@ class RollingHorizonMealPolicy:
         idle = [k for k, c in enumerate(avail) if start[k] <= now and k not in used and c.id not in heading]
         out: list[tuple[int, tuple[MealOrder, ...]]] = []
         extra: list[tuple[int, tuple[MealOrder, ...]]] = []
+        free = (cxy[idle], off[idle], start[idle])
         for j, keep in chosen:
             mine = (cxy[j:j + 1], off[j:j + 1], start[j:j + 1])
             whole = float(self._trip_costs(self._bundle(keep), *mine)[0]) if len(keep) > 1 and idle else math.inf
             if not math.isfinite(whole):
                 out.append((j, keep))
                 continue
-            free = (cxy[idle], off[idle], start[idle])
             best: tuple[float, tuple[MealOrder, ...], tuple[MealOrder, ...], int] | None = None
             for size in range(1, len(keep)):
                 for part in itertools.combinations(range(len(keep)), size):
@@ -592,6 +592,7 @@ class RollingHorizonMealPolicy:
             out.append((j, stay_orders))
             extra.append((k, away_orders))
             idle.remove(k)
+            free = (cxy[idle], off[idle], start[idle])
         return out + extra
 
     def _join(self, orders: Sequence[MealOrder], chosen: list[tuple[int, tuple[MealOrder, ...]]],
