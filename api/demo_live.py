@@ -365,11 +365,13 @@ class LiveDemo:
             app.plan.append((at, "pickup", {"status": "completed", "location": stops[0]["location"]}))
 
     def route_when(self, app: CourierApp, stop: str, status: str) -> tuple[int, Any]:
-        """The courier's route once it shows `stop` at `status` (after a 202), waiting a few seconds at most."""
+        """The courier's route once it shows `stop` at `status` (after a 202; after a return, or the next trip
+        committed while the courier rode back), waiting a few seconds at most."""
         deadline = time.monotonic() + 2 * self.settings.reply_timeout_s
         while time.monotonic() < deadline:
             got, route = app.http("GET", f"/v1/couriers/{app.id}/route?geometry=false")
-            if got == 200 and any(x["id"] == stop and x["status"] == status for x in route.get("stops", [])):
+            if got == 200 and (any(x["id"] == stop and x["status"] == status for x in route.get("stops", []))
+                               or (stop == "return" and route.get("status") == "assigned")):  # the next trip's
                 return got, route
             time.sleep(0.05)
         return 504, None

@@ -352,7 +352,10 @@ class Worker:
 
     def _stop(self, command: Mapping[str, Any]) -> Outcome:
         """A courier app's stop status: pickup completed → picked_up; at a door arrived (remembered),
-        completed → delivered / failed; return arrived or completed → at_store."""
+        completed → delivered / failed; return arrived or completed → at_store. The stop ids `pickup` and `return`
+        recur on every trip, so a return posted while the route shows a trip not yet left (a planning policy
+        commits the next trip while its courier rides back) is the trip before's: back at the store, and the new
+        trip's return stays pending."""
         assert self.core is not None
         courier, stop, status, now = command["courier"], command["stop"], command["status"], int(command["now"])
         route = self.routes.get(courier)
@@ -377,6 +380,10 @@ class Worker:
                 raise InvalidDispatchError("outcome", "must be 'delivered', 'failed' or 'return_collected'")
         elif entry["kind"] == "return" and status in ("arrived", "completed"):
             out = self.core.at_store(courier, now)
+            if route is not None and route["status"] == "assigned":  # the trip before's return: this one is yet
+                route["updated"] = now  # to leave (committed while the courier rode back), its own return pends
+                self._changed_routes.add(courier)
+                return out
         entry["status"] = status
         assert route is not None
         route["updated"] = now

@@ -197,3 +197,65 @@ def test_snapshots_space_out_as_open_orders_pile_up(deployment: Deployment) -> N
     gaps = [(b - a, opened) for (a, _), (b, opened) in itertools.pairwise(taken)]
     assert gaps[0][0] == 2 and all(gap == max(2, opened // PER) for gap, opened in gaps)
     assert gaps[-1][0] >= 10
+
+
+def _drain(worker: Worker, store: Store) -> None:
+    while worker.step(block_ms=0) or store.applied() < store.last_seq():
+        pass
+
+
+def test_a_late_return_post_does_not_mark_the_next_trips_return(tmp_path: Path) -> None:
+    """When the next trip is committed while its courier is still riding back (a planning policy does that), the
+    courier app's `return arrived` of the trip it finished counts as back at the store and leaves the new trip's
+    own return pending, so the courier is idle again after the new trip (it used to stay `returning` for good)."""
+    text = TINY.read_text().replace('name = "batch"', 'name = "reoptimize"').replace(
+        'file = "maps/', f'file = "{TINY.parent}/maps/')
+    scenario = tmp_path / "tiny-reoptimize.toml"
+    scenario.write_text(text)
+    planning = Deployment.load(scenario)
+    courier = next(c for c, s in planning.couriers.items() if s.store == "ostankino" and s.profile == "bike")
+    store, clock = MemoryStore(), Clock()
+    worker = Worker(store, planning, clock, name="w")
+
+    def post(command: dict[str, Any]) -> None:
+        store.append(command, now=clock())
+        _drain(worker, store)
+
+    def route() -> dict[str, Any]:
+        return json.loads(store.get(route_key(courier)) or "{}")
+
+    def ride(trip: dict[str, Any], then: dict[str, Any] | None = None) -> None:
+        """Pick up at the departure (then post `then`) and hand over at each door's ETA (the clock follows)."""
+        clock.t = max(clock.t, trip["departure"])
+        post({"op": "stop", "courier": courier, "stop": "pickup", "status": "completed"})
+        if then is not None:
+            post(then)
+        for s in trip["stops"]:
+            if s["kind"] == "dropoff":
+                clock.t = max(clock.t, s["eta"])
+                post({"op": "stop", "courier": courier, "stop": s["id"], "status": "completed",
+                      "outcome": "delivered"})
+
+    post({"op": "shift", "courier": courier, "on": True})
+    post(_order(0))
+    while route().get("status") != "assigned":
+        clock.t += 60
+        post({"op": "tick"})
+    first = route()
+    ride(first, then=_order(6))  # the next order (to the same street) comes in while the courier is out
+    back = next(s["eta"] for s in first["stops"] if s["kind"] == "return")
+    while route().get("status") != "assigned" and clock.t < back:  # the next trip, committed on the way back
+        clock.t += 30
+        post({"op": "tick"})
+    second = route()
+    assert second["status"] == "assigned" and second["stops"][1]["order"] == "o6" and clock.t < back
+    clock.t = back
+    post({"op": "stop", "courier": courier, "stop": "return", "status": "arrived"})
+    assert worker.core is not None and worker.core.courier_status(courier) == "assigned"
+    assert route()["status"] == "assigned"
+    assert [s["status"] for s in route()["stops"] if s["kind"] == "return"] == ["pending"]
+    ride(route())
+    assert worker.core.courier_status(courier) == "returning"
+    clock.t = next(s["eta"] for s in route()["stops"] if s["kind"] == "return")
+    post({"op": "stop", "courier": courier, "stop": "return", "status": "arrived"})
+    assert worker.core.courier_status(courier) == "idle" and route()["status"] == "done"
