@@ -158,7 +158,7 @@ def cmd_fleet_size(args: argparse.Namespace) -> None:
     from api.sweep import run_fleet_size_cli
 
     run_fleet_size_cli(args.scenario, args.target, seeds=args.seeds, scheduler=args.scheduler,
-                       workers=args.workers, as_json=args.json, echo=print)
+                       workers=args.workers, as_json=args.json, settings=args.set, policy=args.policy, echo=print)
 
 
 def cmd_calibrate_quotes(args: argparse.Namespace) -> None:
@@ -340,6 +340,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="e.g. on_time_rate=0.95 (or on_time=0.95); times (*_min) and costs are met at <= VALUE")
     f.add_argument("--seeds", type=_positive(int), default=1, metavar="N",
                    help="average each evaluation over N seeds from the scenario's own (default 1)")
+    f.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="change a knob of the scenario first, as in simulate (repeatable)")
+    f.add_argument("--policy", default=None,
+                   help="greedy, batch or reoptimize (default: the scenario's; batch searches fastest)")
     f.add_argument("--scheduler", default=None, metavar="ADDRESS", help="run the seeds on this Dask scheduler")
     f.add_argument("--workers", type=_positive(int), default=1,
                    help="1 (default): simulate here; more: a local Dask cluster running the seeds at once")

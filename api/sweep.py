@@ -12,7 +12,7 @@ from typing import Any
 from tqdm import tqdm
 
 from api.scenario_file import load_scenario
-from api.simulate import KPI_LABELS, parse_settings
+from api.simulate import KPI_LABELS, configured, parse_settings
 from simulator.errors import ScenarioError
 from simulator.scenario import Scenario
 from simulator.sweep import (
@@ -137,7 +137,7 @@ def run_sweep_cli(path: Path, settings: Sequence[str], out: Path, *, seeds: int 
 
 def sizing_json(scenario: Scenario, metric: str, target: float, seeds: Sequence[int],
                 sizing: FleetSizing) -> dict[str, Any]:
-    return {"scenario": scenario.name, "metric": metric, "target": target,
+    return {"scenario": scenario.name, "policy": scenario.policy.name, "metric": metric, "target": target,
             "direction": "<=" if lower_is_better(metric) else ">=", "seeds": list(seeds),
             "feasible": sizing.feasible, "value": None if math.isnan(sizing.value) else sizing.value,
             "couriers_per_shift": sizing.counts, "couriers": sum(sizing.counts.values()),
@@ -145,12 +145,13 @@ def sizing_json(scenario: Scenario, metric: str, target: float, seeds: Sequence[
 
 
 def run_fleet_size_cli(path: Path, target_text: str, *, seeds: int = 1, scheduler: str | None = None,
-                       workers: int = 1, as_json: bool = False,
-                       echo: Callable[[str], object] = print) -> FleetSizing:
-    """Size the fleet of a scenario for `METRIC=VALUE`; one worker runs here, more run on Dask (seeds at once)."""
+                       workers: int = 1, as_json: bool = False, settings: Sequence[str] = (),
+                       policy: str | None = None, echo: Callable[[str], object] = print) -> FleetSizing:
+    """Size the fleet of a scenario for `METRIC=VALUE` (with `--set KEY=VALUE` and `--policy` applied first, as
+    `lastmile simulate` does); one worker runs here, more run on Dask (seeds at once)."""
     started = time.perf_counter()
     metric, target = parse_target(target_text)
-    scenario = load_scenario(path)
+    scenario = configured(path, settings, policy=policy)
     if seeds < 1:
         raise ScenarioError("--seeds", f"must be at least 1, got {seeds}")
     seed_values = [scenario.seed + k for k in range(seeds)]
@@ -167,7 +168,8 @@ def run_fleet_size_cli(path: Path, target_text: str, *, seeds: int = 1, schedule
         return sizing
     label = KPI_LABELS.get(metric, metric)
     shown = _fmt(metric, out["value"])
-    echo(f"{scenario.name}: {label} {out['direction']} {_fmt(metric, target)} over {len(seed_values)} seed(s), "
+    echo(f"{scenario.name} ({scenario.policy.name}): {label} {out['direction']} {_fmt(metric, target)} over "
+         f"{len(seed_values)} seed(s), "
          f"{sizing.evaluations} evaluations, {time.perf_counter() - started:.1f} s")
     if not sizing.feasible:
         echo(f"  not reachable: {shown} even with the fleet doubled ({out['couriers']} couriers)")

@@ -43,6 +43,8 @@ def test_sweep_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     (["fleet-size", str(TINY), "--target", "on_time=high"], "on_time_rate must be compared with a number, got 'high'"),
     (["fleet-size", str(TINY), "--target", "on_time"], "--target: must be METRIC=VALUE"),
     (["fleet-size", str(TINY)], "required: --target"),
+    (["fleet-size", str(TINY), "--target", "on_time=0.9", "--policy", "magic"], "policy: must be one of"),
+    (["fleet-size", str(TINY), "--target", "on_time=0.9", "--set", "fleet.bike=1,2"], "--set fleet.bike: takes one"),
     (["calibrate-quotes", str(TINY), "--seeds", "1,x"], "--seeds: must be integers separated by commas, got '1,x'"),
     (["calibrate-quotes", str(TINY), "--seeds", "1", "--quantile", "1.5"], "--quantile: must be in (0, 1), got 1.5"),
     (["calibrate-quotes", str(TINY)], "required: --seeds"),
@@ -61,7 +63,7 @@ def test_fleet_size_json_accepts_on_time_alias(capsys: pytest.CaptureFixture[str
     assert main(["fleet-size", str(TINY), "--target", "on_time=0.9", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["metric"] == "on_time_rate" and out["direction"] == ">=" and out["feasible"]
-    assert out["value"] >= 0.9
+    assert out["value"] >= 0.9 and out["policy"] == "batch"
     assert set(out["couriers_per_shift"]) == set(out["original_per_shift"])
     assert all(out["couriers_per_shift"][s] <= n for s, n in out["original_per_shift"].items())
 
@@ -82,3 +84,13 @@ def test_calibrate_quotes_fits_a_model_that_loads_into_the_scenario(tmp_path: Pa
     out = json.loads(capsys.readouterr().out)
     assert out["seeds"] == [11, 12] and out["samples"] > 100 and out["express_model"] == asdict(model)
     assert 0.9 <= out["met_rate"] <= 1.0 and out["slack_mean_min"] > 0
+
+
+def test_fleet_size_sizes_the_fleet_under_the_policy_and_settings_given(capsys: pytest.CaptureFixture[str]) -> None:
+    """fleet-size --policy and --set change the scenario before the search, as in simulate: the JSON names the
+    policy, and the starting fleet is the one --set made."""
+    assert main(["fleet-size", str(TINY), "--target", "on_time=0.9", "--policy", "greedy", "--set", "fleet.scale=2",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["policy"] == "greedy" and out["feasible"] and out["value"] >= 0.9
+    assert sum(out["original_per_shift"].values()) == 2 * 7
