@@ -38,3 +38,15 @@ def test_the_demo_row_shows_the_demo_beside_simulate():
         "simulate": {"on_time_rate": 0.9718, "click_to_door_mean_min": 20.33}}}
     rendered = figures.table(results)
     assert "5.2 min, peak RSS 640 MB; 96.3% on time, click-to-door 21.4 min (simulate: 97.2%, 20.3 min)" in rendered
+
+
+def test_the_porto_scenario_quotes_with_the_model_the_policies_suite_fitted():
+    """scenarios/porto-centre-day.toml runs its own policy with the express model that the `policies` suite fitted
+    for that policy on other seeds (latest-policies.json), so `make simulate`'s quotes are the reported ones."""
+    from api.scenario_file import load_scenario
+
+    scenario = load_scenario(figures.ROOT / "scenarios" / "porto-centre-day.toml")
+    fit = figures.load_results()["latest-policies"]["policies"]["quotes"][f"porto, {scenario.policy.name}"]
+    model = scenario.promise.express_model
+    assert model is not None and scenario.seed not in fit["trained_on"]
+    assert {k: getattr(model, k) for k in fit["model"]} == fit["model"]
