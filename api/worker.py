@@ -359,12 +359,12 @@ class Worker:
         assert self.core is not None
         courier, stop, status, now = command["courier"], command["stop"], command["status"], int(command["now"])
         route = self.routes.get(courier)
-        stops = {s["id"]: s for s in route["stops"]} if route else {}
-        if stop not in stops:
+        if route is None or stop not in (stops := {s["id"]: s for s in route["stops"]}):
             raise InvalidDispatchError("stop", f"{stop!r} is not a stop of courier {courier}'s route")
         if status not in _STOP_STATUS:
             raise InvalidDispatchError("status", f"must be one of {list(_STOP_STATUS)}")
         entry = stops[stop]
+        back = entry["kind"] == "return" and status in ("arrived", "completed")
         out = Outcome()
         if entry["kind"] == "pickup" and status == "completed":
             out = self.core.picked_up(courier, now)
@@ -378,17 +378,13 @@ class Worker:
                 out = self.core.delivered(courier, stop, now, arrived_at=self.arrivals.pop(stop, None))
             else:
                 raise InvalidDispatchError("outcome", "must be 'delivered', 'failed' or 'return_collected'")
-        elif entry["kind"] == "return" and status in ("arrived", "completed"):
+        elif back:
             out = self.core.at_store(courier, now)
-            if route is not None and route["status"] == "assigned":  # the trip before's return: this one is yet
-                route["updated"] = now  # to leave (committed while the courier rode back), its own return pends
-                self._changed_routes.add(courier)
-                return out
-        entry["status"] = status
-        assert route is not None
+        if not (back and route["status"] == "assigned"):  # else the trip before's return: this one's stays pending
+            entry["status"] = status
+            if back:
+                route["status"] = "done"
         route["updated"] = now
-        if entry["kind"] == "return" and status in ("arrived", "completed"):
-            route["status"] = "done"
         self._changed_routes.add(courier)
         return out
 

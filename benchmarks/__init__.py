@@ -1,6 +1,7 @@
 """Benchmarks run by `make bench`; shared paths to the data outside the repository."""
 
 import os
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -11,8 +12,6 @@ PORTO_METRO = SHARED / "osm" / "porto_drive.osm.bz2"
 def scenario_text(scenario: str | Path, *, policy: str | None = None, express_model: bool = True) -> str:
     """A scenario file's text to write elsewhere (its map path made absolute), with `[policy] name` set to
     `policy` and, if not `express_model`, its `[promise.express_model]` table left out (quotes from the margins)."""
-    import re
-
     path = ROOT / scenario
     text = path.read_text().replace('file = "maps/', f'file = "{path.parent}/maps/')
     if policy is not None:

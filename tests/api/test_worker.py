@@ -27,6 +27,15 @@ def deployment() -> Deployment:
     return Deployment.load(TINY)
 
 
+@pytest.fixture(scope="module")
+def planning(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
+    """The tiny scenario under a planning policy (reoptimize)."""
+    scenario = tmp_path_factory.mktemp("planning") / "tiny-reoptimize.toml"
+    scenario.write_text(TINY.read_text().replace('name = "batch"', 'name = "reoptimize"').replace(
+        'file = "maps/', f'file = "{TINY.parent}/maps/'))
+    return Deployment.load(scenario)
+
+
 @pytest.fixture(params=["memory", "redis"])
 def stores(request: pytest.FixtureRequest) -> Iterator[tuple[Store, Store]]:
     """Two empty stores of one kind: one for an uninterrupted run, one for a run whose worker dies."""
@@ -62,6 +71,12 @@ def _phases(deployment: Deployment) -> list[list[dict[str, Any]]]:
     return [shifts, [_order(k) for k in range(4)], [_order(k) for k in range(4, 8)], [], [_order(8)], [], []]
 
 
+def _drain(worker: Worker, store: Store) -> None:
+    """Step the worker until it has applied everything in the stream."""
+    while worker.step(block_ms=0) or store.applied() < store.last_seq():
+        pass
+
+
 def _run(store: Store, deployment: Deployment, *, die_after: int | None = None) -> list[int]:
     """Feed the phases to a worker (a fresh one after phase `die_after`, the first one abandoned without a word);
     the sequence numbers each worker started from."""
@@ -71,8 +86,7 @@ def _run(store: Store, deployment: Deployment, *, die_after: int | None = None) 
     for k, phase in enumerate(_phases(deployment)):
         for command in phase:
             store.append(command, now=clock())
-        while worker.step(block_ms=0) or store.applied() < store.last_seq():
-            pass
+        _drain(worker, store)
         if k == die_after:
             worker = Worker(store, deployment, clock, name="second", lease_ms=300, snapshot_every=7)
             while not worker.holds_lease():  # the first worker's lease runs out
@@ -120,22 +134,16 @@ def test_a_command_that_breaks_the_core_does_not_wedge_the_stream(deployment: De
     assert after is not None and [e["event"] for e in after["events"]][:2] == ["placed", "allocated"]
 
 
-def test_a_courier_sees_what_is_planned_after_its_committed_trip(tmp_path: Path) -> None:
+def test_a_courier_sees_what_is_planned_after_its_committed_trip(planning: Deployment) -> None:
     """Under a planning policy (reoptimize), orders still being picked are planned on couriers without being
     committed: each such courier's planned trips list them with ETAs and addresses; once a plan is committed or
     gone, the published plans are the worker's (no stale plan is left) and never repeat a committed stop."""
-    text = TINY.read_text().replace('name = "batch"', 'name = "reoptimize"').replace(
-        'file = "maps/', f'file = "{TINY.parent}/maps/')
-    scenario = tmp_path / "tiny-reoptimize.toml"
-    scenario.write_text(text)
-    planning = Deployment.load(scenario)
     store, clock = MemoryStore(), Clock()
     worker = Worker(store, planning, clock, name="w")
     for command in [{"op": "shift", "courier": c, "on": True} for c in planning.couriers] + [_order(k)
                                                                                             for k in range(6)]:
         store.append(command, now=clock())
-    while worker.step(block_ms=0) or store.applied() < store.last_seq():
-        pass
+    _drain(worker, store)
     planned = {c: json.loads(store.get(planned_key(c)) or "[]") for c in planning.couriers}
     stops = [s for trips in planned.values() for t in trips for s in t["stops"]]
     assert stops and {s["order"] for s in stops} <= {f"o{k}" for k in range(6)}
@@ -143,8 +151,7 @@ def test_a_courier_sees_what_is_planned_after_its_committed_trip(tmp_path: Path)
     assert planned == {c: worker.planned.get(c, []) for c in planning.couriers}
     clock.t += 3 * 3600  # every order is long committed and delivered by the next decision's reckoning
     store.append({"op": "tick"}, now=clock())
-    while worker.step(block_ms=0) or store.applied() < store.last_seq():
-        pass
+    _drain(worker, store)
     now_planned = {c: json.loads(store.get(planned_key(c)) or "[]") for c in planning.couriers}
     assert now_planned == {c: worker.planned.get(c, []) for c in planning.couriers}  # nothing stale is left
     committed = {c: [s.get("order") for s in json.loads(store.get(route_key(c)) or '{"stops": []}')["stops"]]
@@ -199,20 +206,10 @@ def test_snapshots_space_out_as_open_orders_pile_up(deployment: Deployment) -> N
     assert gaps[-1][0] >= 10
 
 
-def _drain(worker: Worker, store: Store) -> None:
-    while worker.step(block_ms=0) or store.applied() < store.last_seq():
-        pass
-
-
-def test_a_late_return_post_does_not_mark_the_next_trips_return(tmp_path: Path) -> None:
+def test_a_late_return_post_does_not_mark_the_next_trips_return(planning: Deployment) -> None:
     """When the next trip is committed while its courier is still riding back (a planning policy does that), the
     courier app's `return arrived` of the trip it finished counts as back at the store and leaves the new trip's
     own return pending, so the courier is idle again after the new trip (it used to stay `returning` for good)."""
-    text = TINY.read_text().replace('name = "batch"', 'name = "reoptimize"').replace(
-        'file = "maps/', f'file = "{TINY.parent}/maps/')
-    scenario = tmp_path / "tiny-reoptimize.toml"
-    scenario.write_text(text)
-    planning = Deployment.load(scenario)
     courier = next(c for c, s in planning.couriers.items() if s.store == "ostankino" and s.profile == "bike")
     store, clock = MemoryStore(), Clock()
     worker = Worker(store, planning, clock, name="w")
