@@ -33,7 +33,7 @@ from api.schemas import JSON_SCHEMA_DIALECT, LOCATION_DOC, Id, LonLat, describe
 from dispatch.errors import DispatchError
 from dispatch.model import DAY_S, CompartmentSize, parse_clock
 from dispatch.promise import MAX_FACTOR, PromiseOptions
-from dispatch.reoptimize import DEFAULT_MINUTE_COST_M, DEFAULT_QUOTE_MINUTE_COST_M, Objective
+from dispatch.reoptimize import DEFAULT_MINUTE_COST_M, DEFAULT_QUOTE_MINUTE_COST_M, DEFAULT_ROOM_FACTOR, Objective
 from simulator import scenario as domain
 from simulator.errors import ScenarioError
 from simulator.scenario import (
@@ -192,6 +192,9 @@ class Policy(_Table):
                                      "(`sisr`: the compiled string-removal search; `hybrid`: OR-Tools first)")
     warm_start: Annotated[bool, Strict()] = Field(True, description="`reoptimize`: each decision starts from the "
                                                   "previous one's plan with the new orders inserted")
+    room_factor: Count = Field(DEFAULT_ROOM_FACTOR, description="`reoptimize`: a decision considers at most "
+                                    "this many times the deliveries the couriers' next trips could hold, the most "
+                                    "urgent (0, the default: every open order)")
 
 
 class Allocation(_Table):

@@ -9,6 +9,10 @@ Days (each `lastmile simulate` in its own process; peak RSS from the kernel's ac
   machine falls on both): its time as the median of the pairs' ratios to the 5,000-order batch day's (the picking
   staff is not scaled, so this day queues orders for picking: it measures how the engine copes with long queues,
   not a healthy day; batch, so that the ratio is the engine's and not the optimizer's search);
+- the Porto centre day with half its couriers (`fleet.scale=0.5`, the scenario's reoptimize policy): a fleet far
+  too small, so orders pile up at the stores; it measures what a planner's what-if on an overloaded day costs
+  under the optimizer and how many orders that fleet still delivers, and the same with `policy.room_factor=2`
+  (each decision sees at most twice what the couriers' next trips hold: see `dispatch.reoptimize`);
 - the Porto metro day (`scenarios/porto-metro-day.toml`, 50,000 orders, 44 stores).
 
 Each scenario first runs a ten-order day (not timed), so that every timed day finds its map parsed and cached
@@ -44,6 +48,9 @@ DAYS = {
     "porto_centre_5k_batch": ("scenarios/porto-centre-day.toml", ["--policy", "batch"]),
     "porto_centre_20k_fleet_x4": ("scenarios/porto-centre-day.toml",
                                   ["--policy", "batch", "--set", "demand.orders=20000", "--set", "fleet.scale=4"]),
+    "porto_centre_5k_half_fleet": ("scenarios/porto-centre-day.toml", ["--set", "fleet.scale=0.5"]),
+    "porto_centre_5k_half_fleet_room_factor_2": ("scenarios/porto-centre-day.toml",
+                                                 ["--set", "fleet.scale=0.5", "--set", "policy.room_factor=2"]),
     "porto_metro_50k": ("scenarios/porto-metro-day.toml", []),
 }
 PAIRED = ("porto_centre_5k_batch", "porto_centre_20k_fleet_x4")

@@ -105,6 +105,16 @@ def _city(name: str) -> Callable[[dict[str, Any]], str]:
     return render
 
 
+def _overloaded(name: str) -> Callable[[dict[str, Any]], str]:
+    def render(r: dict[str, Any]) -> str:
+        d = r["city"][name]
+        k = d["kpis"]
+        return (f"{d['wall_s']:.1f} s; {k['delivered']:,} of {k['orders']:,} orders delivered, "
+                f"{k['open_at_end']:,} still open at the end; of those delivered {k['on_time_rate']:.1%} on time, "
+                f"click-to-door {k['click_to_door_mean_min']:.1f} min, {k['km_per_order']:.2f} km per order")
+    return render
+
+
 def _add_place(r: dict[str, Any]) -> str:
     c = r["city"]
     a, b, s = c["add_place_car_bike_foot"], c["add_place_bike"], c["add_place_car_bike_foot_shortest"]
@@ -274,6 +284,11 @@ ROWS: list[Row] = [
         measured=lambda r: _city("porto_centre_20k_fleet_x4")(r) + f"; {r['city']['time_20k_over_5k']:.1f} × the "
                            "5,000-order batch day's time (median of the ratios of "
                            f"{len(r['city'].get('time_20k_over_5k_pairs', [0]))} runs of the two in turn)"),
+    Row(figure="Porto day with half its couriers (`--set fleet.scale=0.5`, reoptimize): an overloaded what-if",
+        source="latest-city", measured=_overloaded("porto_centre_5k_half_fleet")),
+    Row(figure="the same with `--set policy.room_factor=2` (each decision sees at most twice what the couriers' "
+               "next trips hold)", source="latest-city",
+        measured=_overloaded("porto_centre_5k_half_fleet_room_factor_2")),
     Row(figure="Porto metro day (50,000 orders, 44 stores, 1,275 couriers)", source="latest-city",
         target="≤ 15 min, ≤ 2 GB, ≥ 95 % on time", measured=_city("porto_metro_50k")),
     Row(figure="adding a place to a store with 300 live places, Porto metro (car + bike + foot, exact fastest-path "

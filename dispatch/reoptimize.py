@@ -32,6 +32,14 @@ Model (one dark store, one decision):
   - `lateness`: every minute past an order's promise (`promise_by`), so the plan rides as few metres as it
     can while the promises hold (bundling holds orders back as long as promises allow).
   With `minute_cost_m=0` time is free: the plan minimises metres alone.
+- An order the plan leaves out (the couriers' next trips are full) costs a penalty above any route's cost plus
+  what its minutes would cost if it waited one more trip: served after a round trip (twice the mean ride from
+  the store to the problem's doors) and a direct ride. Without that second part the search kept out the orders
+  whose minutes cost most, the oldest and those already past their quote (a served order pays for its minutes,
+  a left-out one did not), so under overload the newest went first and the oldest waited to the end of the day.
+- `room_factor` (off by default): only the most urgent deliveries, up to that many times what the couriers' next
+  trips could hold, are in the problem (the others are unassigned for want of room): faster decisions on a
+  backlog, at the cost of the search's choice of which orders to bundle.
 
 A trip starts now (is committed) when its courier carries nothing and must set off by `now + tick_s`; every
 other trip is tentative and re-planned at the next decision. With an iteration limit alone (and a seed) the
@@ -60,7 +68,14 @@ from dispatch.state import (
 from routing.errors import InvalidProblemError
 from routing.problem import UNREACHABLE, Job, Plan, Problem, Route, Stop, TimeWindow, Vehicle, Visit
 from routing.solvers.auto import BACKEND_NAMES, get_backend
-from routing.solvers.base import SolveParams, SolveResult, run_backend
+from routing.solvers.base import (
+    BIG_PENALTY,
+    DROPPED_FOR_COST,
+    NO_FEASIBLE_ROUTE,
+    SolveParams,
+    SolveResult,
+    run_backend,
+)
 from routing.solvers.ortools import OrToolsBackend
 
 RETURNS_SKILL = "store_return"
@@ -73,6 +88,8 @@ DEFAULT_QUOTE_MINUTE_COST_M = 1000
 1000, the one whose fitted quotes left the least slack on the Ostankino day's seeds 11-30 (not scored)."""
 DEFAULT_MINUTE_COST_M = 100
 """Metres of riding one minute of click-to-door is worth by default (tuned on the Ostankino day, seeds 11-15)."""
+DEFAULT_ROOM_FACTOR = 0
+"""Deliveries a decision considers per place on the couriers' next trips (see `ReoptimizeOptions`)."""
 _ORDER = "o:"
 _COURIER = "c:"
 
@@ -85,6 +102,10 @@ class ReoptimizeOptions:
     how many metres of riding one such minute is worth (0: minutes are free, the plan minimises metres).
     `warm_start`: the search starts from the previous decision's tentative plan (`DispatchState.plan`) with the
     new orders inserted, instead of from nothing.
+    `room_factor`: the search sees at most this many times the deliveries the couriers' next trips could hold
+    (the most urgent, see `build_problem`; 0, the default: every open order). A store whose orders pile up far
+    past its couriers then costs each decision a bounded search instead of one growing with the backlog, but the
+    search no longer picks which orders to bundle from the whole backlog (fewer orders delivered).
     `ortools_gls_share` is the share of the time budget the `hybrid` backend spends in OR-Tools' guided local
     search before the compiled string-removal search takes over (1.0: guided local search alone).
     """
@@ -97,6 +118,7 @@ class ReoptimizeOptions:
     quote_minute_cost_m: int = DEFAULT_QUOTE_MINUTE_COST_M
     backend: str = "sisr"
     warm_start: bool = True
+    room_factor: int = DEFAULT_ROOM_FACTOR
     ortools_gls_share: float = 0.3
 
     def __post_init__(self) -> None:
@@ -119,6 +141,8 @@ class ReoptimizeOptions:
             raise InvalidDispatchError("backend", f"must be one of {list(BACKEND_NAMES)}, got {self.backend!r}")
         if not 0 < self.ortools_gls_share <= 1:
             raise InvalidDispatchError("ortools_gls_share", f"must be in (0, 1], got {self.ortools_gls_share}")
+        if isinstance(self.room_factor, bool) or not isinstance(self.room_factor, int) or self.room_factor < 0:
+            raise InvalidDispatchError("room_factor", f"must be an integer >= 0, got {self.room_factor!r}")
         if not isinstance(self.warm_start, bool):
             raise InvalidDispatchError("warm_start", f"must be true or false, got {self.warm_start!r}")
         if self.backend == "pyvrp" and self.minute_cost_m:
@@ -143,6 +167,8 @@ class DispatchProblem:
     order_ids: tuple[str, ...]
     couriers: tuple[Courier, ...]
     free: Mapping[str, FreePoint]
+    left_out: tuple[str, ...] = ()
+    """Open orders not in the problem (`ReoptimizeOptions.room_factor`): unassigned for want of room."""
 
 
 def _matrices(state: DispatchState, locations: list[int], profiles: set[str], open_end: bool
@@ -169,9 +195,48 @@ def _approach_cost(state: DispatchState, courier: Courier, fp: FreePoint) -> int
     return COST_PER_METRE * state.travel.distance(courier.profile, fp.location, state.store_location)
 
 
+def _deferred_cost(at: int, *, wait_from: int | None, wait_cost: int, deadline: int | None,
+                   lateness_cost: int) -> int:
+    """The time cost of an order served at `at` (the objective's minutes, as the search prices them)."""
+    cost = wait_cost * max(0, at - wait_from) if wait_from is not None else 0
+    if deadline is not None:
+        cost += lateness_cost * max(0, at - deadline)
+    return cost
+
+
+def _time_costs(order: DispatchOrder, options: ReoptimizeOptions) -> tuple[int | None, int, int | None, int]:
+    """An order's (wait_from, wait_cost, deadline, lateness_cost) under the options' objective."""
+    minute = options.minute_cost_m
+    if order.is_return or (minute == 0 and not options.keeps_quotes):
+        return None, 0, None, 0
+    if options.objective == "click_to_door":
+        keep = options.keeps_quotes and order.quoted_by is not None
+        return (order.placed_at if minute else None, minute, order.quoted_by if keep else None,
+                options.quote_minute_cost_m if keep else 0)
+    return None, 0, order.promise_by, minute
+
+
+def _room(capacity: tuple[int, ...], loads: list[tuple[int, ...]]) -> int:
+    """How many of `loads` (smallest first) one trip of `capacity` holds."""
+    left = list(capacity)
+    count = 0
+    for load in loads:
+        if any(a > c for a, c in zip(load, left, strict=True)):
+            break
+        left = [c - a for a, c in zip(load, left, strict=True)]
+        count += 1
+    return count
+
+
 def build_problem(state: DispatchState, options: ReoptimizeOptions) -> DispatchProblem | None:
-    """The routing problem of the open orders and the couriers on shift (None when either is missing)."""
-    orders = state.open_orders
+    """The routing problem of the open orders and the couriers on shift (None when either is missing).
+
+    An order left out of the plan costs what serving it one round trip later would (plus a penalty above any
+    route's cost), so when the couriers cannot take every order the search leaves out those whose minutes cost
+    least if they wait, not the oldest. With `room_factor`, only the most urgent deliveries up to
+    that many times what the couriers' next trips could hold are in the problem: the tentative plan's first,
+    then by the ETA quoted (else the promise), then by placement; the others are `left_out`.
+    """
     store = state.store_location
     free = {c.id: state.free_point(c) for c in state.active_couriers}
     starts: list[tuple[Courier, int]] = []
@@ -180,8 +245,10 @@ def build_problem(state: DispatchState, options: ReoptimizeOptions) -> DispatchP
         at_store = fp.time + (state.travel.duration(c.profile, fp.location, store) if c.free_floating else 0)
         if at_store < c.shift_end:
             starts.append((c, at_store))
-    if not orders or not starts:
+    if not state.open_orders or not starts:
         return None
+    profiles = {c.profile for c, _ in starts}
+    orders, left_out = _chosen(state, starts, options.room_factor)
     locations = [store]
     compact = {store: 0}
     for o in orders:
@@ -190,26 +257,24 @@ def build_problem(state: DispatchState, options: ReoptimizeOptions) -> DispatchP
             locations.append(o.location)
     open_end = any(c.free_floating for c, _ in starts)
     anywhere = len(locations)
-    durations, distances = _matrices(state, locations, {c.profile for c, _ in starts}, open_end)
+    durations, distances = _matrices(state, locations, profiles, open_end)
     has_returns = any(o.is_return for o in orders)
-    minute = options.minute_cost_m
-    by_placement = options.objective == "click_to_door"
+    rides = {o.id: min(state.travel.duration(p, store, o.location) for p in profiles) for o in orders}
+    round_trip = 2 * sum(rides.values()) // len(rides)
     jobs = []
     for o in orders:
         windows = (TimeWindow(start=o.ready_at, end=o.promise_by),) if o.is_return else ()
-        delivery = not o.is_return
-        wait = delivery and by_placement and minute > 0
-        if by_placement:
-            keep = delivery and options.keeps_quotes and o.quoted_by is not None
-            deadline, late = (o.quoted_by, options.quote_minute_cost_m) if keep else (None, 0)
-        else:
-            deadline, late = (o.promise_by, minute) if delivery and minute > 0 else (None, 0)
+        wait_from, wait_cost, deadline, late = _time_costs(o, options)
+        penalty = None
+        if wait_cost or late:  # left out: the penalty plus its minutes if served one round trip later
+            penalty = BIG_PENALTY + _deferred_cost(max(state.now + state.tick_s, o.ready_at) + round_trip + rides[o.id],
+                                                   wait_from=wait_from, wait_cost=wait_cost, deadline=deadline,
+                                                   lateness_cost=late)
         jobs.append(Job(id=_ORDER + o.id, stop=Stop(location=compact[o.location], service=o.service_s,
                                                      time_windows=windows),
                         delivery=o.load_vector, release=0 if o.is_return else o.ready_at,
-                        wait_from=o.placed_at if wait else None, wait_cost=minute if wait else 0,
-                        deadline=deadline, lateness_cost=late,
-                        skills=frozenset({RETURNS_SKILL}) if o.is_return else frozenset()))
+                        wait_from=wait_from, wait_cost=wait_cost, deadline=deadline, lateness_cost=late,
+                        penalty=penalty, skills=frozenset({RETURNS_SKILL}) if o.is_return else frozenset()))
     vehicles = []
     for c, at_store in starts:
         skills = frozenset({RETURNS_SKILL}) if has_returns and not c.free_floating else frozenset()
@@ -220,7 +285,26 @@ def build_problem(state: DispatchState, options: ReoptimizeOptions) -> DispatchP
                       distance_cost=COST_PER_METRE,
                       initial=_previous_plan(state, orders, starts) if options.warm_start else None)
     return DispatchProblem(problem=problem, order_ids=tuple(o.id for o in orders),
-                           couriers=tuple(c for c, _ in starts), free=free)
+                           couriers=tuple(c for c, _ in starts), free=free, left_out=left_out)
+
+
+def _chosen(state: DispatchState, starts: list[tuple[Courier, int]], room_factor: int
+            ) -> tuple[tuple[DispatchOrder, ...], tuple[str, ...]]:
+    """The open orders in the problem and the ids of those left out (see `build_problem`)."""
+    orders = state.open_orders
+    if not room_factor:
+        return orders, ()
+    deliveries = [o for o in orders if not o.is_return]
+    loads = sorted((o.load_vector for o in deliveries), key=sum)
+    limit = room_factor * sum(_room(c.capacity_vector, loads) for c, _ in starts)
+    if len(deliveries) <= limit:
+        return orders, ()
+    planned = {oid for trip in state.plan.values() for oid in trip} if state.plan else set()
+    ranked = sorted(deliveries, key=lambda o: (o.id not in planned, o.quoted_by if o.quoted_by is not None
+                                               else o.promise_by, o.placed_at, o.id))
+    keep = {o.id for o in ranked[:limit]}
+    return (tuple(o for o in orders if o.is_return or o.id in keep),
+            tuple(o.id for o in deliveries if o.id not in keep))
 
 
 def _previous_plan(state: DispatchState, orders: tuple[DispatchOrder, ...],
@@ -261,8 +345,11 @@ def decisions_from(state: DispatchState, built: DispatchProblem, result: SolveRe
                                approach_from=fp.location if courier.free_floating else None)
         starts_now = not courier.carrying and trip.dispatch_at <= state.now + state.tick_s
         (trips if starts_now else tentative).append(trip)
-    unassigned = tuple(UnassignedOrder(order_id=built.order_ids[u.index], reason=u.reason)
+    # an order left out costs BIG_PENALTY plus its deferred minutes: out for want of room, not for its cost
+    unassigned = tuple(UnassignedOrder(order_id=built.order_ids[u.index],
+                                       reason=NO_FEASIBLE_ROUTE if u.reason == DROPPED_FOR_COST else u.reason)
                        for u in result.plan.unassigned if u.kind == "job")
+    unassigned += tuple(UnassignedOrder(order_id=oid, reason=NO_FEASIBLE_ROUTE) for oid in built.left_out)
     return Decisions(now=state.now, policy=policy, trips=tuple(trips), tentative=tuple(tentative),
                      carried=tuple(t for t in (fp.carried for fp in built.free.values()) if t is not None),
                      unassigned=unassigned, backend=result.backend)

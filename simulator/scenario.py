@@ -16,7 +16,13 @@ from typing import Any, Literal, get_args
 
 from dispatch.model import DAY_S, parse_clock
 from dispatch.promise import PromiseOptions
-from dispatch.reoptimize import DEFAULT_MINUTE_COST_M, DEFAULT_QUOTE_MINUTE_COST_M, OBJECTIVES, Objective
+from dispatch.reoptimize import (
+    DEFAULT_MINUTE_COST_M,
+    DEFAULT_QUOTE_MINUTE_COST_M,
+    DEFAULT_ROOM_FACTOR,
+    OBJECTIVES,
+    Objective,
+)
 from simulator.errors import ScenarioError
 
 PolicyName = Literal["greedy", "batch", "reoptimize"]
@@ -63,7 +69,7 @@ class Clock:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Policy:
     """The dispatch policy and its knobs (`batch`: max_orders, hold_s, radius_s; `reoptimize`: iterations,
-    objective, minute_cost_m, quote_minute_cost_m, backend, warm_start: see
+    objective, minute_cost_m, quote_minute_cost_m, backend, warm_start, room_factor: see
     `dispatch.reoptimize.ReoptimizeOptions`)."""
 
     name: PolicyName = "batch"
@@ -76,6 +82,7 @@ class Policy:
     quote_minute_cost_m: int = DEFAULT_QUOTE_MINUTE_COST_M
     backend: DispatchBackend = "sisr"
     warm_start: bool = True
+    room_factor: int = DEFAULT_ROOM_FACTOR
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -323,7 +330,7 @@ def spread_count(fleet: tuple[FleetGroup, ...], groups: list[int], total: int) -
 INT_SETTINGS: dict[str, tuple[int, int]] = {
     "policy.max_orders": (1, MAX_COUNT), "policy.hold_s": (0, MAX_SECONDS), "policy.radius_s": (0, MAX_SECONDS),
     "policy.iterations": (1, MAX_COUNT), "policy.minute_cost_m": (0, int(MAX_METRES)),
-    "policy.quote_minute_cost_m": (0, int(MAX_METRES)),
+    "policy.quote_minute_cost_m": (0, int(MAX_METRES)), "policy.room_factor": (0, MAX_COUNT),
     "allocation.max_detour_s": (0, MAX_SECONDS), "demand.orders": (0, MAX_COUNT),
     "seed": (0, MAX_INT), "clock.decision_latency_s": (0, MAX_SECONDS), "fleet.<profile>": (0, MAX_COUNT),
 }

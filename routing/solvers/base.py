@@ -13,6 +13,10 @@ from routing.problem import UNREACHABLE, Job, Plan, Problem, Route, Shipment, Un
 
 BIG_PENALTY = 10**12
 """What leaving a required job unassigned costs inside a solver: more than any route could."""
+NO_FEASIBLE_ROUTE = "no_feasible_route"
+"""Why a required job (no `penalty`) is unassigned: no route could take it."""
+DROPPED_FOR_COST = "dropped_for_cost"
+"""Why an optional job (with a `penalty`) is unassigned: serving it would cost more than its penalty."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -273,7 +277,7 @@ def _restore(problem: Problem, red: _Reduction, plan: Plan) -> Plan:
 
 
 def _drop_reason(item: Job | Shipment) -> str:
-    return "no_feasible_route" if item.penalty is None else "dropped_for_cost"
+    return NO_FEASIBLE_ROUTE if item.penalty is None else DROPPED_FOR_COST
 
 
 def repair(problem: Problem, plan: Plan) -> Plan:

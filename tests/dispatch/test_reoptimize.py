@@ -235,3 +235,45 @@ def test_returns_dropped_at_a_pickup_point_end_at_the_store() -> None:
         assert trip.end_at >= trip.etas[trip.order_ids.index(rid)] + back
     (first, *_) = GreedyPolicy().decide(s).trips
     assert first.order_ids == ("r1",) and first.ends_at_store and first.end_at == first.etas[0] + back
+
+
+def test_with_too_little_room_the_order_past_its_quote_goes_before_the_newest() -> None:
+    """One place on one trip: the old order that would break its quote is served, not the new one with time left."""
+    old = replace(order("old", 2, placed_at=0, promise_by=4000), quoted_by=700)
+    new = replace(order("new", 2, placed_at=600, promise_by=4000), quoted_by=3000)
+    s = state([old, new], [courier("a", capacity=1)], now=600)
+    d = reoptimize(s, FAST)
+    assert [t.order_ids for t in d.all_trips] == [("old",)]
+    assert d.unassigned_reasons == {"new": "no_feasible_route"}
+
+
+def test_room_factor_bounds_the_orders_a_decision_considers() -> None:
+    """With a backlog far past the couriers' room, the problem holds room_factor x room, the most urgent first."""
+    orders = [replace(order(f"o{i}", 1 + i % 6, placed_at=10 * i, promise_by=4000), quoted_by=900 + 60 * i)
+              for i in range(12)]
+    s = state(orders, [courier("a", capacity=2), courier("b", capacity=1)], now=600)
+    options = replace(FAST, room_factor=2)
+    built = build_problem(s, options)
+    assert built is not None and len(built.problem.jobs) == 6
+    assert set(built.order_ids) == {f"o{i}" for i in range(6)}
+    assert set(built.left_out) == {f"o{i}" for i in range(6, 12)}
+    d = reoptimize(s, options)
+    assert accounted(s, d) and {d.unassigned_reasons[f"o{i}"] for i in range(6, 12)} == {"no_feasible_route"}
+    every = build_problem(s, replace(FAST, room_factor=0))
+    assert every is not None and len(every.problem.jobs) == 12 and every.left_out == ()
+
+
+def test_room_factor_keeps_the_tentative_plan_in_view() -> None:
+    """Orders of the previous decision's tentative plan stay in the problem however the others rank."""
+    orders = [replace(order(f"o{i}", 1 + i % 6, placed_at=10 * i, promise_by=4000), quoted_by=900 + 60 * i)
+              for i in range(8)]
+    s = state(orders, [courier("a", capacity=1)], now=600, plan={"a": ("o7",)})
+    built = build_problem(s, replace(FAST, room_factor=2))
+    assert built is not None and set(built.order_ids) == {"o7", "o0"}
+
+
+def test_room_factor_must_be_a_whole_number() -> None:
+    """A negative or fractional room_factor is refused, naming the field."""
+    for bad in (-1, 1.5, True):
+        with pytest.raises(InvalidDispatchError, match="room_factor"):
+            ReoptimizeOptions(room_factor=bad)  # type: ignore[arg-type]

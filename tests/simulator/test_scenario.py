@@ -32,6 +32,7 @@ def test_settings(scenario: Scenario) -> None:
                           "policy.warm_start", "false")
     assert (tuned.policy.objective, tuned.policy.backend, tuned.policy.warm_start) == ("lateness", "hybrid", False)
     assert apply_setting(sc, "policy.minute_cost_m", "75").policy.minute_cost_m == 75
+    assert apply_setting(sc, "policy.room_factor", "0").policy.room_factor == 0
     assert apply_setting(sc, "seed", "9").seed == 9
     assert apply_setting(sc, "fleet.scale", "2").couriers == 2 * sc.couriers
     assert sc.allocation.rank == "eta" and apply_setting(sc, "allocation.rank", "nearest").allocation.rank == "nearest"
@@ -40,6 +41,7 @@ def test_settings(scenario: Scenario) -> None:
                        ("policy.nope", "1"), ("allocation.rank", "random"), ("fleet.bike", str(10**23)),
                        ("fleet.scale", "1e300"), ("policy.hold_s", str(2**63)), ("seed", str(2**64)),
                        ("demand.orders", str(10**12)), ("policy.max_orders", "0"), ("policy.objective", "speed"),
-                       ("policy.backend", "pyvrp"), ("policy.warm_start", "yes"), ("policy.minute_cost_m", "-5")):
+                       ("policy.backend", "pyvrp"), ("policy.warm_start", "yes"), ("policy.minute_cost_m", "-5"),
+                       ("policy.room_factor", "-1")):
         with pytest.raises(ScenarioError, match=f"--set {key}"):
             apply_setting(sc, key, value)
