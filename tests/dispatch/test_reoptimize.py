@@ -248,19 +248,24 @@ def test_with_too_little_room_the_order_past_its_quote_goes_before_the_newest() 
 
 
 def test_room_factor_bounds_the_orders_a_decision_considers() -> None:
-    """With a backlog far past the couriers' room, the problem holds room_factor x room, the most urgent first."""
-    orders = [replace(order(f"o{i}", 1 + i % 6, placed_at=10 * i, promise_by=4000), quoted_by=900 + 60 * i)
-              for i in range(12)]
-    s = state(orders, [courier("a", capacity=2), courier("b", capacity=1)], now=600)
+    """With a backlog past the couriers' room, the problem holds room_factor x room: first the orders that would
+    miss their quote after one more round trip, then the nearest; the rest are unassigned for want of room."""
+    urgent = [replace(order(f"u{i}", 6, placed_at=10 * i, promise_by=4000), quoted_by=1500) for i in range(2)]
+    doors = (7, 1, 5, 6, 7, 5, 1, 4, 6, 6)  # rides 50, 250, 500, 750 s; 4 is 250 s out, as 1
+    rest = [replace(order(f"r{i}", door, placed_at=100 + i, promise_by=9000), quoted_by=6000)
+            for i, door in enumerate(doors)]
+    s = state(urgent + rest, [courier("a", capacity=2), courier("b", capacity=1)], now=600)
     options = replace(FAST, room_factor=2)
     built = build_problem(s, options)
     assert built is not None and len(built.problem.jobs) == 6
-    assert set(built.order_ids) == {f"o{i}" for i in range(6)}
-    assert set(built.left_out) == {f"o{i}" for i in range(6, 12)}
+    assert set(built.order_ids) == {"u0", "u1", "r0", "r4", "r1", "r6"}
+    assert set(built.left_out) == {"r2", "r3", "r5", "r7", "r8", "r9"}
     d = reoptimize(s, options)
-    assert accounted(s, d) and {d.unassigned_reasons[f"o{i}"] for i in range(6, 12)} == {"no_feasible_route"}
+    assert accounted(s, d) and {d.unassigned_reasons[oid] for oid in built.left_out} == {"no_feasible_route"}
     every = build_problem(s, replace(FAST, room_factor=0))
     assert every is not None and len(every.problem.jobs) == 12 and every.left_out == ()
+    default = build_problem(s, FAST)  # off by default
+    assert default is not None and default.order_ids == every.order_ids and default.left_out == ()
 
 
 def test_room_factor_keeps_the_tentative_plan_in_view() -> None:
@@ -277,3 +282,11 @@ def test_room_factor_must_be_a_whole_number() -> None:
     for bad in (-1, 1.5, True):
         with pytest.raises(InvalidDispatchError, match="room_factor"):
             ReoptimizeOptions(room_factor=bad)  # type: ignore[arg-type]
+
+
+def test_room_factor_with_no_room_still_accounts_for_every_order() -> None:
+    """When no courier can hold even the smallest order, every order is still unassigned with a reason."""
+    s = state([order(f"o{i}", 1 + i % 6, load=3) for i in range(5)], [courier("a", capacity=2)], now=60)
+    d = reoptimize(s, replace(FAST, room_factor=2))
+    assert accounted(s, d) and d.all_trips == ()
+    assert set(d.unassigned_reasons.values()) <= {"no_feasible_route", "over_capacity"}
