@@ -89,7 +89,7 @@ DEFAULT_QUOTE_MINUTE_COST_M = 1000
 DEFAULT_MINUTE_COST_M = 100
 """Metres of riding one minute of click-to-door is worth by default (tuned on the Ostankino day, seeds 11-15)."""
 DEFAULT_ROOM_FACTOR = 0
-"""Deliveries a decision considers per place on the couriers' next trips (see `ReoptimizeOptions`)."""
+"""Deliveries a decision considers per place on the couriers' next trips (0: all; see `ReoptimizeOptions`)."""
 _ORDER = "o:"
 _COURIER = "c:"
 
@@ -233,10 +233,10 @@ def build_problem(state: DispatchState, options: ReoptimizeOptions) -> DispatchP
 
     An order left out of the plan costs what serving it one round trip later would (plus a penalty above any
     route's cost), so when the couriers cannot take every order the search leaves out those whose minutes cost
-    least if they wait, not the oldest. With `room_factor`, only the most urgent deliveries up to
-    that many times what the couriers' next trips could hold are in the problem: the tentative plan's first, then
-    those that would miss their quoted ETA (else their promise) if they waited a round trip to their door, then
-    the nearest (bundles of near doors serve the most orders per courier hour); the others are `left_out`.
+    least if they wait, not the oldest. With `room_factor`, only the most urgent deliveries up to that many times
+    what the couriers' next trips could hold are in the problem: the tentative plan's first, then those that would
+    miss their quoted ETA (else their promise) if they waited a round trip to their door, then the nearest
+    (bundles of near doors serve the most orders per courier hour); the others are `left_out`.
     """
     store = state.store_location
     free = {c.id: state.free_point(c) for c in state.active_couriers}
