@@ -193,8 +193,8 @@ class Policy(_Table):
     warm_start: Annotated[bool, Strict()] = Field(True, description="`reoptimize`: each decision starts from the "
                                                   "previous one's plan with the new orders inserted")
     room_factor: Count = Field(DEFAULT_ROOM_FACTOR, description="`reoptimize`: a decision considers at most "
-                                    "this many times the deliveries the couriers' next trips could hold, the most "
-                                    "urgent (0, the default: every open order)")
+                               "this many times the deliveries the couriers' next trips could hold, the most "
+                               "urgent (0, the default: every open order)")
 
 
 class Allocation(_Table):

@@ -70,7 +70,6 @@ from routing.problem import UNREACHABLE, Job, Plan, Problem, Route, Stop, TimeWi
 from routing.solvers.auto import BACKEND_NAMES, get_backend
 from routing.solvers.base import (
     BIG_PENALTY,
-    DROPPED_FOR_COST,
     NO_FEASIBLE_ROUTE,
     SolveParams,
     SolveResult,
@@ -249,7 +248,8 @@ def build_problem(state: DispatchState, options: ReoptimizeOptions) -> DispatchP
     if not state.open_orders or not starts:
         return None
     profiles = {c.profile for c, _ in starts}
-    orders, left_out = _chosen(state, starts, options.room_factor)
+    rides = {o.id: min(state.travel.duration(p, store, o.location) for p in profiles) for o in state.open_orders}
+    orders, left_out = _chosen(state, starts, rides, options.room_factor)
     locations = [store]
     compact = {store: 0}
     for o in orders:
@@ -260,8 +260,7 @@ def build_problem(state: DispatchState, options: ReoptimizeOptions) -> DispatchP
     anywhere = len(locations)
     durations, distances = _matrices(state, locations, profiles, open_end)
     has_returns = any(o.is_return for o in orders)
-    rides = {o.id: min(state.travel.duration(p, store, o.location) for p in profiles) for o in orders}
-    round_trip = 2 * sum(rides.values()) // len(rides)
+    round_trip = 2 * sum(rides[o.id] for o in orders) // len(orders)
     jobs = []
     for o in orders:
         windows = (TimeWindow(start=o.ready_at, end=o.promise_by),) if o.is_return else ()
@@ -289,9 +288,10 @@ def build_problem(state: DispatchState, options: ReoptimizeOptions) -> DispatchP
                            couriers=tuple(c for c, _ in starts), free=free, left_out=left_out)
 
 
-def _chosen(state: DispatchState, starts: list[tuple[Courier, int]], room_factor: int
+def _chosen(state: DispatchState, starts: list[tuple[Courier, int]], rides: Mapping[str, int], room_factor: int
             ) -> tuple[tuple[DispatchOrder, ...], tuple[str, ...]]:
-    """The open orders in the problem and the ids of those left out (see `build_problem`)."""
+    """The open orders in the problem and the ids of those left out (see `build_problem`); `rides`: seconds from
+    the store to each open order's door."""
     orders = state.open_orders
     if not room_factor:
         return orders, ()
@@ -301,9 +301,6 @@ def _chosen(state: DispatchState, starts: list[tuple[Courier, int]], room_factor
     if len(deliveries) <= limit:
         return orders, ()
     planned = {oid for trip in state.plan.values() for oid in trip} if state.plan else set()
-    profiles = {c.profile for c, _ in starts}
-    rides = {o.id: min(state.travel.duration(p, state.store_location, o.location) for p in profiles)
-             for o in deliveries}
 
     def rank(o: DispatchOrder) -> tuple[bool, bool, int, int, str]:
         due = o.quoted_by if o.quoted_by is not None else o.promise_by
@@ -354,9 +351,7 @@ def decisions_from(state: DispatchState, built: DispatchProblem, result: SolveRe
                                approach_from=fp.location if courier.free_floating else None)
         starts_now = not courier.carrying and trip.dispatch_at <= state.now + state.tick_s
         (trips if starts_now else tentative).append(trip)
-    # an order left out costs BIG_PENALTY plus its deferred minutes: out for want of room, not for its cost
-    unassigned = tuple(UnassignedOrder(order_id=built.order_ids[u.index],
-                                       reason=NO_FEASIBLE_ROUTE if u.reason == DROPPED_FOR_COST else u.reason)
+    unassigned = tuple(UnassignedOrder(order_id=built.order_ids[u.index], reason=u.reason)
                        for u in result.plan.unassigned if u.kind == "job")
     unassigned += tuple(UnassignedOrder(order_id=oid, reason=NO_FEASIBLE_ROUTE) for oid in built.left_out)
     return Decisions(now=state.now, policy=policy, trips=tuple(trips), tentative=tuple(tentative),

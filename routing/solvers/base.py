@@ -14,7 +14,7 @@ from routing.problem import UNREACHABLE, Job, Plan, Problem, Route, Shipment, Un
 BIG_PENALTY = 10**12
 """What leaving a required job unassigned costs inside a solver: more than any route could."""
 NO_FEASIBLE_ROUTE = "no_feasible_route"
-"""Why a required job (no `penalty`) is unassigned: no route could take it."""
+"""Why a required job (no `penalty`, or one of at least BIG_PENALTY) is unassigned: no route could take it."""
 DROPPED_FOR_COST = "dropped_for_cost"
 """Why an optional job (with a `penalty`) is unassigned: serving it would cost more than its penalty."""
 
@@ -277,7 +277,8 @@ def _restore(problem: Problem, red: _Reduction, plan: Plan) -> Plan:
 
 
 def _drop_reason(item: Job | Shipment) -> str:
-    return NO_FEASIBLE_ROUTE if item.penalty is None else DROPPED_FOR_COST
+    """A penalty of BIG_PENALTY or more still makes a job required: left out only where no route takes it."""
+    return NO_FEASIBLE_ROUTE if item.penalty is None or item.penalty >= BIG_PENALTY else DROPPED_FOR_COST
 
 
 def repair(problem: Problem, plan: Plan) -> Plan:

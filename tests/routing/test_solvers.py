@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -10,7 +11,7 @@ from routing.errors import InvalidProblemError
 from routing.evaluate import evaluate
 from routing.problem import UNREACHABLE, Break, Plan, Problem, Route, Shipment, Stop, TimeWindow, Vehicle, Visit
 from routing.solvers.auto import choose_backend, solve
-from routing.solvers.base import SolveParams, run_backend
+from routing.solvers.base import BIG_PENALTY, SolveParams, run_backend
 from routing.solvers.ortools import OrToolsBackend, OrToolsOptions, _OrToolsModel
 from tests.routing.lines import job, line_matrix, line_problem, random_cvrp, tw
 
@@ -57,6 +58,15 @@ def test_fleet_too_small_leaves_jobs_with_reason(backend: str) -> None:
     assert len(served(r.plan)) == 2
     assert [u.reason for u in r.plan.unassigned] == ["no_feasible_route"] * 2
     assert r.evaluation.feasible
+
+
+def test_a_penalty_of_at_least_big_penalty_keeps_a_job_required(backend: str) -> None:
+    """Jobs priced at BIG_PENALTY or more are left out only for want of room, so their reason is no_feasible_route."""
+    jobs = [replace(job(i, delivery=(1,)), penalty=BIG_PENALTY + 60 * i) for i in range(1, 5)]
+    p = line_problem(POSITIONS, jobs, [Vehicle(id="v", start=0, capacity=(2,))])
+    r = solve(p, FAST, backend=backend)
+    assert len(served(r.plan)) == 2
+    assert [u.reason for u in r.plan.unassigned] == ["no_feasible_route"] * 2
 
 
 def test_time_windows_are_met(backend: str) -> None:
