@@ -33,7 +33,13 @@ from api.schemas import JSON_SCHEMA_DIALECT, LOCATION_DOC, Id, LonLat, describe
 from dispatch.errors import DispatchError
 from dispatch.model import DAY_S, CompartmentSize, parse_clock
 from dispatch.promise import MAX_FACTOR, PromiseOptions
-from dispatch.reoptimize import DEFAULT_MINUTE_COST_M, DEFAULT_QUOTE_MINUTE_COST_M, DEFAULT_ROOM_FACTOR, Objective
+from dispatch.reoptimize import (
+    DEFAULT_CO2_COST_M_PER_KG,
+    DEFAULT_MINUTE_COST_M,
+    DEFAULT_QUOTE_MINUTE_COST_M,
+    DEFAULT_ROOM_FACTOR,
+    Objective,
+)
 from simulator import scenario as domain
 from simulator.errors import ScenarioError
 from simulator.scenario import (
@@ -195,6 +201,9 @@ class Policy(_Table):
     room_factor: Count = Field(DEFAULT_ROOM_FACTOR, description="`reoptimize`: a decision considers at most "
                                "this many times the deliveries the couriers' next trips could hold, the most "
                                "urgent (0, the default: every open order)")
+    co2_cost_m_per_kg: WholeMetres = Field(DEFAULT_CO2_COST_M_PER_KG, description="`reoptimize`: metres of riding "
+                                           "a kilogram of CO2 is worth, so a metre on a car counts more than on a "
+                                           "bike (0: a metre is a metre on every vehicle)")
 
 
 class Allocation(_Table):

@@ -7,12 +7,14 @@ the command line with the same scenario, policy and seed:
   KPIs) and the Porto centre day (`scenarios/porto-centre-day.toml`, its own seed) with each policy at its
   defaults; reoptimize must be at least as good as the better of batch and greedy on both click-to-door and km
   per order, at the same or better on-time rate, and run the Porto day in at most 10 minutes.
-- **tuning**: reoptimize's `minute_cost_m` on the Ostankino day over seeds 11-15, which are not scored. The rule
-  that set the default: the largest weight whose km per order stays at least 5 % below the better baseline's
-  on those seeds (more weight buys click-to-door with metres).
+- **tuning**: reoptimize's `minute_cost_m` and `co2_cost_m_per_kg` on the Ostankino day over seeds 11-15, which
+  are not scored, each moved with the other at its default. The rules that set the defaults: the largest minute
+  weight whose km per order stays at least 5 % below the better baseline's on those seeds (more weight buys
+  click-to-door with metres), and the smallest CO2 price whose CO2 per order is at least 5 % below the better
+  baseline's (a higher price buys CO2 with click-to-door: the car rides less).
 - **ablation** (Ostankino, seeds 1-5): what each part of the default adds, from the optimizer as it was (objective
   `lateness` at 1,000 m a minute, the `hybrid` backend, every decision from nothing) through the click-to-door
-  objective, the compiled search alone and the warm start to keeping quotes (the default).
+  objective, the compiled search alone, the warm start and keeping quotes to the CO2 price (the default).
 - **quotes**: for batch and reoptimize, the express quote model fitted with `lastmile calibrate-quotes` on
   training seeds (Ostankino 11-30, Porto 11-13; two rounds), pasted into the scenario and scored on the scored
   seeds: share of express quotes met, mean slack (quoted minus actual), and the calibration table by decile.
@@ -38,16 +40,22 @@ SCORED_SEEDS = (1, 2, 3, 4, 5)
 TUNING_SEEDS = (11, 12, 13, 14, 15)
 WEIGHTS = (50, 100, 200, 400)
 KM_MARGIN = 0.05
+PRICES = (0, 1000, 2000, 5000, 10000)
+CO2_MARGIN = 0.05
 POLICIES = ("greedy", "batch", "reoptimize")
 KPIS = ("click_to_door_mean_min", "km_per_order", "on_time_rate", "delivered", "express_quote_met_rate",
-        "express_quote_mean_min")
+        "express_quote_mean_min", "co2_g_per_order", "cost_per_order")
+NO_PRICE = "policy.co2_cost_m_per_kg=0"
 ABLATION: dict[str, list[str]] = {
     "lateness objective, hybrid, cold start (as it was)": ["policy.objective=lateness", "policy.minute_cost_m=1000",
-                                                           "policy.backend=hybrid", "policy.warm_start=false"],
-    "+ click_to_door objective": ["policy.backend=hybrid", "policy.warm_start=false", "policy.quote_minute_cost_m=0"],
-    "+ compiled search alone (sisr)": ["policy.warm_start=false", "policy.quote_minute_cost_m=0"],
-    "+ warm start": ["policy.quote_minute_cost_m=0"],
-    "+ keeping quotes (the default)": [],
+                                                           "policy.backend=hybrid", "policy.warm_start=false",
+                                                           NO_PRICE],
+    "+ click_to_door objective": ["policy.backend=hybrid", "policy.warm_start=false", "policy.quote_minute_cost_m=0",
+                                  NO_PRICE],
+    "+ compiled search alone (sisr)": ["policy.warm_start=false", "policy.quote_minute_cost_m=0", NO_PRICE],
+    "+ warm start": ["policy.quote_minute_cost_m=0", NO_PRICE],
+    "+ keeping quotes": [NO_PRICE],
+    "+ a CO2 price (the default)": [],
 }
 QUOTES: dict[str, tuple[str, tuple[int, ...], tuple[int | None, ...]]] = {
     "ostankino": (OSTANKINO, tuple(range(11, 31)), SCORED_SEEDS),
@@ -139,7 +147,7 @@ def quotes(jobs: int) -> dict[str, Any]:
 def _mean(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k in ("click_to_door_mean_min", "km_per_order", "on_time_rate", "express_quote_met_rate",
-              "express_quote_mean_min", "wall_s"):
+              "express_quote_mean_min", "co2_g_per_order", "cost_per_order", "wall_s"):
         values = [r[k] for r in runs if r[k] is not None]
         out[k] = round(statistics.fmean(values), 4) if values else None
     out["delivered"] = sum(r["delivered"] for r in runs)
@@ -151,7 +159,8 @@ def verdict(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
     r, others = rows["reoptimize"], [rows["batch"], rows["greedy"]]
     return {"click_to_door": r["click_to_door_mean_min"] <= min(o["click_to_door_mean_min"] for o in others),
             "km_per_order": r["km_per_order"] <= min(o["km_per_order"] for o in others),
-            "on_time": r["on_time_rate"] >= max(o["on_time_rate"] for o in others)}
+            "on_time": r["on_time_rate"] >= max(o["on_time_rate"] for o in others),
+            "co2_per_order": r["co2_g_per_order"] <= min(o["co2_g_per_order"] for o in others)}
 
 
 def run(results: dict[str, Any], jobs: int = 2) -> None:
@@ -167,6 +176,10 @@ def run(results: dict[str, Any], jobs: int = 2) -> None:
         for seed in TUNING_SEEDS:
             tasks[("tuning", "reoptimize", str(weight), seed)] = (OSTANKINO, "reoptimize", seed,
                                                                   [f"policy.minute_cost_m={weight}"])
+    for price in PRICES:
+        for seed in TUNING_SEEDS:
+            tasks[("tuning", "reoptimize", f"co2 {price}", seed)] = (OSTANKINO, "reoptimize", seed,
+                                                                     [f"policy.co2_cost_m_per_kg={price}"])
     for name, sets in ABLATION.items():
         if sets:
             for seed in SCORED_SEEDS:
@@ -185,6 +198,12 @@ def run(results: dict[str, Any], jobs: int = 2) -> None:
         tuning[f"reoptimize, minute_cost_m={weight}"] = _mean(runs("tuning", "reoptimize", str(weight), TUNING_SEEDS))
     best_km = min(tuning["batch"]["km_per_order"], tuning["greedy"]["km_per_order"])
     fits = [w for w in WEIGHTS if tuning[f"reoptimize, minute_cost_m={w}"]["km_per_order"] <= (1 - KM_MARGIN) * best_km]
+    for price in PRICES:
+        tuning[f"reoptimize, co2_cost_m_per_kg={price}"] = _mean(runs("tuning", "reoptimize", f"co2 {price}",
+                                                                      TUNING_SEEDS))
+    best_co2 = min(tuning["batch"]["co2_g_per_order"], tuning["greedy"]["co2_g_per_order"])
+    priced = [p for p in PRICES
+              if tuning[f"reoptimize, co2_cost_m_per_kg={p}"]["co2_g_per_order"] <= (1 - CO2_MARGIN) * best_co2]
     ablation = {name: (scored["reoptimize"] if not sets else _mean(runs("ablation", "reoptimize", name, SCORED_SEEDS)))
                 for name, sets in ABLATION.items()}
     results["policies"] = {
@@ -193,6 +212,7 @@ def run(results: dict[str, Any], jobs: int = 2) -> None:
         "porto_beats_both": verdict(porto),
         "porto_reoptimize_wall_s": porto["reoptimize"]["wall_s"],
         "tuned_minute_cost_m": max(fits) if fits else None,
+        "tuned_co2_cost_m_per_kg": min(priced) if priced else None,
         "tuning_seeds": list(TUNING_SEEDS),
         "ostankino": scored,
         "porto": porto,
@@ -205,15 +225,16 @@ def run(results: dict[str, Any], jobs: int = 2) -> None:
 
 def markdown(r: dict[str, Any]) -> list[str]:
     columns = ("click_to_door_mean_min", "km_per_order", "on_time_rate", "express_quote_met_rate",
-               "express_quote_mean_min", "wall_s")
-    head = "| policy | click-to-door min | km / order | on time | express quote met | quoted lead min | wall s |"
+               "express_quote_mean_min", "co2_g_per_order", "cost_per_order", "wall_s")
+    head = ("| policy | click-to-door min | km / order | on time | express quote met | quoted lead min | g CO2 / order "
+            "| cost / order | wall s |")
     lines = ["## policies: greedy, batch, reoptimize on whole days", ""]
     for key, title in (("ostankino", f"Ostankino day, mean of seeds {r['ostankino_seeds']}"),
                        ("porto", "Porto centre day (5,000 orders), the scenario's seed"),
-                       ("tuning", f"tuning reoptimize's minute_cost_m, Ostankino seeds {r['tuning_seeds']} (not "
-                                  "scored)"),
+                       ("tuning", f"tuning reoptimize's minute_cost_m and co2_cost_m_per_kg, Ostankino seeds "
+                                  f"{r['tuning_seeds']} (not scored)"),
                        ("ablation", f"ablation of reoptimize, Ostankino seeds {r['ostankino_seeds']}")):
-        lines += [f"{title}:", "", head, "|---|---|---|---|---|---|---|"]
+        lines += [f"{title}:", "", head, "|---" * len(columns) + "|---|"]
         lines += [f"| {name} | " + " | ".join(str(row.get(c)) for c in columns) + " |" for name, row in r[key].items()]
         lines.append("")
     lines += ["express quotes: a model fitted on some seeds (`lastmile calibrate-quotes`), scored on others:", "",
@@ -228,7 +249,8 @@ def markdown(r: dict[str, Any]) -> list[str]:
     lines.append("")
     lines += ["| figure | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in r.items()
-              if k in ("ostankino_beats_both", "porto_beats_both", "porto_reoptimize_wall_s", "tuned_minute_cost_m")]
+              if k in ("ostankino_beats_both", "porto_beats_both", "porto_reoptimize_wall_s", "tuned_minute_cost_m",
+                       "tuned_co2_cost_m_per_kg")]
     lines.append("")
     return lines
 

@@ -31,7 +31,10 @@ Model (one dark store, one decision):
     models them, OR-Tools does not); or
   - `lateness`: every minute past an order's promise (`promise_by`), so the plan rides as few metres as it
     can while the promises hold (bundling holds orders back as long as promises allow).
-  With `minute_cost_m=0` time is free: the plan minimises metres alone.
+  With `minute_cost_m=0` time is free: the plan minimises metres alone. `co2_cost_m_per_kg` adds what a
+  kilogram of CO2 costs, in metres of riding: a metre ridden by a profile emitting g grams per km then counts as
+  1 + g × price / 10^6 metres (a car at 180 g/km and a price of 10,000: 2.8), so a faster car only takes an
+  order when the minutes it saves pay for its emissions (0: a metre is a metre on every vehicle).
 - An order the plan leaves out (the couriers' next trips are full) costs a penalty above any route's cost plus
   what its minutes would cost if it waited one more trip: served after a round trip (twice the mean ride from
   the store to the problem's doors) and a direct ride. Without that second part the search kept out the orders
@@ -89,6 +92,9 @@ DEFAULT_MINUTE_COST_M = 100
 """Metres of riding one minute of click-to-door is worth by default (tuned on the Ostankino day, seeds 11-15)."""
 DEFAULT_ROOM_FACTOR = 0
 """Deliveries a decision considers per place on the couriers' next trips (0: all; see `ReoptimizeOptions`)."""
+DEFAULT_CO2_COST_M_PER_KG = 1000
+"""Metres of riding a kilogram of CO2 is worth by default: of 0, 1,000, 2,000, 5,000 and 10,000, the smallest whose CO2
+per order is at least 5 % below the better of batch and greedy on the Ostankino day's seeds 11-15 (not scored)."""
 _ORDER = "o:"
 _COURIER = "c:"
 
@@ -105,6 +111,8 @@ class ReoptimizeOptions:
     (the most urgent, see `build_problem`; 0, the default: every open order). A store whose orders pile up far
     past its couriers then costs each decision a bounded search instead of one growing with the backlog, but the
     search no longer picks which orders to bundle from the whole backlog (fewer orders delivered).
+    `co2_cost_m_per_kg`: metres of riding a kilogram of CO2 is worth (the state's `co2_g_per_km` per profile),
+    so a metre on a car costs more than on a bike (0: a metre is a metre on every vehicle).
     `ortools_gls_share` is the share of the time budget the `hybrid` backend spends in OR-Tools' guided local
     search before the compiled string-removal search takes over (1.0: guided local search alone).
     """
@@ -118,6 +126,7 @@ class ReoptimizeOptions:
     backend: str = "sisr"
     warm_start: bool = True
     room_factor: int = DEFAULT_ROOM_FACTOR
+    co2_cost_m_per_kg: int = DEFAULT_CO2_COST_M_PER_KG
     ortools_gls_share: float = 0.3
 
     def __post_init__(self) -> None:
@@ -129,7 +138,7 @@ class ReoptimizeOptions:
             raise InvalidDispatchError("time_limit_s", "give a time limit, an iteration limit or both")
         if self.objective not in OBJECTIVES:
             raise InvalidDispatchError("objective", f"must be one of {list(OBJECTIVES)}, got {self.objective!r}")
-        for name in ("minute_cost_m", "quote_minute_cost_m"):
+        for name in ("minute_cost_m", "quote_minute_cost_m", "co2_cost_m_per_kg"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise InvalidDispatchError(name, f"must be an integer >= 0, got {value!r}")
@@ -170,13 +179,23 @@ class DispatchProblem:
     """Open orders not in the problem (`ReoptimizeOptions.room_factor`): unassigned for want of room."""
 
 
-def _matrices(state: DispatchState, locations: list[int], profiles: set[str], open_end: bool
-              ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def _metre_weight(state: DispatchState, profile: str, options: ReoptimizeOptions) -> float:
+    """What a metre ridden on `profile` counts in the objective, in metres: 1 plus its CO2 at the options' price."""
+    return 1.0 + state.co2_g_per_km[profile] * options.co2_cost_m_per_kg / 1e6
+
+
+def _matrices(state: DispatchState, locations: list[int], profiles: set[str], open_end: bool,
+              options: ReoptimizeOptions) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Per profile, the durations and the objective's distances (metres weighted by `_metre_weight`) between
+    `locations`, with an "end anywhere" location last when `open_end`."""
     idx = np.asarray(locations, dtype=np.intp)
     out: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] = ({}, {})
     for source, target in ((state.travel.durations, out[0]), (state.travel.distances, out[1])):
         for profile in profiles:
             m = source[profile][np.ix_(idx, idx)]
+            weight = _metre_weight(state, profile, options) if target is out[1] else 1.0
+            if weight != 1.0:
+                m = np.where(m >= UNREACHABLE, m, np.minimum(np.rint(m * weight), UNREACHABLE - 1)).astype(np.int64)
             if open_end:
                 n = len(locations)
                 padded = np.full((n + 1, n + 1), UNREACHABLE, dtype=np.int64)
@@ -187,11 +206,12 @@ def _matrices(state: DispatchState, locations: list[int], profiles: set[str], op
     return out
 
 
-def _approach_cost(state: DispatchState, courier: Courier, fp: FreePoint) -> int:
+def _approach_cost(state: DispatchState, courier: Courier, fp: FreePoint, options: ReoptimizeOptions) -> int:
     """What using a free-floating courier costs before its trip starts: the ride to the store."""
     if not courier.free_floating:
         return 0
-    return COST_PER_METRE * state.travel.distance(courier.profile, fp.location, state.store_location)
+    metres = state.travel.distance(courier.profile, fp.location, state.store_location)
+    return round(COST_PER_METRE * metres * _metre_weight(state, courier.profile, options))
 
 
 def _deferred_cost(at: int, *, wait_from: int | None, wait_cost: int, deadline: int | None,
@@ -258,7 +278,7 @@ def build_problem(state: DispatchState, options: ReoptimizeOptions) -> DispatchP
             locations.append(o.location)
     open_end = any(c.free_floating for c, _ in starts)
     anywhere = len(locations)
-    durations, distances = _matrices(state, locations, profiles, open_end)
+    durations, distances = _matrices(state, locations, profiles, open_end, options)
     has_returns = any(o.is_return for o in orders)
     round_trip = 2 * sum(rides[o.id] for o in orders) // len(orders)
     jobs = []
@@ -278,9 +298,10 @@ def build_problem(state: DispatchState, options: ReoptimizeOptions) -> DispatchP
     vehicles = []
     for c, at_store in starts:
         skills = frozenset({RETURNS_SKILL}) if has_returns and not c.free_floating else frozenset()
+        approach = _approach_cost(state, c, free[c.id], options)
         vehicles.append(Vehicle(id=_COURIER + c.id, start=0, end=anywhere if c.free_floating else 0,
                                 shift=TimeWindow(start=at_store, end=c.shift_end), capacity=c.capacity_vector,
-                                profile=c.profile, skills=skills, fixed_cost=_approach_cost(state, c, free[c.id])))
+                                profile=c.profile, skills=skills, fixed_cost=approach))
     problem = Problem(durations=durations, distances=distances, jobs=tuple(jobs), vehicles=tuple(vehicles),
                       distance_cost=COST_PER_METRE,
                       initial=_previous_plan(state, orders, starts) if options.warm_start else None)

@@ -17,6 +17,7 @@ from typing import Any, Literal, get_args
 from dispatch.model import DAY_S, parse_clock
 from dispatch.promise import PromiseOptions
 from dispatch.reoptimize import (
+    DEFAULT_CO2_COST_M_PER_KG,
     DEFAULT_MINUTE_COST_M,
     DEFAULT_QUOTE_MINUTE_COST_M,
     DEFAULT_ROOM_FACTOR,
@@ -69,7 +70,7 @@ class Clock:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Policy:
     """The dispatch policy and its knobs (`batch`: max_orders, hold_s, radius_s; `reoptimize`: iterations,
-    objective, minute_cost_m, quote_minute_cost_m, backend, warm_start, room_factor: see
+    objective, minute_cost_m, quote_minute_cost_m, backend, warm_start, room_factor, co2_cost_m_per_kg: see
     `dispatch.reoptimize.ReoptimizeOptions`)."""
 
     name: PolicyName = "batch"
@@ -83,6 +84,7 @@ class Policy:
     backend: DispatchBackend = "sisr"
     warm_start: bool = True
     room_factor: int = DEFAULT_ROOM_FACTOR
+    co2_cost_m_per_kg: int = DEFAULT_CO2_COST_M_PER_KG
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -331,6 +333,7 @@ INT_SETTINGS: dict[str, tuple[int, int]] = {
     "policy.max_orders": (1, MAX_COUNT), "policy.hold_s": (0, MAX_SECONDS), "policy.radius_s": (0, MAX_SECONDS),
     "policy.iterations": (1, MAX_COUNT), "policy.minute_cost_m": (0, int(MAX_METRES)),
     "policy.quote_minute_cost_m": (0, int(MAX_METRES)), "policy.room_factor": (0, MAX_COUNT),
+    "policy.co2_cost_m_per_kg": (0, int(MAX_METRES)),
     "allocation.max_detour_s": (0, MAX_SECONDS), "demand.orders": (0, MAX_COUNT),
     "seed": (0, MAX_INT), "clock.decision_latency_s": (0, MAX_SECONDS), "fleet.<profile>": (0, MAX_COUNT),
 }

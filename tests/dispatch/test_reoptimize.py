@@ -18,6 +18,7 @@ from dispatch.reoptimize import (
 from tests.dispatch.test_policy import accounted, courier, order, state
 
 FAST = ReoptimizeOptions(iterations=40, time_limit_s=None, seed=3)
+UNPRICED = replace(FAST, co2_cost_m_per_kg=0)
 
 
 def test_same_state_and_seed_give_the_same_decisions() -> None:
@@ -201,6 +202,8 @@ def test_the_search_starts_from_the_previous_plan() -> None:
     ({"minute_cost_m": -1}, "^minute_cost_m: must be an integer >= 0"),
     ({"objective": "speed"}, "^objective: must be one of"),
     ({"warm_start": 1}, "^warm_start: must be true or false"),
+    ({"co2_cost_m_per_kg": -5}, "^co2_cost_m_per_kg: must be an integer >= 0"),
+    ({"co2_cost_m_per_kg": 2.5}, "^co2_cost_m_per_kg: must be an integer >= 0"),
 ])
 def test_bad_options_name_the_field(kwargs: dict[str, object], message: str) -> None:
     """Invalid re-optimisation options raise InvalidDispatchError naming the field."""
@@ -290,3 +293,30 @@ def test_room_factor_with_no_room_still_accounts_for_every_order() -> None:
     d = reoptimize(s, replace(FAST, room_factor=2))
     assert accounted(s, d) and d.all_trips == ()
     assert set(d.unassigned_reasons.values()) <= {"no_feasible_route", "over_capacity"}
+
+
+def test_a_co2_price_weighs_each_profiles_metres_by_its_emissions() -> None:
+    """With a CO2 price the objective's car metres grow by 180 g/km x the price, a bike's (0 g/km) stay metres."""
+    s = state([order("a", 3)], [courier("bike"), courier("car", profile="car")])
+    plain = build_problem(s, UNPRICED)
+    priced = build_problem(s, replace(FAST, co2_cost_m_per_kg=10_000))
+    assert plain is not None and priced is not None
+    car, bike = plain.problem.distances["car"], plain.problem.distances["bike"]
+    assert (priced.problem.distances["bike"] == bike).all()
+    assert (priced.problem.distances["car"] == (car * 2.8).round()).all() and car.max() > 0
+
+
+def test_a_co2_price_sends_the_bike_where_the_car_only_saves_minutes() -> None:
+    """Unpriced, the faster car takes an order both couriers can serve on time; at a CO2 price the bike does."""
+    s = state([order("a", 3)], [courier("bike"), courier("car", profile="car")])
+    assert [t.courier_id for t in reoptimize(s, UNPRICED).all_trips] == ["car"]
+    priced = reoptimize(s, replace(FAST, co2_cost_m_per_kg=10_000))
+    assert [t.courier_id for t in priced.all_trips] == ["bike"] and priced.unassigned == ()
+
+
+def test_a_co2_price_weighs_a_free_floating_cars_ride_to_the_store() -> None:
+    """A free-floating car's fixed cost (its ride to the store) grows with the CO2 price like its other metres."""
+    s = state([order("a", 1)], [courier("car", profile="car", home=None, position=6)])
+    plain, priced = build_problem(s, UNPRICED), build_problem(s, replace(FAST, co2_cost_m_per_kg=10_000))
+    assert plain is not None and priced is not None
+    assert priced.problem.vehicles[0].fixed_cost == round(plain.problem.vehicles[0].fixed_cost * 2.8) > 0

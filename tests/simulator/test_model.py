@@ -139,3 +139,12 @@ def test_absent_customers_parcels_go_to_a_locker_when_asked(scenario: Scenario, 
     courier_orders = sum(o.mode == "courier" and o.pickup_at is not None for o in run.recorder.orders.values())
     assert len(sent) < courier_orders  # ten compartments cannot take every parcel of the day
     assert run.kpis["failed"] > 0
+
+
+def test_a_co2_price_cuts_the_days_co2_under_reoptimize(scenario: Scenario, network: RoadNetwork) -> None:
+    """`--set policy.co2_cost_m_per_kg` reaches the optimizer: priced, the tiny day's car rides less and emits less."""
+    reopt = apply_setting(scenario, "policy", "reoptimize")
+    free = simulate(apply_setting(reopt, "policy.co2_cost_m_per_kg", "0"), network=network).kpis
+    priced = simulate(apply_setting(reopt, "policy.co2_cost_m_per_kg", "10000"), network=network).kpis
+    assert priced["co2_g"] < 0.5 * free["co2_g"]
+    assert priced["open_at_end"] == free["open_at_end"] == 0 and priced["delivered"] >= free["delivered"] - 2
