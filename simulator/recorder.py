@@ -177,7 +177,11 @@ def quote_calibration(rec: Recorder, groups: int = 10) -> list[dict[str, Any]]:
 
 def kpis(rec: Recorder, *, courier_hour_cost: Mapping[str, float], per_km_cost: Mapping[str, float],
          co2_g_per_km: Mapping[str, float]) -> dict[str, Any]:
-    """The day's KPIs (times in minutes, money in the scenario's currency, CO2 in grams)."""
+    """The day's KPIs (times in minutes, money in the scenario's currency, CO2 in grams).
+
+    The on-time, express-met and quote-met rates count, beside the delivered orders, the orders still open when the
+    run ended (`rec.end`) past their promise (or quoted ETA) as late: a fleet that never delivers some orders does
+    not look punctual for delivering the others."""
     orders = list(rec.orders.values())
     by_status = {s: sum(o.status == s for o in orders) for s in ("delivered", "rejected", "cancelled", "failed",
                                                                   "open")}
@@ -187,6 +191,9 @@ def kpis(rec: Recorder, *, courier_hour_cost: Mapping[str, float], per_km_cost: 
                     if o.pickup_at is not None and o.ready_at is not None], dtype=float)
     promised = [o for o in delivered if o.promise_by is not None]
     express = [o for o in promised if o.express]
+    overdue = [o for o in orders if o.status == "open" and o.promise_by is not None and o.promise_by < rec.end]
+    late_express = sum(o.express for o in overdue)
+    late_quotes = sum(o.status == "open" and o.quoted_eta is not None and o.quoted_eta < rec.end for o in orders)
     quoted = [(o.delivered_at, o.quoted_eta, o.placed_at) for o in delivered
               if o.quoted_eta is not None and o.delivered_at is not None]
     quote_lead = np.array([eta - placed for _, eta, placed in quoted], dtype=float)
@@ -211,10 +218,12 @@ def kpis(rec: Recorder, *, courier_hour_cost: Mapping[str, float], per_km_cost: 
         "failed": by_status["failed"],
         "open_at_end": by_status["open"],
         "redirected_to_locker": sum(o.redirected_to is not None for o in orders),
-        "on_time_rate": round(sum(bool(o.on_time) for o in promised) / len(promised), 4) if promised else None,
-        "express_met_rate": round(sum(bool(o.on_time) for o in express) / len(express), 4) if express else None,
-        "express_quote_met_rate": (round(sum(at <= eta for at, eta, _ in quoted) / len(quoted), 4)
-                                   if quoted else None),
+        "on_time_rate": (round(sum(bool(o.on_time) for o in promised) / (len(promised) + len(overdue)), 4)
+                         if promised or overdue else None),
+        "express_met_rate": (round(sum(bool(o.on_time) for o in express) / (len(express) + late_express), 4)
+                             if express or late_express else None),
+        "express_quote_met_rate": (round(sum(at <= eta for at, eta, _ in quoted) / (len(quoted) + late_quotes), 4)
+                                   if quoted or late_quotes else None),
         "express_quote_mean_min": _minutes(float(quote_lead.mean()) if quote_lead.size else None),
         "express_quote_slack_mean_min": _minutes(float(np.mean([eta - at for at, eta, _ in quoted]))
                                                  if quoted else None),

@@ -148,3 +148,12 @@ def test_a_co2_price_cuts_the_days_co2_under_reoptimize(scenario: Scenario, netw
     priced = simulate(apply_setting(reopt, "policy.co2_cost_m_per_kg", "10000"), network=network).kpis
     assert priced["co2_g"] < 0.5 * free["co2_g"]
     assert priced["open_at_end"] == free["open_at_end"] == 0 and priced["delivered"] >= free["delivered"] - 2
+
+
+def test_a_store_without_couriers_does_not_look_punctual(scenario: Scenario, network: RoadNetwork) -> None:
+    """With no courier at one store its orders stay open past their promise and count as late: the on-time rate
+    falls below what the other store's deliveries alone would show."""
+    fleet = tuple(replace(g, count=0) if g.store == "vdnh" else g for g in scenario.fleet)
+    k = simulate(replace(scenario, fleet=fleet), network=network).kpis
+    assert k["open_at_end"] > 10
+    assert k["on_time_rate"] <= k["delivered"] / (k["delivered"] + k["open_at_end"])

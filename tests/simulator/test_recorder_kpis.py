@@ -125,3 +125,18 @@ def test_a_late_delivery_moves_only_the_on_time_rate(late_by: int) -> None:
     k = kpis(rec, **COSTS)
     assert k["on_time_rate"] == (0.6667 if late_by == 0 else 0.3333)
     assert k["express_quote_met_rate"] == 0.5
+
+
+def test_an_order_still_open_past_its_promise_counts_as_late() -> None:
+    """An order open at the end of the run past its promise and quote lowers the on-time, express and quote rates
+    (2/3 -> 2/4, 1/2 -> 1/3); one whose promise and quote fall after the end changes none of them."""
+    rec = tiny_day()
+    rec.orders["o6"] = OrderRecord(id="o6", placed_at=3000, location=(0.0, 0.0), mode="courier")
+    rec.apply(3000, "o6", "placed", {"mode": "courier", "quoted_eta": 4000})
+    rec.apply(3000, "o6", "allocated", {"store": "s", "facility": "s", "boxes": ["small"], "promise_by": 4800})
+    k = kpis(rec, **COSTS)
+    assert (k["open_at_end"], k["delivered"]) == (1, 3)
+    assert k["on_time_rate"] == 0.5 and k["express_met_rate"] == 0.5 and k["express_quote_met_rate"] == 0.3333
+    rec.end = 3600  # the run ended before o6 was due
+    k = kpis(rec, **COSTS)
+    assert k["on_time_rate"] == 0.6667 and k["express_met_rate"] == 0.6667 and k["express_quote_met_rate"] == 0.5
