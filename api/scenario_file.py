@@ -37,7 +37,6 @@ from dispatch.reoptimize import (
     DEFAULT_CO2_COST_M_PER_KG,
     DEFAULT_MINUTE_COST_M,
     DEFAULT_QUOTE_MINUTE_COST_M,
-    DEFAULT_READY_HORIZON_S,
     DEFAULT_ROOM_FACTOR,
     Objective,
 )
@@ -205,9 +204,6 @@ class Policy(_Table):
     co2_cost_m_per_kg: WholeMetres = Field(DEFAULT_CO2_COST_M_PER_KG, description="`reoptimize`: metres of riding "
                                            "a kilogram of CO2 is worth, so a metre on a car counts more than on a "
                                            "bike (0: a metre is a metre on every vehicle)")
-    ready_horizon_s: Seconds = Field(DEFAULT_READY_HORIZON_S, description="`reoptimize`: a decision plans only "
-                                     "the deliveries ready (picked) within this many seconds; the others wait, "
-                                     "`not_ready` (0, the default: every open order)")
 
 
 class Allocation(_Table):

@@ -43,9 +43,6 @@ Model (one dark store, one decision):
 - `room_factor` (off by default): only the most urgent deliveries, up to that many times what the couriers' next
   trips could hold, are in the problem (the others are unassigned for want of room): faster decisions on a
   backlog, at the cost of the search's choice of which orders to bundle.
-- `ready_horizon_s` (off by default): deliveries that will not be ready (picked) within that many seconds are
-  not in the problem (unassigned `not_ready`, as greedy and batch leave them): when the pickers are the
-  bottleneck, a decision then plans the orders couriers can take soon instead of the whole picking queue.
 
 A trip starts now (is committed) when its courier carries nothing and must set off by `now + tick_s`; every
 other trip is tentative and re-planned at the next decision. With an iteration limit alone (and a seed) the
@@ -63,7 +60,6 @@ import numpy as np
 from dispatch.errors import InvalidDispatchError
 from dispatch.state import (
     NO_COURIER,
-    NOT_READY,
     Courier,
     Decisions,
     DispatchOrder,
@@ -96,8 +92,6 @@ DEFAULT_MINUTE_COST_M = 100
 """Metres of riding one minute of click-to-door is worth by default (tuned on the Ostankino day, seeds 11-15)."""
 DEFAULT_ROOM_FACTOR = 0
 """Deliveries a decision considers per place on the couriers' next trips (0: all; see `ReoptimizeOptions`)."""
-DEFAULT_READY_HORIZON_S = 0
-"""Seconds ahead a delivery's ready time may lie for a decision to plan it (0: any; see `ReoptimizeOptions`)."""
 DEFAULT_CO2_COST_M_PER_KG = 1000
 """Metres of riding a kilogram of CO2 is worth by default: of 0, 1,000, 2,000, 5,000 and 10,000, the smallest whose CO2
 per order is at least 5 % below the better of batch and greedy on the Ostankino day's seeds 11-15 (not scored)."""
@@ -117,8 +111,6 @@ class ReoptimizeOptions:
     (the most urgent, see `build_problem`; 0, the default: every open order). A store whose orders pile up far
     past its couriers then costs each decision a bounded search instead of one growing with the backlog, but the
     search no longer picks which orders to bundle from the whole backlog (fewer orders delivered).
-    `ready_horizon_s`: deliveries ready later than this many seconds from now are left out, `not_ready` (0, the
-    default: every open order is planned, however long its picking queue).
     `co2_cost_m_per_kg`: metres of riding a kilogram of CO2 is worth (the state's `co2_g_per_km` per profile),
     so a metre on a car costs more than on a bike (0: a metre is a metre on every vehicle).
     `ortools_gls_share` is the share of the time budget the `hybrid` backend spends in OR-Tools' guided local
@@ -135,7 +127,6 @@ class ReoptimizeOptions:
     warm_start: bool = True
     room_factor: int = DEFAULT_ROOM_FACTOR
     co2_cost_m_per_kg: int = DEFAULT_CO2_COST_M_PER_KG
-    ready_horizon_s: int = DEFAULT_READY_HORIZON_S
     ortools_gls_share: float = 0.3
 
     def __post_init__(self) -> None:
@@ -147,7 +138,7 @@ class ReoptimizeOptions:
             raise InvalidDispatchError("time_limit_s", "give a time limit, an iteration limit or both")
         if self.objective not in OBJECTIVES:
             raise InvalidDispatchError("objective", f"must be one of {list(OBJECTIVES)}, got {self.objective!r}")
-        for name in ("minute_cost_m", "quote_minute_cost_m", "co2_cost_m_per_kg", "ready_horizon_s"):
+        for name in ("minute_cost_m", "quote_minute_cost_m", "co2_cost_m_per_kg"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise InvalidDispatchError(name, f"must be an integer >= 0, got {value!r}")
@@ -186,8 +177,6 @@ class DispatchProblem:
     free: Mapping[str, FreePoint]
     left_out: tuple[str, ...] = ()
     """Open orders not in the problem (`ReoptimizeOptions.room_factor`): unassigned for want of room."""
-    not_ready: tuple[str, ...] = ()
-    """Open deliveries ready beyond the options' `ready_horizon_s`: not in the problem, unassigned `not_ready`."""
 
 
 def _metre_weight(state: DispatchState, profile: str, options: ReoptimizeOptions) -> float:
@@ -280,10 +269,7 @@ def build_problem(state: DispatchState, options: ReoptimizeOptions) -> DispatchP
         return None
     profiles = {c.profile for c, _ in starts}
     rides = {o.id: min(state.travel.duration(p, store, o.location) for p in profiles) for o in state.open_orders}
-    later = _beyond_horizon(state, options)
-    if later and len(later) == len(state.open_orders):
-        return None
-    orders, left_out = _chosen(state, starts, rides, options.room_factor, later)
+    orders, left_out = _chosen(state, starts, rides, options.room_factor)
     locations = [store]
     compact = {store: 0}
     for o in orders:
@@ -320,24 +306,14 @@ def build_problem(state: DispatchState, options: ReoptimizeOptions) -> DispatchP
                       distance_cost=COST_PER_METRE,
                       initial=_previous_plan(state, orders, starts) if options.warm_start else None)
     return DispatchProblem(problem=problem, order_ids=tuple(o.id for o in orders),
-                           couriers=tuple(c for c, _ in starts), free=free, left_out=left_out,
-                           not_ready=tuple(sorted(later)))
+                           couriers=tuple(c for c, _ in starts), free=free, left_out=left_out)
 
 
-def _beyond_horizon(state: DispatchState, options: ReoptimizeOptions) -> frozenset[str]:
-    """The open deliveries that will not be ready within `ready_horizon_s` (none when it is 0)."""
-    if not options.ready_horizon_s:
-        return frozenset()
-    return frozenset(o.id for o in state.open_orders
-                     if not o.is_return and o.ready_at > state.now + options.ready_horizon_s)
-
-
-def _chosen(state: DispatchState, starts: list[tuple[Courier, int]], rides: Mapping[str, int], room_factor: int,
-            later: frozenset[str] = frozenset()) -> tuple[tuple[DispatchOrder, ...], tuple[str, ...]]:
-    """The open orders in the problem and the ids of those left out for want of room (see `build_problem`), the
-    deliveries in `later` (beyond the ready horizon) in neither; `rides`: seconds from the store to each open
-    order's door."""
-    orders = tuple(o for o in state.open_orders if o.id not in later) if later else state.open_orders
+def _chosen(state: DispatchState, starts: list[tuple[Courier, int]], rides: Mapping[str, int], room_factor: int
+            ) -> tuple[tuple[DispatchOrder, ...], tuple[str, ...]]:
+    """The open orders in the problem and the ids of those left out (see `build_problem`); `rides`: seconds from
+    the store to each open order's door."""
+    orders = state.open_orders
     if not room_factor:
         return orders, ()
     deliveries = [o for o in orders if not o.is_return]
@@ -399,7 +375,6 @@ def decisions_from(state: DispatchState, built: DispatchProblem, result: SolveRe
     unassigned = tuple(UnassignedOrder(order_id=built.order_ids[u.index], reason=u.reason)
                        for u in result.plan.unassigned if u.kind == "job")
     unassigned += tuple(UnassignedOrder(order_id=oid, reason=NO_FEASIBLE_ROUTE) for oid in built.left_out)
-    unassigned += tuple(UnassignedOrder(order_id=oid, reason=NOT_READY) for oid in built.not_ready)
     return Decisions(now=state.now, policy=policy, trips=tuple(trips), tentative=tuple(tentative),
                      carried=tuple(t for t in (fp.carried for fp in built.free.values()) if t is not None),
                      unassigned=unassigned, backend=result.backend)
@@ -409,10 +384,9 @@ def reoptimize(state: DispatchState, options: ReoptimizeOptions, *, policy: str 
     """Plan every open order with every courier on shift, within the options' budget."""
     built = build_problem(state, options)
     if built is None:
-        later = _beyond_horizon(state, options)
         return Decisions(now=state.now, policy=policy, carried=_carried(state),
-                         unassigned=tuple(UnassignedOrder(order_id=o.id, reason=NOT_READY if o.id in later
-                                                          else NO_COURIER) for o in state.open_orders))
+                         unassigned=tuple(UnassignedOrder(order_id=o.id, reason=NO_COURIER)
+                                          for o in state.open_orders))
     try:
         chosen = get_backend(options.backend, built.problem)
         if isinstance(chosen, OrToolsBackend):

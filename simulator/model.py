@@ -53,7 +53,7 @@ def make_policy(policy: Policy, *, seed: int) -> DispatchPolicy:
         time_limit_s=None, iterations=policy.iterations, seed=seed, objective=policy.objective,
         minute_cost_m=policy.minute_cost_m, quote_minute_cost_m=policy.quote_minute_cost_m, backend=policy.backend,
         warm_start=policy.warm_start, room_factor=policy.room_factor,
-        co2_cost_m_per_kg=policy.co2_cost_m_per_kg, ready_horizon_s=policy.ready_horizon_s))
+        co2_cost_m_per_kg=policy.co2_cost_m_per_kg))
 
 
 def facilities(scenario: Scenario, skus: Sequence[str]) -> list[DarkStore | DispatchLocker | DispatchPickupPoint]:

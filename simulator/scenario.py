@@ -20,7 +20,6 @@ from dispatch.reoptimize import (
     DEFAULT_CO2_COST_M_PER_KG,
     DEFAULT_MINUTE_COST_M,
     DEFAULT_QUOTE_MINUTE_COST_M,
-    DEFAULT_READY_HORIZON_S,
     DEFAULT_ROOM_FACTOR,
     OBJECTIVES,
     Objective,
@@ -71,8 +70,7 @@ class Clock:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Policy:
     """The dispatch policy and its knobs (`batch`: max_orders, hold_s, radius_s; `reoptimize`: iterations,
-    objective, minute_cost_m, quote_minute_cost_m, backend, warm_start, room_factor, co2_cost_m_per_kg,
-    ready_horizon_s: see
+    objective, minute_cost_m, quote_minute_cost_m, backend, warm_start, room_factor, co2_cost_m_per_kg: see
     `dispatch.reoptimize.ReoptimizeOptions`)."""
 
     name: PolicyName = "batch"
@@ -87,7 +85,6 @@ class Policy:
     warm_start: bool = True
     room_factor: int = DEFAULT_ROOM_FACTOR
     co2_cost_m_per_kg: int = DEFAULT_CO2_COST_M_PER_KG
-    ready_horizon_s: int = DEFAULT_READY_HORIZON_S
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -336,7 +333,7 @@ INT_SETTINGS: dict[str, tuple[int, int]] = {
     "policy.max_orders": (1, MAX_COUNT), "policy.hold_s": (0, MAX_SECONDS), "policy.radius_s": (0, MAX_SECONDS),
     "policy.iterations": (1, MAX_COUNT), "policy.minute_cost_m": (0, int(MAX_METRES)),
     "policy.quote_minute_cost_m": (0, int(MAX_METRES)), "policy.room_factor": (0, MAX_COUNT),
-    "policy.co2_cost_m_per_kg": (0, int(MAX_METRES)), "policy.ready_horizon_s": (0, MAX_SECONDS),
+    "policy.co2_cost_m_per_kg": (0, int(MAX_METRES)),
     "allocation.max_detour_s": (0, MAX_SECONDS), "demand.orders": (0, MAX_COUNT),
     "seed": (0, MAX_INT), "clock.decision_latency_s": (0, MAX_SECONDS), "fleet.<profile>": (0, MAX_COUNT),
 }

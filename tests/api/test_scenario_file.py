@@ -189,14 +189,12 @@ def test_reoptimize_knobs_and_a_quote_model_load(tmp_path: Path) -> None:
     """The reoptimize knobs and a fitted express model (integers where floats are meant, too) reach the domain."""
     data = tiny_data()
     data["policy"] = {"name": "reoptimize", "objective": "lateness", "minute_cost_m": 500, "backend": "hybrid",
-                      "warm_start": False, "room_factor": 0, "co2_cost_m_per_kg": 2500,
-                      "ready_horizon_s": 900}
+                      "warm_start": False, "room_factor": 0, "co2_cost_m_per_kg": 2500}
     data["promise"] = {"express_model": {"constant_s": 60, "picking": 1, "courier_wait": 0.5, "road": 1.2,
                                          "plan": 0.25}}
     sc = scenario_from_dict(data, base=SCENARIOS, path=tmp_path / "x.toml")
     assert (sc.policy.objective, sc.policy.minute_cost_m, sc.policy.backend, sc.policy.warm_start,
-            sc.policy.room_factor, sc.policy.co2_cost_m_per_kg, sc.policy.ready_horizon_s) == (
-        "lateness", 500, "hybrid", False, 0, 2500, 900)
+            sc.policy.room_factor, sc.policy.co2_cost_m_per_kg) == ("lateness", 500, "hybrid", False, 0, 2500)
     assert sc.promise.express_model == ExpressModel(constant_s=60.0, picking=1.0, courier_wait=0.5, road=1.2,
                                                     plan=0.25)
 
@@ -242,7 +240,6 @@ SETTING_KEYS = {"policy.max_orders": ("Policy", "max_orders"), "policy.hold_s": 
                 "policy.quote_minute_cost_m": ("Policy", "quote_minute_cost_m"),
                 "policy.room_factor": ("Policy", "room_factor"),
                 "policy.co2_cost_m_per_kg": ("Policy", "co2_cost_m_per_kg"),
-                "policy.ready_horizon_s": ("Policy", "ready_horizon_s"),
                 "allocation.max_detour_s": ("Allocation", "max_detour_s"), "demand.orders": ("Demand", "orders"),
                 "clock.decision_latency_s": ("Clock", "decision_latency_s"), "seed": (None, "seed"),
                 "fleet.<profile>": ("FleetGroup", "count")}

@@ -204,7 +204,6 @@ def test_the_search_starts_from_the_previous_plan() -> None:
     ({"warm_start": 1}, "^warm_start: must be true or false"),
     ({"co2_cost_m_per_kg": -5}, "^co2_cost_m_per_kg: must be an integer >= 0"),
     ({"co2_cost_m_per_kg": 2.5}, "^co2_cost_m_per_kg: must be an integer >= 0"),
-    ({"ready_horizon_s": -60}, "^ready_horizon_s: must be an integer >= 0"),
 ])
 def test_bad_options_name_the_field(kwargs: dict[str, object], message: str) -> None:
     """Invalid re-optimisation options raise InvalidDispatchError naming the field."""
@@ -321,24 +320,3 @@ def test_a_co2_price_weighs_a_free_floating_cars_ride_to_the_store() -> None:
     plain, priced = build_problem(s, UNPRICED), build_problem(s, replace(FAST, co2_cost_m_per_kg=10_000))
     assert plain is not None and priced is not None
     assert priced.problem.vehicles[0].fixed_cost == round(plain.problem.vehicles[0].fixed_cost * 2.8) > 0
-
-
-def test_a_ready_horizon_leaves_orders_picked_later_out_as_not_ready() -> None:
-    """With ready_horizon_s, a delivery ready beyond it is unassigned not_ready and out of the problem; one ready
-    within it and a return are planned; without the horizon all three are in the problem."""
-    s = state([order("soon", 1, ready_at=600), order("later", 2, ready_at=3000),
-               order("back", 3, is_return=True, ready_at=3000, promise_by=7200)], [courier("a")], now=0)
-    options = replace(FAST, ready_horizon_s=1200)
-    built = build_problem(s, options)
-    assert built is not None and set(built.order_ids) == {"soon", "back"} and built.not_ready == ("later",)
-    d = reoptimize(s, options)
-    assert d.unassigned_reasons == {"later": "not_ready"} and accounted(s, d)
-    every = build_problem(s, FAST)
-    assert every is not None and set(every.order_ids) == {"soon", "later", "back"} and every.not_ready == ()
-
-
-def test_with_every_order_beyond_the_ready_horizon_nothing_is_planned() -> None:
-    """When no open order is ready within the horizon, the decision plans nothing and says why for each."""
-    s = state([order("a", 1, ready_at=4000), order("b", 2, ready_at=5000)], [courier("a")], now=0)
-    d = reoptimize(s, replace(FAST, ready_horizon_s=1800))
-    assert d.all_trips == () and d.unassigned_reasons == {"a": "not_ready", "b": "not_ready"}

@@ -34,7 +34,6 @@ def test_settings(scenario: Scenario) -> None:
     assert apply_setting(sc, "policy.minute_cost_m", "75").policy.minute_cost_m == 75
     assert apply_setting(sc, "policy.room_factor", "0").policy.room_factor == 0
     assert apply_setting(sc, "policy.co2_cost_m_per_kg", "5000").policy.co2_cost_m_per_kg == 5000
-    assert apply_setting(sc, "policy.ready_horizon_s", "1800").policy.ready_horizon_s == 1800
     assert apply_setting(sc, "seed", "9").seed == 9
     assert apply_setting(sc, "fleet.scale", "2").couriers == 2 * sc.couriers
     assert sc.allocation.rank == "eta" and apply_setting(sc, "allocation.rank", "nearest").allocation.rank == "nearest"
@@ -45,6 +44,6 @@ def test_settings(scenario: Scenario) -> None:
                        ("demand.orders", str(10**12)), ("policy.max_orders", "0"), ("policy.objective", "speed"),
                        ("policy.backend", "pyvrp"), ("policy.warm_start", "yes"), ("policy.minute_cost_m", "-5"),
                        ("policy.room_factor", "-1"), ("policy.co2_cost_m_per_kg", "-1"),
-                       ("policy.co2_cost_m_per_kg", "0.5"), ("policy.ready_horizon_s", "-1")):
+                       ("policy.co2_cost_m_per_kg", "0.5")):
         with pytest.raises(ScenarioError, match=f"--set {key}"):
             apply_setting(sc, key, value)
