@@ -42,6 +42,8 @@ WEIGHTS = (50, 100, 200, 400)
 KM_MARGIN = 0.05
 PRICES = (0, 1000, 2000, 5000, 10000)
 CO2_MARGIN = 0.05
+TUNED = {"minute_cost_m": WEIGHTS, "co2_cost_m_per_kg": PRICES}
+"""The knobs tuned on the tuning seeds, each moved over its values with the others at their defaults."""
 POLICIES = ("greedy", "batch", "reoptimize")
 KPIS = ("click_to_door_mean_min", "km_per_order", "on_time_rate", "delivered", "express_quote_met_rate",
         "express_quote_mean_min", "co2_g_per_order", "cost_per_order")
@@ -146,8 +148,7 @@ def quotes(jobs: int) -> dict[str, Any]:
 
 def _mean(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for k in ("click_to_door_mean_min", "km_per_order", "on_time_rate", "express_quote_met_rate",
-              "express_quote_mean_min", "co2_g_per_order", "cost_per_order", "wall_s"):
+    for k in (*(k for k in KPIS if k != "delivered"), "wall_s"):
         values = [r[k] for r in runs if r[k] is not None]
         out[k] = round(statistics.fmean(values), 4) if values else None
     out["delivered"] = sum(r["delivered"] for r in runs)
@@ -172,14 +173,10 @@ def run(results: dict[str, Any], jobs: int = 2) -> None:
         for seed in TUNING_SEEDS:
             if policy != "reoptimize":
                 tasks[("tuning", policy, "", seed)] = (OSTANKINO, policy, seed, [])
-    for weight in WEIGHTS:
+    variants = [f"{knob}={value}" for knob, values in TUNED.items() for value in values]
+    for variant in variants:
         for seed in TUNING_SEEDS:
-            tasks[("tuning", "reoptimize", str(weight), seed)] = (OSTANKINO, "reoptimize", seed,
-                                                                  [f"policy.minute_cost_m={weight}"])
-    for price in PRICES:
-        for seed in TUNING_SEEDS:
-            tasks[("tuning", "reoptimize", f"co2 {price}", seed)] = (OSTANKINO, "reoptimize", seed,
-                                                                     [f"policy.co2_cost_m_per_kg={price}"])
+            tasks[("tuning", "reoptimize", variant, seed)] = (OSTANKINO, "reoptimize", seed, [f"policy.{variant}"])
     for name, sets in ABLATION.items():
         if sets:
             for seed in SCORED_SEEDS:
@@ -194,16 +191,16 @@ def run(results: dict[str, Any], jobs: int = 2) -> None:
     scored = {p: _mean(runs("scored", p, "", SCORED_SEEDS)) for p in POLICIES}
     porto = {p: done[("porto", p, "", None)] for p in POLICIES}
     tuning = {p: _mean(runs("tuning", p, "", TUNING_SEEDS)) for p in ("greedy", "batch")}
-    for weight in WEIGHTS:
-        tuning[f"reoptimize, minute_cost_m={weight}"] = _mean(runs("tuning", "reoptimize", str(weight), TUNING_SEEDS))
-    best_km = min(tuning["batch"]["km_per_order"], tuning["greedy"]["km_per_order"])
-    fits = [w for w in WEIGHTS if tuning[f"reoptimize, minute_cost_m={w}"]["km_per_order"] <= (1 - KM_MARGIN) * best_km]
-    for price in PRICES:
-        tuning[f"reoptimize, co2_cost_m_per_kg={price}"] = _mean(runs("tuning", "reoptimize", f"co2 {price}",
-                                                                      TUNING_SEEDS))
-    best_co2 = min(tuning["batch"]["co2_g_per_order"], tuning["greedy"]["co2_g_per_order"])
-    priced = [p for p in PRICES
-              if tuning[f"reoptimize, co2_cost_m_per_kg={p}"]["co2_g_per_order"] <= (1 - CO2_MARGIN) * best_co2]
+    for variant in variants:
+        tuning[f"reoptimize, {variant}"] = _mean(runs("tuning", "reoptimize", variant, TUNING_SEEDS))
+
+    def below_baselines(knob: str, kpi: str, margin: float) -> list[int]:
+        """The knob's values whose `kpi` is at least `margin` below the better of batch and greedy's."""
+        best = min(tuning["batch"][kpi], tuning["greedy"][kpi])
+        return [v for v in TUNED[knob] if tuning[f"reoptimize, {knob}={v}"][kpi] <= (1 - margin) * best]
+
+    fits = below_baselines("minute_cost_m", "km_per_order", KM_MARGIN)
+    priced = below_baselines("co2_cost_m_per_kg", "co2_g_per_order", CO2_MARGIN)
     ablation = {name: (scored["reoptimize"] if not sets else _mean(runs("ablation", "reoptimize", name, SCORED_SEEDS)))
                 for name, sets in ABLATION.items()}
     results["policies"] = {

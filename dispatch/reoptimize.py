@@ -138,7 +138,7 @@ class ReoptimizeOptions:
             raise InvalidDispatchError("time_limit_s", "give a time limit, an iteration limit or both")
         if self.objective not in OBJECTIVES:
             raise InvalidDispatchError("objective", f"must be one of {list(OBJECTIVES)}, got {self.objective!r}")
-        for name in ("minute_cost_m", "quote_minute_cost_m", "co2_cost_m_per_kg"):
+        for name in ("minute_cost_m", "quote_minute_cost_m", "co2_cost_m_per_kg", "room_factor"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise InvalidDispatchError(name, f"must be an integer >= 0, got {value!r}")
@@ -149,8 +149,6 @@ class ReoptimizeOptions:
             raise InvalidDispatchError("backend", f"must be one of {list(BACKEND_NAMES)}, got {self.backend!r}")
         if not 0 < self.ortools_gls_share <= 1:
             raise InvalidDispatchError("ortools_gls_share", f"must be in (0, 1], got {self.ortools_gls_share}")
-        if isinstance(self.room_factor, bool) or not isinstance(self.room_factor, int) or self.room_factor < 0:
-            raise InvalidDispatchError("room_factor", f"must be an integer >= 0, got {self.room_factor!r}")
         if not isinstance(self.warm_start, bool):
             raise InvalidDispatchError("warm_start", f"must be true or false, got {self.warm_start!r}")
         if self.backend == "pyvrp" and self.minute_cost_m:
@@ -179,39 +177,43 @@ class DispatchProblem:
     """Open orders not in the problem (`ReoptimizeOptions.room_factor`): unassigned for want of room."""
 
 
-def _metre_weight(state: DispatchState, profile: str, options: ReoptimizeOptions) -> float:
-    """What a metre ridden on `profile` counts in the objective, in metres: 1 plus its CO2 at the options' price."""
-    return 1.0 + state.co2_g_per_km[profile] * options.co2_cost_m_per_kg / 1e6
+def _metre_weights(state: DispatchState, profiles: set[str], options: ReoptimizeOptions) -> dict[str, float]:
+    """What a metre ridden on each profile counts in the objective, in metres: 1 plus its CO2 at the options'
+    price."""
+    return {p: 1.0 + state.co2_g_per_km[p] * options.co2_cost_m_per_kg / 1e6 for p in profiles}
 
 
-def _matrices(state: DispatchState, locations: list[int], profiles: set[str], open_end: bool,
-              options: ReoptimizeOptions) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Per profile, the durations and the objective's distances (metres weighted by `_metre_weight`) between
-    `locations`, with an "end anywhere" location last when `open_end`."""
-    idx = np.asarray(locations, dtype=np.intp)
-    out: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] = ({}, {})
-    for source, target in ((state.travel.durations, out[0]), (state.travel.distances, out[1])):
-        for profile in profiles:
-            m = source[profile][np.ix_(idx, idx)]
-            weight = _metre_weight(state, profile, options) if target is out[1] else 1.0
-            if weight != 1.0:
-                m = np.where(m >= UNREACHABLE, m, np.minimum(np.rint(m * weight), UNREACHABLE - 1)).astype(np.int64)
-            if open_end:
-                n = len(locations)
-                padded = np.full((n + 1, n + 1), UNREACHABLE, dtype=np.int64)
-                padded[:n, :n] = m
-                padded[:, n] = 0
-                m = padded
-            target[profile] = m
-    return out
+def _matrices(state: DispatchState, locations: list[int], weights: Mapping[str, float], open_end: bool
+              ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Per profile (the keys of `weights`), the durations and the objective's distances (metres times the
+    profile's weight) between `locations`, with an "end anywhere" location last when `open_end`."""
+    idx = np.ix_(np.asarray(locations, dtype=np.intp), np.asarray(locations, dtype=np.intp))
+
+    def pad(m: np.ndarray) -> np.ndarray:
+        if not open_end:
+            return m
+        n = len(locations)
+        padded = np.full((n + 1, n + 1), UNREACHABLE, dtype=np.int64)
+        padded[:n, :n] = m
+        padded[:, n] = 0
+        return padded
+
+    def weighted(m: np.ndarray, weight: float) -> np.ndarray:
+        if weight == 1.0:
+            return m
+        return np.where(m >= UNREACHABLE, m, np.minimum(np.rint(m * weight), UNREACHABLE - 1)).astype(np.int64)
+
+    return ({p: pad(state.travel.durations[p][idx]) for p in weights},
+            {p: pad(weighted(state.travel.distances[p][idx], w)) for p, w in weights.items()})
 
 
-def _approach_cost(state: DispatchState, courier: Courier, fp: FreePoint, options: ReoptimizeOptions) -> int:
-    """What using a free-floating courier costs before its trip starts: the ride to the store."""
+def _approach_cost(state: DispatchState, courier: Courier, fp: FreePoint, weight: float) -> int:
+    """What using a free-floating courier costs before its trip starts: the ride to the store (its metres times
+    the profile's `weight`)."""
     if not courier.free_floating:
         return 0
     metres = state.travel.distance(courier.profile, fp.location, state.store_location)
-    return round(COST_PER_METRE * metres * _metre_weight(state, courier.profile, options))
+    return round(COST_PER_METRE * metres * weight)
 
 
 def _deferred_cost(at: int, *, wait_from: int | None, wait_cost: int, deadline: int | None,
@@ -278,7 +280,8 @@ def build_problem(state: DispatchState, options: ReoptimizeOptions) -> DispatchP
             locations.append(o.location)
     open_end = any(c.free_floating for c, _ in starts)
     anywhere = len(locations)
-    durations, distances = _matrices(state, locations, profiles, open_end, options)
+    weights = _metre_weights(state, profiles, options)
+    durations, distances = _matrices(state, locations, weights, open_end)
     has_returns = any(o.is_return for o in orders)
     round_trip = 2 * sum(rides[o.id] for o in orders) // len(orders)
     jobs = []
@@ -298,7 +301,7 @@ def build_problem(state: DispatchState, options: ReoptimizeOptions) -> DispatchP
     vehicles = []
     for c, at_store in starts:
         skills = frozenset({RETURNS_SKILL}) if has_returns and not c.free_floating else frozenset()
-        approach = _approach_cost(state, c, free[c.id], options)
+        approach = _approach_cost(state, c, free[c.id], weights[c.profile])
         vehicles.append(Vehicle(id=_COURIER + c.id, start=0, end=anywhere if c.free_floating else 0,
                                 shift=TimeWindow(start=at_store, end=c.shift_end), capacity=c.capacity_vector,
                                 profile=c.profile, skills=skills, fixed_cost=approach))

@@ -153,6 +153,11 @@ def percentile(values: np.ndarray | Sequence[float], q: float) -> float | None:
     return float(np.percentile(array, q)) if array.size else None
 
 
+def _share(hits: int, total: int) -> float | None:
+    """`hits` out of `total`, to four places (None when `total` is 0)."""
+    return round(hits / total, 4) if total else None
+
+
 def _minutes(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds / 60.0, 2)
 
@@ -191,9 +196,9 @@ def kpis(rec: Recorder, *, courier_hour_cost: Mapping[str, float], per_km_cost: 
                     if o.pickup_at is not None and o.ready_at is not None], dtype=float)
     promised = [o for o in delivered if o.promise_by is not None]
     express = [o for o in promised if o.express]
-    overdue = [o for o in orders if o.status == "open" and o.promise_by is not None and o.promise_by < rec.end]
-    late_express = sum(o.express for o in overdue)
-    late_quotes = sum(o.status == "open" and o.quoted_eta is not None and o.quoted_eta < rec.end for o in orders)
+    still_open = [o for o in orders if o.status == "open"]
+    overdue = [o for o in still_open if o.promise_by is not None and o.promise_by < rec.end]
+    late_quotes = sum(o.quoted_eta is not None and o.quoted_eta < rec.end for o in still_open)
     quoted = [(o.delivered_at, o.quoted_eta, o.placed_at) for o in delivered
               if o.quoted_eta is not None and o.delivered_at is not None]
     quote_lead = np.array([eta - placed for _, eta, placed in quoted], dtype=float)
@@ -218,12 +223,10 @@ def kpis(rec: Recorder, *, courier_hour_cost: Mapping[str, float], per_km_cost: 
         "failed": by_status["failed"],
         "open_at_end": by_status["open"],
         "redirected_to_locker": sum(o.redirected_to is not None for o in orders),
-        "on_time_rate": (round(sum(bool(o.on_time) for o in promised) / (len(promised) + len(overdue)), 4)
-                         if promised or overdue else None),
-        "express_met_rate": (round(sum(bool(o.on_time) for o in express) / (len(express) + late_express), 4)
-                             if express or late_express else None),
-        "express_quote_met_rate": (round(sum(at <= eta for at, eta, _ in quoted) / (len(quoted) + late_quotes), 4)
-                                   if quoted or late_quotes else None),
+        "on_time_rate": _share(sum(bool(o.on_time) for o in promised), len(promised) + len(overdue)),
+        "express_met_rate": _share(sum(bool(o.on_time) for o in express),
+                                   len(express) + sum(o.express for o in overdue)),
+        "express_quote_met_rate": _share(sum(at <= eta for at, eta, _ in quoted), len(quoted) + late_quotes),
         "express_quote_mean_min": _minutes(float(quote_lead.mean()) if quote_lead.size else None),
         "express_quote_slack_mean_min": _minutes(float(np.mean([eta - at for at, eta, _ in quoted]))
                                                  if quoted else None),
