@@ -10,8 +10,9 @@ public `/v1` endpoints with the key the dispatcher or planner types once (kept i
 - `GET /v1/couriers`: every courier's status (from its shift and its published route), last reported position
   (its store's until it reports one) and route, optionally with the road path of each leg.
 - `GET /v1/orders?state=open`: the open orders (the worker's index `api.worker.OPEN_ORDERS_KEY`).
-- `GET /v1/stats`: order events so far, the on-time rate, couriers by status per store, when the dispatcher last
-  committed a trip and how long its decisions take.
+- `GET /v1/stats`: order events so far, the on-time rate (open orders past their promise count as late, as in the
+  simulator's KPIs), couriers by status per store, when the dispatcher last committed a trip and how long its
+  decisions take.
 - `POST /v1/replay`: the places of a simulated day (order addresses, facilities, couriers), regenerated from its
   scenario and seed, so that the console can play `events.jsonl` (which names places only by id) on the map.
 
@@ -24,7 +25,7 @@ import gzip
 import json
 import math
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -147,8 +148,11 @@ class StatsView(BaseModel):
     now: int
     events: dict[str, int] = Field(description="orders that reached each event (as `lastmile_order_events_total`)")
     on_time: int = Field(description="deliveries by their promise")
-    late: int
-    on_time_rate: float | None = Field(None, description="on_time / (on_time + late); null before any delivery")
+    late: int = Field(description="deliveries after their promise")
+    overdue: int = Field(description="open orders not delivered yet whose promise has passed")
+    on_time_rate: float | None = Field(
+        None, description="on_time / (on_time + late + overdue): an order still open past its promise counts as late "
+                          "(as in the simulator's KPIs); null while that sum is 0")
     stores: dict[str, StoreStats]
     last_decision_at: int | None = Field(None, description="when the dispatcher last committed a trip (latest "
                                                            "`dispatch_at` of the published routes)")
@@ -259,6 +263,16 @@ def facility_view(f: Facility, core: Operations | None = None) -> dict[str, Any]
     return view
 
 
+def overdue(record: Mapping[str, str], now: int) -> bool:
+    """Whether an open order's record is past its promise at `now`: its `promise_by` (what its delivery's
+    `on_time` is judged by) is earlier and it is not delivered yet (a locker or pickup point order stays open,
+    delivered, until collected). An order without a promise is never overdue."""
+    if record.get("state") == "delivered" or "promise_by" not in record:
+        return False
+    promise_by = json.loads(record["promise_by"])
+    return isinstance(promise_by, int) and promise_by < now
+
+
 def courier_status(shift: str | None, route: Mapping[str, Any] | None) -> CourierState:
     """A courier's status from its published shift and route (the core's own statuses, as the views show them)."""
     if route is None or route.get("status") not in ACTIVE:
@@ -340,6 +354,15 @@ def make_router(service: Service, *, lines: StopLines, planner: Callable[..., An
             rows.append((cid, c, courier_status(shifts.get(cid), route), route))
         return rows
 
+    def open_records() -> Iterator[tuple[str, dict[str, str]]]:
+        """(id, record) of each open order (the worker's index `OPEN_ORDERS_KEY`), in placement order; a record
+        gone or in a final state is skipped."""
+        index = store.hgetall(OPEN_ORDERS_KEY)
+        for oid in sorted(index, key=lambda o: int(index[o])):
+            record = store.hgetall(order_key(oid))
+            if record and record.get("state") not in FINAL:
+                yield oid, record
+
     def couriers(geometry: bool) -> list[dict[str, Any]]:
         """`CourierView` of every courier configured."""
         where = {f.id: [float(f.location[0]), float(f.location[1])] for f in current_facilities()}
@@ -417,13 +440,9 @@ def make_router(service: Service, *, lines: StopLines, planner: Callable[..., An
                           limit: Annotated[int, Query(ge=1, le=10_000)] = 2000) -> dict[str, Any]:
         """The open orders (placed and not yet delivered to a door, collected, cancelled, returned or rejected),
         in placement order, at most `limit`."""
-        index = store.hgetall(OPEN_ORDERS_KEY)
         rows: list[dict[str, Any]] = []
         truncated = False
-        for oid in sorted(index, key=lambda o: int(index[o])):
-            record = store.hgetall(order_key(oid))
-            if not record or record.get("state") in FINAL:
-                continue
+        for oid, record in open_records():
             if len(rows) == limit:
                 truncated = True
                 break
@@ -432,11 +451,15 @@ def make_router(service: Service, *, lines: StopLines, planner: Callable[..., An
 
     @router.get("/v1/stats", tags=["console"], response_model=StatsView)
     def stats_route(_who: Planner) -> dict[str, Any]:
-        """The console's side panel: order events so far, deliveries on time and late, couriers by status per
-        store, when the dispatcher last committed a trip, decision times and the command lag."""
+        """The console's side panel: order events so far, deliveries on time and late, open orders overdue (past
+        their promise; they count as late in `on_time_rate`), couriers by status per store, when the dispatcher
+        last committed a trip, decision times and the command lag."""
+        now = service.clock()
         events = {k: int(v) for k, v in sorted(store.hgetall(STATS_KEY).items())}
         counted = store.hgetall(ON_TIME_KEY)
         on_time, late = int(counted.get("on_time", 0)), int(counted.get("late", 0))
+        late_open = sum(overdue(record, now) for _, record in open_records())
+        judged = on_time + late + late_open
         by_store: dict[str, Counter[str]] = {s: Counter() for s in service.config()["stores"]}
         dispatched: list[int] = []
         for _, c, status, route in routes():
@@ -444,8 +467,8 @@ def make_router(service: Service, *, lines: StopLines, planner: Callable[..., An
             if route is not None and route.get("dispatch_at") is not None:
                 dispatched.append(route["dispatch_at"])
         count, total = _histogram(service)
-        return {"now": service.clock(), "events": events, "on_time": on_time, "late": late,
-                "on_time_rate": round(on_time / (on_time + late), 4) if on_time + late else None,
+        return {"now": now, "events": events, "on_time": on_time, "late": late, "overdue": late_open,
+                "on_time_rate": round(on_time / judged, 4) if judged else None,
                 "stores": {s: {"couriers": dict(n)} for s, n in by_store.items()},
                 "last_decision_at": max(dispatched, default=None),
                 "decisions": {"count": count, "mean_ms": round(1000 * total / count, 3)} if count else None,

@@ -120,6 +120,77 @@ def test_facilities_couriers_orders_and_stats_follow_the_day(client: TestClient,
     assert alerts == 2
 
 
+def deliver(client: TestClient, service: Service, oid: str) -> None:
+    """The courier the order is committed to serves its whole trip, two minutes a step, and is back at its store."""
+    courier = until(lambda: client.get(f"/v1/orders/{oid}", headers=ADMIN).json()["courier"], service)
+    app_key = key(client, "courier", courier)
+    stops = client.get(f"/v1/couriers/{courier}/route", headers=app_key).json()["stops"]
+    steps = {"pickup": ("completed",), "dropoff": ("arrived", "completed"), "return": ("arrived",)}
+    for stop in stops:
+        for status in steps[stop["kind"]]:
+            service.clock.t += 120  # type: ignore[attr-defined]
+            assert client.post(f"/v1/couriers/{courier}/stops/{stop['id']}", json={"status": status},
+                               headers=app_key).status_code == 200
+
+
+def shifts(client: TestClient, service: Service, on: bool) -> None:
+    """Every courier of the deployment starts (`on`) or ends its shift."""
+    for cid in service.deployment.couriers:
+        assert client.post(f"/v1/couriers/{cid}/shift", json={"on": on}, headers=ADMIN).status_code == 200
+
+
+def placed(client: TestClient, body: dict[str, Any]) -> int:
+    """Place an order; its `promise_by`."""
+    osys = key(client, "order_system")
+    assert client.post("/v1/orders", json=body, headers={**osys, "Idempotency-Key": body["id"]}).status_code == 201
+    promise_by = client.get(f"/v1/orders/{body['id']}", headers=osys).json()["promise_by"]
+    assert isinstance(promise_by, int)
+    return promise_by
+
+
+def test_an_open_order_past_its_promise_is_overdue_and_lowers_the_on_time_rate(client: TestClient,
+                                                                                service: Service) -> None:
+    """An order not delivered by its promise counts in `overdue` and as late in on_time_rate."""
+    planner = key(client, "planner")
+    shifts(client, service, True)
+    placed(client, order("d1"))
+    deliver(client, service, "d1")
+    shifts(client, service, False)  # no courier left to take o2
+    promise_by = placed(client, order("o2"))
+    service.clock.t = promise_by + 1  # type: ignore[attr-defined]
+    stats = client.get("/v1/stats", headers=planner).json()
+    assert client.get("/v1/orders/o2", headers=ADMIN).json()["state"] in ("allocated", "ready")
+    assert (stats["on_time"], stats["late"], stats["overdue"]) == (1, 0, 1)
+    assert stats["on_time_rate"] == 0.5 and stats["now"] == promise_by + 1
+
+
+def test_an_open_order_is_not_overdue_until_its_promise_has_passed(client: TestClient, service: Service) -> None:
+    """An open order is not overdue before or at its promise (delivered then, it is on time), only after it."""
+    planner = key(client, "planner")
+    promise_by = placed(client, order("o1"))
+    seen = []
+    for t in (promise_by - 600, promise_by, promise_by + 1):
+        service.clock.t = t  # type: ignore[attr-defined]
+        stats = client.get("/v1/stats", headers=planner).json()
+        seen.append((stats["overdue"], stats["on_time_rate"]))
+    assert seen == [(0, None), (0, None), (1, 0.0)]
+
+
+def test_a_delivered_order_is_not_overdue(client: TestClient, service: Service) -> None:
+    """A delivered order is never overdue, not even one still open waiting in a locker for its customer."""
+    planner = key(client, "planner")
+    shifts(client, service, True)
+    promises = []
+    for body in (order("d1"), {**order("l1"), "mode": "locker"}):
+        promises.append(placed(client, body))
+        deliver(client, service, body["id"])
+    service.clock.t = max(promises) + 3600  # type: ignore[attr-defined]
+    open_ = client.get("/v1/orders?state=open", headers=planner).json()["orders"]
+    assert [(o["id"], o["state"]) for o in open_] == [("l1", "delivered")]  # in the locker, not yet collected
+    stats = client.get("/v1/stats", headers=planner).json()
+    assert (stats["on_time"], stats["late"], stats["overdue"], stats["on_time_rate"]) == (2, 0, 0, 1.0)
+
+
 def test_replay_places_are_those_of_the_simulated_day(client: TestClient, tmp_path: Path) -> None:
     """POST /v1/replay gives the very orders of events.jsonl (id, time, mode); an unknown scenario is 422 naming it."""
     events = simulated_day(tmp_path) / "events.jsonl"

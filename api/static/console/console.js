@@ -341,8 +341,10 @@ function drawOrders(list, now) {
 
 function drawPanel(stats, orders) {
   $("clock").textContent = clock(stats.now);
+  // Open orders past their promise count as late (as the simulator's KPIs count them).
   $("on-time").textContent = stats.on_time_rate === null ? "no delivery yet"
-    : `${(100 * stats.on_time_rate).toFixed(1)} % (${stats.on_time} of ${stats.on_time + stats.late})`;
+    : `${(100 * stats.on_time_rate).toFixed(1)} % (${stats.on_time} of ${stats.on_time + stats.late + stats.overdue}`
+      + `${stats.overdue ? `, ${stats.overdue} overdue` : ""})`;
   $("open-orders").textContent = String(orders.length);
   $("last-decision").textContent = stats.last_decision_at === null ? "none yet" : clock(stats.last_decision_at);
   $("decision-time").textContent = stats.decisions
