@@ -74,6 +74,8 @@ MAX_NEW_PATHS = 10
 """Road paths of routes not yet cached that one `GET /v1/couriers?geometry=true` computes (the rest come with the
 following polls): a first poll of a large fleet stays short."""
 MAX_REPLAY_ORDERS = 200_000
+READ_CHUNK = 500
+"""Open orders read from the store in one round trip (`GET /v1/orders`, `GET /v1/stats`)."""
 ACTIVE = ("assigned", "en_route")
 """A published route's statuses while its courier is out (`done` once back)."""
 CourierState = Literal["off", "idle", "assigned", "en_route", "returning"]
@@ -358,10 +360,12 @@ def make_router(service: Service, *, lines: StopLines, planner: Callable[..., An
         """(id, record) of each open order (the worker's index `OPEN_ORDERS_KEY`), in placement order; a record
         gone or in a final state is skipped."""
         index = store.hgetall(OPEN_ORDERS_KEY)
-        for oid in sorted(index, key=lambda o: int(index[o])):
-            record = store.hgetall(order_key(oid))
-            if record and record.get("state") not in FINAL:
-                yield oid, record
+        ids = sorted(index, key=lambda o: int(index[o]))
+        for k in range(0, len(ids), READ_CHUNK):
+            chunk = ids[k:k + READ_CHUNK]
+            for oid, record in zip(chunk, store.hgetall_many([order_key(o) for o in chunk]), strict=True):
+                if record and record.get("state") not in FINAL:
+                    yield oid, record
 
     def couriers(geometry: bool) -> list[dict[str, Any]]:
         """`CourierView` of every courier configured."""

@@ -179,6 +179,10 @@ class Store(Protocol):
     def hgetall(self, key: str) -> dict[str, str]:
         ...
 
+    def hgetall_many(self, keys: Sequence[str]) -> list[dict[str, str]]:
+        """`hgetall` of each key, in one round trip."""
+        ...
+
     def lrange(self, key: str) -> list[str]:
         ...
 

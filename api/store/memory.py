@@ -178,6 +178,10 @@ class MemoryStore:
         with self._lock:
             return dict(self._hashes.get(key, {}))
 
+    def hgetall_many(self, keys: Sequence[str]) -> list[dict[str, str]]:
+        with self._lock:
+            return [dict(self._hashes.get(key, {})) for key in keys]
+
     def lrange(self, key: str) -> list[str]:
         with self._lock:
             return list(self._lists.get(key, []))

@@ -325,6 +325,14 @@ class RedisStore:
     def hgetall(self, key: str) -> dict[str, str]:
         return {k.decode(): v.decode() for k, v in self.client.hgetall(self._k(key)).items()}
 
+    def hgetall_many(self, keys: Sequence[str]) -> list[dict[str, str]]:
+        if not keys:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hgetall(self._k(key))
+        return [{k.decode(): v.decode() for k, v in got.items()} for got in pipe.execute()]
+
     def lrange(self, key: str) -> list[str]:
         return [v.decode() for v in self.client.lrange(self._k(key), 0, -1)]
 

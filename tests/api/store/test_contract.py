@@ -199,11 +199,14 @@ def test_published_events_stream_in_order_and_read_after_an_id(store: Store) -> 
 
 
 def test_direct_writes_and_capped_logs(store: Store) -> None:
-    """hset/hdel/set write outside the stream (get_many reads several values at once, None where missing); a
-    log keeps only its last `keep` values."""
+    """hset/hdel/set write outside the stream (get_many and hgetall_many read several at once, None or empty where
+    missing); a log keeps only its last `keep` values."""
     store.hset("webhooks", {"a": "1", "b": "2"})
     assert store.hdel("webhooks", "a") and not store.hdel("webhooks", "a")
     assert store.hgetall("webhooks") == {"b": "2"}
+    store.hset("hooks", {"c": "3"})
+    assert store.hgetall_many(["hooks", "missing", "webhooks"]) == [{"c": "3"}, {}, {"b": "2"}]
+    assert store.hgetall_many([]) == []
     store.set("cursor", "4-1")
     assert store.get("cursor") == "4-1"
     store.set("other", "x")
