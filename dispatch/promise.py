@@ -67,8 +67,10 @@ __all__ = [
     "Quoter",
     "StoreLoad",
     "StoreQueue",
+    "fit_express_model",
     "next_open",
     "session",
+    "tighten",
 ]
 
 OptionKind = Literal["express", "slot", "pickup_point", "locker", "store"]
@@ -117,10 +119,13 @@ class ExpressModel:
 
         constant_s + picking × picking_s + courier_wait × courier_wait_s + road × road_s + plan × plan_s
 
-    (never less than picking plus road), so that about `quantile` of the orders arrive by it. The weights say
-    how the live estimate's parts turn into what happens: with a dispatcher that plans every order (reoptimize)
-    the plan carries most of the weight; a courier wait weight below 1 is the bundling and re-planning the
-    estimate's one-order-per-courier queue does not see.
+    (never less than picking plus road, nor than the dispatcher's own planned lead where it has one: a quote
+    earlier than the plan is one the dispatcher already expects to break), so that about `quantile` of the
+    orders arrive by it. The weights say how the live estimate's parts turn into what happens: with a dispatcher
+    that plans every order (reoptimize) the plan carries most of the weight; a courier wait weight below 1 is the
+    bundling and re-planning the estimate's one-order-per-courier queue does not see. The floor at the plan keeps
+    quotes honest where the fitted weights do not reach: on a day busier than those the model was fitted on, the
+    plan runs far ahead of the weighted sum.
     """
 
     constant_s: float
@@ -146,7 +151,13 @@ class ExpressModel:
     def lead_s(self, basis: QuoteBasis) -> int:
         raw = (self.constant_s + self.picking * basis.picking_s + self.courier_wait * basis.courier_wait_s
                + self.road * basis.road_s + self.plan * basis.plan_s)
-        return max(math.ceil(raw), basis.picking_s + basis.road_s)
+        return max(math.ceil(raw), _floor_s(basis))
+
+
+def _floor_s(basis: QuoteBasis) -> int:
+    """The least lead an express quote may promise: picking plus the road, and the dispatcher's planned lead."""
+    floor = basis.picking_s + basis.road_s
+    return floor if basis.planned_s is None else max(floor, basis.planned_s)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -783,7 +794,10 @@ class Quoter:
 def fit_express_model(samples: Sequence[tuple[QuoteBasis, int]], quantile: float = 0.95) -> ExpressModel:
     """The `ExpressModel` whose lead is the `quantile` of the actual click-to-door given the quote's basis: a
     linear quantile regression (least pinball loss, solved as a linear programme) of the actual lead on the
-    basis' parts (`ExpressModel`) and a constant, the parts' weights kept >= 0.
+    basis' parts (`ExpressModel`) and a constant, the parts' weights kept >= 0. The lead never goes below its
+    floor (picking plus road, and the planned lead), which meets some orders the regression alone would miss;
+    the constant is then lowered as far as the samples still arrive by their lead in `quantile` of the cases, so
+    the floor makes the other quotes tighter rather than the whole model more cautious.
 
     `samples`: (the basis an express quote was made of, the seconds from placing to the door) of delivered
     orders, from simulated days (`simulator.calibrate`) or the live service's history.
@@ -809,6 +823,23 @@ def fit_express_model(samples: Sequence[tuple[QuoteBasis, int]], quantile: float
     if not result.success:  # pragma: no cover - a feasible, bounded LP (beta = 0 with slacks is feasible)
         raise InvalidDispatchError("samples", f"the quantile fit failed: {result.message}")
     beta = result.x[:k] / scale
-    return ExpressModel(constant_s=round(float(beta[0]), 1), picking=round(float(beta[1]), 4),
-                        courier_wait=round(float(beta[2]), 4), road=round(float(beta[3]), 4),
-                        plan=round(float(beta[4]), 4), quantile=quantile)
+    return tighten(ExpressModel(constant_s=round(float(beta[0]), 1), picking=round(float(beta[1]), 4),
+                                courier_wait=round(float(beta[2]), 4), road=round(float(beta[3]), 4),
+                                plan=round(float(beta[4]), 4), quantile=quantile), samples)
+
+
+def tighten(model: ExpressModel, samples: Sequence[tuple[QuoteBasis, int]]) -> ExpressModel:
+    """`model` with its constant lowered (to a tenth of a second) as far as the samples still arrive by their
+    lead in `model.quantile` of the cases, never raised: the orders met by the floor alone need no constant."""
+    if not samples:
+        return model
+    y = np.array([float(actual) for _, actual in samples])
+    rest = np.array([[b.picking_s, b.courier_wait_s, b.road_s, b.plan_s] for b, _ in samples], dtype=float) @ \
+        np.array([model.picking, model.courier_wait, model.road, model.plan])
+    # a sample above its floor is met once ceil(constant + rest) reaches it: constant > actual - 1 - rest
+    need = np.sort((y - 1 - rest)[y > np.array([_floor_s(b) for b, _ in samples])])
+    wanted = math.ceil(model.quantile * len(y)) - (len(y) - len(need))  # the samples the constant must meet
+    if wanted <= 0:
+        return model
+    constant = math.floor(float(need[wanted - 1]) * 10 + 1) / 10  # the next tenth above
+    return replace(model, constant_s=constant) if constant < model.constant_s else model

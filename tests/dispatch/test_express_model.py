@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from dispatch.errors import InvalidDispatchError
-from dispatch.promise import ExpressModel, PromiseOptions, QuoteBasis, fit_express_model
+from dispatch.promise import ExpressModel, PromiseOptions, QuoteBasis, fit_express_model, tighten
 
 
 def samples(seed: int, n: int, *, planned: bool) -> list[tuple[QuoteBasis, int]]:
@@ -24,9 +26,9 @@ def samples(seed: int, n: int, *, planned: bool) -> list[tuple[QuoteBasis, int]]
     return out
 
 
-def test_lead_is_the_weighted_basis_never_below_picking_plus_road() -> None:
+def test_lead_is_the_weighted_basis_never_below_picking_plus_road_nor_the_plan() -> None:
     """The lead is constant + weights × parts (the plan: the planned lead, else the plain estimate), rounded up,
-    and never promises less than picking plus the road."""
+    and never promises less than picking plus the road, nor than the planned lead."""
     m = ExpressModel(constant_s=30.5, picking=1.0, courier_wait=0.5, road=1.2, plan=0.1)
     planned = QuoteBasis(picking_s=100, courier_wait_s=200, road_s=300, planned_s=500)
     assert m.lead_s(planned) == 641  # 30.5 + 100 + 100 + 360 + 50 = 640.5, rounded up
@@ -34,7 +36,8 @@ def test_lead_is_the_weighted_basis_never_below_picking_plus_road() -> None:
     assert unplanned.plan_s == unplanned.lead_s == 600
     assert m.lead_s(unplanned) == 651  # 30.5 + 100 + 100 + 360 + 60 = 650.5, rounded up
     fast = ExpressModel(constant_s=-500.0, picking=0.1, courier_wait=0.0, road=0.1)
-    assert fast.lead_s(planned) == 400  # picking + road, not 0
+    assert fast.lead_s(unplanned) == 400  # picking + road, not 0
+    assert fast.lead_s(planned) == 500  # nor less than the dispatcher's planned lead
     options = PromiseOptions(express_model=m)
     assert options.express_eta(planned, 1000) == 1680  # 1000 + 641 rounded up to the minute
     assert PromiseOptions().express_eta(unplanned, 1000) == 2040  # 1000 + 600 + 300 + 120, up to the minute
@@ -76,3 +79,54 @@ def test_the_fit_delivers_the_quantile_on_days_it_has_not_seen() -> None:
         fit_express_model(samples(1, 5, planned=False))
     with pytest.raises(InvalidDispatchError, match=r"^quantile:"):
         fit_express_model(samples(1, 50, planned=False), 1.5)
+
+
+
+def test_tighten_lowers_the_constant_as_far_as_the_quantile_still_holds() -> None:
+    """Orders met by their floor (the plan) need no constant: `tighten` lowers it to the least that still meets
+    the model's quantile of the samples (a tenth of a second less meets fewer), and never raises it."""
+    rng = np.random.default_rng(3)
+    data = []
+    for k in range(400):  # a quarter wait in a backlog that their plan knows of
+        road = int(rng.integers(300, 900))
+        actual = 120 + road + int(rng.integers(0, 600)) + (3000 if k % 4 == 0 else 0)
+        data.append((QuoteBasis(picking_s=120, courier_wait_s=0, road_s=road,
+                                planned_s=None if k % 4 else actual), actual))
+    loose = ExpressModel(constant_s=600.0, picking=1.0, courier_wait=0.0, road=1.0, quantile=0.9)
+
+    def met(m: ExpressModel) -> float:
+        return float(np.mean([actual <= m.lead_s(b) for b, actual in data]))
+
+    assert met(loose) == 1.0
+    tight = tighten(loose, data)
+    assert tight.constant_s < loose.constant_s and met(tight) >= 0.9
+    assert met(replace(tight, constant_s=tight.constant_s - 0.1)) < 0.9
+    # 100 backlog orders met by the plan, 260 of the other 300 by the constant: its 260th smallest need
+    assert tight.constant_s == pytest.approx(np.sort([a - b.picking_s - b.road_s for b, a in data if b.planned_s
+                                                      is None])[259], abs=1.0)
+    assert tighten(tight, data) == tight and tighten(replace(loose, constant_s=-100.0), data).constant_s == -100.0
+
+
+def busy_samples(seed: int, n: int) -> list[tuple[QuoteBasis, int]]:
+    """As `samples`, with a plan that knows little (0-600 s), but 8 % of the orders wait 20-60 min in a backlog
+    that only the plan sees (their plan is their actual lead)."""
+    out = []
+    rng = np.random.default_rng(seed + 1000)
+    for basis, actual in samples(seed, n, planned=False):
+        backlog = rng.random() < 0.08
+        if backlog:
+            actual += int(rng.integers(1200, 3600))
+        out.append((QuoteBasis(picking_s=basis.picking_s, courier_wait_s=basis.courier_wait_s, road_s=basis.road_s,
+                               planned_s=actual if backlog else int(rng.integers(0, 600))), actual))
+    return out
+
+
+def test_the_plan_floor_meets_the_backlog_and_the_fit_still_meets_its_quantile() -> None:
+    """Where the plan sees a backlog the weights do not, the floor at the plan meets every such order, and the
+    fitted model meets about its quantile on a day it has not seen."""
+    model = fit_express_model(busy_samples(1, 3000), 0.9)
+    test = busy_samples(2, 3000)
+    met = [actual <= model.lead_s(b) for b, actual in test]
+    backlog = [b.planned_s == actual for b, actual in test]
+    assert all(m for m, late in zip(met, backlog, strict=True) if late)
+    assert 0.87 <= np.mean(met) <= 0.93
