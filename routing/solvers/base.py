@@ -9,7 +9,7 @@ from typing import Literal, Protocol
 
 from routing.errors import InvalidProblemError, UnsupportedProblemError
 from routing.evaluate import Evaluation, evaluate
-from routing.problem import UNREACHABLE, Job, Plan, Problem, Route, Shipment, Unassigned, Vehicle, Visit
+from routing.problem import UNREACHABLE, Job, Plan, Problem, Route, Shipment, Stop, Unassigned, Vehicle, Visit
 
 BIG_PENALTY = 10**12
 """What leaving a required job unassigned costs inside a solver: more than any route could."""
@@ -131,41 +131,45 @@ def _fits(amounts: tuple[int, ...], capacity: tuple[int, ...]) -> bool:
     return all(a <= c for a, c in zip(amounts, capacity, strict=False))
 
 
+SCREEN_REASONS = ("no_vehicle_with_skill", "over_capacity", "unreachable", "window_closed")
+"""Why no vehicle can serve an item, by how far the closest vehicle got through `_screen`'s checks."""
+
+
 def _screen(problem: Problem, item: Job | Shipment) -> str | None:
-    capable = [v for v in problem.vehicles if item.skills <= v.skills]
-    if not capable:
-        return "no_vehicle_with_skill: " + ",".join(sorted(item.skills))
+    """None when some vehicle could serve `item` alone, else the reason (`SCREEN_REASONS`) of the vehicle that got
+    furthest through the checks: skills, capacity, reachability, time windows. Stops at the first vehicle that
+    passes them all (on a large fleet, usually the first one)."""
+    loads: tuple[tuple[int, ...], ...]
+    stops: tuple[Stop, ...]
     if isinstance(item, Job):
-        loads = [item.delivery, item.pickup]
-        stops = [item.stop]
+        loads, stops, release = (item.delivery, item.pickup), (item.stop,), item.release
     else:
-        loads = [item.amount]
-        stops = [item.pickup, item.delivery]
-    capable = [v for v in capable if all(_fits(a, v.capacity) for a in loads)]
-    if not capable:
-        return "over_capacity"
-    reachable = []
-    for v in capable:
+        loads, stops, release = (item.amount,), (item.pickup, item.delivery), 0
+    furthest = 0
+    for v in problem.vehicles:
+        if not item.skills <= v.skills:
+            continue
+        if not all(_fits(a, v.capacity) for a in loads):
+            furthest = max(furthest, 1)
+            continue
         dur = problem.durations[v.profile]
         path = [v.start, *(s.location for s in stops), v.end_location]
-        if all(dur[a, b] < UNREACHABLE for a, b in itertools.pairwise(path)):
-            reachable.append(v)
-    if not reachable:
-        return "unreachable"
-    for v in reachable:
-        dur = problem.durations[v.profile]
-        t = max(v.shift.start, item.release if isinstance(item, Job) else 0)
-        here = v.start
-        ok = True
+        if not all(dur[a, b] < UNREACHABLE for a, b in itertools.pairwise(path)):
+            furthest = max(furthest, 2)
+            continue
+        t, here = max(v.shift.start, release), v.start
         for s in stops:
             start = s.service_start(t + int(dur[here, s.location]))
             if start is None:
-                ok = False
                 break
             t, here = start + s.service, s.location
-        if ok and t + int(dur[here, v.end_location]) <= v.shift.end:
-            return None
-    return "window_closed"
+        else:
+            if t + int(dur[here, v.end_location]) <= v.shift.end:
+                return None
+        furthest = 3
+    if furthest == 0:
+        return f"{SCREEN_REASONS[0]}: " + ",".join(sorted(item.skills))
+    return SCREEN_REASONS[furthest]
 
 
 def _collapse_locked(problem: Problem, vehicle: Vehicle) -> Vehicle:

@@ -11,7 +11,7 @@ from routing.errors import InvalidProblemError
 from routing.evaluate import evaluate
 from routing.problem import UNREACHABLE, Break, Plan, Problem, Route, Shipment, Stop, TimeWindow, Vehicle, Visit
 from routing.solvers.auto import choose_backend, solve
-from routing.solvers.base import BIG_PENALTY, SolveParams, run_backend
+from routing.solvers.base import BIG_PENALTY, SolveParams, reduce, run_backend
 from routing.solvers.ortools import OrToolsBackend, OrToolsOptions, _OrToolsModel
 from tests.routing.lines import job, line_matrix, line_problem, random_cvrp, tw
 
@@ -48,6 +48,27 @@ def test_unserveable_jobs_get_reasons(backend: str) -> None:
     assert reasons == {"j2": "over_capacity", "j3": "window_closed", "j4": "no_vehicle_with_skill: fridge",
                        "j5": "unreachable"}
     assert served(r.plan) == {0}
+
+
+def test_the_reason_is_that_of_the_vehicle_that_came_closest() -> None:
+    """On a mixed fleet a job's reason is the furthest check any vehicle passed (skills, then capacity, then
+    reachability, then time windows), whichever order the vehicles come in; one vehicle that can serve it is
+    enough."""
+    m = line_matrix(POSITIONS)
+    m[:, 5] = UNREACHABLE
+    m[5, 5] = 0
+    small = Vehicle(id="small", start=0, capacity=(2,), skills=frozenset({"fridge"}))
+    big = Vehicle(id="big", start=0, capacity=(9,))
+    jobs = (job(1, delivery=(3,), skills=frozenset({"fridge"})),  # the fridge is too small, the big has none
+            job(2, delivery=(3,), time_windows=tw(0, 5)),  # the small is too small, the big is too late
+            job(5, delivery=(3,)))  # the small is too small, the big cannot reach it
+    for fleet in ((small, big), (big, small)):
+        p = Problem(durations={"car": m}, distances={"car": m}, jobs=jobs, vehicles=fleet)
+        assert {p.jobs[u.index].id: u.reason for u in reduce(p).unassigned} == {
+            "j1": "over_capacity", "j2": "window_closed", "j5": "unreachable"}
+    served_by_one = Problem(durations={"car": m}, distances={"car": m}, jobs=(job(3, delivery=(3,)),),
+                            vehicles=(small, big))
+    assert reduce(served_by_one).unassigned == ()
 
 
 def test_fleet_too_small_leaves_jobs_with_reason(backend: str) -> None:
