@@ -248,14 +248,18 @@ def parse_time(value: object, where: str) -> int:
 
 
 SETTINGS = ("fleet.<profile>", "fleet.scale", "policy", "policy.<knob>", "allocation.rank",
-            "allocation.max_detour_s", "demand.orders", "seed", "clock.decision_latency_s")
+            "allocation.max_detour_s", "demand.orders", "seed", "clock.decision_latency_s", "stores.pickers",
+            "stores.picking_s", "stores.<id>.pickers", "stores.<id>.picking_s")
+STORE_KNOBS = ("pickers", "picking_s")
+"""The dark-store keys `--set` can change, at every store (`stores.pickers=4`) or at one (`stores.<id>.pickers`)."""
 
 
 def apply_setting(scenario: Scenario, key: str, value: str) -> Scenario:
     """One `--set KEY=VALUE` of a sweep: `fleet.bike=20` sets the bike couriers of the day to 20 in all, spread
     over the scenario's bike groups in proportion to their counts (`fleet.scale=1.5` scales every group);
     `policy=greedy`, `policy.hold_s=120`, `allocation.rank=nearest`, `demand.orders=3000`, `seed=3`,
-    `clock.decision_latency_s=30`.
+    `clock.decision_latency_s=30`; `stores.pickers=4` gives every dark store four pickers, `stores.aliados.pickers=4`
+    that store only (so does `picking_s`, seconds to pick an order).
     """
     where = f"--set {key}"
     if key == "policy":
@@ -298,6 +302,15 @@ def apply_setting(scenario: Scenario, key: str, value: str) -> Scenario:
             raise ScenarioError(where, f"would make a fleet group larger than {MAX_COUNT} couriers")
         return replace(scenario, fleet=tuple(replace(g, count=count)
                                              for g, count in zip(scenario.fleet, counts, strict=True)))
+    if key.startswith("stores.") and key.rsplit(".", 1)[-1] in STORE_KNOBS:
+        rest = key.removeprefix("stores.")
+        store, knob = ("", rest) if rest in STORE_KNOBS else rest.rpartition(".")[::2]
+        if rest not in STORE_KNOBS and store not in {st.id for st in scenario.stores}:
+            raise ScenarioError(where, f"the scenario has no store {store!r}; its stores are "
+                                       f"{[st.id for st in scenario.stores]}")
+        n = _int_value(where, value, f"stores.{knob}")
+        return replace(scenario, stores=tuple(replace(st, **{knob: n}) if store in ("", st.id) else st
+                                              for st in scenario.stores))
     if key.startswith("fleet."):
         profile = key.removeprefix("fleet.")
         groups = [i for i, g in enumerate(scenario.fleet) if g.profile == profile]
@@ -336,6 +349,7 @@ INT_SETTINGS: dict[str, tuple[int, int]] = {
     "policy.co2_cost_m_per_kg": (0, int(MAX_METRES)),
     "allocation.max_detour_s": (0, MAX_SECONDS), "demand.orders": (0, MAX_COUNT),
     "seed": (0, MAX_INT), "clock.decision_latency_s": (0, MAX_SECONDS), "fleet.<profile>": (0, MAX_COUNT),
+    "stores.pickers": (1, MAX_COUNT), "stores.picking_s": (0, MAX_SECONDS),
 }
 """The integer settings of `--set` and their [minimum, maximum]: those of the scenario file's keys they change
 (tests/api/test_scenario_file.py checks them against the file's models)."""

@@ -242,7 +242,8 @@ SETTING_KEYS = {"policy.max_orders": ("Policy", "max_orders"), "policy.hold_s": 
                 "policy.co2_cost_m_per_kg": ("Policy", "co2_cost_m_per_kg"),
                 "allocation.max_detour_s": ("Allocation", "max_detour_s"), "demand.orders": ("Demand", "orders"),
                 "clock.decision_latency_s": ("Clock", "decision_latency_s"), "seed": (None, "seed"),
-                "fleet.<profile>": ("FleetGroup", "count")}
+                "fleet.<profile>": ("FleetGroup", "count"), "stores.pickers": ("Store", "pickers"),
+                "stores.picking_s": ("Store", "picking_s")}
 """The scenario file's key each integer `--set` setting changes."""
 
 
@@ -262,6 +263,24 @@ def test_set_takes_the_bounds_of_the_file(setting: str) -> None:
     for bad in (low - 1, high + 1):
         with pytest.raises(ScenarioError, match=re.escape(f"--set {key}: must be at")):
             apply_setting(sc, key, str(bad))
+
+
+def test_set_changes_the_pickers_of_every_store_or_of_one() -> None:
+    """`stores.pickers` and `stores.picking_s` change every dark store, `stores.<id>.pickers` only that one; a store
+    the scenario does not have is refused naming it and the stores there are."""
+    sc = load_scenario(TINY)
+    assert [(s.pickers, s.picking_s) for s in sc.stores] == [(2, 180), (2, 240)]
+    every = apply_setting(apply_setting(sc, "stores.pickers", "5"), "stores.picking_s", "90")
+    assert [(s.pickers, s.picking_s) for s in every.stores] == [(5, 90), (5, 90)]
+    one = apply_setting(sc, "stores.vdnh.pickers", "7")
+    assert [(s.id, s.pickers) for s in one.stores] == [("ostankino", 2), ("vdnh", 7)]
+    for key in ("stores.nowhere.pickers", "stores..pickers"):
+        with pytest.raises(ScenarioError, match=re.escape(f"--set {key}: the scenario has no store")):
+            apply_setting(sc, key, "3")
+    with pytest.raises(ScenarioError, match=re.escape("--set stores.vdnh.pickers: must be at least 1")):
+        apply_setting(sc, "stores.vdnh.pickers", "0")
+    with pytest.raises(ScenarioError, match=re.escape("--set stores.zone_radius_m: unknown setting")):
+        apply_setting(sc, "stores.zone_radius_m", "3")
 
 
 # --- the JSON Schema ------------------------------------------------------------------------------------------------

@@ -109,8 +109,7 @@ def test_absent_customers_fail_and_nothing_is_delivered(scenario: Scenario, netw
 def test_busy_store_spills_over_under_eta_ranking(scenario: Scenario, network: RoadNetwork) -> None:
     """With one slow picker at Ostankino, ranking stores by door ETA sends more orders to VDNH than ranking by
     road time alone, and more orders are delivered, more of them on time."""
-    stores = tuple(replace(s, pickers=1, picking_s=300) if s.id == "ostankino" else s for s in scenario.stores)
-    busy = replace(scenario, stores=stores)
+    busy = apply_setting(apply_setting(scenario, "stores.ostankino.pickers", "1"), "stores.ostankino.picking_s", "300")
     by_eta = simulate(busy, network=network)
     nearest = simulate(apply_setting(busy, "allocation.rank", "nearest"), network=network)
 
