@@ -308,8 +308,8 @@ def apply_setting(scenario: Scenario, key: str, value: str) -> Scenario:
         if rest not in STORE_KNOBS and store not in {st.id for st in scenario.stores}:
             raise ScenarioError(where, f"the scenario has no store {store!r}; its stores are "
                                        f"{[st.id for st in scenario.stores]}")
-        n = _int_value(where, value, f"stores.{knob}")
-        return replace(scenario, stores=tuple(replace(st, **{knob: n}) if store in ("", st.id) else st
+        changed: dict[str, Any] = {knob: _int_value(where, value, f"stores.{knob}")}
+        return replace(scenario, stores=tuple(replace(st, **changed) if store in ("", st.id) else st
                                               for st in scenario.stores))
     if key.startswith("fleet."):
         profile = key.removeprefix("fleet.")
