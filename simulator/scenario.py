@@ -249,7 +249,7 @@ def parse_time(value: object, where: str) -> int:
 
 SETTINGS = ("fleet.<profile>", "fleet.scale", "policy", "policy.<knob>", "allocation.rank",
             "allocation.max_detour_s", "demand.orders", "seed", "clock.decision_latency_s", "stores.pickers",
-            "stores.picking_s", "stores.<id>.pickers", "stores.<id>.picking_s")
+            "stores.pickers_scale", "stores.picking_s", "stores.<id>.pickers", "stores.<id>.picking_s")
 STORE_KNOBS = ("pickers", "picking_s")
 """The dark-store keys `--set` can change, at every store (`stores.pickers=4`) or at one (`stores.<id>.pickers`)."""
 
@@ -259,7 +259,8 @@ def apply_setting(scenario: Scenario, key: str, value: str) -> Scenario:
     over the scenario's bike groups in proportion to their counts (`fleet.scale=1.5` scales every group);
     `policy=greedy`, `policy.hold_s=120`, `allocation.rank=nearest`, `demand.orders=3000`, `seed=3`,
     `clock.decision_latency_s=30`; `stores.pickers=4` gives every dark store four pickers, `stores.aliados.pickers=4`
-    that store only (so does `picking_s`, seconds to pick an order).
+    that store only (so does `picking_s`, seconds to pick an order), `stores.pickers_scale=2` twice its own (at least
+    one).
     """
     where = f"--set {key}"
     if key == "policy":
@@ -290,13 +291,15 @@ def apply_setting(scenario: Scenario, key: str, value: str) -> Scenario:
     if key == "clock.decision_latency_s":
         latency = _int_value(where, value, key)
         return replace(scenario, clock=replace(scenario.clock, decision_latency_s=latency))
+    if key == "stores.pickers_scale":
+        factor = _factor(where, value)
+        pickers = [max(1, round(st.pickers * factor)) for st in scenario.stores]
+        if any(n > MAX_COUNT for n in pickers):
+            raise ScenarioError(where, f"would give a store more than {MAX_COUNT} pickers")
+        return replace(scenario, stores=tuple(replace(st, pickers=n)
+                                              for st, n in zip(scenario.stores, pickers, strict=True)))
     if key == "fleet.scale":
-        try:
-            factor = float(value)
-        except ValueError:
-            factor = -1.0
-        if not math.isfinite(factor) or factor < 0:
-            raise ScenarioError(where, f"must be a number >= 0, got {value!r}")
+        factor = _factor(where, value)
         counts = [round(g.count * factor) for g in scenario.fleet]
         if any(count > MAX_COUNT for count in counts):
             raise ScenarioError(where, f"would make a fleet group larger than {MAX_COUNT} couriers")
@@ -353,6 +356,16 @@ INT_SETTINGS: dict[str, tuple[int, int]] = {
 }
 """The integer settings of `--set` and their [minimum, maximum]: those of the scenario file's keys they change
 (tests/api/test_scenario_file.py checks them against the file's models)."""
+
+
+def _factor(where: str, value: str) -> float:
+    try:
+        factor = float(value)
+    except ValueError:
+        factor = -1.0
+    if not math.isfinite(factor) or factor < 0:
+        raise ScenarioError(where, f"must be a number >= 0, got {value!r}")
+    return factor
 
 
 def _int_value(where: str, value: str, setting: str) -> int:

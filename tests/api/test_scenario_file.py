@@ -266,8 +266,9 @@ def test_set_takes_the_bounds_of_the_file(setting: str) -> None:
 
 
 def test_set_changes_the_pickers_of_every_store_or_of_one() -> None:
-    """`stores.pickers` and `stores.picking_s` change every dark store, `stores.<id>.pickers` only that one; a store
-    the scenario does not have is refused naming it and the stores there are."""
+    """`stores.pickers` and `stores.picking_s` change every dark store, `stores.<id>.pickers` only that one,
+    `stores.pickers_scale` scales each store's own (rounded, at least one); a store the scenario does not have, or a
+    factor that is not a number >= 0, is refused naming the setting."""
     sc = load_scenario(TINY)
     assert [(s.pickers, s.picking_s) for s in sc.stores] == [(2, 180), (2, 240)]
     every = apply_setting(apply_setting(sc, "stores.pickers", "5"), "stores.picking_s", "90")
@@ -281,6 +282,14 @@ def test_set_changes_the_pickers_of_every_store_or_of_one() -> None:
         apply_setting(sc, "stores.vdnh.pickers", "0")
     with pytest.raises(ScenarioError, match=re.escape("--set stores.zone_radius_m: unknown setting")):
         apply_setting(sc, "stores.zone_radius_m", "3")
+    ostankino = apply_setting(sc, "stores.ostankino.pickers", "3")
+    assert [s.pickers for s in apply_setting(ostankino, "stores.pickers_scale", "2.5").stores] == [8, 5]
+    assert [s.pickers for s in apply_setting(ostankino, "stores.pickers_scale", "0").stores] == [1, 1]
+    for bad in ("-1", "x", "inf"):
+        with pytest.raises(ScenarioError, match=re.escape("--set stores.pickers_scale: must be a number >= 0")):
+            apply_setting(sc, "stores.pickers_scale", bad)
+    with pytest.raises(ScenarioError, match=re.escape("--set stores.pickers_scale: would give a store more than")):
+        apply_setting(sc, "stores.pickers_scale", "1e9")
 
 
 # --- the JSON Schema ------------------------------------------------------------------------------------------------
