@@ -304,6 +304,10 @@ ROWS: list[Row] = [
         measured=lambda r: _city("porto_centre_20k_fleet_x4")(r) + f"; {r['city']['time_20k_over_5k']:.1f} × the "
                            "5,000-order batch day's time (median of the ratios of "
                            f"{len(r['city'].get('time_20k_over_5k_pairs', [0]))} runs of the two in turn)"),
+    Row(figure="Porto day × 4 under reoptimize, pickers scaled too (`--set demand.orders=20000 --set fleet.scale=4 "
+               "--set stores.pickers_scale=4`)", source="latest-city",
+        measured=lambda r: _city("porto_centre_20k_x4_pickers")(r) + ", express quotes "
+                           f"{r['city']['porto_centre_20k_x4_pickers']['express_quote_met_rate']:.1%} met"),
     Row(figure="Porto day with half its couriers (`--set fleet.scale=0.5`, reoptimize): an overloaded what-if",
         source="latest-city", measured=_overloaded("porto_centre_5k_half_fleet")),
     Row(figure="the same with `--set policy.room_factor=2` (each decision sees at most twice what the couriers' "
