@@ -265,14 +265,16 @@ def facility_view(f: Facility, core: Operations | None = None) -> dict[str, Any]
     return view
 
 
+def is_overdue(state: str | None, promise_by: object, now: int) -> bool:
+    """Whether an order in `state` is open past its promise at `now`: not final, not delivered yet (a locker or
+    pickup point order stays open, delivered, until collected) and its `promise_by` (what its delivery's `on_time`
+    is judged by) earlier. An order without a promise is never overdue."""
+    return state not in FINAL and state != "delivered" and isinstance(promise_by, int) and promise_by < now
+
+
 def overdue(record: Mapping[str, str], now: int) -> bool:
-    """Whether an open order's record is past its promise at `now`: its `promise_by` (what its delivery's
-    `on_time` is judged by) is earlier and it is not delivered yet (a locker or pickup point order stays open,
-    delivered, until collected). An order without a promise is never overdue."""
-    if record.get("state") == "delivered" or "promise_by" not in record:
-        return False
-    promise_by = json.loads(record["promise_by"])
-    return isinstance(promise_by, int) and promise_by < now
+    """`is_overdue` of an order's stored record."""
+    return "promise_by" in record and is_overdue(record.get("state"), json.loads(record["promise_by"]), now)
 
 
 def courier_status(shift: str | None, route: Mapping[str, Any] | None) -> CourierState:

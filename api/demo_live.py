@@ -38,9 +38,9 @@ import uvicorn
 from pydantic import SecretStr
 
 from api.app import create_app
+from api.console import is_overdue
 from api.service import Deployment, Service
 from api.settings import Settings
-from api.worker import FINAL
 from dispatch.model import Item, Order
 from simulator.demand import orders_for
 from simulator.model import DRAIN_S, customer_draws
@@ -429,7 +429,7 @@ class LiveDemo:
                 click_to_door.append(int(view["delivered_at"]) - at)
                 if view.get("on_time") is not None:
                     on_time, late = on_time + bool(view["on_time"]), late + (not view["on_time"])
-            elif view["state"] not in FINAL and isinstance(view.get("promise_by"), int) and view["promise_by"] < now:
+            elif is_overdue(view["state"], view.get("promise_by"), now):
                 overdue += 1  # open past its promise: late, as the simulator's KPIs and `GET /v1/stats` count it
         return {"placed": len(self.placed), "delivered": states["delivered"], "rejected": states["rejected"],
                 "cancelled": states["cancelled"], "failed": states["failed"],

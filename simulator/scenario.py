@@ -292,23 +292,18 @@ def apply_setting(scenario: Scenario, key: str, value: str) -> Scenario:
         latency = _int_value(where, value, key)
         return replace(scenario, clock=replace(scenario.clock, decision_latency_s=latency))
     if key == "stores.pickers_scale":
-        factor = _factor(where, value)
-        pickers = [max(1, round(st.pickers * factor)) for st in scenario.stores]
-        if any(n > MAX_COUNT for n in pickers):
-            raise ScenarioError(where, f"would give a store more than {MAX_COUNT} pickers")
+        pickers = _scaled(where, value, [st.pickers for st in scenario.stores], least=1,
+                          too_many=f"would give a store more than {MAX_COUNT} pickers")
         return replace(scenario, stores=tuple(replace(st, pickers=n)
                                               for st, n in zip(scenario.stores, pickers, strict=True)))
     if key == "fleet.scale":
-        factor = _factor(where, value)
-        counts = [round(g.count * factor) for g in scenario.fleet]
-        if any(count > MAX_COUNT for count in counts):
-            raise ScenarioError(where, f"would make a fleet group larger than {MAX_COUNT} couriers")
+        counts = _scaled(where, value, [g.count for g in scenario.fleet], least=0,
+                         too_many=f"would make a fleet group larger than {MAX_COUNT} couriers")
         return replace(scenario, fleet=tuple(replace(g, count=count)
                                              for g, count in zip(scenario.fleet, counts, strict=True)))
-    if key.startswith("stores.") and key.rsplit(".", 1)[-1] in STORE_KNOBS:
-        rest = key.removeprefix("stores.")
-        store, knob = ("", rest) if rest in STORE_KNOBS else rest.rpartition(".")[::2]
-        if rest not in STORE_KNOBS and store not in {st.id for st in scenario.stores}:
+    store, _, knob = key.removeprefix("stores.").rpartition(".")
+    if key.startswith("stores.") and knob in STORE_KNOBS:  # stores.<knob> (every store) or stores.<id>.<knob>
+        if key != f"stores.{knob}" and store not in {st.id for st in scenario.stores}:
             raise ScenarioError(where, f"the scenario has no store {store!r}; its stores are "
                                        f"{[st.id for st in scenario.stores]}")
         changed: dict[str, Any] = {knob: _int_value(where, value, f"stores.{knob}")}
@@ -358,14 +353,18 @@ INT_SETTINGS: dict[str, tuple[int, int]] = {
 (tests/api/test_scenario_file.py checks them against the file's models)."""
 
 
-def _factor(where: str, value: str) -> float:
+def _scaled(where: str, value: str, counts: list[int], *, least: int, too_many: str) -> list[int]:
+    """`counts` times the factor `value` (a number >= 0), rounded, at least `least`, at most MAX_COUNT."""
     try:
         factor = float(value)
     except ValueError:
         factor = -1.0
     if not math.isfinite(factor) or factor < 0:
         raise ScenarioError(where, f"must be a number >= 0, got {value!r}")
-    return factor
+    scaled = [max(least, round(n * factor)) for n in counts]
+    if any(n > MAX_COUNT for n in scaled):
+        raise ScenarioError(where, too_many)
+    return scaled
 
 
 def _int_value(where: str, value: str, setting: str) -> int:
