@@ -120,7 +120,8 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     if args.deliveries is not None:
         raise CliError("--deliveries is for --mdrp; a scenario run writes events.jsonl into --out")
     scenario = configured(args.scenario, args.set, seed=args.seed, policy=args.policy)
-    run_simulation(scenario, args.out, progress=not args.no_progress, echo=print)
+    run_simulation(scenario, args.out, progress=not args.no_progress and not args.json, echo=print,
+                   as_json=args.json)
 
 
 def cmd_simulate_mdrp(args: argparse.Namespace) -> None:

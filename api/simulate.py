@@ -60,7 +60,10 @@ def write_outputs(out: Path, result: SimulationResult, network: RoadNetwork) -> 
                         kpis=result.kpis, seed=result.scenario.seed)
 
 
-def run_simulation(scenario: Scenario, out: Path, *, progress: bool, echo: Callable[[str], object]) -> Path:
+def run_simulation(scenario: Scenario, out: Path, *, progress: bool, echo: Callable[[str], object],
+                   as_json: bool = False) -> Path:
+    """Simulate the day, write its outputs into `out` and echo the KPI table, or with `as_json` one JSON object:
+    kpis.json's figures, the run's seconds and the report's path."""
     started = time.perf_counter()
     network = RoadNetwork.from_osm(scenario.map_file)
     clock = scenario.clock
@@ -75,6 +78,10 @@ def run_simulation(scenario: Scenario, out: Path, *, progress: bool, echo: Calla
     finally:
         bar.close()
     report = write_outputs(out, result, network)
+    if as_json:
+        echo(json.dumps({**json.loads((out / "kpis.json").read_text()),
+                         "runtime_s": round(time.perf_counter() - started, 3), "report": str(report)}))
+        return report
     echo(f"{scenario.name}: policy {scenario.policy.name}, seed {scenario.seed}, {scenario.couriers} couriers, "
          f"{time.perf_counter() - started:.1f} s")
     echo(kpi_table(result.kpis))

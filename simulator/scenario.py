@@ -249,7 +249,8 @@ def parse_time(value: object, where: str) -> int:
 
 SETTINGS = ("fleet.<profile>", "fleet.scale", "policy", "policy.<knob>", "allocation.rank",
             "allocation.max_detour_s", "demand.orders", "seed", "clock.decision_latency_s", "stores.pickers",
-            "stores.pickers_scale", "stores.picking_s", "stores.<id>.pickers", "stores.<id>.picking_s")
+            "stores.pickers_scale", "stores.picking_s", "stores.<id>.pickers", "stores.<id>.picking_s",
+            "lockers.compartments_scale", "pickup_points.capacity_scale")
 STORE_KNOBS = ("pickers", "picking_s")
 """The dark-store keys `--set` can change, at every store (`stores.pickers=4`) or at one (`stores.<id>.pickers`)."""
 
@@ -260,7 +261,8 @@ def apply_setting(scenario: Scenario, key: str, value: str) -> Scenario:
     `policy=greedy`, `policy.hold_s=120`, `allocation.rank=nearest`, `demand.orders=3000`, `seed=3`,
     `clock.decision_latency_s=30`; `stores.pickers=4` gives every dark store four pickers, `stores.aliados.pickers=4`
     that store only (so does `picking_s`, seconds to pick an order), `stores.pickers_scale=2` twice its own (at least
-    one).
+    one); `lockers.compartments_scale=2` each locker twice its compartments of each size (at least one in all, of
+    the size it has most of), `pickup_points.capacity_scale=2` each pickup point twice its places.
     """
     where = f"--set {key}"
     if key == "policy":
@@ -296,6 +298,13 @@ def apply_setting(scenario: Scenario, key: str, value: str) -> Scenario:
                           too_many=f"would give a store more than {MAX_COUNT} pickers")
         return replace(scenario, stores=tuple(replace(st, pickers=n)
                                               for st, n in zip(scenario.stores, pickers, strict=True)))
+    if key == "pickup_points.capacity_scale":
+        capacity = _scaled(where, value, [p.capacity for p in scenario.pickup_points], least=0,
+                           too_many=f"would give a pickup point more than {MAX_COUNT} places")
+        return replace(scenario, pickup_points=tuple(replace(p, capacity=n)
+                                                     for p, n in zip(scenario.pickup_points, capacity, strict=True)))
+    if key == "lockers.compartments_scale":
+        return replace(scenario, lockers=tuple(_scaled_locker(where, value, lk) for lk in scenario.lockers))
     if key == "fleet.scale":
         counts = _scaled(where, value, [g.count for g in scenario.fleet], least=0,
                          too_many=f"would make a fleet group larger than {MAX_COUNT} couriers")
@@ -365,6 +374,17 @@ def _scaled(where: str, value: str, counts: list[int], *, least: int, too_many: 
     if any(n > MAX_COUNT for n in scaled):
         raise ScenarioError(where, too_many)
     return scaled
+
+
+def _scaled_locker(where: str, value: str, locker: Locker) -> Locker:
+    """`locker` with its compartments of each size times the factor `value`, at least one in all (of the size it
+    has most of)."""
+    sizes = list(locker.compartments)
+    counts = _scaled(where, value, [locker.compartments[size] for size in sizes], least=0,
+                     too_many=f"would give a locker more than {MAX_COUNT} compartments of a size")
+    if sizes and not any(counts):
+        counts[max(range(len(sizes)), key=lambda k: (locker.compartments[sizes[k]], -k))] = 1
+    return replace(locker, compartments=dict(zip(sizes, counts, strict=True)))
 
 
 def _int_value(where: str, value: str, setting: str) -> int:

@@ -292,6 +292,41 @@ def test_set_changes_the_pickers_of_every_store_or_of_one() -> None:
         apply_setting(sc, "stores.pickers_scale", "1e9")
 
 
+def test_set_scales_the_lockers_and_the_pickup_points() -> None:
+    """`lockers.compartments_scale` scales each locker's compartments of each size (rounded, at least one in all, of
+    the size it has most of) and `pickup_points.capacity_scale` each pickup point's places (rounded, down to none);
+    a factor that is not a number >= 0, or one too large, is refused naming the setting."""
+    sc = load_scenario(TINY)
+    assert [dict(lk.compartments) for lk in sc.lockers] == [{"S": 4, "M": 4, "L": 2}]
+    assert [p.capacity for p in sc.pickup_points] == [20]
+    grown = apply_setting(apply_setting(sc, "lockers.compartments_scale", "2.5"), "pickup_points.capacity_scale", "4")
+    assert [dict(lk.compartments) for lk in grown.lockers] == [{"S": 10, "M": 10, "L": 5}]
+    assert [p.capacity for p in grown.pickup_points] == [80]
+    assert grown.stores == sc.stores and grown.fleet == sc.fleet
+    assert [dict(lk.compartments) for lk in apply_setting(sc, "lockers.compartments_scale", "0").lockers] == [
+        {"S": 1, "M": 0, "L": 0}]
+    assert [p.capacity for p in apply_setting(sc, "pickup_points.capacity_scale", "0").pickup_points] == [0]
+    for key in ("lockers.compartments_scale", "pickup_points.capacity_scale"):
+        for bad in ("-1", "x", "nan"):
+            with pytest.raises(ScenarioError, match=re.escape(f"--set {key}: must be a number >= 0")):
+                apply_setting(sc, key, bad)
+        with pytest.raises(ScenarioError, match=re.escape(f"--set {key}: would give a")):
+            apply_setting(sc, key, "1e9")
+
+
+def test_simulate_json_prints_the_days_figures_as_one_object(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """`lastmile simulate SCENARIO --json` prints one JSON object: kpis.json's figures, the run's seconds and the
+    report it wrote."""
+    out = tmp_path / "out"
+    assert main(["simulate", str(TINY), "--out", str(out), "--json", "--set", "demand.orders=60"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["report"] == str(out / "report.html") and (out / "report.html").is_file()
+    assert printed["runtime_s"] > 0
+    kpis = json.loads((out / "kpis.json").read_text())
+    assert {k: printed[k] for k in kpis} == kpis and kpis["orders"] == 60
+
+
 # --- the JSON Schema ------------------------------------------------------------------------------------------------
 
 def test_committed_schema_is_up_to_date() -> None:
