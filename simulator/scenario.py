@@ -304,6 +304,7 @@ def apply_setting(scenario: Scenario, key: str, value: str) -> Scenario:
         return replace(scenario, pickup_points=tuple(replace(p, capacity=n)
                                                      for p, n in zip(scenario.pickup_points, capacity, strict=True)))
     if key == "lockers.compartments_scale":
+        _scaled(where, value, [], least=0, too_many="")  # the factor is checked even when there is no locker
         return replace(scenario, lockers=tuple(_scaled_locker(where, value, lk) for lk in scenario.lockers))
     if key == "fleet.scale":
         counts = _scaled(where, value, [g.count for g in scenario.fleet], least=0,

@@ -6,6 +6,7 @@ import copy
 import json
 import re
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -312,6 +313,10 @@ def test_set_scales_the_lockers_and_the_pickup_points() -> None:
                 apply_setting(sc, key, bad)
         with pytest.raises(ScenarioError, match=re.escape(f"--set {key}: would give a")):
             apply_setting(sc, key, "1e9")
+        bare = replace(sc, lockers=(), pickup_points=())
+        assert apply_setting(bare, key, "2") == bare
+        with pytest.raises(ScenarioError, match=re.escape(f"--set {key}: must be a number >= 0")):
+            apply_setting(bare, key, "x")
 
 
 def test_simulate_json_prints_the_days_figures_as_one_object(tmp_path: Path,
