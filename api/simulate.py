@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -46,12 +47,16 @@ def configured(path: Path, settings: Sequence[str], *, seed: int | None = None,
     return scenario
 
 
+def kpis_record(result: SimulationResult) -> dict[str, Any]:
+    """What kpis.json holds: the scenario, seed and policy, then the day's KPIs."""
+    return {"scenario": result.scenario.name, "seed": result.scenario.seed, "policy": result.scenario.policy.name,
+            **result.kpis}
+
+
 def write_outputs(out: Path, result: SimulationResult, network: RoadNetwork) -> Path:
     """kpis.json, events.jsonl (one line per order event), couriers.json and report.html with its plots."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "kpis.json").write_text(json.dumps({"scenario": result.scenario.name, "seed": result.scenario.seed,
-                                               "policy": result.scenario.policy.name, **result.kpis}, indent=2)
-                                   + "\n")
+    (out / "kpis.json").write_text(json.dumps(kpis_record(result), indent=2) + "\n")
     with (out / "events.jsonl").open("w") as f:
         for line in result.recorder.event_lines():
             f.write(json.dumps(line, separators=(",", ":")) + "\n")
@@ -79,8 +84,8 @@ def run_simulation(scenario: Scenario, out: Path, *, progress: bool, echo: Calla
         bar.close()
     report = write_outputs(out, result, network)
     if as_json:
-        echo(json.dumps({**json.loads((out / "kpis.json").read_text()),
-                         "runtime_s": round(time.perf_counter() - started, 3), "report": str(report)}))
+        echo(json.dumps({**kpis_record(result), "runtime_s": round(time.perf_counter() - started, 3),
+                         "report": str(report)}))
         return report
     echo(f"{scenario.name}: policy {scenario.policy.name}, seed {scenario.seed}, {scenario.couriers} couriers, "
          f"{time.perf_counter() - started:.1f} s")

@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 from dispatch.model import DAY_S, parse_clock
 from dispatch.promise import PromiseOptions
@@ -294,23 +294,18 @@ def apply_setting(scenario: Scenario, key: str, value: str) -> Scenario:
         latency = _int_value(where, value, key)
         return replace(scenario, clock=replace(scenario.clock, decision_latency_s=latency))
     if key == "stores.pickers_scale":
-        pickers = _scaled(where, value, [st.pickers for st in scenario.stores], least=1,
-                          too_many=f"would give a store more than {MAX_COUNT} pickers")
-        return replace(scenario, stores=tuple(replace(st, pickers=n)
-                                              for st, n in zip(scenario.stores, pickers, strict=True)))
+        return replace(scenario, stores=_scaled(scenario.stores, "pickers", _factor(where, value), least=1, where=where,
+                                                too_many=f"would give a store more than {MAX_COUNT} pickers"))
     if key == "pickup_points.capacity_scale":
-        capacity = _scaled(where, value, [p.capacity for p in scenario.pickup_points], least=0,
-                           too_many=f"would give a pickup point more than {MAX_COUNT} places")
-        return replace(scenario, pickup_points=tuple(replace(p, capacity=n)
-                                                     for p, n in zip(scenario.pickup_points, capacity, strict=True)))
+        return replace(scenario, pickup_points=_scaled(
+            scenario.pickup_points, "capacity", _factor(where, value), least=0, where=where,
+            too_many=f"would give a pickup point more than {MAX_COUNT} places"))
     if key == "lockers.compartments_scale":
-        _scaled(where, value, [], least=0, too_many="")  # the factor is checked even when there is no locker
-        return replace(scenario, lockers=tuple(_scaled_locker(where, value, lk) for lk in scenario.lockers))
+        factor = _factor(where, value)
+        return replace(scenario, lockers=tuple(_scaled_locker(where, factor, lk) for lk in scenario.lockers))
     if key == "fleet.scale":
-        counts = _scaled(where, value, [g.count for g in scenario.fleet], least=0,
-                         too_many=f"would make a fleet group larger than {MAX_COUNT} couriers")
-        return replace(scenario, fleet=tuple(replace(g, count=count)
-                                             for g, count in zip(scenario.fleet, counts, strict=True)))
+        return replace(scenario, fleet=_scaled(scenario.fleet, "count", _factor(where, value), least=0, where=where,
+                                               too_many=f"would make a fleet group larger than {MAX_COUNT} couriers"))
     store, _, knob = key.removeprefix("stores.").rpartition(".")
     if key.startswith("stores.") and knob in STORE_KNOBS:  # stores.<knob> (every store) or stores.<id>.<knob>
         if key != f"stores.{knob}" and store not in {st.id for st in scenario.stores}:
@@ -363,29 +358,48 @@ INT_SETTINGS: dict[str, tuple[int, int]] = {
 (tests/api/test_scenario_file.py checks them against the file's models)."""
 
 
-def _scaled(where: str, value: str, counts: list[int], *, least: int, too_many: str) -> list[int]:
-    """`counts` times the factor `value` (a number >= 0), rounded, at least `least`, at most MAX_COUNT."""
+_Item = TypeVar("_Item", "Store", "PickupPoint", "FleetGroup")
+
+
+def _factor(where: str, value: str) -> float:
+    """The scaling factor `value` of a `*_scale` setting: a number >= 0."""
     try:
         factor = float(value)
     except ValueError:
         factor = -1.0
     if not math.isfinite(factor) or factor < 0:
         raise ScenarioError(where, f"must be a number >= 0, got {value!r}")
-    scaled = [max(least, round(n * factor)) for n in counts]
-    if any(n > MAX_COUNT for n in scaled):
+    return factor
+
+
+def _count(n: int, factor: float, *, least: int, where: str, too_many: str) -> int:
+    """`n` times `factor`, rounded, at least `least`; more than MAX_COUNT is refused."""
+    scaled = max(least, round(n * factor))
+    if scaled > MAX_COUNT:
         raise ScenarioError(where, too_many)
     return scaled
 
 
-def _scaled_locker(where: str, value: str, locker: Locker) -> Locker:
-    """`locker` with its compartments of each size times the factor `value`, at least one in all (of the size it
-    has most of)."""
-    sizes = list(locker.compartments)
-    counts = _scaled(where, value, [locker.compartments[size] for size in sizes], least=0,
-                     too_many=f"would give a locker more than {MAX_COUNT} compartments of a size")
-    if sizes and not any(counts):
-        counts[max(range(len(sizes)), key=lambda k: (locker.compartments[sizes[k]], -k))] = 1
-    return replace(locker, compartments=dict(zip(sizes, counts, strict=True)))
+def _scaled(items: tuple[_Item, ...], attr: str, factor: float, *, least: int, where: str,
+            too_many: str) -> tuple[_Item, ...]:
+    """`items` with the integer field `attr` of each times `factor` (see `_count`)."""
+    out = []
+    for item in items:
+        changed: dict[str, Any] = {attr: _count(getattr(item, attr), factor, least=least, where=where,
+                                                too_many=too_many)}
+        out.append(replace(item, **changed))
+    return tuple(out)
+
+
+def _scaled_locker(where: str, factor: float, locker: Locker) -> Locker:
+    """`locker` with its compartments of each size times `factor`, at least one in all (of the size it has most
+    of)."""
+    counts = {size: _count(n, factor, least=0, where=where,
+                           too_many=f"would give a locker more than {MAX_COUNT} compartments of a size")
+              for size, n in locker.compartments.items()}
+    if counts and not any(counts.values()):
+        counts[max(locker.compartments, key=locker.compartments.__getitem__)] = 1
+    return replace(locker, compartments=counts)
 
 
 def _int_value(where: str, value: str, setting: str) -> int:
