@@ -9,9 +9,10 @@ Days (each `lastmile simulate` in its own process; peak RSS from the kernel's ac
   machine falls on both): its time as the median of the pairs' ratios to the 5,000-order batch day's (the picking
   staff is not scaled, so this day queues orders for picking: it measures how the engine copes with long queues,
   not a healthy day; batch, so that the ratio is the engine's and not the optimizer's search);
-- the Porto centre day with four times the orders, couriers and pickers under the scenario's reoptimize policy
-  (`demand.orders=20000`, `fleet.scale=4`, `stores.pickers_scale=4`): a what-if the stores keep up with, so it
-  measures the optimizer on four times the work;
+- the Porto centre day with four times the orders, couriers, pickers, locker compartments and pickup-point places
+  under the scenario's reoptimize policy (`demand.orders=20000`, `fleet.scale=4`, `stores.pickers_scale=4`,
+  `lockers.compartments_scale=4`, `pickup_points.capacity_scale=4`): a what-if the stores and the pickup places keep
+  up with, so it measures the optimizer on four times the work;
 - the Porto centre day with half its couriers (`fleet.scale=0.5`, the scenario's reoptimize policy): a fleet far
   too small, so orders pile up at the stores; it measures what a planner's what-if on an overloaded day costs
   under the optimizer and how many orders that fleet still delivers, and the same with `policy.room_factor=2`
@@ -51,9 +52,10 @@ DAYS = {
     "porto_centre_5k_batch": ("scenarios/porto-centre-day.toml", ["--policy", "batch"]),
     "porto_centre_20k_fleet_x4": ("scenarios/porto-centre-day.toml",
                                   ["--policy", "batch", "--set", "demand.orders=20000", "--set", "fleet.scale=4"]),
-    "porto_centre_20k_x4_pickers": ("scenarios/porto-centre-day.toml",
-                                    ["--set", "demand.orders=20000", "--set", "fleet.scale=4", "--set",
-                                     "stores.pickers_scale=4"]),
+    "porto_centre_20k_x4_scaled": ("scenarios/porto-centre-day.toml",
+                                   ["--set", "demand.orders=20000", "--set", "fleet.scale=4", "--set",
+                                    "stores.pickers_scale=4", "--set", "lockers.compartments_scale=4", "--set",
+                                    "pickup_points.capacity_scale=4"]),
     "porto_centre_5k_half_fleet": ("scenarios/porto-centre-day.toml", ["--set", "fleet.scale=0.5"]),
     "porto_centre_5k_half_fleet_room_factor_2": ("scenarios/porto-centre-day.toml",
                                                  ["--set", "fleet.scale=0.5", "--set", "policy.room_factor=2"]),

@@ -116,6 +116,14 @@ def _overloaded(name: str) -> Callable[[dict[str, Any]], str]:
     return render
 
 
+def _scaled(name: str) -> Callable[[dict[str, Any]], str]:
+    def render(r: dict[str, Any]) -> str:
+        k = r["city"][name]["kpis"]
+        return (_city(name)(r) + f", express quotes {k['express_quote_met_rate']:.1%} met; "
+                f"{k['rejected']:,} of {k['orders']:,} orders rejected")
+    return render
+
+
 def _add_place(r: dict[str, Any]) -> str:
     c = r["city"]
     a, b, s = c["add_place_car_bike_foot"], c["add_place_bike"], c["add_place_car_bike_foot_shortest"]
@@ -304,10 +312,10 @@ ROWS: list[Row] = [
         measured=lambda r: _city("porto_centre_20k_fleet_x4")(r) + f"; {r['city']['time_20k_over_5k']:.1f} × the "
                            "5,000-order batch day's time (median of the ratios of "
                            f"{len(r['city'].get('time_20k_over_5k_pairs', [0]))} runs of the two in turn)"),
-    Row(figure="Porto day × 4 under reoptimize, pickers scaled too (`--set demand.orders=20000 --set fleet.scale=4 "
-               "--set stores.pickers_scale=4`)", source="latest-city",
-        measured=lambda r: _city("porto_centre_20k_x4_pickers")(r) + ", express quotes "
-                           f"{r['city']['porto_centre_20k_x4_pickers']['express_quote_met_rate']:.1%} met"),
+    Row(figure="Porto day × 4 under reoptimize, pickers, lockers and pickup points scaled too (`--set "
+               "demand.orders=20000 --set fleet.scale=4 --set stores.pickers_scale=4 --set "
+               "lockers.compartments_scale=4 --set pickup_points.capacity_scale=4`)", source="latest-city",
+        measured=_scaled("porto_centre_20k_x4_scaled")),
     Row(figure="Porto day with half its couriers (`--set fleet.scale=0.5`, reoptimize): an overloaded what-if",
         source="latest-city", measured=_overloaded("porto_centre_5k_half_fleet")),
     Row(figure="the same with `--set policy.room_factor=2` (each decision sees at most twice what the couriers' "
