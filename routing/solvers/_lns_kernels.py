@@ -163,6 +163,14 @@ def _ruin(st, n_jobs, n_veh, nd, costs, profile, fixed, penalty, neighbours, rem
 
 
 @njit(cache=True)
+def _gap(blink):
+    """How many places are tried before the next one skipped at rate `blink`: a geometric draw, so each place is
+    skipped with probability `blink` independently of the others, at one random number per skipped place rather than
+    one per place tried."""
+    return int(min(math.log(1.0 - np.random.random()) / math.log1p(-blink), 4e18))
+
+
+@njit(cache=True)
 def _recreate(order, st, touched, n_jobs, n_veh, nd, demand, penalty, allowed, capacity, fixed, profile, vclass,
               times, costs, timed, blink, seen):
     """Insert each job of `order` at its cheapest feasible place (skipping places at rate `blink`); cost change."""
@@ -170,6 +178,7 @@ def _recreate(order, st, touched, n_jobs, n_veh, nd, demand, penalty, allowed, c
         st[LOAD], st[SIZE], st[LATENESS]
     loc = nd[LOC]
     delta = 0
+    gap = _gap(blink) if blink > 0 else 0
     for c in order:
         best = np.int64(2**62)
         best_a = -1
@@ -193,9 +202,12 @@ def _recreate(order, st, touched, n_jobs, n_veh, nd, demand, penalty, allowed, c
             end = n_jobs + n_veh + v
             while a != end:
                 b = nxt[a]
-                if blink > 0 and np.random.random() < blink:
-                    a = b
-                    continue
+                if blink > 0:
+                    if gap == 0:  # this place blinks: skip it, and draw how many places until the next one does
+                        gap = _gap(blink)
+                        a = b
+                        continue
+                    gap -= 1
                 cost = costs[p, loc[a], loc[c]] + costs[p, loc[c], loc[b]] - costs[p, loc[a], loc[b]]
                 if size[v] == 0:
                     cost += fixed[v] + costs[p, loc[a], loc[b]]

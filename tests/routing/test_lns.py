@@ -241,6 +241,20 @@ def test_node_rows_match_the_kernels() -> None:
     assert kernel_rows == [NODE_ROWS.index(name) for name in names]
 
 
+@pytest.mark.parametrize("blink", [0.01, 0.2])
+def test_places_blink_at_the_given_rate_one_draw_per_skipped_place(blink: float) -> None:
+    """The gaps between skipped places are geometric: a place is skipped with probability `blink` (the mean gap is
+    (1 - blink) / blink and a gap of zero, two skipped places in a row, comes with probability `blink`)."""
+    from routing.solvers import _lns_kernels as k
+
+    k._seed(3)
+    gaps = np.array([k._gap(blink) for _ in range(40_000)])
+    assert gaps.min() >= 0
+    assert abs(gaps.mean() - (1 - blink) / blink) < 0.03 * (1 - blink) / blink
+    assert abs((gaps == 0).mean() - blink) < 0.25 * blink
+    assert k._gap(1e-300) >= 0  # a rate too small for log(1 - blink) still gives a (huge) finite gap
+
+
 
 def test_ortools_model_starts_afresh_from_a_plan_the_search_cannot_take() -> None:
     """Given routes that miss time windows, the search starts from empty routes and still serves every job."""
