@@ -12,6 +12,8 @@ from numba import njit
 
 LOC, SERVICE, READY, DUE, RELEASE, DEADLINE, LATE_COST, WAIT_FROM, WAIT_COST = range(9)
 NXT, PRV, ROUTE, EARLY, LATE, LOAD, SIZE, LATENESS, COST = range(9)
+NEVER = 4 * 10**18
+"""A gap no search reaches: places tried before the next skipped one when none is (`_gap`)."""
 
 
 @njit(cache=True)
@@ -166,8 +168,10 @@ def _ruin(st, n_jobs, n_veh, nd, costs, profile, fixed, penalty, neighbours, rem
 def _gap(blink):
     """How many places are tried before the next one skipped at rate `blink`: a geometric draw, so each place is
     skipped with probability `blink` independently of the others, at one random number per skipped place rather than
-    one per place tried."""
-    return int(min(math.log(1.0 - np.random.random()) / math.log1p(-blink), 4e18))
+    one per place tried. At rate 0 no place is skipped and nothing is drawn."""
+    if blink <= 0:
+        return NEVER
+    return int(min(math.log(1.0 - np.random.random()) / math.log1p(-blink), NEVER))
 
 
 @njit(cache=True)
@@ -178,7 +182,7 @@ def _recreate(order, st, touched, n_jobs, n_veh, nd, demand, penalty, allowed, c
         st[LOAD], st[SIZE], st[LATENESS]
     loc = nd[LOC]
     delta = 0
-    gap = _gap(blink) if blink > 0 else 0
+    gap = _gap(blink)
     for c in order:
         best = np.int64(2**62)
         best_a = -1
@@ -202,12 +206,11 @@ def _recreate(order, st, touched, n_jobs, n_veh, nd, demand, penalty, allowed, c
             end = n_jobs + n_veh + v
             while a != end:
                 b = nxt[a]
-                if blink > 0:
-                    if gap == 0:  # this place blinks: skip it, and draw how many places until the next one does
-                        gap = _gap(blink)
-                        a = b
-                        continue
-                    gap -= 1
+                if gap == 0:  # this place blinks: skip it, and draw how many places until the next one does
+                    gap = _gap(blink)
+                    a = b
+                    continue
+                gap -= 1
                 cost = costs[p, loc[a], loc[c]] + costs[p, loc[c], loc[b]] - costs[p, loc[a], loc[b]]
                 if size[v] == 0:
                     cost += fixed[v] + costs[p, loc[a], loc[b]]

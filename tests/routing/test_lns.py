@@ -255,7 +255,6 @@ def test_places_blink_at_the_given_rate_one_draw_per_skipped_place(blink: float)
     assert k._gap(1e-300) >= 0  # a rate too small for log(1 - blink) still gives a (huge) finite gap
 
 
-
 def test_ortools_model_starts_afresh_from_a_plan_the_search_cannot_take() -> None:
     """Given routes that miss time windows, the search starts from empty routes and still serves every job."""
     p = random_vrptw(7, 30, 10)
