@@ -176,54 +176,74 @@ def _gap(blink):
 
 @njit(cache=True)
 def _recreate(order, st, touched, n_jobs, n_veh, nd, demand, penalty, allowed, capacity, fixed, profile, vclass,
-              times, costs, timed, blink, seen):
-    """Insert each job of `order` at its cheapest feasible place (skipping places at rate `blink`); cost change."""
+              times, costs, timed, blink, seen, neighbours, granular, places):
+    """Insert each job of `order` at its cheapest feasible place (skipping places at rate `blink`); cost change.
+
+    The places tried are every place of every route, or with `granular` > 0 only those next to (before or after)
+    the job's `granular` nearest jobs that are on a route; in both cases the start of one empty vehicle of each
+    class. `places` is scratch room for (route, node after which the job goes) pairs."""
     nxt, prv, route, early, late, load, size, lateness = st[NXT], st[PRV], st[ROUTE], st[EARLY], st[LATE], \
         st[LOAD], st[SIZE], st[LATENESS]
     loc = nd[LOC]
     delta = 0
     gap = _gap(blink)
+    near = 0 < granular < neighbours.shape[1]
+    fits = np.zeros(n_veh, dtype=np.bool_)
     for c in order:
-        best = np.int64(2**62)
-        best_a = -1
-        best_v = -1
         seen[:] = False
+        count = 0
         for v in range(n_veh):
-            if not allowed[c, v]:
-                continue
-            fits = True
+            ok = allowed[c, v]
             for d in range(demand.shape[1]):
                 if load[v, d] + demand[c, d] > capacity[v, d]:
-                    fits = False
-            if not fits:
+                    ok = False
+            fits[v] = ok
+            if not ok or (near and size[v] > 0):
                 continue
             if size[v] == 0:
                 if seen[vclass[v]]:
                     continue
                 seen[vclass[v]] = True
-            p = profile[v]
             a = n_jobs + v
             end = n_jobs + n_veh + v
             while a != end:
-                b = nxt[a]
-                if gap == 0:  # this place blinks: skip it, and draw how many places until the next one does
-                    gap = _gap(blink)
-                    a = b
-                    continue
-                gap -= 1
-                cost = costs[p, loc[a], loc[c]] + costs[p, loc[c], loc[b]] - costs[p, loc[a], loc[b]]
-                if size[v] == 0:
-                    cost += fixed[v] + costs[p, loc[a], loc[b]]
-                if cost < best:
-                    if timed:
-                        extra = _timed_insertion(v, a, c, st, n_jobs, n_veh, nd, times, profile)
-                        if extra >= 0 and cost + extra - lateness[v] < best:
-                            best, best_a, best_v = cost + extra - lateness[v], a, v
-                    else:
-                        begin = max(early[a] + nd[SERVICE, a] + times[p, loc[a], loc[c]], nd[READY, c])
-                        if begin <= nd[DUE, c] and begin + nd[SERVICE, c] + times[p, loc[c], loc[b]] <= late[b]:
-                            best, best_a, best_v = cost, a, v
-                a = b
+                places[count, 0] = v
+                places[count, 1] = a
+                count += 1
+                a = nxt[a]
+        if near:
+            for i in range(granular):
+                x = neighbours[c, i]
+                v = route[x]
+                if v >= 0 and fits[v]:
+                    places[count, 0] = v
+                    places[count, 1] = x
+                    places[count + 1, 0] = v
+                    places[count + 1, 1] = prv[x]
+                    count += 2
+        best = np.int64(2**62)
+        best_a = -1
+        best_v = -1
+        for i in range(count):
+            if gap == 0:  # this place blinks: skip it, and draw how many places until the next one does
+                gap = _gap(blink)
+                continue
+            gap -= 1
+            v, a = places[i, 0], places[i, 1]
+            b = nxt[a]
+            p = profile[v]
+            cost = costs[p, loc[a], loc[c]] + costs[p, loc[c], loc[b]] - costs[p, loc[a], loc[b]]
+            if size[v] == 0:
+                cost += fixed[v] + costs[p, loc[a], loc[b]]
+            if cost < best:
+                if timed:
+                    extra = _timed_insertion(v, a, c, st, n_jobs, n_veh, nd, times, profile)
+                    if extra >= 0 and cost + extra - lateness[v] < best:
+                        best, best_a, best_v = cost + extra - lateness[v], a, v
+                else:
+                    begin = max(early[a] + nd[SERVICE, a] + times[p, loc[a], loc[c]], nd[READY, c])
+                    if begin <= nd[DUE, c] and begin + nd[SERVICE, c] + times[p, loc[c], loc[b]] <= late[b]:
+                        best, best_a, best_v = cost, a, v
         if best_v < 0 or best >= penalty[c]:
             continue
         b = nxt[best_a]
@@ -253,7 +273,7 @@ def _copy(dst, src):
 
 @njit(cache=True)
 def _search(steps, temp_from, temp_to, cur, best, n_jobs, n_veh, nd, demand, penalty, allowed, capacity, fixed,
-            profile, vclass, times, costs, neighbours, timed, removed_mean, max_string, blink):
+            profile, vclass, times, costs, neighbours, timed, removed_mean, max_string, blink, granular):
     """Run `steps` ruin-and-recreate steps from state `cur` under simulated annealing; keep the best in `best`."""
     st = (cur[NXT].copy(), cur[PRV].copy(), cur[ROUTE].copy(), cur[EARLY].copy(), cur[LATE].copy(),
           cur[LOAD].copy(), cur[SIZE].copy(), cur[LATENESS].copy(), cur[COST].copy())
@@ -263,6 +283,7 @@ def _search(steps, temp_from, temp_to, cur, best, n_jobs, n_veh, nd, demand, pen
     scratch = np.zeros(n_jobs + 1, dtype=np.int64)
     seen = np.zeros(vclass.max() + 1, dtype=np.bool_)
     pending = np.zeros(n_jobs, dtype=np.int64)
+    places = np.zeros((n_jobs + 2 * n_veh + 2 * granular, 2), dtype=np.int64)
     for step in range(steps):
         temperature = temp_from * (temp_to / temp_from) ** (step / steps)
         touched[:] = False
@@ -294,7 +315,7 @@ def _search(steps, temp_from, temp_to, cur, best, n_jobs, n_veh, nd, demand, pen
                     keys[i] = float(costs[0, loc[n_jobs], loc[c]])
             order = pending[:count][np.argsort(keys, kind="mergesort")]
             delta += _recreate(order, st, touched, n_jobs, n_veh, nd, demand, penalty, allowed, capacity, fixed,
-                               profile, vclass, times, costs, timed, blink, seen)
+                               profile, vclass, times, costs, timed, blink, seen, neighbours, granular, places)
             total[0] = cur[COST][0] + delta
             accept = total[0] < cur[COST][0] - temperature * math.log(1.0 - np.random.random())
         if accept:

@@ -19,7 +19,9 @@ class LnsOptions:
     """Knobs of the string-removal search.
 
     About `removed` jobs leave per step, in strings of at most `max_string` from nearby routes; a job is
-    reinserted at its cheapest feasible place, each place skipped with probability `blink`. A worse plan is
+    reinserted at its cheapest feasible place, each place skipped with probability `blink`. On problems of at least
+    `granular_from` jobs, the places tried are only those next to the job's `granular` nearest jobs (and the start
+    of an empty vehicle), not every place of every route (0: every place). A worse plan is
     accepted under simulated annealing whose temperature falls from `start_temperature` to `end_temperature`,
     both in units of the mean arc cost of the first plan. A solve with an iteration limit of N takes
     N × `steps_per_iteration` steps.
@@ -32,6 +34,8 @@ class LnsOptions:
     end_temperature: float = 0.1
     steps_per_call: int = 2000
     steps_per_iteration: int = 20
+    granular: int = 50
+    granular_from: int = 300
 
     def __post_init__(self) -> None:
         if not self.removed >= 1:
@@ -45,6 +49,9 @@ class LnsOptions:
         for name in ("steps_per_call", "steps_per_iteration"):
             if getattr(self, name) < 1:
                 raise InvalidProblemError(f"{name}: must be at least 1, got {getattr(self, name)}")
+        for name in ("granular", "granular_from"):
+            if getattr(self, name) < 0:
+                raise InvalidProblemError(f"{name}: must be at least 0, got {getattr(self, name)}")
 
 
 def unsupported(problem: Problem) -> list[str]:
@@ -207,6 +214,7 @@ class StringRemovalSearch:
         self.n_jobs = len(problem.jobs)
         self.n_veh = len(problem.vehicles)
         self.steps_done = 0
+        self.granular = self.options.granular if self.n_jobs >= self.options.granular_from else 0
         self.k = kernels()
 
     def _state(self, routes: list[list[int]]) -> tuple[np.ndarray, ...]:
@@ -253,7 +261,8 @@ class StringRemovalSearch:
             seen = np.zeros(int(d.vclass.max()) + 1, dtype=np.bool_)
             delta = self.k._recreate(np.zeros(1, dtype=np.int64), cur, touched, 1, self.n_veh, d.nd, d.demand,
                                      d.penalty, d.allowed, d.capacity, d.fixed, d.profile, d.vclass, d.times,
-                                     d.costs, d.timed, 0.0, seen)
+                                     d.costs, d.timed, 0.0, seen, d.neighbours, 0,
+                                     np.zeros((1 + 2 * self.n_veh, 2), dtype=np.int64))
             cur[self.k.COST][0] += delta
             best = cur
         nxt, out = best[0], []
@@ -302,6 +311,7 @@ class StringRemovalSearch:
             ratio = t_to / t_from
             self.k._search(chunk, t_from * ratio**frac0, t_from * ratio**frac1, cur, best, self.n_jobs, self.n_veh,
                            d.nd, d.demand, d.penalty, d.allowed, d.capacity, d.fixed, d.profile, d.vclass, d.times,
-                           d.costs, d.neighbours, d.timed, float(o.removed), o.max_string, float(o.blink))
+                           d.costs, d.neighbours, d.timed, float(o.removed), o.max_string, float(o.blink),
+                           self.granular)
             done += chunk
         self.steps_done = done

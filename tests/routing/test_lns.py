@@ -149,6 +149,8 @@ def test_bad_options_name_the_field() -> None:
         LnsOptions(blink=1.5)
     with pytest.raises(InvalidProblemError, match="temperature"):
         LnsOptions(start_temperature=0.1, end_temperature=0.2)
+    with pytest.raises(InvalidProblemError, match="granular_from"):
+        LnsOptions(granular_from=-1)
 
 
 def test_hybrid_backend_uses_it_under_a_time_limit() -> None:
@@ -353,3 +355,55 @@ def test_a_wait_cost_beside_a_soft_deadline_is_the_compiled_searchs_alone() -> N
     assert "soft deadlines" in " ".join(PyVrpBackend().unsupported(timed))
     one_piece = replace(timed, jobs=tuple(replace(j, deadline=None, lateness_cost=0) for j in timed.jobs))
     assert OrToolsBackend().unsupported(one_piece) == [] and choose_backend(one_piece).name == "hybrid"
+
+
+def _recreate_one(granular: int) -> list[list[int]]:
+    """Job 0 left out of routes [1] and [2, 3], put back by one recreate pass with `granular` nearest jobs (0: all).
+
+    Job 0's nearest job is job 1 (1 away), where it costs 1 more; between jobs 2 and 3 it costs nothing (a detour
+    of 5 + 5 for a direct arc of 10), so only the full scan finds that place."""
+    from routing.solvers import _lns_kernels as k
+
+    m = np.array([[0, 10, 10, 10, 10], [10, 0, 1, 5, 5], [10, 1, 0, 10, 10], [10, 5, 10, 0, 10],
+                  [10, 5, 10, 10, 0]], dtype=np.int64)
+    jobs = tuple(Job(id=f"j{i}", stop=Stop(location=i + 1)) for i in range(4))
+    fleet = tuple(Vehicle(id=f"v{i}", start=0) for i in range(2))
+    p = Problem(durations={"car": m}, distances={"car": m}, jobs=jobs, vehicles=fleet)
+    search = StringRemovalSearch(p)
+    state, d = search._state([[1], [2, 3]]), search.d
+    places = np.zeros((4 + 4 + 2 * granular, 2), dtype=np.int64)
+    k._recreate(np.zeros(1, dtype=np.int64), state, np.zeros(2, dtype=np.bool_), 4, 2, d.nd, d.demand, d.penalty,
+                d.allowed, d.capacity, d.fixed, d.profile, d.vclass, d.times, d.costs, d.timed, 0.0,
+                np.zeros(1, dtype=np.bool_), d.neighbours, granular, places)
+    nxt, routes = state[k.NXT], []
+    for v in range(2):
+        node, route = int(nxt[4 + v]), []
+        while node != 6 + v:
+            route.append(node)
+            node = int(nxt[node])
+        routes.append(route)
+    return routes
+
+
+def test_granular_recreate_tries_only_places_next_to_the_nearest_jobs() -> None:
+    """With one nearest job the left-out job goes next to it; every place (granular 0, or as many neighbours as
+    jobs) finds the cheaper place elsewhere."""
+    assert _recreate_one(1) in ([[0, 1], [2, 3]], [[1, 0], [2, 3]])
+    assert _recreate_one(0) == [[1], [2, 0, 3]]
+    assert _recreate_one(3) == [[1], [2, 0, 3]]
+
+
+def test_granular_search_applies_from_the_given_size_and_repeats_for_a_seed() -> None:
+    """Below `granular_from` jobs the search tries every place (the same routes as without it); from that size it
+    tries the nearest jobs' places, serves every job feasibly and gives the same routes for the same seed."""
+    p = random_vrptw(4, 40, 12)
+    start = one_per_vehicle(p)
+    every = StringRemovalSearch(p).run(start, seed=2, steps=400)
+    above = StringRemovalSearch(p, LnsOptions(granular=5, granular_from=41))
+    assert above.granular == 0 and above.run(start, seed=2, steps=400) == every
+    near = StringRemovalSearch(p, LnsOptions(granular=5, granular_from=40))
+    assert near.granular == 5
+    routes, cost = near.run(start, seed=2, steps=400)
+    assert (routes, cost) == near.run(start, seed=2, steps=400) and (routes, cost) != every
+    ev = evaluate(p, as_plan(routes))
+    assert ev.feasible and sorted(j for r in routes for j in r) == list(range(40)) and cost == ev.distance
