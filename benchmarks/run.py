@@ -189,7 +189,8 @@ NAMED_TABLES = (
 
 
 def markdown(report: dict[str, Any]) -> str:
-    lines = [f"# lastmile benchmarks ({report['started']}, {report['machine']})", ""]
+    speed = f", 10^7 Python additions in {report['speed_s']} s" if "speed_s" in report else ""
+    lines = [f"# lastmile benchmarks ({report['started']}, {report['machine']}{speed})", ""]
     for suite in ("solomon", "cvrp", "gh"):
         if suite not in report:
             continue
@@ -260,6 +261,18 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def machine_speed() -> float:
+    """Seconds for 10^7 Python additions (the median of three): how fast this machine was, so that time-limited
+    figures from different runs can be read side by side."""
+    times = []
+    for _ in range(3):
+        start, total = time.perf_counter(), 0
+        for i in range(10**7):
+            total += i
+        times.append(time.perf_counter() - start)
+    return round(statistics.median(times), 2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--suites",
@@ -279,7 +292,8 @@ def main() -> None:
     backends = args.backends.split(",")
     names = [n for n in args.instances.split(",") if n] or None
     report: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.machine()}, "
-                              f"{os.cpu_count()} cores", "args": vars(args) | {"out": str(args.out or RESULTS)}}
+                              f"{os.cpu_count()} cores", "speed_s": machine_speed(),
+                              "args": vars(args) | {"out": str(args.out or RESULTS)}}
     if "matrix" in suites:
         from benchmarks import bench_matrix
 
@@ -341,7 +355,7 @@ def main() -> None:
     if args.out is not None:
         _write(report, args.out)
         return
-    head = {k: report[k] for k in ("started", "machine", "args")}
+    head = {k: report[k] for k in ("started", "machine", "speed_s", "args")}
     for group, members in GROUPS.items():
         part = {k: v for k, v in report.items() if k in members}
         if part:

@@ -50,3 +50,15 @@ def test_the_porto_scenario_quotes_with_the_model_the_policies_suite_fitted():
     model = scenario.promise.express_model
     assert model is not None and scenario.seed not in fit["trained_on"]
     assert {k: getattr(model, k) for k in fit["model"]} == fit["model"]
+
+
+def test_a_result_file_names_how_fast_its_machine_was():
+    """A run's Markdown head gives the machine's speed when the run measured it, and reads as before without it."""
+    from benchmarks.run import machine_speed, markdown
+
+    speed = machine_speed()
+    assert 0 < speed < 60
+    head = {"started": "2026-12-07 07:00", "machine": "x86_64, 2 cores", "args": {}}
+    assert markdown(head | {"speed_s": speed}).splitlines()[0] == (
+        f"# lastmile benchmarks (2026-12-07 07:00, x86_64, 2 cores, 10^7 Python additions in {speed} s)")
+    assert markdown(head).splitlines()[0] == "# lastmile benchmarks (2026-12-07 07:00, x86_64, 2 cores)"
