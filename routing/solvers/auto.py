@@ -6,8 +6,12 @@ budget. What it measured decides `auto`:
 - time windows, release times or soft deadlines that the compiled search models, on at most
   `HYBRID_MAX_TIMED_JOBS` jobs: `hybrid` (on the 56 Solomon VRPTW instances, 100 customers, at 10 s it is closer to
   the best known than PyVRP; on Gehring and Homberger's 1000-customer instances at 60 s PyVRP is: suite `gh`);
-- otherwise PyVRP where it honours every feature (capacities alone: closer on CVRPLIB X; multi-trip,
-  shipments with windows);
+- capacities alone (no windows) on fewer than `HYBRID_MAX_UNTIMED_JOBS` jobs, that the compiled search models:
+  `hybrid` (with the compiled search trying only the nearest jobs' places from 300 jobs, it was closer to the best
+  known than PyVRP on five of six CVRPLIB X instances of 161-438 customers at 20 s, and PyVRP on five of six of
+  512-978 customers at 60 s; none of those twelve is in the `cvrp` suite);
+- otherwise PyVRP where it honours every feature (capacities alone from 500 jobs; multi-trip, shipments with
+  windows);
 - otherwise `hybrid`, which falls back on OR-Tools' local search inside ruin and recreate (skills that differ
   between vehicles, breaks, soft deadlines beside shipments);
 - otherwise the compiled search alone (`sisr`): jobs with both a wait cost and a soft deadline, which only it
@@ -36,6 +40,10 @@ customers, PyVRP at 1000; sizes in between are not measured, and 300 is where th
 (ruin and recreate) stops too."""
 
 
+HYBRID_MAX_UNTIMED_JOBS = 500
+"""From this many jobs, problems with capacities alone go to PyVRP when it honours them (below, to the hybrid)."""
+
+
 def timed(problem: Problem) -> bool:
     """Whether any job has a time window, a release time or a soft deadline."""
     return any(j.stop.time_windows or j.release or (j.deadline is not None and j.lateness_cost)
@@ -45,8 +53,11 @@ def timed(problem: Problem) -> bool:
 def choose_backend(problem: Problem) -> Backend:
     """The backend that measured best for this kind of problem among those that honour all of it."""
     hybrid, pyvrp, sisr = HybridBackend(), PyVrpBackend(), SisrBackend()
-    small = len(problem.jobs) <= HYBRID_MAX_TIMED_JOBS or pyvrp.unsupported(problem)
-    if timed(problem) and small and not hybrid.unsupported(problem) and not lns.unsupported(problem):
+    if timed(problem):
+        small = len(problem.jobs) <= HYBRID_MAX_TIMED_JOBS or bool(pyvrp.unsupported(problem))
+    else:
+        small = len(problem.jobs) < HYBRID_MAX_UNTIMED_JOBS or bool(pyvrp.unsupported(problem))
+    if small and not hybrid.unsupported(problem) and not lns.unsupported(problem):
         return hybrid
     reasons = []
     backends: tuple[Backend, ...] = (pyvrp, hybrid, sisr)

@@ -129,14 +129,14 @@ def test_free_floating_courier_rides_to_the_store_then_ends_at_the_door() -> Non
     assert not trip.ends_at_store and trip.end_at == 500 and trip.distance_m == 2000
 
 
-def test_without_minute_cost_auto_uses_pyvrp_and_soft_deadlines_use_the_hybrid() -> None:
-    """Soft deadlines make auto pick the hybrid; with minutes free it picks PyVRP; pyvrp with minute costs fails;
-    the default backend is the compiled search alone."""
+def test_auto_picks_the_hybrid_for_a_stores_problem_and_pyvrp_refuses_minute_costs() -> None:
+    """Soft deadlines make auto pick the hybrid, and so do minutes free (capacities alone, far below 500 jobs);
+    pyvrp with minute costs fails; the default backend is the compiled search alone."""
     s = state([order("a", 1), order("b", 4)], [courier("a"), courier("b")])
     assert reoptimize(s, FAST).backend == "sisr"
     assert reoptimize(s, replace(FAST, backend="auto")).backend == "hybrid"
     free_minutes = ReoptimizeOptions(iterations=40, time_limit_s=None, minute_cost_m=0, backend="auto")
-    assert reoptimize(s, free_minutes).backend == "pyvrp"
+    assert reoptimize(s, free_minutes).backend == "hybrid"
     with pytest.raises(InvalidDispatchError, match=r"^backend: pyvrp has no soft deadlines"):
         ReoptimizeOptions(backend="pyvrp")
 

@@ -299,16 +299,17 @@ def test_sisr_backend_repeats_for_a_seed_and_refuses_what_it_cannot_model() -> N
 
 
 def test_auto_picks_by_kind_and_size_of_problem() -> None:
-    """`auto` runs the hybrid on timed problems up to its size limit and PyVRP above it and on capacities alone;
-    soft deadlines, which PyVRP lacks, stay with the hybrid at any size."""
+    """`auto` runs the hybrid on timed problems up to its size limit and on capacities alone below theirs, PyVRP
+    above them; soft deadlines, which PyVRP lacks, stay with the hybrid at any size."""
     from dataclasses import replace
 
-    from routing.solvers.auto import HYBRID_MAX_TIMED_JOBS, choose_backend
+    from routing.solvers.auto import HYBRID_MAX_TIMED_JOBS, HYBRID_MAX_UNTIMED_JOBS, choose_backend
 
     small, large = random_vrptw(1, 40, 8), random_vrptw(2, HYBRID_MAX_TIMED_JOBS + 1, 60)
     assert choose_backend(small).name == "hybrid"
     assert choose_backend(large).name == "pyvrp"
-    assert choose_backend(random_cvrp(3, 40, 8, 10)).name == "pyvrp"
+    assert choose_backend(random_cvrp(3, HYBRID_MAX_UNTIMED_JOBS - 1, 8, 100)).name == "hybrid"
+    assert choose_backend(random_cvrp(3, HYBRID_MAX_UNTIMED_JOBS, 8, 100)).name == "pyvrp"
     soft = replace(large, jobs=tuple(replace(j, deadline=900, lateness_cost=5) for j in large.jobs))
     assert choose_backend(soft).name == "hybrid"
 
