@@ -53,11 +53,9 @@ def timed(problem: Problem) -> bool:
 def choose_backend(problem: Problem) -> Backend:
     """The backend that measured best for this kind of problem among those that honour all of it."""
     hybrid, pyvrp, sisr = HybridBackend(), PyVrpBackend(), SisrBackend()
-    if timed(problem):
-        small = len(problem.jobs) <= HYBRID_MAX_TIMED_JOBS or bool(pyvrp.unsupported(problem))
-    else:
-        small = len(problem.jobs) < HYBRID_MAX_UNTIMED_JOBS or bool(pyvrp.unsupported(problem))
-    if small and not hybrid.unsupported(problem) and not lns.unsupported(problem):
+    n = len(problem.jobs)
+    small = n <= HYBRID_MAX_TIMED_JOBS if timed(problem) else n < HYBRID_MAX_UNTIMED_JOBS
+    if (small or pyvrp.unsupported(problem)) and not hybrid.unsupported(problem) and not lns.unsupported(problem):
         return hybrid
     reasons = []
     backends: tuple[Backend, ...] = (pyvrp, hybrid, sisr)

@@ -214,7 +214,8 @@ class StringRemovalSearch:
         self.n_jobs = len(problem.jobs)
         self.n_veh = len(problem.vehicles)
         self.steps_done = 0
-        self.granular = self.options.granular if self.n_jobs >= self.options.granular_from else 0
+        o = self.options  # the nearest jobs a removed job is tried next to: fewer than the other jobs, or every place
+        self.granular = o.granular if o.granular_from <= self.n_jobs and o.granular < self.n_jobs - 1 else 0
         self.k = kernels()
 
     def _state(self, routes: list[list[int]]) -> tuple[np.ndarray, ...]:

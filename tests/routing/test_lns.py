@@ -376,14 +376,8 @@ def _recreate_one(granular: int) -> list[list[int]]:
     k._recreate(np.zeros(1, dtype=np.int64), state, np.zeros(2, dtype=np.bool_), 4, 2, d.nd, d.demand, d.penalty,
                 d.allowed, d.capacity, d.fixed, d.profile, d.vclass, d.times, d.costs, d.timed, 0.0,
                 np.zeros(1, dtype=np.bool_), d.neighbours, granular, places)
-    nxt, routes = state[k.NXT], []
-    for v in range(2):
-        node, route = int(nxt[4 + v]), []
-        while node != 6 + v:
-            route.append(node)
-            node = int(nxt[node])
-        routes.append(route)
-    return routes
+    out = np.zeros(4, dtype=np.int64)
+    return [out[:k._route_nodes(v, state[k.NXT], 4, 2, out)].tolist() for v in range(2)]
 
 
 def test_granular_recreate_tries_only_places_next_to_the_nearest_jobs() -> None:
