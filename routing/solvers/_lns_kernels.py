@@ -274,7 +274,7 @@ def _copy(dst, src):
 
 @njit(cache=True)
 def _search(steps, temp_from, temp_to, cur, best, n_jobs, n_veh, nd, demand, penalty, allowed, capacity, fixed,
-            profile, vclass, times, costs, neighbours, timed, removed_mean, max_string, blink, granular):
+            profile, vclass, times, costs, neighbours, close, timed, removed_mean, max_string, blink, granular):
     """Run `steps` ruin-and-recreate steps from state `cur` under simulated annealing; keep the best in `best`."""
     st = (cur[NXT].copy(), cur[PRV].copy(), cur[ROUTE].copy(), cur[EARLY].copy(), cur[LATE].copy(),
           cur[LOAD].copy(), cur[SIZE].copy(), cur[LATENESS].copy(), cur[COST].copy())
@@ -316,7 +316,7 @@ def _search(steps, temp_from, temp_to, cur, best, n_jobs, n_veh, nd, demand, pen
                     keys[i] = float(costs[0, loc[n_jobs], loc[c]])
             order = pending[:count][np.argsort(keys, kind="mergesort")]
             delta += _recreate(order, st, touched, n_jobs, n_veh, nd, demand, penalty, allowed, capacity, fixed,
-                               profile, vclass, times, costs, timed, blink, seen, neighbours, granular, places)
+                               profile, vclass, times, costs, timed, blink, seen, close, granular, places)
             total[0] = cur[COST][0] + delta
             accept = total[0] < cur[COST][0] - temperature * math.log(1.0 - np.random.random())
         if accept:

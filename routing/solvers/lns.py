@@ -21,7 +21,9 @@ class LnsOptions:
     About `removed` jobs leave per step, in strings of at most `max_string` from nearby routes; a job is
     reinserted at its cheapest feasible place, each place skipped with probability `blink`. On problems of at least
     `granular_from` jobs, the places tried are only those next to the job's `granular` nearest jobs (and the start
-    of an empty vehicle), not every place of every route (0: every place). A worse plan is
+    of an empty vehicle), not every place of every route (0: every place); when jobs have time windows, nearest
+    counts the arc cost plus `wait_weight` times the least wait and `warp_weight` times the least lateness the two
+    windows force on the arc (`close_jobs`). A worse plan is
     accepted under simulated annealing whose temperature falls from `start_temperature` to `end_temperature`,
     both in units of the mean arc cost of the first plan. A solve with an iteration limit of N takes
     N × `steps_per_iteration` steps.
@@ -36,6 +38,8 @@ class LnsOptions:
     steps_per_iteration: int = 20
     granular: int = 50
     granular_from: int = 300
+    wait_weight: float = 0.05
+    warp_weight: float = 0.25
 
     def __post_init__(self) -> None:
         if not self.removed >= 1:
@@ -51,6 +55,9 @@ class LnsOptions:
                 raise InvalidProblemError(f"{name}: must be at least 1, got {getattr(self, name)}")
         for name in ("granular", "granular_from"):
             if getattr(self, name) < 0:
+                raise InvalidProblemError(f"{name}: must be at least 0, got {getattr(self, name)}")
+        for name in ("wait_weight", "warp_weight"):
+            if not getattr(self, name) >= 0:
                 raise InvalidProblemError(f"{name}: must be at least 0, got {getattr(self, name)}")
 
 
@@ -106,6 +113,7 @@ class _Data:
     costs: np.ndarray
     neighbours: np.ndarray
     timed: bool
+    windowed: bool
 
 
 NODE_ROWS = ("loc", "service", "ready", "due", "release", "deadline", "late_cost", "wait_from", "wait_cost")
@@ -133,6 +141,29 @@ def _nodes(problem: Problem, loc: np.ndarray) -> np.ndarray:
         for node in (n_jobs + k, n_jobs + n_veh + k):
             nd[row["ready"], node], nd[row["due"], node] = v.shift.start, v.shift.end
     return nd
+
+
+def close_jobs(nd: np.ndarray, times: np.ndarray, costs: np.ndarray, n_jobs: int, wait_weight: float,
+               warp_weight: float) -> np.ndarray:
+    """Per job, the other jobs by how well they go next to it in a route, best first: the arc cost, plus in cost
+    units `wait_weight` times the least wait and `warp_weight` times the least lateness the two time windows force on
+    that arc (the wait when the first is served as late and the second as early as they allow, the lateness when the
+    first is served as early and the second as late as they allow), the better of the two directions (the granular
+    neighbourhoods of Vidal et al. 2013, as PyVRP builds them). `nd`: the search's node rows (jobs first); `times`,
+    `costs`: one profile's matrices by location. Minutes of time become cost units at the ratio of the mean arc
+    cost to the mean arc time between jobs."""
+    row = {name: k for k, name in enumerate(NODE_ROWS)}
+    loc = nd[row["loc"], :n_jobs]
+    cost = costs[np.ix_(loc, loc)].astype(np.float64)
+    ride = times[np.ix_(loc, loc)].astype(np.float64)
+    ready, due, service = (nd[row[k], :n_jobs].astype(np.float64) for k in ("ready", "due", "service"))
+    unit = cost.mean() / ride.mean() if ride.mean() > 0 else 1.0
+    wait = np.maximum(ready[None, :] - (due + service)[:, None] - ride, 0.0)
+    warp = np.maximum((ready + service)[:, None] + ride - due[None, :], 0.0)
+    score = cost + unit * (wait_weight * wait + warp_weight * warp)
+    score = np.minimum(score, score.T)
+    np.fill_diagonal(score, -1.0)
+    return np.argsort(score, axis=1, kind="stable")[:, 1:]
 
 
 def _contiguous(a: np.ndarray) -> np.ndarray:
@@ -172,10 +203,12 @@ def _data(problem: Problem) -> _Data:
     fixed = np.array([v.fixed_cost for v in vehicles], dtype=np.int64)
     timed = bool(nd[NODE_ROWS.index("release")].any() or nd[NODE_ROWS.index("late_cost")].any()
                  or nd[NODE_ROWS.index("wait_cost")].any())
+    windowed = bool((nd[NODE_ROWS.index("ready"), :n_jobs] > 0).any()
+                    or (nd[NODE_ROWS.index("due"), :n_jobs] < HORIZON).any())
     c = _contiguous
     return _Data(nd=c(nd), demand=c(demand), penalty=c(penalty), allowed=c(allowed), capacity=c(capacity),
                  fixed=c(fixed), profile=c(profile), vclass=c(vclass), times=c(times), costs=c(costs),
-                 neighbours=c(neighbours), timed=timed)
+                 neighbours=c(neighbours), timed=timed, windowed=windowed)
 
 
 _kernels: ModuleType | None = None
@@ -216,6 +249,11 @@ class StringRemovalSearch:
         self.steps_done = 0
         o = self.options  # the nearest jobs a removed job is tried next to: fewer than the other jobs, or every place
         self.granular = o.granular if o.granular_from <= self.n_jobs and o.granular < self.n_jobs - 1 else 0
+        close = self.d.neighbours  # the jobs a removed job is tried next to: by arc cost, or with windows, by fit
+        if self.granular and self.d.windowed:
+            close = close_jobs(self.d.nd, self.d.times[0], self.d.costs[0], self.n_jobs, o.wait_weight,
+                               o.warp_weight)
+        self.close = np.ascontiguousarray(close[:, :self.granular], dtype=np.int64)
         self.k = kernels()
 
     def _state(self, routes: list[list[int]]) -> tuple[np.ndarray, ...]:
@@ -312,7 +350,7 @@ class StringRemovalSearch:
             ratio = t_to / t_from
             self.k._search(chunk, t_from * ratio**frac0, t_from * ratio**frac1, cur, best, self.n_jobs, self.n_veh,
                            d.nd, d.demand, d.penalty, d.allowed, d.capacity, d.fixed, d.profile, d.vclass, d.times,
-                           d.costs, d.neighbours, d.timed, float(o.removed), o.max_string, float(o.blink),
-                           self.granular)
+                           d.costs, d.neighbours, self.close, d.timed, float(o.removed), o.max_string,
+                           float(o.blink), self.granular)
             done += chunk
         self.steps_done = done

@@ -11,7 +11,7 @@ from routing.errors import InvalidProblemError
 from routing.evaluate import evaluate
 from routing.problem import Break, Job, Plan, Problem, Route, Shipment, Stop, TimeWindow, Unassigned, Vehicle, Visit
 from routing.solvers.base import SolveParams
-from routing.solvers.lns import LnsOptions, StringRemovalSearch, unsupported
+from routing.solvers.lns import LnsOptions, StringRemovalSearch, close_jobs, unsupported
 from routing.solvers.ortools import HybridBackend, OrToolsBackend, OrToolsOptions, SisrBackend, _OrToolsModel
 from tests.routing.lines import job, line_problem, random_cvrp, tw
 
@@ -151,6 +151,8 @@ def test_bad_options_name_the_field() -> None:
         LnsOptions(start_temperature=0.1, end_temperature=0.2)
     with pytest.raises(InvalidProblemError, match="granular_from"):
         LnsOptions(granular_from=-1)
+    with pytest.raises(InvalidProblemError, match="warp_weight"):
+        LnsOptions(warp_weight=-0.5)
 
 
 def test_hybrid_backend_uses_it_under_a_time_limit() -> None:
@@ -402,3 +404,38 @@ def test_granular_search_applies_from_the_given_size_and_repeats_for_a_seed() ->
     assert (routes, cost) == near.run(start, seed=2, steps=400) and (routes, cost) != every
     ev = evaluate(p, as_plan(routes))
     assert ev.feasible and sorted(j for r in routes for j in r) == list(range(40)) and cost == ev.distance
+
+
+def _window_line() -> Problem:
+    """Jobs 0-3 at 10, 12, 30 and 31 on a line from a depot at 0: job 1 is open only late in the day, jobs 0, 2
+    and 3 early."""
+    m = np.abs(np.subtract.outer(np.array([0, 10, 12, 30, 31]), np.array([0, 10, 12, 30, 31]))).astype(np.int64)
+    windows = [(0, 50), (500, 600), (0, 50), (0, 50)]
+    jobs = tuple(Job(id=f"j{i}", stop=Stop(location=i + 1, service=5, time_windows=tw(a, b)))
+                 for i, (a, b) in enumerate(windows))
+    return Problem(durations={"car": m}, distances={"car": m}, jobs=jobs,
+                   vehicles=(Vehicle(id="v", start=0, shift=TimeWindow(start=0, end=1000)),))
+
+
+def test_close_jobs_rank_by_arc_cost_and_the_wait_the_windows_force() -> None:
+    """Without time weights the nearest job on the road comes first; with them a job whose window forces a long
+    wait falls behind a farther job whose window fits (and the ranking is symmetric in the two directions)."""
+    search = StringRemovalSearch(_window_line())
+    d = search.d
+    by_road = close_jobs(d.nd, d.times[0], d.costs[0], 4, 0.0, 0.0)
+    assert by_road[0].tolist() == [1, 2, 3]
+    timed = close_jobs(d.nd, d.times[0], d.costs[0], 4, 0.05, 0.25)
+    assert timed[0].tolist() == [2, 3, 1]
+    assert timed[1].tolist() == [0, 2, 3]
+
+
+def test_granular_search_with_windows_tries_the_jobs_that_fit_in_time() -> None:
+    """On a windowed problem the granular search's insertion neighbours are the time-aware ones (the search still
+    ruins by road distance), and without windows they are the road neighbours."""
+    windowed = StringRemovalSearch(_window_line(), LnsOptions(granular=2, granular_from=4))
+    d = windowed.d
+    assert d.windowed and windowed.close.tolist() == close_jobs(d.nd, d.times[0], d.costs[0], 4, 0.05,
+                                                                0.25)[:, :2].tolist()
+    assert windowed.close.tolist() != d.neighbours[:, :2].tolist()
+    plain = StringRemovalSearch(random_cvrp(3, 12, 4, 5), LnsOptions(granular=3, granular_from=10))
+    assert not plain.d.windowed and plain.close.tolist() == plain.d.neighbours[:, :3].tolist()
