@@ -94,6 +94,10 @@ def _solver_rows() -> list[Row]:
             measured=lambda r, b=backend: _gaps(r["gh"]["summary"][b]) + (
                 f" (chooses {', '.join(f'{k} × {v}' for k, v in r['gh']['summary'][b]['chooses'].items())})"
                 if b == "auto" else "")))
+    rows.append(Row(
+        figure="Gehring–Homberger, the same runs: hybrid with the granular search's insertion neighbours by arc cost "
+               "alone (no wait or lateness weights; the share of the time-aware neighbours), mean / median / max gap",
+        source="latest-gh", measured=lambda r: _gaps(r["gh"]["summary"]["hybrid, neighbours by arc cost"])))
     return rows
 
 

@@ -22,6 +22,18 @@ from benchmarks import ROOT, SHARED
 RESULTS = ROOT / "benchmarks" / "results"
 
 
+def _hybrid_by_arc_cost() -> Any:
+    """The hybrid backend whose granular search picks insertion neighbours by arc cost alone (no time weights)."""
+    from routing.solvers.lns import LnsOptions
+    from routing.solvers.ortools import HybridBackend, OrToolsOptions
+
+    return HybridBackend(OrToolsOptions(string_removal=LnsOptions(wait_weight=0.0, warp_weight=0.0)))
+
+
+ABLATIONS = {"hybrid, neighbours by arc cost": _hybrid_by_arc_cost}
+"""Bench-only variants of a backend (suite `gh`, run beside `hybrid`): the share of one part of it."""
+
+
 def solve_one(task: dict[str, Any]) -> dict[str, Any]:
     """Solve one instance with one backend (run in a worker process)."""
     from routing.io import read_instance
@@ -42,7 +54,13 @@ def solve_one(task: dict[str, Any]) -> dict[str, Any]:
             instance = read_instance(converted)
     else:
         instance = read_instance(task["path"])
-    result = solve(instance.problem, SolveParams(time_limit=task["time_limit"], seed=0), backend=task["backend"])
+    params = SolveParams(time_limit=task["time_limit"], seed=0)
+    if task["backend"] in ABLATIONS:
+        from routing.solvers.base import run_backend
+
+        result = run_backend(ABLATIONS[task["backend"]](), instance.problem, params)
+    else:
+        result = solve(instance.problem, params, backend=task["backend"])
     distance = instance.exact_distance(result.plan)
     if task["suite"] == "gh":
         coords = np.array([[float(x) for x in row.split()[1:3]] for row in text.splitlines()[6:]])
@@ -100,8 +118,9 @@ def gh_tasks(backends: Iterable[str], time_limit: float, names: list[str] | None
 
     chosen = names or list(DEFAULT)
     paths = [GH_DIR / f"{n}.vrp" for n in chosen]
+    variants = [*backends, *(ABLATIONS if "hybrid" in backends else ())]
     return [{"path": str(p), "backend": b, "time_limit": time_limit, "bks": best_known(p), "suite": "gh"}
-            for p in paths if p.exists() for b in backends]
+            for p in paths if p.exists() for b in variants]
 
 
 def run_tasks(tasks: list[dict[str, Any]], jobs: int, label: str) -> list[dict[str, Any]]:
@@ -156,9 +175,11 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             {b: sum(1 for r in chosen if r["backend"] == b) for b in {r["backend"] for r in chosen}}.items()))}
     best = {}
     for r in rows:
+        if r["backend"] in ABLATIONS:
+            continue
         if r["feasible"] and (r["instance"] not in best or r["gap_pct"] < best[r["instance"]]):
             best[r["instance"]] = r["gap_pct"]
-    if best and len({r["backend"] for r in rows}) > 1:
+    if best and len({r["backend"] for r in rows} - set(ABLATIONS)) > 1:
         out["best of backends"] = {"instances": len(best), "mean_gap_pct": round(statistics.fmean(best.values()), 3),
                                    "max_gap_pct": round(max(best.values()), 3)}
     return out
