@@ -118,7 +118,8 @@ def gh_tasks(backends: Iterable[str], time_limit: float, names: list[str] | None
 
     chosen = names or list(DEFAULT)
     paths = [GH_DIR / f"{n}.vrp" for n in chosen]
-    variants = [*backends, *(ABLATIONS if "hybrid" in backends else ())]
+    run_backends = list(backends)
+    variants = [*run_backends, *(ABLATIONS if "hybrid" in run_backends else ())]
     return [{"path": str(p), "backend": b, "time_limit": time_limit, "bks": best_known(p), "suite": "gh"}
             for p in paths if p.exists() for b in variants]
 

@@ -179,10 +179,10 @@ def _recreate(order, st, touched, n_jobs, n_veh, nd, demand, penalty, allowed, c
               times, costs, timed, blink, seen, neighbours, granular, places):
     """Insert each job of `order` at its cheapest feasible place (skipping places at rate `blink`); cost change.
 
-    The places tried are every place of every route, or with `granular` > 0 (fewer than the columns of
-    `neighbours`) only those next to (before or after) the job's `granular` nearest jobs that are on a route; in
-    both cases the start of one empty vehicle of each class. `places` is scratch room for (route, node after which
-    the job goes) pairs."""
+    The places tried are every place of every route, or with `granular` > 0 (at most the columns of `neighbours`)
+    only those next to (before or after) the job's first `granular` neighbours that are on a route; in both cases
+    the start of one empty vehicle of each class. `places` is scratch room for (route, node after which the job
+    goes) pairs."""
     nxt, prv, route, early, late, load, size, lateness = st[NXT], st[PRV], st[ROUTE], st[EARLY], st[LATE], \
         st[LOAD], st[SIZE], st[LATENESS]
     loc = nd[LOC]

@@ -150,8 +150,8 @@ def close_jobs(nd: np.ndarray, times: np.ndarray, costs: np.ndarray, n_jobs: int
     that arc (the wait when the first is served as late and the second as early as they allow, the lateness when the
     first is served as early and the second as late as they allow), the better of the two directions (the granular
     neighbourhoods of Vidal et al. 2013, as PyVRP builds them). `nd`: the search's node rows (jobs first); `times`,
-    `costs`: one profile's matrices by location. Minutes of time become cost units at the ratio of the mean arc
-    cost to the mean arc time between jobs."""
+    `costs`: one profile's matrices by location. Time becomes cost units at the ratio of the mean arc cost to the
+    mean arc time between jobs."""
     row = {name: k for k, name in enumerate(NODE_ROWS)}
     loc = nd[row["loc"], :n_jobs]
     cost = costs[np.ix_(loc, loc)].astype(np.float64)
@@ -247,9 +247,11 @@ class StringRemovalSearch:
         self.n_jobs = len(problem.jobs)
         self.n_veh = len(problem.vehicles)
         self.steps_done = 0
-        o = self.options  # the nearest jobs a removed job is tried next to: fewer than the other jobs, or every place
+        o = self.options
+        # a removed job is tried next to its first `granular` neighbours (0: at every place), by arc cost, or with
+        # time windows by how well the windows fit too
         self.granular = o.granular if o.granular_from <= self.n_jobs and o.granular < self.n_jobs - 1 else 0
-        close = self.d.neighbours  # the jobs a removed job is tried next to: by arc cost, or with windows, by fit
+        close = self.d.neighbours
         if self.granular and self.d.windowed:
             close = close_jobs(self.d.nd, self.d.times[0], self.d.costs[0], self.n_jobs, o.wait_weight,
                                o.warp_weight)
