@@ -31,14 +31,15 @@ PAPER = {"click_to_door_mean": 32.74, "click_to_door_p90": 49.3, "undelivered_pc
          "orders_per_bundle": 1.09}
 KNOB_STEPS: tuple[tuple[str, object], ...] = (
     ("horizon", 15), ("horizon", 35), ("courier_horizon", 20), ("courier_horizon", 45), ("max_bundle", 3),
-    ("max_bundle", 5), ("pending_weight", 0.2), ("pending_weight", 0.8), ("urgency_weight", 0.5),
-    ("urgency_weight", 2.0), ("late_penalty", 120.0), ("travel_weight", 0.3), ("trip_weight", 0.0),
+    ("max_bundle", 5), ("pending_weight", 0.2), ("pending_weight", 0.8), ("urgency_weight", 1.0),
+    ("urgency_weight", 2.5), ("late_penalty", 120.0), ("travel_weight", 0.3), ("trip_weight", 0.0),
     ("trip_weight", 0.5), ("trip_weight", 1.5), ("join_wait", -1), ("join_wait", 6), ("join_ratio", 1.0),
     ("join_ratio", 2.0), ("bundle_window", 4), ("bundle_window", 12),
     ("bundle_max_delay", 15.0), ("bundle_max_delay", 40.0), ("size_window", 2), ("size_window", 10),
     ("size_orders_window", 10), ("size_orders_window", 25), ("shift_weight", 0.05), ("shift_weight", 0.1),
     ("move_to_match", False), ("move_to_demand", False), ("demand_window", 60), ("demand_window", 240),
     ("split_idle", False), ("split_bonus", 0.0), ("split_bonus", 6.0), ("end_join", False),
+    ("commit_ride", -1), ("commit_ride", 3), ("bind_margin", 10.0), ("bind_margin", 40.0),
 )
 """Each knob of the rolling policy moved one step down and up from its default, one at a time (tuning days only)."""
 SPEEDUPS = (1.05, 1.1)

@@ -263,7 +263,13 @@ class RollingHorizonOptions:
     longer shifts for later orders). `move_to_match`: in `plan`, a free courier matched to a bundle it need not
     leave for yet rides toward that restaurant meanwhile. `move_to_demand`: in `plan`, every other idle courier
     rides toward the restaurants of the orders placed within the last `demand_window` minutes (a greedy k-median
-    over them, weighted by their orders; see `RollingHorizonMealPolicy.plan`).
+    over them, weighted by their orders; see `RollingHorizonMealPolicy.plan`). `commit_ride`: with `move_to_match`,
+    a free courier matched to a bundle it must leave for now rides toward the restaurant and the match is committed
+    only once its ride there is at most so many minutes (-1: committed as it leaves, its whole ride bound): until
+    then each call may give the bundle to a courier that has come free nearer, or the courier to another bundle.
+    `bind_margin`: a match whose orders would be dropped off within so many
+    minutes of `max_click_to_door` is committed as the courier leaves (an order near the limit is not left to a
+    later call).
     """
 
     frequency: int = 1
@@ -277,7 +283,7 @@ class RollingHorizonOptions:
     size_window: int = 5
     size_orders_window: int = 15
     skip_late: bool = True
-    urgency_weight: float = 1.0
+    urgency_weight: float = 1.75
     commit_busy: bool = False
     join_wait: int = 3
     join_ratio: float = 1.5
@@ -292,13 +298,17 @@ class RollingHorizonOptions:
     split_idle: bool = True
     split_bonus: float = 3.0
     end_join: bool = True
+    commit_ride: int = 1
+    bind_margin: float = 25.0
 
     def __post_init__(self) -> None:
         for name in ("skip_late", "commit_busy", "move_to_match", "move_to_demand", "split_idle", "end_join"):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidDispatchError(name, f"must be a bool, got {getattr(self, name)!r}")
-        if isinstance(self.join_wait, bool) or not isinstance(self.join_wait, int) or self.join_wait < -1:
-            raise InvalidDispatchError("join_wait", f"must be an integer >= -1, got {self.join_wait!r}")
+        for name in ("join_wait", "commit_ride"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < -1:
+                raise InvalidDispatchError(name, f"must be an integer >= -1, got {value!r}")
         for name in ("frequency", "horizon", "courier_horizon", "max_bundle", "size_window",
                      "size_orders_window", "bundle_window", "shift_window", "demand_window"):
             value, least = getattr(self, name), 0 if name in ("size_window", "size_orders_window",
@@ -306,7 +316,7 @@ class RollingHorizonOptions:
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise InvalidDispatchError(name, f"must be an integer >= {least}, got {value!r}")
         for name in ("travel_weight", "trip_weight", "pending_weight", "late_penalty", "order_value", "urgency_weight",
-                     "join_ratio", "bundle_max_delay", "shift_weight", "split_bonus"):
+                     "join_ratio", "bundle_max_delay", "shift_weight", "split_bonus", "bind_margin"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise InvalidDispatchError(name, f"must be a finite non-negative number, got {value!r}")
@@ -410,13 +420,14 @@ class RollingHorizonMealPolicy:
 
     def assign(self, now: int, open_orders: Sequence[MealOrder], couriers: Sequence[MealCourier],
                ) -> list[MealAssignment]:
-        return self._decide(now, open_orders, couriers)[0]
+        return self._decide(now, open_orders, couriers, bind_late=False)[0]
 
     def plan(self, now: int, open_orders: Sequence[MealOrder], couriers: Sequence[MealCourier],
              placed: Sequence[MealOrder]) -> MealPlan:
         """`assign`, then the couriers left idle move (`RollingHorizonOptions.move_to_match`, `move_to_demand`)."""
         opt = self.options
-        assignments, heading = self._decide(now, open_orders, couriers)
+        assignments, heading = self._decide(now, open_orders, couriers,
+                                            bind_late=opt.move_to_match and opt.commit_ride >= 0)
         taken = {a.courier for a in assignments}
         idle = [c for c in couriers if c.free_at <= now < c.off_time and c.id not in taken]
         moves = [MealMove(courier=c.id, target=heading[c.id]) for c in idle
@@ -426,10 +437,10 @@ class RollingHorizonMealPolicy:
                                         placed)
         return MealPlan(assignments=tuple(assignments), moves=tuple(moves))
 
-    def _decide(self, now: int, open_orders: Sequence[MealOrder], couriers: Sequence[MealCourier],
+    def _decide(self, now: int, open_orders: Sequence[MealOrder], couriers: Sequence[MealCourier], *, bind_late: bool,
                 ) -> tuple[list[MealAssignment], dict[str, Point]]:
         """The committed assignments, and the restaurant of the bundle each free courier is matched to but not yet
-        leaving for."""
+        leaving for, or (`bind_late`: `plan` moves the courier there) not yet within `commit_ride` minutes of."""
         opt, rules = self.options, self.rules
         hp, hd = rules.pickup_service // 2, rules.dropoff_service // 2
         heading: dict[str, Point] = {}
@@ -475,6 +486,11 @@ class RollingHorizonMealPolicy:
                     heading[avail[j].id] = b.pickup
                 continue
             if not opt.commit_busy and start[j] > now:
+                continue
+            if (bind_late and start[j] <= now and travel[i, j] > opt.commit_ride
+                    and not any(pickup[i, j] + hp + offset - placed > rules.max_click_to_door - opt.bind_margin
+                                for offset, placed in zip(b.offsets, b.placements, strict=True))):
+                heading[avail[j].id] = b.pickup
                 continue
             keep = b.orders
             if opt.skip_late and late[i, j]:
@@ -637,7 +653,8 @@ class RollingHorizonMealPolicy:
 MEAL_POLICIES = ("rolling", "rolling-stay", "greedy")
 """The meal policies by name, the default first: `rolling` (`RollingHorizonMealPolicy`, idle couriers move),
 `rolling-stay` (couriers wait where they last stopped, the paper's setting, with a lighter trip cost: `trip_weight`
-0.25, its best on the seeds 0-2 days when couriers stay) and `greedy` (the baseline)."""
+0.25, its best on the seeds 0-2 days when couriers stay, and the waiting reward it was tuned with: `urgency_weight`
+1.0) and `greedy` (the baseline)."""
 
 
 def meal_policy(name: str, rules: MealRules) -> GreedyMealPolicy | RollingHorizonMealPolicy:
@@ -646,7 +663,7 @@ def meal_policy(name: str, rules: MealRules) -> GreedyMealPolicy | RollingHorizo
         return RollingHorizonMealPolicy(rules=rules)
     if name == "rolling-stay":
         return RollingHorizonMealPolicy(rules=rules, options=RollingHorizonOptions(
-            move_to_match=False, move_to_demand=False, trip_weight=0.25))
+            move_to_match=False, move_to_demand=False, trip_weight=0.25, urgency_weight=1.0))
     if name == "greedy":
         return GreedyMealPolicy(rules=rules)
     raise InvalidDispatchError("policy", f"must be one of {', '.join(MEAL_POLICIES)}, got {name!r}")

@@ -355,6 +355,9 @@ class _Model:
         self.queues = {c.id: simpy.Store(self.env) for c in instance.couriers}
         self.placed: list[MealOrder] = []
         self.moving: dict[str, _Ride] = {}
+        # where each courier last stopped (its start, then its last door) and the minutes it has ridden idle since
+        self.stopped: dict[str, Point] = {c.id: c.location for c in instance.couriers}
+        self.idle_ride: dict[str, int] = {c.id: 0 for c in instance.couriers}
         self.speed = self.rules.meters_per_minute * STEP_SHARE
         self.planner = policy if isinstance(policy, MealPlanner) else None
         for c in instance.couriers:
@@ -397,8 +400,9 @@ class _Model:
         c = self.state[courier]
         now = min(now, c.off_time)
         ride = self.moving.pop(courier)
-        self.recorder.couriers[courier].repositioning_s += min(now - ride.since,
-                                                               math.ceil(ride.gap / self.speed)) * MINUTE
+        minutes = min(now - ride.since, math.ceil(ride.gap / self.speed))
+        self.recorder.couriers[courier].repositioning_s += minutes * MINUTE
+        self.idle_ride[courier] += minutes
         self.state[courier] = replace(c, location=self._position(ride, now))
 
     def _dispatch(self) -> None:
@@ -451,13 +455,19 @@ class _Model:
         c = self.state[a.courier]
         times = assignment_times(self.rules, max(now, c.free_at), c.location, orders)
         self.state[a.courier] = MealCourier(id=c.id, location=times.end, free_at=times.free_at, off_time=c.off_time)
-        self.queues[a.courier].put((c.location, orders))
+        # the idle minutes it rode toward this restaurant are delivery work once it picks up there, as the direct
+        # ride from its last stop counts them (the checker's utilisation); any detour stays repositioning
+        restaurant = orders[0].pickup
+        credit = min(self.idle_ride[c.id], max(0, self.rules.travel(self.stopped[c.id], restaurant)
+                                                  - self.rules.travel(c.location, restaurant)))
+        self.idle_ride[c.id], self.stopped[c.id] = 0, times.end
+        self.queues[a.courier].put((c.location, orders, credit))
 
     def _courier(self, courier: Courier) -> Any:
         env, rules, rec = self.env, self.rules, self.recorder
         half_pick, half_drop = rules.pickup_service // 2, rules.dropoff_service // 2
         while True:
-            start, orders = yield self.queues[courier.id].get()
+            start, orders, credit = yield self.queues[courier.id].get()
             if env.now < courier.on_time:
                 yield env.timeout(courier.on_time - env.now)
             here = start  # where the courier is (its last door, or where an idle move took it)
@@ -475,7 +485,8 @@ class _Model:
             yield env.timeout(pickup - env.now)
             _log_pickup(rec, courier.id, orders[0].restaurant, [o.id for o in orders], pickup)
             yield env.timeout(half_pick)
-            driving = leg
+            rec.couriers[courier.id].repositioning_s -= credit * MINUTE
+            driving = leg + credit
             for o in orders:
                 leg = rules.travel(here, o.door)
                 driving += leg

@@ -232,6 +232,9 @@ def test_rolling_trip_cost_stops_at_the_couriers_off_time() -> None:
     ({"split_idle": 1}, "split_idle"),
     ({"split_bonus": -1.0}, "split_bonus"),
     ({"end_join": "no"}, "end_join"),
+    ({"commit_ride": -2}, "commit_ride"),
+    ({"commit_ride": 1.5}, "commit_ride"),
+    ({"bind_margin": -1.0}, "bind_margin"),
 ])
 def test_rolling_options_validation(knobs: dict[str, object], field: str) -> None:
     """The new knobs are type-checked like the old ones."""
@@ -473,3 +476,34 @@ def test_rolling_plan_without_moves_is_assign() -> None:
     assert isinstance(meal_policy("greedy", RULES), GreedyMealPolicy) and MEAL_POLICIES[0] == "rolling"
     with pytest.raises(InvalidDispatchError, match="rolling, rolling-stay, greedy"):
         meal_policy("fastest", RULES)
+
+
+def test_rolling_plan_rides_toward_a_ready_order_and_commits_within_a_minute_of_it() -> None:
+    """A ready order and a free courier 5 minutes away: `plan` sends the courier toward the restaurant and commits
+    nothing (a courier freed nearer could still take the order), and commits once the courier is a minute away;
+    `assign` (no moves), `commit_ride=-1` and couriers that stay commit at once."""
+    from dispatch.meal import MealMove, RollingHorizonMealPolicy, RollingHorizonOptions
+
+    o = order("o1", ready=0, pickup=(0, 0))
+    far, near = courier("c1", (0, 500)), courier("c1", (0, 90))
+    policy = RollingHorizonMealPolicy(rules=RULES)
+    plan = policy.plan(0, [o], [far], [o])
+    assert plan.assignments == () and plan.moves == (MealMove(courier="c1", target=(0, 0)),)
+    assert [a.orders for a in policy.plan(4, [o], [near], [o]).assignments] == [("o1",)]
+    assert [a.orders for a in policy.assign(0, [o], [far])] == [("o1",)]
+    for options in (RollingHorizonOptions(commit_ride=-1), RollingHorizonOptions(move_to_match=False)):
+        bound = RollingHorizonMealPolicy(rules=RULES, options=options).plan(0, [o], [far], [o])
+        assert [a.orders for a in bound.assignments] == [("o1",)] and bound.moves == ()
+
+
+def test_rolling_plan_commits_at_once_an_order_near_the_limit() -> None:
+    """An order placed at 0 whose predicted drop-off (71) falls within `bind_margin` (25) of the 90-minute limit is
+    committed as the courier leaves, 5 minutes away; the same order placed at 20 (drop-off 51 minutes after it) is
+    not."""
+    from dispatch.meal import RollingHorizonMealPolicy
+
+    c = courier("c1", (0, 500), off=200)
+    policy = RollingHorizonMealPolicy(rules=RULES)
+    urgent, relaxed = order("o1", placed=0, ready=50), order("o1", placed=20, ready=50)
+    assert [a.orders for a in policy.plan(55, [urgent], [c], [urgent]).assignments] == [("o1",)]
+    assert policy.plan(55, [relaxed], [c], [relaxed]).assignments == ()

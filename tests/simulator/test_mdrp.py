@@ -316,24 +316,35 @@ class Scripted:
 
 def test_idle_courier_rides_toward_its_target_and_leaves_from_where_it_is() -> None:
     """Moved toward r1 at minute 1, c1 is ~900 m north at 10: 12 minutes to r1 (not 21), pickup at 24, drop-off at
-    33; the 9 minutes of riding count as repositioning, not as delivery work."""
+    33; the 9 minutes it rode toward the restaurant it then picks up at count as delivery work (as the checker counts
+    the direct ride from its last stop), not as repositioning."""
     instance = one_order_day()
     moved = simulate(instance, Scripted((0, 2050)))
     assert times(moved) == {"o1": ("c1", 24, 33)}
     assert times(simulate(instance, Scripted(None))) == {"o1": ("c1", 33, 42)}
     work = moved.couriers["c1"]
-    assert work.repositioning_s == 9 * 60 and work.driving_s == (12 + 5) * 60
+    assert work.repositioning_s == 0 and work.driving_s == (9 + 12 + 5) * 60
     metrics = compute_metrics(instance, moved)
-    assert metrics.utilisation_mean == round((12 + 5 + 8) / 300, 3)
-    assert metrics.repositioning_share == round(9 / 300, 3)
+    assert metrics.utilisation_mean == round((21 + 5 + 8) / 300, 3)
+    assert metrics.repositioning_share == 0
+
+
+def test_riding_away_from_the_next_restaurant_stays_repositioning() -> None:
+    """Sent 300 m south at minute 1 (4 minutes at a hair under 100 m each), c1 then has 24 minutes to r1 against 21
+    from where it stopped: no minute of that ride brought it nearer, so all 4 stay repositioning and delivery work
+    counts the 24 it rode."""
+    moved = simulate(one_order_day(), Scripted((0, -300)))
+    assert times(moved) == {"o1": ("c1", 36, 45)}
+    work = moved.couriers["c1"]
+    assert work.repositioning_s == 4 * 60 and work.driving_s == (24 + 5) * 60
 
 
 def test_courier_stops_at_its_target() -> None:
     """Sent to a point 350 m away at minute 1, c1 rides 4 minutes and waits there: from (0, 350) r1 is 17 minutes
-    away, so it picks up at 29."""
+    away, so it picks up at 29 (the 4 minutes brought it 4 minutes nearer: delivery work)."""
     moved = simulate(one_order_day(), Scripted((0, 350)))
     assert times(moved) == {"o1": ("c1", 29, 38)}
-    assert moved.couriers["c1"].repositioning_s == 4 * 60
+    assert moved.couriers["c1"].repositioning_s == 0 and moved.couriers["c1"].driving_s == (4 + 17 + 5) * 60
 
 
 def test_riding_ends_at_the_off_time() -> None:
