@@ -374,8 +374,9 @@ def test_moving_a_courier_that_is_unknown_or_busy_is_refused(mover: str, message
 
 @pytest.mark.skipif(not (REAL.is_dir() and CHECKER.is_file()), reason=f"MDRP data or checker not found under {SHARED}")
 def test_real_instance_with_moving_couriers_passes_checker(tmp_path: Path) -> None:
-    """The default rolling policy (idle couriers move) on 0o50t75s1p100: couriers do reposition and the independent
-    checker, which only knows the stops, finds every ride physically possible."""
+    """The default rolling policy (idle couriers move) on 0o50t75s1p100: couriers do reposition, the independent
+    checker, which only knows the stops, finds every ride physically possible, and the utilisation by delivery work
+    is the checker's (idle minutes ridden toward the next pickup count as the straight ride from the last stop)."""
     instance = read_instance(REAL)
     recorder = simulate(instance, meal_policy("rolling", instance.parameters.rules))
     assert compute_metrics(instance, recorder).repositioning_share > 0
@@ -386,6 +387,7 @@ def test_real_instance_with_moving_couriers_passes_checker(tmp_path: Path) -> No
     report = json.loads(done.stdout)
     assert done.returncode == 0 and report["valid"], report["problems"]
     assert report["delivered"] == compute_metrics(instance, recorder).delivered
+    assert report["utilisation_mean"] == compute_metrics(instance, recorder).utilisation_mean
 
 
 def test_cli_policy_choices(capsys: pytest.CaptureFixture[str]) -> None:
