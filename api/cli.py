@@ -317,8 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "setting) or greedy (nearest courier per order at once: the paper's naive baseline)")
     m.add_argument("--json", action="store_true", help="print one JSON object")
     m.add_argument("--deliveries", type=Path, default=None, metavar="FILE",
-                   help="write the delivered orders as CSV order,placement_time,ready_time,pickup_time,"
-                        "dropoff_time,courier")
+                   help="write every drop-off (those past the maximum click-to-door too, which count as "
+                        "undelivered) as CSV order,placement_time,ready_time,pickup_time,dropoff_time,courier")
     m.set_defaults(run=cmd_simulate)
     w = sub.add_parser("sweep", help="run a what-if grid of a scenario (--set KEY=V1,V2 ...) on Dask; CSV and plots")
     w.add_argument("scenario", type=Path, metavar="SCENARIO", help="scenario file (.toml)")

@@ -594,10 +594,14 @@ def compute_metrics(instance: Instance, recorder: Recorder) -> Metrics:
 
 
 def deliveries_csv(instance: Instance, recorder: Recorder) -> str:
-    """The delivered orders as CSV `order,placement_time,ready_time,pickup_time,dropoff_time,courier`."""
+    """Every drop-off as CSV `order,placement_time,ready_time,pickup_time,dropoff_time,courier`, in instance order:
+    those past the maximum click-to-door too, so that `mdrp_check.py` checks every trip a courier made (and counts
+    its work) and itself counts those orders as undelivered."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
-    for o, d in delivered(instance, recorder):
-        writer.writerow((o.id, o.placement_time, o.ready_time, d.pickup_time, d.dropoff_time, d.courier))
+    done = deliveries(recorder)
+    for o in instance.orders:
+        if (d := done.get(o.id)) is not None:
+            writer.writerow((o.id, o.placement_time, o.ready_time, d.pickup_time, d.dropoff_time, d.courier))
     return out.getvalue()
