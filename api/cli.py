@@ -124,27 +124,67 @@ def cmd_simulate(args: argparse.Namespace) -> None:
                    as_json=args.json)
 
 
+def _meal_knobs(pairs: list[str], policy: str) -> dict[str, Any]:
+    """`--set KNOB=VALUE` for `--mdrp`: knobs of the rolling policies (`RollingHorizonOptions`), each parsed as the
+    type of its default."""
+    from dataclasses import fields
+
+    from dispatch.meal import RollingHorizonOptions
+
+    kinds = {f.name: type(f.default) for f in fields(RollingHorizonOptions)}
+    knobs: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = (part.strip() for part in pair.partition("="))
+        if not sep or not key:
+            raise CliError(f"--set {pair!r}: expected KNOB=VALUE")
+        if policy == "greedy":
+            raise CliError(f"--set {key}: the greedy policy has no knobs (--set is for rolling and rolling-stay)")
+        if key not in kinds:
+            raise CliError(f"--set {key}: not a knob of the rolling policy (one of {', '.join(sorted(kinds))})")
+        kind = kinds[key]
+        if kind is bool:
+            if text.lower() not in ("true", "false", "on", "off", "1", "0"):
+                raise CliError(f"--set {key}: expected true or false, got {text!r}")
+            knobs[key] = text.lower() in ("true", "on", "1")
+            continue
+        try:
+            knobs[key] = int(text) if kind is int else float(text)
+        except ValueError:
+            raise CliError(f"--set {key}: expected {'an integer' if kind is int else 'a number'}, got {text!r}"
+                           ) from None
+    return knobs
+
+
 def cmd_simulate_mdrp(args: argparse.Namespace) -> None:
-    from dispatch.meal import MEAL_POLICIES, meal_policy
+    from dataclasses import replace
+
+    from dispatch.meal import MEAL_POLICIES, RollingHorizonMealPolicy, meal_policy
     from simulator.mdrp import compute_metrics, deliveries_csv, read_instance, simulate
 
     started = time.perf_counter()
     if args.policy not in (None, *MEAL_POLICIES):
         raise CliError(f"--policy for --mdrp must be one of {', '.join(MEAL_POLICIES)}, got {args.policy!r}")
-    instance = read_instance(args.mdrp)
+    if args.seed is not None:
+        raise CliError("--seed is for scenario runs; an MDRP day is replayed as recorded (nothing in it is random)")
     name = args.policy or MEAL_POLICIES[0]
-    recorder = simulate(instance, meal_policy(name, instance.parameters.rules))
+    knobs = _meal_knobs(args.set, name)
+    instance = read_instance(args.mdrp)
+    policy = meal_policy(name, instance.parameters.rules)
+    if knobs and isinstance(policy, RollingHorizonMealPolicy):
+        policy = replace(policy, options=replace(policy.options, **knobs))
+    recorder = simulate(instance, policy)
     metrics = compute_metrics(instance, recorder)
     if args.deliveries is not None:
         args.deliveries.write_text(deliveries_csv(instance, recorder))
-    out = {"instance": instance.name, "policy": name, **metrics.as_dict(),
+    out = {"instance": instance.name, "policy": name, **({"set": knobs} if knobs else {}), **metrics.as_dict(),
            "runtime_s": round(time.perf_counter() - started, 3)}
     if args.json:
         print(json.dumps(out))
         return
-    print(f"{instance.name} ({name}, {out['runtime_s']:.2f} s)")
+    changed = "".join(f", {k}={v}" for k, v in knobs.items())
+    print(f"{instance.name} ({name}{changed}, {out['runtime_s']:.2f} s)")
     for key, value in out.items():
-        if key not in ("instance", "policy", "runtime_s"):
+        if key not in ("instance", "policy", "set", "runtime_s"):
             print(f"  {key:<22} {value}")
 
 
@@ -305,7 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", type=Path, default=Path("out"), metavar="DIR",
                    help="where a scenario run writes kpis.json, events.jsonl, couriers.json, report.html (default out)")
     m.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="change a knob of the scenario, e.g. fleet.bike=30, policy.hold_s=120 (repeatable)")
+                   help="change a knob of the scenario, e.g. fleet.bike=30, policy.hold_s=120; with --mdrp a knob "
+                        "of the rolling policy, e.g. urgency_weight=1.0 (repeatable)")
     m.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     m.add_argument("--no-progress", action="store_true", help="no progress bar")
     m.add_argument("--mdrp", type=Path, default=None, metavar="INSTANCE_DIR",

@@ -217,6 +217,41 @@ def test_cli_bad_input_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert len(err) == 1 and "couriers.txt line 2, field off_time" in err[0]
 
 
+def test_cli_set_changes_the_rolling_policys_knobs(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--set` with `--mdrp` changes knobs of the rolling policy: the rolling policy with rolling-stay's knobs set by
+    hand gives rolling-stay's figures, and the JSON names the knobs that were set."""
+    def run_json(*extra: str) -> dict[str, object]:
+        assert main(["simulate", "--mdrp", str(REAL if REAL.is_dir() else TINY), "--json", *extra]) == 0
+        out = json.loads(capsys.readouterr().out)
+        del out["runtime_s"]
+        return out
+
+    stay = run_json("--policy", "rolling-stay")
+    by_hand = run_json("--set", "move_to_match=false", "--set", "move_to_demand=off", "--set", "trip_weight=0.25",
+                       "--set", "urgency_weight=1")
+    assert by_hand.pop("set") == {"move_to_match": False, "move_to_demand": False, "trip_weight": 0.25,
+                                  "urgency_weight": 1.0}
+    assert by_hand.pop("policy") == "rolling" and stay.pop("policy") == "rolling-stay" and by_hand == stay
+    assert "set" not in run_json()
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--set", "urgency_weight=fast"], "--set urgency_weight: expected a number, got 'fast'"),
+    (["--set", "commit_ride=1.5"], "--set commit_ride: expected an integer, got '1.5'"),
+    (["--set", "move_to_match=maybe"], "--set move_to_match: expected true or false, got 'maybe'"),
+    (["--set", "speed=2"], "--set speed: not a knob of the rolling policy (one of bind_margin, bundle_max_delay"),
+    (["--set", "urgency_weight"], "--set 'urgency_weight': expected KNOB=VALUE"),
+    (["--set", "commit_ride=-5"], "commit_ride: must be an integer >= -1, got -5"),
+    (["--policy", "greedy", "--set", "urgency_weight=1"], "--set urgency_weight: the greedy policy has no knobs"),
+    (["--seed", "3"], "--seed is for scenario runs"),
+])
+def test_cli_bad_knob_one_line(argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A bad `--set` or `--seed` with `--mdrp` exits 2 with one line naming the knob."""
+    assert main(["simulate", "--mdrp", str(TINY), *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expected in err[0], err
+
+
 @pytest.mark.skipif(not (REAL.is_dir() and CHECKER.is_file()), reason=f"MDRP data or checker not found under {SHARED}")
 def test_real_instance_passes_checker(tmp_path: Path) -> None:
     """Greedy on 0o50t75s1p100: the independent checker finds no violation and the same metrics."""
