@@ -124,6 +124,10 @@ def cmd_simulate(args: argparse.Namespace) -> None:
                    as_json=args.json)
 
 
+TRUTH = {"true": True, "on": True, "1": True, "false": False, "off": False, "0": False}
+"""How `--set` spells a yes/no knob."""
+
+
 def _meal_knobs(pairs: list[str], policy: str) -> dict[str, Any]:
     """`--set KNOB=VALUE` for `--mdrp`: knobs of the rolling policies (`RollingHorizonOptions`), each parsed as the
     type of its default."""
@@ -143,15 +147,15 @@ def _meal_knobs(pairs: list[str], policy: str) -> dict[str, Any]:
             raise CliError(f"--set {key}: not a knob of the rolling policy (one of {', '.join(sorted(kinds))})")
         kind = kinds[key]
         if kind is bool:
-            if text.lower() not in ("true", "false", "on", "off", "1", "0"):
+            if text.lower() not in TRUTH:
                 raise CliError(f"--set {key}: expected true or false, got {text!r}")
-            knobs[key] = text.lower() in ("true", "on", "1")
-            continue
-        try:
-            knobs[key] = int(text) if kind is int else float(text)
-        except ValueError:
-            raise CliError(f"--set {key}: expected {'an integer' if kind is int else 'a number'}, got {text!r}"
-                           ) from None
+            knobs[key] = TRUTH[text.lower()]
+        else:
+            try:
+                knobs[key] = int(text) if kind is int else float(text)
+            except ValueError:
+                raise CliError(f"--set {key}: expected {'an integer' if kind is int else 'a number'}, got {text!r}"
+                               ) from None
     return knobs
 
 

@@ -267,9 +267,8 @@ class RollingHorizonOptions:
     a free courier matched to a bundle it must leave for now rides toward the restaurant and the match is committed
     only once its ride there is at most so many minutes (-1: committed as it leaves, its whole ride bound): until
     then each call may give the bundle to a courier that has come free nearer, or the courier to another bundle.
-    `bind_margin`: a match whose orders would be dropped off within so many
-    minutes of `max_click_to_door` is committed as the courier leaves (an order near the limit is not left to a
-    later call).
+    `bind_margin`: a match whose orders would be dropped off within so many minutes of `max_click_to_door` is
+    committed as the courier leaves (an order near the limit is not left to a later call).
     """
 
     frequency: int = 1
