@@ -187,9 +187,10 @@ def cmd_simulate_mdrp(args: argparse.Namespace) -> None:
         return
     changed = "".join(f", {k}={v}" for k, v in knobs.items())
     print(f"{instance.name} ({name}{changed}, {out['runtime_s']:.2f} s)")
-    for key, value in out.items():
-        if key not in ("instance", "policy", "set", "runtime_s"):
-            print(f"  {key:<22} {value}")
+    rows = {k: v for k, v in out.items() if k not in ("instance", "policy", "set", "runtime_s")}
+    width = max(map(len, rows))
+    for key, value in rows.items():
+        print(f"  {key:<{width}} {value}")
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:

@@ -40,6 +40,7 @@ from simulator.mdrp import (
     lower_bound,
     read_instance,
     simulate,
+    undeliverable_alone,
 )
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -120,6 +121,31 @@ def test_metrics_by_hand(tiny: tuple[Instance, Recorder]) -> None:
     assert m.ctd_lower_bound == 29.0 and m.ctd_excess == -6.25
 
 
+def test_excess_over_the_delivered_orders_own_bound_by_hand(tiny: tuple[Instance, Recorder]) -> None:
+    """Click-to-door minus own bound for the delivered o1, o2, o3, o5: 19-19, 9-8, 43-30, 20-18, mean 4.0 (the
+    excess over all orders' bound is negative: the undelivered o4 has the largest bound)."""
+    m = compute_metrics(*tiny)
+    assert m.ctd_excess_delivered == 4.0 and m.ctd_excess < 0
+
+
+def test_structural_floor_by_hand(tiny: tuple[Instance, Recorder]) -> None:
+    """o4 (door 80 min from r3) is undeliverable by any courier alone: c1 would drop it off 101 min after placement,
+    c2 104 (and c3 starts later); o6 is deliverable alone (c3 from its start picks it up at its off-time, 200) though
+    greedy left it: the floor is 1 order in 6."""
+    instance, recorder = tiny
+    assert undeliverable_alone(instance) == ("o4",)
+    m = compute_metrics(instance, recorder)
+    assert m.structurally_undeliverable_pct == 16.667 and m.undelivered_pct == 33.333
+
+
+def test_no_courier_on_shift_makes_every_order_structurally_undeliverable() -> None:
+    """With the only courier going off before any order is ready, the floor is every order."""
+    instance = read_instance(TINY)
+    gone = replace(instance, couriers=(replace(instance.couriers[1], off_time=1),))
+    assert undeliverable_alone(gone) == tuple(o.id for o in gone.orders)
+    assert compute_metrics(gone, run(gone)).structurally_undeliverable_pct == 100.0
+
+
 def test_lower_bound_by_hand() -> None:
     """Direct delivery: ready - placement + 2 + travel + 2 per order, averaged over all orders = 174 / 6."""
     assert lower_bound(read_instance(TINY)) == pytest.approx(29.0)
@@ -198,13 +224,16 @@ def test_rolling_policy_keeps_the_instance_limit(tmp_path: Path, capsys: pytest.
 
 
 def test_cli_table(capsys: pytest.CaptureFixture[str]) -> None:
-    """Without --json a small table is printed: one row per metric, with the values --json gives."""
+    """Without --json a small table is printed: one row per metric, with the values --json gives, in one column."""
     assert main(["simulate", "--mdrp", str(TINY), "--json"]) == 0
     values = json.loads(capsys.readouterr().out)
     assert main(["simulate", "--mdrp", str(TINY)]) == 0
-    rows = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines()[1:])
-    for key in ("delivered", "click_to_door_mean", "ctd_excess", "cost_per_order"):
+    lines = capsys.readouterr().out.splitlines()[1:]
+    rows = dict(line.split(None, 1) for line in lines)
+    assert set(rows) == set(values) - {"instance", "policy", "runtime_s"}
+    for key in rows:
         assert rows[key].strip() == str(values[key]), key
+    assert len({len(line) - len(line.split()[-1]) for line in lines}) == 1
 
 
 def test_cli_bad_input_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -265,7 +294,7 @@ def test_real_instance_passes_checker(tmp_path: Path) -> None:
     assert done.returncode == 0 and report["valid"] and report["problems"] == []
     ours = compute_metrics(instance, recorder).as_dict()
     for key in ("delivered", "click_to_door_mean", "ctd_lower_bound", "ctd_excess", "ready_to_pickup_mean",
-                "cost_per_order", "utilisation_mean"):
+                "cost_per_order", "utilisation_mean", "ctd_excess_delivered", "structurally_undeliverable_pct"):
         assert ours[key] == report[key], key
 
 
@@ -424,8 +453,9 @@ def test_real_instance_with_moving_couriers_passes_checker(tmp_path: Path) -> No
                           check=False)
     report = json.loads(done.stdout)
     assert done.returncode == 0 and report["valid"], report["problems"]
-    assert report["delivered"] == compute_metrics(instance, recorder).delivered
-    assert report["utilisation_mean"] == compute_metrics(instance, recorder).utilisation_mean
+    ours = compute_metrics(instance, recorder).as_dict()
+    for key in ("delivered", "utilisation_mean", "ctd_excess_delivered", "structurally_undeliverable_pct"):
+        assert ours[key] == report[key], key
 
 
 def test_cli_policy_choices(capsys: pytest.CaptureFixture[str]) -> None:
