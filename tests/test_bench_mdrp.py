@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
-from benchmarks.bench_mdrp import KNOB_STEPS
+import pytest
+
+from benchmarks.bench_mdrp import CHECKER, KNOB_STEPS, replay
 from dispatch.meal import RollingHorizonOptions
 
 
@@ -33,3 +36,15 @@ def test_days_are_grouped_by_split_and_shift_schedule() -> None:
     assert table["tune, historical shifts (s1)"] == {"days": 2, "ctd_excess": 3.0, "undelivered_pct": 0.0}
     assert table["tune, optimised shifts (s2)"]["days"] == 1
     assert table["validate, optimised shifts (s2)"] == {"days": 2, "ctd_excess": 1.0, "undelivered_pct": 0.0}
+
+
+def test_replay_reports_the_checkers_figures_and_agrees_with_them() -> None:
+    """A replayed day carries `mdrp_check.py`'s verdict and figures, and the simulator's own excess, floor and
+    undelivered share equal the checker's on the tiny day (one late drop-off, one order no courier reaches)."""
+    if not CHECKER.is_file():
+        pytest.skip(f"no MDRP checker at {CHECKER}")
+    tiny = Path(__file__).resolve().parent / "data" / "mdrp_tiny"
+    for policy in ("greedy", "rolling"):
+        row = replay((str(tiny), policy))
+        assert row["check_valid"] and row["check_agrees"], (policy, row)
+        assert row["structurally_undeliverable_pct"] == 16.667 and row["check_undelivered_pct"] == 33.333
