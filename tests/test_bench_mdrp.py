@@ -1,4 +1,4 @@
-"""The MDRP bench's tables are built from valid variants of the rolling policy."""
+"""The MDRP bench: tables built from valid variants of the rolling policy, days carrying the checker's figures."""
 
 from __future__ import annotations
 
