@@ -597,6 +597,7 @@ def compute_metrics(instance: Instance, recorder: Recorder) -> Metrics:
     p = instance.parameters
     done = delivered(instance, recorder)
     ctd = [d.dropoff_time - o.placement_time for o, d in done]
+    own_excess = [x - direct_click_to_door(instance, o) for x, (o, _) in zip(ctd, done, strict=True)]
     rtp = [d.pickup_time - o.ready_time for o, d in done]
     per_courier: dict[str, int] = {}
     for _, d in done:
@@ -617,8 +618,7 @@ def compute_metrics(instance: Instance, recorder: Recorder) -> Metrics:
         orders=n, delivered=len(done), undelivered_pct=round(100 * (n - len(done)) / n, 3),
         click_to_door_mean=round(mean, 2), click_to_door_p90=round(_pct(ctd, 0.9), 2),
         ctd_lower_bound=round(lb, 2), ctd_excess=round(mean - lb, 2),
-        ctd_excess_delivered=round(_mean([x - direct_click_to_door(instance, o) for x, (o, _) in zip(ctd, done,
-                                                                                                    strict=True)]), 3),
+        ctd_excess_delivered=round(_mean(own_excess), 3),
         structurally_undeliverable_pct=round(100 * len(undeliverable_alone(instance)) / n, 3),
         overage_mean=round(_mean([max(0, x - p.target_click_to_door) for x in ctd]), 2),
         ready_to_pickup_mean=round(_mean(rtp), 2), ready_to_pickup_p90=round(_pct(rtp, 0.9), 2),
