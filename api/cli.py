@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -50,11 +51,21 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
         except ValueError:
             expected = "an integer" if kind is int else "a number"
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        if not value > 0 or not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be positive{'' if kind is int else ' and finite'}, got {text}")
         return value
 
     return parse
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
 
 
 def cmd_solve(args: argparse.Namespace) -> None:
@@ -119,6 +130,9 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 
     if args.deliveries is not None:
         raise CliError("--deliveries is for --mdrp; a scenario run writes events.jsonl into --out")
+    for flag, value in (("--known-early", args.known_early), ("--speed-factor", args.speed_factor)):
+        if value is not None:
+            raise CliError(f"{flag} is a what-if on an MDRP day (--mdrp); a scenario's knobs go through --set")
     scenario = configured(args.scenario, args.set, seed=args.seed, policy=args.policy)
     run_simulation(scenario, args.out, progress=not args.no_progress and not args.json, echo=print,
                    as_json=args.json)
@@ -163,7 +177,7 @@ def cmd_simulate_mdrp(args: argparse.Namespace) -> None:
     from dataclasses import replace
 
     from dispatch.meal import MEAL_POLICIES, RollingHorizonMealPolicy, meal_policy
-    from simulator.mdrp import compute_metrics, deliveries_csv, read_instance, simulate
+    from simulator.mdrp import announced_early, compute_metrics, deliveries_csv, read_instance, simulate, sped_up
 
     started = time.perf_counter()
     if args.policy not in (None, *MEAL_POLICIES):
@@ -172,7 +186,12 @@ def cmd_simulate_mdrp(args: argparse.Namespace) -> None:
         raise CliError("--seed is for scenario runs; an MDRP day is replayed as recorded (nothing in it is random)")
     name = args.policy or MEAL_POLICIES[0]
     knobs = _meal_knobs(args.set, name)
-    instance = read_instance(args.mdrp)
+    what_if = {k: v for k, v in (("known_early_min", args.known_early), ("speed_factor", args.speed_factor))
+               if v is not None}
+    if what_if and args.deliveries is not None:
+        raise CliError("--deliveries writes the day as recorded, for mdrp_check.py; it cannot be combined with "
+                       "--known-early or --speed-factor")
+    instance = sped_up(announced_early(read_instance(args.mdrp), args.known_early or 0), args.speed_factor or 1.0)
     policy = meal_policy(name, instance.parameters.rules)
     if knobs and isinstance(policy, RollingHorizonMealPolicy):
         policy = replace(policy, options=replace(policy.options, **knobs))
@@ -180,14 +199,15 @@ def cmd_simulate_mdrp(args: argparse.Namespace) -> None:
     metrics = compute_metrics(instance, recorder)
     if args.deliveries is not None:
         args.deliveries.write_text(deliveries_csv(instance, recorder))
-    out = {"instance": instance.name, "policy": name, **({"set": knobs} if knobs else {}), **metrics.as_dict(),
+    out = {"instance": instance.name, "policy": name, **({"set": knobs} if knobs else {}),
+           **({"what_if": what_if} if what_if else {}), **metrics.as_dict(),
            "runtime_s": round(time.perf_counter() - started, 3)}
     if args.json:
         print(json.dumps(out))
         return
     changed = "".join(f", {k}={v}" for k, v in knobs.items())
     print(f"{instance.name} ({name}{changed}, {out['runtime_s']:.2f} s)")
-    rows = {k: v for k, v in out.items() if k not in ("instance", "policy", "set", "runtime_s")}
+    rows = {k: v for k, v in out.items() if k not in ("instance", "policy", "set", "what_if", "runtime_s")}
     width = max(map(len, rows))
     for key, value in rows.items():
         print(f"  {key:<{width}} {value}")
@@ -365,6 +385,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--deliveries", type=Path, default=None, metavar="FILE",
                    help="write every drop-off (those past the maximum click-to-door too, which count as "
                         "undelivered) as CSV order,placement_time,ready_time,pickup_time,dropoff_time,courier")
+    m.add_argument("--known-early", type=_non_negative_int, default=None, metavar="MIN",
+                   help="--mdrp what-if: every order known MIN minutes before it is placed (foresight no live "
+                        "policy has; the excess and undelivered share compare with the day as recorded)")
+    m.add_argument("--speed-factor", type=_positive(float), default=None, metavar="X",
+                   help="--mdrp what-if: couriers ride X times as fast (e.g. 1.05)")
     m.set_defaults(run=cmd_simulate)
     w = sub.add_parser("sweep", help="run a what-if grid of a scenario (--set KEY=V1,V2 ...) on Dask; CSV and plots")
     w.add_argument("scenario", type=Path, metavar="SCENARIO", help="scenario file (.toml)")

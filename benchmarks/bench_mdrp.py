@@ -92,13 +92,10 @@ def replay_knob(task: tuple[str, str, object, float, int]) -> dict[str, Any]:
     from dataclasses import replace
 
     from dispatch.meal import RollingHorizonMealPolicy, RollingHorizonOptions
-    from simulator.mdrp import announced_early, delivered, direct_click_to_door, read_instance, simulate
+    from simulator.mdrp import announced_early, delivered, direct_click_to_door, read_instance, simulate, sped_up
 
     folder, knob, value, speed, lead = task
-    instance = announced_early(read_instance(folder), lead)
-    if speed != 1:
-        p = instance.parameters
-        instance = replace(instance, parameters=replace(p, meters_per_minute=p.meters_per_minute * speed))
+    instance = sped_up(announced_early(read_instance(folder), lead), speed)
     options = RollingHorizonOptions() if not knob else replace(RollingHorizonOptions(), **{knob: value})
     recorder = simulate(instance, RollingHorizonMealPolicy(rules=instance.parameters.rules, options=options))
     done = delivered(instance, recorder)

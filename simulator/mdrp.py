@@ -44,6 +44,7 @@ __all__ = [
     "lower_bound",
     "read_instance",
     "simulate",
+    "sped_up",
     "undeliverable_alone",
 ]
 
@@ -320,6 +321,19 @@ def announced_early(instance: Instance, minutes: int) -> Instance:
                        for c in instance.couriers),
         parameters=replace(instance.parameters,
                            max_click_to_door=instance.parameters.max_click_to_door + minutes))
+
+
+def sped_up(instance: Instance, factor: float) -> Instance:
+    """A what-if on the fleet: the same day with every courier riding `factor` times as fast (the instance's
+    meters_per_minute times `factor`; travel times are still rounded up to whole minutes). The orders, shifts and
+    service times stay, so the excess and the undelivered share compare with the day as recorded."""
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not math.isfinite(factor) or factor <= 0:
+        raise ValueError(f"factor must be a positive finite number, got {factor!r}")
+    if factor == 1:
+        return instance
+    p = instance.parameters
+    return replace(instance, name=f"{instance.name} (couriers {factor:g}x as fast)",
+                   parameters=replace(p, meters_per_minute=p.meters_per_minute * factor))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -40,6 +41,7 @@ from simulator.mdrp import (
     lower_bound,
     read_instance,
     simulate,
+    sped_up,
     undeliverable_alone,
 )
 
@@ -281,6 +283,34 @@ def test_cli_bad_knob_one_line(argv: list[str], expected: str, capsys: pytest.Ca
     assert len(err) == 1 and expected in err[0], err
 
 
+def test_cli_what_ifs_replay_the_changed_day(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--known-early 5 --speed-factor 1.5` prints what `simulate` gives on the day announced 5 minutes early with
+    couriers 1.5 times as fast, and says which what-ifs it ran."""
+    assert main(["simulate", "--mdrp", str(TINY), "--known-early", "5", "--speed-factor", "1.5", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    day = sped_up(announced_early(read_instance(TINY), 5), 1.5)
+    expected = compute_metrics(day, simulate(day, meal_policy("rolling", day.parameters.rules))).as_dict()
+    assert out["what_if"] == {"known_early_min": 5, "speed_factor": 1.5} and out["instance"] == day.name
+    assert {k: out[k] for k in expected} == expected
+    assert main(["simulate", "--mdrp", str(TINY), "--json"]) == 0
+    assert "what_if" not in json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--mdrp", str(TINY), "--known-early", "-1"], "--known-early: must be 0 or more, got -1"),
+    (["--mdrp", str(TINY), "--known-early", "soon"], "--known-early: expected an integer, got 'soon'"),
+    (["--mdrp", str(TINY), "--speed-factor", "0"], "--speed-factor: must be positive and finite, got 0"),
+    (["--mdrp", str(TINY), "--speed-factor", "nan"], "--speed-factor: must be positive and finite, got nan"),
+    (["--mdrp", str(TINY), "--known-early", "5", "--deliveries", "d.csv"], "cannot be combined with --known-early"),
+    (["scenarios/moscow-ostankino-tiny.toml", "--speed-factor", "1.1"], "--speed-factor is a what-if on an MDRP day"),
+])
+def test_cli_bad_what_if_one_line(argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A bad what-if value, a what-if with `--deliveries` or on a scenario exits 2 with one line naming the flag."""
+    assert main(["simulate", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expected in err[0], err
+
+
 @pytest.mark.skipif(not (REAL.is_dir() and CHECKER.is_file()), reason=f"MDRP data or checker not found under {SHARED}")
 def test_real_instance_passes_checker(tmp_path: Path) -> None:
     """Greedy on 0o50t75s1p100: the independent checker finds no violation and the same metrics."""
@@ -359,6 +389,24 @@ def test_orders_announced_early_keep_the_excess_frame_and_let_a_courier_leave_so
     assert excess(day) == 23 and excess(early) == 0
     with pytest.raises(ValueError, match="minutes must be a non-negative integer, got -1"):
         announced_early(day, -1)
+
+
+def test_couriers_sped_up_ride_in_fewer_minutes_and_keep_the_excess_frame() -> None:
+    """o1 placed and ready at 10, r1 21 minutes from c1 (at 100 m/min): excess 23 minutes; twice as fast, the ride
+    is 11 minutes and the door 3 (its bound 7), so the excess is 13. Everything else about the day stays."""
+    day = one_order_day()
+
+    def excess(instance: Instance) -> float:
+        recorder = simulate(instance, RollingHorizonMealPolicy(rules=instance.parameters.rules))
+        return compute_metrics(instance, recorder).ctd_excess_delivered
+
+    fast = sped_up(day, 2)
+    assert fast.parameters.meters_per_minute == 200 and fast.name == "one (couriers 2x as fast)"
+    assert fast.orders == day.orders and fast.couriers == day.couriers and sped_up(day, 1) is day
+    assert excess(day) == 23 and excess(fast) == 13
+    for bad in (0, -1.5, math.nan, math.inf, True):
+        with pytest.raises(ValueError, match="factor must be a positive finite number"):
+            sped_up(day, bad)
 
 
 class Scripted:
