@@ -44,28 +44,20 @@ def solution_json(instance: Instance, result: SolveResult) -> dict[str, Any]:
     }
 
 
-def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
+def _positive(kind: type[int] | type[float], *, zero: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number of `kind` above 0 (or, with `zero`, at least 0)."""
     def parse(text: str) -> float:
         try:
             value = kind(text)
         except ValueError:
             expected = "an integer" if kind is int else "a number"
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
-        if not value > 0 or not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"must be positive{'' if kind is int else ' and finite'}, got {text}")
+        if not (value >= 0 if zero else value > 0) or not math.isfinite(value):
+            bound = "0 or more" if zero else "positive"
+            raise argparse.ArgumentTypeError(f"must be {bound}{'' if kind is int else ' and finite'}, got {text}")
         return value
 
     return parse
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
 
 
 def cmd_solve(args: argparse.Namespace) -> None:
@@ -385,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--deliveries", type=Path, default=None, metavar="FILE",
                    help="write every drop-off (those past the maximum click-to-door too, which count as "
                         "undelivered) as CSV order,placement_time,ready_time,pickup_time,dropoff_time,courier")
-    m.add_argument("--known-early", type=_non_negative_int, default=None, metavar="MIN",
+    m.add_argument("--known-early", type=_positive(int, zero=True), default=None, metavar="MIN",
                    help="--mdrp what-if: every order known MIN minutes before it is placed (foresight no live "
                         "policy has; the excess and undelivered share compare with the day as recorded)")
     m.add_argument("--speed-factor", type=_positive(float), default=None, metavar="X",

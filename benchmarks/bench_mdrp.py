@@ -92,14 +92,14 @@ def replay_knob(task: tuple[str, str, object, float, int]) -> dict[str, Any]:
     from dataclasses import replace
 
     from dispatch.meal import RollingHorizonMealPolicy, RollingHorizonOptions
-    from simulator.mdrp import announced_early, delivered, direct_click_to_door, read_instance, simulate, sped_up
+    from simulator.mdrp import announced_early, delivered, excess_over_own_bound, read_instance, simulate, sped_up
 
     folder, knob, value, speed, lead = task
     instance = sped_up(announced_early(read_instance(folder), lead), speed)
     options = RollingHorizonOptions() if not knob else replace(RollingHorizonOptions(), **{knob: value})
     recorder = simulate(instance, RollingHorizonMealPolicy(rules=instance.parameters.rules, options=options))
     done = delivered(instance, recorder)
-    excess = sum(d.dropoff_time - o.placement_time - direct_click_to_door(instance, o) for o, d in done)
+    excess = sum(excess_over_own_bound(instance, done))
     n = len(instance.orders)
     return {"ctd_excess_delivered": excess / max(len(done), 1), "undelivered_pct": 100 * (n - len(done)) / n}
 
