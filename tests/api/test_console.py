@@ -322,10 +322,16 @@ def shots(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
 
 
 def wait(driver: Any, check: Callable[[], Any], what: str, timeout_s: float = 15.0) -> Any:
-    """`check()` once truthy; on timeout the browser's log is in the message."""
+    """`check()` once truthy; on timeout the browser's log is in the message. An element the page re-rendered between
+    `check` finding it and reading it (a stale reference) counts as not yet."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        got = check()
+        try:
+            got = check()
+        except StaleElementReferenceException:
+            got = None
         if got:
             return got
         time.sleep(0.1)
@@ -406,8 +412,11 @@ def test_clicking_an_order_opens_its_timeline_and_facility(browser: Any, live: L
     courier = live.call("/v1/orders/w1")[1]["courier"]
     if courier:  # couriers at one store overlap: the click goes to this one's marker itself
         click(browser, browser.find_element("css selector", f".courier[data-courier='{courier}']"))
-        wait(browser, lambda: detail.find_element("tag name", "h2").text == f"Courier {courier}", "the courier")
-        stops = [li.get_attribute("data-stop") for li in detail.find_elements("css selector", "ol.stops li")]
+        wait(browser, lambda: browser.find_element("css selector", "#detail h2").text == f"Courier {courier}",
+             "the courier")
+        stops = wait(browser, lambda: [li.get_attribute("data-stop")  # a poll re-renders a courier's detail
+                                       for li in browser.find_elements("css selector", "#detail ol.stops li")],
+                     "the courier's stops")
         assert stops == ["pickup", "w1", "return"]
     no_browser_errors(browser)
 
