@@ -10,12 +10,16 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from routing.errors import RoutingError
 from routing.io import Instance, read_instance, read_vroom, read_vroom_document
 from routing.solvers.auto import BACKEND_NAMES, solve
 from routing.solvers.base import SolveParams, SolveResult
+
+if TYPE_CHECKING:
+    from api.service import Deployment, Service
+    from api.settings import Settings
 
 
 class CliError(Exception):
@@ -247,6 +251,31 @@ def _settings(args: argparse.Namespace) -> Any:
     return settings
 
 
+def shown_store(spec: str) -> str:
+    """A store URL as printed: a password in it is masked (`redis://:***@host:6379/0`)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(spec)
+    if parts.password is None:
+        return spec
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
+def _service(settings: Settings, deployment: Deployment) -> Service:
+    """The service over the settings' store; a Redis server that does not answer is one line (exit 2), not a
+    traceback."""
+    import redis
+
+    from api.service import Service
+
+    try:
+        return Service(settings, deployment)
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise CliError(f"--store {shown_store(settings.store)}: cannot reach Redis ({exc})") from None
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     import secrets
 
@@ -254,7 +283,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from pydantic import SecretStr
 
     from api.app import create_app
-    from api.service import Deployment, Service
+    from api.service import Deployment
 
     if args.demo is not None:
         cmd_serve_demo(args)
@@ -262,14 +291,16 @@ def cmd_serve(args: argparse.Namespace) -> None:
     if args.exit:
         raise CliError("--exit is for --demo (stop when the demo day is over)")
     settings = _settings(args)
-    if settings.admin_key is None:
+    minted = settings.admin_key is None
+    if minted:
         settings = settings.model_copy(update={"admin_key": SecretStr("lm_admin_" + secrets.token_urlsafe(24))})
-        print(f"admin key (LASTMILE_ADMIN_KEY was not set): {settings.admin_key.get_secret_value()}", flush=True)
     deployment = Deployment.load(settings.scenario, settings.network)
-    service = Service(settings, deployment)
+    service = _service(settings, deployment)
+    if minted and settings.admin_key is not None:
+        print(f"admin key (LASTMILE_ADMIN_KEY was not set): {settings.admin_key.get_secret_value()}", flush=True)
     print(f"lastmile: {deployment.name}, {len(deployment.stores)} stores, {len(deployment.couriers)} "
-          f"couriers, store {settings.store}; API on http://{settings.host}:{settings.port} (docs at /docs)",
-          flush=True)
+          f"couriers, store {shown_store(settings.store)}; API on http://{settings.host}:{settings.port} (docs at "
+          f"/docs)", flush=True)
     uvicorn.run(create_app(service), host=settings.host, port=settings.port, log_level="warning")
 
 
@@ -291,7 +322,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
     import signal
     import threading
 
-    from api.service import Deployment, Service
+    from api.service import Deployment
 
     settings = _settings(args)
     if settings.store == "memory":
@@ -303,10 +334,10 @@ def cmd_worker(args: argparse.Namespace) -> None:
             raise CliError("worker: --idle needs Linux's SCHED_IDLE scheduling class; use --nice N here")
         for task in os.listdir("/proc/self/task"):  # the threads already running (a BLAS pool, ...); later ones
             os.sched_setscheduler(int(task), os.SCHED_IDLE, os.sched_param(0))  # take the class of their maker
-    service = Service(settings.model_copy(update={"workers": 1}), Deployment.load(settings.scenario, settings.network))
+    service = _service(settings.model_copy(update={"workers": 1}), Deployment.load(settings.scenario, settings.network))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    print(f"lastmile worker {service.workers[0].name} on {settings.store}", flush=True)
+    print(f"lastmile worker {service.workers[0].name} on {shown_store(settings.store)}", flush=True)
     try:
         service.workers[0].run(stop)
     except KeyboardInterrupt:

@@ -36,6 +36,9 @@ METRIC_ALIASES = {"on_time": "on_time_rate", "express_met": "express_met_rate",
                   "click_to_door": "click_to_door_mean_min", "click_to_door_p90": "click_to_door_p90_min"}
 """Short names accepted by `fleet-size --target`."""
 
+SHARE_KPIS = frozenset({"on_time_rate", "express_met_rate", "express_quote_met_rate", "courier_utilisation"})
+"""The KPIs that are shares from 0 to 1 (a `--target` outside that range is refused)."""
+
 SHORT = {"on_time_rate": "on time", "click_to_door_mean_min": "c2d mean", "click_to_door_p90_min": "c2d p90",
          "cost_per_order": "cost/order", "courier_utilisation": "util", "orders_per_courier_hour": "ord/c-h"}
 
@@ -77,6 +80,10 @@ def parse_target(text: str) -> tuple[str, float]:
         target = math.nan
     if not math.isfinite(target):
         raise ScenarioError("--target", f"{metric} must be compared with a number, got {value.strip()!r}")
+    if metric in SHARE_KPIS and not 0 <= target <= 1:
+        raise ScenarioError("--target", f"{metric} is a share from 0 to 1 (0.95 for 95 %), got {value.strip()}")
+    if target < 0:
+        raise ScenarioError("--target", f"{metric} is never negative, got {value.strip()}")
     return metric, target
 
 

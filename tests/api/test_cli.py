@@ -167,3 +167,33 @@ def test_worker_nice_lowers_the_worker_process_priority(redis_prefix: str) -> No
         proc.wait(timeout=30)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_a_redis_store_that_does_not_answer_is_one_line_exit_2(command: str, capsys: pytest.CaptureFixture[str],
+                                                               ) -> None:
+    """`serve` and `worker` with a Redis URL nobody listens on exit 2 with one line naming --store, its password
+    masked, rather than a traceback."""
+    import socket
+
+    from tests.api.live import TINY
+
+    with socket.socket() as s:  # a port that was just free: nothing listens on it
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"redis://:s3cret@127.0.0.1:{port}/0"
+    assert main([command, "--scenario", str(TINY), "--store", url]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"lastmile: error: --store redis://:***@127.0.0.1:{port}/0: cannot reach Redis")
+    assert captured.err.count("\n") == 1 and "s3cret" not in captured.err + captured.out
+    assert "admin key" not in captured.out  # nothing is minted for a server that never starts
+
+
+def test_a_store_url_is_printed_with_its_password_masked() -> None:
+    """`shown_store` masks a Redis URL's password and keeps the user, host, port and database; other specs as given."""
+    from api.cli import shown_store
+
+    assert shown_store("redis://ops:pw@db.local:6380/2") == "redis://ops:***@db.local:6380/2"
+    assert shown_store("rediss://:pw@10.0.0.1/0") == "rediss://:***@10.0.0.1/0"
+    assert shown_store("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+    assert shown_store("memory") == "memory"
