@@ -29,7 +29,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from api.schemas import JSON_SCHEMA_DIALECT, LOCATION_DOC, Id, LonLat, describe
+from api.schemas import JSON_SCHEMA_DIALECT, LOCATION_DOC, Id, LonLat, UrlId, describe
 from dispatch.errors import DispatchError
 from dispatch.model import DAY_S, CompartmentSize, parse_clock
 from dispatch.promise import MAX_FACTOR, PromiseOptions
@@ -252,7 +252,7 @@ class Promise(_Table):
 class Store(_Table):
     """`[[stores]]`: a dark store; its pickers work orders one at a time."""
 
-    id: Id = Field(description="unique among stores, lockers and pickup points", examples=["aliados"])
+    id: UrlId = Field(description="unique among stores, lockers and pickup points", examples=["aliados"])
     location: LonLat = Field(description=LOCATION_DOC, examples=[[-8.6110, 41.1486]])
     pickers: PositiveCount = Field(2, description="pickers working at once")
     picking_s: Seconds = Field(240, description="seconds to pick an order")
@@ -266,21 +266,21 @@ class Store(_Table):
 class Locker(_Table):
     """`[[lockers]]`: a parcel locker: compartments of sizes S, M and L, one box per compartment."""
 
-    id: Id = Field(description="unique among stores, lockers and pickup points", examples=["locker-trindade"])
+    id: UrlId = Field(description="unique among stores, lockers and pickup points", examples=["locker-trindade"])
     location: LonLat = Field(description=LOCATION_DOC, examples=[[-8.6105, 41.1525]])
     compartments: Annotated[dict[CompartmentSize, Count], AfterValidator(_some_compartment)] = Field(
         description="compartments per size (S, M, L); at least one in all", examples=[{"S": 30, "M": 20, "L": 8}])
-    store: Id | None = Field(None, description="id of the dark store that always feeds it; otherwise the nearest "
+    store: UrlId | None = Field(None, description="id of the dark store that always feeds it; otherwise the nearest "
                                                "open store holding the stock")
 
 
 class PickupPoint(_Table):
     """`[[pickup_points]]`: a staffed pickup point holding up to `capacity` orders at a time."""
 
-    id: Id = Field(description="unique among stores, lockers and pickup points", examples=["pickup-bolhao"])
+    id: UrlId = Field(description="unique among stores, lockers and pickup points", examples=["pickup-bolhao"])
     location: LonLat = Field(description=LOCATION_DOC, examples=[[-8.6060, 41.1495]])
     capacity: PositiveCount = Field(description="orders it can hold", examples=[60])
-    store: Id | None = Field(None, description="id of the dark store that always feeds it; otherwise the nearest "
+    store: UrlId | None = Field(None, description="id of the dark store that always feeds it; otherwise the nearest "
                                                "open store holding the stock")
 
 

@@ -26,6 +26,7 @@ from pydantic import (
     Strict,
     ValidationError,
     WithJsonSchema,
+    field_validator,
 )
 from pydantic_core import ErrorDetails
 
@@ -63,6 +64,15 @@ def _integral(value: Any) -> Any:
 
 
 Id = Annotated[str, Strict(), Field(min_length=1)]
+STORE_STOPS = ("pickup", "return")
+"""The ids of a courier route's stops at its store (`/v1/couriers/{id}/stops/pickup`); its doors go by order id, so no
+order may take these."""
+MAX_ID = 128
+"""The longest order, facility or courier id (characters)."""
+URL_ID_PATTERN = r"^[^/\s\x00-\x1f\x7f]+$"
+UrlId = Annotated[str, Strict(), Field(min_length=1, max_length=MAX_ID, pattern=URL_ID_PATTERN)]
+"""An order, facility or courier id: the API addresses it in URL paths (`/v1/orders/{id}`, a courier's stops), so it
+holds no `/`, whitespace or control character and at most `MAX_ID` characters."""
 Count = Annotated[int, Strict(), Field(ge=0), BeforeValidator(_integral)]
 PositiveInt = Annotated[int, Strict(), Field(ge=1), BeforeValidator(_integral)]
 Longitude = Annotated[float, Strict(), Field(ge=-180, le=180, allow_inf_nan=False, description="longitude, degrees")]
@@ -106,7 +116,7 @@ class DarkStore(_Model):
     """A dark store: holds stock, delivers `courier` orders within its zone while open, feeds pickups and lockers."""
 
     kind: Literal["dark_store"] = Field(description="what the facility is")
-    id: Id = Field(description="unique among all facilities", examples=["ostankino"])
+    id: UrlId = Field(description="unique among all facilities", examples=["ostankino"])
     location: LonLat = Field(description=LOCATION_DOC, examples=[[37.6020, 55.8177]])
     stock: dict[Id, Count] = Field(description="units on hand per SKU; an SKU not listed is out of stock",
                                    examples=[{"MILK-1L": 10, "BREAD": 5}])
@@ -128,12 +138,12 @@ class PickupPoint(_Model):
     """A staffed pickup point holding up to `capacity` orders at a time."""
 
     kind: Literal["pickup_point"] = Field(description="what the facility is")
-    id: Id = Field(description="unique among all facilities", examples=["pvz-1"])
+    id: UrlId = Field(description="unique among all facilities", examples=["pvz-1"])
     location: LonLat = Field(description=LOCATION_DOC, examples=[[37.6018, 55.8139]])
     capacity: Count = Field(description="orders it can hold", examples=[20])
     hours: tuple[Clock, Clock] | None = Field(None, description="[opens, closes] for customers; allocation does not "
                                                                 "depend on them", examples=[["10:00", "21:00"]])
-    store: Id | None = Field(None, description="id of the dark store that always feeds it; otherwise the nearest "
+    store: UrlId | None = Field(None, description="id of the dark store that always feeds it; otherwise the nearest "
                                                "open store holding the stock")
 
     def to_domain(self) -> domain.PickupPoint:
@@ -145,12 +155,12 @@ class Locker(_Model):
     """A parcel locker: compartments of sizes S, M and L, one box per compartment."""
 
     kind: Literal["locker"] = Field(description="what the facility is")
-    id: Id = Field(description="unique among all facilities", examples=["locker-a"])
+    id: UrlId = Field(description="unique among all facilities", examples=["locker-a"])
     location: LonLat = Field(description=LOCATION_DOC, examples=[[37.5942, 55.8132]])
     compartments: dict[domain.CompartmentSize, Count] = Field(
         description="free compartments per size (S, M, L); at least one in all", examples=[{"S": 4, "M": 2, "L": 1}]
     )
-    store: Id | None = Field(None, description="id of the dark store that always feeds it; otherwise the nearest "
+    store: UrlId | None = Field(None, description="id of the dark store that always feeds it; otherwise the nearest "
                                                "open store holding the stock")
 
     def to_domain(self) -> domain.Locker:
@@ -246,7 +256,9 @@ PromiseClass = Annotated[ExpressPromise | SlotPromise | NextDayPromise, Field(di
 class Order(_Model):
     """A customer order, delivered to `location` (`courier`) or collected at a pickup point, locker or store."""
 
-    id: Id = Field(description="unique within the file", examples=["o1"])
+    id: UrlId = Field(description="unique within the file; not `pickup` or `return` (a courier's route names its "
+                                  "store stops so, its doors by order id)", examples=["o1"],
+                      json_schema_extra={"not": {"enum": list(STORE_STOPS)}})
     location: LonLat = Field(description=f"the customer's address, {LOCATION_DOC}", examples=[[37.6029, 55.8215]])
     mode: domain.Mode = Field(description="`courier`: home delivery from a dark store; `pickup_point`, `locker`: "
                                           "delivered there for collection; `store`: click and collect; "
@@ -262,6 +274,13 @@ class Order(_Model):
                                 description="items to take back from the customer: collected at the door "
                                             "(`courier`), handed in at the store (`store`) or dropped at a "
                                             "pickup point (`return_pickup_point`)")
+
+    @field_validator("id")
+    @classmethod
+    def _not_a_store_stop(cls, value: str) -> str:
+        if value in STORE_STOPS:
+            raise ValueError(f"{value!r} is reserved: a courier's route names its store stops {list(STORE_STOPS)}")
+        return value
 
     def to_domain(self) -> domain.Order:
         if self.mode != "return_pickup_point" and "items" not in self.model_fields_set:
@@ -302,9 +321,9 @@ class OrdersFile(_Model):
 class Courier(_Model):
     """A courier of a dark store's fleet, for `PUT /v1/couriers`."""
 
-    id: Id = Field(description="unique among the couriers; a courier key is bound to it", examples=["c1"])
+    id: UrlId = Field(description="unique among the couriers; a courier key is bound to it", examples=["c1"])
     profile: Literal["bike", "ebike", "foot", "car"] = Field(description="vehicle profile (road speeds, CO2)")
-    store: Id = Field(description="id of its dark store", examples=["ostankino"])
+    store: UrlId = Field(description="id of its dark store", examples=["ostankino"])
     shift: tuple[Clock, Clock] = Field(description="[start, end] of its shift", examples=[["08:00", "20:00"]])
     capacity: PositiveInt = Field(4, description="boxes it carries at once")
 
@@ -513,6 +532,10 @@ def describe(error: ErrorDetails, root: type[BaseModel], *, dotted_keys: bool = 
         return path, f"must have {bound} items, got {actual}"
     if kind == "string_too_short" and ctx.get("min_length") == 1:
         return path, "must not be empty"
+    if kind == "string_too_long":
+        return path, f"must have at most {ctx.get('max_length')} characters, got {len(str(value))}"
+    if kind == "string_pattern_mismatch" and ctx.get("pattern") == URL_ID_PATTERN:
+        return path, f"must not contain '/', whitespace or control characters (ids appear in URLs), got {value!r}"
     if kind in _TYPE_WORDS:
         return path, f"{_TYPE_WORDS[kind]}, {got}"
     if kind in ("model_type", "model_attributes_type", "dict_type"):

@@ -42,6 +42,7 @@ import orjson
 from api.deployment import Deployment
 from api.errors import ConflictError
 from api.metrics import STATS_KEY
+from api.schemas import STORE_STOPS
 from api.store import Op, Store, courier_key, json_text, order_key, planned_key, route_key, tracking_key
 from api.store.base import COUNTER_PREFIX, EVENTS_STREAM, Applied
 from dispatch.errors import DispatchError, InvalidDispatchError
@@ -532,7 +533,8 @@ class Worker:
         core = self.core
         store = core.store_of[trip.courier_id]
         store_at = list(core.facility[store].location)
-        stops: list[dict[str, Any]] = [{"id": "pickup", "kind": "pickup", "location": store_at,
+        pickup, back = STORE_STOPS
+        stops: list[dict[str, Any]] = [{"id": pickup, "kind": "pickup", "location": store_at,
                                         "eta": trip.departure, "orders": list(trip.order_ids),
                                         "status": "pending"}]
         for oid, eta in zip(trip.order_ids, trip.etas, strict=True):
@@ -543,7 +545,7 @@ class Worker:
                           "facility": facility, "boxes": list(booked.boxes) if booked else [],
                           "collect_returns": bool(info.get("returns")), "status": "pending"})
         if trip.ends_at_store:
-            stops.append({"id": "return", "kind": "return", "location": store_at, "eta": trip.end_at,
+            stops.append({"id": back, "kind": "return", "location": store_at, "eta": trip.end_at,
                           "status": "pending"})
         return {"courier": trip.courier_id, "store": store, "status": "assigned", "dispatch_at": trip.dispatch_at,
                 "departure": trip.departure, "end_at": trip.end_at, "distance_m": trip.distance_m,

@@ -207,6 +207,38 @@ def test_bad_orders_get_a_4xx_naming_the_field(client: TestClient, body: bytes, 
     assert client.get("/v1/orders/x", headers=osys).status_code == 404
 
 
+@pytest.mark.parametrize(("oid", "message"), [
+    ("a/b", "must not contain '/', whitespace or control characters"),
+    ("two words", "must not contain '/', whitespace or control characters"),
+    ("x" * 129, "must have at most 128 characters, got 129"),
+    ("pickup", "'pickup' is reserved"),
+    ("return", "'return' is reserved"),
+])
+def test_an_order_id_a_url_or_a_route_could_not_address_is_refused(client: TestClient, oid: str, message: str,
+                                                                   ) -> None:
+    """An order id with a `/` or a space, over 128 characters, or the name of a route's store stop is a 422 naming
+    `id`, and no order is stored under it (such an order could never be read back or its stop completed)."""
+    osys = key(client, "order_system")
+    r = client.post("/v1/orders", json=order(oid), headers={**osys, "Idempotency-Key": f"id-{len(oid)}-{oid[:3]}"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "id", r.text
+    assert message in r.json()["error"]["message"]
+    assert oid not in {o["id"] for o in client.get("/v1/orders", headers=osys).json()["orders"]}
+    good = "заказ-№1"  # any other printable id is the order system's own, Unicode included
+    assert client.post("/v1/orders", json=order(good), headers={**osys, "Idempotency-Key": "unicode"}
+                       ).status_code == 201
+    assert client.get(f"/v1/orders/{good}", headers=osys).json()["id"] == good
+
+
+def test_facility_and_courier_ids_are_addressable_in_urls(client: TestClient) -> None:
+    """A facility or courier id with a `/` is a 422 naming it in the configuration document."""
+    bad = {"facilities": [{**FACILITIES["facilities"][0], "id": "north/1"}]}
+    r = client.put("/v1/facilities", json=bad, headers=ADMIN)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "facilities[0].id", r.text
+    r = client.put("/v1/couriers", json={"couriers": [{**COURIERS["couriers"][0], "id": "c 1"}]}, headers=ADMIN)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "couriers[0].id", r.text
+    assert set(client.get("/v1/config", headers=ADMIN).json()["stores"]) == {"ostankino", "vdnh"}
+
+
 def test_unknown_things_are_named(client: TestClient, service: Service) -> None:
     """An unknown SKU is out of stock, an unknown store or courier a 4xx naming it."""
     osys = key(client, "order_system")
