@@ -39,7 +39,8 @@ log = logging.getLogger("lastmile.webhooks")
 
 EVENT_TYPES = {
     "placed": "order.placed", "rejected": "order.rejected", "allocated": "order.allocated", "picked": "order.ready",
-    "assigned": "order.assigned", "picked_up": "order.picked_up", "eta_changed": "order.eta_changed",
+    "assigned": "order.assigned", "unassigned": "order.unassigned", "picked_up": "order.picked_up",
+    "eta_changed": "order.eta_changed",
     "delivered": "order.delivered", "failed": "order.failed", "redirected": "order.redirected",
     "returned": "order.returned", "cancelled": "order.cancelled", "collected": "order.collected",
     "shift_on": "courier.shift_on", "shift_off": "courier.shift_off",

@@ -54,9 +54,11 @@ log = logging.getLogger("lastmile.worker")
 ENVELOPE_FORMAT = "lastmile.worker"
 ENVELOPE_VERSION = 2
 STATES = {"placed": "placed", "rejected": "rejected", "allocated": "allocated", "picked": "ready",
-          "assigned": "assigned", "picked_up": "picked_up", "delivered": "delivered", "failed": "failed",
+          "assigned": "assigned", "unassigned": "allocated", "picked_up": "picked_up", "delivered": "delivered",
+          "failed": "failed",
           "redirected": "redirected", "returned": "returned", "cancelled": "cancelled", "collected": "collected"}
-"""The state an order is in after each event (the order record's `state`)."""
+"""The state an order is in after each event (the order record's `state`); after `unassigned`, `ready` if its
+picking was done (a `picked` event came before)."""
 FINAL = frozenset({"rejected", "returned", "cancelled", "collected"})
 _STOP_STATUS = ("en_route", "arrived", "completed")
 ETA_CHANGE_S = 300
@@ -124,6 +126,7 @@ class Worker:
         self._decided: dict[str, Any] = {}
         """Each store's last decisions seen (the dispatcher's `last`): plans are republished when it changes."""
         self._changed_routes: set[str] = set()
+        self._withdrawn: set[str] = set()  # couriers whose committed trip an `unassigned` event took back
         self.arrivals: dict[str, int] = {}
         self.observe = observe
         """Called with the seconds each command that decided something took (the metrics' histogram)."""
@@ -149,6 +152,7 @@ class Worker:
         self.seq, self.orders, self.routes, self.arrivals, self.last_tick = 0, {}, {}, {}, -1
         self.planned, self._decided = {}, {}
         self._changed_routes.clear()
+        self._withdrawn.clear()
         self.deployment = self.base
         saved = self.store.load_snapshot()
         envelope = None
@@ -365,6 +369,27 @@ class Worker:
         if status not in _STOP_STATUS:
             raise InvalidDispatchError("status", f"must be one of {list(_STOP_STATUS)}")
         entry = stops[stop]
+        try:
+            out = self._stop_outcome(command, entry, stop, status, now)
+        except InvalidDispatchError as exc:
+            if not exc.field.startswith("courier "):
+                raise
+            # the core names the courier event (`courier c1: delivered`); the courier app posted a stop
+            raise InvalidDispatchError("stop", f"{stop!r}: {exc.message}") from None
+        back = entry["kind"] == "return" and status in ("arrived", "completed")
+        if not (back and route["status"] == "assigned"):  # else the trip before's return: this one's stays pending
+            entry["status"] = status
+            if back:
+                route["status"] = "done"
+        route["updated"] = now
+        self._changed_routes.add(courier)
+        return out
+
+    def _stop_outcome(self, command: Mapping[str, Any], entry: Mapping[str, Any], stop: str, status: str, now: int,
+                      ) -> Outcome:
+        """What the operations core makes of a courier's stop status (see `_stop`)."""
+        assert self.core is not None
+        courier = command["courier"]
         back = entry["kind"] == "return" and status in ("arrived", "completed")
         out = Outcome()
         if entry["kind"] == "pickup" and status == "completed":
@@ -381,12 +406,6 @@ class Worker:
                 raise InvalidDispatchError("outcome", "must be 'delivered', 'failed' or 'return_collected'")
         elif back:
             out = self.core.at_store(courier, now)
-        if not (back and route["status"] == "assigned"):  # else the trip before's return: this one's stays pending
-            entry["status"] = status
-            if back:
-                route["status"] = "done"
-        route["updated"] = now
-        self._changed_routes.add(courier)
         return out
 
     def _configure(self, command: Mapping[str, Any], ops: list[Op]) -> None:
@@ -458,6 +477,11 @@ class Worker:
         for trip in outcome.trips:
             self.routes[trip.courier_id] = self._route(trip)
             self._changed_routes.add(trip.courier_id)
+        for c in sorted(self._withdrawn):  # its committed trip is gone: the courier app shows no route
+            if c not in {trip.courier_id for trip in outcome.trips}:
+                self.routes.pop(c, None)
+                ops.append(Op(kind="delete", key=route_key(c)))
+        self._withdrawn.clear()
         ops.extend(Op(kind="set", key=route_key(c), value=json_text(self.routes[c]))
                    for c in sorted(self._changed_routes) if c in self.routes)
         self._changed_routes.clear()
@@ -465,11 +489,22 @@ class Worker:
 
     def _order_views(self, event: Event) -> list[Op]:
         closed: list[Op] = []
-        fields: dict[str, str] = {"state": STATES[event.event], "updated": str(event.t)}
+        info = self.orders.get(event.order)
+        if event.event == "picked" and info is not None:
+            info["ready"] = True
+        state = STATES[event.event]
+        if event.event == "unassigned" and info is not None and info.get("ready"):
+            state = "ready"
+        fields: dict[str, str] = {"state": state, "updated": str(event.t)}
         for name in ("store", "facility", "promise_by", "courier", "eta", "quoted_eta", "reason", "locker",
                      "on_time"):
             if name in event.fields:
                 fields[name] = json_text(event.fields[name])
+        if event.event == "unassigned":  # no courier now (the event's `courier` gave it up); its reason stays in the
+            fields.update(courier="null", eta="null")  # timeline: the record's `reason` is a rejection's
+            fields.pop("reason", None)
+            if isinstance(event.fields.get("courier"), str):
+                self._withdrawn.add(event.fields["courier"])
         if event.event == "delivered":
             fields["delivered_at"] = str(event.t)
         courier = event.fields.get("courier")

@@ -465,6 +465,9 @@ class Dispatcher:
         self._changed(queue=reopened or early)
 
     def _delivered(self, c: Courier, order_id: str | None, now: int, where: str) -> Courier:
+        if c.status == "assigned" and order_id in c.carrying:
+            raise InvalidDispatchError(where, f"order {order_id!r} is not picked up yet: the courier has not left the "
+                                       "store with its trip (picked_up first)")
         if c.status != "en_route" or order_id not in c.carrying:
             raise InvalidDispatchError(where, f"order {order_id!r} is not on board (carrying {list(c.carrying)})")
         order = self._orders.pop(order_id)

@@ -21,6 +21,7 @@ Events (`Event.line()` is one line of `events.jsonl`: `{"t", "order", "event", .
 | `allocated` | `store`, `facility`, `boxes`, `promise_by` | served: stock and room reserved |
 | `picked` | `store` | picking done: ready at the store |
 | `assigned` | `courier`, `eta` | committed to a courier's trip |
+| `unassigned` | `courier`, `reason` | its courier went off shift (`courier_off_shift`) before leaving with it |
 | `picked_up` | `courier` | the courier left the store with it |
 | `delivered` | `courier`, `on_time` | at the door, locker or pickup point; final for courier orders |
 | `failed` | `courier`, `reason` | not handed over (the parcel rides back) |
@@ -70,9 +71,10 @@ from routing.network import RoadNetwork
 from routing.oracle import TravelOracle
 from routing.snap import snap
 
-EVENTS = ("placed", "rejected", "allocated", "picked", "assigned", "picked_up", "delivered", "failed",
+EVENTS = ("placed", "rejected", "allocated", "picked", "assigned", "unassigned", "picked_up", "delivered", "failed",
           "redirected", "returned", "cancelled", "collected")
 CUSTOMER_ABSENT = "customer_absent"
+COURIER_OFF_SHIFT = "courier_off_shift"
 SNAPSHOT_FORMAT = "lastmile.operations"
 SNAPSHOT_VERSION = 1
 
@@ -463,8 +465,11 @@ class Operations:
         self._log("shift", now, courier=courier_id, on=on)
         _, d = self._courier(courier_id)
         event: CourierEvent = "on" if on else "off"
+        left = () if on else d.couriers[courier_id].carrying  # a committed trip it had not yet left with
         d.on_courier_event(courier_id, event, now, location=d.store_location if on else None)
-        return Outcome()
+        return Outcome(events=tuple(Event(t=now, order=oid, event="unassigned",
+                                          fields={"courier": courier_id, "reason": COURIER_OFF_SHIFT})
+                                    for oid in left))
 
     def position(self, courier_id: str, location: tuple[float, float], now: int) -> Outcome:
         """Where the courier's phone says it is (lon, lat): snapped to the road, a live place of its store."""

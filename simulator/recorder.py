@@ -126,6 +126,8 @@ class Recorder:
             rec.ready_at = t
         elif event == "assigned":
             rec.assigned_at, rec.courier = t, fields["courier"]
+        elif event == "unassigned":
+            rec.assigned_at, rec.courier = None, None
         elif event == "picked_up":
             rec.pickup_at = t
         elif event == "delivered":

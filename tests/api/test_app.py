@@ -113,6 +113,35 @@ def test_an_order_goes_from_post_to_delivered(client: TestClient, service: Servi
     assert client.get(f"/v1/couriers/{courier}/route", headers=app_key).json()["status"] == "done"
 
 
+def test_a_courier_going_off_before_leaving_gives_its_trip_back(client: TestClient, service: Service) -> None:
+    """A courier that ends its shift with a committed trip it has not left with: its orders are `unassigned` (no
+    courier, no ETA, the reason in the timeline), its app shows no route, and another courier takes them; a door
+    posted before the pickup is a 422 naming the stop, and going off with parcels on board a 422."""
+    osys = key(client, "order_system")
+    all_on_shift(client, service)
+    assert client.post("/v1/orders", json=order("u1"), headers={**osys, "Idempotency-Key": "u1"}).status_code == 201
+    first = until(lambda: client.get("/v1/orders/u1", headers=osys).json()["courier"], service)
+    r = client.post(f"/v1/couriers/{first}/stops/u1", json={"status": "completed"}, headers=ADMIN)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "stop", r.text
+    assert "not picked up yet" in r.json()["error"]["message"]
+    assert client.post(f"/v1/couriers/{first}/shift", json={"on": False}, headers=ADMIN).status_code == 200
+    got = until(lambda: (o := client.get("/v1/orders/u1", headers=osys).json())["courier"] is None and o, service,
+                tries=3)
+    assert got["state"] in ("allocated", "ready") and got["eta"] is None and got["reason"] is None
+    assert got["timeline"][-1]["event"] == "unassigned"
+    assert got["timeline"][-1]["courier"] == first and got["timeline"][-1]["reason"] == "courier_off_shift"
+    assert client.get(f"/v1/couriers/{first}/route", headers=ADMIN).json()["status"] == "none"
+    second = until(lambda: client.get("/v1/orders/u1", headers=osys).json()["courier"], service)
+    assert second != first
+    route = client.get(f"/v1/couriers/{second}/route", headers=ADMIN).json()
+    assert [s["id"] for s in route["stops"]] == ["pickup", "u1", "return"]
+    assert client.post(f"/v1/couriers/{second}/stops/pickup", json={"status": "completed"}, headers=ADMIN
+                       ).status_code == 200
+    r = client.post(f"/v1/couriers/{second}/shift", json={"on": False}, headers=ADMIN)
+    assert r.status_code == 422 and "parcels on board" in r.json()["error"]["message"], r.text
+    assert client.get("/v1/orders/u1", headers=osys).json()["state"] == "picked_up"
+
+
 def test_retries_with_one_key_place_one_order(client: TestClient, service: Service) -> None:
     """Sequential and concurrent retries with the same Idempotency-Key give the same order, placed once."""
     osys = key(client, "order_system")

@@ -102,6 +102,26 @@ def test_cancel_releases_stock_and_only_before_a_courier_has_it(network: RoadNet
     assert "o2" in ops2.orders
 
 
+def test_a_courier_off_shift_before_leaving_gives_its_orders_back(network: RoadNetwork) -> None:
+    """Ending the shift with a committed trip not yet left: one `unassigned` event per order (naming the courier
+    and the reason), the orders stay on the books and the next courier on shift gets them; an idle courier's end
+    of shift causes no event."""
+    ops = core(network, couriers=2)
+    ops.shift("c1", False, NOON - 10)
+    assert ops.shift("c1", True, NOON - 5).events == ()
+    ops.shift("c1", False, NOON - 1)
+    ops.place(order("o1"), NOON)
+    trips = ops.tick("s1", NOON + 120).trips
+    assert [(t.courier_id, t.order_ids) for t in trips] == [("c0", ("o1",))]
+    ops.shift("c1", True, NOON + 125)
+    out = ops.shift("c0", False, NOON + 130)
+    assert [(e.event, e.order, dict(e.fields)) for e in out.events] == [
+        ("unassigned", "o1", {"courier": "c0", "reason": "courier_off_shift"})]
+    assert "o1" in ops.orders and ops.courier_status("c0") == "off"
+    again = ops.tick("s1", NOON + 140)
+    assert [(t.courier_id, t.order_ids) for t in again.trips] == [("c1", ("o1",))]
+
+
 @pytest.mark.parametrize(("failed_to", "expected"), [("store", ["returned"]), ("locker", ["redirected"])])
 def test_a_failed_parcel_is_returned_or_sent_on_to_a_locker(network: RoadNetwork, failed_to: str,
                                                              expected: list[str]) -> None:
