@@ -29,7 +29,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from api.schemas import JSON_SCHEMA_DIALECT, LOCATION_DOC, Id, LonLat, UrlId, describe
+from api.schemas import JSON_SCHEMA_DIALECT, LOCATION_DOC, Clock, Id, LonLat, UrlId, describe
 from dispatch.errors import DispatchError
 from dispatch.model import DAY_S, CompartmentSize, parse_clock
 from dispatch.promise import MAX_FACTOR, PromiseOptions
@@ -97,6 +97,8 @@ Time = Annotated[
     }),
 ]
 Span = Annotated[tuple[Time, Time], AfterValidator(_ordered)]
+DaySpan = Annotated[tuple[Clock, Clock], AfterValidator(_ordered)]
+"""[from, to] within one day (00:00 to 24:00): a store's opening hours."""
 _NUMBER = Field(allow_inf_nan=False)
 Count = Annotated[int, Strict(), Field(ge=0, le=MAX_COUNT), BeforeValidator(_whole)]
 PositiveCount = Annotated[int, Strict(), Field(ge=1, le=MAX_COUNT), BeforeValidator(_whole)]
@@ -256,7 +258,7 @@ class Store(_Table):
     location: LonLat = Field(description=LOCATION_DOC, examples=[[-8.6110, 41.1486]])
     pickers: PositiveCount = Field(2, description="pickers working at once")
     picking_s: Seconds = Field(240, description="seconds to pick an order")
-    hours: Span | None = Field(None, description="[opens, closes]; without hours it never closes",
+    hours: DaySpan | None = Field(None, description="[opens, closes] within one day; without hours it never closes",
                                examples=[["09:00", "22:00"]])
     zone_radius_m: WholeMetres = Field(0, description="delivers only within this many metres (0: any address it "
                                                       "can reach)")

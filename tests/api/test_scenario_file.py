@@ -143,6 +143,8 @@ def test_whole_floats_are_integers() -> None:
     (lambda d: d["fleet"][0].update(shift=["14:00", "10:00"]), "fleet[0].shift: must end after it starts, got "
                                                                "['14:00', '10:00']"),
     (lambda d: d["fleet"][0].update(shift=["10:00", "49:00"]), "fleet[0].shift[1]: must be at most 48:00"),
+    (lambda d: d["stores"][0].update(hours=["08:00", "25:00"]), "stores[0].hours[1]: must be at most 24:00, got "
+                                                               "'25:00'"),
     (lambda d: d["stores"][0].update(pickers=2.5), "stores[0].pickers: must be an integer, got 2.5"),
     (lambda d: d["delivery"].update(failure_rate=1.5), "delivery.failure_rate: must be at most 1, got 1.5"),
     (lambda d: d.update(allocation={"rank": "cheapest"}), "allocation.rank: must be one of 'eta' or 'nearest'"),
