@@ -126,7 +126,8 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 
     if args.deliveries is not None:
         raise CliError("--deliveries is for --mdrp; a scenario run writes events.jsonl into --out")
-    for flag, value in (("--known-early", args.known_early), ("--speed-factor", args.speed_factor)):
+    for flag, value in (("--known-early", args.known_early), ("--speed-factor", args.speed_factor),
+                        ("--extra-couriers", args.extra_couriers)):
         if value is not None:
             raise CliError(f"{flag} is a what-if on an MDRP day (--mdrp); a scenario's knobs go through --set")
     scenario = configured(args.scenario, args.set, seed=args.seed, policy=args.policy)
@@ -169,11 +170,43 @@ def _meal_knobs(pairs: list[str], policy: str) -> dict[str, Any]:
     return knobs
 
 
+PEAK_MIN = 120
+"""`--extra-couriers N` without a span: the day's busiest this many minutes (`simulator.mdrp.busiest_window`)."""
+
+
+def _extra_couriers(text: str) -> tuple[int, tuple[int, int] | None]:
+    """`N` or `N@FROM-TO` (minutes of the instance's day) for `simulate --mdrp --extra-couriers`."""
+    count_text, at, span = text.partition("@")
+    try:
+        count = int(count_text)
+        start, sep, end = span.partition("-")
+        window = (int(start), int(end)) if at else None
+        if at and not sep:
+            raise ValueError
+    except ValueError:
+        raise CliError(f"--extra-couriers: expected N or N@FROM-TO in minutes (e.g. 3@1020-1140), got {text!r}"
+                       ) from None
+    if count < 1:
+        raise CliError(f"--extra-couriers: the number of couriers must be at least 1, got {count}")
+    if window is not None and not 0 <= window[0] < window[1]:
+        raise CliError(f"--extra-couriers: the span must run forward from minute 0 or later, got {span}")
+    return count, window
+
+
 def cmd_simulate_mdrp(args: argparse.Namespace) -> None:
     from dataclasses import replace
 
     from dispatch.meal import MEAL_POLICIES, RollingHorizonMealPolicy, meal_policy
-    from simulator.mdrp import announced_early, compute_metrics, deliveries_csv, read_instance, simulate, sped_up
+    from simulator.mdrp import (
+        announced_early,
+        busiest_window,
+        compute_metrics,
+        deliveries_csv,
+        read_instance,
+        simulate,
+        sped_up,
+        with_extra_couriers,
+    )
 
     started = time.perf_counter()
     if args.policy not in (None, *MEAL_POLICIES):
@@ -182,12 +215,20 @@ def cmd_simulate_mdrp(args: argparse.Namespace) -> None:
         raise CliError("--seed is for scenario runs; an MDRP day is replayed as recorded (nothing in it is random)")
     name = args.policy or MEAL_POLICIES[0]
     knobs = _meal_knobs(args.set, name)
-    what_if = {k: v for k, v in (("known_early_min", args.known_early), ("speed_factor", args.speed_factor))
-               if v is not None}
-    if what_if and args.deliveries is not None:
+    extra = None if args.extra_couriers is None else _extra_couriers(args.extra_couriers)
+    what_if: dict[str, Any] = {k: v for k, v in (("known_early_min", args.known_early),
+                                                 ("speed_factor", args.speed_factor)) if v is not None}
+    if (what_if or extra) and args.deliveries is not None:
         raise CliError("--deliveries writes the day as recorded, for mdrp_check.py; it cannot be combined with "
-                       "--known-early or --speed-factor")
-    instance = sped_up(announced_early(read_instance(args.mdrp), args.known_early or 0), args.speed_factor or 1.0)
+                       "--known-early, --speed-factor or --extra-couriers")
+    instance = read_instance(args.mdrp)
+    if extra is not None:
+        count, window = extra
+        start, end = window if window is not None else busiest_window(instance, PEAK_MIN)
+        instance = with_extra_couriers(instance, count, start, end)
+        what_if.update(extra_couriers=count, extra_shift=[start, end],
+                       extra_courier_hours=round(count * (end - start) / 60, 2))
+    instance = sped_up(announced_early(instance, args.known_early or 0), args.speed_factor or 1.0)
     policy = meal_policy(name, instance.parameters.rules)
     if knobs and isinstance(policy, RollingHorizonMealPolicy):
         policy = replace(policy, options=replace(policy.options, **knobs))
@@ -413,6 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "policy has; the excess and undelivered share compare with the day as recorded)")
     m.add_argument("--speed-factor", type=_positive(float), default=None, metavar="X",
                    help="--mdrp what-if: couriers ride X times as fast (e.g. 1.05)")
+    m.add_argument("--extra-couriers", default=None, metavar="N[@FROM-TO]",
+                   help="--mdrp what-if: N more couriers on shift from minute FROM to TO (default: the day's "
+                        f"busiest {PEAK_MIN} minutes of orders placed), each starting at a restaurant busy then")
     m.set_defaults(run=cmd_simulate)
     w = sub.add_parser("sweep", help="run a what-if grid of a scenario (--set KEY=V1,V2 ...) on Dask; CSV and plots")
     w.add_argument("scenario", type=Path, metavar="SCENARIO", help="scenario file (.toml)")

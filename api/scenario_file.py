@@ -29,7 +29,8 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from api.schemas import JSON_SCHEMA_DIALECT, LOCATION_DOC, Clock, Id, LonLat, UrlId, describe
+from api.schemas import JSON_SCHEMA_DIALECT, LOCATION_DOC, Id, LonLat, UrlId, describe
+from api.schemas import Clock as DayTime
 from dispatch.errors import DispatchError
 from dispatch.model import DAY_S, CompartmentSize, parse_clock
 from dispatch.promise import MAX_FACTOR, PromiseOptions
@@ -97,7 +98,7 @@ Time = Annotated[
     }),
 ]
 Span = Annotated[tuple[Time, Time], AfterValidator(_ordered)]
-DaySpan = Annotated[tuple[Clock, Clock], AfterValidator(_ordered)]
+DaySpan = Annotated[tuple[DayTime, DayTime], AfterValidator(_ordered)]
 """[from, to] within one day (00:00 to 24:00): a store's opening hours."""
 _NUMBER = Field(allow_inf_nan=False)
 Count = Annotated[int, Strict(), Field(ge=0, le=MAX_COUNT), BeforeValidator(_whole)]

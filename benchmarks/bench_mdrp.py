@@ -46,6 +46,11 @@ KNOB_STEPS: tuple[tuple[str, object], ...] = (
 SPEEDUPS = (1.05, 1.1)
 """What-if rows (tuning days only): the rolling policy at its defaults with couriers riding this many times as fast,
 to show how much of the excess is the fleet's capacity at the peak rather than the policy's decisions."""
+EXTRA_COURIERS = (2,)
+"""What-if rows (tuning days only): the rolling policy at its defaults with this many more couriers over each day's
+busiest `PEAK_MIN` minutes of orders placed (`simulator.mdrp.with_extra_couriers`): a planner's lever on the
+shifts, what `lastmile simulate --mdrp DAY --extra-couriers 2` replays."""
+PEAK_MIN = 120
 LEADS = (5, 10)
 """What-if rows (tuning days only): the rolling policy at its defaults told of every order this many minutes before
 it is placed (`simulator.mdrp.announced_early`), to show how much of the excess is what no live policy can know."""
@@ -84,18 +89,31 @@ def replay(task: tuple[str, str]) -> dict[str, Any]:
             **metrics, **checked}
 
 
-def replay_knob(task: tuple[str, str, object, float, int]) -> dict[str, Any]:
+def replay_knob(task: tuple[str, str, object, float, int, int]) -> dict[str, Any]:
     """Replay one tuning day with the rolling policy, one knob changed (none for `""`), the couriers' meters per
-    minute scaled by `speed` (a what-if on the fleet) and every order known `lead` minutes before it is placed (a
-    what-if on foresight): the excess over the delivered orders' own direct-delivery bound and the undelivered share,
-    as `mdrp_check.py` counts them."""
+    minute scaled by `speed` (a what-if on the fleet), every order known `lead` minutes before it is placed (a
+    what-if on foresight) and `extra` more couriers over the day's busiest `PEAK_MIN` minutes (a what-if on the
+    shifts): the excess over the delivered orders' own direct-delivery bound and the undelivered share, as
+    `mdrp_check.py` counts them."""
     from dataclasses import replace
 
     from dispatch.meal import RollingHorizonMealPolicy, RollingHorizonOptions
-    from simulator.mdrp import announced_early, delivered, excess_over_own_bound, read_instance, simulate, sped_up
+    from simulator.mdrp import (
+        announced_early,
+        busiest_window,
+        delivered,
+        excess_over_own_bound,
+        read_instance,
+        simulate,
+        sped_up,
+        with_extra_couriers,
+    )
 
-    folder, knob, value, speed, lead = task
-    instance = sped_up(announced_early(read_instance(folder), lead), speed)
+    folder, knob, value, speed, lead, extra = task
+    instance = read_instance(folder)
+    if extra:
+        instance = with_extra_couriers(instance, extra, *busiest_window(instance, PEAK_MIN))
+    instance = sped_up(announced_early(instance, lead), speed)
     options = RollingHorizonOptions() if not knob else replace(RollingHorizonOptions(), **{knob: value})
     recorder = simulate(instance, RollingHorizonMealPolicy(rules=instance.parameters.rules, options=options))
     done = delivered(instance, recorder)
@@ -109,13 +127,16 @@ Means = dict[str, dict[str, float]]
 
 def knob_steps(folders: list[str], jobs: int) -> tuple[Means, Means, Means]:
     """The rolling policy's averages on `folders` at its defaults and with each step of `KNOB_STEPS`; then, apart,
-    at its defaults with the couriers sped up by each of `SPEEDUPS`, and with the orders known early by each of
-    `LEADS` (the defaults row first in all three)."""
-    variants: list[tuple[str, str, str, object, float, int]] = [  # (table, row name, knob, value, speed, lead)
-        ("", "defaults", "", None, 1.0, 0), *(("knobs", f"{k}={v}", k, v, 1.0, 0) for k, v in KNOB_STEPS),
-        *(("fleet", f"couriers {f}x as fast", "", None, f, 0) for f in SPEEDUPS),
-        *(("foresight", f"orders known {m} min before placement", "", None, 1.0, m) for m in LEADS)]
-    tasks = [(f, knob, value, speed, lead) for _, _, knob, value, speed, lead in variants for f in folders]
+    at its defaults with the couriers sped up by each of `SPEEDUPS` or more of them at the peak (`EXTRA_COURIERS`),
+    and with the orders known early by each of `LEADS` (the defaults row first in all three)."""
+    variants: list[tuple[str, str, str, object, float, int, int]] = [  # (table, row, knob, value, speed, lead, extra)
+        ("", "defaults", "", None, 1.0, 0, 0), *(("knobs", f"{k}={v}", k, v, 1.0, 0, 0) for k, v in KNOB_STEPS),
+        *(("fleet", f"couriers {f}x as fast", "", None, f, 0, 0) for f in SPEEDUPS),
+        *(("fleet", f"{n} more couriers over the busiest {PEAK_MIN} min", "", None, 1.0, 0, n)
+          for n in EXTRA_COURIERS),
+        *(("foresight", f"orders known {m} min before placement", "", None, 1.0, m, 0) for m in LEADS)]
+    tasks = [(f, knob, value, speed, lead, extra) for _, _, knob, value, speed, lead, extra in variants
+             for f in folders]
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         rows = list(pool.map(replay_knob, tasks, chunksize=4))  # in task order: len(folders) rows per variant
     tables: dict[str, Means] = {"knobs": {}, "fleet": {}, "foresight": {}}

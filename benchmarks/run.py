@@ -202,7 +202,9 @@ NAMED_TABLES = (
                                 "same courier hours (`s2`), the same orders (each group's days average the same way "
                                 "as the splits):"),
     ("fleet", "fleet", "What-if on the fleet, days of seeds 0-2: the rolling policy at its defaults with every courier "
-                       "riding faster (the same orders, shifts and policy; only meters per minute changes):"),
+                       "riding faster (only meters per minute changes), or with more couriers on shift over each "
+                       "day's busiest two hours of orders placed, each starting at a restaurant busy then "
+                       "(`--extra-couriers`); the same orders and policy:"),
     ("foresight", "foresight", "What-if on foresight, days of seeds 0-2: the rolling policy at its defaults told of "
                                "every order some minutes before it is placed (the same orders, shifts and policy; no "
                                "live policy knows this):"),

@@ -37,6 +37,8 @@ __all__ = [
     "Parameters",
     "Recorder",
     "Restaurant",
+    "announced_early",
+    "busiest_window",
     "compute_metrics",
     "deliveries",
     "deliveries_csv",
@@ -47,6 +49,7 @@ __all__ = [
     "simulate",
     "sped_up",
     "undeliverable_alone",
+    "with_extra_couriers",
 ]
 
 CSV_HEADER = ("order", "placement_time", "ready_time", "pickup_time", "dropoff_time", "courier")
@@ -339,6 +342,56 @@ def sped_up(instance: Instance, factor: float) -> Instance:
     p = instance.parameters
     return replace(instance, name=f"{instance.name} (couriers {factor:g}x as fast)",
                    parameters=replace(p, meters_per_minute=p.meters_per_minute * factor))
+
+
+def busiest_window(instance: Instance, minutes: int) -> tuple[int, int]:
+    """The `minutes`-long span `(start, start + minutes)` of the day in which the most orders are placed, the
+    earliest of equals; it starts at an order's placement."""
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or minutes < 1:
+        raise ValueError(f"minutes must be a positive integer, got {minutes!r}")
+    if not instance.orders:
+        raise ValueError(f"{instance.name} has no orders")
+    placed = np.sort(np.array([o.placement_time for o in instance.orders]))
+    within = np.searchsorted(placed, placed + minutes, side="left") - np.arange(len(placed))
+    start = int(placed[int(np.argmax(within))])
+    return start, start + minutes
+
+
+def with_extra_couriers(instance: Instance, count: int, start: int, end: int) -> Instance:
+    """A what-if on the shifts: the same day with `count` more couriers on shift from minute `start` to `end`.
+
+    Each starts at a restaurant: the restaurants with the most orders placed between `start` and `end` (ties by id)
+    get one each in turn, round again if there are more couriers than such restaurants (the day's busiest ones if no
+    order is placed then). They are paid like the others (the guaranteed pay per hour counts in the cost per order),
+    and the orders, the other shifts and the policy stay, so the excess and the undelivered share compare with the
+    day as recorded."""
+    for name, value in (("count", count), ("start", start), ("end", end)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "count" else 0):
+            raise ValueError(f"{name} must be an integer >= {1 if name == 'count' else 0}, got {value!r}")
+    if end <= start:
+        raise ValueError(f"end must be after start, got {start}-{end}")
+    demand: dict[str, int] = {}
+    for o in instance.orders:
+        if start <= o.placement_time < end:
+            demand[o.restaurant] = demand.get(o.restaurant, 0) + 1
+    if not demand:
+        for o in instance.orders:
+            demand[o.restaurant] = demand.get(o.restaurant, 0) + 1
+    ranked = sorted(demand, key=lambda r: (-demand[r], r)) or [r.id for r in instance.restaurants]
+    if not ranked:
+        raise ValueError(f"{instance.name} has no restaurant to start a courier at")
+    taken = {c.id for c in instance.couriers}
+    extra: list[Courier] = []
+    k = 0
+    while len(extra) < count:
+        k += 1
+        cid = f"extra{k}"
+        if cid in taken:
+            continue
+        where = instance.restaurant_by_id[ranked[len(extra) % len(ranked)]].location
+        extra.append(Courier(id=cid, location=where, on_time=start, off_time=end))
+    return replace(instance, name=f"{instance.name} ({count} more courier{'s' if count > 1 else ''} {start}-{end})",
+                   couriers=(*instance.couriers, *extra))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -48,3 +48,27 @@ def test_replay_reports_the_checkers_figures_and_agrees_with_them() -> None:
         row = replay((str(tiny), policy))
         assert row["check_valid"] and row["check_agrees"], (policy, row)
         assert row["structurally_undeliverable_pct"] == 16.667 and row["check_undelivered_pct"] == 33.333
+
+
+def test_the_extra_couriers_row_replays_the_day_with_them_at_its_peak() -> None:
+    """A knob-table task with 2 extra couriers replays the day with 2 more couriers over its busiest 120 minutes,
+    as `simulate --mdrp --extra-couriers 2` does; with none, the day as recorded."""
+    from benchmarks.bench_mdrp import PEAK_MIN, replay_knob
+    from dispatch.meal import RollingHorizonMealPolicy
+    from simulator.mdrp import (
+        busiest_window,
+        delivered,
+        excess_over_own_bound,
+        read_instance,
+        simulate,
+        with_extra_couriers,
+    )
+
+    folder = Path(__file__).resolve().parent / "data" / "mdrp_tiny"
+    recorded = read_instance(folder)
+    for extra, day in ((0, recorded), (2, with_extra_couriers(recorded, 2, *busiest_window(recorded, PEAK_MIN)))):
+        done = delivered(day, simulate(day, RollingHorizonMealPolicy(rules=day.parameters.rules)))
+        n = len(day.orders)
+        expected = {"ctd_excess_delivered": sum(excess_over_own_bound(day, done)) / len(done),
+                    "undelivered_pct": 100 * (n - len(done)) / n}
+        assert replay_knob((str(folder), "", None, 1.0, 0, extra)) == expected

@@ -35,6 +35,7 @@ from simulator.mdrp import (
     Recorder,
     Restaurant,
     announced_early,
+    busiest_window,
     compute_metrics,
     deliveries,
     deliveries_csv,
@@ -43,6 +44,7 @@ from simulator.mdrp import (
     simulate,
     sped_up,
     undeliverable_alone,
+    with_extra_couriers,
 )
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -303,6 +305,11 @@ def test_cli_what_ifs_replay_the_changed_day(capsys: pytest.CaptureFixture[str])
     (["--mdrp", str(TINY), "--speed-factor", "nan"], "--speed-factor: must be positive and finite, got nan"),
     (["--mdrp", str(TINY), "--known-early", "5", "--deliveries", "d.csv"], "cannot be combined with --known-early"),
     (["scenarios/moscow-ostankino-tiny.toml", "--speed-factor", "1.1"], "--speed-factor is a what-if on an MDRP day"),
+    (["--mdrp", str(TINY), "--extra-couriers", "0"], "--extra-couriers: the number of couriers must be at least 1"),
+    (["--mdrp", str(TINY), "--extra-couriers", "2@60"], "--extra-couriers: expected N or N@FROM-TO in minutes"),
+    (["--mdrp", str(TINY), "--extra-couriers", "2@90-30"], "--extra-couriers: the span must run forward"),
+    (["--mdrp", str(TINY), "--extra-couriers", "1", "--deliveries", "d.csv"], "cannot be combined with --known-early"),
+    (["scenarios/moscow-ostankino-tiny.toml", "--extra-couriers", "1"], "--extra-couriers is a what-if on an MDRP"),
 ])
 def test_cli_bad_what_if_one_line(argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]) -> None:
     """A bad what-if value, a what-if with `--deliveries` or on a scenario exits 2 with one line naming the flag."""
@@ -407,6 +414,51 @@ def test_couriers_sped_up_ride_in_fewer_minutes_and_keep_the_excess_frame() -> N
     for bad in (0, -1.5, math.nan, math.inf, True):
         with pytest.raises(ValueError, match="factor must be a positive finite number"):
             sped_up(day, bad)
+
+
+def test_the_busiest_window_holds_the_most_placements() -> None:
+    """On the tiny day (placed at 0, 1, 5, 5, 50, 195): the busiest minute is 5 (two orders), the busiest 10 and 150
+    minutes start at 0 (four and five orders); a window must be a positive whole number of minutes."""
+    tiny = read_instance(TINY)
+    assert busiest_window(tiny, 1) == (5, 6)
+    assert busiest_window(tiny, 10) == (0, 10) and busiest_window(tiny, 150) == (0, 150)
+    for bad in (0, -5, 1.5, True):
+        with pytest.raises(ValueError, match="minutes must be a positive integer"):
+            busiest_window(tiny, bad)  # type: ignore[arg-type]
+
+
+def test_extra_couriers_start_at_busy_restaurants_and_serve_from_their_shift() -> None:
+    """o1 (placed and ready at 10 at r1) waits 23 minutes past its bound for c1, 21 minutes away. One more courier
+    from minute 0 at r1 (the restaurant with orders then) picks up on the spot: 2 minutes (the pickup service it
+    starts at 10); from minute 20, 12; off at minute 5, no help (23). Its hours count in the cost per order."""
+    day = one_order_day()
+
+    def figures(instance: Instance) -> tuple[float, float]:
+        m = compute_metrics(instance, simulate(instance, RollingHorizonMealPolicy(rules=instance.parameters.rules)))
+        return m.ctd_excess_delivered, m.cost_per_order
+
+    more = with_extra_couriers(day, 1, 0, 300)
+    assert more.name == "one (1 more courier 0-300)" and more.orders == day.orders
+    assert more.couriers == (*day.couriers, Courier(id="extra1", location=(0, 2050), on_time=0, off_time=300))
+    assert figures(day) == (23, 75) and figures(more) == (2, 150)  # 5 hours at 15 more to pay for one order
+    assert figures(with_extra_couriers(day, 1, 20, 300))[0] == 12
+    assert figures(with_extra_couriers(day, 2, 0, 5))[0] == 23
+    for bad in ((0, 0, 10), (1, 10, 10), (1, -1, 10), (True, 0, 10)):
+        with pytest.raises(ValueError, match="must be"):
+            with_extra_couriers(day, *bad)
+
+
+def test_cli_extra_couriers_replay_the_day_with_them(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--extra-couriers 2@0-60` prints what `simulate` gives on the day with those couriers and says so with their
+    hours; `--extra-couriers 1` puts one over the day's busiest two hours."""
+    assert main(["simulate", "--mdrp", str(TINY), "--extra-couriers", "2@0-60", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    day = with_extra_couriers(read_instance(TINY), 2, 0, 60)
+    expected = compute_metrics(day, simulate(day, meal_policy("rolling", day.parameters.rules))).as_dict()
+    assert out["what_if"] == {"extra_couriers": 2, "extra_shift": [0, 60], "extra_courier_hours": 2.0}
+    assert out["instance"] == day.name and {k: out[k] for k in expected} == expected
+    assert main(["simulate", "--mdrp", str(TINY), "--extra-couriers", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["what_if"]["extra_shift"] == [0, 120]
 
 
 class Scripted:
