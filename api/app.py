@@ -792,9 +792,10 @@ def _describe(request: Request, error: Mapping[str, Any]) -> tuple[str, str]:
             field, message = schemas.describe({**error, "loc": loc[1:]}, model)  # type: ignore[typeddict-item]
             return field or "body", message
         return ".".join(str(p) for p in loc[1:]) or "body", str(error.get("msg", "invalid"))
+    message = schemas.value_message(error) or str(error.get("msg", "invalid"))
     if loc[:1] == ("header",):
-        return str(loc[1]).replace("_", "-").title(), str(error.get("msg", "invalid"))
-    return ".".join(str(p) for p in loc[1:]) or str(loc[0] if loc else ""), str(error.get("msg", "invalid"))
+        return str(loc[1]).replace("_", "-").title(), message
+    return ".".join(str(p) for p in loc[1:]) or str(loc[0] if loc else ""), message
 
 
 __all__ = ["create_app"]

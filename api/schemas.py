@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import UnionType
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
@@ -402,7 +402,8 @@ _NAMED_BOUNDS: dict[tuple[str, Any], str] = {
 _TYPE_WORDS = {"int_type": "must be an integer", "int_parsing": "must be an integer",
                "int_from_float": "must be an integer", "float_type": "must be a number",
                "float_parsing": "must be a number", "finite_number": "must be a finite number",
-               "string_type": "must be a string", "bool_type": "must be true or false"}
+               "string_type": "must be a string", "bool_type": "must be true or false",
+               "bool_parsing": "must be true or false"}
 
 
 def _strip(tp: Any) -> Any:
@@ -487,6 +488,30 @@ class _Place:
         return place
 
 
+def value_message(error: Mapping[str, Any], *, bounds_by_value: bool = False) -> str | None:
+    """The readable message of a pydantic error about one value, whatever holds it (a model's field, a query
+    parameter): a choice, a bound, a string's length or shape, a type; None for another kind of error.
+    `bounds_by_value`: every bound named by its value (`must be at least 0`, not `must not be negative`)."""
+    kind, ctx, value = error["type"], error.get("ctx", {}), error.get("input")
+    got = f"got {value!r}"
+    if kind in ("literal_error", "enum"):
+        return f"must be one of {ctx.get('expected')}, {got}"
+    if kind in _BOUNDS:
+        bound, limit = _BOUNDS[kind], ctx.get(_BOUNDS[kind])
+        limit = int(limit) if isinstance(limit, float) and limit.is_integer() else limit
+        words = (None if bounds_by_value else _NAMED_BOUNDS.get((bound, limit))) or f"{_BOUND_WORDS[bound]} {limit}"
+        return f"{words}, {got}"
+    if kind == "string_too_short" and ctx.get("min_length") == 1:
+        return "must not be empty"
+    if kind == "string_too_long":
+        return f"must have at most {ctx.get('max_length')} characters, got {len(str(value))}"
+    if kind == "string_pattern_mismatch" and ctx.get("pattern") == URL_ID_PATTERN:
+        return f"must not contain '/', whitespace or control characters (ids appear in URLs), got {value!r}"
+    if kind in _TYPE_WORDS:
+        return f"{_TYPE_WORDS[kind]}, {got}"
+    return None
+
+
 def describe(error: ErrorDetails, root: type[BaseModel], *, dotted_keys: bool = False,
              bounds_by_value: bool = False) -> tuple[str, str]:
     """A pydantic error found validating `root`, as (field path like `orders[3].items[0].qty`, readable message).
@@ -494,7 +519,6 @@ def describe(error: ErrorDetails, root: type[BaseModel], *, dotted_keys: bool = 
     by its value (`must be at least 0`, not `must not be negative`)."""
     kind, loc, ctx = error["type"], tuple(error["loc"]), error.get("ctx", {})
     value = error.get("input")
-    got = f"got {value!r}"
     place = _Place.find(root, loc, dotted_keys=dotted_keys)
     path = place.path
     if kind in ("union_tag_invalid", "union_tag_not_found"):
@@ -513,15 +537,8 @@ def describe(error: ErrorDetails, root: type[BaseModel], *, dotted_keys: bool = 
         return path, f"not a field of {_article(place.model)}; expected {fields}"
     if kind == "value_error" and "error" in ctx:
         return path, str(ctx["error"])
-    if kind == "literal_error":
-        if place.in_key:
-            return path, f"unknown key; expected one of {ctx.get('expected')}"
-        return path, f"must be one of {ctx.get('expected')}, {got}"
-    if kind in _BOUNDS:
-        bound, limit = _BOUNDS[kind], ctx.get(_BOUNDS[kind])
-        limit = int(limit) if isinstance(limit, float) and limit.is_integer() else limit
-        words = (None if bounds_by_value else _NAMED_BOUNDS.get((bound, limit))) or f"{_BOUND_WORDS[bound]} {limit}"
-        return path, f"{words}, {got}"
+    if kind == "literal_error" and place.in_key:
+        return path, f"unknown key; expected one of {ctx.get('expected')}"
     if kind in ("too_short", "too_long"):
         actual, length = ctx.get("actual_length"), _fixed_length(place.node)
         if length is not None:
@@ -530,14 +547,9 @@ def describe(error: ErrorDetails, root: type[BaseModel], *, dotted_keys: bool = 
             return path, "must not be empty"
         bound = f"at least {ctx.get('min_length')}" if kind == "too_short" else f"at most {ctx.get('max_length')}"
         return path, f"must have {bound} items, got {actual}"
-    if kind == "string_too_short" and ctx.get("min_length") == 1:
-        return path, "must not be empty"
-    if kind == "string_too_long":
-        return path, f"must have at most {ctx.get('max_length')} characters, got {len(str(value))}"
-    if kind == "string_pattern_mismatch" and ctx.get("pattern") == URL_ID_PATTERN:
-        return path, f"must not contain '/', whitespace or control characters (ids appear in URLs), got {value!r}"
-    if kind in _TYPE_WORDS:
-        return path, f"{_TYPE_WORDS[kind]}, {got}"
+    message = value_message(error, bounds_by_value=bounds_by_value)
+    if message is not None:
+        return path, message
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         keys = ", ".join(f"{json.dumps(key)}: [...]" for key in root.model_fields)
         shape = f" {{{keys}}}" if not loc else ""

@@ -268,6 +268,21 @@ def test_facility_and_courier_ids_are_addressable_in_urls(client: TestClient) ->
     assert set(client.get("/v1/config", headers=ADMIN).json()["stores"]) == {"ostankino", "vdnh"}
 
 
+@pytest.mark.parametrize(("path", "field", "message"), [
+    ("/v1/orders?limit=0", "limit", "must be positive, got '0'"),
+    ("/v1/orders?limit=99999", "limit", "must be at most 10000, got '99999'"),
+    ("/v1/orders?limit=lots", "limit", "must be an integer, got 'lots'"),
+    ("/v1/orders?state=closed", "state", "must be one of 'open', got 'closed'"),
+    ("/v1/couriers/vdnh-bike-10h-1/route?geometry=maybe", "geometry", "must be true or false, got 'maybe'"),
+    ("/v1/map?tolerance_m=500", "tolerance_m", "must be at most 100, got '500'"),
+])
+def test_a_bad_query_parameter_is_named_in_the_bodies_words(client: TestClient, path: str, field: str,
+                                                            message: str) -> None:
+    """A query parameter out of range or of the wrong type is a 422 naming it, worded as body fields are."""
+    r = client.get(path, headers=ADMIN)
+    assert r.status_code == 422 and r.json()["error"] == {"code": "invalid", "message": message, "field": field}
+
+
 def test_unknown_things_are_named(client: TestClient, service: Service) -> None:
     """An unknown SKU is out of stock, an unknown store or courier a 4xx naming it."""
     osys = key(client, "order_system")
