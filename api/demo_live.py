@@ -481,7 +481,7 @@ class LiveDemo:
             self.stop.set()
             for t in threads:
                 t.join(timeout=30)
-            for app in apps:  # off shift once the day is over (going off with a trip just committed strands it)
+            for app in apps:  # off shift once the day is over (a trip committed but not left goes back, unassigned)
                 if app.on:
                     app.http("POST", f"/v1/couriers/{app.id}/shift", {"on": False})
             kpis = self.final()
