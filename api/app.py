@@ -11,6 +11,7 @@ day (as in `events.jsonl`).
 
 import functools
 import gc
+import ipaddress
 import json
 import re
 import secrets
@@ -21,6 +22,7 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import anyio
 import orjson
@@ -31,7 +33,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -117,9 +119,27 @@ class TrackingView(BaseModel):
 
 
 class WebhookRequest(_Body):
-    url: str = Field(min_length=8, max_length=2000, pattern=r"^https?://", description="where to POST events")
+    url: str = Field(max_length=2000, description="where to POST events: an http:// or https:// URL with a host, "
+                                                  "not a link-local address (169.254.0.0/16, fe80::/10)")
     events: list[str] = Field(min_length=1, max_length=len(EVENT_TYPES), description="event types to receive",
                               json_schema_extra={"items": {"enum": list[Any](sorted(EVENT_TYPES.values()))}})
+
+
+    @field_validator("url")
+    @classmethod
+    def _reachable_target(cls, value: str) -> str:
+        """An http(s) URL with a host; a link-local address (where clouds serve instance metadata) is refused."""
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http:// or https:// URL with a host, got {value!r}")
+        try:
+            link_local = ipaddress.ip_address(parts.hostname).is_link_local
+        except ValueError:  # a host name, not an address
+            link_local = False
+        if link_local:
+            raise ValueError(f"{parts.hostname} is a link-local address (cloud instance metadata); not a webhook "
+                             "target")
+        return value
 
 
 class ErrorDetail(BaseModel):

@@ -197,8 +197,8 @@ def test_gone_disables_and_rotation_signs_with_both_secrets(client: TestClient, 
 
 
 def test_subscriptions_belong_to_their_key_and_bad_ones_are_named(client: TestClient) -> None:
-    """Another order-system key sees none of them (404); an unknown event type or a non-http URL is a 422
-    naming the field; a courier key may not subscribe."""
+    """Another order-system key sees none of them (404); an unknown event type, a URL that is not http(s) with a host
+    or one at a link-local address (cloud metadata) is a 422 naming the field; a courier key may not subscribe."""
     a, b = key(client, "order_system"), key(client, "order_system")
     r = client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/x", "events": ["order.delivered"]}, headers=a)
     sub = r.json()["id"]
@@ -208,8 +208,16 @@ def test_subscriptions_belong_to_their_key_and_bad_ones_are_named(client: TestCl
     bad = client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/x", "events": ["order.teleported"]},
                       headers=a)
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "events"
-    assert client.post("/v1/webhooks", json={"url": "ftp://x/y", "events": ["order.placed"]},
-                       headers=a).json()["error"]["field"] == "url"
+    for url, message in (("ftp://x/y", "must be an http:// or https:// URL with a host, got 'ftp://x/y'"),
+                         ("http:///hooks", "must be an http:// or https:// URL with a host"),
+                         ("http://169.254.169.254/latest/meta-data", "169.254.169.254 is a link-local address"),
+                         ("http://[fe80::1]:8080/x", "fe80::1 is a link-local address")):
+        error = client.post("/v1/webhooks", json={"url": url, "events": ["order.placed"]}, headers=a).json()["error"]
+        assert error["field"] == "url" and message in error["message"], error
+    named = client.post("/v1/webhooks", json={"url": "https://hooks.example.com/x", "events": ["order.placed"]},
+                        headers=a)
+    assert named.status_code == 201
+    assert client.delete(f"/v1/webhooks/{named.json()['id']}", headers=a).status_code == 204
     courier = key(client, "courier", next(iter(client.get("/v1/config", headers=ADMIN).json()["couriers"])))
     assert client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/x", "events": ["order.placed"]},
                        headers=courier).status_code == 403
