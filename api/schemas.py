@@ -69,10 +69,11 @@ STORE_STOPS = ("pickup", "return")
 order may take these."""
 MAX_ID = 128
 """The longest order, facility or courier id (characters)."""
-URL_ID_PATTERN = r"^[^/\s\x00-\x1f\x7f]+$"
+URL_ID_PATTERN = r"^[^/?#%\s\x00-\x1f\x7f]+$"
 UrlId = Annotated[str, Strict(), Field(min_length=1, max_length=MAX_ID, pattern=URL_ID_PATTERN)]
 """An order, facility or courier id: the API addresses it in URL paths (`/v1/orders/{id}`, a courier's stops), so it
-holds no `/`, whitespace or control character and at most `MAX_ID` characters."""
+holds none of `/ ? # %`, no whitespace or control character (a client need not escape it) and at most `MAX_ID`
+characters."""
 Count = Annotated[int, Strict(), Field(ge=0), BeforeValidator(_integral)]
 PositiveInt = Annotated[int, Strict(), Field(ge=1), BeforeValidator(_integral)]
 Longitude = Annotated[float, Strict(), Field(ge=-180, le=180, allow_inf_nan=False, description="longitude, degrees")]
@@ -506,7 +507,7 @@ def value_message(error: Mapping[str, Any], *, bounds_by_value: bool = False) ->
     if kind == "string_too_long":
         return f"must have at most {ctx.get('max_length')} characters, got {len(str(value))}"
     if kind == "string_pattern_mismatch" and ctx.get("pattern") == URL_ID_PATTERN:
-        return f"must not contain '/', whitespace or control characters (ids appear in URLs), got {value!r}"
+        return f"must not contain / ? # %, whitespace or control characters (ids appear in URLs), got {value!r}"
     if kind in _TYPE_WORDS:
         return f"{_TYPE_WORDS[kind]}, {got}"
     return None

@@ -237,16 +237,19 @@ def test_bad_orders_get_a_4xx_naming_the_field(client: TestClient, body: bytes, 
 
 
 @pytest.mark.parametrize(("oid", "message"), [
-    ("a/b", "must not contain '/', whitespace or control characters"),
-    ("two words", "must not contain '/', whitespace or control characters"),
+    ("a/b", "must not contain / ? # %, whitespace or control characters"),
+    ("two words", "must not contain / ? # %, whitespace or control characters"),
+    ("o#1", "must not contain / ? # %, whitespace or control characters"),
+    ("50%", "must not contain / ? # %, whitespace or control characters"),
     ("x" * 129, "must have at most 128 characters, got 129"),
     ("pickup", "'pickup' is reserved"),
     ("return", "'return' is reserved"),
 ])
 def test_an_order_id_a_url_or_a_route_could_not_address_is_refused(client: TestClient, oid: str, message: str,
                                                                    ) -> None:
-    """An order id with a `/` or a space, over 128 characters, or the name of a route's store stop is a 422 naming
-    `id`, and no order is stored under it (such an order could never be read back or its stop completed)."""
+    """An order id with a `/`, `#`, `%` or a space, over 128 characters, or the name of a route's store stop is a
+    422 naming `id`, and no order is stored under it (a URL could not address it unescaped, or its stop could not be
+    told from the store's)."""
     osys = key(client, "order_system")
     r = client.post("/v1/orders", json=order(oid), headers={**osys, "Idempotency-Key": f"id-{len(oid)}-{oid[:3]}"})
     assert r.status_code == 422 and r.json()["error"]["field"] == "id", r.text
