@@ -304,6 +304,23 @@ def shown_store(spec: str) -> str:
     return parts._replace(netloc=f"{user}:***@{host}").geturl()
 
 
+def _check_port(settings: Settings) -> None:
+    """A port another process listens on is one line (exit 2) before anything starts, not a server that prints its
+    address and then fails to bind."""
+    import socket
+
+    if not settings.port:
+        return
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((settings.host, settings.port))
+        except OSError as exc:
+            raise CliError(f"--port {settings.port}: cannot listen on {settings.host}:{settings.port} "
+                           f"({exc.strerror or exc})") from None
+
+
 def _service(settings: Settings, deployment: Deployment) -> Service:
     """The service over the settings' store; a Redis server that does not answer is one line (exit 2), not a
     traceback."""
@@ -332,6 +349,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     if args.exit:
         raise CliError("--exit is for --demo (stop when the demo day is over)")
     settings = _settings(args)
+    _check_port(settings)
     minted = settings.admin_key is None
     if minted:
         settings = settings.model_copy(update={"admin_key": SecretStr("lm_admin_" + secrets.token_urlsafe(24))})
@@ -356,7 +374,9 @@ def cmd_serve_demo(args: argparse.Namespace) -> None:
         raise CliError("--demo needs a dispatch worker in this process; leave out --workers 0")
     args.scenario = args.demo
     args.store = "memory"
-    run_live_demo(_settings(args), exit_after=args.exit, echo=lambda line: print(line, flush=True))
+    settings = _settings(args)
+    _check_port(settings)
+    run_live_demo(settings, exit_after=args.exit, echo=lambda line: print(line, flush=True))
 
 
 def cmd_worker(args: argparse.Namespace) -> None:

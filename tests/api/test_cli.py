@@ -197,3 +197,22 @@ def test_a_store_url_is_printed_with_its_password_masked() -> None:
     assert shown_store("rediss://:pw@10.0.0.1/0") == "rediss://:***@10.0.0.1/0"
     assert shown_store("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
     assert shown_store("memory") == "memory"
+
+
+@pytest.mark.parametrize("flags", [["--scenario"], ["--demo"]])
+def test_a_port_in_use_is_one_line_exit_2(flags: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """`serve` and `serve --demo` on a port another socket listens on exit 2 with one line naming --port, before
+    printing an address or a key."""
+    import socket
+
+    from tests.api.live import TINY
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", *flags, str(TINY), "--port", str(port), *(["--exit"] if flags == ["--demo"] else [])]
+                    ) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"lastmile: error: --port {port}: cannot listen on 127.0.0.1:{port}")
+    assert captured.err.count("\n") == 1 and captured.out == ""
