@@ -91,6 +91,12 @@ def run_local(scenario: Scenario) -> dict[str, Any]:
     return dict(simulate(scenario, network=network_for(scenario)).kpis)
 
 
+def local_workers(workers: int, tasks: int) -> int:
+    """Worker processes a local cluster starts for `tasks` runs at once: never more than the runs (500 asked for two
+    runs start two); a count below one stays, for `dask_client` to refuse."""
+    return min(workers, max(1, tasks))
+
+
 @contextmanager
 def dask_client(scheduler: str | None = None, *, workers: int = 2) -> Iterator[Any]:
     """A `distributed.Client` on `scheduler` (an address such as tcp://host:8786), else on a fresh LocalCluster
@@ -153,7 +159,7 @@ def run_sweep(scenario: Scenario, combos: Sequence[Mapping[str, str]], *, schedu
     from distributed import as_completed
 
     rows: list[dict[str, Any] | None] = [None] * total
-    with dask_client(scheduler, workers=workers) as client:
+    with dask_client(scheduler, workers=local_workers(workers, total)) as client:
         futures = [client.submit(run_one, scenario, dict(combo), pure=False) for combo in combos]
         index = {f.key: i for i, f in enumerate(futures)}
         if progress is not None:

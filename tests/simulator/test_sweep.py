@@ -18,6 +18,7 @@ from simulator.sweep import (
     MAIN_KPIS,
     fleet_size,
     grid,
+    local_workers,
     meets,
     run_one,
     run_sweep,
@@ -45,6 +46,15 @@ def test_grid_is_the_product_in_order() -> None:
     assert combos[-1] == {"fleet.bike": "20", "policy": "reoptimize", "seed": "7"}
     assert len({tuple(c.items()) for c in combos}) == len(combos)
     assert grid([], [1, 2]) == [{"seed": "1"}, {"seed": "2"}]
+
+
+def test_a_local_cluster_starts_no_more_workers_than_runs() -> None:
+    """500 workers asked for 2 runs start 2; 2 asked for 12 start 2; an empty grid still gets one; 0 stays 0 (refused
+    by dask_client)."""
+    assert local_workers(500, 2) == 2 and local_workers(2, 12) == 2 and local_workers(4, 0) == 1
+    assert local_workers(0, 5) == 0
+    with pytest.raises(ScenarioError, match="--workers"), sweep.dask_client(None, workers=local_workers(0, 5)):
+        pass
 
 
 def test_run_sweep_on_two_workers_equals_local_runs(tiny: Scenario) -> None:
