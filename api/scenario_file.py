@@ -29,7 +29,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from api.schemas import JSON_SCHEMA_DIALECT, LOCATION_DOC, Id, LonLat, UrlId, describe
+from api.schemas import JSON_SCHEMA_DIALECT, LOCATION_DOC, Id, LonLat, UrlId, clock_text, describe
 from api.schemas import Clock as DayTime
 from dispatch.errors import DispatchError
 from dispatch.model import DAY_S, CompartmentSize, parse_clock
@@ -71,13 +71,9 @@ def day_time(value: Any) -> int:
     return parse_clock(value, latest=LATEST_S)
 
 
-def _hhmm(seconds: int) -> str:
-    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}" + (f":{seconds % 60:02d}" if seconds % 60 else "")
-
-
 def _ordered(span: tuple[int, int]) -> tuple[int, int]:
     if span[1] <= span[0]:
-        raise ValueError(f"must end after it starts, got {[_hhmm(t) for t in span]}")
+        raise ValueError(f"must end after it starts, got {[clock_text(t) for t in span]}")
     return span
 
 
@@ -451,8 +447,8 @@ class ScenarioFile(_Table):
             if store is not None and store not in store_ids:
                 raise ScenarioError(f"{where}.store", f"must be one of {store_ids}, got {store!r}")
         if self.clock.end <= self.clock.start:
-            raise ScenarioError("clock.end", f"must be after start ({_hhmm(self.clock.start)}), "
-                                             f"got {_hhmm(self.clock.end)}")
+            raise ScenarioError("clock.end", f"must be after start ({clock_text(self.clock.start)}), "
+                                             f"got {clock_text(self.clock.end)}")
         try:
             promise = PromiseOptions(**self.promise.model_dump())
         except DispatchError as exc:

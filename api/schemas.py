@@ -47,6 +47,11 @@ def clock_seconds(value: Any) -> int:
     return parse_clock(value)
 
 
+def clock_text(seconds: int) -> str:
+    """Seconds from midnight as "HH:MM", or "HH:MM:SS" when not whole minutes (how errors quote a time back)."""
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}" + (f":{seconds % 60:02d}" if seconds % 60 else "")
+
+
 Clock = Annotated[
     int,
     PlainValidator(clock_seconds),
@@ -330,7 +335,7 @@ class Courier(_Model):
 
     def to_domain(self) -> CourierSetup:
         if self.shift[1] <= self.shift[0]:
-            raise InvalidDispatchError("shift", f"must end after it starts, got {list(self.shift)}")
+            raise InvalidDispatchError("shift", f"must end after it starts, got {[clock_text(t) for t in self.shift]}")
         return CourierSetup(id=self.id, store=self.store, profile=self.profile, capacity=self.capacity,
                             shift_start=self.shift[0], shift_end=self.shift[1])
 

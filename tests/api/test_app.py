@@ -432,6 +432,10 @@ def test_configuration_waits_for_open_orders_and_names_bad_fields(client: TestCl
     r = client.put("/v1/couriers", json={"couriers": [{**COURIERS["couriers"][0], "store": "nowhere"}]},
                    headers=ADMIN)
     assert r.status_code == 422 and r.json()["error"]["field"] == "couriers[0].store"
+    r = client.put("/v1/couriers", json={"couriers": [{**COURIERS["couriers"][0], "shift": ["20:00", "08:00"]}]},
+                   headers=ADMIN)
+    assert r.status_code == 422 and r.json()["error"] == {
+        "code": "invalid", "field": "couriers[0].shift", "message": "must end after it starts, got ['20:00', '08:00']"}
     assert client.post("/v1/orders", json=order("busy"), headers={**ADMIN, "Idempotency-Key": "busy"}
                        ).status_code == 201
     r = client.put("/v1/facilities", json=FACILITIES, headers=ADMIN)
