@@ -170,10 +170,6 @@ def _meal_knobs(pairs: list[str], policy: str) -> dict[str, Any]:
     return knobs
 
 
-PEAK_MIN = 120
-"""`--extra-couriers N` without a span: the day's busiest this many minutes (`simulator.mdrp.busiest_window`)."""
-
-
 def _extra_couriers(text: str) -> tuple[int, tuple[int, int] | None]:
     """`N` or `N@FROM-TO` (minutes of the instance's day) for `simulate --mdrp --extra-couriers`."""
     count_text, at, span = text.partition("@")
@@ -224,7 +220,7 @@ def cmd_simulate_mdrp(args: argparse.Namespace) -> None:
     instance = read_instance(args.mdrp)
     if extra is not None:
         count, window = extra
-        start, end = window if window is not None else busiest_window(instance, PEAK_MIN)
+        start, end = window if window is not None else busiest_window(instance)
         instance = with_extra_couriers(instance, count, start, end)
         what_if.update(extra_couriers=count, extra_shift=[start, end],
                        extra_courier_hours=round(count * (end - start) / 60, 2))
@@ -476,7 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--mdrp what-if: couriers ride X times as fast (e.g. 1.05)")
     m.add_argument("--extra-couriers", default=None, metavar="N[@FROM-TO]",
                    help="--mdrp what-if: N more couriers on shift from minute FROM to TO (default: the day's "
-                        f"busiest {PEAK_MIN} minutes of orders placed), each starting at a restaurant busy then")
+                        "busiest two hours of orders placed), each starting at a restaurant busy then")
     m.set_defaults(run=cmd_simulate)
     w = sub.add_parser("sweep", help="run a what-if grid of a scenario (--set KEY=V1,V2 ...) on Dask; CSV and plots")
     w.add_argument("scenario", type=Path, metavar="SCENARIO", help="scenario file (.toml)")

@@ -29,8 +29,17 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from api.schemas import JSON_SCHEMA_DIALECT, LOCATION_DOC, Id, LonLat, UrlId, clock_text, describe
-from api.schemas import Clock as DayTime
+from api.schemas import (
+    JSON_SCHEMA_DIALECT,
+    LOCATION_DOC,
+    DaySpan,
+    Id,
+    LonLat,
+    UrlId,
+    clock_text,
+    describe,
+    ordered_span,
+)
 from dispatch.errors import DispatchError
 from dispatch.model import DAY_S, CompartmentSize, parse_clock
 from dispatch.promise import MAX_FACTOR, PromiseOptions
@@ -71,12 +80,6 @@ def day_time(value: Any) -> int:
     return parse_clock(value, latest=LATEST_S)
 
 
-def _ordered(span: tuple[int, int]) -> tuple[int, int]:
-    if span[1] <= span[0]:
-        raise ValueError(f"must end after it starts, got {[clock_text(t) for t in span]}")
-    return span
-
-
 def _whole(value: Any) -> Any:
     """A float with no fraction (2.0) as the integer it is: JSON Schema's `integer` admits it."""
     return int(value) if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53 else value
@@ -93,9 +96,7 @@ Time = Annotated[
         "examples": ["08:00", "23:30"],
     }),
 ]
-Span = Annotated[tuple[Time, Time], AfterValidator(_ordered)]
-DaySpan = Annotated[tuple[DayTime, DayTime], AfterValidator(_ordered)]
-"""[from, to] within one day (00:00 to 24:00): a store's opening hours."""
+Span = Annotated[tuple[Time, Time], AfterValidator(ordered_span)]
 _NUMBER = Field(allow_inf_nan=False)
 Count = Annotated[int, Strict(), Field(ge=0, le=MAX_COUNT), BeforeValidator(_whole)]
 PositiveCount = Annotated[int, Strict(), Field(ge=1, le=MAX_COUNT), BeforeValidator(_whole)]

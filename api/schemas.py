@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 import shapely.geometry
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -63,6 +64,17 @@ Clock = Annotated[
         "examples": ["08:00", "23:30"],
     }),
 ]
+
+
+def ordered_span(span: tuple[int, int]) -> tuple[int, int]:
+    """A [from, to] pair of times that runs forward; the message quotes the times back."""
+    if span[1] <= span[0]:
+        raise ValueError(f"must end after it starts, got {[clock_text(t) for t in span]}")
+    return span
+
+
+DaySpan = Annotated[tuple[Clock, Clock], AfterValidator(ordered_span)]
+"""[from, to] within one day (00:00 to 24:00), running forward: a courier's shift, a store's opening hours."""
 def _integral(value: Any) -> Any:
     """A float with no fraction (2.0) as the integer it is: JSON Schema's `integer` admits it."""
     return int(value) if isinstance(value, float) and value.is_integer() else value
@@ -330,12 +342,10 @@ class Courier(_Model):
     id: UrlId = Field(description="unique among the couriers; a courier key is bound to it", examples=["c1"])
     profile: Literal["bike", "ebike", "foot", "car"] = Field(description="vehicle profile (road speeds, CO2)")
     store: UrlId = Field(description="id of its dark store", examples=["ostankino"])
-    shift: tuple[Clock, Clock] = Field(description="[start, end] of its shift", examples=[["08:00", "20:00"]])
+    shift: DaySpan = Field(description="[start, end] of its shift", examples=[["08:00", "20:00"]])
     capacity: PositiveInt = Field(4, description="boxes it carries at once")
 
     def to_domain(self) -> CourierSetup:
-        if self.shift[1] <= self.shift[0]:
-            raise InvalidDispatchError("shift", f"must end after it starts, got {[clock_text(t) for t in self.shift]}")
         return CourierSetup(id=self.id, store=self.store, profile=self.profile, capacity=self.capacity,
                             shift_start=self.shift[0], shift_end=self.shift[1])
 

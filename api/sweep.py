@@ -24,7 +24,6 @@ from simulator.sweep import (
     dask_client,
     fleet_size,
     grid,
-    local_workers,
     lower_is_better,
     run_local,
     run_sweep,
@@ -166,7 +165,7 @@ def run_fleet_size_cli(path: Path, target_text: str, *, seeds: int = 1, schedule
     if scheduler is None and workers <= 1:
         sizing = fleet_size(scenario, metric=metric, target=target, seeds=seed_values, run=run_local)
     else:
-        with dask_client(scheduler, workers=local_workers(workers, len(seed_values))) as client:
+        with dask_client(scheduler, workers=workers, tasks=len(seed_values)) as client:
             runner = DaskRunner(client)
             sizing = fleet_size(scenario, metric=metric, target=target, seeds=seed_values, run=runner,
                                 run_many=runner.map)

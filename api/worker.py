@@ -477,10 +477,10 @@ class Worker:
         for trip in outcome.trips:
             self.routes[trip.courier_id] = self._route(trip)
             self._changed_routes.add(trip.courier_id)
-        for c in sorted(self._withdrawn):  # its committed trip is gone: the courier app shows no route
-            if c not in {trip.courier_id for trip in outcome.trips}:
-                self.routes.pop(c, None)
-                ops.append(Op(kind="delete", key=route_key(c)))
+        # a courier whose committed trip an `unassigned` event took back (and that got no new one): no route
+        for c in sorted(self._withdrawn - {trip.courier_id for trip in outcome.trips}):
+            self.routes.pop(c, None)
+            ops.append(Op(kind="delete", key=route_key(c)))
         self._withdrawn.clear()
         ops.extend(Op(kind="set", key=route_key(c), value=json_text(self.routes[c]))
                    for c in sorted(self._changed_routes) if c in self.routes)

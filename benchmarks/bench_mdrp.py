@@ -18,6 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from benchmarks import SHARED
+from simulator.mdrp import PEAK_MIN
 
 INSTANCES = SHARED / "mdrp" / "public_instances"
 CHECKER = SHARED / "tools" / "mdrp_check.py"
@@ -50,7 +51,6 @@ EXTRA_COURIERS = (2,)
 """What-if rows (tuning days only): the rolling policy at its defaults with this many more couriers over each day's
 busiest `PEAK_MIN` minutes of orders placed (`simulator.mdrp.with_extra_couriers`): a planner's lever on the
 shifts, what `lastmile simulate --mdrp DAY --extra-couriers 2` replays."""
-PEAK_MIN = 120
 LEADS = (5, 10)
 """What-if rows (tuning days only): the rolling policy at its defaults told of every order this many minutes before
 it is placed (`simulator.mdrp.announced_early`), to show how much of the excess is what no live policy can know."""
@@ -112,7 +112,7 @@ def replay_knob(task: tuple[str, str, object, float, int, int]) -> dict[str, Any
     folder, knob, value, speed, lead, extra = task
     instance = read_instance(folder)
     if extra:
-        instance = with_extra_couriers(instance, extra, *busiest_window(instance, PEAK_MIN))
+        instance = with_extra_couriers(instance, extra, *busiest_window(instance))
     instance = sped_up(announced_early(instance, lead), speed)
     options = RollingHorizonOptions() if not knob else replace(RollingHorizonOptions(), **{knob: value})
     recorder = simulate(instance, RollingHorizonMealPolicy(rules=instance.parameters.rules, options=options))

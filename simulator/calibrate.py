@@ -61,12 +61,12 @@ def calibrate(scenario: Scenario, seeds: Sequence[int], *, quantile: float = 0.9
         raise ScenarioError("--seeds", "give at least one seed")
     if rounds < 1:
         raise ScenarioError("--rounds", f"must be at least 1, got {rounds}")
-    from simulator.sweep import dask_client, local_workers
+    from simulator.sweep import dask_client
 
     total = rounds * len(seeds)
     if progress is not None:
         progress(0, total)
-    with dask_client(scheduler, workers=local_workers(workers, len(seeds))) as client:
+    with dask_client(scheduler, workers=workers, tasks=len(seeds)) as client:
         for k in range(rounds):
             samples = _samples(client, [replace(scenario, seed=s) for s in seeds], k * len(seeds), total, progress)
             result = _fit(samples, quantile, seeds)

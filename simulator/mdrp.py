@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -29,6 +30,7 @@ from simulator.recorder import CourierRecord, OrderRecord, Recorder, TripRecord,
 
 __all__ = [
     "CSV_HEADER",
+    "PEAK_MIN",
     "Courier",
     "Delivery",
     "Instance",
@@ -344,7 +346,11 @@ def sped_up(instance: Instance, factor: float) -> Instance:
                    parameters=replace(p, meters_per_minute=p.meters_per_minute * factor))
 
 
-def busiest_window(instance: Instance, minutes: int) -> tuple[int, int]:
+PEAK_MIN = 120
+"""The span of an MDRP day's peak for the what-if on the shifts: its busiest two hours of orders placed."""
+
+
+def busiest_window(instance: Instance, minutes: int = PEAK_MIN) -> tuple[int, int]:
     """The `minutes`-long span `(start, start + minutes)` of the day in which the most orders are placed, the
     earliest of equals; it starts at an order's placement."""
     if isinstance(minutes, bool) or not isinstance(minutes, int) or minutes < 1:
@@ -365,18 +371,13 @@ def with_extra_couriers(instance: Instance, count: int, start: int, end: int) ->
     order is placed then). They are paid like the others (the guaranteed pay per hour counts in the cost per order),
     and the orders, the other shifts and the policy stay, so the excess and the undelivered share compare with the
     day as recorded."""
-    for name, value in (("count", count), ("start", start), ("end", end)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "count" else 0):
-            raise ValueError(f"{name} must be an integer >= {1 if name == 'count' else 0}, got {value!r}")
+    for name, value, least in (("count", count, 1), ("start", start, 0), ("end", end, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
     if end <= start:
         raise ValueError(f"end must be after start, got {start}-{end}")
-    demand: dict[str, int] = {}
-    for o in instance.orders:
-        if start <= o.placement_time < end:
-            demand[o.restaurant] = demand.get(o.restaurant, 0) + 1
-    if not demand:
-        for o in instance.orders:
-            demand[o.restaurant] = demand.get(o.restaurant, 0) + 1
+    demand = (Counter(o.restaurant for o in instance.orders if start <= o.placement_time < end)
+              or Counter(o.restaurant for o in instance.orders))
     ranked = sorted(demand, key=lambda r: (-demand[r], r)) or [r.id for r in instance.restaurants]
     if not ranked:
         raise ValueError(f"{instance.name} has no restaurant to start a courier at")

@@ -98,9 +98,10 @@ def local_workers(workers: int, tasks: int) -> int:
 
 
 @contextmanager
-def dask_client(scheduler: str | None = None, *, workers: int = 2) -> Iterator[Any]:
+def dask_client(scheduler: str | None = None, *, workers: int = 2, tasks: int | None = None) -> Iterator[Any]:
     """A `distributed.Client` on `scheduler` (an address such as tcp://host:8786), else on a fresh LocalCluster
-    of `workers` single-threaded processes without a dashboard; closed (cluster too) on exit."""
+    of `workers` single-threaded processes without a dashboard, no more than `tasks` runs at once when given
+    (`local_workers`); closed (cluster too) on exit."""
     from distributed import Client, LocalCluster
 
     if scheduler is None and workers < 1:
@@ -116,7 +117,8 @@ def dask_client(scheduler: str | None = None, *, workers: int = 2) -> Iterator[A
             with dask.config.set({"distributed.worker.profile.enabled": False}):
                 # the scheduler's HTTP routes on a free loopback port: with dashboard_address=None it still takes
                 # 8787, and a second cluster on the machine would warn that the port is in use
-                cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                n = workers if tasks is None else local_workers(workers, tasks)
+                cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                        dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": False},
                                        silence_logs=logging.ERROR)
             client = Client(cluster)
@@ -159,7 +161,7 @@ def run_sweep(scenario: Scenario, combos: Sequence[Mapping[str, str]], *, schedu
     from distributed import as_completed
 
     rows: list[dict[str, Any] | None] = [None] * total
-    with dask_client(scheduler, workers=local_workers(workers, total)) as client:
+    with dask_client(scheduler, workers=workers, tasks=total) as client:
         futures = [client.submit(run_one, scenario, dict(combo), pure=False) for combo in combos]
         index = {f.key: i for i, f in enumerate(futures)}
         if progress is not None:
