@@ -476,7 +476,8 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
         tracking = secrets.token_urlsafe(16)  # a retry's new id is dropped with the duplicate command
         command = {"op": "place", "order": order_json, "tracking": tracking}
         record = {"id": order.id, "state": "received", "mode": order.mode, "location": json_text(order.location),
-                  "promise": json_text(None if body.promise is None else body.promise.kind), "tracking": tracking}
+                  "promise": json_text("express" if body.promise is None else body.promise.kind),  # the core's default
+                  "tracking": tracking}
         idempotency = (idempotency_key, body_hash(order_json))
         if service.admitter is not None:  # admitted here: answered without waiting for the worker
             now = service.clock()
@@ -496,6 +497,10 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
             view = _order_view(order.id, await anyio.to_thread.run_sync(store.hgetall, order_key(order.id)))
             if reply is None:
                 return JSONResponse(view, status_code=202)
+            if not reply["ok"]:  # the worker could not place it: rejected in the store too (`not_placed: ...`)
+                e = reply["error"]
+                error = ApiError(500 if e["code"] == "internal" else 422, e["code"], e["message"], e["field"])
+                return FastJSONResponse({**error.body(), "order": view}, status_code=error.status)
         if view["state"] == "rejected":
             reason = view.get("reason") or "rejected"
             error = ApiError(422, "rejected", reason, _REJECTION_FIELDS.get(reason.split(":")[0], "order"))

@@ -285,7 +285,7 @@ class Worker:
             log.exception("%s: command %d (%s) failed", self.name, seq, command.get("op"))
             reply = {"ok": False, "error": {"code": "internal", "message": f"{type(e).__name__}: {e}", "field": ""}}
             outcome = Outcome()
-        if not reply["ok"] and command.get("op") == "place" and command.get("admission") is not None:
+        if not reply["ok"] and command.get("op") == "place":
             outcome = self._not_placed(seq, command, reply["error"]["message"], ops)
         ops.extend(self._stream(seq, command, reply, outcome))
         ops.extend(self._views(outcome))
@@ -302,21 +302,22 @@ class Worker:
         return Applied(seq=seq, ops=ops, reply={} if command.get("noreply") else reply)
 
     def _not_placed(self, seq: int, command: Mapping[str, Any], message: str, ops: list[Op]) -> Outcome:
-        """An order the API admitted (answered 201, its counts taken) that the core could not place: it is
-        rejected for all to see (`not_placed: ...`, never left `allocated` with no timeline) and its counts go back
-        to the store."""
+        """An order the core could not place: it is rejected for all to see (`not_placed: ...`, never left
+        `received` or, admitted by the API with its counts taken, `allocated` with no timeline), and an admitted
+        order's counts go back to the store."""
         order_id = str(command["order"]["id"])
         log.warning("%s: command %d placed no order %s: %s", self.name, seq, order_id, message)
         self.orders.pop(order_id, None)
         ops.append(Op(kind="hdel", key=OPEN_ORDERS_KEY, value=[order_id]))
+        admission = command.get("admission")
         try:
-            claims = Admission.from_json(order_id, command["admission"]).claims()
+            claims = [] if admission is None else Admission.from_json(order_id, admission).claims()
         except (DispatchError, KeyError, TypeError, ValueError):  # an admission the core cannot read took nothing
             claims = []
         ops.extend(_increments(claims))
         now = int(command["now"])
         return Outcome(events=(Event(t=now, order=order_id, event="placed", fields={"mode": command["order"].get(
-            "mode"), "quoted_eta": command["admission"].get("quoted_eta")}),
+            "mode"), "quoted_eta": None if admission is None else admission.get("quoted_eta")}),
             Event(t=now, order=order_id, event="rejected", fields={"reason": f"not_placed: {message}"})))
 
     def _call(self, command: Mapping[str, Any], ops: list[Op]) -> tuple[Outcome, dict[str, Any]]:

@@ -39,7 +39,7 @@ from __future__ import annotations
 import heapq
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -189,15 +189,19 @@ class OperationsOptions:
     traffic: bool = True
     allocation_profile: str = "bike"
     promise: PromiseOptions = field(default_factory=PromiseOptions)
+    default_express_s: int = 45 * 60
+    """An order placed without a promise is sold as express within this many seconds (a scenario's
+    `demand.express_s`, as its replayed demand files default it)."""
 
     def __post_init__(self) -> None:
         if self.failed_to not in ("store", "locker"):
             raise InvalidDispatchError("failed_to", f"must be 'store' or 'locker', got {self.failed_to!r}")
         if self.rank not in ("eta", "nearest"):
             raise InvalidDispatchError("rank", f"must be 'eta' or 'nearest', got {self.rank!r}")
-        for name in ("tick_s", "service_s", "max_detour_s"):
+        for name in ("tick_s", "service_s", "max_detour_s", "default_express_s"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "tick_s" else 0):
+            if isinstance(value, bool) or not isinstance(value, int) or value < (
+                    1 if name in ("tick_s", "default_express_s") else 0):
                 raise InvalidDispatchError(name, f"must be a non-negative integer, got {value!r}")
 
 
@@ -312,8 +316,12 @@ class Operations:
 
     def place(self, order: Order, now: int, *, admission: Admission | None = None) -> Outcome:
         """A new order: allocate (reserving stock and room), quote, queue its picking, dispatch. With an
-        `admission` (see `Admission`), its allocation, reservation and quote stand: nothing is allocated again."""
+        `admission` (see `Admission`), its allocation, reservation and quote stand: nothing is allocated again.
+        An order without a promise is sold as express within `OperationsOptions.default_express_s`."""
         now = self._advance(now)
+        if order.promise is None:
+            order = replace(order, promise=Promise.express(self.options.default_express_s))
+        promise_by = deadline(order)  # before anything is reserved: an order it refuses takes nothing
         if self.journal is not None:
             self._log("place", now, order=order_to_json(order),
                       **({} if admission is None else {"admission": admission.to_json()}))
@@ -335,7 +343,6 @@ class Operations:
             return Outcome(events=(placed, Event(t=now, order=order.id, event="rejected",
                                                  fields={"reason": alloc.reason})))
         assert alloc.store is not None and alloc.facility is not None
-        promise_by = deadline(order)
         self.orders[order.id] = _Booked(id=order.id, mode=order.mode, store=alloc.store, facility=alloc.facility,
                                         boxes=alloc.boxes, promise_by=promise_by, placed_at=order.placed_at)
         allocated = Event(t=now, order=order.id, event="allocated", fields={

@@ -76,7 +76,8 @@ def operations_options(scenario: Scenario) -> OperationsOptions:
     return OperationsOptions(tick_s=scenario.clock.tick_s, service_s=scenario.delivery.service_s,
                              failed_to=scenario.delivery.failed_to, rank=scenario.allocation.rank,
                              max_detour_s=scenario.allocation.max_detour_s, max_snap_m=scenario.max_snap_m,
-                             traffic=scenario.clock.traffic, promise=scenario.promise)
+                             traffic=scenario.clock.traffic, promise=scenario.promise,
+                             default_express_s=scenario.demand.express_s)
 
 
 def fleet_of(scenario: Scenario) -> list[CourierSetup]:

@@ -113,6 +113,21 @@ def test_an_order_goes_from_post_to_delivered(client: TestClient, service: Servi
     assert client.get(f"/v1/couriers/{courier}/route", headers=app_key).json()["status"] == "done"
 
 
+def test_an_order_without_a_promise_gets_the_scenarios_express_promise(client: TestClient, service: Service) -> None:
+    """An order posted without `promise` is 201 allocated as express within the scenario's `demand.express_s`
+    (never a 201 left `received` with its stock taken), and its record and GET say so."""
+    osys = key(client, "order_system")
+    body = {k: v for k, v in order("bare").items() if k != "promise"}
+    r = client.post("/v1/orders", json=body, headers={**osys, "Idempotency-Key": "k-bare"})
+    assert r.status_code == 201, r.text
+    express_s = service.deployment.options.default_express_s  # the scenario's demand.express_s (45 min)
+    assert express_s == 45 * 60
+    assert r.json()["state"] == "allocated" and r.json()["promise"] == "express"
+    assert r.json()["promise_by"] == 10 * 3600 + express_s
+    got = client.get("/v1/orders/bare", headers=osys).json()
+    assert [e["event"] for e in got["timeline"]] == ["placed", "allocated"] and got["state"] == "allocated"
+
+
 def test_a_courier_going_off_before_leaving_gives_its_trip_back(client: TestClient, service: Service) -> None:
     """A courier that ends its shift with a committed trip it has not left with: its orders are `unassigned` (no
     courier, no ETA, the reason in the timeline), its app shows no route, and another courier takes them; a door

@@ -187,6 +187,24 @@ def test_an_admitted_order_the_core_cannot_place_is_rejected_not_lost(deployment
     assert store.counters([("stock:vdnh", ["milk-1l"])]) == [[5 - 2 - o9_here]]  # o7's two stay taken, o8's none
 
 
+def test_a_place_the_core_cannot_read_is_rejected_not_left_received(deployment: Deployment) -> None:
+    """A place command the core refuses (not admitted by the API) is answered with the error and the order's
+    record ends rejected with a `not_placed` reason and a timeline, out of the open orders; the stream goes on."""
+    store, clock = MemoryStore(), Clock()
+    worker = Worker(store, deployment, clock, name="w")
+    broken = {"op": "place", "order": {**_order(8)["order"], "location": "nowhere"}}
+    bad = store.append(broken, now=clock(), order=("o8", {"state": "received"}))
+    good = store.append(_order(9), now=clock())
+    while store.applied() < good.seq:
+        worker.step(block_ms=0)
+    reply = store.reply(bad.seq)
+    assert reply is not None and reply["ok"] is False
+    record = store.hgetall(order_key("o8"))
+    assert record["state"] == "rejected" and json.loads(record["reason"]).startswith("not_placed: ")
+    assert [json.loads(e)["event"] for e in store.lrange(order_key("o8") + ":events")] == ["placed", "rejected"]
+    assert "o8" not in store.hgetall("orders:open-index") and "o9" in store.hgetall("orders:open-index")
+
+
 def test_snapshots_space_out_as_open_orders_pile_up(deployment: Deployment) -> None:
     """A worker snapshots every `snapshot_every` commands while few orders are open, and after one command per
     `ORDERS_PER_SNAPSHOT_COMMAND` open orders once more are (a snapshot costs more the more it holds)."""

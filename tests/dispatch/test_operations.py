@@ -88,6 +88,22 @@ def test_an_order_that_cannot_be_served_is_rejected_with_its_reason(network: Roa
     assert "big" not in ops.orders and ops.allocator.inventory.available("s1", "MILK") == 1
 
 
+def test_an_order_without_a_promise_is_sold_as_express_within_the_default(network: RoadNetwork) -> None:
+    """An order placed without a promise is allocated with the default express promise (OperationsOptions), stock
+    taken once, and the journal replays it with that promise."""
+    ops = core(network)
+    journal: list[dict[str, object]] = []
+    ops.journal = journal
+    bare = Order(id="o1", location=DOOR, mode="courier", items=(MILK,), placed_at=NOON)
+    placed = ops.place(bare, NOON)
+    assert kinds(placed.events)[:2] == ["placed", "allocated"]
+    assert placed.events[1].fields["promise_by"] == NOON + OperationsOptions().default_express_s
+    assert ops.allocator.inventory.available("s1", "MILK") == 4
+    assert order_from_json(journal[0]["order"]).promise == Promise.express(OperationsOptions().default_express_s)
+    with pytest.raises(InvalidDispatchError, match="default_express_s"):
+        OperationsOptions(default_express_s=0)
+
+
 def test_cancel_releases_stock_and_only_before_a_courier_has_it(network: RoadNetwork) -> None:
     """An open order cancels (stock back); one on a courier does not (no event, still on the books)."""
     ops = core(network, couriers=0)
