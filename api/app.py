@@ -48,6 +48,7 @@ from api.service import Service
 from api.solve import make_router as vroom_solve
 from api.store import Store, body_hash, courier_key, json_text, order_key, planned_key, route_key, tracking_key
 from api.webhooks import EVENT_TYPES, Registry, Subscription, cursor_key
+from api.worker import STATES
 from dispatch.errors import DispatchError
 from dispatch.inventory import stock_counter
 from dispatch.model import MAX_UNITS
@@ -63,7 +64,8 @@ IDEMPOTENCY_KEY_MAX = 200
 HOT_ROUTES = {("/v1/orders", "POST"), ("/v1/couriers/{courier_id}/route", "GET"),
               ("/v1/couriers/{courier_id}/location", "POST"), ("/v1/couriers/{courier_id}/stops/{stop_id}", "POST")}
 """(path, method) of the routes matched first."""
-_REJECTION_FIELDS = {"out_of_stock": "items", "no_box_fits": "items", "outside_service_area": "location",
+_REJECTION_FIELDS = {"out_of_stock": "items", "no_box_fits": "items", "too_large": "items",
+                     "outside_service_area": "location",
                      "unreachable": "location", "store_closed": "placed_at"}
 
 
@@ -528,14 +530,16 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
         view["timeline"] = [json.loads(e) for e in store.lrange(order_key(order_id) + ":events")]
         return JSONResponse(view)
 
-    def order_command(op: str, order_id: str, done: str) -> JSONResponse:
+    def order_command(op: str, order_id: str, done: str, *, late_ok: bool = False) -> JSONResponse:
+        """A call on an order: 200 with the order once the core did it (`done` event), or had done it before (a
+        retry), or with `late_ok` when it no longer matters (the order is past it); 409 when it cannot be done."""
         if not store.hgetall(order_key(order_id)):
             raise ApiError(404, "not_found", f"no order {order_id!r}", "order_id")
         reply = service.submit({"op": op, "order": order_id})
 
         def answer(r: dict[str, Any]) -> tuple[int, Any]:
             view = _order_view(order_id, store.hgetall(order_key(order_id)))
-            if not any(e["event"] == done for e in r["events"]):
+            if not (late_ok or any(e["event"] == done for e in r["events"]) or view["state"] == STATES[done]):
                 raise ApiError(409, "conflict", f"the order is {view['state']}; it cannot be {done} now", "order_id")
             return 200, view
         return _answer(reply, answer)
@@ -547,8 +551,9 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
 
     @app.post("/v1/orders/{order_id}/ready", tags=["orders"], responses=QUEUED)
     def order_ready(order_id: str, _who: OrderSystem) -> JSONResponse:
-        """The store finished picking the order."""
-        return order_command("picked", order_id, "picked")
+        """The store finished picking the order (a retry, or a report after the courier left with it, changes
+        nothing)."""
+        return order_command("picked", order_id, "picked", late_ok=True)
 
     @app.post("/v1/orders/{order_id}/collected", tags=["orders"], responses=QUEUED)
     def order_collected(order_id: str, _who: OrderSystem) -> JSONResponse:

@@ -33,8 +33,9 @@ from pydantic_core import ErrorDetails
 
 from dispatch import model as domain
 from dispatch.errors import DispatchError, InvalidDispatchError, InvalidFacilityError, InvalidOrderError
-from dispatch.model import parse_clock
+from dispatch.model import MAX_INT, parse_clock
 from dispatch.operations import CourierSetup
+from simulator.scenario import MAX_COUNT
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -91,8 +92,8 @@ UrlId = Annotated[str, Strict(), Field(min_length=1, max_length=MAX_ID, pattern=
 """An order, facility or courier id: the API addresses it in URL paths (`/v1/orders/{id}`, a courier's stops), so it
 holds none of `/ ? # %`, no whitespace or control character (a client need not escape it) and at most `MAX_ID`
 characters."""
-Count = Annotated[int, Strict(), Field(ge=0), BeforeValidator(_integral)]
-PositiveInt = Annotated[int, Strict(), Field(ge=1), BeforeValidator(_integral)]
+Count = Annotated[int, Strict(), Field(ge=0, le=MAX_INT), BeforeValidator(_integral)]
+PositiveInt = Annotated[int, Strict(), Field(ge=1, le=MAX_INT), BeforeValidator(_integral)]
 Longitude = Annotated[float, Strict(), Field(ge=-180, le=180, allow_inf_nan=False, description="longitude, degrees")]
 Latitude = Annotated[float, Strict(), Field(ge=-90, le=90, allow_inf_nan=False, description="latitude, degrees")]
 LonLat = tuple[Longitude, Latitude]
@@ -143,8 +144,9 @@ class DarkStore(_Model):
     hours: tuple[Clock, Clock] | None = Field(None, description="[opens, closes], may span midnight; without hours "
                                                                 "it never closes", examples=[["08:00", "23:00"]])
     picking_s: Count = Field(0, description="seconds to pick an order")
-    pickers: PositiveInt = Field(1, description="pickers working at once (the live service's picking queue; "
-                                                "`lastmile allocate` does not use it)")
+    pickers: Annotated[int, Strict(), Field(ge=1, le=MAX_COUNT), BeforeValidator(_integral)] = Field(
+        1, description="pickers working at once (the live service's picking queue; `lastmile allocate` does not use "
+                       "it); at most a scenario file's bound")
 
     def to_domain(self) -> domain.DarkStore:
         return domain.DarkStore(id=self.id, location=self.location, stock=self.stock,

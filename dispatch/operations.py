@@ -218,6 +218,12 @@ class _Booked:
     promise_by: int
     placed_at: int
     redirected_to: str | None = None
+    picked: bool = False
+    """The store finished picking it (its `picked` event came)."""
+    on_board: bool = False
+    """A courier left the store with it and has not handed it over (or brought it back) yet."""
+    waiting: bool = False
+    """Handed over at its locker, pickup point or store: waiting for its customer (`collected` closes it)."""
 
 
 class Operations:
@@ -257,6 +263,10 @@ class Operations:
                                   shift_end=c.shift_end, position=d.store_location, profile=c.profile,
                                   home_store=c.store, status="off"))
             self.store_of[c.id] = c.store
+        self.most_boxes: dict[str, int] = {}
+        """Per store with couriers: the most boxes one of them carries (an order needing more is rejected)."""
+        for c in fleet:
+            self.most_boxes[c.store] = max(self.most_boxes.get(c.store, 0), c.capacity)
         self.load = DispatcherLoad(self.dispatchers, pickers=self.pickers, places=self.places,
                                    service_s=opts.service_s)
         self.allocator = Allocator(network, self.facilities, profile=opts.allocation_profile,
@@ -343,11 +353,19 @@ class Operations:
             return Outcome(events=(placed, Event(t=now, order=order.id, event="rejected",
                                                  fields={"reason": alloc.reason})))
         assert alloc.store is not None and alloc.facility is not None
+        boxes, most = max(1, len(alloc.boxes)), self.most_boxes.get(alloc.store)
+        if most is not None and boxes > most and order.mode != "store":  # no courier of the store could take it
+            self.allocator.cancel(order.id)
+            return Outcome(events=(_placed(order, now, None, None), Event(t=now, order=order.id, event="rejected",
+                                                                         fields={"reason": f"too_large: {boxes} boxes, "
+                                                                                 f"couriers carry at most {most}"})))
         self.orders[order.id] = _Booked(id=order.id, mode=order.mode, store=alloc.store, facility=alloc.facility,
                                         boxes=alloc.boxes, promise_by=promise_by, placed_at=order.placed_at)
         allocated = Event(t=now, order=order.id, event="allocated", fields={
             "store": alloc.store, "facility": alloc.facility, "boxes": list(alloc.boxes), "promise_by": promise_by})
         ready_at = self._queue_picking(alloc.store, now)
+        if order.mode == "store":  # click and collect: no courier; once picked it waits at the store (`picked`)
+            return Outcome(events=(placed, allocated))
         d, places = self.dispatchers[alloc.store], self.places[alloc.store]
         node = alloc.node if order.mode == "courier" else self.node_of_facility[alloc.facility]
         assert node is not None  # the Allocator snapped the address of an order it serves from a store
@@ -387,9 +405,12 @@ class Operations:
         return done
 
     def cancellable(self, order_id: str) -> bool:
-        """Whether the order is open at its store and no courier has it yet."""
+        """Whether the order is open at its store and no courier has it yet (a click-and-collect order: not yet
+        picked)."""
         booked = self.orders.get(order_id)
-        return booked is not None and self.dispatchers[booked.store].is_open(order_id)
+        if booked is None:
+            return False
+        return not booked.waiting if booked.mode == "store" else self.dispatchers[booked.store].is_open(order_id)
 
     def cancel(self, order_id: str, now: int) -> Outcome:
         """Withdraw an order no courier has yet, releasing its stock and room; nothing if it cannot be."""
@@ -398,27 +419,45 @@ class Operations:
         if not self.cancellable(order_id):
             return Outcome()
         booked = self.orders.pop(order_id)
-        self.dispatchers[booked.store].cancel(order_id, now)
+        if booked.mode != "store":
+            self.dispatchers[booked.store].cancel(order_id, now)
         self.allocator.cancel(order_id)
         return Outcome(events=(Event(t=now, order=order_id, event="cancelled"),))
 
     def picked(self, order_id: str, now: int) -> Outcome:
-        """The store finished picking the order: it is ready to go."""
+        """The store finished picking the order: it is ready to go (a click-and-collect order is then `delivered`
+        at its store, with no courier, and waits for its customer). Nothing if it was picked before or a courier
+        has already left with it (a retry, or a report that comes too late, changes nothing)."""
         now = self._advance(now)
         self._log("picked", now, order=order_id)
         booked = self.orders.get(order_id)
         if booked is None:
             raise InvalidDispatchError("order_id", f"unknown or closed order {order_id!r}")
-        return Outcome(events=(Event(t=now, order=order_id, event="picked", fields={"store": booked.store}),))
+        if booked.picked or booked.on_board or booked.waiting:
+            return Outcome()
+        booked.picked = True
+        picked = Event(t=now, order=order_id, event="picked", fields={"store": booked.store})
+        if booked.mode != "store":
+            return Outcome(events=(picked,))
+        booked.waiting = True
+        return Outcome(events=(picked, Event(t=now, order=order_id, event="delivered", fields={
+            "courier": None, "on_time": now <= booked.promise_by})))
 
     def collected(self, order_id: str, now: int) -> Outcome:
-        """The customer emptied the locker compartment or pickup place holding the order."""
+        """The customer emptied the locker compartment or pickup place holding the order; nothing if the order is
+        not waiting there (still at the store or on its way)."""
         now = self._advance(now)
         self._log("collected", now, order=order_id)
-        booked = self.orders.pop(order_id, None)
+        booked = self.orders.get(order_id)
         if booked is None:
             raise InvalidDispatchError("order_id", f"order {order_id!r} is not waiting to be collected")
-        self.allocator.cancel(_locker_hold(order_id) if booked.redirected_to is not None else order_id)
+        if not booked.waiting:
+            return Outcome()
+        del self.orders[order_id]
+        if booked.mode == "store":  # taken off the store's counter: its stock is gone for good
+            self.allocator.fulfil(order_id)
+        else:  # the compartment or place it held is free again
+            self.allocator.cancel(_locker_hold(order_id) if booked.redirected_to is not None else order_id)
         return Outcome(events=(Event(t=now, order=order_id, event="collected"),))
 
     def quote(self, location: tuple[float, float], items: Iterable[Item], now: int) -> Quote:
@@ -502,6 +541,7 @@ class Operations:
         events = []
         for oid in carrying:
             events.append(Event(t=now, order=oid, event="picked_up", fields={"courier": courier_id}))
+            self.orders[oid].on_board = True
             if self.orders[oid].redirected_to is None:
                 self.allocator.fulfil(oid)
         return Outcome(events=tuple(events))
@@ -514,8 +554,11 @@ class Operations:
         d.on_courier_event(courier_id, "delivered", now, order_id=order_id)
         booked = self.orders[order_id]
         at = now if arrived_at is None else arrived_at
+        booked.on_board = False
         if booked.mode == "courier" and booked.redirected_to is None:
             del self.orders[order_id]
+        else:
+            booked.waiting = True
         return Outcome(events=(Event(t=at, order=order_id, event="delivered",
                                      fields={"courier": courier_id, "on_time": at <= booked.promise_by}),))
 
@@ -565,6 +608,7 @@ class Operations:
                 continue
             inventory.reserve(_locker_hold(order_id), locker=lk.id, compartments=assigned)
             booked.redirected_to = lk.id
+            booked.on_board = False
             d, places = self.dispatchers[store], self.places[store]
             dorder = DispatchOrder(id=order_id, store=store, location=places.place(self.node_of_facility[lk.id]),
                                    ready_at=now, promise_by=booked.promise_by, load=(max(1, len(booked.boxes)),),

@@ -208,6 +208,8 @@ class _Day:
             yield self.env.timeout(self.picking_s[store])
         if order_id in self.core.orders:  # not cancelled meanwhile
             self._apply(self.core.picked(order_id, self.now))
+            if self.core.orders[order_id].waiting:  # click and collect: its customer comes for it
+                self.env.process(self._collect(order_id))
         self.picked[order_id].succeed()
 
     def _cancel(self, order_id: str) -> Any:

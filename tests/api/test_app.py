@@ -207,7 +207,8 @@ def test_the_last_units_go_to_exactly_as_many_orders(client: TestClient, service
 
 
 def test_cancel_releases_the_stock(client: TestClient, service: Service) -> None:
-    """A cancelled order gives its unit back: the next order for the last unit is accepted."""
+    """A cancelled order gives its unit back (a retried cancel is answered 200 again): the next order for the last
+    unit is accepted; a stock count out of range is a 422 naming `available`."""
     osys = key(client, "order_system")
     for store in service.deployment.stores:
         client.put(f"/v1/stores/{store}/stock/eggs-10", json={"available": 0}, headers=osys)
@@ -218,9 +219,42 @@ def test_cancel_releases_the_stock(client: TestClient, service: Service) -> None
                        ).status_code == 422
     r = client.post("/v1/orders/e1/cancel", headers=osys)
     assert r.status_code == 200 and r.json()["state"] == "cancelled"
-    assert client.post("/v1/orders/e1/cancel", headers=osys).status_code == 409
+    for bad in (-1, 10**20):  # a count the store could not hold is named, and the stock stays as it was
+        r = client.put("/v1/stores/vdnh/stock/eggs-10", json={"available": bad}, headers=osys)
+        assert r.status_code == 422 and r.json()["error"]["field"] == "available", r.text
+    again = client.post("/v1/orders/e1/cancel", headers=osys)  # a retry is answered as the first call
+    assert again.status_code == 200 and again.json()["state"] == "cancelled"
     assert client.post("/v1/orders", json=order("e3", sku="eggs-10"), headers={**osys, "Idempotency-Key": "e3"}
                        ).status_code == 201
+
+
+def test_collected_before_the_locker_and_a_retried_ready_keep_the_order_whole(client: TestClient,
+                                                                              service: Service) -> None:
+    """`collected` for a parcel not yet in its locker is 409 and changes nothing; `ready` retried is answered 200
+    with one `picked` in the timeline; once a courier has it, `collected` is 409, a late `ready` changes nothing,
+    and it is delivered."""
+    osys = key(client, "order_system")
+    all_on_shift(client, service)
+    assert client.post("/v1/orders", json={**order("lk1"), "mode": "locker"}, headers={**osys, "Idempotency-Key":
+                                                                                      "lk1"}).status_code == 201
+    early = client.post("/v1/orders/lk1/collected", headers=osys)
+    assert early.status_code == 409 and early.json()["error"]["field"] == "order_id"
+    assert client.post("/v1/orders", json=order("c1"), headers={**osys, "Idempotency-Key": "c1"}).status_code == 201
+    for _ in range(2):
+        r = client.post("/v1/orders/c1/ready", headers=osys)
+        assert r.status_code == 200 and r.json()["state"] == "ready"
+    courier = until(lambda: client.get("/v1/orders/c1", headers=osys).json()["courier"], service)
+    assert client.post("/v1/orders/c1/collected", headers=osys).status_code == 409
+    app_key = key(client, "courier", courier)
+    assert client.post(f"/v1/couriers/{courier}/stops/pickup", json={"status": "completed"},
+                       headers=app_key).status_code == 200
+    late = client.post("/v1/orders/c1/ready", headers=osys)  # the store reports late: nothing changes
+    assert late.status_code == 200 and late.json()["state"] == "picked_up"
+    r = client.post(f"/v1/couriers/{courier}/stops/c1", json={"status": "completed"}, headers=app_key)
+    assert r.status_code == 200, r.text
+    timeline = [e["event"] for e in client.get("/v1/orders/c1", headers=osys).json()["timeline"]]
+    assert timeline.count("picked") == 1 and timeline[-1] == "delivered"
+    assert client.get("/v1/orders/lk1", headers=osys).json()["state"] in ("allocated", "ready", "assigned")
 
 
 @pytest.mark.parametrize(("body", "headers", "status", "field"), [

@@ -132,7 +132,7 @@ def test_whole_floats_are_integers() -> None:
     (lambda d: d["policy"].update(name="magic"), "policy.name: must be one of 'greedy', 'batch' or 'reoptimize'"),
     (lambda d: d["policy"].update(max_orders=0), "policy.max_orders: must be at least 1, got 0"),
     (lambda d: d["demand"].update(modes={"drone": 1.0}), "demand.modes.drone: unknown key; expected one of "
-                                                         "'courier', 'locker' or 'pickup_point'"),
+                                                         "'courier', 'locker', 'pickup_point' or 'store'"),
     (lambda d: d["demand"].update(modes={"courier": 0}), "demand.modes: needs a share > 0 for at least one mode"),
     (lambda d: d["map"].update(file="maps/nope.osm"), "map.file: no such map file"),
     (lambda d: d.pop("map"), "map: missing"),

@@ -63,12 +63,13 @@ def test_schema_is_draft_2020_12_and_closed(name: str) -> None:
 
 
 def test_schema_carries_the_constraints() -> None:
-    """Constraints reach the schema: positive qty, weight and dims, coordinate ranges, S/M/L, the kinds, clock times."""
+    """Constraints reach the schema: positive qty, weight and dims (within 32 bits), coordinate ranges, S/M/L, the
+    kinds, clock times."""
     orders, facilities = json_schema("orders"), json_schema("facilities")
     item = orders["$defs"]["Item"]["properties"]
     assert item["qty"]["minimum"] == 1 and item["weight_g"]["minimum"] == 1
     assert item["dims_mm"]["minItems"] == item["dims_mm"]["maxItems"] == 3
-    assert all(d == {"minimum": 1, "type": "integer"} for d in item["dims_mm"]["prefixItems"])
+    assert all(d == {"minimum": 1, "maximum": 2**31 - 1, "type": "integer"} for d in item["dims_mm"]["prefixItems"])
     lon, lat = orders["$defs"]["Order"]["properties"]["location"]["prefixItems"]
     assert (lon["minimum"], lon["maximum"], lat["minimum"], lat["maximum"]) == (-180, 180, -90, 90)
     assert orders["$defs"]["Order"]["properties"]["mode"]["enum"] == list(domain.MODES)

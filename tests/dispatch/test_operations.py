@@ -104,6 +104,66 @@ def test_an_order_without_a_promise_is_sold_as_express_within_the_default(networ
         OperationsOptions(default_express_s=0)
 
 
+def test_collected_and_picked_change_nothing_out_of_turn(network: RoadNetwork) -> None:
+    """`collected` before the parcel waits at its locker and `picked` a second time or once a courier has left
+    with it give no event and keep the order on the books with its stock; the courier still delivers it."""
+    ops = core(network)
+    ops.place(order("o1"), NOON)
+    assert kinds(ops.collected("o1", NOON + 10).events) == []
+    assert "o1" in ops.orders and ops.allocator.inventory.available("s1", "MILK") == 4
+    assert kinds(ops.picked("o1", NOON + 120).events) == ["picked"]
+    assert kinds(ops.picked("o1", NOON + 121).events) == []
+    assert [t.order_ids for t in ops.tick("s1", NOON + 121).trips] == [("o1",)]
+    ops.picked_up("c0", NOON + 130)
+    assert kinds(ops.collected("o1", NOON + 140).events) == []
+    assert kinds(ops.delivered("c0", "o1", NOON + 500).events) == ["delivered"] and "o1" not in ops.orders
+    locker = Order(id="l1", location=DOOR, mode="locker", items=(MILK,), placed_at=NOON + 600,
+                   promise=Promise.express(3600))
+    assert kinds(ops.place(locker, NOON + 600).events)[:2] == ["placed", "allocated"]
+    assert kinds(ops.collected("l1", NOON + 610).events) == [] and "l1" in ops.orders
+    ops.picked("l1", NOON + 720)
+    ops.at_store("c0", NOON + 720)
+    assert [t.order_ids for t in ops.tick("s1", NOON + 780).trips] == [("l1",)]
+    ops.picked_up("c0", NOON + 790)
+    ops.delivered("c0", "l1", NOON + 1000)
+    assert kinds(ops.picked("l1", NOON + 1001).events) == []
+    assert kinds(ops.collected("l1", NOON + 1100).events) == ["collected"] and "l1" not in ops.orders
+
+
+def test_a_click_and_collect_order_takes_no_courier(network: RoadNetwork) -> None:
+    """A `store` order is never on a courier's trip: once picked it is delivered at its store with no courier and
+    waits; its customer collecting it takes the stock for good; one cancelled before picking gives its stock back."""
+    ops = core(network)
+    at_store = Order(id="s1", location=DOOR, mode="store", items=(MILK,), placed_at=NOON,
+                     promise=Promise.express(3600))
+    assert kinds(ops.place(at_store, NOON).events) == ["placed", "allocated"]
+    assert ops.tick("s1", NOON + 60).trips == () and ops.courier_status("c0") == "idle"
+    assert kinds(ops.collected("s1", NOON + 60).events) == []
+    ready = ops.picked("s1", NOON + 120)
+    assert [(e.event, e.fields.get("courier"), e.fields.get("on_time")) for e in ready.events] == [
+        ("picked", None, None), ("delivered", None, True)]
+    assert not ops.cancellable("s1") and kinds(ops.cancel("s1", NOON + 130).events) == []
+    assert kinds(ops.collected("s1", NOON + 900).events) == ["collected"] and "s1" not in ops.orders
+    assert ops.allocator.inventory.available("s1", "MILK") == 4
+    again = Order(id="s2", location=DOOR, mode="store", items=(MILK,), placed_at=NOON + 1000,
+                  promise=Promise.express(3600))
+    ops.place(again, NOON + 1000)
+    assert kinds(ops.cancel("s2", NOON + 1010).events) == ["cancelled"]
+    assert ops.allocator.inventory.available("s1", "MILK") == 4
+
+
+def test_an_order_no_courier_of_its_store_can_carry_is_rejected(network: RoadNetwork) -> None:
+    """An order packed into more boxes than the largest courier of its store carries is rejected `too_large`
+    naming both counts, with no quote and its stock given back; one that fits is placed."""
+    ops = core(network, stock=200)
+    big = ops.place(order("big", qty=120), NOON)
+    assert kinds(big.events) == ["placed", "rejected"] and big.events[0].fields["quoted_eta"] is None
+    assert big.events[1].fields["reason"].startswith("too_large: ")
+    assert big.events[1].fields["reason"].endswith(" boxes, couriers carry at most 4")
+    assert "big" not in ops.orders and ops.allocator.inventory.available("s1", "MILK") == 200
+    assert kinds(ops.place(order("ok", qty=2), NOON).events)[:2] == ["placed", "allocated"]
+
+
 def test_cancel_releases_stock_and_only_before_a_courier_has_it(network: RoadNetwork) -> None:
     """An open order cancels (stock back); one on a courier does not (no event, still on the books)."""
     ops = core(network, couriers=0)

@@ -156,3 +156,19 @@ def test_a_store_without_couriers_does_not_look_punctual(scenario: Scenario, net
     k = simulate(replace(scenario, fleet=fleet), network=network).kpis
     assert k["open_at_end"] > 10
     assert k["on_time_rate"] <= k["delivered"] / (k["delivered"] + k["open_at_end"])
+
+
+def test_click_and_collect_orders_wait_at_their_store_without_a_courier(scenario: Scenario,
+                                                                        network: RoadNetwork) -> None:
+    """With a share of `store` orders, each is delivered at its store once picked, with no courier and on no trip,
+    and collected later; the day's couriers carry only the other orders."""
+    modes = {"courier": 0.7, "store": 0.3}
+    run = simulate(replace(scenario, demand=replace(scenario.demand, modes=modes)), network=network)
+    at_store = {o.id for o in run.recorder.orders.values() if o.mode == "store" and o.status == "delivered"}
+    assert len(at_store) > 10
+    on_trips = {oid for trip in run.recorder.trips for oid in trip.orders}
+    assert on_trips and not on_trips & at_store
+    events = [(e["order"], e["event"], e.get("courier")) for e in run.recorder.event_lines() if e["order"] in at_store]
+    assert all(courier is None for _, event, courier in events if event == "delivered")
+    assert {oid for oid, event, _ in events if event == "collected"} == at_store
+    assert all(run.recorder.orders[o].delivered_at == run.recorder.orders[o].ready_at for o in at_store)
