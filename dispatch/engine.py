@@ -407,6 +407,23 @@ class Dispatcher:
             self._open.add(self._orders[order_id])
         self._changed()
 
+    def set_ready(self, order_id: str, ready_at: int) -> bool:
+        """The store finished picking a tracked order at `ready_at` (not before it was placed): policies see it
+        ready from then on. Returns whether that changed anything."""
+        order = self._orders.get(order_id)
+        if order is None:
+            raise InvalidDispatchError("order_id", f"unknown order {order_id!r}")
+        ready_at = max(int(ready_at), order.placed_at)
+        if order.ready_at == ready_at:
+            return False
+        self._track_picking(order, add=False)
+        self._orders[order_id] = ready = replace(order, ready_at=ready_at)
+        self._track_picking(ready, add=True)
+        if order_id in self._open:
+            self._open.add(ready)
+        self._changed()
+        return True
+
     def cancel(self, order_id: str, now: int) -> None:
         """Withdraw an open order (one on a courier cannot be cancelled here)."""
         self._advance(now)

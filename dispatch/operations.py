@@ -438,6 +438,10 @@ class Operations:
         booked.picked = True
         picked = Event(t=now, order=order_id, event="picked", fields={"store": booked.store})
         if booked.mode != "store":
+            d = self.dispatchers[booked.store]
+            # ready now rather than when the picking queue estimated: the policy decides again with it
+            if d.is_open(order_id) and d.set_ready(order_id, now):
+                return Outcome(events=(picked,)) + self._decided(d.tick(now))
             return Outcome(events=(picked,))
         booked.waiting = True
         return Outcome(events=(picked, Event(t=now, order=order_id, event="delivered", fields={

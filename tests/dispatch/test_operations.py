@@ -164,6 +164,18 @@ def test_an_order_no_courier_of_its_store_can_carry_is_rejected(network: RoadNet
     assert kinds(ops.place(order("ok", qty=2), NOON).events)[:2] == ["placed", "allocated"]
 
 
+def test_an_order_picked_before_the_queues_estimate_leaves_at_once(network: RoadNetwork) -> None:
+    """`picked` before the picking queue's estimate makes the order ready then, and the policy sends it off at
+    once (a courier was waiting for the estimate) instead of at the estimate."""
+    ops = core(network)
+    ops.place(order("o1"), NOON)
+    assert ops.dispatchers["s1"].orders["o1"].ready_at == NOON + 120
+    assert ops.tick("s1", NOON + 30).trips == ()
+    out = ops.picked("o1", NOON + 40)
+    assert kinds(out.events) == ["picked", "assigned"]
+    assert [(t.order_ids, t.departure) for t in out.trips] == [(("o1",), NOON + 40)]
+
+
 def test_cancel_releases_stock_and_only_before_a_courier_has_it(network: RoadNetwork) -> None:
     """An open order cancels (stock back); one on a courier does not (no event, still on the books)."""
     ops = core(network, couriers=0)
