@@ -347,7 +347,12 @@ class Worker:
         if op == "configure":
             self._configure(command, ops)
             return Outcome(), {}
-        outcome = core.apply(command)
+        try:
+            outcome = core.apply(command)
+        except InvalidDispatchError as exc:  # the core names the courier event (`courier c1: off`); the app posted `on`
+            if op != "shift" or not exc.field.startswith("courier "):
+                raise
+            raise InvalidDispatchError("on", exc.message) from None
         if op == "position":
             ops.append(Op(kind="hset", key=courier_key(command["courier"]),
                           value={"location": json.dumps(list(command["location"])), "at": str(now)}))

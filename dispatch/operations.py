@@ -75,6 +75,9 @@ EVENTS = ("placed", "rejected", "allocated", "picked", "assigned", "unassigned",
           "redirected", "returned", "cancelled", "collected")
 CUSTOMER_ABSENT = "customer_absent"
 COURIER_OFF_SHIFT = "courier_off_shift"
+BACK_AT_STORE = "back_at_store"
+"""The reason of an `unassigned` order its courier brought back to the store with neither a delivery nor a
+failure reported: it is open again there."""
 SNAPSHOT_FORMAT = "lastmile.operations"
 SNAPSHOT_VERSION = 1
 
@@ -224,6 +227,8 @@ class _Booked:
     """A courier left the store with it and has not handed it over (or brought it back) yet."""
     waiting: bool = False
     """Handed over at its locker, pickup point or store: waiting for its customer (`collected` closes it)."""
+    fulfilled: bool = False
+    """Its stock left the store (the first time a courier left with it)."""
 
 
 class Operations:
@@ -545,9 +550,11 @@ class Operations:
         events = []
         for oid in carrying:
             events.append(Event(t=now, order=oid, event="picked_up", fields={"courier": courier_id}))
-            self.orders[oid].on_board = True
-            if self.orders[oid].redirected_to is None:
+            booked = self.orders[oid]
+            booked.on_board = True
+            if booked.redirected_to is None and not booked.fulfilled:  # not again after it came back
                 self.allocator.fulfil(oid)
+                booked.fulfilled = True
         return Outcome(events=tuple(events))
 
     def delivered(self, courier_id: str, order_id: str, now: int, *, arrived_at: int | None = None) -> Outcome:
@@ -578,15 +585,22 @@ class Operations:
                                      fields={"courier": courier_id, "reason": reason}),))
 
     def at_store(self, courier_id: str, now: int) -> Outcome:
-        """The courier is back at its store: failed parcels are returned, or go on to a locker with room."""
+        """The courier is back at its store: failed parcels are returned, or go on to a locker with room; a parcel
+        brought back with neither a delivery nor a failure reported is open again (`unassigned`, `back_at_store`)."""
         now = self._advance(now)
         self._log("at_store", now, courier=courier_id)
         store, d = self._courier(courier_id)
+        carried = d.couriers[courier_id].carrying
         d.on_courier_event(courier_id, "at_store", now)
         failed = self._failed.pop(courier_id, [])
         for oid in failed:
             d.cancel(oid, now)
         out = Outcome()
+        for oid in carried:
+            if oid not in failed and d.is_open(oid):
+                self.orders[oid].on_board = False
+                out += Outcome(events=(Event(t=now, order=oid, event="unassigned",
+                                             fields={"courier": courier_id, "reason": BACK_AT_STORE}),))
         for oid in failed:
             booked = self.orders[oid]
             if booked.mode == "courier" and self.options.failed_to == "locker":

@@ -131,7 +131,8 @@ def test_an_order_without_a_promise_gets_the_scenarios_express_promise(client: T
 def test_a_courier_going_off_before_leaving_gives_its_trip_back(client: TestClient, service: Service) -> None:
     """A courier that ends its shift with a committed trip it has not left with: its orders are `unassigned` (no
     courier, no ETA, the reason in the timeline), its app shows no route, and another courier takes them; a door
-    posted before the pickup is a 422 naming the stop, and going off with parcels on board a 422."""
+    posted before the pickup is a 422 naming the stop, going off with parcels on board a 422 naming `on`, and a
+    parcel brought back unreported is `unassigned` (`back_at_store`) and goes out again."""
     osys = key(client, "order_system")
     all_on_shift(client, service)
     assert client.post("/v1/orders", json=order("u1"), headers={**osys, "Idempotency-Key": "u1"}).status_code == 201
@@ -154,7 +155,15 @@ def test_a_courier_going_off_before_leaving_gives_its_trip_back(client: TestClie
                        ).status_code == 200
     r = client.post(f"/v1/couriers/{second}/shift", json={"on": False}, headers=ADMIN)
     assert r.status_code == 422 and "parcels on board" in r.json()["error"]["message"], r.text
+    assert r.json()["error"]["field"] == "on"
     assert client.get("/v1/orders/u1", headers=osys).json()["state"] == "picked_up"
+    service.clock.t += 600  # type: ignore[attr-defined]
+    r = client.post(f"/v1/couriers/{second}/stops/return", json={"status": "arrived"}, headers=ADMIN)
+    assert r.status_code == 200, r.text  # back with u1 on board, neither delivered nor failed: u1 is open again
+    assert until(lambda: client.get("/v1/orders/u1", headers=osys).json()["courier"], service)
+    timeline = client.get("/v1/orders/u1", headers=osys).json()["timeline"]
+    after = timeline[[e["event"] for e in timeline].index("picked_up") + 1:]
+    assert [(e["event"], e.get("reason")) for e in after][:2] == [("unassigned", "back_at_store"), ("assigned", None)]
 
 
 def test_retries_with_one_key_place_one_order(client: TestClient, service: Service) -> None:

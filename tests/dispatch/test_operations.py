@@ -176,6 +176,23 @@ def test_an_order_picked_before_the_queues_estimate_leaves_at_once(network: Road
     assert [(t.order_ids, t.departure) for t in out.trips] == [(("o1",), NOON + 40)]
 
 
+def test_a_parcel_brought_back_unreported_is_open_again_and_leaves_once_more(network: RoadNetwork) -> None:
+    """A courier back at the store with a parcel neither delivered nor failed gives it back (`unassigned`,
+    `back_at_store`); the next trip takes it out again without taking its stock twice, and it is delivered."""
+    ops = core(network)
+    ops.place(order("o1"), NOON)
+    ops.picked("o1", NOON + 120)
+    ops.tick("s1", NOON + 120)
+    ops.picked_up("c0", NOON + 130)
+    back = ops.at_store("c0", NOON + 300)
+    assert [(e.event, e.fields["reason"]) for e in back.events] == [("unassigned", "back_at_store")]
+    assert ops.courier_status("c0") == "idle" and ops.cancellable("o1")
+    assert [t.order_ids for t in ops.tick("s1", NOON + 360).trips] == [("o1",)]
+    assert kinds(ops.picked_up("c0", NOON + 400).events) == ["picked_up"]
+    assert kinds(ops.delivered("c0", "o1", NOON + 700).events) == ["delivered"]
+    assert ops.allocator.inventory.available("s1", "MILK") == 4 and "o1" not in ops.orders
+
+
 def test_cancel_releases_stock_and_only_before_a_courier_has_it(network: RoadNetwork) -> None:
     """An open order cancels (stock back); one on a courier does not (no event, still on the books)."""
     ops = core(network, couriers=0)
