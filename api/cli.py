@@ -12,10 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from routing.errors import RoutingError
+from routing.errors import RoutingError, UnsupportedProblemError
 from routing.io import Instance, read_instance, read_vroom, read_vroom_document
 from routing.solvers.auto import BACKEND_NAMES, solve
-from routing.solvers.base import SolveParams, SolveResult
+from routing.solvers.base import MAX_ITERATIONS, MAX_SEED, MAX_TIME_LIMIT_S, SolveParams, SolveResult
 
 if TYPE_CHECKING:
     from api.service import Deployment, Service
@@ -27,9 +27,11 @@ class CliError(Exception):
 
 
 def solution_json(instance: Instance, result: SolveResult) -> dict[str, Any]:
-    """The `solve --json` object: routes as the file's own customer numbers, distance by the file's rule."""
+    """The `solve --json` object: routes as the file's own customer numbers (a shipment's stops as
+    `{"pickup": id}` and `{"delivery": id}`), distance by the file's rule."""
     labels = instance.job_labels
-    routes = [[labels[x.index] for x in r.visits if x.kind == "job"] for r in result.plan.routes]
+    routes = [[instance.stop_label(x) for x in r.visits if x.kind in ("job", "pickup", "delivery")]
+              for r in result.plan.routes]
     return {
         "instance": instance.name,
         "backend": result.backend,
@@ -64,7 +66,29 @@ def _positive(kind: type[int] | type[float], *, zero: bool = False) -> Callable[
     return parse
 
 
+def _bounded(kind: type[int] | type[float], maximum: float, *, zero: bool = False) -> Callable[[str], float]:
+    """An argparse type of `lastmile solve`: `_positive`'s number, at most `maximum` (`routing.solvers.base`'s
+    bounds, which every backend takes)."""
+    positive = _positive(kind, zero=zero)
+
+    def parse(text: str) -> float:
+        value = positive(text)
+        if value > maximum:
+            shown = int(maximum) if float(maximum).is_integer() else maximum
+            raise argparse.ArgumentTypeError(f"must be at most {shown}, got {text}")
+        return value
+
+    return parse
+
+
 def cmd_solve(args: argparse.Namespace) -> None:
+    try:
+        _solve(args)
+    except UnsupportedProblemError as exc:  # no backend (or not --backend) honours the file's problem
+        raise CliError(f"{args.path}: {exc}") from None
+
+
+def _solve(args: argparse.Namespace) -> None:
     router = None
     if args.vroom or args.network is not None:
         if args.path.suffix.lower() != ".json":
@@ -92,9 +116,14 @@ def cmd_solve(args: argparse.Namespace) -> None:
     print(f"{out['instance']}: distance {out['distance']:.2f} with {out['vehicles']} vehicles "
           f"({out['backend']}, {out['runtime_s']:.1f} s, {'feasible' if out['feasible'] else 'INFEASIBLE'})")
     for k, route in enumerate(out["routes"], 1):
-        print(f"  route {k}: {' '.join(str(c) for c in route)}")
+        print(f"  route {k}: {' '.join(_shown_stop(c) for c in route)}")
     for u in out["unassigned"]:
         print(f"  unassigned {u['job'] if 'job' in u else 'shipment ' + str(u['shipment'])}: {u['reason']}")
+
+
+def _shown_stop(stop: Any) -> str:
+    """A `solve --json` stop in the text output: `12`, `pickup 20`, `delivery 21`."""
+    return " ".join(f"{kind} {label}" for kind, label in stop.items()) if isinstance(stop, dict) else str(stop)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -411,12 +440,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = sub.add_parser("solve", help="solve a Solomon, VRPLIB or VROOM-shaped instance, minimising distance")
     p.add_argument("path", type=Path, help="Solomon .txt, VRPLIB .vrp or VROOM-shaped .json instance")
-    p.add_argument("--time-limit", type=_positive(float), default=None,
-                   help="seconds to search (default 10 when no --iterations)")
-    p.add_argument("--iterations", type=_positive(int), default=None,
+    p.add_argument("--time-limit", type=_bounded(float, MAX_TIME_LIMIT_S), default=None,
+                   help="seconds to search, at most a day (default 10 when no --iterations)")
+    p.add_argument("--iterations", type=_bounded(int, MAX_ITERATIONS), default=None,
                    help="iteration limit: the same seed and limit give the same routes")
     p.add_argument("--backend", choices=BACKEND_NAMES, default="auto")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_bounded(int, MAX_SEED, zero=True), default=0, help="0 to 2^31 - 1")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print one JSON object")
     out.add_argument("--vroom", action="store_true",

@@ -29,6 +29,7 @@ from api.errors import ApiError
 from api.service import Service
 from routing.errors import InvalidProblemError, UnsupportedProblemError
 from routing.solvers.auto import BACKEND_NAMES, solve
+from routing.solvers.base import MAX_SEED as SOLVER_MAX_SEED
 from routing.solvers.base import SolveParams
 from routing.vroom import INPUT_ERROR, INTERNAL_ERROR, RoadMatrices, VroomError, loads, parse, render
 
@@ -43,7 +44,7 @@ TOO_LARGE = 4
 MAX_TIME_LIMIT_S = 300.0
 """The longest time limit a request may ask for (vroom-express's timeout)."""
 MAX_ITERATIONS = 10_000
-MAX_SEED = 2**31 - 1
+MAX_SEED = SOLVER_MAX_SEED
 SLOTS = max(1, len(os.sched_getaffinity(0)) // 2) if hasattr(os, "sched_getaffinity") else 1
 """Solves running at once in one API process (half the usable CPUs, so dispatch keeps the rest)."""
 

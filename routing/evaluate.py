@@ -108,14 +108,16 @@ class _RouteWalker:
         if any(load[d] > cap[d] for d in range(len(cap))):
             self.violations.append(f"{self.name}: load {load} exceeds capacity {list(cap)} {where}")
 
-    def walk(self) -> RouteEvaluation:
+    def walk(self, depart: int | None = None) -> RouteEvaluation:
+        """The route's schedule leaving at the earliest (the shift's start), its `duration` net of the waiting a
+        later departure would save; or, with `depart`, leaving then and its `duration` as scheduled."""
         v, p = self.v, self.p
         trips = self._trips()
         if len(trips) > v.max_trips:
             self.violations.append(f"{self.name}: {len(trips)} trips, max_trips is {v.max_trips}")
         timings = self.timings
         self._check_breaks()
-        here, t = v.start, v.shift.start
+        here, t = v.start, v.shift.start if depart is None else depart
         distance = lateness_cost = 0
         first_departure: int | None = None
         waits: list[int] = []
@@ -165,7 +167,9 @@ class _RouteWalker:
         if end > v.shift.end:
             self.violations.append(f"{self.name}: back at {end}, after its shift ends at {v.shift.end}")
         departure = v.shift.start if first_departure is None else first_departure
-        duration = end - departure - min(min(slacks, default=0), sum(waits))
+        duration = end - departure
+        if depart is None:
+            duration -= min(min(slacks, default=0), sum(waits))
         if v.max_duration is not None and duration > v.max_duration:
             self.violations.append(f"{self.name}: route takes {duration}, max_duration is {v.max_duration}")
         stops = sum(1 for x in self.route.visits if x.kind not in ("reload", "break"))
@@ -257,6 +261,38 @@ def _check_coverage(problem: Problem, plan: Plan) -> list[str]:
         if v.locked and v_index not in used:
             violations.append(f"vehicle {v.id}: has locked jobs but no route")
     return violations
+
+
+def _core(violations: tuple[str, ...]) -> set[str]:
+    """The violations that do not depend on when the route leaves (its duration's do)."""
+    return {m for m in violations if "max_duration is" not in m}
+
+
+def late_schedule(problem: Problem, route: Route) -> RouteEvaluation:
+    """The route as it should be driven: leaving as late as its plan allows rather than waiting on the road.
+
+    `evaluate` walks a route leaving at the shift's start and credits its `duration` with the waiting a later
+    departure saves; this walks the route leaving that much later and checks that the schedule keeps every
+    window, break and the shift and costs no more lateness (several windows per stop, or breaks, can make the
+    credit wrong: then it leaves only as late as its first stop allows, or at the earliest). It returns the
+    allowed schedule with the fewest seconds from departure to end, its `duration` that schedule's own (so a
+    `max_duration` it breaks is among its violations)."""
+    first = _RouteWalker(problem, route).walk()
+    credit = first.end - first.departure - first.duration
+    departures = [first.departure + credit] if credit > 0 else []
+    head = first.timings[0] if first.timings else None
+    if head is not None and head.visit.kind not in ("break", "reload") and head.start > head.arrival:
+        departures.append(first.departure + head.start - head.arrival)
+    departures.append(first.departure)
+    allowed = _core(first.violations)
+    best: RouteEvaluation | None = None
+    for depart in departures:
+        walked = _RouteWalker(problem, route).walk(depart)
+        if (_core(walked.violations) <= allowed and walked.lateness_cost <= first.lateness_cost
+                and (best is None or walked.duration < best.duration)):
+            best = walked
+    assert best is not None  # the last departure is the earliest walk again, always allowed
+    return best
 
 
 def evaluate(problem: Problem, plan: Plan) -> Evaluation:

@@ -19,7 +19,7 @@ import numpy as np
 
 from routing import vroom
 from routing.errors import InvalidProblemError
-from routing.problem import HORIZON, UNREACHABLE, Job, Plan, Problem, Stop, TimeWindow, Vehicle
+from routing.problem import HORIZON, UNREACHABLE, Job, Plan, Problem, Stop, TimeWindow, Vehicle, Visit
 
 SOLOMON_SCALE = 1000
 """Solomon times and distances are multiplied by this and travel times rounded up, so no route is late."""
@@ -39,6 +39,20 @@ class Instance:
     problem: Problem
     job_labels: tuple[str | int, ...]
     exact_distance: Callable[[Plan], float]
+    job_kinds: tuple[str, ...] = ()
+    """What each problem job is in the file when not a plain job: `pickup` or `delivery` (a VROOM shipment step
+    that a vehicle has executed); empty when every job is a job."""
+    shipment_labels: tuple[tuple[str | int, str | int], ...] = ()
+    """The file's ids of each problem shipment's pickup and delivery (VROOM documents)."""
+
+    def stop_label(self, visit: Visit) -> str | int | dict[str, str | int]:
+        """A route's stop as the file names it: a job by its label, a shipment's pickup or delivery as
+        `{"pickup": id}` or `{"delivery": id}`."""
+        if visit.kind == "job":
+            kind = self.job_kinds[visit.index] if self.job_kinds else "job"
+            label = self.job_labels[visit.index]
+            return label if kind == "job" else {kind: label}
+        return {visit.kind: self.shipment_labels[visit.index][0 if visit.kind == "pickup" else 1]}
 
 
 def _bad(message: str) -> InvalidProblemError:
@@ -339,10 +353,16 @@ def _vrplib(path: Path, text: str) -> Instance:
         if len(ids) != 1 or ids[0] < 1:
             raise _bad(f"line {sections['DEPOT'].line}, DEPOT_SECTION: expected one depot node (then -1), got {ids}")
         depot = ids[0] - 1
-    labels = list(range(n))
-    for d, label in zip(demand, labels, strict=True):
+    # customers are numbered 1..n-1 in the file's order, the depot left out (node k + 1 is customer k when the
+    # depot is node 1, as in .sol files)
+    labels = [0 if i == depot else i + (i < depot) for i in range(n)]
+
+    def name(i: int) -> str:
+        return f"the depot (node {i + 1})" if i == depot else f"customer {labels[i]} (node {i + 1})"
+
+    for i, d in enumerate(demand):
         if d < 0:
-            raise _bad(f"customer {label}: demand must not be negative, got {d}")
+            raise _bad(f"{name(i)}: demand must not be negative, got {d}")
     euclid = _euclidean(coords)
     if kind == "EUC_2D":
         arcs = np.floor(euclid + 0.5)
@@ -362,8 +382,8 @@ def _vrplib(path: Path, text: str) -> Instance:
     customers = [i for i in range(n) if i != depot]
     for i in customers:
         if demand[i] > capacity:
-            raise _bad(f"customer {i}: demand {demand[i]} exceeds the vehicle capacity {capacity}")
-    jobs = tuple(Job(id=str(i), stop=Stop(location=i), delivery=(int(demand[i]),)) for i in customers)
+            raise _bad(f"{name(i)}: demand {demand[i]} exceeds the vehicle capacity {capacity}")
+    jobs = tuple(Job(id=str(labels[i]), stop=Stop(location=i), delivery=(int(demand[i]),)) for i in customers)
     lower = math.ceil(int(demand.sum()) / capacity) if capacity else 1
     fleet = _spec_integer(specs, "VEHICLES", minimum=1, maximum=MAX_VALUE)
     if fleet is None:
@@ -371,8 +391,8 @@ def _vrplib(path: Path, text: str) -> Instance:
     vehicles = tuple(Vehicle(id=f"v{k}", start=depot, capacity=(capacity,))
                      for k in range(_useful(fleet, len(customers))))
     problem = Problem(durations={"car": ints}, distances={"car": ints}, jobs=jobs, vehicles=vehicles)
-    name = specs.get("NAME", (0, path.stem))[1] or path.stem
-    return Instance(name=name, problem=problem, job_labels=tuple(customers),
+    return Instance(name=specs.get("NAME", (0, path.stem))[1] or path.stem, problem=problem,
+                    job_labels=tuple(labels[i] for i in customers),
                     exact_distance=lambda plan: _plan_distance(arcs, problem, plan))
 
 
@@ -383,7 +403,10 @@ def read_vroom(path: str | Path, *, router: vroom.Router | None = None) -> Insta
     coordinates when `router` gives travel between them."""
     path = Path(path)
     doc = read_vroom_document(path, router=router)
-    return Instance(name=path.stem, problem=doc.problem, job_labels=doc.job_labels, exact_distance=doc.distance)
+    kinds = tuple(t.type for t in doc.jobs)
+    return Instance(name=path.stem, problem=doc.problem, job_labels=doc.job_labels, exact_distance=doc.distance,
+                    job_kinds=kinds if any(k != "job" for k in kinds) else (),
+                    shipment_labels=tuple((p.id, d.id) for p, d in doc.shipments))
 
 
 def read_vroom_document(path: str | Path, *, router: vroom.Router | None = None) -> vroom.VroomInput:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from routing.errors import InvalidProblemError
-from routing.evaluate import RouteEvaluation, VisitTiming, evaluate
+from routing.evaluate import RouteEvaluation, VisitTiming, evaluate, late_schedule
 from routing.matrix import TravelTimes, make_engine
 from routing.network import PROFILES, RoadNetwork
 from routing.problem import (
@@ -187,6 +188,9 @@ def loads(text: str | bytes) -> Any:
         raise VroomError("", f"not UTF-8 text (byte at offset {exc.start})") from None
     except RecursionError:
         raise VroomError("", "not valid JSON: nested too deeply") from None
+    except ValueError:  # an integer literal past Python's conversion limit (sys.get_int_max_str_digits)
+        raise VroomError("", f"not readable JSON: an integer has more than {sys.get_int_max_str_digits()} "
+                             "digits") from None
 
 
 def _show(raw: Any) -> str:
@@ -507,9 +511,10 @@ def _task_stop(raw: Mapping[str, Any], where: str, places: _Places, origin: int)
         _unsupported(raw, where, key, advice, default=0 if key == "setup" else None)
     index, place = places.task(raw, where)
     windows = _windows(raw.get("time_windows"), f"{where}.time_windows", origin)
+    service = _int(raw.get("service", 0), f"{where}.service")
     try:
-        stop = Stop(location=index, service=_int(raw.get("service", 0), f"{where}.service"), time_windows=windows)
-    except InvalidProblemError as exc:
+        stop = Stop(location=index, service=service, time_windows=windows)
+    except InvalidProblemError as exc:  # only the windows are left to check: they overlap
         raise VroomError(f"{where}.time_windows", str(exc).removeprefix("time_windows: ")) from None
     return stop, place
 
@@ -601,17 +606,33 @@ def _vehicle(raw: Mapping[str, Any], k: int, places: _Places, origin: int) -> _V
             raise VroomError(f"{where}.speed_factor", f"must be at least 0.01 (two decimals), got {factor}")
     limits = {key: None if raw.get(key) is None else _int(raw[key], f"{where}.{key}")
               for key in ("max_tasks", "max_travel_time")}
+    shift = TimeWindow() if raw.get("time_window") is None else _window(raw["time_window"], f"{where}.time_window",
+                                                                        origin)
+    for b, taken in enumerate(breaks):
+        _check_break(taken, f"{where}.breaks[{b}]", shift, origin)
     return _VehicleSpec(
         index=k, id=label, profile=profile, description=_string(raw.get("description"), f"{where}.description"),
         start=start, end=end, capacity=_amount(raw.get("capacity"), f"{where}.capacity"),
         skills=_skills(raw.get("skills"), f"{where}.skills"),
-        shift=TimeWindow() if raw.get("time_window") is None else _window(raw["time_window"], f"{where}.time_window",
-                                                                          origin),
-        breaks=tuple(breaks), break_ids=tuple(break_ids),
+        shift=shift, breaks=tuple(breaks), break_ids=tuple(break_ids),
         fixed=_int(costs.get("fixed", 0), f"{where}.costs.fixed"),
         per_hour=_int(costs.get("per_hour", PER_HOUR), f"{where}.costs.per_hour"),
         per_km=_int(costs.get("per_km", 0), f"{where}.costs.per_km"), speed=speed,
         max_tasks=limits["max_tasks"], max_travel_time=limits["max_travel_time"], steps=raw.get("steps"))
+
+
+def _check_break(brk: Break, where: str, shift: TimeWindow, origin: int) -> None:
+    """A break the vehicle can take within its `time_window`: starting in its own window, not before the shift
+    starts, and over by the time the shift ends (else every plan using the vehicle would break its shift)."""
+    earliest = max(brk.window.start, shift.start)
+    hours = f"the vehicle's time_window [{shift.start + origin}, {shift.end + origin}]"
+    if brk.duration > shift.end - shift.start:
+        raise VroomError(where, f"lasts {brk.duration} s, longer than {hours}")
+    if earliest > brk.window.end:
+        raise VroomError(where, f"its window closes at {brk.window.end + origin}, before {hours} opens")
+    if earliest + brk.duration > shift.end:
+        raise VroomError(where, f"cannot be over within {hours}: it starts at {earliest + origin} at the earliest "
+                                f"and lasts {brk.duration} s")
 
 
 def _base_matrices(given: _Base | None, places: _Places, vehicles: Sequence[_VehicleSpec],
@@ -905,7 +926,8 @@ def render(doc: VroomInput, result: SolveResult, *, loading_ms: int = 0) -> dict
     p = doc.problem
     dims = p.n_dims
     by_vehicle = {r.vehicle: r for r in result.evaluation.routes}
-    routes = [_route(doc, route, by_vehicle[route.vehicle]) for route in result.plan.routes if route.visits]
+    routes = [_route(doc, route, by_vehicle[route.vehicle], late_schedule(p, route))
+              for route in result.plan.routes if route.visits]
     unassigned: list[tuple[int, dict[str, Any]]] = []
     for u in result.plan.unassigned:
         tasks = [doc.jobs[u.index]] if u.kind == "job" else list(doc.shipments[u.index])
@@ -933,7 +955,9 @@ def render(doc: VroomInput, result: SolveResult, *, loading_ms: int = 0) -> dict
             "routes": routes}
 
 
-def _route(doc: VroomInput, route: Route, rev: RouteEvaluation) -> dict[str, Any]:
+def _route(doc: VroomInput, route: Route, rev: RouteEvaluation, schedule: RouteEvaluation) -> dict[str, Any]:
+    """One route of the answer: its cost from the plan's evaluation `rev`, its steps, times and violations from
+    the `schedule` it is driven on (`routing.evaluate.late_schedule`: leaving as late as the plan allows)."""
     p = doc.problem
     v = p.vehicles[route.vehicle]
     fleet = doc.vehicles[route.vehicle]
@@ -941,7 +965,7 @@ def _route(doc: VroomInput, route: Route, rev: RouteEvaluation) -> dict[str, Any
     dur, metres = p.durations[v.profile], doc.distances[v.profile]
     legs: list[tuple[list[VisitTiming], VisitTiming | None]] = []
     pending: list[VisitTiming] = []
-    for t in rev.timings:
+    for t in schedule.timings:
         if t.visit.kind == "break":
             pending.append(t)
         elif t.visit.kind != "reload":
@@ -953,10 +977,7 @@ def _route(doc: VroomInput, route: Route, rev: RouteEvaluation) -> dict[str, Any
     for x in route.visits:
         if x.kind == "job":
             _add(load, p.jobs[x.index].delivery)
-    clock = rev.departure
-    first_breaks, first = legs[0]
-    if first is not None and not first_breaks:
-        clock += first.start - first.arrival  # leave later rather than wait at the first task (as VROOM reports)
+    clock = schedule.departure
     start_place = fleet.start if fleet.start is not None else tasks[0].place
     end_place = fleet.end if fleet.end is not None else tasks[-1].place
     steps: list[dict[str, Any]] = []
@@ -1023,7 +1044,7 @@ def _route(doc: VroomInput, route: Route, rev: RouteEvaluation) -> dict[str, Any
     if doc.report_distances:
         out["distance"] = distance
     out["steps"] = steps
-    out["violations"] = [_violation(m) for m in rev.violations]
+    out["violations"] = [_violation(m) for m in schedule.violations]
     return out
 
 

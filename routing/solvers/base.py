@@ -19,19 +19,32 @@ DROPPED_FOR_COST = "dropped_for_cost"
 """Why an optional job (with a `penalty`) is unassigned: serving it would cost more than its penalty."""
 
 
+MAX_TIME_LIMIT_S = 86_400.0
+"""The longest search a solve may be given: a day (the solvers' clocks count milliseconds in 64 bits, and no
+dispatch decision waits longer)."""
+MAX_ITERATIONS = 10**9
+"""The largest iteration limit (the compiled search takes 20 steps an iteration, counted in 64 bits)."""
+MAX_SEED = 2**31 - 1
+"""The largest seed, as `POST /v1/solve` allows: PyVRP's random generator takes 32 bits and no sign."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SolveParams:
-    """How long to search: a wall-clock limit in seconds, an iteration limit (deterministic), a seed."""
+    """How long to search: a wall-clock limit in seconds (at most `MAX_TIME_LIMIT_S`), an iteration limit
+    (deterministic, at most `MAX_ITERATIONS`), a seed in [0, `MAX_SEED`]."""
 
     time_limit: float | None = None
     iterations: int | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.time_limit is not None and self.time_limit <= 0:
-            raise InvalidProblemError(f"time_limit: must be positive, got {self.time_limit}")
-        if self.iterations is not None and self.iterations < 1:
-            raise InvalidProblemError(f"iterations: must be at least 1, got {self.iterations}")
+        if self.time_limit is not None and not 0 < self.time_limit <= MAX_TIME_LIMIT_S:
+            raise InvalidProblemError(f"time_limit: must be positive and at most {MAX_TIME_LIMIT_S:g} s, got "
+                                      f"{self.time_limit}")
+        if self.iterations is not None and not 1 <= self.iterations <= MAX_ITERATIONS:
+            raise InvalidProblemError(f"iterations: must lie in [1, {MAX_ITERATIONS}], got {self.iterations}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise InvalidProblemError(f"seed: must lie in [0, {MAX_SEED}], got {self.seed}")
         if self.time_limit is None and self.iterations is None:
             object.__setattr__(self, "time_limit", 10.0)
 
@@ -318,7 +331,8 @@ def repair(problem: Problem, plan: Plan) -> Plan:
                 unassigned.append(Unassigned(kind="shipment", index=x.index, reason=_drop_reason(s)))
             route, current = best[2], best[1]
         routes[ri] = route
-    kept = tuple(r for r in routes if r.visits)
+    # a route left with breaks (or reloads) alone serves nothing: the vehicle stays unused, its breaks untaken
+    kept = tuple(r for r in routes if any(x.kind not in ("reload", "break") for x in r.visits))
     return Plan(routes=kept, unassigned=tuple(unassigned))
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import numpy as np
 import pyvrp
 from pyvrp.exceptions import PenaltyBoundWarning
 from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria, StoppingCriterion
 
+from routing.errors import UnsupportedProblemError
 from routing.problem import Plan, Problem, Route, TimeWindow, Unassigned, Vehicle, Visit
 from routing.solvers.base import SolveParams, SolveResult, Trace, remaining, run_backend, unassigned_reason
 
@@ -37,6 +38,9 @@ class PyVrpBackend:
             problem.shipments or any(v.max_trips > 1 for v in problem.vehicles)
         ):
             missing.append("max_stops with shipments or multi-trip vehicles")
+        loop = _priced_loop(problem)
+        if loop is not None:
+            missing.append(loop)
         return missing
 
     def solve(self, problem: Problem, params: SolveParams) -> SolveResult:
@@ -105,8 +109,44 @@ def _run(model: _PyVrpModel, stop: StoppingCriterion, seed: int, initial: pyvrp.
         return pyvrp.solve(model.data, stop, seed=seed, collect_stats=False, initial_solution=initial)
 
 
+def _loop_places(problem: Problem) -> set[int]:
+    """The locations where a route may go from a place to itself, so that a plan pays the matrices' diagonal
+    there: two tasks at one place, a task where a vehicle starts or ends, or a reload depot (a route that serves
+    nothing is never priced, so a vehicle's start and end alone never pay it)."""
+    tasks = Counter(j.stop.location for j in problem.jobs)
+    tasks.update(loc for s in problem.shipments for loc in (s.pickup.location, s.delivery.location))
+    ends = {loc for v in problem.vehicles for loc in (v.start, v.end_location)}
+    reloads = {v.reload_location for v in problem.vehicles if v.max_trips > 1}
+    return {loc for loc, k in tasks.items() if k > 1 or loc in ends} | reloads
+
+
+def _priced_loop(problem: Problem) -> str | None:
+    """What PyVRP lacks when a plan could pay a non-zero diagonal (it requires zero travel from a place to itself),
+    else None. Elsewhere the diagonal is priced by no plan, and PyVRP gets it as zeros."""
+    places = sorted(_loop_places(problem))
+    if not places:
+        return None
+    for profile in sorted({v.profile for v in problem.vehicles}):
+        for name, matrix in (("durations", problem.durations[profile]), ("distances", problem.distances[profile])):
+            diagonal = np.diagonal(matrix)[places]
+            if diagonal.any():
+                k = int(np.flatnonzero(diagonal)[0])
+                loc = places[k]
+                return (f"travel from a place to itself ({name} of profile {profile!r} at location {loc} is "
+                        f"{int(diagonal[k])}, not 0, and two stops, or a stop and a vehicle's start or end, are "
+                        "there)")
+    return None
+
+
 def _bounds(window: TimeWindow | None) -> tuple[int, int]:
     return (0, _INF) if window is None else (window.start, window.end)
+
+
+def _zero_diagonal(matrix: np.ndarray) -> np.ndarray:
+    """The matrix with zeros from each place to itself, as PyVRP requires (`_priced_loop`: no plan pays them)."""
+    out = np.ascontiguousarray(matrix).copy()
+    np.fill_diagonal(out, 0)
+    return out
 
 
 class _PyVrpModel:
@@ -186,8 +226,11 @@ class _PyVrpModel:
                 max_reloads=v.max_trips - 1 if v.max_trips > 1 else 0,
                 name=str(key[0])))
         idx = np.asarray(locations, dtype=np.intp)
-        distance_matrices: list = [np.ascontiguousarray(problem.distances[pr][np.ix_(idx, idx)]) for pr in profiles]
-        duration_matrices: list = [np.ascontiguousarray(problem.durations[pr][np.ix_(idx, idx)]) for pr in profiles]
+        loop = _priced_loop(problem)
+        if loop is not None:  # `unsupported` refuses it on the whole problem; the reduced one has no more such places
+            raise UnsupportedProblemError(f"backend pyvrp cannot honour: {loop}")
+        distance_matrices: list = [_zero_diagonal(problem.distances[pr][np.ix_(idx, idx)]) for pr in profiles]
+        duration_matrices: list = [_zero_diagonal(problem.durations[pr][np.ix_(idx, idx)]) for pr in profiles]
         self.data = pyvrp.ProblemData(
             locations=[pyvrp.Location(0, 0) for _ in locations],
             clients=clients,

@@ -189,6 +189,16 @@ BAD: list[tuple[str, str, str, str]] = [
     ("geometry", "", json.dumps({**grid_doc(), "options": {"g": True}}), "options.g"),
     ("backend limit", "?backend=pyvrp", json.dumps({**grid_doc(), "vehicles": [
         {"id": 1, "start_index": 0, "capacity": [5], "breaks": [{"id": 1, "service": 60}]}]}), "backend"),
+    ("long integer", "", '{"vehicles": [{"id": ' + "7" * 5000 + "}]}", "body"),
+    ("service", "", json.dumps({**grid_doc(), "jobs": [{"id": 1, "location_index": 1, "service": -5}]}),
+     "jobs[0].service"),
+    ("pickup service", "", json.dumps({**grid_doc(), "shipments": [
+        {"pickup": {"id": 1, "location_index": 1, "service": 2.5}, "delivery": {"id": 2, "location_index": 2}}]}),
+     "shipments[0].pickup.service"),
+    ("break off shift", "", json.dumps({**grid_doc(), "vehicles": [
+        {"id": 1, "start_index": 0, "capacity": [5], "time_window": [0, 100],
+         "breaks": [{"id": 1, "service": 10, "time_windows": [[500, 600]]}]}]}), "vehicles[0].breaks[0]"),
+    ("seed", "", json.dumps({**grid_doc(), "options": {"seed": 2**31}}), "options.seed"),
 ]
 
 
@@ -210,3 +220,53 @@ def test_planner_order_system_and_admin_keys_may_solve(client: TestClient, servi
     courier_key = {"Authorization": "Bearer " + service.mint_key("courier", courier)[0]}
     assert client.post("/v1/solve", json=doc, headers=courier_key).status_code == 403
     assert client.post("/v1/solve", json=doc).status_code == 401
+
+
+def diagonal_doc(depot_job: bool) -> dict[str, Any]:
+    """/tmp/probe_a/diag2.json: a shipment from place 1 to 2 and a vehicle at 0, which is 5 s from itself; with
+    `depot_job`, a job at 0 too, so that a plan pays that diagonal."""
+    doc: dict[str, Any] = {
+        "vehicles": [{"id": 1, "start_index": 0, "end_index": 0, "capacity": [4]}],
+        "shipments": [{"pickup": {"id": 1, "location_index": 1}, "delivery": {"id": 2, "location_index": 2},
+                       "amount": [1]}],
+        "matrices": {"car": {"durations": [[5, 10, 20], [10, 0, 10], [20, 10, 0]]}}}
+    if depot_job:
+        doc["jobs"] = [{"id": 7, "location_index": 0}]
+    return doc
+
+
+@pytest.mark.parametrize("backend", ["auto", "pyvrp", "ortools", "hybrid"])
+def test_a_non_zero_diagonal_no_plan_pays_is_solved(client: TestClient, backend: str) -> None:
+    """VROOM accepts a matrix whose diagonal is not zero; where no plan goes from a place to itself, every
+    backend, PyVRP included (it needs zeros), answers 200 with the plan's true cost."""
+    r = client.post(f"/v1/solve?iterations=10&backend={backend}", json=diagonal_doc(False), headers=ADMIN)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["unassigned"] == [] and out["summary"]["cost"] == 40
+    assert [s["type"] for s in out["routes"][0]["steps"]] == ["start", "pickup", "delivery", "end"]
+
+
+def test_a_non_zero_diagonal_a_plan_pays_is_422_for_pyvrp_only(client: TestClient) -> None:
+    """With a job where the vehicle starts, the diagonal is part of the cost: `backend=pyvrp` is a 422 naming
+    `backend` and the place, never a 500; `auto` picks a backend that prices it."""
+    r = client.post("/v1/solve?iterations=10&backend=pyvrp", json=diagonal_doc(True), headers=ADMIN)
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["field"] == "backend" and "travel from a place to itself" in error["message"]
+    assert "location 0" in error["message"]
+    r = client.post("/v1/solve?iterations=10", json=diagonal_doc(True), headers=ADMIN)
+    assert r.status_code == 200, r.text
+    assert r.json()["unassigned"] == [] and r.json()["summary"]["cost"] == 45
+
+
+def test_the_answer_leaves_as_late_as_max_travel_time_needs(client: TestClient) -> None:
+    """/tmp/probe_a/mtt.json over HTTP: the route leaves at 190 (not 90), so its span keeps max_travel_time."""
+    doc = {"vehicles": [{"id": 1, "start_index": 0, "end_index": 0, "max_travel_time": 100}],
+           "jobs": [{"id": 1, "location_index": 1, "time_windows": [[100, 200]]},
+                    {"id": 2, "location_index": 2, "time_windows": [[250, 300]]}],
+           "matrices": {"car": {"durations": [[0, 10, 20], [10, 0, 10], [20, 10, 0]]}}}
+    r = client.post("/v1/solve?iterations=10", json=doc, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    steps = r.json()["routes"][0]["steps"]
+    assert (steps[0]["arrival"], steps[-1]["arrival"]) == (190, 270)
+    assert r.json()["summary"]["violations"] == []

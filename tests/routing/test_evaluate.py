@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from routing.evaluate import evaluate
+from routing.evaluate import evaluate, late_schedule
 from routing.problem import Break, Plan, Route, Shipment, Stop, TimeWindow, Vehicle, Visit
 from tests.routing.lines import job, line_problem, tw
 
@@ -100,3 +100,32 @@ def test_missing_break_is_a_violation() -> None:
     p = line_problem(POS, [job(1)], [Vehicle(id="v", start=0, breaks=(brk,))])
     e = evaluate(p, Plan(routes=(jobs_route(0, 0),)))
     assert any("must take each of its 1 breaks once" in v for v in e.violations)
+
+
+def test_late_schedule_leaves_as_late_as_the_windows_allow() -> None:
+    """A route waiting on the road (/tmp/probe_a/mtt.json: windows [100, 200] then [250, 300]) is driven leaving
+    at 190, not 90: its real span is 80 s, within max_duration 100, while `evaluate` keeps its earliest timings."""
+    p = line_problem([0, 10, 20], [job(1, time_windows=tw(100, 200)), job(2, time_windows=tw(250, 300))],
+                     [Vehicle(id="v", start=0, max_duration=100)])
+    route = jobs_route(0, 0, 1)
+    early = evaluate(p, Plan(routes=(route,))).routes[0]
+    assert early.departure == 0 and early.timings[0].arrival == 10 and early.duration == 80
+    late = late_schedule(p, route)
+    assert late.departure == 190 and late.end == 270 and late.duration == late.end - late.departure == 80
+    assert [(t.arrival, t.start) for t in late.timings] == [(200, 200), (210, 250)]
+    assert late.violations == ()
+
+
+def test_late_schedule_flags_a_span_no_departure_keeps() -> None:
+    """Where several windows make `evaluate`'s credit for a later departure wrong, the schedule driven is a real
+    one and the max_duration it breaks is among its violations."""
+    p = line_problem([0, 10, 20], [job(1, time_windows=(TimeWindow(start=100, end=105), TimeWindow(start=300,
+                                                                                                 end=400))),
+                                   job(2, time_windows=tw(250, 260))],
+                     [Vehicle(id="v", start=0, max_duration=100)])
+    route = jobs_route(0, 0, 1)
+    assert evaluate(p, Plan(routes=(route,))).feasible  # credited as if it could leave at 230
+    late = late_schedule(p, route)
+    assert late.duration == late.end - late.departure and late.duration > 100
+    assert late.timings[0].start == 100 and late.timings[1].start == 250
+    assert any("max_duration is 100" in m for m in late.violations)

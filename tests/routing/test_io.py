@@ -11,6 +11,8 @@ import pytest
 from routing.errors import InvalidProblemError
 from routing.io import SOLOMON_SCALE, read_instance
 from routing.problem import Plan, Route, Visit
+from routing.solvers.auto import solve
+from routing.solvers.base import SolveParams
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -42,6 +44,41 @@ def test_vrplib_rounds_each_arc() -> None:
     assert inst.problem.distances["car"][0, 6] == round(np.hypot(20, 3))
     plan = Plan(routes=(Route(vehicle=0, visits=(Visit(kind="job", index=5),)),))
     assert inst.exact_distance(plan) == 2 * round(np.hypot(20, 3))
+
+
+def test_vrplib_customers_are_numbered_1_to_n_minus_1_wherever_the_depot_is(tmp_path: Path) -> None:
+    """With DEPOT_SECTION on node 3, customers are still numbered 1..n-1 (the file's order, the depot left out):
+    nodes 1 and 2 are customers 1 and 2, node 4 customer 3; no route names a customer 0."""
+    path = tmp_path / "depot3.vrp"
+    path.write_text(VRPLIB.replace("DEPOT_SECTION\n1\n", "DEPOT_SECTION\n3\n"))
+    inst = read_instance(path)
+    assert inst.job_labels == (1, 2, 3, 4, 5, 6)
+    assert [j.stop.location for j in inst.problem.jobs] == [0, 1, 3, 4, 5, 6]
+    assert [j.id for j in inst.problem.jobs] == ["1", "2", "3", "4", "5", "6"]
+    assert inst.problem.vehicles[0].start == 2
+    result = solve(inst.problem, SolveParams(iterations=20))
+    stops = sorted(inst.stop_label(x) for r in result.plan.routes for x in r.visits if x.kind == "job")
+    assert stops == [1, 2, 3, 4, 5, 6]
+
+
+def test_vroom_stops_are_named_by_kind() -> None:
+    """A VROOM file's jobs are named by their ids and a shipment's stops as {"pickup": id} and {"delivery": id};
+    an executed pickup (held as a job) keeps its kind."""
+    inst = read_instance(DATA / "vroom_two_vehicles.json")
+    assert inst.stop_label(Visit(kind="job", index=1)) == 11
+    assert inst.stop_label(Visit(kind="pickup", index=0)) == {"pickup": 20}
+    assert inst.stop_label(Visit(kind="delivery", index=0)) == {"delivery": 21}
+
+
+def test_vroom_executed_pickup_keeps_its_kind(tmp_path: Path) -> None:
+    """A shipment whose pickup a vehicle's `steps` list becomes two jobs; they are still named as its pickup and
+    delivery."""
+    path = tmp_path / "steps.json"
+    path.write_text(VROOM.replace('"capacity": [4], "time_window"',
+                                  '"steps": [{"type": "pickup", "id": 20}], "capacity": [4], "time_window"'))
+    inst = read_instance(path)
+    labels = [inst.stop_label(Visit(kind="job", index=i)) for i in range(len(inst.problem.jobs))]
+    assert labels == [10, 11, 12, {"pickup": 20}, {"delivery": 21}] and inst.shipment_labels == ()
 
 
 def test_vroom_json() -> None:
@@ -102,6 +139,13 @@ VROOM = (DATA / "vroom_two_vehicles.json").read_text()
     ("null.json", VROOM.replace('"start_index": 0, "end', '"start_index": null, "end'),
      "vehicles[0].start_index: must be an integer, got null"),
     ("huge.json", VROOM.replace("[0, 10, 20, 30]", "[0, 10, 20, 1e999]"), "matrices.car.durations[0][3]"),
+    ("digits.json", VROOM.replace("[0, 10, 20, 30]", "[0, 10, 20, " + "3" * 5000 + "]"),
+     "an integer has more than 4300 digits"),
+    ("service.json", VROOM.replace('"service": 5, "delivery": [1]}', '"service": -5, "delivery": [1]}', 1),
+     "jobs[0].service: must lie in [0, "),
+    ("depot_demand.vrp", VRPLIB.replace("DEPOT_SECTION\n1\n", "DEPOT_SECTION\n3\n").replace("\n3 4\n", "\n3 -4\n"),
+     "the depot (node 3): demand must not be negative, got -4"),
+    ("over.vrp", VRPLIB.replace("\n7 4\n", "\n7 11\n"), "customer 6 (node 7): demand 11 exceeds the vehicle"),
     ("outside.json", VROOM.replace('"location_index": 3, "service"', '"location_index": 9, "service"'),
      "jobs[2].location_index: must lie in [0, 3], got 9"),
     ("shape.json", VROOM.replace("[30, 20, 10, 0]]", "[30, 20, 10]]"), "matrices.car.durations[3]: must have 4"),

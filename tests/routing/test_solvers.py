@@ -5,14 +5,16 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
-from routing.errors import InvalidProblemError
+from routing.errors import InvalidProblemError, UnsupportedProblemError
 from routing.evaluate import evaluate
 from routing.problem import UNREACHABLE, Break, Plan, Problem, Route, Shipment, Stop, TimeWindow, Vehicle, Visit
 from routing.solvers.auto import choose_backend, solve
-from routing.solvers.base import BIG_PENALTY, SolveParams, reduce, run_backend
+from routing.solvers.base import BIG_PENALTY, MAX_SEED, SolveParams, reduce, run_backend
 from routing.solvers.ortools import OrToolsBackend, OrToolsOptions, _OrToolsModel
+from routing.solvers.pyvrp import PyVrpBackend
 from tests.routing.lines import job, line_matrix, line_problem, random_cvrp, tw
 
 FAST = SolveParams(iterations=200, time_limit=5.0)
@@ -259,3 +261,62 @@ def test_single_job_with_iteration_limit_returns_at_once(backend: str) -> None:
     r = solve(p, SolveParams(iterations=50), backend=backend)
     assert r.plan.routes == (Route(vehicle=1, visits=(Visit(kind="job", index=0),)),)
     assert r.runtime_s < 5.0  # at once; the bound leaves room for a loaded test machine
+
+
+def with_diagonal(p: Problem, value: int) -> Problem:
+    """`p` with every place `value` seconds and metres from itself."""
+    m = line_matrix(POSITIONS) + value * np.eye(len(POSITIONS), dtype=np.int64)
+    return replace(p, durations={"car": m}, distances={"car": m})
+
+
+def test_a_diagonal_no_plan_pays_is_solved_by_every_backend(backend: str) -> None:
+    """A non-zero matrix diagonal where no route goes from a place to itself (one task a place, none at the
+    depot) changes no plan's cost: PyVRP gets zeros there and every backend finds the same optimal plan."""
+    p = with_diagonal(line_problem(POSITIONS, [job(i) for i in range(1, 4)], [Vehicle(id="v", start=0)]), 5)
+    assert PyVrpBackend().unsupported(p) == []
+    r = solve(p, FAST, backend=backend)
+    assert r.evaluation.feasible and not r.plan.unassigned and r.evaluation.distance == 60
+
+
+def test_a_diagonal_a_plan_pays_is_refused_by_pyvrp_alone() -> None:
+    """A job where the vehicle starts makes the depot's non-zero diagonal part of every plan's cost: PyVRP, which
+    needs zero there, is refused naming it, and `auto` picks a backend that prices it."""
+    p = with_diagonal(line_problem(POSITIONS, [job(1), job(2, location=0)], [Vehicle(id="v", start=0)]), 5)
+    (missing,) = PyVrpBackend().unsupported(p)
+    assert "travel from a place to itself" in missing and "location 0" in missing
+    with pytest.raises(UnsupportedProblemError, match="backend pyvrp cannot honour: travel from a place"):
+        solve(p, FAST, backend="pyvrp")
+    r = solve(p, FAST)
+    assert r.backend != "pyvrp" and r.evaluation.feasible and not r.plan.unassigned
+    assert r.evaluation.distance == 20 + 5  # out to 10 and back, plus one stay at the depot
+
+
+@pytest.mark.parametrize("name", ["ortools", "hybrid", "auto"])
+def test_a_break_outside_the_shift_leaves_the_vehicle_unused(name: str) -> None:
+    """A vehicle whose break cannot be taken within its shift is not used: no route of breaks alone, the jobs
+    unassigned with a reason, no violated shift in the answer (PyVRP models no breaks)."""
+    brk = Break(window=TimeWindow(start=500, end=600), duration=10)
+    p = line_problem(POSITIONS, [job(1), job(2)], [Vehicle(id="v", start=0, shift=tw(0, 100)[0], breaks=(brk,))])
+    r = solve(p, FAST, backend=name)
+    assert r.plan.routes == () and r.evaluation.violations == ()
+    assert [u.reason for u in r.plan.unassigned] == ["no_feasible_route"] * 2
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    ({"seed": -1}, "seed"), ({"seed": MAX_SEED + 1}, "seed"), ({"seed": 2**63}, "seed"),
+    ({"time_limit": 1e308}, "time_limit"), ({"time_limit": float("nan")}, "time_limit"),
+    ({"iterations": 2**63}, "iterations"),
+])
+def test_solve_params_refuse_what_a_backend_cannot_take(params: dict[str, float], field: str) -> None:
+    """Seeds outside [0, 2^31 - 1], time limits past a day (or NaN) and iteration limits past 10^9 are refused by
+    name before any backend sees them (they crashed PyVRP, OR-Tools or the compiled search)."""
+    with pytest.raises(InvalidProblemError, match=f"^{field}: must"):
+        SolveParams(**params)  # type: ignore[arg-type]
+    assert SolveParams(seed=MAX_SEED, time_limit=86_400.0, iterations=10**9).seed == MAX_SEED
+
+
+def test_the_largest_seed_runs_on_every_backend(backend: str) -> None:
+    """The largest seed allowed is taken by every backend."""
+    p = line_problem(POSITIONS, [job(i) for i in range(1, 4)], [Vehicle(id="v", start=0)])
+    r = solve(p, SolveParams(iterations=20, seed=MAX_SEED), backend=backend)
+    assert r.evaluation.feasible and not r.plan.unassigned

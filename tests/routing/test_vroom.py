@@ -17,7 +17,7 @@ from routing.matrix import HaversineEngine
 from routing.network import RoadNetwork
 from routing.solvers.auto import solve
 from routing.solvers.base import SolveParams
-from routing.vroom import ROUTING_ERROR, RoadMatrices, Router, VroomError, VroomInput, parse, render
+from routing.vroom import ROUTING_ERROR, RoadMatrices, Router, VroomError, VroomInput, loads, parse, render
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 FAST = SolveParams(iterations=30, seed=1)
@@ -213,6 +213,25 @@ ERRORS: list[tuple[str, Callable[[dict[str, Any]], object], str, str]] = [
                              d["vehicles"][0].update(steps=[{"type": "job", "id": 13}, {"type": "job", "id": 14}])),
      "vehicles[0].steps", "job 14 reached at"),
     ("coordinates", lambda d: d.pop("matrices"), "matrices", "missing"),
+    ("negative service", lambda d: d["jobs"][0].update(service=-5), "jobs[0].service", "must lie in [0, "),
+    ("service NaN", lambda d: d["jobs"][1].update(service=float("nan")), "jobs[1].service", "must be an integer"),
+    ("pickup service", lambda d: d.update(shipments=[{"pickup": {"id": 1, "location_index": 1, "service": 1.5},
+                                                      "delivery": {"id": 2, "location_index": 2}}]),
+     "shipments[0].pickup.service", "must be an integer"),
+    ("delivery service", lambda d: d.update(shipments=[{"pickup": {"id": 1, "location_index": 1},
+                                                        "delivery": {"id": 2, "location_index": 2, "service": -1}}]),
+     "shipments[0].delivery.service", "must lie in [0, "),
+    ("overlapping windows", lambda d: d["jobs"][0].update(time_windows=[[0, 20], [10, 30]]),
+     "jobs[0].time_windows", "must not overlap"),
+    ("break after the shift", lambda d: d["vehicles"][0].update(time_window=[0, 100], breaks=[
+        {"id": 1, "service": 10, "time_windows": [[500, 600]]}]), "vehicles[0].breaks[0]",
+     "cannot be over within the vehicle's time_window [0, 100]"),
+    ("break before the shift", lambda d: d["vehicles"][0].update(time_window=[100, 200], breaks=[
+        {"id": 1, "service": 10, "time_windows": [[0, 50]]}]), "vehicles[0].breaks[0]", "closes at 50, before"),
+    ("break longer than the shift", lambda d: d["vehicles"][0].update(time_window=[0, 100], breaks=[
+        {"id": 1, "service": 101}]), "vehicles[0].breaks[0]", "lasts 101 s, longer than"),
+    ("break ends too late", lambda d: d["vehicles"][0].update(time_window=[0, 100], breaks=[
+        {"id": 1, "service": 30, "time_windows": [[80, 90]]}]), "vehicles[0].breaks[0]", "at 80 at the earliest"),
     ("json types", lambda d: d["vehicles"][0].update(capacity="4"), "vehicles[0].capacity", "must be a list"),
 ]
 
@@ -240,3 +259,51 @@ def test_coordinates_off_the_map_are_a_routing_error(moscow: RoadNetwork) -> Non
         parse(doc, router=RoadMatrices(moscow, max_snap_m=300))
     assert err.value.field == "jobs[1].location" and err.value.code == ROUTING_ERROR
     assert "off the map" in err.value.message
+
+
+def test_a_break_that_fits_the_shift_only_at_its_end_is_accepted() -> None:
+    """A break whose only fit ends exactly when the vehicle's time_window closes is read, not refused."""
+    doc = line_doc()
+    doc["vehicles"][0].update(time_window=[0, 100], breaks=[{"id": 1, "service": 30, "time_windows": [[70, 90]]}])
+    assert parse(doc).problem.vehicles[0].breaks[0].duration == 30
+
+
+def test_an_integer_too_long_to_read_is_a_json_error() -> None:
+    """An integer of more digits than Python converts (4300) is a VroomError on the whole document, not a bare
+    ValueError."""
+    with pytest.raises(VroomError) as err:
+        loads('{"vehicles": [{"id": ' + "9" * 5000 + "}]}")
+    assert err.value.field == "" and "more than 4300 digits" in err.value.message
+
+
+MTT = {"vehicles": [{"id": 1, "start_index": 0, "end_index": 0, "max_travel_time": 100}],
+       "jobs": [{"id": 1, "location_index": 1, "time_windows": [[100, 200]]},
+                {"id": 2, "location_index": 2, "time_windows": [[250, 300]]}],
+       "matrices": {"car": {"durations": [[0, 10, 20], [10, 0, 10], [20, 10, 0]]}}}
+"""/tmp/probe_a/mtt.json: leaving at the earliest, the route waits 140 s at job 2 and spans 180 s."""
+
+
+@pytest.mark.parametrize("backend", ["pyvrp", "ortools", "hybrid"])
+def test_the_reported_schedule_keeps_max_travel_time(backend: str) -> None:
+    """The answer's route leaves as late as its windows allow (at 190, not 90), so its start-to-end span keeps
+    the vehicle's max_travel_time and no violation is hidden."""
+    doc = parse(json.loads(json.dumps(MTT)))
+    out = render(doc, solve(doc.problem, FAST, backend=backend))
+    (route,) = out["routes"]
+    steps = route["steps"]
+    assert [(s["type"], s.get("id")) for s in steps] == [("start", None), ("job", 1), ("job", 2), ("end", None)]
+    assert steps[0]["arrival"] == 190 and steps[-1]["arrival"] == 270
+    assert steps[-1]["arrival"] - steps[0]["arrival"] <= 100
+    assert [s["waiting_time"] for s in steps] == [0, 0, 40, 0] and route["waiting_time"] == 40
+    assert route["violations"] == [] and out["summary"]["violations"] == []
+
+
+def test_unix_times_keep_the_late_departure() -> None:
+    """With Unix timestamps the late departure is reported in the document's own times."""
+    base = 1_700_000_000
+    doc = json.loads(json.dumps(MTT))
+    for k, (a, b) in enumerate(([100, 200], [250, 300])):
+        doc["jobs"][k]["time_windows"] = [[base + a, base + b]]
+    _, out = solved(doc)
+    steps = out["routes"][0]["steps"]
+    assert steps[0]["arrival"] == base + 190 and steps[-1]["arrival"] == base + 270
