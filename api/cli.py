@@ -145,6 +145,13 @@ def cmd_schema(args: argparse.Namespace) -> None:
     print(scenario_file.json_schema_text() if args.file == "scenario" else schemas.json_schema_text(args.file), end="")
 
 
+def _out_dir(text: str) -> Path:
+    """An argparse type for `--out DIR`: a folder path, not empty (an empty one would be the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must name a folder, got {text!r}")
+    return Path(text)
+
+
 def cmd_simulate(args: argparse.Namespace) -> None:
     if (args.scenario is None) == (args.mdrp is None):
         raise CliError("simulate takes a SCENARIO file or --mdrp INSTANCE_DIR (one of them)")
@@ -199,6 +206,14 @@ def _meal_knobs(pairs: list[str], policy: str) -> dict[str, Any]:
     return knobs
 
 
+MDRP_MAX_EXTRA = 1000
+"""The most couriers `simulate --mdrp --extra-couriers` adds (the shared days have 20 to 170)."""
+MDRP_DAY_MIN = 1440
+"""The instances' day in minutes: `--extra-couriers` spans and `--known-early` stay within it."""
+MDRP_MAX_SPEED = 100.0
+"""The largest `--speed-factor`."""
+
+
 def _extra_couriers(text: str) -> tuple[int, tuple[int, int] | None]:
     """`N` or `N@FROM-TO` (minutes of the instance's day) for `simulate --mdrp --extra-couriers`."""
     count_text, at, span = text.partition("@")
@@ -211,10 +226,11 @@ def _extra_couriers(text: str) -> tuple[int, tuple[int, int] | None]:
     except ValueError:
         raise CliError(f"--extra-couriers: expected N or N@FROM-TO in minutes (e.g. 3@1020-1140), got {text!r}"
                        ) from None
-    if count < 1:
-        raise CliError(f"--extra-couriers: the number of couriers must be at least 1, got {count}")
-    if window is not None and not 0 <= window[0] < window[1]:
-        raise CliError(f"--extra-couriers: the span must run forward from minute 0 or later, got {span}")
+    if not 1 <= count <= MDRP_MAX_EXTRA:
+        raise CliError(f"--extra-couriers: the number of couriers must be from 1 to {MDRP_MAX_EXTRA}, got {count}")
+    if window is not None and not 0 <= window[0] < window[1] <= MDRP_DAY_MIN:
+        raise CliError(f"--extra-couriers: the span must run forward within the day, minutes 0 to {MDRP_DAY_MIN}, "
+                       f"got {span}")
     return count, window
 
 
@@ -246,6 +262,8 @@ def cmd_simulate_mdrp(args: argparse.Namespace) -> None:
     if (what_if or extra) and args.deliveries is not None:
         raise CliError("--deliveries writes the day as recorded, for mdrp_check.py; it cannot be combined with "
                        "--known-early, --speed-factor or --extra-couriers")
+    if args.deliveries is not None and not args.deliveries.parent.is_dir():  # known before the day is replayed
+        raise CliError(f"--deliveries: no folder {str(args.deliveries.parent)!r} to write {args.deliveries.name!r} in")
     instance = read_instance(args.mdrp)
     if extra is not None:
         count, window = extra
@@ -260,7 +278,10 @@ def cmd_simulate_mdrp(args: argparse.Namespace) -> None:
     recorder = simulate(instance, policy)
     metrics = compute_metrics(instance, recorder)
     if args.deliveries is not None:
-        args.deliveries.write_text(deliveries_csv(instance, recorder))
+        try:
+            args.deliveries.write_text(deliveries_csv(instance, recorder))
+        except OSError as exc:
+            raise CliError(f"--deliveries: cannot write {str(args.deliveries)!r}: {exc.strerror}") from None
     out = {"instance": instance.name, "policy": name, **({"set": knobs} if knobs else {}),
            **({"what_if": what_if} if what_if else {}), **metrics.as_dict(),
            "runtime_s": round(time.perf_counter() - started, 3)}
@@ -476,7 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("simulate", help="simulate a scenario day (KPIs, events, report) or a Grubhub MDRP day")
     m.add_argument("scenario", type=Path, nargs="?", default=None, metavar="SCENARIO",
                    help="scenario file (.toml), e.g. scenarios/porto-centre-day.toml")
-    m.add_argument("--out", type=Path, default=Path("out"), metavar="DIR",
+    m.add_argument("--out", type=_out_dir, default=Path("out"), metavar="DIR",
                    help="where a scenario run writes kpis.json, events.jsonl, couriers.json, report.html (default out)")
     m.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="change a knob of the scenario, e.g. fleet.bike=30, policy.hold_s=120; with --mdrp a knob "
@@ -494,11 +515,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--deliveries", type=Path, default=None, metavar="FILE",
                    help="write every drop-off (those past the maximum click-to-door too, which count as "
                         "undelivered) as CSV order,placement_time,ready_time,pickup_time,dropoff_time,courier")
-    m.add_argument("--known-early", type=_positive(int, zero=True), default=None, metavar="MIN",
+    m.add_argument("--known-early", type=_bounded(int, MDRP_DAY_MIN, zero=True), default=None, metavar="MIN",
                    help="--mdrp what-if: every order known MIN minutes before it is placed (foresight no live "
                         "policy has; the excess and undelivered share compare with the day as recorded)")
-    m.add_argument("--speed-factor", type=_positive(float), default=None, metavar="X",
-                   help="--mdrp what-if: couriers ride X times as fast (e.g. 1.05)")
+    m.add_argument("--speed-factor", type=_bounded(float, MDRP_MAX_SPEED), default=None, metavar="X",
+                   help="--mdrp what-if: couriers ride X times as fast (e.g. 1.05; at most 100)")
     m.add_argument("--extra-couriers", default=None, metavar="N[@FROM-TO]",
                    help="--mdrp what-if: N more couriers on shift from minute FROM to TO (default: the day's "
                         "busiest two hours of orders placed), each starting at a restaurant busy then")
@@ -511,7 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
     seeds.add_argument("--seeds", type=_positive(int), default=None, metavar="N",
                        help="N seeds per combination, from the scenario's own (default 1)")
     seeds.add_argument("--seed-list", default=None, metavar="S1,S2", help="these seeds per combination")
-    w.add_argument("--out", type=Path, default=Path("out/sweep"), metavar="DIR",
+    w.add_argument("--out", type=_out_dir, default=Path("out/sweep"), metavar="DIR",
                    help="where results.csv and kpi_vs_<knob>.png go (default out/sweep)")
     w.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="a Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: a local cluster)")

@@ -34,14 +34,15 @@ from typing import Annotated, Any, Literal
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, Query
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Strict, Tag
 
 from api.errors import ApiError
 from api.scenario_file import load_scenario, scenario_from_dict
 from api.settings import Settings
+from api.sweep import check_combos, sweep_seeds
 from simulator.errors import ScenarioError
-from simulator.scenario import MAX_INT, Scenario, apply_setting
-from simulator.sweep import configure, dask_client, grid, network_for, run_one
+from simulator.scenario import MAX_INT, Scenario, apply_setting, check_policy
+from simulator.sweep import dask_client, grid, network_for, run_one
 
 log = logging.getLogger(__name__)
 
@@ -82,13 +83,29 @@ def _scenario(value: Any) -> Any:
 ScenarioField = Annotated[str | dict[str, Any], BeforeValidator(_scenario), Field(description=SCENARIO_DOC)]
 
 
+def _whole(value: Any) -> Any:
+    """A float with no fraction (2.0) as the integer it is: JSON Schema's `integer` admits it."""
+    return int(value) if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53 else value
+
+
+Seed = Annotated[int, Strict(), Field(ge=0, le=MAX_INT), BeforeValidator(_whole)]
+"""A seed: an integer from 0 to 2^31 - 1, as a scenario's (not true, not "3", not 2.5)."""
+SeedCount = Annotated[int, Strict(), Field(ge=1, le=MAX_SEEDS), BeforeValidator(_whole)]
+
+
+def _seeds_kind(value: Any) -> str:
+    """Which of `SweepRequest.seeds`' forms `value` is meant as: a list of seeds, or a number of them (so that an
+    error is about that form alone, not `must be an integer, got [-1]`)."""
+    return "list" if isinstance(value, list) else "count"
+
+
 class SimulationRequest(_Body):
     scenario: ScenarioField
     set: dict[str, Any] = Field(
         default_factory=dict, max_length=50, json_schema_extra={"additionalProperties": _SCALAR_SCHEMA},
         description="knobs to change, as `lastmile simulate --set KEY=VALUE`: `{\"fleet.bike\": 40, \"policy\": "
                     "\"batch\"}`")
-    seed: int | None = Field(None, ge=0, le=MAX_INT, description="override the scenario's seed")
+    seed: Seed | None = Field(None, description="override the scenario's seed")
 
 
 class SweepRequest(_Body):
@@ -99,8 +116,8 @@ class SweepRequest(_Body):
             {"type": "array", "items": _SCALAR_SCHEMA, "minItems": 1, "maxItems": MAX_RUNS}, _SCALAR_SCHEMA]}},
         description="the grid, as `lastmile sweep --set KEY=V1,V2`: `{\"fleet.bike\": [100, 120], \"policy\": "
                     "[\"greedy\", \"batch\"]}` (a single value is a list of one)")
-    seeds: Annotated[int, Field(ge=1, le=MAX_SEEDS)] | Annotated[
-        list[Annotated[int, Field(ge=0, le=MAX_INT)]], Field(min_length=1, max_length=MAX_SEEDS)] = Field(
+    seeds: Annotated[Annotated[SeedCount, Tag("count")] | Annotated[
+        list[Seed], Field(min_length=1, max_length=MAX_SEEDS), Tag("list")], Discriminator(_seeds_kind)] = Field(
         1, description="N seeds per combination from the scenario's own (`--seeds N`), or the seeds themselves "
                        "(`--seed-list`)")
 
@@ -541,6 +558,10 @@ def make_router(settings: Settings, planner: Callable[..., Any], *, jobs: Jobs |
             scenario = _apply(scenario, key, _text(f"set.{key}", value))
         if body.seed is not None:
             scenario = _apply(scenario, "seed", str(body.seed))
+        try:
+            check_policy(scenario, list(body.set))
+        except ScenarioError as exc:
+            raise ApiError(422, "invalid", exc.message, field_of(exc.key)) from None
         shown = {**body.set, **({} if body.seed is None else {"seed": body.seed})}
         return accepted(registry.simulate(scenario, shown))
 
@@ -591,15 +612,17 @@ def make_router(settings: Settings, planner: Callable[..., Any], *, jobs: Jobs |
                 raise ApiError(422, "invalid", "must not be empty", f"set.{key}")
             given[key] = {_text(f"set.{key}[{k}]", v): v for k, v in enumerate(values)}
         settings_ = [(key, list(texts)) for key, texts in given.items()]
-        seeds = (list(dict.fromkeys(body.seeds)) if isinstance(body.seeds, list)
-                 else [scenario.seed + k for k in range(body.seeds)])
+        try:
+            seeds = (list(dict.fromkeys(body.seeds)) if isinstance(body.seeds, list)
+                     else sweep_seeds(scenario, seeds=body.seeds, seed_list=None))
+        except ScenarioError as exc:
+            raise ApiError(422, "invalid", exc.message, "seeds") from None
         runs = math.prod(len(v) for _, v in settings_) * len(seeds)
         if runs > MAX_RUNS:
             raise ApiError(422, "invalid", f"the grid has {runs} runs; at most {MAX_RUNS}", "set")
         try:
             combos = grid(settings_, seeds)
-            for combo in combos:
-                configure(scenario, combo)
+            check_combos(scenario, combos)
         except ScenarioError as exc:
             raise ApiError(422, "invalid", exc.message, field_of(exc.key)) from None
         return accepted(registry.sweep(scenario, combos, body.set, seeds, given))

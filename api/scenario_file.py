@@ -427,7 +427,8 @@ class ScenarioFile(_Table):
 
     def to_domain(self, *, base: Path, name: str = "scenario", path: Path | None = None) -> domain.Scenario:
         """The scenario as `simulator.scenario` objects, with files resolved against `base`; raises
-        `ScenarioError` naming the key (a store that does not exist, an id used twice, a missing file)."""
+        `ScenarioError` naming the key (a store that does not exist, an id used twice, a missing file, policy knobs
+        the dispatch policy refuses together: `simulator.scenario.check_policy`)."""
         map_file = base / self.map.file
         if not map_file.is_file():
             raise ScenarioError("map.file", f"no such map file: {map_file}")
@@ -454,7 +455,7 @@ class ScenarioFile(_Table):
             promise = PromiseOptions(**self.promise.model_dump())
         except DispatchError as exc:
             raise ScenarioError(f"promise.{exc.field}", exc.message) from None
-        return domain.Scenario(
+        scenario = domain.Scenario(
             name=self.name or name, path=path, map_file=map_file, max_snap_m=self.map.max_snap_m, seed=self.seed,
             clock=domain.Clock(**self.clock.model_dump()), policy=domain.Policy(**self.policy.model_dump()),
             allocation=domain.Allocation(**self.allocation.model_dump()), promise=promise,
@@ -466,6 +467,7 @@ class ScenarioFile(_Table):
             costs=domain.Costs(courier_hour=_merged(_COSTS.courier_hour, self.costs.courier_hour),
                                per_km=_merged(_COSTS.per_km, self.costs.per_km)),
         )
+        return domain.check_policy(scenario)  # a combination of knobs the policy refuses (policy.backend, ...)
 
 
 def _merged(defaults: Mapping[str, float], given: Mapping[Profile, float]) -> dict[str, float]:

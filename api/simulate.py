@@ -16,7 +16,7 @@ from simulator.errors import ScenarioError
 from simulator.model import SimulationResult, simulate
 from simulator.report import KPI_LABELS as REPORT_LABELS
 from simulator.report import kpi_table, write_report
-from simulator.scenario import Scenario, apply_setting
+from simulator.scenario import Scenario, apply_setting, check_policy
 
 KPI_LABELS = {key: label for key, (label, _) in REPORT_LABELS.items()}
 
@@ -34,17 +34,25 @@ def parse_settings(pairs: Sequence[str]) -> list[tuple[str, list[str]]]:
 
 def configured(path: Path, settings: Sequence[str], *, seed: int | None = None,
                policy: str | None = None) -> Scenario:
-    """The scenario file with `--set KEY=VALUE` (one value each here), `--policy` and `--seed` applied."""
+    """The scenario file with `--set KEY=VALUE` (one value each, each key once), `--policy` and `--seed` applied,
+    and the policy they give checked as the run will build it (`simulator.scenario.check_policy`)."""
     scenario = load_scenario(path)
+    given: dict[str, str] = {}
     for key, values in parse_settings(settings):
         if len(values) != 1:
             raise ScenarioError(f"--set {key}", "takes one value here (lists are for `lastmile sweep`)")
+        if key in given:
+            raise ScenarioError(f"--set {key}", "is given twice")
         scenario = apply_setting(scenario, key, values[0])
-    if policy is not None:
-        scenario = apply_setting(scenario, "policy", policy)
-    if seed is not None:
-        scenario = apply_setting(scenario, "seed", str(seed))
-    return scenario
+        given[key] = f"--set {key}"
+    for flag, key, value in (("--policy", "policy", policy), ("--seed", "seed", None if seed is None else str(seed))):
+        if value is not None:
+            try:
+                scenario = apply_setting(scenario, key, value)
+            except ScenarioError as exc:
+                raise ScenarioError(flag, exc.message) from None
+            given[key] = flag
+    return check_policy(scenario, given)
 
 
 def kpis_record(result: SimulationResult) -> dict[str, Any]:

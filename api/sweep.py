@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from tqdm import tqdm
 from api.scenario_file import load_scenario
 from api.simulate import KPI_LABELS, configured, parse_settings
 from simulator.errors import ScenarioError
-from simulator.scenario import Scenario
+from simulator.scenario import MAX_INT, Scenario, check_policy
 from simulator.sweep import (
     KPI_KEYS,
     MAIN_KPIS,
@@ -44,13 +44,16 @@ SHORT = {"on_time_rate": "on time", "click_to_door_mean_min": "c2d mean", "click
 
 
 def parse_seed_list(text: str, flag: str = "--seed-list") -> list[int]:
-    """`1,2,5` as seeds; anything else is a ScenarioError naming `flag`."""
+    """`1,2,5` as seeds, each from 0 to MAX_INT (as a scenario's seed); anything else is a ScenarioError naming
+    `flag`."""
     try:
         seeds = [int(s) for s in text.split(",")]
     except ValueError:
         raise ScenarioError(flag, f"must be integers separated by commas, got {text!r}") from None
     if any(s < 0 for s in seeds):
         raise ScenarioError(flag, f"seeds must be >= 0, got {text!r}")
+    if any(s > MAX_INT for s in seeds):
+        raise ScenarioError(flag, f"seeds must be at most {MAX_INT}, got {max(seeds)}")
     return list(dict.fromkeys(seeds))
 
 
@@ -61,7 +64,19 @@ def sweep_seeds(scenario: Scenario, *, seeds: int | None, seed_list: str | None)
     n = 1 if seeds is None else seeds
     if n < 1:
         raise ScenarioError("--seeds", f"must be at least 1, got {n}")
+    if scenario.seed + n - 1 > MAX_INT:
+        raise ScenarioError("--seeds", f"{n} seeds from the scenario's {scenario.seed} would pass {MAX_INT}, the "
+                                       "largest seed")
     return [scenario.seed + k for k in range(n)]
+
+
+def check_combos(scenario: Scenario, combos: Sequence[Mapping[str, str]]) -> None:
+    """Apply every combination of a sweep to `scenario` and check the policy each gives as its run will build it
+    (`simulator.scenario.check_policy`), without simulating: a bad setting, or a combination of policy knobs the
+    policy refuses (`policy=reoptimize` with `policy.backend=ortools`), raises ScenarioError naming the setting
+    before any run starts."""
+    for combo in combos:
+        check_policy(configure(scenario, combo), [key for key in combo if key != "seed"])
 
 
 def parse_target(text: str) -> tuple[str, float]:
@@ -122,8 +137,7 @@ def run_sweep_cli(path: Path, settings: Sequence[str], out: Path, *, seeds: int 
     parsed = parse_settings(settings)
     knobs = [key for key, _ in parsed]
     combos = grid(parsed, sweep_seeds(scenario, seeds=seeds, seed_list=seed_list))
-    for combo in combos:
-        configure(scenario, combo)
+    check_combos(scenario, combos)
     bar = tqdm(total=len(combos), unit="run", desc=f"sweep {scenario.name}", disable=not progress, leave=False)
 
     def advance(done: int, total: int) -> None:
@@ -159,9 +173,7 @@ def run_fleet_size_cli(path: Path, target_text: str, *, seeds: int = 1, schedule
     started = time.perf_counter()
     metric, target = parse_target(target_text)
     scenario = configured(path, settings, policy=policy)
-    if seeds < 1:
-        raise ScenarioError("--seeds", f"must be at least 1, got {seeds}")
-    seed_values = [scenario.seed + k for k in range(seeds)]
+    seed_values = sweep_seeds(scenario, seeds=seeds, seed_list=None)
     if scheduler is None and workers <= 1:
         sizing = fleet_size(scenario, metric=metric, target=target, seeds=seed_values, run=run_local)
     else:

@@ -40,7 +40,7 @@ def orders_for(scenario: Scenario, network: RoadNetwork) -> tuple[Order, ...]:
     elif demand.kind == "replay":
         if demand.file is None:
             raise ScenarioError("demand.file", "a replay demand needs a file", file=_name(scenario.path))
-        orders = read_orders_csv(demand.file, demand)
+        orders = read_orders_csv(demand.file, demand, clock=scenario.clock)
     else:
         raise ScenarioError("demand.kind", f"must be 'generate' or 'replay', got {demand.kind!r}",
                             file=_name(scenario.path))
@@ -139,11 +139,14 @@ def _mode_shares(demand: Demand) -> tuple[list[str], npt.NDArray[np.float64]]:
     return names, shares / shares.sum()
 
 
-def read_orders_csv(path: Path, demand: Demand) -> tuple[Order, ...]:
+def read_orders_csv(path: Path, demand: Demand, *, clock: Clock | None = None) -> tuple[Order, ...]:
     """Orders replayed from a CSV file, sorted by (placed_at, id).
 
     Header `id,placed_at,lon,lat,mode,items[,promise_s]`, columns in any order. `placed_at` is "HH:MM",
-    "HH:MM:SS" or integer seconds; `items` is `sku:qty;sku:qty` with SKUs of `demand.skus`; `promise_s` (express
+    "HH:MM:SS" or integer seconds, within the day of `clock` when given: from `clock.start` until before
+    `clock.end`, as generated orders are (the day starts at `clock.start`, so an order placed before would be placed
+    at the start with its promise counted from its earlier time, and one placed from `clock.end` on may find the
+    stores done for the day). `items` is `sku:qty;sku:qty` with SKUs of `demand.skus`; `promise_s` (express
     promise, seconds) defaults to `demand.express_s`. Blank lines are skipped; cells are stripped. Errors raise
     ScenarioError(column, message, file=path, row=N) where N is the line number in the file (the header is line 1);
     header errors (missing, repeated or unknown column) have no row.
@@ -185,7 +188,12 @@ def read_orders_csv(path: Path, demand: Demand) -> tuple[Order, ...]:
         if row["id"] in seen:
             raise ScenarioError("id", f"duplicate id {row['id']!r} (first on line {seen[row['id']]})",
                                 file=file, row=line)
-        orders.append(_order(row, demand.express_s, skus, lines, file, line))
+        order = _order(row, demand.express_s, skus, lines, file, line)
+        if clock is not None and not clock.start <= order.placed_at < clock.end:
+            raise ScenarioError("placed_at", f"must be within the scenario's day, from clock.start "
+                                f"{_hhmm(clock.start)} until before clock.end {_hhmm(clock.end)}, got "
+                                f"{row['placed_at']!r}", file=file, row=line)
+        orders.append(order)
         seen[row["id"]] = line
     return tuple(sorted(orders, key=lambda o: (o.placed_at, o.id)))
 
@@ -293,6 +301,12 @@ def write_orders_csv(orders: Iterable[Order], path: Path) -> None:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow([*COLUMNS, *OPTIONAL_COLUMNS])
         writer.writerows(rows)
+
+
+def _hhmm(t: int) -> str:
+    """Seconds of the day as "HH:MM" ("HH:MM:SS" when the seconds are not 0)."""
+    h, rest = divmod(t, 3600)
+    return f"{h:02d}:{rest // 60:02d}" + (f":{rest % 60:02d}" if rest % 60 else "")
 
 
 def _name(path: Path | None) -> str | None:

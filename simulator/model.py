@@ -21,14 +21,13 @@ from dispatch.model import Locker as DispatchLocker
 from dispatch.model import PickupPoint as DispatchPickupPoint
 from dispatch.operations import CourierSetup, Operations, OperationsOptions, Outcome
 from dispatch.policy import BatchPolicy, DispatchPolicy, GreedyPolicy, ReoptimizePolicy
-from dispatch.reoptimize import ReoptimizeOptions
 from dispatch.state import DEFAULT_CO2_G_PER_KM, Trip
 from routing.network import RoadNetwork
 from routing.snap import snap
 from simulator.demand import orders_for
 from simulator.errors import ScenarioError
 from simulator.recorder import CourierRecord, OrderRecord, Recorder, TripRecord, kpis
-from simulator.scenario import Policy, Scenario
+from simulator.scenario import Policy, Scenario, reoptimize_options
 
 DRAIN_S = 3 * 3600
 """After the last order may be placed, couriers get this long to finish before the day is cut."""
@@ -49,11 +48,7 @@ def make_policy(policy: Policy, *, seed: int) -> DispatchPolicy:
         return GreedyPolicy()
     if policy.name == "batch":
         return BatchPolicy(max_orders=policy.max_orders, hold_s=policy.hold_s, radius_s=policy.radius_s)
-    return ReoptimizePolicy(options=ReoptimizeOptions(
-        time_limit_s=None, iterations=policy.iterations, seed=seed, objective=policy.objective,
-        minute_cost_m=policy.minute_cost_m, quote_minute_cost_m=policy.quote_minute_cost_m, backend=policy.backend,
-        warm_start=policy.warm_start, room_factor=policy.room_factor,
-        co2_cost_m_per_kg=policy.co2_cost_m_per_kg))
+    return ReoptimizePolicy(options=reoptimize_options(policy, seed=seed))
 
 
 def facilities(scenario: Scenario, skus: Sequence[str]) -> list[DarkStore | DispatchLocker | DispatchPickupPoint]:

@@ -9,12 +9,14 @@ applies its settings with `apply_setting` here.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 
+from dispatch.errors import DispatchError
 from dispatch.model import DAY_S, parse_clock
+from dispatch.policy import BatchPolicy
 from dispatch.promise import PromiseOptions
 from dispatch.reoptimize import (
     DEFAULT_CO2_COST_M_PER_KG,
@@ -23,6 +25,7 @@ from dispatch.reoptimize import (
     DEFAULT_ROOM_FACTOR,
     OBJECTIVES,
     Objective,
+    ReoptimizeOptions,
 )
 from simulator.errors import ScenarioError
 
@@ -287,6 +290,10 @@ def apply_setting(scenario: Scenario, key: str, value: str) -> Scenario:
         detour = _int_value(where, value, key)
         return replace(scenario, allocation=replace(scenario.allocation, max_detour_s=detour))
     if key == "demand.orders":
+        if scenario.demand.kind == "replay":
+            replayed = "a file" if scenario.demand.file is None else scenario.demand.file.name
+            raise ScenarioError(where, f"the demand is replayed from {replayed}: its orders are the file's rows "
+                                       "(demand.orders is for generated demand)")
         return replace(scenario, demand=replace(scenario.demand, orders=_int_value(where, value, key)))
     if key == "seed":
         return replace(scenario, seed=_int_value(where, value, key))
@@ -322,6 +329,46 @@ def apply_setting(scenario: Scenario, key: str, value: str) -> Scenario:
         total = _int_value(where, value, "fleet.<profile>")
         return replace(scenario, fleet=set_profile_count(scenario.fleet, profile, total))
     raise ScenarioError(where, f"unknown setting; expected one of {list(SETTINGS)}")
+
+
+def reoptimize_options(policy: Policy, *, seed: int) -> ReoptimizeOptions:
+    """The `dispatch.reoptimize.ReoptimizeOptions` a `reoptimize` policy runs with: its knobs, `seed`, an iteration
+    limit and no clock (so the same day gives the same decisions). Raises InvalidDispatchError for a combination
+    of knobs the optimizer refuses (e.g. backend ortools with quotes kept)."""
+    return ReoptimizeOptions(
+        time_limit_s=None, iterations=policy.iterations, seed=seed, objective=policy.objective,
+        minute_cost_m=policy.minute_cost_m, quote_minute_cost_m=policy.quote_minute_cost_m, backend=policy.backend,
+        warm_start=policy.warm_start, room_factor=policy.room_factor, co2_cost_m_per_kg=policy.co2_cost_m_per_kg)
+
+
+def check_policy(scenario: Scenario, given: Sequence[str] | Mapping[str, str] = ()) -> Scenario:
+    """`scenario` when the dispatch policy it names can be built (what the run builds first: a batch policy's
+    knobs, a reoptimize policy's `ReoptimizeOptions`), else a ScenarioError; without simulating anything, so that
+    a sweep or a queued job is refused before it starts rather than when its run fails.
+
+    Each knob is valid alone (`apply_setting` and the scenario file bound it); what fails here is a combination,
+    e.g. `policy.backend = "ortools"` under `reoptimize` with quotes kept. The error names the knob the policy
+    names (`policy.backend`) as `--set policy.backend` when it is among the settings `given` (the keys applied,
+    or a mapping of them to the names to show them by, e.g. `{"policy": "--policy"}`), else as the setting given
+    last that changed the policy (the knob quoted in the message), else as the scenario's own key.
+    """
+    policy = scenario.policy
+    try:
+        if policy.name == "batch":
+            BatchPolicy(max_orders=policy.max_orders, hold_s=policy.hold_s, radius_s=policy.radius_s)
+        elif policy.name == "reoptimize":
+            reoptimize_options(policy, seed=scenario.seed)
+    except DispatchError as exc:
+        key = f"policy.{exc.field}" if exc.field else "policy"
+        names = dict(given) if isinstance(given, Mapping) else {k: f"--set {k}" for k in given}
+        if key in names:
+            raise ScenarioError(names[key], exc.message) from None
+        changed = [k for k in names if k == "policy" or k.startswith("policy.")]
+        if changed:
+            raise ScenarioError(names[changed[-1]], f"{key} = {getattr(policy, exc.field, '?')!r}: {exc.message}"
+                                ) from None
+        raise ScenarioError(key, exc.message) from None
+    return scenario
 
 
 def set_profile_count(fleet: tuple[FleetGroup, ...], profile: str, total: int) -> tuple[FleetGroup, ...]:
@@ -373,8 +420,12 @@ def _factor(where: str, value: str) -> float:
 
 
 def _count(n: int, factor: float, *, least: int, where: str, too_many: str) -> int:
-    """`n` times `factor`, rounded, at least `least`; more than MAX_COUNT is refused."""
-    scaled = max(least, round(n * factor))
+    """`n` times `factor`, rounded, at least `least`; more than MAX_COUNT is refused (so is a product too large
+    for a float: 1e308 times 2 is infinite, and rounding it would raise OverflowError)."""
+    product = n * factor
+    if not product < MAX_COUNT + 1:  # inf (and nan) fail this too
+        raise ScenarioError(where, too_many)
+    scaled = max(least, round(product))
     if scaled > MAX_COUNT:
         raise ScenarioError(where, too_many)
     return scaled

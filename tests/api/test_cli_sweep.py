@@ -51,6 +51,21 @@ def test_sweep_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     (["calibrate-quotes", str(TINY), "--seeds", "1,x"], "--seeds: must be integers separated by commas, got '1,x'"),
     (["calibrate-quotes", str(TINY), "--seeds", "1", "--quantile", "1.5"], "--quantile: must be in (0, 1), got 1.5"),
     (["calibrate-quotes", str(TINY)], "required: --seeds"),
+    (["calibrate-quotes", str(TINY), "--seeds", "1,99999999999"], "--seeds: seeds must be at most 2147483647, got "
+                                                                   "99999999999"),
+    (["sweep", str(TINY), "--set", "fleet.scale=1,1e308"], "--set fleet.scale: would make a fleet group larger "
+                                                           "than 1000000 couriers"),
+    (["sweep", str(TINY), "--set", "stores.pickers_scale=1e308"], "--set stores.pickers_scale: would give a store"),
+    (["sweep", str(TINY), "--set", "lockers.compartments_scale=1e308"], "--set lockers.compartments_scale: would"),
+    (["sweep", str(TINY), "--set", "pickup_points.capacity_scale=1e308"], "--set pickup_points.capacity_scale: "),
+    (["sweep", str(TINY), "--set", "policy=batch", "--seed-list", "1,2147483648"], "--seed-list: seeds must be at "
+                                                                                   "most 2147483647"),
+    (["sweep", str(TINY), "--set", "policy=batch", "--out", ""], "argument --out: must name a folder, got ''"),
+    (["fleet-size", str(TINY), "--target", "on_time=0.9", "--set", "fleet.bike=2", "--set", "fleet.bike=8"],
+     "--set fleet.bike: is given twice"),
+    (["fleet-size", str(TINY), "--target", "on_time=0.9", "--set", "fleet.scale=1e308"], "--set fleet.scale: would"),
+    (["fleet-size", str(TINY), "--target", "on_time=0.9", "--policy", "reoptimize", "--set",
+      "policy.backend=ortools"], "--set policy.backend: ortools cannot price both click-to-door and lateness"),
 ])
 def test_bad_input_is_one_line_exit_2(argv: list[str], names: str, capsys: pytest.CaptureFixture[str]) -> None:
     """Bad --set, seeds, metric or target value: exit status 2 and one line on stderr naming the fault."""
@@ -97,3 +112,17 @@ def test_fleet_size_sizes_the_fleet_under_the_policy_and_settings_given(capsys: 
     out = json.loads(capsys.readouterr().out)
     assert out["policy"] == "greedy" and out["feasible"] and out["value"] >= 0.9
     assert sum(out["original_per_shift"].values()) == 2 * 7
+
+
+def test_a_sweep_whose_policy_cannot_be_built_is_refused_before_any_run(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """A grid with one combination the policy refuses (reoptimize on ortools keeping quotes) exits 2 with one line
+    naming `--set policy.backend` before a cluster starts: no runs, no results.csv, no traceback."""
+    out = tmp_path / "sweep"
+    code = main(["sweep", str(TINY), "--set", "policy=batch,reoptimize", "--set", "policy.backend=sisr,ortools",
+                 "--workers", "1", "--out", str(out), "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert captured.err == ("lastmile: error: --set policy.backend: ortools cannot price both click-to-door and "
+                            "lateness past the quote: use sisr or auto, or set quote_minute_cost_m=0\n")
+    assert not out.exists()

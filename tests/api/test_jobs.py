@@ -164,6 +164,35 @@ def test_files_outside_the_job_are_refused(client: TestClient, planner: dict[str
     ("/v1/sweeps", {"scenario": "moscow-ostankino-tiny", "seeds": 0}, "seeds"),
     ("/v1/sweeps", {"scenario": "moscow-ostankino-tiny", "set": {"demand.orders": list(range(101))}, "seeds": 10},
      "set"),
+    ("/v1/simulations", {"scenario": "moscow-ostankino-tiny", "set": {"fleet.scale": 1e308}}, "set.fleet.scale"),
+    ("/v1/simulations", {"scenario": "moscow-ostankino-tiny", "set": {"lockers.compartments_scale": 1e308}},
+     "set.lockers.compartments_scale"),
+    ("/v1/sweeps", {"scenario": "moscow-ostankino-tiny", "set": {"stores.pickers_scale": [1, 1e308]}},
+     "set.stores.pickers_scale"),
+    ("/v1/sweeps", {"scenario": "moscow-ostankino-tiny", "set": {"pickup_points.capacity_scale": 1e308}},
+     "set.pickup_points.capacity_scale"),
+    ("/v1/simulations", {"scenario": "moscow-ostankino-tiny", "set": {"policy": "reoptimize",
+                                                                      "policy.backend": "ortools"}},
+     "set.policy.backend"),
+    ("/v1/sweeps", {"scenario": "moscow-ostankino-tiny", "set": {"policy": ["batch", "reoptimize"],
+                                                                 "policy.backend": ["sisr", "ortools"]}},
+     "set.policy.backend"),
+    ("/v1/simulations", {"scenario": {**tomllib.loads(TINY.read_text()), "policy": {"name": "reoptimize",
+                                                                                     "backend": "hybrid"}}},
+     "scenario.policy.backend"),
+    ("/v1/simulations", {"scenario": {**tomllib.loads(TINY.read_text()),
+                                      "demand": {"kind": "replay", "file": "moscow-ostankino-tiny.toml"}},
+                         "set": {"demand.orders": 50}}, "set.demand.orders"),
+    ("/v1/simulations", {"scenario": "moscow-ostankino-tiny", "seed": True}, "seed"),
+    ("/v1/simulations", {"scenario": "moscow-ostankino-tiny", "seed": "3"}, "seed"),
+    ("/v1/simulations", {"scenario": "moscow-ostankino-tiny", "seed": 2.5}, "seed"),
+    ("/v1/simulations", {"scenario": "moscow-ostankino-tiny", "seed": 2**31}, "seed"),
+    ("/v1/sweeps", {"scenario": "moscow-ostankino-tiny", "seeds": True}, "seeds"),
+    ("/v1/sweeps", {"scenario": "moscow-ostankino-tiny", "seeds": "3"}, "seeds"),
+    ("/v1/sweeps", {"scenario": "moscow-ostankino-tiny", "seeds": [1, -1]}, "seeds[1]"),
+    ("/v1/sweeps", {"scenario": "moscow-ostankino-tiny", "seeds": [True]}, "seeds[0]"),
+    ("/v1/sweeps", {"scenario": "moscow-ostankino-tiny", "seeds": [2**31]}, "seeds[0]"),
+    ("/v1/sweeps", {"scenario": "moscow-ostankino-tiny", "seeds": []}, "seeds"),
 ])
 def test_a_bad_request_is_422_naming_the_field_and_queues_nothing(client: TestClient, planner: dict[str, str],
                                                                    path: str, body: dict[str, Any],
@@ -174,6 +203,39 @@ def test_a_bad_request_is_422_naming_the_field_and_queues_nothing(client: TestCl
     assert r.status_code == 422, r.text
     assert r.json()["error"]["field"] == field, r.json()
     assert len(client.get(path, headers=planner).json()[path.removeprefix("/v1/")]) == before
+
+
+@pytest.mark.parametrize(("path", "body", "message"), [
+    ("/v1/simulations", {"set": {"fleet.scale": 1e308}}, "would make a fleet group larger than 1000000 couriers"),
+    ("/v1/simulations", {"set": {"policy": "reoptimize", "policy.backend": "ortools"}},
+     "ortools cannot price both click-to-door and lateness past the quote: use sisr or auto, or set "
+     "quote_minute_cost_m=0"),
+    ("/v1/sweeps", {"set": {"policy": ["batch", "reoptimize"], "policy.backend": ["sisr", "ortools"]}},
+     "ortools cannot price both click-to-door and lateness past the quote"),
+    ("/v1/simulations", {"seed": True}, "must be an integer, got True"),
+    ("/v1/simulations", {"seed": -1}, "must not be negative, got -1"),
+    ("/v1/simulations", {"seed": 2**31}, "must be at most 2147483647, got 2147483648"),
+    ("/v1/sweeps", {"seeds": [-1]}, "must not be negative, got -1"),
+    ("/v1/sweeps", {"seeds": [5, 2**31]}, "must be at most 2147483647, got 2147483648"),
+    ("/v1/sweeps", {"seeds": 101}, "must be at most 100, got 101"),
+])
+def test_a_refusal_says_what_is_wrong_with_the_value(client: TestClient, planner: dict[str, str], path: str,
+                                                     body: dict[str, Any], message: str) -> None:
+    """The 422's message states the bound or the conflict (not `must be an integer` for a list of seeds)."""
+    r = client.post(path, json={"scenario": "moscow-ostankino-tiny", **body}, headers=planner)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["message"].startswith(message), r.json()
+
+
+def test_a_valid_combination_of_policy_knobs_is_queued(client: TestClient, planner: dict[str, str]) -> None:
+    """ortools under reoptimize without kept quotes, and ortools under batch, pass the policy check (202)."""
+    for body in ({"set": {"policy": "batch", "policy.backend": "ortools"}, "seed": 4.0},
+                 {"set": {"policy": "reoptimize", "policy.backend": "ortools", "policy.quote_minute_cost_m": 0,
+                          "policy.iterations": 5}}):
+        r = client.post("/v1/simulations", json={"scenario": "moscow-ostankino-tiny", **body}, headers=planner)
+        assert r.status_code == 202, r.text
+        done = follow(client, r.headers["Location"], planner)[-1]
+        assert done["status"] == "done", done["error"]
 
 
 def test_a_scenario_whose_run_fails_reports_failed_with_the_reason(client: TestClient,

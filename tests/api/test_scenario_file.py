@@ -202,6 +202,27 @@ def test_reoptimize_knobs_and_a_quote_model_load(tmp_path: Path) -> None:
                                                     plan=0.25)
 
 
+@pytest.mark.parametrize("backend", ["ortools", "hybrid"])
+def test_a_policy_the_run_could_not_build_names_the_file_and_the_backend(
+        tmp_path: Path, backend: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """reoptimize keeping quotes on a backend that cannot price them fails at load (file and policy.backend), not
+    when the run builds its policy; without quotes, or under batch, the same backend loads."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text(TINY.read_text().replace('name = "batch"', f'name = "reoptimize"\nbackend = "{backend}"', 1)
+                   .replace('file = "maps/', f'file = "{SCENARIOS}/maps/'))
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(bad)
+    assert str(err.value).startswith(f"{bad}: policy.backend: {backend} cannot price both click-to-door and lateness")
+    assert (err.value.file, err.value.key) == (str(bad), "policy.backend")
+    assert main(["simulate", str(bad), "--out", str(tmp_path / "out"), "--no-progress"]) == 2
+    assert capsys.readouterr().err.startswith(f"lastmile: error: {bad}: policy.backend: {backend} cannot price")
+    data = tiny_data()
+    data["policy"] = {"name": "reoptimize", "backend": backend, "quote_minute_cost_m": 0}
+    assert scenario_from_dict(data, base=SCENARIOS).policy.backend == backend
+    data["policy"] = {"name": "batch", "backend": backend}
+    assert scenario_from_dict(data, base=SCENARIOS).policy.backend == backend
+
+
 def test_error_names_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """load_scenario puts the file name in front of the key; the CLI prints that one line and exits 2."""
     bad = tmp_path / "bad.toml"

@@ -188,7 +188,7 @@ GOOD = "a-1,10:15,37.6020,55.8177,courier,milk-1l:2"
     ("a-2,10:20,37.60,91,courier,bread:1", "lat", "must be a number of degrees in [-90, 90], got '91'"),
     ("a-2,10:20,181,55.81,courier,bread:1", "lon", "must be a number of degrees in [-180, 180]"),
     ("a-2,10:20,37.60,nan,courier,bread:1", "lat", "must be a number of degrees"),
-    ("a-2,10:20,37.60,55.81,drone,bread:1", "mode", "must be one of ['courier', 'locker', 'pickup_point']"),
+    ("a-2,10:20,37.60,55.81,drone,bread:1", "mode", "must be one of ['courier', 'locker', 'pickup_point', 'store']"),
     ("a-2,10:20,37.60,55.81,courier,caviar:1", "items", "unknown sku 'caviar'"),
     ("a-2,10:20,37.60,55.81,courier,bread:1.5", "items", "qty of 'bread' must be a positive integer, got '1.5'"),
     ("a-2,10:20,37.60,55.81,courier,bread:-1", "items", "qty of 'bread' must be a positive integer"),
@@ -265,3 +265,36 @@ def test_orders_for_dispatches_on_kind(network: RoadNetwork) -> None:
     assert [o.id for o in orders_for(replay, network)] == ["b-2", "a-1", "c-3"]
     with pytest.raises(ScenarioError, match=r"demand\.file"):
         orders_for(replace(base, demand=demand(kind="replay")), network)
+
+
+@pytest.mark.parametrize(("placed_at", "shown"), [("03:00", "'03:00'"), ("09:59:59", "'09:59:59'"),
+                                                  ("14:00", "'14:00'"), ("17:30", "'17:30'"),
+                                                  ("48:00", "'48:00'"), ("0", "'0'")])
+def test_a_row_placed_outside_the_clock_is_refused(tmp_path: Path, placed_at: str, shown: str) -> None:
+    """With the scenario's clock, a row placed before clock.start or from clock.end on names file, line, placed_at."""
+    path = tmp_path / "day.csv"
+    path.write_text(f"id,placed_at,lon,lat,mode,items\n{GOOD}\nb1,{placed_at},37.6029,55.8215,courier,milk-1l:2\n")
+    with pytest.raises(ScenarioError) as info:
+        read_orders_csv(path, demand(), clock=CLOCK)
+    assert str(info.value) == (f"{path} row 3: placed_at: must be within the scenario's day, from clock.start 10:00 "
+                               f"until before clock.end 14:00, got {shown}")
+    assert (info.value.file, info.value.row, info.value.key) == (str(path), 3, "placed_at")
+
+
+def test_rows_at_the_clock_bounds_are_read(tmp_path: Path) -> None:
+    """Rows placed at clock.start and one second before clock.end are within the day and read as given."""
+    path = tmp_path / "day.csv"
+    path.write_text("id,placed_at,lon,lat,mode,items\na,10:00,37.60,55.81,courier,bread:1\n"
+                    "b,13:59:59,37.60,55.81,courier,bread:1\n")
+    assert [o.placed_at for o in read_orders_csv(path, demand(), clock=CLOCK)] == [CLOCK.start, CLOCK.end - 1]
+
+
+def test_orders_for_refuses_a_replayed_row_before_the_day(network: RoadNetwork, tmp_path: Path) -> None:
+    """orders_for checks a replayed file against the scenario's own clock (the reader alone does not know it)."""
+    path = tmp_path / "day.csv"
+    path.write_text("id,placed_at,lon,lat,mode,items\nb1,03:00,37.6029,55.8215,courier,milk-1l:2\n")
+    replay = Scenario(name="t", path=None, map_file=MOSCOW, clock=CLOCK, demand=demand(kind="replay", file=path))
+    with pytest.raises(ScenarioError, match=r"day\.csv row 2: placed_at: must be within the scenario's day"):
+        orders_for(replay, network)
+    early = replace(replay, clock=Clock(start=3 * HOUR, end=14 * HOUR))
+    assert [o.placed_at for o in orders_for(early, network)] == [3 * HOUR]
