@@ -742,6 +742,9 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":  # e.g. JSON nested too deep
+            return JSONResponse(ApiError(422, "invalid", "malformed JSON: could not be read (nested too deep?)",
+                                         "body").body(), status_code=422)
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # every method of the path, not only those of the first route that matched it
             headers["Allow"] = ", ".join(allowed(request.url.path))

@@ -140,7 +140,9 @@ class Recorder:
             rec.status, rec.closed_at = "cancelled", t
 
     def event_lines(self) -> Iterator[dict[str, Any]]:
-        """One JSON-ready dict per order event, in the order they happened."""
+        """One JSON-ready dict per order event, in the order the operations core returned them: a delivery is
+        stamped `t` at the courier's arrival but returned once the hand-over is done, so its line may follow lines
+        with a later `t` (sort by `t` for a timeline)."""
         for t, order, event, fields in self.events:
             yield {"t": t, "order": order, "event": event, **fields}
 

@@ -300,7 +300,8 @@ def fleet_size(scenario: Scenario, *, metric: str, target: float, seeds: Sequenc
     A target is met when the metric is >= target, or <= target for metrics where lower is better (names ending
     in `_min`, costs, km, CO2 and lost orders; see `lower_is_better`); an undefined value (None, e.g. no order
     delivered) never meets it. The scenario's own fleet must meet the target; if it does not, the fleet doubled
-    is tried once, and if that fails too the result is `feasible=False` with the doubled fleet and its value.
+    (a group of no couriers given one) is tried once, and if that fails too the result is `feasible=False` with
+    the doubled fleet and its value.
     Then each shift in time order is binary-searched for its smallest head count in [0, current] (spread over the
     shift's groups in proportion, the other shifts at their current counts), which assumes the metric improves
     with more couriers. `run(scenario) -> kpis` is the oracle (default: simulate here); `run_many(scenarios)`,
@@ -329,7 +330,7 @@ def fleet_size(scenario: Scenario, *, metric: str, target: float, seeds: Sequenc
     fleet = scenario.fleet
     value = evaluate(fleet)
     if not meets(metric, value, target):
-        fleet = tuple(replace(g, count=g.count * 2) for g in fleet)
+        fleet = tuple(replace(g, count=max(g.count * 2, 1)) for g in fleet)  # a group of none gets one
         value = evaluate(fleet)
         if not meets(metric, value, target):
             return FleetSizing(counts=shift_counts(fleet), fleet=fleet, value=value, feasible=False,

@@ -549,6 +549,17 @@ def test_a_facility_off_the_map_is_refused_by_name(client: TestClient) -> None:
     assert set(client.get("/v1/config", headers=ADMIN).json()["stores"]) == {"ostankino", "vdnh"}
 
 
+@pytest.mark.parametrize(("method", "path"), [("post", "/v1/keys"), ("put", "/v1/couriers"), ("post", "/v1/orders"),
+                                            ("post", "/v1/simulations")])
+def test_json_nested_too_deep_is_a_422_naming_the_body(client: TestClient, method: str, path: str) -> None:
+    """A body of JSON nested 100,000 deep is a 422 naming `body` on every endpoint, as other malformed JSON is."""
+    body = "[" * 100_000 + "]" * 100_000
+    r = getattr(client, method)(path, content=body, headers={**ADMIN, "content-type": "application/json",
+                                                              "Idempotency-Key": "deep"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "body", r.text
+    assert r.json()["error"]["message"].startswith("malformed JSON")
+
+
 def test_method_not_allowed_lists_every_method_of_the_path(client: TestClient) -> None:
     """A 405 names in Allow all methods the path has, across routes and included routers."""
     r = client.request("OPTIONS", "/v1/webhooks", headers=ADMIN)

@@ -127,6 +127,18 @@ def test_fleet_size_meets_a_cheap_target_with_fewer_couriers(tiny: Scenario) -> 
     assert again["on_time_rate"] >= target and again["on_time_rate"] == sizing.value
 
 
+def test_fleet_size_starts_from_a_fleet_of_empty_groups(tiny: Scenario) -> None:
+    """Groups of no couriers are given one when the fleet is doubled, so a scenario sized from nothing finds a
+    fleet (doubling none stayed none, and the search reported it infeasible)."""
+    empty = replace(tiny, fleet=tuple(replace(g, count=0) for g in tiny.fleet))
+
+    def run(sc: Scenario) -> dict[str, Any]:
+        return {"on_time_rate": 1.0 if sc.couriers >= 2 else 0.0}
+
+    sizing = fleet_size(empty, metric="on_time_rate", target=0.9, seeds=(1,), run=run)
+    assert sizing.feasible and sum(sizing.counts.values()) == 2 and sizing.value == 1.0
+
+
 def test_fleet_size_unreachable_target_is_infeasible(tiny: Scenario) -> None:
     """A target no fleet can meet gives feasible=False with the value achieved, after trying the doubled fleet."""
     calls: list[int] = []
