@@ -15,6 +15,7 @@ import ipaddress
 import json
 import re
 import secrets
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
@@ -33,7 +34,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -90,7 +91,7 @@ class StockRequest(_Body):
 
 
 class ShiftRequest(_Body):
-    on: bool = Field(description="true: the courier starts its shift at its store; false: it ends it")
+    on: StrictBool = Field(description="true: the courier starts its shift at its store; false: it ends it")
 
 
 class LocationRequest(_Body):
@@ -120,6 +121,21 @@ class TrackingView(BaseModel):
     updated: int | None = None
 
 
+def _ip_of(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a URL's host names as the sender's resolver reads it (`169.254.169.254`, and also its decimal,
+    hex, octal and short IPv4 forms, a trailing dot, an IPv4-mapped IPv6 address); None for a host name."""
+    host = host.rstrip(".")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))  # the C library's forms: 2852039166, 0xa9fea9fe
+        except OSError:
+            return None
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    return mapped if mapped is not None else address
+
+
 class WebhookRequest(_Body):
     url: str = Field(max_length=2000, description="where to POST events: an http:// or https:// URL with a host, "
                                                   "not a link-local address (169.254.0.0/16, fe80::/10)")
@@ -134,11 +150,8 @@ class WebhookRequest(_Body):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"must be an http:// or https:// URL with a host, got {value!r}")
-        try:
-            link_local = ipaddress.ip_address(parts.hostname).is_link_local
-        except ValueError:  # a host name, not an address
-            link_local = False
-        if link_local:
+        address = _ip_of(parts.hostname)
+        if address is not None and address.is_link_local:
             raise ValueError(f"{parts.hostname} is a link-local address (cloud instance metadata); not a webhook "
                              "target")
         return value

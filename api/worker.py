@@ -398,6 +398,14 @@ class Worker:
         courier = command["courier"]
         back = entry["kind"] == "return" and status in ("arrived", "completed")
         out = Outcome()
+        if status == "completed" and entry.get("status") == "completed" and entry["kind"] in ("pickup", "dropoff"):
+            posted = "failed" if command.get("outcome") == "failed" else "delivered"
+            if entry["kind"] == "pickup" or entry.get("outcome") == posted:  # a retry: answered, nothing changes
+                return out
+            raise ConflictError("stop", f"{stop!r} is already completed as {entry.get('outcome')}")
+        if entry["kind"] == "dropoff" and status == "arrived" and self.routes[courier]["status"] != "en_route":
+            raise InvalidDispatchError("stop", f"{stop!r}: the courier has not left the store with its trip "
+                                               "(pickup completed first)")
         if entry["kind"] == "pickup" and status == "completed":
             out = self.core.picked_up(courier, now)
         elif entry["kind"] == "dropoff" and status == "arrived":
@@ -506,6 +514,8 @@ class Worker:
                      "on_time"):
             if name in event.fields:
                 fields[name] = json_text(event.fields[name])
+        if event.event == "unassigned":
+            self.arrivals.pop(event.order, None)  # an arrival its courier posted does not time another's delivery
         if event.event == "unassigned":  # no courier now (the event's `courier` gave it up); its reason stays in the
             fields.update(courier="null", eta="null")  # timeline: the record's `reason` is a rejection's
             fields.pop("reason", None)

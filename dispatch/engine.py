@@ -407,6 +407,13 @@ class Dispatcher:
             self._open.add(self._orders[order_id])
         self._changed()
 
+    def ready_at(self, order_id: str) -> int:
+        """When a tracked order is ready (picked) as the dispatcher counts it."""
+        order = self._orders.get(order_id)
+        if order is None:
+            raise InvalidDispatchError("order_id", f"unknown order {order_id!r}")
+        return order.ready_at
+
     def set_ready(self, order_id: str, ready_at: int) -> bool:
         """The store finished picking a tracked order at `ready_at` (not before it was placed): policies see it
         ready from then on. Returns whether that changed anything."""

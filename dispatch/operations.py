@@ -426,7 +426,10 @@ class Operations:
         booked = self.orders.pop(order_id)
         if booked.mode != "store":
             self.dispatchers[booked.store].cancel(order_id, now)
-        self.allocator.cancel(order_id)
+        inventory = self.allocator.inventory
+        for hold in (order_id, _locker_hold(order_id)):  # what it still holds: a parcel a courier brought back
+            if inventory.reservation(hold) is not None:  # holds no stock (it left the store), a redirected one a
+                self.allocator.cancel(hold)  # compartment of its locker
         return Outcome(events=(Event(t=now, order=order_id, event="cancelled"),))
 
     def picked(self, order_id: str, now: int) -> Outcome:
@@ -444,9 +447,10 @@ class Operations:
         picked = Event(t=now, order=order_id, event="picked", fields={"store": booked.store})
         if booked.mode != "store":
             d = self.dispatchers[booked.store]
-            # ready now rather than when the picking queue estimated: the policy decides again with it
-            if d.is_open(order_id) and d.set_ready(order_id, now):
-                return Outcome(events=(picked,)) + self._decided(d.tick(now))
+            # done before the picking queue's estimate: ready from now on at the next tick (a report at or after the
+            # estimate changes nothing: the dispatcher counted it ready then, and deciding again would cost a solve)
+            if d.is_open(order_id) and now < d.ready_at(order_id):
+                d.set_ready(order_id, now)
             return Outcome(events=(picked,))
         booked.waiting = True
         return Outcome(events=(picked, Event(t=now, order=order_id, event="delivered", fields={
@@ -580,6 +584,8 @@ class Operations:
         _, d = self._courier(courier_id)
         if order_id not in d.couriers[courier_id].carrying:
             raise InvalidDispatchError("order_id", f"order {order_id!r} is not on courier {courier_id}")
+        if order_id in self._failed.get(courier_id, ()):  # reported again: it is already riding back
+            return Outcome()
         self._failed.setdefault(courier_id, []).append(order_id)
         return Outcome(events=(Event(t=now, order=order_id, event="failed",
                                      fields={"courier": courier_id, "reason": reason}),))

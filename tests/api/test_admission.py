@@ -44,7 +44,8 @@ def drained(service: Service) -> None:
 
 
 def test_an_admitted_order_is_dispatched_and_delivered(client: TestClient, service: Service) -> None:
-    """POST → 201 allocated with its store and quote at once; the worker then gives it a courier and delivers."""
+    """POST → 201 allocated with its store, promise and quote at once (a retry answers the same); the worker then
+    gives it a courier and delivers."""
     osys = key(client, "order_system")
     all_on_shift(client, service)
     for _ in range(100):  # the worker publishes the stores' load (couriers now on shift) within LOAD_EVERY_S
@@ -57,6 +58,9 @@ def test_an_admitted_order_is_dispatched_and_delivered(client: TestClient, servi
     placed = r.json()
     assert placed["state"] == "allocated" and placed["store"] in ("vdnh", "ostankino")
     assert placed["facility"] == placed["store"] and placed["quoted_eta"] > 10 * 3600
+    assert placed["promise_by"] == 10 * 3600 + 45 * 60  # in the first answer, as the worker's event will say
+    again = client.post("/v1/orders", json=order("a1"), headers={**osys, "Idempotency-Key": "a1"})
+    assert again.json()["promise_by"] == placed["promise_by"] and again.json()["store"] == placed["store"]
     courier = until(lambda: client.get("/v1/orders/a1", headers=osys).json()["courier"], service)
     got = client.get("/v1/orders/a1", headers=osys).json()
     assert got["store"] == placed["store"]  # the worker placed it where the API admitted it

@@ -128,6 +128,43 @@ def test_an_order_without_a_promise_gets_the_scenarios_express_promise(client: T
     assert [e["event"] for e in got["timeline"]] == ["placed", "allocated"] and got["state"] == "allocated"
 
 
+def test_courier_app_retries_and_posts_out_of_turn_keep_orders_whole(client: TestClient, service: Service) -> None:
+    """A door `arrived` before the pickup is a 422; `pickup` or `failed` posted twice is answered 200 and happens
+    once; another outcome at a completed stop is a 409; the failed parcel is returned at the store; an order
+    brought back unreported is open again (cancelled with a 200 unless a courier took it out again at once)."""
+    osys = key(client, "order_system")
+    all_on_shift(client, service)
+    for oid in ("r1", "r2"):
+        assert client.post("/v1/orders", json=order(oid), headers={**osys, "Idempotency-Key": oid}).status_code == 201
+    courier = until(lambda: client.get("/v1/orders/r1", headers=osys).json()["courier"], service)
+    until(lambda: client.get("/v1/orders/r2", headers=osys).json()["courier"], service)
+    assert client.get("/v1/orders/r2", headers=osys).json()["courier"] == courier  # one trip takes both
+    app = key(client, "courier", courier)
+
+    def post(stop: str, **body: str) -> Any:
+        return client.post(f"/v1/couriers/{courier}/stops/{stop}", json=body, headers=app)
+
+    early = post("r1", status="arrived")
+    assert early.status_code == 422 and early.json()["error"]["field"] == "stop"
+    service.clock.t += 60  # type: ignore[attr-defined]
+    assert post("pickup", status="completed").status_code == post("pickup", status="completed").status_code == 200
+    assert post("r1", status="completed", outcome="failed").status_code == 200
+    assert post("r1", status="completed", outcome="failed").status_code == 200
+    assert post("r1", status="completed", outcome="delivered").status_code == 409
+    service.clock.t += 600  # type: ignore[attr-defined]
+    assert post("return", status="arrived").status_code == 200
+    r1 = client.get("/v1/orders/r1", headers=osys).json()
+    assert [e["event"] for e in r1["timeline"]].count("failed") == 1 and r1["state"] == "returned"
+    r2 = client.get("/v1/orders/r2", headers=osys).json()
+    assert "back_at_store" in {e.get("reason") for e in r2["timeline"]}
+    cancelled = client.post("/v1/orders/r2/cancel", headers=osys)
+    if cancelled.status_code == 409:  # taken out again at once by the next trip: cancel is refused, as documented
+        assert client.get("/v1/orders/r2", headers=osys).json()["courier"] is not None
+    else:
+        assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
+        assert "r2" not in {o["id"] for o in client.get("/v1/orders", headers=osys).json()["orders"]}
+
+
 def test_a_courier_going_off_before_leaving_gives_its_trip_back(client: TestClient, service: Service) -> None:
     """A courier that ends its shift with a committed trip it has not left with: its orders are `unassigned` (no
     courier, no ETA, the reason in the timeline), its app shows no route, and another courier takes them; a door
@@ -345,7 +382,8 @@ def test_a_bad_query_parameter_is_named_in_the_bodies_words(client: TestClient, 
 
 
 def test_unknown_things_are_named(client: TestClient, service: Service) -> None:
-    """An unknown SKU is out of stock, an unknown store or courier a 4xx naming it."""
+    """An unknown SKU is out of stock, an unknown store or courier a 4xx naming it, a shift's `on` not a boolean a
+    422 naming it."""
     osys = key(client, "order_system")
     r = client.post("/v1/orders", json=order("u1", sku="caviar"), headers={**osys, "Idempotency-Key": "u1"})
     assert r.status_code == 422 and r.json()["error"]["message"] == "out_of_stock: caviar"
@@ -353,6 +391,10 @@ def test_unknown_things_are_named(client: TestClient, service: Service) -> None:
     assert r.status_code == 422 and r.json()["error"]["field"] == "store"
     r = client.post("/v1/couriers/ghost/shift", json={"on": True}, headers=ADMIN)
     assert r.status_code == 404 and r.json()["error"]["field"] == "courier_id"
+    one = next(iter(service.deployment.couriers))
+    for loose in ("false", "yes", 1):  # `on` is a JSON boolean: a string or number is not read as one
+        r = client.post(f"/v1/couriers/{one}/shift", json={"on": loose}, headers=ADMIN)
+        assert r.status_code == 422 and r.json()["error"]["field"] == "on", r.text
 
 
 def test_keys_and_roles(client: TestClient, service: Service) -> None:

@@ -211,7 +211,10 @@ def test_subscriptions_belong_to_their_key_and_bad_ones_are_named(client: TestCl
     for url, message in (("ftp://x/y", "must be an http:// or https:// URL with a host, got 'ftp://x/y'"),
                          ("http:///hooks", "must be an http:// or https:// URL with a host"),
                          ("http://169.254.169.254/latest/meta-data", "169.254.169.254 is a link-local address"),
-                         ("http://[fe80::1]:8080/x", "fe80::1 is a link-local address")):
+                         ("http://[fe80::1]:8080/x", "fe80::1 is a link-local address"),
+                         *((f"http://{host}/x", "is a link-local address") for host in (  # other spellings of it
+                             "2852039166", "0xa9fea9fe", "0251.0376.0251.0376", "169.254.43518",
+                             "169.254.169.254.", "[::ffff:169.254.169.254]", "[::ffff:a9fe:a9fe]"))):
         error = client.post("/v1/webhooks", json={"url": url, "events": ["order.placed"]}, headers=a).json()["error"]
         assert error["field"] == "url" and message in error["message"], error
     named = client.post("/v1/webhooks", json={"url": "https://hooks.example.com/x", "events": ["order.placed"]},

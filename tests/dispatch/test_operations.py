@@ -164,21 +164,22 @@ def test_an_order_no_courier_of_its_store_can_carry_is_rejected(network: RoadNet
     assert kinds(ops.place(order("ok", qty=2), NOON).events)[:2] == ["placed", "allocated"]
 
 
-def test_an_order_picked_before_the_queues_estimate_leaves_at_once(network: RoadNetwork) -> None:
-    """`picked` before the picking queue's estimate makes the order ready then, and the policy sends it off at
-    once (a courier was waiting for the estimate) instead of at the estimate."""
+def test_an_order_picked_before_the_queues_estimate_leaves_at_the_next_tick(network: RoadNetwork) -> None:
+    """`picked` before the picking queue's estimate makes the order ready then, and the next tick sends it off
+    then (a courier was waiting for the estimate) instead of at the estimate."""
     ops = core(network)
     ops.place(order("o1"), NOON)
     assert ops.dispatchers["s1"].orders["o1"].ready_at == NOON + 120
     assert ops.tick("s1", NOON + 30).trips == ()
-    out = ops.picked("o1", NOON + 40)
-    assert kinds(out.events) == ["picked", "assigned"]
-    assert [(t.order_ids, t.departure) for t in out.trips] == [(("o1",), NOON + 40)]
+    assert kinds(ops.picked("o1", NOON + 40).events) == ["picked"]
+    assert ops.dispatchers["s1"].orders["o1"].ready_at == NOON + 40
+    assert [(t.order_ids, t.departure) for t in ops.tick("s1", NOON + 41).trips] == [(("o1",), NOON + 41)]
 
 
 def test_a_parcel_brought_back_unreported_is_open_again_and_leaves_once_more(network: RoadNetwork) -> None:
     """A courier back at the store with a parcel neither delivered nor failed gives it back (`unassigned`,
-    `back_at_store`); the next trip takes it out again without taking its stock twice, and it is delivered."""
+    `back_at_store`); the next trip takes it out again without taking its stock twice, and it is delivered; one
+    cancelled once back is closed; a failure reported twice is returned once."""
     ops = core(network)
     ops.place(order("o1"), NOON)
     ops.picked("o1", NOON + 120)
@@ -187,6 +188,22 @@ def test_a_parcel_brought_back_unreported_is_open_again_and_leaves_once_more(net
     back = ops.at_store("c0", NOON + 300)
     assert [(e.event, e.fields["reason"]) for e in back.events] == [("unassigned", "back_at_store")]
     assert ops.courier_status("c0") == "idle" and ops.cancellable("o1")
+    twin = core(network)  # the same, cancelled once back: closed, its stock gone with the parcel's first trip
+    twin.place(order("o1"), NOON)
+    twin.picked("o1", NOON + 120)
+    twin.tick("s1", NOON + 120)
+    twin.picked_up("c0", NOON + 130)
+    assert kinds(twin.failed("c0", "o1", NOON + 200).events) == ["failed"]
+    assert kinds(twin.failed("c0", "o1", NOON + 201).events) == []  # reported twice: returned once
+    assert kinds(twin.at_store("c0", NOON + 300).events) == ["returned"] and "o1" not in twin.orders
+    third = core(network)
+    third.place(order("o1"), NOON)
+    third.picked("o1", NOON + 120)
+    third.tick("s1", NOON + 120)
+    third.picked_up("c0", NOON + 130)
+    third.at_store("c0", NOON + 300)
+    assert kinds(third.cancel("o1", NOON + 310).events) == ["cancelled"] and "o1" not in third.orders
+    assert third.allocator.inventory.available("s1", "MILK") == 4 and third.tick("s1", NOON + 360).trips == ()
     assert [t.order_ids for t in ops.tick("s1", NOON + 360).trips] == [("o1",)]
     assert kinds(ops.picked_up("c0", NOON + 400).events) == ["picked_up"]
     assert kinds(ops.delivered("c0", "o1", NOON + 700).events) == ["delivered"]
