@@ -49,7 +49,7 @@ from api.service import Service
 from api.solve import make_router as vroom_solve
 from api.store import Store, body_hash, courier_key, json_text, order_key, planned_key, route_key, tracking_key
 from api.webhooks import EVENT_TYPES, Registry, Subscription, cursor_key
-from api.worker import STATES
+from api.worker import FINAL, STATES
 from dispatch.errors import DispatchError
 from dispatch.inventory import stock_counter
 from dispatch.model import MAX_UNITS
@@ -546,8 +546,12 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
     def order_command(op: str, order_id: str, done: str, *, late_ok: bool = False) -> JSONResponse:
         """A call on an order: 200 with the order once the core did it (`done` event), or had done it before (a
         retry), or with `late_ok` when it no longer matters (the order is past it); 409 when it cannot be done."""
-        if not store.hgetall(order_key(order_id)):
+        record = store.hgetall(order_key(order_id))
+        if not record:
             raise ApiError(404, "not_found", f"no order {order_id!r}", "order_id")
+        state = record.get("state")
+        if state == STATES[done] or (late_ok and (state in FINAL or state == "delivered")):
+            return JSONResponse(_order_view(order_id, record))  # done before (a retry), or long past it
         reply = service.submit({"op": op, "order": order_id})
 
         def answer(r: dict[str, Any]) -> tuple[int, Any]:

@@ -153,6 +153,8 @@ def test_courier_app_retries_and_posts_out_of_turn_keep_orders_whole(client: Tes
     assert post("r1", status="completed", outcome="delivered").status_code == 409
     service.clock.t += 600  # type: ignore[attr-defined]
     assert post("return", status="arrived").status_code == 200
+    for late in ("ready", "cancel"):  # a store's late report is answered; a cancel of a closed order is not
+        assert client.post(f"/v1/orders/r1/{late}", headers=osys).status_code == (200 if late == "ready" else 409)
     r1 = client.get("/v1/orders/r1", headers=osys).json()
     assert [e["event"] for e in r1["timeline"]].count("failed") == 1 and r1["state"] == "returned"
     r2 = client.get("/v1/orders/r2", headers=osys).json()
@@ -285,6 +287,13 @@ def test_collected_before_the_locker_and_a_retried_ready_keep_the_order_whole(cl
                                                                                       "lk1"}).status_code == 201
     early = client.post("/v1/orders/lk1/collected", headers=osys)
     assert early.status_code == 409 and early.json()["error"]["field"] == "order_id"
+    assert client.post("/v1/orders", json={**order("st1"), "mode": "store"}, headers={
+        **osys, "Idempotency-Key": "st1"}).status_code == 201
+    assert client.post("/v1/orders/st1/ready", headers=osys).json()["state"] == "delivered"  # at the store
+    for _ in range(2):  # collected, and its retry answered the same
+        r = client.post("/v1/orders/st1/collected", headers=osys)
+        assert r.status_code == 200 and r.json()["state"] == "collected", r.text
+    assert client.post("/v1/orders/st1/ready", headers=osys).status_code == 200  # long past it: changes nothing
     assert client.post("/v1/orders", json=order("c1"), headers={**osys, "Idempotency-Key": "c1"}).status_code == 201
     for _ in range(2):
         r = client.post("/v1/orders/c1/ready", headers=osys)
