@@ -17,7 +17,7 @@ import json
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from api.deployment import Deployment
 from api.store import Store, json_text
@@ -26,7 +26,7 @@ from api.worker import FACILITIES_KEY, LOAD_KEY
 from dispatch.allocation import NO_FREE_COMPARTMENT, OUT_OF_STOCK, PICKUP_POINT_FULL, Allocator
 from dispatch.inventory import PICKUP_FIELD, counter_name
 from dispatch.load import PublishedLoad
-from dispatch.model import COMPARTMENT_SIZES, Order, Promise, deadline
+from dispatch.model import COMPARTMENT_SIZES, Order, deadline
 from dispatch.operations import Admission, admit
 from dispatch.promise import Quoter
 
@@ -144,10 +144,8 @@ class Admitter:
                 fields = {**record, "state": "allocated" if a.allocated else "rejected",
                           "updated": str(now), "quoted_eta": json_text(admission.quoted_eta)}
                 if a.allocated:  # what the worker's `allocated` event will say, in the first answer too
-                    sold = order if order.promise is not None else replace(
-                        order, promise=Promise.express(self.base.options.default_express_s))
                     fields.update(store=json_text(a.store), facility=json_text(a.facility),
-                                  promise_by=json_text(deadline(sold)))
+                                  promise_by=json_text(deadline(self.base.options.promised(order))))
                 else:
                     fields["reason"] = json_text(a.reason)
                 claims = admission.claims()

@@ -514,10 +514,9 @@ class Worker:
                      "on_time"):
             if name in event.fields:
                 fields[name] = json_text(event.fields[name])
-        if event.event == "unassigned":
-            self.arrivals.pop(event.order, None)  # an arrival its courier posted does not time another's delivery
         if event.event == "unassigned":  # no courier now (the event's `courier` gave it up); its reason stays in the
             fields.update(courier="null", eta="null")  # timeline: the record's `reason` is a rejection's
+            self.arrivals.pop(event.order, None)  # an arrival its courier posted does not time another's delivery
             fields.pop("reason", None)
             if isinstance(event.fields.get("courier"), str):
                 self._withdrawn.add(event.fields["courier"])

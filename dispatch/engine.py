@@ -407,21 +407,15 @@ class Dispatcher:
             self._open.add(self._orders[order_id])
         self._changed()
 
-    def ready_at(self, order_id: str) -> int:
-        """When a tracked order is ready (picked) as the dispatcher counts it."""
-        order = self._orders.get(order_id)
-        if order is None:
-            raise InvalidDispatchError("order_id", f"unknown order {order_id!r}")
-        return order.ready_at
-
     def set_ready(self, order_id: str, ready_at: int) -> bool:
         """The store finished picking a tracked order at `ready_at` (not before it was placed): policies see it
-        ready from then on. Returns whether that changed anything."""
+        ready from then on if that is earlier than counted. A report at or after it changes nothing (the order
+        counted as ready then, and deciding again would cost a solve). Returns whether it changed anything."""
         order = self._orders.get(order_id)
         if order is None:
             raise InvalidDispatchError("order_id", f"unknown order {order_id!r}")
         ready_at = max(int(ready_at), order.placed_at)
-        if order.ready_at == ready_at:
+        if ready_at >= order.ready_at:
             return False
         self._track_picking(order, add=False)
         self._orders[order_id] = ready = replace(order, ready_at=ready_at)

@@ -207,6 +207,10 @@ class OperationsOptions:
                     1 if name in ("tick_s", "default_express_s") else 0):
                 raise InvalidDispatchError(name, f"must be a non-negative integer, got {value!r}")
 
+    def promised(self, order: Order) -> Order:
+        """`order` as it is sold: with its own promise, else express within `default_express_s`."""
+        return order if order.promise is not None else replace(order, promise=Promise.express(self.default_express_s))
+
 
 @dataclass(slots=True, kw_only=True)
 class _Booked:
@@ -260,6 +264,8 @@ class Operations:
                                                store_location=places.place(self.node_of_facility[sid]),
                                                travel=places, tick_s=opts.tick_s)
         self.store_of: dict[str, str] = {}
+        self.most_boxes: dict[str, int] = {}
+        """Per store with couriers: the most boxes one of them carries (an order needing more is rejected)."""
         for c in fleet:
             if c.store not in self.dispatchers:
                 raise InvalidDispatchError(f"couriers[{c.id}].store", f"unknown dark store {c.store!r}")
@@ -268,9 +274,6 @@ class Operations:
                                   shift_end=c.shift_end, position=d.store_location, profile=c.profile,
                                   home_store=c.store, status="off"))
             self.store_of[c.id] = c.store
-        self.most_boxes: dict[str, int] = {}
-        """Per store with couriers: the most boxes one of them carries (an order needing more is rejected)."""
-        for c in fleet:
             self.most_boxes[c.store] = max(self.most_boxes.get(c.store, 0), c.capacity)
         self.load = DispatcherLoad(self.dispatchers, pickers=self.pickers, places=self.places,
                                    service_s=opts.service_s)
@@ -334,8 +337,7 @@ class Operations:
         `admission` (see `Admission`), its allocation, reservation and quote stand: nothing is allocated again.
         An order without a promise is sold as express within `OperationsOptions.default_express_s`."""
         now = self._advance(now)
-        if order.promise is None:
-            order = replace(order, promise=Promise.express(self.options.default_express_s))
+        order = self.options.promised(order)
         promise_by = deadline(order)  # before anything is reserved: an order it refuses takes nothing
         if self.journal is not None:
             self._log("place", now, order=order_to_json(order),
@@ -447,9 +449,7 @@ class Operations:
         picked = Event(t=now, order=order_id, event="picked", fields={"store": booked.store})
         if booked.mode != "store":
             d = self.dispatchers[booked.store]
-            # done before the picking queue's estimate: ready from now on at the next tick (a report at or after the
-            # estimate changes nothing: the dispatcher counted it ready then, and deciding again would cost a solve)
-            if d.is_open(order_id) and now < d.ready_at(order_id):
+            if d.is_open(order_id):  # done before the picking queue's estimate: ready from now on at the next tick
                 d.set_ready(order_id, now)
             return Outcome(events=(picked,))
         booked.waiting = True
