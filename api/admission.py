@@ -8,7 +8,9 @@ allocates by the counts as the process last read them (see `Admitter.place`), an
 with its claims in one atomic step (`Store.append(claims=...)`): if another process took a count first, the
 append writes nothing (`short`) and the order is admitted again with fresh counts, up to `RETRIES` times. The
 worker then places the order with its admission as made (`Operations.place(admission=...)`), so the API's answer
-and the worker's books agree on where it went. Dispatch follows, as fast as the worker applies the stream.
+and the worker's books agree on where it went (an order too large for its store's couriers is refused here as the
+worker would refuse it, by the fleet the worker last published: `api.worker.MOST_BOXES_KEY`). Dispatch follows,
+as fast as the worker applies the stream.
 """
 
 from __future__ import annotations
@@ -22,12 +24,12 @@ from dataclasses import dataclass
 from api.deployment import Deployment
 from api.store import Store, json_text
 from api.store.base import Appended
-from api.worker import FACILITIES_KEY, LOAD_KEY
+from api.worker import FACILITIES_KEY, LOAD_KEY, MOST_BOXES_KEY
 from dispatch.allocation import NO_FREE_COMPARTMENT, OUT_OF_STOCK, PICKUP_POINT_FULL, Allocator
 from dispatch.inventory import PICKUP_FIELD, counter_name
 from dispatch.load import PublishedLoad
 from dispatch.model import COMPARTMENT_SIZES, Order, deadline
-from dispatch.operations import Admission, admit
+from dispatch.operations import Admission, admit, most_boxes
 from dispatch.promise import Quoter
 
 LOAD_CACHE_S = 0.1
@@ -54,8 +56,10 @@ class Admitted:
 class _Allocation:
     """The allocator and quoter of one set of facilities."""
 
-    def __init__(self, deployment: Deployment, load: PublishedLoad) -> None:
+    def __init__(self, deployment: Deployment, load: PublishedLoad, most: Mapping[str, int] | None = None) -> None:
         opts = deployment.options
+        self.most = dict(most_boxes(deployment.couriers.values()) if most is None else most)
+        """Per store, the most boxes one of its couriers carries (a larger order is refused as the core does)."""
         self.facilities = deployment.facilities
         self.allocator = Allocator(deployment.network, self.facilities, profile=opts.allocation_profile,
                                    max_snap_m=opts.max_snap_m, load=load if opts.rank == "eta" else None,
@@ -85,7 +89,7 @@ class Admitter:
         self.base = deployment
         self.load = PublishedLoad()
         self._lock = threading.Lock()
-        self._facilities_raw: str | None = None
+        self._config_raw: tuple[str | None, str | None] = (None, None)
         self._checked = 0.0
         self._loaded = 0.0
         self._counted = 0.0
@@ -101,12 +105,12 @@ class Admitter:
                 self._checked = now
             if load_due:
                 self._loaded = now
-            facilities, load = await self.store.get_many_async([FACILITIES_KEY, LOAD_KEY])
-            if config_due and facilities != self._facilities_raw:
-                self._facilities_raw = facilities
+            facilities, most, load = await self.store.get_many_async([FACILITIES_KEY, MOST_BOXES_KEY, LOAD_KEY])
+            if config_due and (facilities, most) != self._config_raw:
+                self._config_raw = facilities, most
                 deployment = self.base if facilities is None else self.base.configured(
                     {"facilities": json.loads(facilities)})
-                self._alloc = _Allocation(deployment, self.load)
+                self._alloc = _Allocation(deployment, self.load, None if most is None else json.loads(most))
                 self._counted = 0.0
             if load_due and load is not None:
                 self.load.update(json.loads(load))
@@ -138,7 +142,7 @@ class Admitter:
         fresh = False
         for _ in range(RETRIES):
             with self._lock:  # one allocator per process: its counts are this request's until it is done
-                admission = admit(alloc.allocator, alloc.quoter, order, now)
+                admission = admit(alloc.allocator, alloc.quoter, order, now, most=alloc.most)
             a = admission.allocation
             if fresh or a.allocated or (a.reason or "").split(":")[0] not in _COUNTED:
                 fields = {**record, "state": "allocated" if a.allocated else "rejected",

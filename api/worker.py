@@ -75,6 +75,9 @@ removed with the command that opens or closes an order: the map console lists op
 order (`GET /v1/orders?state=open`)."""
 FACILITIES_KEY = "config:facilities"
 """The facilities document of the last `PUT /v1/facilities` applied (JSON; unset: the deployment's own)."""
+MOST_BOXES_KEY = "config:most-boxes"
+"""Per store, the most boxes one of its couriers carries (`dispatch.operations.most_boxes`, JSON) after the last
+`PUT /v1/facilities` or `PUT /v1/couriers` applied (unset: the deployment's own fleet)."""
 SHIFTS_KEY = "couriers:shift"
 """Whether each courier is on shift (a hash, courier id: `on` or `off`; absent: never started one)."""
 ON_TIME_KEY = "stats:on_time"
@@ -447,6 +450,7 @@ class Worker:
         ops.append(Op(kind="set", key="config", value=json.dumps(deployment.view())))
         if command.get("facilities") is not None:
             ops.append(Op(kind="set", key=FACILITIES_KEY, value=json.dumps(command["facilities"])))
+        ops.append(Op(kind="set", key=MOST_BOXES_KEY, value=json.dumps(fresh.most_boxes)))
         self.core, self.deployment, self.routes = fresh, deployment, {}
 
     # --- views ---------------------------------------------------------------------------------------------

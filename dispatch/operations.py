@@ -78,6 +78,8 @@ COURIER_OFF_SHIFT = "courier_off_shift"
 BACK_AT_STORE = "back_at_store"
 """The reason of an `unassigned` order its courier brought back to the store with neither a delivery nor a
 failure reported: it is open again there."""
+TOO_LARGE = "too_large"
+"""The reason of a rejected order needing more boxes than any courier of its store carries."""
 SNAPSHOT_FORMAT = "lastmile.operations"
 SNAPSHOT_VERSION = 1
 
@@ -168,15 +170,42 @@ class Admission:
                    quoted_eta=data["quoted_eta"], quote_basis=data["quote_basis"])
 
 
-def admit(allocator: Allocator, quoter: Quoter, order: Order, now: int) -> Admission:
+def most_boxes(fleet: Iterable[CourierSetup]) -> dict[str, int]:
+    """Per store with couriers: the most boxes one of them carries (an order needing more is `too_large`)."""
+    out: dict[str, int] = {}
+    for c in fleet:
+        out[c.store] = max(out.get(c.store, 0), c.capacity)
+    return out
+
+
+def too_large(alloc: Allocation, mode: str, most: Mapping[str, int]) -> str | None:
+    """Why no courier of the store `alloc` picks at could take the order (`too_large: ...`), or None: it needs
+    more boxes than any of them carries (`most`, from `most_boxes`). Click-and-collect orders need no courier."""
+    if alloc.store is None or mode == "store" or alloc.store not in most:
+        return None
+    boxes, carried = max(1, len(alloc.boxes)), most[alloc.store]
+    return f"{TOO_LARGE}: {boxes} boxes, couriers carry at most {carried}" if boxes > carried else None
+
+
+def admit(allocator: Allocator, quoter: Quoter, order: Order, now: int, *,
+          most: Mapping[str, int] | None = None) -> Admission:
     """The admission `Operations.place` would make for `order` at `now` (allocation with the allocator's load,
-    express quote without the dispatcher's dry run), leaving the allocator's counts as they were."""
+    express quote without the dispatcher's dry run), leaving the allocator's counts as they were. With `most`
+    (`most_boxes` of the fleet), an order too large for its store's couriers is refused as the core refuses it."""
     with allocator.inventory.unjournaled():  # reserved and released at once: no change to count
         alloc = allocator.allocate([order])[0]
-        express = quoter.express_for(alloc, now, plan=False) if order.mode == "courier" and order.items else None
+        refused = too_large(alloc, order.mode, most or {})
+        express = (quoter.express_for(alloc, now, plan=False)
+                   if order.mode == "courier" and order.items and refused is None else None)
         reservation = allocator.cancel(order.id) if alloc.allocated else None
+    if refused is not None:
+        alloc, reservation = _refused(order.id, refused), None
     quoted_eta, basis = _quote(express)
     return Admission(allocation=alloc, reservation=reservation, quoted_eta=quoted_eta, quote_basis=basis)
+
+
+def _refused(order_id: str, reason: str) -> Allocation:
+    return Allocation(order=order_id, facility=None, store=None, travel_time_s=None, boxes=(), reason=reason)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -233,6 +262,8 @@ class _Booked:
     """Handed over at its locker, pickup point or store: waiting for its customer (`collected` closes it)."""
     fulfilled: bool = False
     """Its stock left the store (the first time a courier left with it)."""
+    failure: str | None = None
+    """Why its courier could not hand it over (the reason of its `failed` report), until it is back at the store."""
 
 
 class Operations:
@@ -264,7 +295,7 @@ class Operations:
                                                store_location=places.place(self.node_of_facility[sid]),
                                                travel=places, tick_s=opts.tick_s)
         self.store_of: dict[str, str] = {}
-        self.most_boxes: dict[str, int] = {}
+        self.most_boxes = most_boxes(fleet)
         """Per store with couriers: the most boxes one of them carries (an order needing more is rejected)."""
         for c in fleet:
             if c.store not in self.dispatchers:
@@ -274,7 +305,6 @@ class Operations:
                                   shift_end=c.shift_end, position=d.store_location, profile=c.profile,
                                   home_store=c.store, status="off"))
             self.store_of[c.id] = c.store
-            self.most_boxes[c.store] = max(self.most_boxes.get(c.store, 0), c.capacity)
         self.load = DispatcherLoad(self.dispatchers, pickers=self.pickers, places=self.places,
                                    service_s=opts.service_s)
         self.allocator = Allocator(network, self.facilities, profile=opts.allocation_profile,
@@ -354,31 +384,31 @@ class Operations:
                 try:
                     self.allocator.inventory.reserve_unjournaled(admission.reservation)
                 except ReservationError as e:  # the live store's counts allowed it: the core's must too
-                    alloc = Allocation(order=order.id, facility=None, store=None, travel_time_s=None, boxes=(),
-                                       reason=f"reservation_failed: {e.message}")
+                    alloc = _refused(order.id, f"reservation_failed: {e.message}")
         if not alloc.allocated:
             return Outcome(events=(placed, Event(t=now, order=order.id, event="rejected",
                                                  fields={"reason": alloc.reason})))
         assert alloc.store is not None and alloc.facility is not None
-        boxes, most = max(1, len(alloc.boxes)), self.most_boxes.get(alloc.store)
-        if most is not None and boxes > most and order.mode != "store":  # no courier of the store could take it
+        refused = too_large(alloc, order.mode, self.most_boxes)
+        if refused is not None:  # no courier of the store could take it
             self.allocator.cancel(order.id)
             return Outcome(events=(_placed(order, now, None, None), Event(t=now, order=order.id, event="rejected",
-                                                                         fields={"reason": f"too_large: {boxes} boxes, "
-                                                                                 f"couriers carry at most {most}"})))
+                                                                         fields={"reason": refused})))
         self.orders[order.id] = _Booked(id=order.id, mode=order.mode, store=alloc.store, facility=alloc.facility,
                                         boxes=alloc.boxes, promise_by=promise_by, placed_at=order.placed_at)
         allocated = Event(t=now, order=order.id, event="allocated", fields={
             "store": alloc.store, "facility": alloc.facility, "boxes": list(alloc.boxes), "promise_by": promise_by})
-        ready_at = self._queue_picking(alloc.store, now)
+        is_return = order.mode == "return_pickup_point"  # nothing to pick: collected at its pickup point
+        ready_at = now if is_return else self._queue_picking(alloc.store, now)
         if order.mode == "store":  # click and collect: no courier; once picked it waits at the store (`picked`)
             return Outcome(events=(placed, allocated))
         d, places = self.dispatchers[alloc.store], self.places[alloc.store]
         node = alloc.node if order.mode == "courier" else self.node_of_facility[alloc.facility]
         assert node is not None  # the Allocator snapped the address of an order it serves from a store
         dorder = DispatchOrder(id=order.id, store=alloc.store, location=places.place(node), ready_at=ready_at,
-                               promise_by=promise_by, load=(max(1, len(alloc.boxes)),),
-                               service_s=self.options.service_s, placed_at=order.placed_at)
+                               promise_by=max(promise_by, ready_at) if is_return else promise_by,
+                               load=(max(1, len(alloc.boxes)),), service_s=self.options.service_s,
+                               placed_at=order.placed_at, is_return=is_return)
         decisions = d.on_order(dorder, now)
         if express is not None:  # the checkout's quote, from the decision the order was just placed into
             trip = decisions.trip_of(order.id)
@@ -443,8 +473,8 @@ class Operations:
         booked = self.orders.get(order_id)
         if booked is None:
             raise InvalidDispatchError("order_id", f"unknown or closed order {order_id!r}")
-        if booked.picked or booked.on_board or booked.waiting:
-            return Outcome()
+        if booked.picked or booked.on_board or booked.waiting or booked.mode == "return_pickup_point":
+            return Outcome()  # a return has nothing to pick
         booked.picked = True
         picked = Event(t=now, order=order_id, event="picked", fields={"store": booked.store})
         if booked.mode != "store":
@@ -553,8 +583,10 @@ class Operations:
         d.on_courier_event(courier_id, "picked_up", now)
         events = []
         for oid in carrying:
-            events.append(Event(t=now, order=oid, event="picked_up", fields={"courier": courier_id}))
             booked = self.orders[oid]
+            if booked.mode == "return_pickup_point":  # the courier takes it at its pickup point (`delivered`)
+                continue
+            events.append(Event(t=now, order=oid, event="picked_up", fields={"courier": courier_id}))
             booked.on_board = True
             if booked.redirected_to is None and not booked.fulfilled:  # not again after it came back
                 self.allocator.fulfil(oid)
@@ -562,7 +594,8 @@ class Operations:
         return Outcome(events=tuple(events))
 
     def delivered(self, courier_id: str, order_id: str, now: int, *, arrived_at: int | None = None) -> Outcome:
-        """Handed over at the door (or locker, pickup point); `arrived_at` when the courier got there."""
+        """Handed over at the door (or locker, pickup point), or a return taken from its pickup point (final: the
+        place it held is free, the courier brings it to the store); `arrived_at` when the courier got there."""
         now = self._advance(now)
         self._log("delivered", now, courier=courier_id, order=order_id, arrived_at=arrived_at)
         _, d = self._courier(courier_id)
@@ -570,7 +603,10 @@ class Operations:
         booked = self.orders[order_id]
         at = now if arrived_at is None else arrived_at
         booked.on_board = False
-        if booked.mode == "courier" and booked.redirected_to is None:
+        if booked.mode == "return_pickup_point":  # the courier took the return: its place at the point is free
+            del self.orders[order_id]
+            self.allocator.cancel(order_id)
+        elif booked.mode == "courier" and booked.redirected_to is None:
             del self.orders[order_id]
         else:
             booked.waiting = True
@@ -584,9 +620,15 @@ class Operations:
         _, d = self._courier(courier_id)
         if order_id not in d.couriers[courier_id].carrying:
             raise InvalidDispatchError("order_id", f"order {order_id!r} is not on courier {courier_id}")
+        if self.orders[order_id].mode == "return_pickup_point":
+            raise InvalidDispatchError("outcome", f"order {order_id!r} is a return waiting at its pickup point: "
+                                       "not taken, it goes back to the dispatcher when the courier is back at "
+                                       "the store")
         if order_id in self._failed.get(courier_id, ()):  # reported again: it is already riding back
             return Outcome()
         self._failed.setdefault(courier_id, []).append(order_id)
+        if order_id in self.orders:
+            self.orders[order_id].failure = reason
         return Outcome(events=(Event(t=now, order=order_id, event="failed",
                                      fields={"courier": courier_id, "reason": reason}),))
 
@@ -617,7 +659,8 @@ class Operations:
             del self.orders[oid]
             if booked.mode != "courier":
                 self.allocator.cancel(oid)
-            out += Outcome(events=(Event(t=now, order=oid, event="returned", fields={"reason": CUSTOMER_ABSENT}),))
+            out += Outcome(events=(Event(t=now, order=oid, event="returned",
+                                         fields={"reason": booked.failure or CUSTOMER_ABSENT}),))
         return out
 
     def _redirect(self, order_id: str, store: str, now: int) -> Outcome | None:
@@ -633,6 +676,7 @@ class Operations:
             inventory.reserve(_locker_hold(order_id), locker=lk.id, compartments=assigned)
             booked.redirected_to = lk.id
             booked.on_board = False
+            booked.failure = None
             d, places = self.dispatchers[store], self.places[store]
             dorder = DispatchOrder(id=order_id, store=store, location=places.place(self.node_of_facility[lk.id]),
                                    ready_at=now, promise_by=booked.promise_by, load=(max(1, len(booked.boxes)),),

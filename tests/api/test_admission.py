@@ -10,12 +10,12 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from api.admission import LOAD_CACHE_S
+from api.admission import CONFIG_CACHE_S, LOAD_CACHE_S
 from api.app import create_app
 from api.service import Deployment, Service
 from api.store import Store
 from api.worker import LOAD_KEY
-from tests.api.test_app import TINY, all_on_shift, key, make_service, order, race_for_the_last_units, until
+from tests.api.test_app import ADMIN, TINY, all_on_shift, key, make_service, order, race_for_the_last_units, until
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +132,25 @@ def test_a_retry_is_answered_as_first_and_takes_nothing(client: TestClient, serv
     placed = [c for _, c in service.store.read(0, count=1000) if c["op"] == "place"]
     assert [c["order"]["id"] for c in placed] == ["i1"]
     assert json.loads(json.dumps(placed[0]["admission"]))["store"] == store
+
+
+def test_an_order_too_large_for_the_couriers_is_refused_at_once(client: TestClient, service: Service) -> None:
+    """An order needing more boxes than any courier of its store carries is a 422 naming `items` (as the worker
+    would refuse it), taking no stock; once a larger courier is put in, the same order is admitted."""
+    osys = key(client, "order_system")
+    held = service.store.counters([("stock:vdnh", ["milk-1l"])])
+    r = client.post("/v1/orders", json=order("big", qty=200), headers={**osys, "Idempotency-Key": "big"})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["field"] == "items" and r.json()["order"]["state"] == "rejected"
+    message = r.json()["error"]["message"]
+    assert message.startswith("too_large: ") and message.endswith(" boxes, couriers carry at most 8")
+    assert service.store.counters([("stock:vdnh", ["milk-1l"])]) == held
+    drained(service)
+    assert client.get("/v1/orders/big", headers=osys).json()["state"] == "rejected"
+    van = {"id": "van", "profile": "car", "store": "vdnh", "shift": ["09:00", "18:00"], "capacity": 12}
+    assert client.put("/v1/couriers", json={"couriers": [van]}, headers=ADMIN).status_code == 200
+    time.sleep(CONFIG_CACHE_S)  # the API process looks at the configuration again after this long
+    r = client.post("/v1/orders", json=order("big2", qty=200), headers={**osys, "Idempotency-Key": "big2"})
+    assert r.status_code == 201 and r.json()["store"] == "vdnh", r.text
+    drained(service)
+    assert client.get("/v1/orders/big2", headers=osys).json()["state"] == "allocated"

@@ -148,7 +148,7 @@ def test_courier_app_retries_and_posts_out_of_turn_keep_orders_whole(client: Tes
     assert early.status_code == 422 and early.json()["error"]["field"] == "stop"
     service.clock.t += 60  # type: ignore[attr-defined]
     assert post("pickup", status="completed").status_code == post("pickup", status="completed").status_code == 200
-    assert post("r1", status="completed", outcome="failed").status_code == 200
+    assert post("r1", status="completed", outcome="failed", reason="address_not_found").status_code == 200
     assert post("r1", status="completed", outcome="failed").status_code == 200
     assert post("r1", status="completed", outcome="delivered").status_code == 409
     service.clock.t += 600  # type: ignore[attr-defined]
@@ -157,6 +157,7 @@ def test_courier_app_retries_and_posts_out_of_turn_keep_orders_whole(client: Tes
         assert client.post(f"/v1/orders/r1/{late}", headers=osys).status_code == (200 if late == "ready" else 409)
     r1 = client.get("/v1/orders/r1", headers=osys).json()
     assert [e["event"] for e in r1["timeline"]].count("failed") == 1 and r1["state"] == "returned"
+    assert r1["timeline"][-1]["reason"] == "address_not_found"  # as the courier reported it
     r2 = client.get("/v1/orders/r2", headers=osys).json()
     assert "back_at_store" in {e.get("reason") for e in r2["timeline"]}
     cancelled = client.post("/v1/orders/r2/cancel", headers=osys)
@@ -165,6 +166,33 @@ def test_courier_app_retries_and_posts_out_of_turn_keep_orders_whole(client: Tes
     else:
         assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
         assert "r2" not in {o["id"] for o in client.get("/v1/orders", headers=osys).json()["orders"]}
+
+
+def test_a_return_at_a_pickup_point_closes_when_a_courier_takes_it(client: TestClient, service: Service) -> None:
+    """A return_pickup_point order: 201 at the pickup point; a courier's stop there completed with
+    `return_collected` closes it `delivered` (no `picked_up` as the courier left the store); `failed` on it is
+    a 422 naming `outcome`."""
+    osys = key(client, "order_system")
+    all_on_shift(client, service)
+    body = {"id": "ret", "location": [37.6008, 55.8146], "mode": "return_pickup_point",
+            "returns": [{"sku": "kettle", "qty": 1, "weight_g": 1400, "dims_mm": [220, 180, 250]}],
+            "promise": {"kind": "express", "within_min": 180}}
+    r = client.post("/v1/orders", json=body, headers={**osys, "Idempotency-Key": "ret"})
+    assert r.status_code == 201 and r.json()["facility"] == "pvz-1", r.text
+    courier = until(lambda: client.get("/v1/orders/ret", headers=osys).json()["courier"], service)
+    app = key(client, "courier", courier)
+
+    def post(stop: str, **fields: str) -> Any:
+        return client.post(f"/v1/couriers/{courier}/stops/{stop}", json=fields, headers=app)
+
+    assert post("pickup", status="completed").status_code == 200
+    service.clock.t += 300  # type: ignore[attr-defined]
+    failed = post("ret", status="completed", outcome="failed")
+    assert failed.status_code == 422 and failed.json()["error"]["field"] == "outcome"
+    assert post("ret", status="completed", outcome="return_collected").status_code == 200
+    got = client.get("/v1/orders/ret", headers=osys).json()
+    assert got["state"] == "delivered"
+    assert [e["event"] for e in got["timeline"]] == ["placed", "allocated", "assigned", "delivered"]
 
 
 def test_a_courier_going_off_before_leaving_gives_its_trip_back(client: TestClient, service: Service) -> None:

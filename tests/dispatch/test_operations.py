@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dispatch.errors import InvalidDispatchError
-from dispatch.model import DarkStore, Item, Locker, Order, Promise
+from dispatch.model import DarkStore, Item, Locker, Order, PickupPoint, Promise
 from dispatch.operations import (
     Admission,
     CourierSetup,
@@ -38,7 +38,8 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> RoadNetwork:
 def core(network: RoadNetwork, *, stock: int = 5, failed_to: str = "store", couriers: int = 1,
          policy: DispatchPolicy | None = None, promise: PromiseOptions | None = None) -> Operations:
     facilities = [DarkStore(id="s1", location=STORE, stock={"MILK": stock}, picking_s=120),
-                  Locker(id="lk", location=(37.5942, 55.8132), compartments={"S": 1}, store="s1")]
+                  Locker(id="lk", location=(37.5942, 55.8132), compartments={"S": 1}, store="s1"),
+                  PickupPoint(id="pvz", location=(37.6018, 55.8139), capacity=2, store="s1")]
     fleet = [CourierSetup(id=f"c{k}", store="s1", profile="bike", capacity=4, shift_start=0, shift_end=86_400)
              for k in range(couriers)]
     options = OperationsOptions(service_s=60, failed_to=failed_to,  # type: ignore[arg-type]
@@ -261,6 +262,48 @@ def test_a_failed_parcel_is_returned_or_sent_on_to_a_locker(network: RoadNetwork
         assert "o1" in ops.orders
     else:
         assert "o1" not in ops.orders
+
+
+def test_a_returned_parcel_carries_the_reason_its_failure_gave(network: RoadNetwork) -> None:
+    """`returned` gives the reason of the courier's `failed` report (not always `customer_absent`), and it
+    survives a snapshot taken while the parcel rides back."""
+    ops = core(network)
+    ops.place(order("o1"), NOON)
+    ops.tick("s1", NOON + 120)
+    ops.picked_up("c0", NOON + 130)
+    ops.failed("c0", "o1", NOON + 500, reason="address_not_found")
+    restored = core(network)
+    restored.restore(ops.snapshot())
+    back = restored.at_store("c0", NOON + 800)
+    assert [(e.event, e.fields.get("reason")) for e in back.events] == [("returned", "address_not_found")]
+
+
+def test_a_return_is_collected_from_its_pickup_point_and_closes_there(network: RoadNetwork) -> None:
+    """A return_pickup_point order takes no picker and holds a place at its point until a courier takes it:
+    no `picked_up` as the courier leaves the store, `delivered` at the point (final, the place free again); a
+    failure cannot be reported on it, and a courier back without it leaves it open for the next one."""
+    ops = core(network)
+    kettle = Item(sku="KETTLE", qty=1, weight_g=1400, dims_mm=(220, 180, 250))
+    ret = Order(id="r1", location=(37.6008, 55.8146), mode="return_pickup_point", items=(), returns=(kettle,),
+                placed_at=NOON, promise=Promise.express(3 * 3600))
+    placed = ops.place(ret, NOON)
+    assert placed.events[1].fields["facility"] == "pvz" and ops.allocator.inventory.free_capacity("pvz") == 1
+    after = ops.place(order("o1"), NOON)  # the picker is free for the first delivery: ready 120 s later
+    assert ops.dispatchers["s1"].orders["o1"].ready_at == NOON + 120
+    assert ops.picked("r1", NOON + 10).events == ()  # nothing to pick
+    trips = placed.trips + after.trips + ops.tick("s1", NOON + 60).trips
+    assert trips[0].order_ids == ("r1",)
+    assert ops.picked_up("c0", NOON + 70).events == ()
+    with pytest.raises(InvalidDispatchError, match="return waiting at its pickup point"):
+        ops.failed("c0", "r1", NOON + 300)
+    back = ops.at_store("c0", NOON + 600)  # came back without it: open again
+    assert [(e.event, e.fields["reason"]) for e in back.events] == [("unassigned", "back_at_store")]
+    trips = ops.tick("s1", NOON + 660).trips
+    assert "r1" in trips[0].order_ids
+    ops.picked_up("c0", NOON + 670)
+    done = ops.delivered("c0", "r1", NOON + 900)
+    assert [(e.event, e.fields["on_time"]) for e in done.events] == [("delivered", True)]
+    assert "r1" not in ops.orders and ops.allocator.inventory.free_capacity("pvz") == 2
 
 
 def test_live_places_are_recycled_over_many_orders(network: RoadNetwork) -> None:
