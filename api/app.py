@@ -11,11 +11,9 @@ day (as in `events.jsonl`).
 
 import functools
 import gc
-import ipaddress
 import json
 import re
 import secrets
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
@@ -23,7 +21,6 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 import anyio
 import orjson
@@ -48,7 +45,7 @@ from api.metrics import RequestTimer
 from api.service import Service
 from api.solve import make_router as vroom_solve
 from api.store import Store, body_hash, courier_key, json_text, order_key, planned_key, route_key, tracking_key
-from api.webhooks import EVENT_TYPES, Registry, Subscription, cursor_key
+from api.webhooks import EVENT_TYPES, Registry, Subscription, cursor_key, target_problem
 from api.worker import FINAL, STATES
 from dispatch.errors import DispatchError
 from dispatch.inventory import stock_counter
@@ -121,21 +118,6 @@ class TrackingView(BaseModel):
     updated: int | None = None
 
 
-def _ip_of(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """The address a URL's host names as the sender's resolver reads it (`169.254.169.254`, and also its decimal,
-    hex, octal and short IPv4 forms, a trailing dot, an IPv4-mapped IPv6 address); None for a host name."""
-    host = host.rstrip(".")
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        try:
-            return ipaddress.IPv4Address(socket.inet_aton(host))  # the C library's forms: 2852039166, 0xa9fea9fe
-        except OSError:
-            return None
-    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
-    return mapped if mapped is not None else address
-
-
 class WebhookRequest(_Body):
     url: str = Field(max_length=2000, description="where to POST events: an http:// or https:// URL with a host, "
                                                   "not a link-local address (169.254.0.0/16, fe80::/10)")
@@ -147,13 +129,9 @@ class WebhookRequest(_Body):
     @classmethod
     def _reachable_target(cls, value: str) -> str:
         """An http(s) URL with a host; a link-local address (where clouds serve instance metadata) is refused."""
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"must be an http:// or https:// URL with a host, got {value!r}")
-        address = _ip_of(parts.hostname)
-        if address is not None and address.is_link_local:
-            raise ValueError(f"{parts.hostname} is a link-local address (cloud instance metadata); not a webhook "
-                             "target")
+        problem = target_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
 
@@ -582,6 +560,8 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
         """The store counted this many units orders can still take (real-time stock in every channel)."""
         if store_id not in service.config()["stores"]:
             raise ApiError(422, "invalid", f"unknown dark store {store_id!r}", "store")
+        if (problem := schemas.url_id_problem(sku)) is not None:
+            raise ApiError(422, "invalid", problem, "sku")
         reply = service.submit({"op": "stock", "store": store_id, "sku": sku, "available": body.available},
                                count=(*stock_counter(store_id, sku), body.available))
         return _answer(reply, lambda r: (200, {"store": store_id, "sku": sku, "available": body.available}))
@@ -635,6 +615,8 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
         courier_of(courier_id, who)
         command: dict[str, Any] = {"op": "stop", "courier": courier_id, "stop": stop_id, "status": body.status,
                                    "outcome": body.outcome, "reason": body.reason}
+        if body.location is not None:
+            command["location"] = list(body.location)
         reply = service.submit(command)
         return _answer(reply, lambda r: (200, json.loads(store.get(route_key(courier_id)) or "{}")))
 
@@ -760,7 +742,8 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
         if exc.status_code == 400 and exc.detail == "There was an error parsing the body":  # e.g. JSON nested too deep
-            return JSONResponse(ApiError(422, "invalid", "malformed JSON: could not be read (nested too deep?)",
+            return JSONResponse(ApiError(422, "invalid", "malformed JSON: could not be read (nested too deep, or a "
+                                         "number of over 4,300 digits)",
                                          "body").body(), status_code=422)
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # every method of the path, not only those of the first route that matched it

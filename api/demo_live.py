@@ -15,6 +15,11 @@ is posted `failed` (`customer_absent`; the core sends the parcel back or to a lo
 `failed_to`), and a cancelling one posts `POST /v1/orders/{id}/cancel` `cancel_after_s` after placing (a 409, the
 order already on a courier, is what the simulator's customer meets too: the order goes on).
 
+The service clock runs at `speed` times real time but stands still (`PacedClock`) while the dispatch worker or a
+participant is behind: commands waiting in the stream, or an app's post, a store's or customer's call or an order
+still to post due, for longer than one dispatch tick of service time (`LiveDemo.pace`). So a slower machine takes
+longer over the day but plays it as a fast one does. The seconds it stood still are reported with the day's KPIs.
+
 It prints the console URL with a planner key first, then one KPI line each simulated hour, then the day's KPIs.
 """
 
@@ -63,6 +68,37 @@ WAITING = frozenset({"received", "placed", "allocated", "ready", "assigned", "pi
 
 class DemoError(RuntimeError):
     """The API answered the demo's driver unexpectedly (a bug, or the server went away)."""
+
+
+class PacedClock:
+    """Service seconds from `origin` at `speed` times real time, standing still while held (`hold`, `release`);
+    thread-safe. `held_s` is the real seconds it stood still."""
+
+    def __init__(self, origin: int, speed: float) -> None:
+        self.speed = speed
+        self._lock = threading.Lock()
+        self._base = float(origin)
+        self._since = time.monotonic()
+        self._held_at: float | None = None
+        self.held_s = 0.0
+
+    def __call__(self) -> int:
+        with self._lock:
+            wall = self._held_at if self._held_at is not None else time.monotonic()
+            return int(self._base + (wall - self._since) * self.speed)
+
+    def hold(self) -> None:
+        with self._lock:
+            if self._held_at is None:
+                self._held_at = time.monotonic()
+
+    def release(self) -> None:
+        with self._lock:
+            if self._held_at is not None:
+                now = time.monotonic()
+                self._base += (self._held_at - self._since) * self.speed
+                self.held_s += now - self._held_at
+                self._since, self._held_at = now, None
 
 
 def default_speed(scenario: Scenario) -> float:
@@ -118,6 +154,11 @@ class Agenda:
         with self._lock:
             heapq.heappush(self._heap, (t, next(self._seq), action))
 
+    def first(self) -> int | None:
+        """When the earliest action is due (None: none is left)."""
+        with self._lock:
+            return self._heap[0][0] if self._heap else None
+
     def due(self, now: int) -> list[Callable[[], None]]:
         with self._lock:
             out = []
@@ -164,8 +205,8 @@ class LiveDemo:
         self.echo = echo
         self.deployment = Deployment.load(settings.scenario, settings.network)
         self.orders: tuple[Order, ...] = orders_for(self.scenario, self.deployment.network)
-        self.service = Service(self.settings, self.deployment)
-        self.clock = self.service.clock
+        self.clock = PacedClock(self.deployment.day_start, speed)
+        self.service = Service(self.settings, self.deployment, clock=self.clock)
         self.agenda = Agenda()
         self.stop = threading.Event()
         self.lock = threading.Lock()
@@ -186,6 +227,9 @@ class LiveDemo:
         self.thread: threading.Thread | None = None
         self.base = ""
         self.osys = Http("", "")
+        self.apps: list[CourierApp] = []
+        self.next_order_at: int | None = min((o.placed_at for o in self.orders), default=None)
+        """When the order system posts its next order (None: all are posted)."""
 
     # --- the server ------------------------------------------------------------------------------------------
 
@@ -297,6 +341,7 @@ class LiveDemo:
             while k < len(pending) and pending[k].placed_at <= now:
                 self.place(osys, pending[k])
                 k += 1
+                self.next_order_at = pending[k].placed_at if k < len(pending) else None
             time.sleep(0.01)
 
     def stores_and_customers(self) -> None:
@@ -438,9 +483,43 @@ class LiveDemo:
                 "on_time_rate": round(on_time / (on_time + late + overdue), 4) if on_time + late + overdue else None,
                 "click_to_door_min": round(sum(click_to_door) / len(click_to_door) / 60, 1) if click_to_door
                 else None,
-                "errors": dict(self.errors)}
+                "errors": dict(self.errors), "clock_held_s": round(self.clock.held_s, 1)}
 
     # --- the day ---------------------------------------------------------------------------------------------
+
+    def behind(self, by: int) -> bool:
+        """Whether the order system, a store or customer, or a courier app has an action due more than `by` service
+        seconds ago still to do."""
+        late = self.clock() - by
+        if self.next_order_at is not None and self.next_order_at < late:
+            return True
+        first = self.agenda.first()
+        if first is not None and first < late:
+            return True
+        for app in self.apps:
+            try:
+                if app.plan and app.plan[0][0] < late:
+                    return True
+            except IndexError:  # its thread emptied the plan meanwhile
+                continue
+        return False
+
+    def pace(self) -> None:
+        """Hold the clock while the dispatch worker or a participant is behind: commands waiting in the stream, or
+        an action due, for longer than a dispatch tick of service time; release it once all of them caught up."""
+        store = self.service.store
+        tick_s = self.deployment.options.tick_s
+        waiting_since: float | None = None
+        while not self.stop.is_set():
+            queued = store.last_seq() > store.applied()
+            waiting_since = (waiting_since or time.monotonic()) if queued else None
+            worker_behind = waiting_since is not None and time.monotonic() - waiting_since > tick_s / self.speed
+            if worker_behind or self.behind(tick_s):
+                self.clock.hold()
+            elif not queued and not self.behind(0):
+                self.clock.release()
+            time.sleep(0.01)
+        self.clock.release()
 
     def run(self, *, exit_after: bool) -> dict[str, Any]:
         sc = self.scenario
@@ -455,12 +534,13 @@ class LiveDemo:
                       f"API on {self.base} (docs at /docs)")
             planner = Http(self.base, planner_key)
             self.osys = Http(self.base, self.mint("order_system"))
-            apps = [CourierApp(id=c.id, store=c.store, http=Http(self.base, self.mint("courier", c.id)),
-                               shift_start=c.shift_start, shift_end=c.shift_end)
-                    for c in self.deployment.couriers.values()]
+            self.apps = apps = [CourierApp(id=c.id, store=c.store, http=Http(self.base, self.mint("courier", c.id)),
+                                           shift_start=c.shift_start, shift_end=c.shift_end)
+                                for c in self.deployment.couriers.values()]
             n = min(MAX_COURIER_THREADS, -(-len(apps) // COURIERS_PER_THREAD))
             groups = [apps[k::n] for k in range(n)]
-            threads = [threading.Thread(target=self.order_system, args=(self.osys,), name="demo-orders", daemon=True),
+            threads = [threading.Thread(target=self.pace, name="demo-pace", daemon=True),
+                       threading.Thread(target=self.order_system, args=(self.osys,), name="demo-orders", daemon=True),
                        threading.Thread(target=self.stores_and_customers, name="demo-stores", daemon=True)]
             threads += [threading.Thread(target=self.courier_loop, args=(g,), name=f"demo-couriers-{k}", daemon=True)
                         for k, g in enumerate(groups)]
@@ -490,7 +570,8 @@ class LiveDemo:
                       f"rejected {kpis['rejected']}, cancelled {kpis['cancelled']}, failed {kpis['failed']}, "
                       f"open {kpis['open']} ({kpis['overdue']} past their promise); on time "
                       f"{'-' if rate is None else f'{100 * rate:.1f} %'}, "
-                      f"click-to-door {kpis['click_to_door_min']} min")
+                      f"click-to-door {kpis['click_to_door_min']} min; the clock waited "
+                      f"{kpis['clock_held_s']:g} s for the dispatch worker and the apps to catch up")
             self.echo("kpis: " + json.dumps(kpis))
         except BaseException:
             self.stop.set()

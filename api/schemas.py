@@ -88,10 +88,34 @@ order may take these."""
 MAX_ID = 128
 """The longest order, facility or courier id (characters)."""
 URL_ID_PATTERN = r"^[^/?#%\s\x00-\x1f\x7f]+$"
-UrlId = Annotated[str, Strict(), Field(min_length=1, max_length=MAX_ID, pattern=URL_ID_PATTERN)]
+DOT_SEGMENTS = (".", "..")
+
+
+def url_id_problem(value: str) -> str | None:
+    """Why `value` cannot be an id the API addresses in URL paths (see `UrlId`), or None."""
+    if not value:
+        return "must not be empty"
+    if len(value) > MAX_ID:
+        return f"must have at most {MAX_ID} characters, got {len(value)}"
+    if re.fullmatch(URL_ID_PATTERN, value) is None:
+        return f"must not contain / ? # %, whitespace or control characters (ids appear in URLs), got {value!r}"
+    if value in DOT_SEGMENTS:
+        return f"{value!r} is a path segment that HTTP clients remove from URLs; a URL could not address it"
+    return None
+
+
+def _no_dot_segment(value: str) -> str:
+    if value in DOT_SEGMENTS:
+        raise ValueError(f"{value!r} is a path segment that HTTP clients remove from URLs; a URL could not address it")
+    return value
+
+
+UrlId = Annotated[str, Strict(), Field(min_length=1, max_length=MAX_ID, pattern=URL_ID_PATTERN,
+                                       json_schema_extra={"not": {"enum": list(DOT_SEGMENTS)}}),
+                  AfterValidator(_no_dot_segment)]
 """An order, facility or courier id: the API addresses it in URL paths (`/v1/orders/{id}`, a courier's stops), so it
-holds none of `/ ? # %`, no whitespace or control character (a client need not escape it) and at most `MAX_ID`
-characters."""
+holds none of `/ ? # %`, no whitespace or control character (a client need not escape it), is not `.` or `..`
+(clients resolve those away) and has at most `MAX_ID` characters."""
 Count = Annotated[int, Strict(), Field(ge=0, le=MAX_INT), BeforeValidator(_integral)]
 PositiveInt = Annotated[int, Strict(), Field(ge=1, le=MAX_INT), BeforeValidator(_integral)]
 Longitude = Annotated[float, Strict(), Field(ge=-180, le=180, allow_inf_nan=False, description="longitude, degrees")]
@@ -228,7 +252,8 @@ class FacilitiesFile(_Model):
 class Item(_Model):
     """One order line: `qty` identical units of the SKU."""
 
-    sku: Id = Field(description="stock-keeping unit, as in the dark stores' `stock`", examples=["MILK-1L"])
+    sku: UrlId = Field(description="stock-keeping unit, as in the dark stores' `stock` (an id as in URLs: "
+                                   "`PUT /v1/stores/{id}/stock/{sku}` addresses it)", examples=["MILK-1L"])
     qty: Annotated[int, Strict(), Field(ge=1, le=domain.MAX_UNITS), BeforeValidator(_integral)] = Field(
         description="number of units", examples=[2])
     weight_g: PositiveInt = Field(description="weight of one unit, grams", examples=[1050])

@@ -16,10 +16,12 @@ library; while a secret is being rotated, the old one signs too (signatures sepa
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import logging
 import os
 import random
+import socket
 import threading
 import time
 import urllib.error
@@ -29,6 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from standardwebhooks.webhooks import Webhook
 
@@ -163,15 +166,68 @@ class Backoff:
 Poster = Callable[[str, bytes, Mapping[str, str], float], tuple[int, Mapping[str, str]]]
 
 
+def ip_of(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a URL's host names as the sender's resolver reads it (`169.254.169.254`, and also its decimal,
+    hex, octal and short IPv4 forms, a trailing dot, an IPv4-mapped IPv6 address); None for a host name."""
+    host = host.rstrip(".")
+    try:
+        address = ipaddress.ip_address(host.partition("%")[0])  # an IPv6 zone (`fe80::1%eth0`) names no other host
+    except ValueError:
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))  # the C library's forms: 2852039166, 0xa9fea9fe
+        except OSError:
+            return None
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    return mapped if mapped is not None else address
+
+
+def target_problem(url: str) -> str | None:
+    """Why `url` is no webhook target, or None: it must be an http(s) URL with a plain host (no user or password,
+    no percent-encoding, a valid port) that is not a link-local address (where clouds serve instance metadata).
+    A host name is checked again where it resolves, at each delivery (`http_post`)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as e:
+        return f"not a URL a webhook can be sent to ({e}): {url!r}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"must be an http:// or https:// URL with a host, got {url!r}"
+    if "@" in parts.netloc:
+        return "must not carry a user name or password (user@host)"
+    if "%" in parts.netloc or any(c.isspace() or ord(c) < 32 for c in url):
+        return "the host must be written plainly (no percent-encoding, spaces or control characters)"
+    if port == 0:
+        return "port 0 is no port to send to"
+    address = ip_of(parts.hostname)
+    if address is not None and address.is_link_local:
+        return f"{parts.hostname} is a link-local address (cloud instance metadata); not a webhook target"
+    return None
+
+
+def _resolves_link_local(host: str) -> bool:
+    """Whether a host name resolves to a link-local address (e.g. `metadata.google.internal`)."""
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except (OSError, UnicodeError):
+        return False  # unresolvable: the POST fails on its own
+    return any((a := ip_of(str(info[4][0]))) is not None and a.is_link_local for info in infos)
+
+
 def http_post(url: str, body: bytes, headers: Mapping[str, str], timeout_s: float) -> tuple[int, Mapping[str, str]]:
-    """POST `body`; the status and headers of the answer (status 0: no answer)."""
-    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")
+    """POST `body`; the status and headers of the answer (status 0: no answer, or a target refused: one that
+    `target_problem` refuses or whose host resolves to a link-local address)."""
+    if target_problem(url) is not None or _resolves_link_local(urlsplit(url).hostname or ""):
+        return 0, {}
+    try:
+        request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")
+    except ValueError:
+        return 0, {}
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as answer:
             return answer.status, dict(answer.headers)
     except urllib.error.HTTPError as e:
         return e.code, dict(e.headers or {})
-    except (urllib.error.URLError, OSError):
+    except (urllib.error.URLError, OSError, ValueError):  # ValueError: http.client.InvalidURL and the like
         return 0, {}
 
 

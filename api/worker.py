@@ -26,6 +26,7 @@ door (a later `delivered` is on time by the arrival) and the routes as the app s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -61,6 +62,8 @@ STATES = {"placed": "placed", "rejected": "rejected", "allocated": "allocated", 
 picking was done (a `picked` event came before)."""
 FINAL = frozenset({"rejected", "returned", "cancelled", "collected"})
 _STOP_STATUS = ("en_route", "arrived", "completed")
+_RANK = {"pending": -1} | {status: k for k, status in enumerate(_STOP_STATUS)}
+"""A stop's statuses in order: a pickup or door never goes back to an earlier one."""
 ETA_CHANGE_S = 300
 """An order's ETA moving by more than this is an `eta_changed` event."""
 PUBLISH_EVERY = 16
@@ -346,7 +349,13 @@ class Worker:
             quote = core.quote(tuple(command["location"]), items_from_json(command["items"]), now)
             return Outcome(), {"quote": asdict(quote)}
         if op == "stop":
-            return self._stop(command), {}
+            out = self._stop(command)
+            if command.get("location") is not None:  # where the phone was at the stop, as a location post says
+                with contextlib.suppress(InvalidDispatchError):  # off the road: kept as reported, dispatch skips it
+                    core.position(command["courier"], tuple(command["location"]), now)
+                ops.append(Op(kind="hset", key=courier_key(command["courier"]),
+                              value={"location": json.dumps(list(command["location"])), "at": str(now)}))
+            return out, {}
         if op == "configure":
             self._configure(command, ops)
             return Outcome(), {}
@@ -378,6 +387,8 @@ class Worker:
         if status not in _STOP_STATUS:
             raise InvalidDispatchError("status", f"must be one of {list(_STOP_STATUS)}")
         entry = stops[stop]
+        if entry["kind"] != "return" and _RANK[status] < _RANK.get(entry.get("status", "pending"), -1):
+            return Outcome()  # a late post of an earlier status (the app sent it before): the stop does not go back
         try:
             out = self._stop_outcome(command, entry, stop, status, now)
         except InvalidDispatchError as exc:
@@ -390,6 +401,8 @@ class Worker:
             entry["status"] = status
             if back:
                 route["status"] = "done"
+        if entry["kind"] == "pickup" and status == "completed" and route["status"] == "assigned":
+            route["status"] = "en_route"  # left the store (also with a trip of returns only: no `picked_up` then)
         route["updated"] = now
         self._changed_routes.add(courier)
         return out
@@ -401,6 +414,12 @@ class Worker:
         courier = command["courier"]
         back = entry["kind"] == "return" and status in ("arrived", "completed")
         out = Outcome()
+        outcome = command.get("outcome")
+        if outcome is not None and not (entry["kind"] == "dropoff" and status == "completed"):
+            raise InvalidDispatchError("outcome", f"only a door stop completed has an outcome; {stop!r} "
+                                                  f"{status} has none")
+        if outcome == "return_collected" and not entry.get("collect_returns"):
+            raise InvalidDispatchError("outcome", f"order {stop!r} has no returns to collect; post 'delivered'")
         if status == "completed" and entry.get("status") == "completed" and entry["kind"] in ("pickup", "dropoff"):
             posted = "failed" if command.get("outcome") == "failed" else "delivered"
             if entry["kind"] == "pickup" or entry.get("outcome") == posted:  # a retry: answered, nothing changes
@@ -429,9 +448,10 @@ class Worker:
         """New facilities or couriers: a new core, if no order is open; couriers kept stay on shift."""
         assert self.core is not None
         core = self.core
-        busy = sum(core.open_orders(s) for s in core.stores) + len(core.orders)
+        busy = len(set(core.orders).union(*(core.dispatchers[s].orders for s in core.stores)))
         if busy:
-            raise ConflictError("configuration", f"{busy} orders are open; change the configuration when none is")
+            counted = f"{busy} order{' is' if busy == 1 else 's are'} open"
+            raise ConflictError("configuration", f"{counted}; change the configuration when none is")
         deployment = self.deployment.configured({k: command.get(k) for k in ("facilities", "couriers")})
         on_shift = [c for c in core.store_of if core.courier_status(c) != "off"]
         fresh = deployment.build()
@@ -538,7 +558,7 @@ class Worker:
                     stop["status"] = "completed"
                     stop["outcome"] = event.event
         final = STATES[event.event] in FINAL or (event.event == "delivered" and self.orders.get(event.order, {}).get(
-            "mode") == "courier")
+            "mode") in ("courier", "return_pickup_point"))  # a return closes when its courier takes it
         if final and self.orders.pop(event.order, None) is not None:
             closed = [Op(kind="hdel", key=OPEN_ORDERS_KEY, value=[event.order])]
         return [Op(kind="hset", key=order_key(event.order), value=fields),

@@ -77,4 +77,6 @@ def markdown(demo: dict[str, Any]) -> list[str]:
             f"| `lastmile simulate {demo['scenario']}` | {o['wall_s']} | {o['peak_rss_mb']} | {o['orders']} | "
             f"{o['delivered']} | {o['on_time_rate']} | {o['click_to_door_mean_min']} |", "",
             f"Demo against simulate: on time {-demo['on_time_gap_pp']:+.2f} pp, click-to-door "
-            f"{demo['click_to_door_gap_min']:+.2f} min; the demo's own errors: {k['errors'] or 'none'}.", ""]
+            f"{demo['click_to_door_gap_min']:+.2f} min; the demo's own errors: {k['errors'] or 'none'}; orders open "
+            f"at the end: {k['open']}; the clock waited {k.get('clock_held_s', 0):g} s of the wall time for the "
+            "dispatch worker and the apps to catch up.", ""]

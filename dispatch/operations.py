@@ -549,10 +549,12 @@ class Operations:
         return d.couriers[courier_id].status
 
     def shift(self, courier_id: str, on: bool, now: int) -> Outcome:
-        """The courier starts (at its store) or ends its shift."""
+        """The courier starts (at its store) or ends its shift; starting it again while on changes nothing."""
         now = self._advance(now)
-        self._log("shift", now, courier=courier_id, on=on)
         _, d = self._courier(courier_id)
+        if on and d.couriers[courier_id].status != "off":  # a retry
+            return Outcome()
+        self._log("shift", now, courier=courier_id, on=on)
         event: CourierEvent = "on" if on else "off"
         left = () if on else d.couriers[courier_id].carrying  # a committed trip it had not yet left with
         d.on_courier_event(courier_id, event, now, location=d.store_location if on else None)

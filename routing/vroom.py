@@ -231,6 +231,8 @@ def _id(raw: Any, where: str) -> int | str:
         raw = int(raw)
     if isinstance(raw, bool) or not isinstance(raw, int | str) or raw == "":
         raise VroomError(where, f"must be an integer or a non-empty string, got {_show(raw)}")
+    if isinstance(raw, int) and not 0 <= raw < 2 ** 64:
+        raise VroomError(where, f"an integer id must be from 0 to 2^64 - 1 (VROOM's ids), got {_show(raw)}")
     return raw
 
 

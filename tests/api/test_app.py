@@ -186,13 +186,65 @@ def test_a_return_at_a_pickup_point_closes_when_a_courier_takes_it(client: TestC
         return client.post(f"/v1/couriers/{courier}/stops/{stop}", json=fields, headers=app)
 
     assert post("pickup", status="completed").status_code == 200
+    assert client.get(f"/v1/couriers/{courier}/route", headers=app).json()["status"] == "en_route"
     service.clock.t += 300  # type: ignore[attr-defined]
+    assert post("ret", status="arrived").status_code == 200
     failed = post("ret", status="completed", outcome="failed")
     assert failed.status_code == 422 and failed.json()["error"]["field"] == "outcome"
     assert post("ret", status="completed", outcome="return_collected").status_code == 200
     got = client.get("/v1/orders/ret", headers=osys).json()
     assert got["state"] == "delivered"
     assert [e["event"] for e in got["timeline"]] == ["placed", "allocated", "assigned", "delivered"]
+    assert "ret" not in {o["id"] for o in client.get("/v1/orders?state=open", headers=osys).json()["orders"]}
+    assert post("return", status="arrived").status_code == 200
+    assert client.get(f"/v1/couriers/{courier}/route", headers=app).json()["status"] == "done"
+
+
+def test_late_posts_never_take_a_stop_back_and_outcomes_fit_their_stop(client: TestClient, service: Service) -> None:
+    """An `arrived` or `en_route` posted after the stop was completed is a 200 that changes nothing (the retried
+    `completed` stays a 200); an outcome on a pickup, or `return_collected` at a door with no returns, is a 422
+    naming `outcome`; a stop's `location` is the courier's last reported position; starting a shift twice is a
+    200."""
+    osys = key(client, "order_system")
+    all_on_shift(client, service)
+    assert client.post("/v1/orders", json=order("w1"), headers={**osys, "Idempotency-Key": "w1"}).status_code == 201
+    courier = until(lambda: client.get("/v1/orders/w1", headers=osys).json()["courier"], service)
+    app = key(client, "courier", courier)
+    assert client.post(f"/v1/couriers/{courier}/shift", json={"on": True}, headers=app).status_code == 200
+
+    def post(stop: str, **fields: Any) -> Any:
+        return client.post(f"/v1/couriers/{courier}/stops/{stop}", json=fields, headers=app)
+
+    odd = post("pickup", status="completed", outcome="failed")
+    assert odd.status_code == 422 and odd.json()["error"]["field"] == "outcome"
+    assert post("pickup", status="completed").status_code == 200
+    assert post("pickup", status="en_route").status_code == 200
+    service.clock.t += 300  # type: ignore[attr-defined]
+    assert post("w1", status="arrived", location=NEAR_VDNH).status_code == 200
+    seen = client.get("/v1/couriers", headers=ADMIN).json()["couriers"]
+    assert next(c for c in seen if c["id"] == courier)["location"] == NEAR_VDNH
+    none = post("w1", status="completed", outcome="return_collected")
+    assert none.status_code == 422 and none.json()["error"]["field"] == "outcome"
+    assert post("w1", status="completed").status_code == 200
+    for late in ("arrived", "en_route"):
+        assert post("w1", status=late).status_code == 200
+    stops = {s["id"]: s for s in client.get(f"/v1/couriers/{courier}/route", headers=app).json()["stops"]}
+    assert stops["w1"]["status"] == stops["pickup"]["status"] == "completed"
+    assert post("w1", status="completed").status_code == post("pickup", status="completed").status_code == 200
+    assert client.get("/v1/orders/w1", headers=osys).json()["state"] == "delivered"
+
+
+def test_a_sku_a_url_could_not_address_is_refused(client: TestClient) -> None:
+    """A stock count for a SKU of spaces, over 128 characters or with a `#` is a 422 naming `sku`, and so is an order
+    line with such a SKU (`items[0].sku`): neither is stored."""
+    osys = key(client, "order_system")
+    for sku in ("%20", "x" * 129, "a%23b"):
+        r = client.put(f"/v1/stores/vdnh/stock/{sku}", json={"available": 3}, headers=osys)
+        assert r.status_code == 422 and r.json()["error"]["field"] == "sku", (sku, r.text)
+    line = {**order("long-sku"), "items": [{**order("x")["items"][0], "sku": "k" * 100_000}]}
+    r = client.post("/v1/orders", json=line, headers={**osys, "Idempotency-Key": "long-sku"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "items[0].sku", r.text
+    assert client.get("/v1/orders/long-sku", headers=osys).status_code == 404
 
 
 def test_a_courier_going_off_before_leaving_gives_its_trip_back(client: TestClient, service: Service) -> None:
@@ -374,6 +426,8 @@ def test_bad_orders_get_a_4xx_naming_the_field(client: TestClient, body: bytes, 
     ("o#1", "must not contain / ? # %, whitespace or control characters"),
     ("50%", "must not contain / ? # %, whitespace or control characters"),
     ("x" * 129, "must have at most 128 characters, got 129"),
+    (".", "a path segment that HTTP clients remove from URLs"),
+    ("..", "a path segment that HTTP clients remove from URLs"),
     ("pickup", "'pickup' is reserved"),
     ("return", "'return' is reserved"),
 ])
@@ -562,7 +616,8 @@ def test_facilities_and_couriers_can_be_replaced(client: TestClient, service: Se
 
 
 def test_configuration_waits_for_open_orders_and_names_bad_fields(client: TestClient, service: Service) -> None:
-    """A PUT while an order is open is 409; a bad document is 422 naming the field, and changes nothing."""
+    """A PUT while an order is open is 409 counting the open orders; a bad document is 422 naming the field, and
+    changes nothing."""
     bad = {"facilities": [{**FACILITIES["facilities"][0], "location": [37.6, 95.0]}]}
     r = client.put("/v1/facilities", json=bad, headers=ADMIN)
     assert r.status_code == 422 and r.json()["error"]["field"] == "facilities[0].location[1]"
@@ -577,6 +632,7 @@ def test_configuration_waits_for_open_orders_and_names_bad_fields(client: TestCl
                        ).status_code == 201
     r = client.put("/v1/facilities", json=FACILITIES, headers=ADMIN)
     assert r.status_code == 409 and r.json()["error"]["field"] == "configuration"
+    assert r.json()["error"]["message"].startswith("1 order is open")  # counted once, in the core and dispatcher
     assert set(client.get("/v1/config", headers=ADMIN).json()["stores"]) == {"ostankino", "vdnh"}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -12,11 +13,11 @@ from pydantic import SecretStr
 
 from api.cli import main
 from api.console import overdue
-from api.demo_live import LiveDemo, default_speed
+from api.demo_live import CourierApp, LiveDemo, PacedClock, default_speed
 from api.scenario_file import load_scenario
 from api.settings import Settings
 from api.store import order_key
-from api.store.base import EVENTS_STREAM
+from api.store.base import EVENTS_STREAM, Applied
 from api.worker import FINAL, ON_TIME_KEY
 from tests.api.live import free_port
 
@@ -84,3 +85,51 @@ def test_demo_flags_are_checked_and_the_default_speed_makes_a_five_minute_day(
     assert "--exit is for --demo" in err and "leave out --scenario" in err and "leave out --store" in err
     clock = load_scenario(TINY).clock
     assert (clock.end - clock.start) / default_speed(load_scenario(TINY)) == 300
+
+
+def test_a_paced_clock_stands_still_while_held_and_goes_on_from_there() -> None:
+    """Held, the clock does not move; released, it goes on from where it stood at its speed, and `held_s`
+    counts the real seconds it stood still."""
+    clock = PacedClock(36_000, 1000.0)
+    clock.hold()
+    held = clock()
+    time.sleep(0.05)
+    assert clock() == held and 36_000 <= held < 36_000 + 50
+    clock.release()
+    time.sleep(0.05)
+    assert held + 40 <= clock() < held + 1000 and clock.held_s >= 0.05
+
+
+def test_the_demo_clock_waits_for_a_worker_or_an_app_that_is_behind() -> None:
+    """A command nobody applies holds the demo's clock after one dispatch tick of service time, and so does a
+    courier app's post due longer ago; once the command is applied and the post made the clock runs again (no
+    worker or app runs here: the store's applied count and the app's plan are moved by hand)."""
+    demo = LiveDemo(Settings(scenario=TINY, speed=600.0, port=free_port(), admin_key=SecretStr("demo-admin")),
+                    echo=lambda _: None)
+    demo.next_order_at = None  # the order system is not running either
+    store = demo.service.store
+    seq = store.append({"op": "tick"}, now=demo.clock()).seq
+    pacer = threading.Thread(target=demo.pace)
+    pacer.start()
+    try:
+        time.sleep(demo.deployment.options.tick_s / demo.speed + 0.3)
+        stood = demo.clock()
+        time.sleep(0.2)
+        assert demo.clock() == stood  # held: 0.2 s at x600 would be 120 s
+        assert store.lease("by-hand", 10_000) and store.publish("by-hand", [Applied(seq=seq, ops=(), reply={})])
+        time.sleep(0.2)
+        assert demo.clock() > stood + 60
+        app = CourierApp(id="c", store="vdnh", http=demo.osys, shift_start=0, shift_end=86_400)
+        app.plan.append((demo.clock() - 600, "pickup", {}))
+        demo.apps = [app]
+        time.sleep(0.1)
+        stood = demo.clock()
+        time.sleep(0.2)
+        assert demo.clock() == stood
+        app.plan.clear()
+        time.sleep(0.2)
+        assert demo.clock() > stood + 60
+    finally:
+        demo.stop.set()
+        pacer.join()
+    assert demo.clock.held_s >= 0.2

@@ -17,7 +17,7 @@ from api.app import create_app
 from api.service import Deployment, Service
 from api.store import Store
 from api.store.base import EVENTS_STREAM, stream_id
-from api.webhooks import EVENT_TYPES, Backoff, Sender
+from api.webhooks import EVENT_TYPES, Backoff, Sender, http_post
 from tests.api.test_app import ADMIN, deployment, key, make_service, order, until  # noqa: F401
 
 WANTED = ["order.placed", "order.allocated", "order.assigned", "courier.shift_on"]
@@ -214,7 +214,11 @@ def test_subscriptions_belong_to_their_key_and_bad_ones_are_named(client: TestCl
                          ("http://[fe80::1]:8080/x", "fe80::1 is a link-local address"),
                          *((f"http://{host}/x", "is a link-local address") for host in (  # other spellings of it
                              "2852039166", "0xa9fea9fe", "0251.0376.0251.0376", "169.254.43518",
-                             "169.254.169.254.", "[::ffff:169.254.169.254]", "[::ffff:a9fe:a9fe]"))):
+                             "169.254.169.254.", "[::ffff:169.254.169.254]", "[::ffff:a9fe:a9fe]")),
+                         ("http://169.254.169.254:80@evil/", "must not carry a user name or password"),
+                         ("http://169%2e254.169.254/x", "the host must be written plainly"),
+                         ("http://169.254.169.254%2e/x", "the host must be written plainly"),
+                         ("http://hooks.example.com:99999/x", "not a URL a webhook can be sent to")):
         error = client.post("/v1/webhooks", json={"url": url, "events": ["order.placed"]}, headers=a).json()["error"]
         assert error["field"] == "url" and message in error["message"], error
     named = client.post("/v1/webhooks", json={"url": "https://hooks.example.com/x", "events": ["order.placed"]},
@@ -226,3 +230,11 @@ def test_subscriptions_belong_to_their_key_and_bad_ones_are_named(client: TestCl
                        headers=courier).status_code == 403
     assert client.delete(f"/v1/webhooks/{sub}", headers=a).status_code == 204
     assert client.get("/v1/webhooks", headers=a).json() == {"webhooks": []}
+
+
+def test_a_target_the_sender_cannot_or_must_not_reach_is_a_failed_attempt_not_a_crash() -> None:
+    """`http_post` answers status 0 (a failed attempt, retried with backoff) for a URL urllib cannot send to or
+    one at a link-local address, however spelt: it never raises, so one bad subscription stops no other."""
+    for url in ("http://169.254.169.254:80@evil/", "http://169%2e254.169.254/x", "http://[fe80::1%25eth0]/x",
+                "http://0xa9fea9fe/x", "http://bad host/x"):
+        assert http_post(url, b"{}", {}, 0.5) == (0, {}), url

@@ -233,6 +233,8 @@ ERRORS: list[tuple[str, Callable[[dict[str, Any]], object], str, str]] = [
     ("break ends too late", lambda d: d["vehicles"][0].update(time_window=[0, 100], breaks=[
         {"id": 1, "service": 30, "time_windows": [[80, 90]]}]), "vehicles[0].breaks[0]", "at 80 at the earliest"),
     ("json types", lambda d: d["vehicles"][0].update(capacity="4"), "vehicles[0].capacity", "must be a list"),
+    ("negative id", lambda d: d["jobs"][0].update(id=-1), "jobs[0].id", "from 0 to 2^64 - 1"),
+    ("id past uint64", lambda d: d["vehicles"][0].update(id=2 ** 70), "vehicles[0].id", "from 0 to 2^64 - 1"),
 ]
 
 
