@@ -7,6 +7,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,10 @@ from routing.solvers.base import MAX_ITERATIONS, MAX_SEED, MAX_TIME_LIMIT_S, Sol
 if TYPE_CHECKING:
     from api.service import Deployment, Service
     from api.settings import Settings
+
+
+MAX_DEMO_ORDERS = 1000
+"""`lastmile demo --orders`: the addresses are drawn without repeats from the road nodes near the stores."""
 
 
 class CliError(Exception):
@@ -81,7 +86,14 @@ def _bounded(kind: type[int] | type[float], maximum: float, *, zero: bool = Fals
     return parse
 
 
+SOLVE_MAX_SNAP_M = 500.0
+"""`solve --network`'s default `--max-snap-m`: metres a point may lie from the nearest road."""
+
+
 def cmd_solve(args: argparse.Namespace) -> None:
+    if args.max_snap_m is not None and args.network is None:
+        raise CliError("--max-snap-m goes with --network (how far a point of a VROOM document may lie from the map's "
+                       "roads)")
     try:
         _solve(args)
     except UnsupportedProblemError as exc:  # no backend (or not --backend) honours the file's problem
@@ -97,7 +109,7 @@ def _solve(args: argparse.Namespace) -> None:
             from routing.network import RoadNetwork
             from routing.vroom import RoadMatrices
 
-            router = RoadMatrices(RoadNetwork.from_osm(args.network), max_snap_m=args.max_snap_m)
+            router = RoadMatrices(RoadNetwork.from_osm(args.network), max_snap_m=args.max_snap_m or SOLVE_MAX_SNAP_M)
     params = SolveParams(time_limit=args.time_limit, iterations=args.iterations, seed=args.seed)
     if args.vroom:
         from routing.vroom import render
@@ -152,6 +164,25 @@ def _out_dir(text: str) -> Path:
     return Path(text)
 
 
+def ready_out(out: Path) -> Path:
+    """Check, before any work is done, that the `--out` folder can be made and written in (a run that fails only
+    when it writes would waste it): it is a folder or does not exist yet, and a file can be made in it or in its
+    nearest existing parent (nothing is left behind). Raises CliError naming `--out`."""
+    if out.exists() and not out.is_dir():
+        raise CliError(f"--out {out}: is a file, not a folder")
+    parent = out
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    try:
+        if not parent.is_dir():
+            raise NotADirectoryError(20, "Not a directory")
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as e:
+        raise CliError(f"--out {out}: cannot write there ({e.strerror or e})") from None
+    return out
+
+
 def cmd_simulate(args: argparse.Namespace) -> None:
     if (args.scenario is None) == (args.mdrp is None):
         raise CliError("simulate takes a SCENARIO file or --mdrp INSTANCE_DIR (one of them)")
@@ -167,7 +198,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
         if value is not None:
             raise CliError(f"{flag} is a what-if on an MDRP day (--mdrp); a scenario's knobs go through --set")
     scenario = configured(args.scenario, args.set, seed=args.seed, policy=args.policy)
-    run_simulation(scenario, args.out, progress=not args.no_progress and not args.json, echo=print,
+    run_simulation(scenario, ready_out(args.out), progress=not args.no_progress and not args.json, echo=print,
                    as_json=args.json)
 
 
@@ -180,6 +211,7 @@ def _meal_knobs(pairs: list[str], policy: str) -> dict[str, Any]:
     type of its default."""
     from dataclasses import fields
 
+    from dispatch.errors import DispatchError
     from dispatch.meal import RollingHorizonOptions
 
     kinds = {f.name: type(f.default) for f in fields(RollingHorizonOptions)}
@@ -192,6 +224,8 @@ def _meal_knobs(pairs: list[str], policy: str) -> dict[str, Any]:
             raise CliError(f"--set {key}: the greedy policy has no knobs (--set is for rolling and rolling-stay)")
         if key not in kinds:
             raise CliError(f"--set {key}: not a knob of the rolling policy (one of {', '.join(sorted(kinds))})")
+        if key in knobs:
+            raise CliError(f"--set {key}: is given twice")
         kind = kinds[key]
         if kind is bool:
             if text.lower() not in TRUTH:
@@ -203,9 +237,16 @@ def _meal_knobs(pairs: list[str], policy: str) -> dict[str, Any]:
             except ValueError:
                 raise CliError(f"--set {key}: expected {'an integer' if kind is int else 'a number'}, got {text!r}"
                                ) from None
+    try:  # each knob's range (`RollingHorizonOptions` checks every knob on its own), before the day is read
+        RollingHorizonOptions(**knobs)
+    except DispatchError as exc:
+        raise CliError(f"--set {exc}") from None
     return knobs
 
 
+SIMULATE_OUT = Path("out")
+"""`simulate --out`'s default: this very object when `--out` is not given (argparse keeps a non-string default as
+is, and a given `--out`, even `--out out`, is a new Path), so `--mdrp` can refuse a `--out` it would ignore."""
 MDRP_MAX_EXTRA = 1000
 """The most couriers `simulate --mdrp --extra-couriers` adds (the shared days have 20 to 170)."""
 MDRP_DAY_MIN = 1440
@@ -254,6 +295,9 @@ def cmd_simulate_mdrp(args: argparse.Namespace) -> None:
         raise CliError(f"--policy for --mdrp must be one of {', '.join(MEAL_POLICIES)}, got {args.policy!r}")
     if args.seed is not None:
         raise CliError("--seed is for scenario runs; an MDRP day is replayed as recorded (nothing in it is random)")
+    if args.out is not SIMULATE_OUT:
+        raise CliError("--out is for scenario runs; an MDRP day prints its metrics (--json for one object) and "
+                       "writes only --deliveries FILE")
     name = args.policy or MEAL_POLICIES[0]
     knobs = _meal_knobs(args.set, name)
     extra = None if args.extra_couriers is None else _extra_couriers(args.extra_couriers)
@@ -299,7 +343,7 @@ def cmd_simulate_mdrp(args: argparse.Namespace) -> None:
 def cmd_sweep(args: argparse.Namespace) -> None:
     from api.sweep import run_sweep_cli
 
-    run_sweep_cli(args.scenario, args.set, args.out, seeds=args.seeds, seed_list=args.seed_list,
+    run_sweep_cli(args.scenario, args.set, ready_out(args.out), seeds=args.seeds, seed_list=args.seed_list,
                   scheduler=args.scheduler, workers=args.workers, progress=not args.no_progress, echo=print)
 
 
@@ -474,13 +518,15 @@ def build_parser() -> argparse.ArgumentParser:
                           "tasks with reasons)")
     p.add_argument("--network", type=Path, default=None, metavar="OSMFILE",
                    help="a VROOM .json document with coordinates and no matrices: travel on this road map")
-    p.add_argument("--max-snap-m", type=_positive(float), default=500.0, metavar="M",
-                   help="with --network: how far a point may lie from the nearest road (default 500)")
+    p.add_argument("--max-snap-m", type=_positive(float), default=None, metavar="M",
+                   help=f"with --network: how far a point may lie from the nearest road (default {SOLVE_MAX_SNAP_M:g})")
     p.set_defaults(run=cmd_solve)
     d = sub.add_parser("demo", help="route couriers from dark stores on the Porto centre map")
-    d.add_argument("--orders", type=_positive(int), default=40)
-    d.add_argument("--seed", type=int, default=7)
-    d.add_argument("--time-limit", type=_positive(float), default=5.0)
+    d.add_argument("--orders", type=_bounded(int, MAX_DEMO_ORDERS), default=40,
+                   help=f"orders to route, 1 to {MAX_DEMO_ORDERS} (default 40)")
+    d.add_argument("--seed", type=_bounded(int, MAX_SEED, zero=True), default=7, help="0 to 2^31 - 1 (default 7)")
+    d.add_argument("--time-limit", type=_bounded(float, MAX_TIME_LIMIT_S), default=5.0,
+                   help="seconds each store's routes are searched, at most a day (default 5)")
     d.set_defaults(run=cmd_demo)
     a = sub.add_parser("allocate", help="allocate orders to dark stores, pickup points and lockers by road time")
     a.add_argument("--network", type=Path, required=True, metavar="OSMFILE", help="OSM extract (.osm, .osm.bz2)")
@@ -497,7 +543,7 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("simulate", help="simulate a scenario day (KPIs, events, report) or a Grubhub MDRP day")
     m.add_argument("scenario", type=Path, nargs="?", default=None, metavar="SCENARIO",
                    help="scenario file (.toml), e.g. scenarios/porto-centre-day.toml")
-    m.add_argument("--out", type=_out_dir, default=Path("out"), metavar="DIR",
+    m.add_argument("--out", type=_out_dir, default=SIMULATE_OUT, metavar="DIR",
                    help="where a scenario run writes kpis.json, events.jsonl, couriers.json, report.html (default out)")
     m.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="change a knob of the scenario, e.g. fleet.bike=30, policy.hold_s=120; with --mdrp a knob "
@@ -542,7 +588,8 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fleet-size", help="the fewest couriers per shift meeting a KPI target, by simulation")
     f.add_argument("scenario", type=Path, metavar="SCENARIO", help="scenario file (.toml)")
     f.add_argument("--target", required=True, metavar="METRIC=VALUE",
-                   help="e.g. on_time_rate=0.95 (or on_time=0.95); times (*_min) and costs are met at <= VALUE")
+                   help="e.g. on_time_rate=0.95 (or on_time=0.95); times (*_min) and open_at_end are met at <= VALUE; "
+                        "a metric more couriers do not improve (utilisation, costs) is refused")
     f.add_argument("--seeds", type=_positive(int), default=1, metavar="N",
                    help="average each evaluation over N seeds from the scenario's own (default 1)")
     f.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -562,8 +609,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--quantile", type=float, default=0.95,
                    help="share of orders to deliver by their quote (default 0.95)")
     c.add_argument("--rounds", type=_positive(int), default=2,
-                   help="fit, then simulate under the fitted quotes and fit again, this many times in all (default 2: "
-                        "a dispatcher that keeps quotes plans differently under tighter ones)")
+                   help="fit, then simulate under the fitted quotes and fit again, this many times in all (default 2, "
+                        "at most 20: a dispatcher that keeps quotes plans differently under tighter ones)")
     c.add_argument("--scheduler", default=None, metavar="ADDRESS", help="a Dask scheduler (default: a local cluster)")
     c.add_argument("--workers", type=_positive(int), default=2, help="local worker processes (default 2)")
     c.add_argument("--json", action="store_true", help="print one JSON object")

@@ -347,6 +347,8 @@ class Demand(_Table):
             if self.file is None:
                 raise ScenarioError("demand.file", "missing (a replay demand reads a file)")
             file = base / self.file
+            if file.is_dir():
+                raise ScenarioError("demand.file", f"{file} is a folder, not a CSV file")
             if not file.is_file():
                 raise ScenarioError("demand.file", f"no such file: {file}")
         elif self.file is not None:
@@ -430,6 +432,8 @@ class ScenarioFile(_Table):
         `ScenarioError` naming the key (a store that does not exist, an id used twice, a missing file, policy knobs
         the dispatch policy refuses together: `simulator.scenario.check_policy`)."""
         map_file = base / self.map.file
+        if map_file.is_dir():
+            raise ScenarioError("map.file", f"{map_file} is a folder, not an OSM file (.osm, .osm.bz2 or .osm.gz)")
         if not map_file.is_file():
             raise ScenarioError("map.file", f"no such map file: {map_file}")
         store_ids = [s.id for s in self.stores]

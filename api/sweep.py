@@ -6,6 +6,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +17,19 @@ from api.simulate import KPI_LABELS, configured, parse_settings
 from simulator.errors import ScenarioError
 from simulator.scenario import MAX_INT, Scenario, check_policy
 from simulator.sweep import (
+    FLEET_SIZE_KPIS,
     KPI_KEYS,
     MAIN_KPIS,
     DaskRunner,
     FleetSizing,
+    check_builds,
     configure,
     dask_client,
     fleet_size,
     grid,
+    local_workers,
     lower_is_better,
+    not_a_fleet_size_kpi,
     run_local,
     run_sweep,
     shift_counts,
@@ -79,6 +84,12 @@ def check_combos(scenario: Scenario, combos: Sequence[Mapping[str, str]]) -> Non
         check_policy(configure(scenario, combo), [key for key in combo if key != "seed"])
 
 
+def fleet_size_metrics() -> str:
+    """The metrics `fleet-size --target` takes, each with its short alias if it has one."""
+    short = {key: alias for alias, key in METRIC_ALIASES.items()}
+    return ", ".join(f"{key} ({short[key]})" if key in short else key for key in FLEET_SIZE_KPIS)
+
+
 def parse_target(text: str) -> tuple[str, float]:
     """`METRIC=VALUE` (METRIC a KPI key or a short alias such as on_time) as (kpi key, target)."""
     name, sep, value = text.partition("=")
@@ -89,6 +100,9 @@ def parse_target(text: str) -> tuple[str, float]:
     if metric not in KPI_KEYS:
         raise ScenarioError("--target", f"unknown metric {name!r}; expected one of "
                                         f"{sorted([*KPI_KEYS, *METRIC_ALIASES])}")
+    refusal = not_a_fleet_size_kpi(metric)
+    if refusal is not None:
+        raise ScenarioError("--target", f"{refusal}; fleet-size takes {fleet_size_metrics()}")
     try:
         target = float(value)
     except ValueError:
@@ -148,8 +162,10 @@ def run_sweep_cli(path: Path, settings: Sequence[str], out: Path, *, seeds: int 
     finally:
         bar.close()
     paths = write_sweep(out, rows, knobs)
-    where = scheduler or f"{workers} local worker{'s' if workers != 1 else ''}"
-    echo(f"{scenario.name}: {len(rows)} runs on {where}, {time.perf_counter() - started:.1f} s")
+    started_workers = local_workers(workers, len(combos))
+    where = scheduler or f"{started_workers} local worker{'s' if started_workers != 1 else ''}"
+    echo(f"{scenario.name}: {len(rows)} run{'s' if len(rows) != 1 else ''} on {where}, "
+         f"{time.perf_counter() - started:.1f} s")
     echo(summary_table(rows, knobs))
     for p in paths:
         echo(f"written {p}")
@@ -177,6 +193,7 @@ def run_fleet_size_cli(path: Path, target_text: str, *, seeds: int = 1, schedule
     if scheduler is None and workers <= 1:
         sizing = fleet_size(scenario, metric=metric, target=target, seeds=seed_values, run=run_local)
     else:
+        check_builds([replace(scenario, seed=seed_values[0])])  # an off-map facility or bad demand row: now
         with dask_client(scheduler, workers=workers, tasks=len(seed_values)) as client:
             runner = DaskRunner(client)
             sizing = fleet_size(scenario, metric=metric, target=target, seeds=seed_values, run=runner,
@@ -210,13 +227,15 @@ def run_calibrate_cli(path: Path, seed_list: str, *, quantile: float = 0.95, rou
     table to paste into the scenario (or as JSON)."""
     from dataclasses import asdict
 
-    from simulator.calibrate import calibrate
+    from simulator.calibrate import MAX_ROUNDS, calibrate
 
     started = time.perf_counter()
     scenario = load_scenario(path)
     seeds = parse_seed_list(seed_list, "--seeds")
     if not 0 < quantile < 1:
         raise ScenarioError("--quantile", f"must be in (0, 1), got {quantile}")
+    if not 1 <= rounds <= MAX_ROUNDS:
+        raise ScenarioError("--rounds", f"must be from 1 to {MAX_ROUNDS}, got {rounds}")
     bar = tqdm(total=len(seeds) * rounds, unit="day", disable=not progress or as_json)
 
     def tick(done: int, total: int) -> None:

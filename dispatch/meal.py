@@ -221,6 +221,18 @@ class GreedyMealPolicy:
         return out
 
 
+MAX_BUNDLE = 8
+"""The largest `RollingHorizonOptions.max_bundle` (bundles of up to 4 orders try every drop-off order, larger ones
+keep the order they were built in; no courier carries more than 8 meals at once)."""
+MAX_KNOB_MINUTES = 1440
+"""The largest minutes-valued knob of `RollingHorizonOptions` (a day: longer spans or waits mean nothing on a day)."""
+MAX_KNOB_WEIGHT = 1_000_000
+"""The largest weight, penalty, reward or ratio of `RollingHorizonOptions` (costs stay far inside float range; the
+defaults are at most 1000)."""
+MINUTE_KNOBS = ("bundle_max_delay", "split_bonus", "bind_margin")
+"""The float knobs of `RollingHorizonOptions` counted in minutes (bounded by `MAX_KNOB_MINUTES`)."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RollingHorizonOptions:
     """Knobs of the rolling-horizon policy (minutes, and cost weights in minutes of click-to-door).
@@ -308,17 +320,26 @@ class RollingHorizonOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < -1:
                 raise InvalidDispatchError(name, f"must be an integer >= -1, got {value!r}")
+            if value > MAX_KNOB_MINUTES:
+                raise InvalidDispatchError(name, f"must be at most {MAX_KNOB_MINUTES} (minutes: a day), got {value!r}")
         for name in ("frequency", "horizon", "courier_horizon", "max_bundle", "size_window",
                      "size_orders_window", "bundle_window", "shift_window", "demand_window"):
             value, least = getattr(self, name), 0 if name in ("size_window", "size_orders_window",
                                                                    "bundle_window") else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise InvalidDispatchError(name, f"must be an integer >= {least}, got {value!r}")
+            if name == "max_bundle" and value > MAX_BUNDLE:
+                raise InvalidDispatchError(name, f"must be at most {MAX_BUNDLE} orders, got {value!r}")
+            if value > MAX_KNOB_MINUTES:
+                raise InvalidDispatchError(name, f"must be at most {MAX_KNOB_MINUTES} (minutes: a day), got {value!r}")
         for name in ("travel_weight", "trip_weight", "pending_weight", "late_penalty", "order_value", "urgency_weight",
                      "join_ratio", "bundle_max_delay", "shift_weight", "split_bonus", "bind_margin"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise InvalidDispatchError(name, f"must be a finite non-negative number, got {value!r}")
+            most, unit = (MAX_KNOB_MINUTES, " (minutes: a day)") if name in MINUTE_KNOBS else (MAX_KNOB_WEIGHT, "")
+            if value > most:
+                raise InvalidDispatchError(name, f"must be at most {most}{unit}, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -205,8 +205,9 @@ def _solomon(path: Path, text: str) -> Instance:
                        f"got {len(cells)}")
         if _integer(cells[0], f"line {line}, CUST NO.", maximum=len(rows)) != i:
             raise _bad(f"line {line}, CUST NO.: customers must be numbered 0, 1, 2, ... in order, got {cells[0]}")
-        for c in (1, 2):
-            coords[i, c - 1] = _coordinate(cells[c], f"line {line}, {SOLOMON_COLUMNS[c]}")
+        for c in (1, 2):  # integers, like every Solomon value: a decimal is refused naming the column
+            coords[i, c - 1] = _integer(cells[c], f"line {line}, {SOLOMON_COLUMNS[c]}",
+                                        minimum=-int(MAX_COORDINATE), maximum=int(MAX_COORDINATE))
         values[i, 0] = _integer(cells[3], f"line {line}, DEMAND", minimum=-MAX_VALUE)
         for c in range(4, 7):
             values[i, c - 3] = _integer(cells[c], f"line {line}, {SOLOMON_COLUMNS[c]}",

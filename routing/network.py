@@ -267,6 +267,8 @@ class RoadNetwork:
         cls, path: str | os.PathLike[str], *, cache_dir: str | os.PathLike[str] | None = None
     ) -> "RoadNetwork":
         source = Path(path)
+        if source.is_dir():
+            raise NetworkLoadError(f"{str(source)!r} is a folder, not an OSM file (.osm, .osm.bz2 or .osm.gz)")
         if not source.is_file():
             raise NetworkLoadError(f"OSM file {str(source)!r} does not exist")
         digest = _sha256(source)

@@ -21,6 +21,12 @@ from simulator.scenario import Scenario
 
 Sample = tuple[QuoteBasis, int]
 
+MAX_ROUNDS = 20
+"""The most rounds `calibrate` runs (each simulates every seed's day once more; the fit settles in two or three)."""
+
+MIN_SAMPLES = 20
+"""The fewest delivered express orders a fit takes (`dispatch.promise.fit_express_model`'s own floor)."""
+
 
 def quote_samples(rec: Recorder) -> list[Sample]:
     """(quote basis, click-to-door seconds) of each delivered order that had an express quote."""
@@ -61,7 +67,13 @@ def calibrate(scenario: Scenario, seeds: Sequence[int], *, quantile: float = 0.9
         raise ScenarioError("--seeds", "give at least one seed")
     if rounds < 1:
         raise ScenarioError("--rounds", f"must be at least 1, got {rounds}")
-    from simulator.sweep import dask_client
+    if rounds > MAX_ROUNDS:
+        raise ScenarioError("--rounds", f"must be at most {MAX_ROUNDS}, got {rounds}")
+    if not 0 < quantile < 1:
+        raise ScenarioError("--quantile", f"must be in (0, 1), got {quantile}")
+    from simulator.sweep import check_builds, dask_client
+
+    check_builds([replace(scenario, seed=seeds[0])])  # an off-map facility or bad demand row: before the cluster
 
     total = rounds * len(seeds)
     if progress is not None:
@@ -69,7 +81,7 @@ def calibrate(scenario: Scenario, seeds: Sequence[int], *, quantile: float = 0.9
     with dask_client(scheduler, workers=workers, tasks=len(seeds)) as client:
         for k in range(rounds):
             samples = _samples(client, [replace(scenario, seed=s) for s in seeds], k * len(seeds), total, progress)
-            result = _fit(samples, quantile, seeds)
+            result = _fit(samples, quantile, seeds, scenario)
             scenario = replace(scenario, promise=replace(scenario.promise, express_model=result.model))
     return replace(result, rounds=rounds)
 
@@ -78,16 +90,25 @@ def _samples(client: Any, days: list[Scenario], before: int, total: int,
              progress: Callable[[int, int], None] | None) -> list[Sample]:
     from distributed import as_completed
 
+    from simulator.sweep import guarded, unguarded
+
     samples: list[Sample] = []
-    futures = [client.submit(day_samples, day, pure=False) for day in days]
+    futures = [client.submit(guarded, day_samples, day, pure=False) for day in days]
     for done, future in enumerate(as_completed(futures), 1):
-        samples.extend(future.result())
+        samples.extend(unguarded(future.result()))
         if progress is not None:
             progress(before + done, total)
     return samples
 
 
-def _fit(samples: list[Sample], quantile: float, seeds: Sequence[int]) -> Calibration:
+def _fit(samples: list[Sample], quantile: float, seeds: Sequence[int], scenario: Scenario) -> Calibration:
+    if len(samples) < MIN_SAMPLES:
+        replay = scenario.demand.kind == "replay"
+        more = "replay more orders" if replay else f"raise demand.orders (now {scenario.demand.orders})"
+        raise ScenarioError("demand.file" if replay else "demand.orders",
+                            f"the days of seeds {','.join(map(str, seeds))} delivered {len(samples)} express "
+                            f"orders, too few to fit the quote model on (it needs {MIN_SAMPLES}): {more} or give "
+                            "more --seeds", file=None if scenario.path is None else str(scenario.path))
     samples.sort(key=lambda s: (s[1], s[0].picking_s, s[0].courier_wait_s, s[0].road_s, s[0].plan_s))  # any order
     model = fit_express_model(samples, quantile)
     leads = [model.lead_s(b) for b, _ in samples]

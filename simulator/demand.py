@@ -103,6 +103,11 @@ def _placement_times(hourly: tuple[float, ...], clock: Clock, n: int,
     return np.asarray(rng.integers(lo[hour], hi[hour]), dtype=np.int64)
 
 
+CENTRE_REACH = 3
+"""A demand centre must have a road node within this many `spread_m` of it (else its orders would all land on the
+map's edge nearest to it)."""
+
+
 def _locations(demand: Demand, network: RoadNetwork, n: int,
                rng: np.random.Generator) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     at = np.asarray(network.lonlat, dtype=np.float64)
@@ -114,7 +119,15 @@ def _locations(demand: Demand, network: RoadNetwork, n: int,
         centres = np.asarray(demand.centres, dtype=np.float64)
         dx = (at[:, 0, None] - centres[None, :, 0]) * M_PER_DEG * np.cos(np.radians(centres[None, :, 1]))
         dy = (at[:, 1, None] - centres[None, :, 1]) * M_PER_DEG
-        kernel = np.exp(-(dx**2 + dy**2) / (2.0 * demand.spread_m**2))
+        d2 = dx**2 + dy**2
+        nearest = np.sqrt(d2.min(axis=0))
+        for i, gap in enumerate(nearest.tolist()):
+            if gap > CENTRE_REACH * demand.spread_m:  # it would only put orders on the map's edge nearest to it
+                lon, lat = demand.centres[i]
+                raise ScenarioError(f"demand.centres[{i}]", f"({lon:.6f}, {lat:.6f}) is {gap:.0f} m from the nearest "
+                                    f"road node of the map, more than {CENTRE_REACH} x spread_m "
+                                    f"({CENTRE_REACH * demand.spread_m:.0f} m): off the map?")
+        kernel = np.exp(-d2 / (2.0 * demand.spread_m**2))
         density = kernel @ np.asarray(demand.centre_weights, dtype=np.float64)
         if not np.isfinite(density.sum()) or density.sum() <= 0:
             raise ScenarioError("demand.centres", f"no road node lies within reach (spread_m = {demand.spread_m}) "

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import simpy
 
+from dispatch.errors import DispatchError
 from dispatch.meal import (
     MealAssignment,
     MealCourier,
@@ -202,6 +203,9 @@ COURIER_COLUMNS = ("courier", "x", "y", "on_time", "off_time")
 RESTAURANT_COLUMNS = ("restaurant", "x", "y")
 PARAMETER_COLUMNS = ("meters_per_minute", "pickup service minutes", "dropoff service minutes", "target click-to-door",
                      "maximum click-to-door", "pay per order", "guaranteed pay per hour")
+RULE_COLUMNS = {"meters_per_minute": "meters_per_minute", "pickup_service": "pickup service minutes",
+                "dropoff_service": "dropoff service minutes", "max_click_to_door": "maximum click-to-door"}
+"""The column of instance_parameters.txt that each field of `dispatch.meal.MealRules` is read from."""
 
 
 def read_instance(folder: str | Path) -> Instance:
@@ -255,8 +259,8 @@ def read_instance(folder: str | Path) -> Instance:
         raise InstanceError(path, None, "", f"expected one line of values, got {len(rows)}")
     line, values = rows[0]
     mpm = _field(path, line, "meters_per_minute", values[0], float, minimum=MIN_SPEED)
-    ints = {name: _field(path, line, name, v, int, minimum=0) for name, v in zip(PARAMETER_COLUMNS[1:5], values[1:5],
-                                                                                 strict=True)}
+    ints = {name: _field(path, line, name, v, int, minimum=1 if name == "maximum click-to-door" else 0)
+            for name, v in zip(PARAMETER_COLUMNS[1:5], values[1:5], strict=True)}
     for name in PARAMETER_COLUMNS[1:3]:
         if ints[name] % 2:
             raise InstanceError(path, line, name, f"must be even so half-service times are whole minutes, "
@@ -268,6 +272,10 @@ def read_instance(folder: str | Path) -> Instance:
                             target_click_to_door=ints["target click-to-door"],
                             max_click_to_door=ints["maximum click-to-door"], pay_per_order=pay[0],
                             guaranteed_pay_per_hour=pay[1])
+    try:  # the policies' own checks on the same values (`MealRules`), reported as the file's like the above
+        _ = parameters.rules
+    except DispatchError as exc:
+        raise InstanceError(path, line, RULE_COLUMNS.get(exc.field, exc.field), exc.message) from None
     if not orders or not couriers:
         raise InstanceError(str(folder), None, "", "needs at least one order and one courier")
     return Instance(name=folder.name, orders=tuple(orders), couriers=tuple(couriers),

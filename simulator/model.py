@@ -304,6 +304,17 @@ class _Day:
         self._apply(self.core.collected(order_id, self.now))
 
 
+def build_day(scenario: Scenario, network: RoadNetwork, *, orders: Sequence[Order] | None = None,
+              progress: Callable[[int], None] | None = None,
+              journal: list[dict[str, Any]] | None = None) -> _Day:
+    """The day `simulate` runs, built and not yet run: its demand (unless `orders` are given), operations core,
+    stores and couriers. Whatever a scenario gets wrong that a day finds before it starts raises here (a facility
+    off the map, a bad row of a replayed demand file, a facility or policy the core refuses), so building a day
+    without running it checks a scenario as its run will (`simulator.sweep.check_builds`)."""
+    day_orders = tuple(orders) if orders is not None else orders_for(scenario, network)
+    return _Day(scenario, network, day_orders, progress, journal)
+
+
 def simulate(scenario: Scenario, *, network: RoadNetwork | None = None, orders: Sequence[Order] | None = None,
              progress: Callable[[int], None] | None = None,
              journal: list[dict[str, Any]] | None = None) -> SimulationResult:
@@ -313,8 +324,7 @@ def simulate(scenario: Scenario, *, network: RoadNetwork | None = None, orders: 
     every command the day gave the operations core (`Operations.apply` replays them).
     """
     network = network if network is not None else RoadNetwork.from_osm(scenario.map_file)
-    day_orders = tuple(orders) if orders is not None else orders_for(scenario, network)
-    rec = _Day(scenario, network, day_orders, progress, journal).run()
+    rec = build_day(scenario, network, orders=orders, progress=progress, journal=journal).run()
     figures = kpis(rec, courier_hour_cost=scenario.costs.courier_hour, per_km_cost=scenario.costs.per_km,
                    co2_g_per_km=DEFAULT_CO2_G_PER_KM)
     return SimulationResult(scenario=scenario, recorder=rec, kpis=figures)

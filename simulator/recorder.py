@@ -246,7 +246,7 @@ def kpis(rec: Recorder, *, courier_hour_cost: Mapping[str, float], per_km_cost: 
         "km": round(km, 2),
         "km_per_order": per_order(km),
         "cost": round(cost, 2),
-        "cost_per_order": per_order(cost),
+        "cost_per_order": round(cost / n_del, 2) if n_del else None,  # money: to the cent, rounded once
         "co2_g": round(co2, 1),
         "co2_g_per_order": per_order(co2),
         "trips": len(rec.trips),

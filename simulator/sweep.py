@@ -14,16 +14,18 @@ import csv
 import io
 import logging
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from itertools import product
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from dispatch.errors import DispatchError
+from routing.errors import RoutingError
 from routing.network import RoadNetwork
-from simulator.errors import ScenarioError
-from simulator.model import simulate
+from simulator.errors import ScenarioError, SimulatorError
+from simulator.model import build_day, simulate
 from simulator.recorder import Recorder, kpis
 from simulator.scenario import FleetGroup, Scenario, apply_setting, spread_count
 
@@ -42,6 +44,33 @@ LOWER_IS_BETTER = frozenset({"rejected", "cancelled", "failed", "open_at_end", "
                              "cost_per_order", "co2_g", "co2_g_per_order"})
 """KPIs (besides the `*_min` times) where smaller is better: a fleet-size target on them is met at <= target."""
 
+FLEET_SIZE_KPIS = ("on_time_rate", "express_met_rate", "delivered", "open_at_end", "click_to_door_mean_min",
+                   "click_to_door_p50_min", "click_to_door_p90_min", "click_to_door_p99_min",
+                   "ready_to_pickup_mean_min", "express_quote_mean_min")
+"""The KPIs `fleet_size` takes: those more couriers make better (or leave alone), so the fewest couriers meeting
+a target is the answer the binary search finds. The others (utilisation, orders per courier-hour, costs, km,
+CO2, trips, the share of quotes met...) get better as the fleet shrinks or do not follow it at all."""
+
+_SHRINK = {**dict.fromkeys(("courier_utilisation", "orders_per_courier_hour", "orders_per_trip"),
+                           "rises as the fleet shrinks"),
+           **dict.fromkeys(("couriers", "courier_hours", "cost", "cost_per_order", "km", "km_per_order"),
+                           "falls as the fleet shrinks")}
+
+
+def not_a_fleet_size_kpi(metric: str) -> str | None:
+    """Why `fleet_size` refuses `metric` (None for the `FLEET_SIZE_KPIS`): a metric that rises, or falls, as the fleet
+    shrinks, or does not follow its size, has no fewest fleet meeting a target."""
+    if metric in FLEET_SIZE_KPIS:
+        return None
+    how = _SHRINK.get(metric, "does not follow the fleet's size")
+    return f"{metric} {how}, so the fewest couriers meeting a target on it is no fleet to size"
+
+
+INPUT_ERRORS: tuple[type[Exception], ...] = (SimulatorError, DispatchError, RoutingError)
+"""The project's own errors about its input (a scenario, its map or demand file, a setting): a run on a Dask
+worker returns them as a `TaskError` instead of raising (a raised one the worker logs with its traceback)."""
+
+T = TypeVar("T")
 Kpis = Mapping[str, Any]
 RunFn = Callable[[Scenario], Kpis]
 RunManyFn = Callable[[Sequence[Scenario]], Sequence[Kpis]]
@@ -84,6 +113,43 @@ def run_one(scenario: Scenario, combo: Mapping[str, str]) -> dict[str, Any]:
     configured = configure(scenario, combo)
     result = simulate(configured, network=network_for(configured))
     return {**combo, **result.kpis}
+
+
+@dataclass(frozen=True, slots=True)
+class TaskError:
+    """An input error (`INPUT_ERRORS`) a task on a Dask worker returned in place of its value."""
+
+    error: Exception
+
+
+def guarded(fn: Callable[..., T], *args: Any) -> T | TaskError:
+    """`fn(*args)` on a Dask worker, an input error returned as a `TaskError` (see `INPUT_ERRORS`): the worker logs
+    a raised error with its traceback, and the command line owes the user one line. Other errors (bugs) raise."""
+    try:
+        return fn(*args)
+    except INPUT_ERRORS as exc:
+        return TaskError(exc)
+
+
+def unguarded(value: T | TaskError) -> T:
+    """A `guarded` task's value, or its input error raised here."""
+    if isinstance(value, TaskError):
+        raise value.error
+    return value
+
+
+def check_builds(scenarios: Iterable[Scenario]) -> None:
+    """Build the day of each distinct scenario (seeds aside: one day per scenario that differs in anything else)
+    in this process, as its run will (`simulator.model.build_day` on `network_for`: the map, the demand, the
+    operations core), without simulating it: whatever a run would raise before its day starts (a facility off the
+    map, a bad row of a replayed demand file, a facility or policy the core refuses) raises here, before a cluster
+    starts."""
+    seen: set[str] = set()
+    for scenario in scenarios:
+        key = repr(replace(scenario, seed=0))
+        if key not in seen:
+            seen.add(key)
+            build_day(scenario, network_for(scenario))
 
 
 def run_local(scenario: Scenario) -> dict[str, Any]:
@@ -142,19 +208,19 @@ class DaskRunner:
         return self.map([scenario])[0]
 
     def map(self, scenarios: Sequence[Scenario]) -> list[Kpis]:
-        futures = [self.client.submit(run_one, sc, {}, pure=False) for sc in scenarios]
-        return [f.result() for f in futures]
+        futures = [self.client.submit(guarded, run_one, sc, {}, pure=False) for sc in scenarios]
+        return [unguarded(f.result()) for f in futures]
 
 
 def run_sweep(scenario: Scenario, combos: Sequence[Mapping[str, str]], *, scheduler: str | None = None,
               workers: int = 2, progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
     """Run every combination on Dask (see `dask_client`) and return `run_one`'s rows in the order of `combos`.
 
-    Every combination is applied on this side first, so a bad setting raises ScenarioError before any cluster
+    Every combination is applied on this side first and its day built without running it (`check_builds`), so a
+    bad setting, a facility off the map or a bad replayed demand row raises its error here before any cluster
     starts. `progress(done, total)` is called as runs finish.
     """
-    for combo in combos:
-        configure(scenario, combo)
+    check_builds([configure(scenario, combo) for combo in combos])
     total = len(combos)
     if total == 0:
         return []
@@ -162,12 +228,12 @@ def run_sweep(scenario: Scenario, combos: Sequence[Mapping[str, str]], *, schedu
 
     rows: list[dict[str, Any] | None] = [None] * total
     with dask_client(scheduler, workers=workers, tasks=total) as client:
-        futures = [client.submit(run_one, scenario, dict(combo), pure=False) for combo in combos]
+        futures = [client.submit(guarded, run_one, scenario, dict(combo), pure=False) for combo in combos]
         index = {f.key: i for i, f in enumerate(futures)}
         if progress is not None:
             progress(0, total)
         for done, future in enumerate(as_completed(futures), 1):
-            rows[index[future.key]] = future.result()
+            rows[index[future.key]] = unguarded(future.result())
             if progress is not None:
                 progress(done, total)
     return [r for r in rows if r is not None]
@@ -299,7 +365,8 @@ def fleet_size(scenario: Scenario, *, metric: str, target: float, seeds: Sequenc
 
     A target is met when the metric is >= target, or <= target for metrics where lower is better (names ending
     in `_min`, costs, km, CO2 and lost orders; see `lower_is_better`); an undefined value (None, e.g. no order
-    delivered) never meets it. The scenario's own fleet must meet the target; if it does not, the fleet doubled
+    delivered) never meets it. Only the `FLEET_SIZE_KPIS` are taken (more couriers make them no worse); another
+    metric raises ScenarioError. The scenario's own fleet must meet the target; if it does not, the fleet doubled
     (a group of no couriers given one) is tried once, and if that fails too the result is `feasible=False` with
     the doubled fleet and its value.
     Then each shift in time order is binary-searched for its smallest head count in [0, current] (spread over the
@@ -309,6 +376,9 @@ def fleet_size(scenario: Scenario, *, metric: str, target: float, seeds: Sequenc
     """
     if metric not in KPI_KEYS:
         raise ScenarioError("--target", f"unknown metric {metric!r}; expected one of {list(KPI_KEYS)}")
+    refusal = not_a_fleet_size_kpi(metric)
+    if refusal is not None:
+        raise ScenarioError("--target", f"{refusal}; expected one of {list(FLEET_SIZE_KPIS)}")
     if not math.isfinite(target):
         raise ScenarioError("--target", f"must be a finite number, got {target!r}")
     if not seeds:

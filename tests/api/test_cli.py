@@ -82,6 +82,10 @@ def test_same_seed_same_output(capsys: pytest.CaptureFixture[str]) -> None:
     (["solve", "x.txt", "--backend", "foo"], "invalid choice: 'foo'"),
     (["solve", "x.txt", "--time-limit", "-1"], "--time-limit: must be positive"),
     (["bogus"], "invalid choice: 'bogus'"),
+    (["demo", "--seed", "-1"], "--seed: must be 0 or more, got -1"),
+    (["demo", "--seed", "99999999999"], "--seed: must be at most 2147483647"),
+    (["demo", "--orders", "10000000000"], "--orders: must be at most 1000"),
+    (["demo", "--time-limit", "100000"], "--time-limit: must be at most 86400"),
 ])
 def test_bad_input_one_line_exit_2(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     """Bad input exits with status 2 and one readable line on stderr naming the fault."""

@@ -83,3 +83,24 @@ def test_a_replayed_day_runs_and_refuses_demand_orders(tmp_path: Path, capsys: p
     assert placed == {"a": 10 * 3600, "b": 13 * 3600 + 59 * 60}
     assert main(["simulate", str(scenario), "--out", str(out), "--no-progress", "--set", "demand.orders=50"]) == 2
     assert ("--set demand.orders: the demand is replayed from day.csv" in one_line(capsys))
+
+
+@pytest.mark.parametrize(("out", "message"), [("afile", "is a file, not a folder"),
+                                              ("afile/below", "cannot write there")])
+def test_an_out_folder_that_cannot_be_written_is_refused_before_the_day_runs(
+        out: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--out` naming a file, or a folder under one, is one line exit 2 naming `--out`, before anything runs."""
+    (tmp_path / "afile").write_text("x")
+    assert main(["simulate", str(TINY), "--out", str(tmp_path / out), "--json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and f"--out {tmp_path / out}: {message}" in captured.err
+    assert len(captured.err.strip().splitlines()) == 1
+
+
+def test_a_sweep_out_that_is_a_file_is_refused_before_any_run(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """`sweep --out` naming a file is one line exit 2 naming `--out`, before any cluster starts."""
+    (tmp_path / "afile").write_text("x")
+    assert main(["sweep", str(TINY), "--set", "policy=batch,greedy", "--out", str(tmp_path / "afile"),
+                 "--no-progress"]) == 2
+    assert f"--out {tmp_path / 'afile'}: is a file, not a folder" in capsys.readouterr().err

@@ -135,6 +135,7 @@ def test_whole_floats_are_integers() -> None:
                                                          "'courier', 'locker', 'pickup_point' or 'store'"),
     (lambda d: d["demand"].update(modes={"courier": 0}), "demand.modes: needs a share > 0 for at least one mode"),
     (lambda d: d["map"].update(file="maps/nope.osm"), "map.file: no such map file"),
+    (lambda d: d["map"].update(file="maps"), "map.file: " + str(SCENARIOS / "maps") + " is a folder, not an OSM file"),
     (lambda d: d.pop("map"), "map: missing"),
     (lambda d: d["stores"].append(dict(d["stores"][0])), "stores[2].id: facility id 'ostankino' is used twice"),
     (lambda d: d["pickup_points"][0].update(id="vdnh"), "pickup_points[0].id: facility id 'vdnh' is used twice"),

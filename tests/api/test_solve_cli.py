@@ -112,3 +112,30 @@ def test_a_diagonal_no_plan_pays_is_solved_by_pyvrp(tmp_path: Path, capsys: pyte
         "matrices": {"car": {"durations": [[5, 10, 20], [10, 0, 10], [20, 10, 0]]}}})
     code, out, _ = run(["solve", str(path), "--vroom", "--iterations", "5", "--backend", "pyvrp"], capsys)
     assert code == 0 and json.loads(out)["summary"]["cost"] == 40
+
+
+@pytest.mark.parametrize("path", [DATA / "solomon_c101_9_customers.txt", TWO])
+def test_max_snap_without_network_is_refused(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--max-snap-m` without `--network` (which it was silently ignored without) exits 2 with one line naming both."""
+    code, out, err = run(["solve", str(path), "--max-snap-m", "10", "--iterations", "5"], capsys)
+    assert code == 2 and out == ""
+    assert err.splitlines() == ["lastmile: error: --max-snap-m goes with --network (how far a point of a VROOM "
+                                "document may lie from the map's roads)"]
+
+
+def test_network_folder_is_named_as_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--network DIR` exits 2 with one line saying the folder is a folder, not that an OSM file is missing."""
+    code, _, err = run(["solve", str(DATA / "vroom_docs_example.json"), "--network", str(tmp_path)], capsys)
+    assert code == 2 and err.splitlines() == [f"lastmile: error: {str(tmp_path)!r} is a folder, not an OSM file "
+                                              "(.osm, .osm.bz2 or .osm.gz)"]
+
+
+@pytest.mark.parametrize("output", ["--json", "--vroom"])
+def test_point_off_the_map_is_one_line_exit_2(output: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A point off the `--network` map exits 2 with one line naming the file and the point's field (the API's
+    answer is VROOM's code 3; the CLI's is an error line, as docs/routing.md says)."""
+    path = DATA / "vroom_docs_example.json"
+    code, out, err = run(["solve", str(path), output, "--iterations", "5", "--network",
+                          str(DATA / "moscow_ostankino_drive.osm.bz2"), "--max-snap-m", "300"], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"lastmile: error: {path}: vehicles[0].start: ") and "off the map?" in err

@@ -244,6 +244,45 @@ def test_rolling_options_validation(knobs: dict[str, object], field: str) -> Non
         RollingHorizonOptions(**knobs)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(("knobs", "message"), [
+    ({"max_bundle": 9}, "max_bundle: must be at most 8 orders, got 9"),
+    ({"max_bundle": 10**10}, "max_bundle: must be at most 8 orders"),
+    ({"horizon": 1441}, "horizon: must be at most 1440 (minutes: a day), got 1441"),
+    ({"frequency": 10**12}, "frequency: must be at most 1440"),
+    ({"demand_window": 2000}, "demand_window: must be at most 1440"),
+    ({"join_wait": 1441}, "join_wait: must be at most 1440"),
+    ({"commit_ride": 10**9}, "commit_ride: must be at most 1440"),
+    ({"bundle_max_delay": 1440.5}, "bundle_max_delay: must be at most 1440 (minutes: a day)"),
+    ({"bind_margin": 1e300}, "bind_margin: must be at most 1440"),
+    ({"order_value": 1e308}, "order_value: must be at most 1000000, got 1e+308"),
+    ({"trip_weight": 2e6}, "trip_weight: must be at most 1000000"),
+    ({"join_ratio": 1e7}, "join_ratio: must be at most 1000000"),
+])
+def test_rolling_options_have_upper_bounds(knobs: dict[str, object], message: str) -> None:
+    """A knob past its upper bound (max_bundle 8, minutes a day, weights 10^6) raises naming the knob and the bound."""
+    from dispatch.meal import RollingHorizonOptions
+
+    with pytest.raises(InvalidDispatchError) as err:
+        RollingHorizonOptions(**knobs)  # type: ignore[arg-type]
+    assert message in str(err.value)
+
+
+def test_rolling_options_bounds_themselves_are_accepted() -> None:
+    """Every knob at its upper bound is accepted, and the defaults stay within the bounds."""
+    from dispatch.meal import MAX_BUNDLE, MAX_KNOB_MINUTES, MAX_KNOB_WEIGHT, MINUTE_KNOBS, RollingHorizonOptions
+
+    top: dict[str, object] = {"max_bundle": MAX_BUNDLE}
+    for name in ("frequency", "horizon", "courier_horizon", "size_window", "size_orders_window", "bundle_window",
+                 "shift_window", "demand_window", "join_wait", "commit_ride"):
+        top[name] = MAX_KNOB_MINUTES
+    for name in ("travel_weight", "trip_weight", "pending_weight", "late_penalty", "order_value", "urgency_weight",
+                 "join_ratio", "shift_weight"):
+        top[name] = float(MAX_KNOB_WEIGHT)
+    top.update({name: float(MAX_KNOB_MINUTES) for name in MINUTE_KNOBS})
+    assert RollingHorizonOptions(**top)  # type: ignore[arg-type]
+    assert RollingHorizonOptions().max_bundle == 4
+
+
 def test_rolling_waits_for_a_busy_courier_instead_of_committing_to_it() -> None:
     """The order goes to the near courier still busy until 3: nothing is committed at 0, the match is made at 3;
     with `commit_busy` the busy courier is committed at once."""

@@ -120,7 +120,13 @@ VROOM = (DATA / "vroom_two_vehicles.json").read_text()
 
 
 @pytest.mark.parametrize(("name", "text", "message"), [
-    ("nan.txt", SOLOMON.replace(" 45         68 ", " nan        68 "), "line 11, XCOORD.: must be a finite number"),
+    ("nan.txt", SOLOMON.replace(" 45         68 ", " nan        68 "),
+     "line 11, XCOORD.: must be an integer, got 'nan'"),
+    ("decimal.txt", SOLOMON.replace(" 45         68 ", " 4.5        68 "),
+     "line 11, XCOORD.: must be an integer, got '4.5'"),
+    ("decimal_y.txt", SOLOMON.replace(" 45         68 ", " 45         6.8"),
+     "line 11, YCOORD.: must be an integer, got '6.8'"),
+    ("wide.txt", SOLOMON.replace(" 45         68 ", " 45      99999999 "), "line 11, YCOORD.: must lie in"),
     ("fraction.txt", SOLOMON.replace("10        912", "1.5       912"),
      "line 11, DEMAND: must be an integer, got '1.5'"),
     ("huge.txt", SOLOMON.replace("10        912", "99999999999999999999999 912"), "line 11, DEMAND: must lie in"),

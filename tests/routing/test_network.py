@@ -149,6 +149,14 @@ def test_missing_file_raises_network_load_error_naming_it(tmp_path: Path) -> Non
         RoadNetwork.from_osm(tmp_path / "nowhere.osm", cache_dir=tmp_path)
 
 
+def test_folder_is_named_as_a_folder_not_a_missing_file(tmp_path: Path) -> None:
+    """A folder given as the OSM file raises NetworkLoadError saying it is a folder (it exists)."""
+    (tmp_path / "maps.osm").mkdir()
+    with pytest.raises(NetworkLoadError) as err:
+        RoadNetwork.from_osm(tmp_path / "maps.osm", cache_dir=tmp_path)
+    assert str(err.value) == f"{str(tmp_path / 'maps.osm')!r} is a folder, not an OSM file (.osm, .osm.bz2 or .osm.gz)"
+
+
 def test_unparsable_file_raises_network_load_error(tmp_path: Path) -> None:
     """A file that is not OSM XML raises NetworkLoadError naming the file."""
     bad = tmp_path / "bad.osm"

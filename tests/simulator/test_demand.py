@@ -107,6 +107,18 @@ def test_kernel_concentrates_orders_near_centre(network: RoadNetwork) -> None:
     assert abs(share["uniform"] - near_nodes) < 0.06
 
 
+def test_a_centre_off_the_map_is_named(network: RoadNetwork) -> None:
+    """A demand centre with no road node within 3 x spread_m (kilometres off with a 300 m kernel) is a
+    ScenarioError naming it; a centre on the map gives its orders."""
+    centre = tuple(np.asarray(network.lonlat).mean(axis=0))
+    off = (centre[0] + 0.15, centre[1] + 0.08)
+    with pytest.raises(ScenarioError, match=r"demand\.centres\[1\].*off the map\?"):
+        generate(demand(orders=10, centres=(centre, off), centre_weights=(1.0, 1.0), spread_m=300.0),
+                 CLOCK, network, seed=5)
+    assert len(generate(demand(orders=10, centres=(centre,), centre_weights=(1.0,), spread_m=3000.0),
+                        CLOCK, network, seed=5)) == 10
+
+
 def test_points_jittered_near_nodes(network: RoadNetwork) -> None:
     """Every address lies within 20 m of a road node, and not exactly on one."""
     orders = generate(demand(orders=500), CLOCK, network, seed=6)

@@ -179,6 +179,8 @@ def test_deterministic() -> None:
     ("restaurants.txt", "r2\t1000\t0", "r2\t1e308\t0", "restaurants.txt line 3, field x: must be at most"),
     ("couriers.txt", "c2\t1000\t0\t0\t30", "c2\t1000\t0\t0\t99999999999", "couriers.txt line 3, field off_time"),
     ("instance_parameters.txt", "100\t4\t4", "1e-300\t4\t4", "field meters_per_minute: must be at least 1"),
+    ("instance_parameters.txt", "\t40\t90\t", "\t40\t0\t",
+     "instance_parameters.txt line 2, field maximum click-to-door: must be at least 1, got 0"),
     pytest.param("orders.txt", "o3\t0", "o3" + "x" * 200_000 + "\t0", "orders.txt line 4: not tab-separated text",
                  id="field-over-csv-limit"),
     ("orders.txt", "o3\t0\t2600\t5\tr3", "o3\t0\t2600\t5\tr\x0c9",
@@ -250,6 +252,18 @@ def test_cli_bad_input_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert len(err) == 1 and "couriers.txt line 2, field off_time" in err[0]
 
 
+def test_cli_zero_maximum_click_to_door_names_file_line_field(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """A maximum click-to-door of 0 exits 2 with one line naming instance_parameters.txt, its line and the column."""
+    folder = tmp_path / "zero"
+    shutil.copytree(TINY, folder)
+    params = folder / "instance_parameters.txt"
+    params.write_text(params.read_text().replace("\t40\t90\t", "\t40\t0\t"))
+    assert main(["simulate", "--mdrp", str(folder)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"lastmile: error: {params} line 2, field maximum click-to-door: must be at least 1, got 0"]
+
+
 def test_cli_set_changes_the_rolling_policys_knobs(capsys: pytest.CaptureFixture[str]) -> None:
     """`--set` with `--mdrp` changes knobs of the rolling policy: the rolling policy with rolling-stay's knobs set by
     hand gives rolling-stay's figures, and the JSON names the knobs that were set."""
@@ -277,9 +291,19 @@ def test_cli_set_changes_the_rolling_policys_knobs(capsys: pytest.CaptureFixture
     (["--set", "commit_ride=-5"], "commit_ride: must be an integer >= -1, got -5"),
     (["--policy", "greedy", "--set", "urgency_weight=1"], "--set urgency_weight: the greedy policy has no knobs"),
     (["--seed", "3"], "--seed is for scenario runs"),
+    (["--out", "foo"], "--out is for scenario runs"),
+    (["--out", "out"], "--out is for scenario runs"),
+    (["--set", "urgency_weight=1", "--set", "urgency_weight=2"], "--set urgency_weight: is given twice"),
+    (["--set", "max_bundle=10000000000"], "--set max_bundle: must be at most 8 orders, got 10000000000"),
+    (["--set", "horizon=1441"], "--set horizon: must be at most 1440 (minutes: a day), got 1441"),
+    (["--set", "commit_ride=100000"], "--set commit_ride: must be at most 1440"),
+    (["--set", "bind_margin=1e9"], "--set bind_margin: must be at most 1440"),
+    (["--set", "order_value=1e308"], "--set order_value: must be at most 1000000, got 1e+308"),
+    (["--set", "trip_weight=inf"], "--set trip_weight: must be a finite non-negative number"),
 ])
 def test_cli_bad_knob_one_line(argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]) -> None:
-    """A bad `--set` or `--seed` with `--mdrp` exits 2 with one line naming the knob."""
+    """A bad, repeated or out-of-range `--set`, or a `--seed` or `--out` (which it would ignore), with `--mdrp` exits 2
+    with one line naming the knob or the flag."""
     assert main(["simulate", "--mdrp", str(TINY), *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and expected in err[0], err

@@ -99,13 +99,14 @@ def test_click_to_door_and_waiting() -> None:
 
 def test_couriers_distance_cost_and_co2() -> None:
     """3.5 courier-hours (the car went off 30 min late), busy 6000 s: utilisation 0.4762, 0.857 orders per hour;
-    30 km, 10 per order; cost 2 h × 11 + 1.5 h × 15 + 18 km × 0.25 = 49, 16.333 per order; CO2 18 km × 120 g."""
+    30 km, 10 per order; cost 2 h × 11 + 1.5 h × 15 + 18 km × 0.25 = 49, 16.33 per order (to the cent); CO2 18 km
+    × 120 g."""
     k = kpis(tiny_day(), **COSTS)
     assert k["couriers"] == 2 and k["courier_hours"] == 3.5
     assert k["courier_utilisation"] == 0.4762
     assert k["orders_per_courier_hour"] == 0.857
     assert (k["km"], k["km_per_order"]) == (30.0, 10.0)
-    assert (k["cost"], k["cost_per_order"]) == (49.0, 16.333)
+    assert (k["cost"], k["cost_per_order"]) == (49.0, 16.33)
     assert (k["co2_g"], k["co2_g_per_order"]) == (2160.0, 720.0)
     assert (k["trips"], k["orders_per_trip"]) == (3, 1.0)
 

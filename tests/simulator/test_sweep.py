@@ -15,15 +15,21 @@ from simulator import sweep
 from simulator.errors import ScenarioError
 from simulator.scenario import FleetGroup, Scenario
 from simulator.sweep import (
+    FLEET_SIZE_KPIS,
     MAIN_KPIS,
+    TaskError,
+    check_builds,
+    configure,
     fleet_size,
     grid,
+    guarded,
     local_workers,
     meets,
     run_one,
     run_sweep,
     set_shift_count,
     shift_counts,
+    unguarded,
     write_sweep,
 )
 
@@ -153,3 +159,49 @@ def test_fleet_size_unreachable_target_is_infeasible(tiny: Scenario) -> None:
     assert sizing.value == pytest.approx(12.0 + 10.0 / (2 * tiny.couriers))
     with pytest.raises(ScenarioError, match="unknown metric"):
         fleet_size(tiny, metric="happiness", target=1.0, run=run)
+
+
+def test_fleet_size_refuses_metrics_that_do_not_improve_with_more_couriers(tiny: Scenario) -> None:
+    """Utilisation and orders per courier-hour rise, cost falls as the fleet shrinks: fleet_size refuses them
+    (the search answered "not reachable even with the fleet doubled" when fewer couriers reached them)."""
+    def run(sc: Scenario) -> dict[str, Any]:
+        raise AssertionError("nothing is simulated for a refused metric")
+
+    for metric, why in (("courier_utilisation", "rises"), ("orders_per_courier_hour", "rises"),
+                        ("cost_per_order", "falls"), ("express_quote_met_rate", "does not follow")):
+        with pytest.raises(ScenarioError, match=f"--target: {metric} {why}"):
+            fleet_size(tiny, metric=metric, target=0.5, seeds=(1,), run=run)
+    assert "on_time_rate" in FLEET_SIZE_KPIS and "click_to_door_p90_min" in FLEET_SIZE_KPIS
+
+
+def _off_map(tiny: Scenario) -> Scenario:
+    store = replace(tiny.stores[1], location=(37.70, 55.90))
+    return replace(tiny, stores=(tiny.stores[0], store, *tiny.stores[2:]))
+
+
+def test_check_builds_builds_each_distinct_day_once_and_raises_what_a_run_would(
+        tiny: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
+    """check_builds builds one day per scenario that differs in more than its seed, with the run's own builder,
+    and raises the run's error (here a store off the map) without simulating."""
+    built: list[Scenario] = []
+    real = sweep.build_day
+    monkeypatch.setattr(sweep, "build_day", lambda sc, net: built.append(sc) or real(sc, net))
+    check_builds([tiny, replace(tiny, seed=5), configure(tiny, {"policy": "greedy"})])
+    assert [sc.policy.name for sc in built] == ["batch", "greedy"]
+    with pytest.raises(ScenarioError, match=r"stores\[1\]\.location: 'vdnh'"):
+        check_builds([tiny, _off_map(tiny)])
+
+
+def test_a_run_that_raises_on_a_worker_prints_no_worker_traceback(tiny: Scenario, monkeypatch: pytest.MonkeyPatch,
+                                                                  capfd: pytest.CaptureFixture[str]) -> None:
+    """Past the checks (skipped here), a run's input error comes back from its Dask worker as a value and is raised
+    here: nothing of the worker's (no "Compute Failed" traceback) is printed."""
+    assert isinstance(guarded(run_one, _off_map(tiny), {}), TaskError)
+    with pytest.raises(ScenarioError, match="off the map"):
+        unguarded(guarded(run_one, _off_map(tiny), {}))
+    monkeypatch.setattr(sweep, "check_builds", lambda scenarios: None)
+    capfd.readouterr()
+    with pytest.raises(ScenarioError, match="off the map"):
+        run_sweep(_off_map(tiny), [{"seed": "1"}], workers=1)
+    captured = capfd.readouterr()
+    assert "Compute Failed" not in captured.err and "Traceback" not in captured.err
