@@ -268,13 +268,37 @@ def _core(violations: tuple[str, ...]) -> set[str]:
     return {m for m in violations if "max_duration is" not in m}
 
 
+def _window_departures(problem: Problem, first: RouteEvaluation) -> list[int]:
+    """Departures later than `first`'s that reach a stop just as one of its windows opens, had the route not
+    waited before it (with several windows per stop, the best departure can be any of them)."""
+    out: list[int] = []
+    waited = 0
+    for timing in first.timings:
+        visit = timing.visit
+        if visit.kind in ("job", "pickup", "delivery"):
+            if visit.kind == "job":
+                stop = problem.jobs[visit.index].stop
+            else:
+                shipment = problem.shipments[visit.index]
+                stop = shipment.pickup if visit.kind == "pickup" else shipment.delivery
+            reach = timing.arrival - waited - first.departure  # from departure, had nothing made it wait
+            out.extend(d for w in stop.time_windows if (d := w.start - reach) > first.departure)
+        waited += timing.start - timing.arrival
+    return out[:MAX_WINDOW_DEPARTURES]
+
+
+MAX_WINDOW_DEPARTURES = 256
+"""Window-aligned departures `late_schedule` walks at most (each is one walk of the route)."""
+
+
 def late_schedule(problem: Problem, route: Route) -> RouteEvaluation:
     """The route as it should be driven: leaving as late as its plan allows rather than waiting on the road.
 
     `evaluate` walks a route leaving at the shift's start and credits its `duration` with the waiting a later
     departure saves; this walks the route leaving that much later and checks that the schedule keeps every
     window, break and the shift and costs no more lateness (several windows per stop, or breaks, can make the
-    credit wrong: then it leaves only as late as its first stop allows, or at the earliest). It returns the
+    credit wrong: then it tries leaving so as to reach each stop as one of its windows opens, as late as its first
+    stop allows, or at the earliest). It returns the
     allowed schedule with the fewest seconds from departure to end, its `duration` that schedule's own (so a
     `max_duration` it breaks is among its violations)."""
     first = _RouteWalker(problem, route).walk()
@@ -283,6 +307,7 @@ def late_schedule(problem: Problem, route: Route) -> RouteEvaluation:
     head = first.timings[0] if first.timings else None
     if head is not None and head.visit.kind not in ("break", "reload") and head.start > head.arrival:
         departures.append(first.departure + head.start - head.arrival)
+    departures.extend(sorted(set(_window_departures(problem, first)) - set(departures), reverse=True))
     departures.append(first.departure)
     allowed = _core(first.violations)
     best: RouteEvaluation | None = None

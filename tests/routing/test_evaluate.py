@@ -129,3 +129,16 @@ def test_late_schedule_flags_a_span_no_departure_keeps() -> None:
     assert late.duration == late.end - late.departure and late.duration > 100
     assert late.timings[0].start == 100 and late.timings[1].start == 250
     assert any("max_duration is 100" in m for m in late.violations)
+
+
+def test_late_schedule_finds_a_departure_between_the_windows() -> None:
+    """Several windows per stop: leaving at the credit (155) misses job 1's second window and leaving as its first
+    window allows (40) spans 155 s; leaving at 140, to reach job 1 as its second window opens, keeps every window
+    and spans 55 s, within max_duration 60."""
+    windows = tuple(TimeWindow(start=a, end=a + 10) for a in (50, 150, 300))
+    p = line_problem([0, 10, 20], [job(1, time_windows=windows), job(2, time_windows=tw(175, 180))],
+                     [Vehicle(id="v", start=0, max_duration=60)])
+    late = late_schedule(p, jobs_route(0, 0, 1))
+    assert (late.departure, late.end, late.duration) == (140, 195, 55)
+    assert [(t.arrival, t.start) for t in late.timings] == [(150, 150), (160, 175)]
+    assert late.violations == ()
