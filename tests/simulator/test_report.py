@@ -202,8 +202,10 @@ def test_trip_paths_fall_back_to_straight_segments(network: RoadNetwork) -> None
 def test_format_kpi_units() -> None:
     """KPI values carry their units: rates as %, times in min, distances in km, counts whole, missing as n/a."""
     assert format_kpi("courier_utilisation", 0.5) == "50.0 %"
-    assert format_kpi("click_to_door_p90_min", 31.26) == "31.3 min"
-    assert format_kpi("km", 12.345) == "12.3 km"
+    assert format_kpi("click_to_door_p90_min", 31.26) == "31.26 min"  # as kpis.json and the text table have it
+    assert format_kpi("express_quote_slack_mean_min", 2.85) == "2.85 min"  # not 2.9: rounded once
+    assert format_kpi("km", 12.34) == "12.34 km"
+    assert format_kpi("co2_g", 1234.56) == "1,234.6 g"
     assert format_kpi("delivered", 1200) == "1,200"
     assert format_kpi("express_met_rate", None) == "n/a"
     assert format_kpi("unknown_thing", "x") == "x"
