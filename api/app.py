@@ -399,10 +399,15 @@ def create_app(service: Service, *, start_workers: bool = True) -> FastAPI:
 
     @app.get("/health", tags=["service"])
     def health() -> JSONResponse:
-        """Whether the store answers and how far the dispatch worker is behind the command stream."""
+        """Whether the store answers, which dispatch worker holds the lease (any process) and how far it is behind
+        the command stream: `status` ok, `degraded` (no worker holds the lease: orders are taken but nothing is
+        dispatched) or `down` (the store does not answer: 503)."""
         ok = store.ping()
         last, applied = (store.last_seq(), store.applied()) if ok else (0, 0)
-        body = {"store": "ok" if ok else "down", "commands": last, "applied": applied, "lag": last - applied,
+        holder = store.lease_holder() if ok else None
+        body = {"status": "down" if not ok else "ok" if holder is not None else "degraded",
+                "store": "ok" if ok else "down", "dispatcher": holder, "commands": last, "applied": applied,
+                "lag": last - applied,
                 "workers": [{"name": w.name, "holds_lease": w.core is not None} for w in service.workers]}
         return JSONResponse(body, status_code=200 if ok else 503)
 

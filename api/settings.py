@@ -33,8 +33,9 @@ class Settings(BaseSettings):
                               "answers once the dispatch worker placed it (its courier plan included); `api` "
                               "answers as soon as this process admitted it and appended it with its counts "
                               "taken, and the worker dispatches it after (much higher throughput)")
-    reply_timeout_s: float = Field(5.0, gt=0, description="how long a request waits for the dispatch worker "
-                                                          "before answering 202 (accepted, not yet applied)")
+    reply_timeout_s: float = Field(5.0, gt=0, le=55.0, description="how long a request waits for the dispatch "
+                                   "worker before answering 202 (accepted, not yet applied); at most 55 s, under "
+                                   "the Redis store's socket timeout")
     max_body_bytes: int = Field(1_000_000, gt=0, description="larger request bodies get 413")
     lease_ms: int = Field(5000, ge=100, description="a dead worker's lease expires after this long")
     snapshot_every: int = Field(1000, ge=1, description="commands between the worker's snapshots (at least: with "

@@ -220,6 +220,10 @@ class Store(Protocol):
         `worker` holds it; False if another holds it."""
         ...
 
+    def lease_holder(self, name: str = "lease") -> str | None:
+        """The worker holding the lease now (None: nobody: no dispatch worker runs, or the last one died)."""
+        ...
+
     def release(self, worker: str, name: str = "lease") -> None:
         ...
 

@@ -239,6 +239,11 @@ class MemoryStore:
             self._leases[name] = (worker, time.monotonic() + ttl_ms / 1000)
             return True
 
+    def lease_holder(self, name: str = "lease") -> str | None:
+        with self._lock:
+            held = self._leases.get(name)
+            return held[0] if held is not None and held[1] > time.monotonic() else None
+
     def release(self, worker: str, name: str = "lease") -> None:
         with self._lock:
             held = self._leases.get(name)

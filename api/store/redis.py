@@ -187,6 +187,16 @@ _BACKGROUND: set[asyncio.Task[None]] = set()
 """Pipelines under way (the event loop holds tasks weakly)."""
 
 
+SOCKET_TIMEOUT_S = 60.0
+"""How long a Redis call may go unanswered before it fails: longer than any blocking call the store makes (a
+request's wait for the worker's reply is cut at `SOCKET_TIMEOUT_S - 5`), so a wait that times out answers 202,
+not a socket error."""
+_CLIENT_OPTIONS: dict[str, Any] = {"socket_timeout": SOCKET_TIMEOUT_S, "socket_connect_timeout": 5.0,
+                                   "health_check_interval": 2}
+"""A connection idle for 2 s is pinged before its next use, so one left stale by a Redis restart is replaced
+rather than failing the request that draws it from the pool."""
+
+
 class RedisStore:
     """`api.store.base.Store` on a Redis server (see the module doc)."""
 
@@ -194,7 +204,7 @@ class RedisStore:
         self.url = url
         self.prefix = prefix
         # typed Any: redis-py's stubs type every reply as a union of sync and async, bytes and str
-        self.client: Any = redis.Redis.from_url(url, decode_responses=False, health_check_interval=30)
+        self.client: Any = redis.Redis.from_url(url, decode_responses=False, **_CLIENT_OPTIONS)
         self._append: Any = self.client.register_script(_APPEND)
         self._publish: Any = self.client.register_script(_PUBLISH)
         self._lease: Any = self.client.register_script(_LEASE)
@@ -214,7 +224,7 @@ class RedisStore:
         if got is None:
             if len(self._async) > 8:  # loops of finished test clients
                 self._async.clear()
-            client = redis.asyncio.Redis.from_url(self.url, decode_responses=False, health_check_interval=30)
+            client = redis.asyncio.Redis.from_url(self.url, decode_responses=False, **_CLIENT_OPTIONS)
             got = self._async[loop] = (client, _Pipelined(client, loop))
         return got
 
@@ -317,7 +327,7 @@ class RedisStore:
         got = self.reply(seq)
         if got is not None:
             return got
-        woke = self.client.blpop([self._k(f"wake:{seq}")], timeout=max(0.01, timeout_s))
+        woke = self.client.blpop([self._k(f"wake:{seq}")], timeout=min(max(0.01, timeout_s), SOCKET_TIMEOUT_S - 5))
         if woke is not None:
             self.client.rpush(self._k(f"wake:{seq}"), 1)  # wake the next waiter for the same command, if any
         return self.reply(seq)
@@ -370,6 +380,10 @@ class RedisStore:
 
     def lease(self, worker: str, ttl_ms: int, name: str = "lease") -> bool:
         return bool(self._lease(keys=[self._k(name)], args=[worker, int(ttl_ms)]))
+
+    def lease_holder(self, name: str = "lease") -> str | None:
+        holder = self.client.get(self._k(name))
+        return None if holder is None else holder.decode()
 
     def release(self, worker: str, name: str = "lease") -> None:
         self._release(keys=[self._k(name)], args=[worker])

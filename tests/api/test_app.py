@@ -564,6 +564,20 @@ def test_health_reports_the_worker(client: TestClient, service: Service) -> None
     assert body["store"] == "ok" and body["commands"] >= 1
     assert body["applied"] == body["commands"] - body["lag"]
     assert [w["holds_lease"] for w in body["workers"]] == [True]
+    assert body["status"] == "ok" and body["dispatcher"] == service.workers[0].name
+
+
+def test_health_says_when_no_worker_dispatches_and_a_slow_one_gets_a_202(deployment: Deployment,
+                                                                         store: Store) -> None:
+    """With no dispatch worker in any process, /health is `degraded` with no dispatcher (still 200: orders are
+    taken), and an order waits the reply timeout (Redis: beyond its old 5 s socket timeout) then gets a 202."""
+    service = make_service(deployment, store, workers=0, reply_timeout_s=5.5)
+    with TestClient(create_app(service)) as client:
+        body = client.get("/health").json()
+        assert client.get("/health").status_code == 200
+        assert body["status"] == "degraded" and body["dispatcher"] is None
+        r = client.post("/v1/orders", json=order("slow"), headers={**ADMIN, "Idempotency-Key": "slow"})
+        assert r.status_code == 202 and r.json()["state"] == "received", r.text
 
 
 def test_metrics_count_what_happened(client: TestClient, service: Service) -> None:
