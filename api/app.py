@@ -114,7 +114,8 @@ class TrackingView(BaseModel):
     courier_location: list[float] | None = Field(
         None, description="the courier's last reported position, once the order is on board")
     courier_location_at: int | None = None
-    stops_before: int | None = Field(None, description="doors the courier serves before this one, once assigned")
+    stops_before: int | None = Field(None, description="doors the courier still has to serve before this one, "
+                                                         "once assigned")
     updated: int | None = None
 
 

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from api.app import create_app
 from api.service import Deployment, Service
 from api.settings import Settings
-from api.store import MemoryStore, Store
+from api.store import MemoryStore, Store, key_id
 
 TINY = Path(__file__).resolve().parents[2] / "scenarios" / "moscow-ostankino-tiny.toml"
 ADMIN = {"Authorization": "Bearer admin-secret"}
@@ -507,6 +507,19 @@ def test_keys_and_roles(client: TestClient, service: Service) -> None:
     assert client.get("/v1/orders/none", headers=planner).status_code == 401
     bad = client.post("/v1/keys", json={"role": "courier"}, headers=ADMIN)
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "courier_id"
+
+
+def test_the_configured_admin_key_outlives_a_store_that_lost_its_keys(client: TestClient, service: Service) -> None:
+    """A store emptied under a running API (a Redis restarted without its data) forgets minted keys, but the
+    admin key the API is configured with still works, and is put back."""
+    osys = key(client, "order_system")
+    admin_id = key_id("admin-secret")
+    for kid in (admin_id, key_id(osys["Authorization"].removeprefix("Bearer "))):
+        assert service.store.delete_key(kid)
+    service._keys.clear()  # type: ignore[attr-defined]  # nothing cached either
+    assert client.get("/v1/orders/none", headers=osys).status_code == 401
+    assert client.post("/v1/keys", json={"role": "planner"}, headers=ADMIN).status_code == 201
+    assert service.store.get_key(admin_id) is not None
 
 
 def test_a_key_over_its_rate_gets_429(deployment: Deployment) -> None:
