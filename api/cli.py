@@ -198,8 +198,8 @@ def cmd_simulate(args: argparse.Namespace) -> None:
         if value is not None:
             raise CliError(f"{flag} is a what-if on an MDRP day (--mdrp); a scenario's knobs go through --set")
     scenario = configured(args.scenario, args.set, seed=args.seed, policy=args.policy)
-    run_simulation(scenario, ready_out(args.out), progress=not args.no_progress and not args.json, echo=print,
-                   as_json=args.json)
+    run_simulation(scenario, ready_out(args.out or SIMULATE_OUT), progress=not args.no_progress and not args.json,
+                   echo=print, as_json=args.json)
 
 
 TRUTH = {"true": True, "on": True, "1": True, "false": False, "off": False, "0": False}
@@ -245,8 +245,8 @@ def _meal_knobs(pairs: list[str], policy: str) -> dict[str, Any]:
 
 
 SIMULATE_OUT = Path("out")
-"""`simulate --out`'s default: this very object when `--out` is not given (argparse keeps a non-string default as
-is, and a given `--out`, even `--out out`, is a new Path), so `--mdrp` can refuse a `--out` it would ignore."""
+"""Where a scenario run writes when `simulate --out` is not given (the option defaults to None, so `--mdrp` can
+refuse a `--out` it would ignore)."""
 MDRP_MAX_EXTRA = 1000
 """The most couriers `simulate --mdrp --extra-couriers` adds (the shared days have 20 to 170)."""
 MDRP_DAY_MIN = 1440
@@ -295,7 +295,7 @@ def cmd_simulate_mdrp(args: argparse.Namespace) -> None:
         raise CliError(f"--policy for --mdrp must be one of {', '.join(MEAL_POLICIES)}, got {args.policy!r}")
     if args.seed is not None:
         raise CliError("--seed is for scenario runs; an MDRP day is replayed as recorded (nothing in it is random)")
-    if args.out is not SIMULATE_OUT:
+    if args.out is not None:
         raise CliError("--out is for scenario runs; an MDRP day prints its metrics (--json for one object) and "
                        "writes only --deliveries FILE")
     name = args.policy or MEAL_POLICIES[0]
@@ -543,7 +543,7 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("simulate", help="simulate a scenario day (KPIs, events, report) or a Grubhub MDRP day")
     m.add_argument("scenario", type=Path, nargs="?", default=None, metavar="SCENARIO",
                    help="scenario file (.toml), e.g. scenarios/porto-centre-day.toml")
-    m.add_argument("--out", type=_out_dir, default=SIMULATE_OUT, metavar="DIR",
+    m.add_argument("--out", type=_out_dir, default=None, metavar="DIR",
                    help="where a scenario run writes kpis.json, events.jsonl, couriers.json, report.html (default out)")
     m.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="change a knob of the scenario, e.g. fleet.bike=30, policy.hold_s=120; with --mdrp a knob "

@@ -25,6 +25,7 @@ from pydantic import (
     Field,
     PlainValidator,
     Strict,
+    TypeAdapter,
     ValidationError,
     WithJsonSchema,
     field_validator,
@@ -91,19 +92,6 @@ URL_ID_PATTERN = r"^[^/?#%\s\x00-\x1f\x7f]+$"
 DOT_SEGMENTS = (".", "..")
 
 
-def url_id_problem(value: str) -> str | None:
-    """Why `value` cannot be an id the API addresses in URL paths (see `UrlId`), or None."""
-    if not value:
-        return "must not be empty"
-    if len(value) > MAX_ID:
-        return f"must have at most {MAX_ID} characters, got {len(value)}"
-    if re.fullmatch(URL_ID_PATTERN, value) is None:
-        return f"must not contain / ? # %, whitespace or control characters (ids appear in URLs), got {value!r}"
-    if value in DOT_SEGMENTS:
-        return f"{value!r} is a path segment that HTTP clients remove from URLs; a URL could not address it"
-    return None
-
-
 def _no_dot_segment(value: str) -> str:
     if value in DOT_SEGMENTS:
         raise ValueError(f"{value!r} is a path segment that HTTP clients remove from URLs; a URL could not address it")
@@ -116,6 +104,17 @@ UrlId = Annotated[str, Strict(), Field(min_length=1, max_length=MAX_ID, pattern=
 """An order, facility or courier id: the API addresses it in URL paths (`/v1/orders/{id}`, a courier's stops), so it
 holds none of `/ ? # %`, no whitespace or control character (a client need not escape it), is not `.` or `..`
 (clients resolve those away) and has at most `MAX_ID` characters."""
+_URL_ID: TypeAdapter[str] = TypeAdapter(UrlId)
+
+
+def url_id_problem(value: str) -> str | None:
+    """Why `value` cannot be an id the API addresses in URL paths (`UrlId`'s own checks and words), or None."""
+    try:
+        _URL_ID.validate_python(value)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        return value_message(error) or str(error.get("ctx", {}).get("error", error["msg"]))
+    return None
 Count = Annotated[int, Strict(), Field(ge=0, le=MAX_INT), BeforeValidator(_integral)]
 PositiveInt = Annotated[int, Strict(), Field(ge=1, le=MAX_INT), BeforeValidator(_integral)]
 Longitude = Annotated[float, Strict(), Field(ge=-180, le=180, allow_inf_nan=False, description="longitude, degrees")]

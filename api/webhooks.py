@@ -217,12 +217,9 @@ def http_post(url: str, body: bytes, headers: Mapping[str, str], timeout_s: floa
     """POST `body`; the status and headers of the answer (status 0: no answer, or a target refused: one that
     `target_problem` refuses or whose host resolves to a link-local address)."""
     if target_problem(url) is not None or _resolves_link_local(urlsplit(url).hostname or ""):
-        return 0, {}
+        return 0, {}  # target_problem parsed the URL: the host is there and plain
     try:
         request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")
-    except ValueError:
-        return 0, {}
-    try:
         with urllib.request.urlopen(request, timeout=timeout_s) as answer:
             return answer.status, dict(answer.headers)
     except urllib.error.HTTPError as e:

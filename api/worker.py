@@ -108,6 +108,12 @@ def error_reply(error: DispatchError | ValueError, code: str = "invalid") -> dic
     return {"ok": False, "error": {"code": code, "message": message, "field": field}}
 
 
+def _reported_at(command: Mapping[str, Any], now: int) -> Op:
+    """The courier's record of where its phone last was (`location` of a location post or a stop post) and when."""
+    return Op(kind="hset", key=courier_key(command["courier"]),
+              value={"location": json.dumps(list(command["location"])), "at": str(now)})
+
+
 class Worker:
     """Holds the lease, applies the stream, publishes views, ticks and snapshots (see the module doc)."""
 
@@ -353,8 +359,7 @@ class Worker:
             if command.get("location") is not None:  # where the phone was at the stop, as a location post says
                 with contextlib.suppress(InvalidDispatchError):  # off the road: kept as reported, dispatch skips it
                     core.position(command["courier"], tuple(command["location"]), now)
-                ops.append(Op(kind="hset", key=courier_key(command["courier"]),
-                              value={"location": json.dumps(list(command["location"])), "at": str(now)}))
+                ops.append(_reported_at(command, now))
             return out, {}
         if op == "configure":
             self._configure(command, ops)
@@ -366,8 +371,7 @@ class Worker:
                 raise
             raise InvalidDispatchError("on", exc.message) from None
         if op == "position":
-            ops.append(Op(kind="hset", key=courier_key(command["courier"]),
-                          value={"location": json.dumps(list(command["location"])), "at": str(now)}))
+            ops.append(_reported_at(command, now))
         elif op == "shift":
             ops.append(Op(kind="hset", key=SHIFTS_KEY,
                           value={command["courier"]: "on" if command.get("on") else "off"}))
@@ -421,7 +425,7 @@ class Worker:
         if outcome == "return_collected" and not entry.get("collect_returns"):
             raise InvalidDispatchError("outcome", f"order {stop!r} has no returns to collect; post 'delivered'")
         if status == "completed" and entry.get("status") == "completed" and entry["kind"] in ("pickup", "dropoff"):
-            posted = "failed" if command.get("outcome") == "failed" else "delivered"
+            posted = "failed" if outcome == "failed" else "delivered"
             if entry["kind"] == "pickup" or entry.get("outcome") == posted:  # a retry: answered, nothing changes
                 return out
             raise ConflictError("stop", f"{stop!r} is already completed as {entry.get('outcome')}")
@@ -433,7 +437,7 @@ class Worker:
         elif entry["kind"] == "dropoff" and status == "arrived":
             self.arrivals[stop] = now
         elif entry["kind"] == "dropoff" and status == "completed":
-            outcome = command.get("outcome") or "delivered"
+            outcome = outcome or "delivered"
             if outcome == "failed":
                 out = self.core.failed(courier, stop, now, reason=command.get("reason") or "customer_absent")
             elif outcome in ("delivered", "return_collected"):

@@ -108,7 +108,8 @@ def _contains_point(zone: Zone, x: float, y: float) -> bool:
     return min_x <= x <= max_x and min_y <= y <= max_y and bool(shapely.contains_xy(zone, x, y))
 
 
-def _rejected(order: str, reason: str) -> Allocation:
+def rejected(order: str, reason: str) -> Allocation:
+    """The allocation of an order that cannot be served, and why."""
     return Allocation(order=order, facility=None, store=None, travel_time_s=None, boxes=(), reason=reason)
 
 
@@ -444,12 +445,12 @@ class _Batch:
         append = results.append
         for k, order in enumerate(self.orders):
             if too_far[k]:
-                append(_rejected(order.id, UNREACHABLE_REASON))
+                append(rejected(order.id, UNREACHABLE_REASON))
                 continue
             lines = order.returns if order.mode == "return_pickup_point" else order.items
             packed = packer.pack(lines)
             if packed.unboxable is not None:
-                append(_rejected(order.id, f"{NO_BOX_FITS}: {lines[packed.unboxable].sku}"))
+                append(rejected(order.id, f"{NO_BOX_FITS}: {lines[packed.unboxable].sku}"))
                 continue
             mode = order.mode
             if mode == "return_pickup_point":
@@ -457,7 +458,7 @@ class _Batch:
                     append(self._return_drop(order, packed, slots[k]))
             elif mode == "courier" or mode == "store":
                 if not have_stores:
-                    append(_rejected(order.id, NO_DARK_STORE))
+                    append(rejected(order.id, NO_DARK_STORE))
                     continue
                 with lock:
                     append(self._from_store(order, packed, slots[k], self.nodes[k]))
@@ -469,7 +470,7 @@ class _Batch:
     def _from_store(self, order: Order, packed: _Packed, j: int, node: int) -> Allocation:
         check = self.store_check[j]
         if check:
-            return _rejected(order.id, _STORE_CHECKS[check])
+            return rejected(order.id, _STORE_CHECKS[check])
         needed = order.quantities()
         store_ids = self.allocator._store_ids
         r = self.store_first[j]
@@ -483,7 +484,7 @@ class _Batch:
             rest = self.store_ranked[j][1:self.store_count[j]]
             found, _ = self.inventory.first_holding([store_ids[s] for s in rest], needed)
             if found < 0:
-                return _rejected(order.id, out_of_stock(missing))
+                return rejected(order.id, out_of_stock(missing))
             r = rest[found]
             time = self.store_times[j][r]
         store = store_ids[r]
@@ -527,11 +528,11 @@ class _Batch:
             self.allocator.pickup_points if pickup else self.allocator.lockers
         )
         if not kind:
-            return _rejected(order.id, NO_PICKUP_POINT if pickup else NO_LOCKER)
+            return rejected(order.id, NO_PICKUP_POINT if pickup else NO_LOCKER)
         ranked, count, store_open = self.via[order.mode]
         n = count[j]
         if not n:
-            return _rejected(order.id, UNREACHABLE_REASON)
+            return rejected(order.id, UNREACHABLE_REASON)
         inventory = self.inventory
         needed = order.quantities()
         stage, reason = 0, UNREACHABLE_REASON
@@ -581,13 +582,13 @@ class _Batch:
             return Allocation(order=order.id, facility=facility.id, store=store,
                               travel_time_s=feeders.legs[leg],
                               boxes=packed.boxes, reason=None, compartments=compartments)
-        return _rejected(order.id, reason)
+        return rejected(order.id, reason)
 
     def _return_drop(self, order: Order, packed: _Packed, j: int) -> Allocation:
         """A return dropped at the nearest pickup point with room, collected by its `store` or the nearest store."""
         pickup_points = self.allocator.pickup_points
         if not pickup_points:
-            return _rejected(order.id, NO_PICKUP_POINT)
+            return rejected(order.id, NO_PICKUP_POINT)
         ranked, count, _ = self.via[order.mode]
         stage, reason = 0, UNREACHABLE_REASON
         for r in ranked[j][:count[j]]:
@@ -604,4 +605,4 @@ class _Batch:
             self.inventory.reserve(order.id, pickup_point=point.id)
             return Allocation(order=order.id, facility=point.id, store=feeders.ids[0],
                               travel_time_s=feeders.legs[0], boxes=packed.boxes, reason=None)
-        return _rejected(order.id, reason)
+        return rejected(order.id, reason)

@@ -231,6 +231,13 @@ MAX_KNOB_WEIGHT = 1_000_000
 defaults are at most 1000)."""
 MINUTE_KNOBS = ("bundle_max_delay", "split_bonus", "bind_margin")
 """The float knobs of `RollingHorizonOptions` counted in minutes (bounded by `MAX_KNOB_MINUTES`)."""
+_A_DAY = " (minutes: a day)"
+
+
+def _at_most(name: str, value: float, most: int, unit: str) -> None:
+    """A knob's upper bound (`unit` after the bound in the message)."""
+    if value > most:
+        raise InvalidDispatchError(name, f"must be at most {most}{unit}, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -320,26 +327,20 @@ class RollingHorizonOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < -1:
                 raise InvalidDispatchError(name, f"must be an integer >= -1, got {value!r}")
-            if value > MAX_KNOB_MINUTES:
-                raise InvalidDispatchError(name, f"must be at most {MAX_KNOB_MINUTES} (minutes: a day), got {value!r}")
+            _at_most(name, value, MAX_KNOB_MINUTES, _A_DAY)
         for name in ("frequency", "horizon", "courier_horizon", "max_bundle", "size_window",
                      "size_orders_window", "bundle_window", "shift_window", "demand_window"):
             value, least = getattr(self, name), 0 if name in ("size_window", "size_orders_window",
                                                                    "bundle_window") else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise InvalidDispatchError(name, f"must be an integer >= {least}, got {value!r}")
-            if name == "max_bundle" and value > MAX_BUNDLE:
-                raise InvalidDispatchError(name, f"must be at most {MAX_BUNDLE} orders, got {value!r}")
-            if value > MAX_KNOB_MINUTES:
-                raise InvalidDispatchError(name, f"must be at most {MAX_KNOB_MINUTES} (minutes: a day), got {value!r}")
+            _at_most(name, value, *((MAX_BUNDLE, " orders") if name == "max_bundle" else (MAX_KNOB_MINUTES, _A_DAY)))
         for name in ("travel_weight", "trip_weight", "pending_weight", "late_penalty", "order_value", "urgency_weight",
                      "join_ratio", "bundle_max_delay", "shift_weight", "split_bonus", "bind_margin"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise InvalidDispatchError(name, f"must be a finite non-negative number, got {value!r}")
-            most, unit = (MAX_KNOB_MINUTES, " (minutes: a day)") if name in MINUTE_KNOBS else (MAX_KNOB_WEIGHT, "")
-            if value > most:
-                raise InvalidDispatchError(name, f"must be at most {most}{unit}, got {value!r}")
+            _at_most(name, value, *((MAX_KNOB_MINUTES, _A_DAY) if name in MINUTE_KNOBS else (MAX_KNOB_WEIGHT, "")))
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,7 +45,7 @@ from typing import Any, Literal
 import numpy as np
 import orjson
 
-from dispatch.allocation import Allocation, Allocator, snap_facilities
+from dispatch.allocation import Allocation, Allocator, rejected, snap_facilities
 from dispatch.engine import CourierEvent, Dispatcher
 from dispatch.errors import InvalidDispatchError, ReservationError
 from dispatch.inventory import Reservation, claims_of
@@ -199,13 +199,9 @@ def admit(allocator: Allocator, quoter: Quoter, order: Order, now: int, *,
                    if order.mode == "courier" and order.items and refused is None else None)
         reservation = allocator.cancel(order.id) if alloc.allocated else None
     if refused is not None:
-        alloc, reservation = _refused(order.id, refused), None
+        alloc, reservation = rejected(order.id, refused), None
     quoted_eta, basis = _quote(express)
     return Admission(allocation=alloc, reservation=reservation, quoted_eta=quoted_eta, quote_basis=basis)
-
-
-def _refused(order_id: str, reason: str) -> Allocation:
-    return Allocation(order=order_id, facility=None, store=None, travel_time_s=None, boxes=(), reason=reason)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -384,7 +380,7 @@ class Operations:
                 try:
                     self.allocator.inventory.reserve_unjournaled(admission.reservation)
                 except ReservationError as e:  # the live store's counts allowed it: the core's must too
-                    alloc = _refused(order.id, f"reservation_failed: {e.message}")
+                    alloc = rejected(order.id, f"reservation_failed: {e.message}")
         if not alloc.allocated:
             return Outcome(events=(placed, Event(t=now, order=order.id, event="rejected",
                                                  fields={"reason": alloc.reason})))
